@@ -1,0 +1,1 @@
+"""The site: app factory, settings, database, accounts, brands, forums, threads and posts."""

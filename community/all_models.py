@@ -1,0 +1,7 @@
+"""Imports every domain's tables so Base.metadata is complete (Alembic and tests use it)."""
+
+from community import models as community_models
+from community.db import Base
+from moderation import models as moderation_models
+
+__all__ = ["Base", "community_models", "moderation_models"]

@@ -1,0 +1,1 @@
+"""Crowd-service: triage, SLA, escalation, agent workspace, helpdesk webhooks, analytics."""

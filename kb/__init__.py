@@ -1,0 +1,1 @@
+"""Knowledge base: articles, versions, usefulness scores, promotion, indexing and search."""
