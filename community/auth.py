@@ -1,0 +1,268 @@
+"""Authentication: password hashing, server-side sessions, login throttling, role guards.
+
+The session cookie carries an opaque random token (256 bits). Only its SHA-256 is stored, so a
+database leak does not hand out live sessions; revoking is deleting-by-marking the row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from fastapi import Depends, Request
+from limits import RateLimitItemPerMinute, storage, strategies
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from community.clock import utcnow
+from community.db import SessionDep
+from community.errors import LoginRequired, PermissionDenied
+from community.models import Role, User, UserSession
+from community.settings import Settings
+
+SESSION_TOKEN_BYTES = 32
+# Refreshing last_seen on every request would turn each page view into a write.
+SESSION_TOUCH_INTERVAL = timedelta(minutes=5)
+
+
+# --- passwords -------------------------------------------------------------------------------
+
+
+class Passwords:
+    """Argon2id with the configured cost; upgrades old hashes when a user next logs in."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._hasher = PasswordHasher(
+            time_cost=settings.argon2_time_cost,
+            memory_cost=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
+        )
+        # Verifying against this when the account does not exist keeps the timing the same.
+        self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
+
+    def hash(self, password: str) -> str:
+        return self._hasher.hash(password)
+
+    def verify(self, stored_hash: str | None, password: str) -> bool:
+        try:
+            return self._hasher.verify(stored_hash or self._dummy_hash, password) and bool(
+                stored_hash
+            )
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    def needs_rehash(self, stored_hash: str) -> bool:
+        return self._hasher.check_needs_rehash(stored_hash)
+
+
+# --- sessions --------------------------------------------------------------------------------
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(SESSION_TOKEN_BYTES)
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who is making the request, loaded once per request by the context middleware."""
+
+    user_id: int | None = None
+    username: str | None = None
+    display_name: str | None = None
+    role: Role | None = None
+    locale: str | None = None
+    session_id: int | None = None
+
+    @property
+    def is_authenticated(self) -> bool:
+        return self.user_id is not None
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in (Role.MODERATOR, Role.AGENT, Role.ADMIN)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+
+ANONYMOUS = Viewer()
+
+
+def start_session(
+    db: Session,
+    user: User,
+    *,
+    max_age: timedelta,
+    ip: str | None,
+    user_agent: str | None,
+) -> str:
+    """Create a session row and return the raw token for the cookie (the only copy)."""
+    token = new_token()
+    now = utcnow()
+    db.add(
+        UserSession(
+            user_id=user.id,
+            token_hash=hash_token(token),
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + max_age,
+            ip=ip,
+            user_agent=(user_agent or "")[:255] or None,
+        )
+    )
+    db.flush()
+    return token
+
+
+def revoke_session_token(db: Session, token: str | None) -> None:
+    if not token:
+        return
+    db.execute(
+        update(UserSession)
+        .where(UserSession.token_hash == hash_token(token), UserSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+def revoke_user_sessions(
+    db: Session, user_id: int, *, except_session_id: int | None = None
+) -> None:
+    statement = (
+        update(UserSession)
+        .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    if except_session_id is not None:
+        statement = statement.where(UserSession.id != except_session_id)
+    db.execute(statement)
+
+
+def load_viewer(db: Session, token: str | None) -> Viewer:
+    """The signed-in user behind a cookie token, or ANONYMOUS (unknown, expired, revoked)."""
+    if not token or len(token) > 128:
+        return ANONYMOUS
+    now = utcnow()
+    row = db.execute(
+        select(UserSession, User)
+        .join(User, User.id == UserSession.user_id)
+        .where(
+            UserSession.token_hash == hash_token(token),
+            UserSession.revoked_at.is_(None),
+            UserSession.expires_at > now,
+            User.deactivated_at.is_(None),
+        )
+    ).first()
+    if row is None:
+        return ANONYMOUS
+    user_session, user = row
+    if now - user_session.last_seen_at > SESSION_TOUCH_INTERVAL:
+        user_session.last_seen_at = now
+        user.last_seen_at = now
+        db.commit()
+    return Viewer(
+        user_id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        role=user.role,
+        locale=user.locale,
+        session_id=user_session.id,
+    )
+
+
+# --- login throttling ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Throttled:
+    retry_after_seconds: int
+
+
+class LoginThrottle:
+    """Counts failed logins per account and per client address in a moving window.
+
+    Memory storage by default (one process); REDIS_URL shares counters between web processes.
+    The account limit is counted per account name whatever the address, which stops a slow
+    distributed guess at one account; the per-address limit stops one client spraying many.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._storage = storage.storage_from_string(settings.redis_url or "memory://")
+        self._limiter = strategies.MovingWindowRateLimiter(self._storage)
+        minutes = settings.login_throttle_minutes
+        self._per_account = RateLimitItemPerMinute(settings.login_failures_per_account, minutes)
+        self._per_ip = RateLimitItemPerMinute(settings.login_failures_per_ip, minutes)
+
+    def check(self, account_key: str, ip: str) -> Throttled | None:
+        now = utcnow().timestamp()
+        waits = []
+        for item, key in (
+            (self._per_account, f"account:{account_key}"),
+            (self._per_ip, f"ip:{ip}"),
+        ):
+            if not self._limiter.test(item, "login", key):
+                reset_at = self._limiter.get_window_stats(item, "login", key).reset_time
+                waits.append(max(1, int(reset_at - now) + 1))
+        return Throttled(max(waits)) if waits else None
+
+    def record_failure(self, account_key: str, ip: str) -> None:
+        self._limiter.hit(self._per_account, "login", f"account:{account_key}")
+        self._limiter.hit(self._per_ip, "login", f"ip:{ip}")
+
+    def record_success(self, account_key: str) -> None:
+        self._limiter.clear(self._per_account, "login", f"account:{account_key}")
+
+
+# --- request dependencies --------------------------------------------------------------------
+
+
+def get_viewer(request: Request) -> Viewer:
+    viewer: Viewer = getattr(request.state, "viewer", ANONYMOUS)
+    return viewer
+
+
+ViewerDep = Annotated[Viewer, Depends(get_viewer)]
+
+
+def get_current_user(request: Request, db: SessionDep) -> User:
+    viewer = get_viewer(request)
+    if viewer.user_id is None:
+        raise LoginRequired()
+    user = db.get(User, viewer.user_id)
+    if user is None or user.deactivated_at is not None:
+        raise LoginRequired()
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def require_role(*roles: Role) -> Callable[[User], User]:
+    """A dependency that lets only the named roles through (admins are not implied)."""
+    allowed = frozenset(roles)
+
+    def guard(user: CurrentUser) -> User:
+        if user.role not in allowed:
+            raise PermissionDenied()
+        return user
+
+    return guard
+
+
+def client_ip(request: Request) -> str:
+    # Behind a proxy, uvicorn rewrites client from X-Forwarded-For only for TRUSTED_PROXIES.
+    return request.client.host if request.client else "unknown"
+
+
+def session_expiry(settings: Settings) -> datetime:
+    return utcnow() + timedelta(days=settings.session_max_age_days)

@@ -1,0 +1,311 @@
+"""Request-level protections: the request context (viewer, locale, CSRF token), CSRF checks,
+security headers with a per-response CSP nonce, a body size cap, and a last-resort error page.
+
+The middlewares are plain ASGI (not BaseHTTPMiddleware) so context variables set here (the active
+translation) are visible to the endpoint and its exception handlers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, MutableMapping
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import Request
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from community import i18n
+from community.auth import ANONYMOUS, Viewer, load_viewer, new_token
+from community.errors import BadRequest, CSRFFailed
+from community.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+LANGUAGE_COOKIE = "lang"
+# Paths that need no viewer: probes and static files must not touch the database.
+_CONTEXT_FREE_PREFIXES = ("/static/", "/healthz", "/readyz")
+
+
+def session_cookie_name(settings: Settings) -> str:
+    # The __Host- prefix makes browsers refuse the cookie unless Secure, host-only, Path=/.
+    return "__Host-community_session" if settings.cookie_secure else "community_session"
+
+
+def session_cookie_header(settings: Settings, token: str, *, max_age: int | None = None) -> str:
+    cookie: SimpleCookie = SimpleCookie()
+    name = session_cookie_name(settings)
+    cookie[name] = token
+    morsel = cookie[name]
+    morsel["path"] = "/"
+    morsel["httponly"] = True
+    morsel["samesite"] = "Lax"
+    morsel["max-age"] = str(
+        max_age if max_age is not None else settings.session_max_age_days * 86400
+    )
+    if settings.cookie_secure:
+        morsel["secure"] = True
+    return morsel.OutputString()
+
+
+def csrf_token_for(secret_key: str, session_token: str) -> str:
+    """A synchronizer token bound to the session cookie: it changes when the session rotates."""
+    return hmac.new(
+        secret_key.encode(), f"csrf:{session_token}".encode(), hashlib.sha256
+    ).hexdigest()
+
+
+class RequestContextMiddleware:
+    """Loads the viewer from the session cookie, picks the language and the CSRF token."""
+
+    def __init__(
+        self, app: ASGIApp, *, settings: Settings, session_factory: sessionmaker[Session]
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.session_factory = session_factory
+        self.cookie_name = session_cookie_name(settings)
+
+    def _load_viewer(self, token: str) -> Viewer:
+        try:
+            with self.session_factory() as db:
+                return load_viewer(db, token)
+        except SQLAlchemyError:
+            logger.exception("could not load the session; treating the request as anonymous")
+            return ANONYMOUS
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(_CONTEXT_FREE_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        token = request.cookies.get(self.cookie_name)
+        viewer = await run_in_threadpool(self._load_viewer, token) if token else ANONYMOUS
+        issued_token = None
+        if not token or len(token) > 128:
+            token = issued_token = new_token()
+        state = scope.setdefault("state", {})
+        state["viewer"] = viewer
+        state["session_token"] = token
+        state["csrf_token"] = csrf_token_for(self.settings.effective_secret_key, token)
+        locale = i18n.negotiate(
+            [viewer.locale, request.cookies.get(LANGUAGE_COOKIE)],
+            request.headers.get("accept-language"),
+        )
+        i18n.activate(locale)
+        state["locale"] = locale
+
+        async def send_with_cookie(message: Message) -> None:
+            if issued_token and message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                already_set = any(
+                    value.startswith(f"{self.cookie_name}=")
+                    for value in headers.getlist("set-cookie")
+                )
+                if not already_set:
+                    headers.append("set-cookie", session_cookie_header(self.settings, issued_token))
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
+
+
+async def csrf_protect(request: Request) -> None:
+    """App-wide dependency: every state-changing request must prove it came from our pages."""
+    if request.method in SAFE_METHODS:
+        return
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site == "cross-site":
+        raise CSRFFailed()
+    origin = request.headers.get("origin")
+    if origin and origin != "null" and not _same_origin(origin, request):
+        raise CSRFFailed()
+    expected = getattr(request.state, "csrf_token", None)
+    supplied = request.headers.get(CSRF_HEADER)
+    content_type = request.headers.get("content-type", "")
+    if supplied is None and content_type.startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        try:
+            form = await request.form()
+        except Exception as exc:  # malformed bodies are the client's fault, never a 500
+            raise BadRequest("The form data could not be read.") from exc
+        value = form.get(CSRF_FIELD)
+        supplied = value if isinstance(value, str) else None
+    if not expected or not supplied or not hmac.compare_digest(expected, supplied):
+        raise CSRFFailed()
+
+
+def _same_origin(origin: str, request: Request) -> bool:
+    parts = urlsplit(origin)
+    host = request.headers.get("host", "")
+    return bool(parts.netloc) and parts.netloc == host
+
+
+class SecurityHeadersMiddleware:
+    """Adds the security headers to every response and turns unexpected errors into a plain
+    500 page without details (the traceback goes to the log, never to the client)."""
+
+    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    def _headers(self, scope: Scope, nonce: str) -> dict[str, str]:
+        path: str = scope["path"]
+        if path in ("/docs", "/docs/oauth2-redirect"):
+            # FastAPI's Swagger page loads its script and style from a CDN.
+            script_src = "'self' 'unsafe-inline' https://cdn.jsdelivr.net"
+            style_src = "'self' 'unsafe-inline' https://cdn.jsdelivr.net"
+        else:
+            script_src = f"'nonce-{nonce}' 'strict-dynamic'"
+            style_src = "'self'"
+        headers = {
+            "content-security-policy": (
+                f"default-src 'self'; script-src {script_src}; style-src {style_src}; "
+                "img-src 'self' https: data:; font-src 'self'; connect-src 'self'; "
+                "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+            ),
+            "x-content-type-options": "nosniff",
+            "referrer-policy": "strict-origin-when-cross-origin",
+            "x-frame-options": "DENY",
+            "cross-origin-opener-policy": "same-origin",
+            "permissions-policy": "camera=(), microphone=(), geolocation=(), payment=()",
+        }
+        if self.settings.cookie_secure:
+            headers["strict-transport-security"] = "max-age=31536000; includeSubDomains"
+        return headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        nonce = secrets.token_urlsafe(16)
+        state = scope.setdefault("state", {})
+        state["csp_nonce"] = nonce
+        extra = self._headers(scope, nonce)
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = MutableHeaders(scope=message)
+                for name, value in extra.items():
+                    headers.setdefault(name, value)
+                viewer = state.get("viewer")
+                if viewer is not None and viewer.is_authenticated:
+                    # Pages for a signed-in person must not be kept by shared caches.
+                    headers["cache-control"] = "no-store"
+                headers.append("vary", "Cookie")
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            logger.exception("unhandled error on %s %s", scope.get("method"), scope["path"])
+            if started:
+                raise
+            await _send_plain_error(scope, send_with_headers)
+
+
+async def _send_plain_error(scope: Scope, send: Callable[[Message], Awaitable[None]]) -> None:
+    await _send_fixed_error(
+        scope,
+        send,
+        500,
+        "server_error",
+        "Something went wrong on our side.",
+        "Please try again in a moment.",
+    )
+
+
+async def _send_fixed_error(
+    scope: Scope,
+    send: Callable[[Message], Awaitable[None]],
+    status: int,
+    code: str,
+    message: str,
+    advice: str,
+) -> None:
+    """A small self-contained answer for failures outside the app (no templates, no database)."""
+    if scope["path"].startswith("/api/"):
+        body = json.dumps({"error": {"code": code, "message": message}}).encode()
+        content_type = b"application/json"
+    else:
+        body = (
+            f"<!doctype html><html lang='en'><meta charset='utf-8'><title>{status}</title>"
+            f"<h1>{message}</h1><p>{advice}</p></html>"
+        ).encode()
+        content_type = b"text/html; charset=utf-8"
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodySizeLimitMiddleware:
+    """Refuses bodies over MAX_BODY_BYTES before the framework buffers them."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            await _send_too_large(scope, send)
+            return
+        received = 0
+
+        async def counting_receive() -> MutableMapping[str, Any]:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BadRequest("The request body is too large.")
+            return message
+
+        await self.app(scope, receive if declared is not None else counting_receive, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _send_too_large(scope: Scope, send: Send) -> None:
+    await _send_fixed_error(
+        scope,
+        send,
+        413,
+        "payload_too_large",
+        "The request body is too large.",
+        "Shorten the text and try again.",
+    )
