@@ -1,0 +1,92 @@
+"""JSON API (/api/v1) for accounts, brands and forums, plus the /healthz and /readyz probes.
+
+The same services and permission rules as the pages; cookie sessions send the CSRF token in the
+X-CSRF-Token header for anything that changes state.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from community import meili, service
+from community.auth import CurrentUser, client_ip, require_role
+from community.db import SessionDep
+from community.models import Role, User
+from community.schemas import BrandOut, ErrorOut, ForumOut, HealthOut, MeOut, RoleChangeIn, UserOut
+
+ERRORS = {
+    401: {"model": ErrorOut},
+    403: {"model": ErrorOut},
+    404: {"model": ErrorOut},
+    422: {"model": ErrorOut},
+}
+
+router = APIRouter(prefix="/api/v1", responses=ERRORS)  # type: ignore[arg-type]
+probes = APIRouter(tags=["probes"])
+
+
+@router.get("/me", response_model=MeOut, tags=["accounts"])
+def me(user: CurrentUser) -> User:
+    return user
+
+
+@router.get("/users/{user_id}", response_model=UserOut, tags=["accounts"])
+def user_detail(db: SessionDep, user_id: int) -> User:
+    return service.get_user(db, user_id)
+
+
+@router.put("/users/{user_id}/role", response_model=UserOut, tags=["accounts"])
+def user_role(
+    request: Request,
+    db: SessionDep,
+    admin: Annotated[User, Depends(require_role(Role.ADMIN))],
+    user_id: int,
+    body: RoleChangeIn,
+) -> User:
+    target = service.get_user(db, user_id)
+    service.set_role(db, admin, target, body.role, ip=client_ip(request))
+    db.commit()
+    return target
+
+
+@router.get("/brands", response_model=list[BrandOut], tags=["forums"])
+def brands(db: SessionDep) -> list[object]:
+    return list(service.list_brands(db))
+
+
+@router.get("/brands/{brand_slug}/forums", response_model=list[ForumOut], tags=["forums"])
+def forums(db: SessionDep, brand_slug: str) -> list[object]:
+    return list(service.list_forums(db, service.get_brand(db, brand_slug)))
+
+
+@probes.get("/healthz", response_model=HealthOut)
+def healthz() -> HealthOut:
+    """The process is alive (no dependencies checked)."""
+    return HealthOut(status="ok")
+
+
+@probes.get("/readyz", response_model=HealthOut, responses={503: {"model": HealthOut}})
+def readyz(request: Request) -> JSONResponse:
+    """Ready to serve: the database answers and Meilisearch is healthy; 503 says which is not."""
+    checks: dict[str, str] = {}
+    try:
+        with request.app.state.session_factory() as db:
+            db.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except SQLAlchemyError as exc:
+        checks["database"] = f"unavailable: {type(exc).__name__}"
+    meili_url = request.app.state.settings.meili_url
+    if not meili_url:
+        checks["search"] = "unavailable: MEILI_URL is not configured"
+    elif meili.is_healthy(meili_url):
+        checks["search"] = "ok"
+    else:
+        checks["search"] = "unavailable: Meilisearch does not answer"
+    healthy = all(value == "ok" for value in checks.values())
+    body = HealthOut(status="ok" if healthy else "unavailable", checks=checks)
+    return JSONResponse(body.model_dump(), status_code=200 if healthy else 503)

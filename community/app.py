@@ -1,0 +1,67 @@
+"""The application factory: one FastAPI app serving pages, htmx fragments and /api/v1."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.engine import Engine
+
+from community import api as community_api
+from community import routes as community_routes
+from community.auth import LoginThrottle, Passwords
+from community.db import make_engine, make_session_factory
+from community.security import (
+    BodySizeLimitMiddleware,
+    RequestContextMiddleware,
+    SecurityHeadersMiddleware,
+    csrf_protect,
+)
+from community.settings import Settings
+from community.web import STATIC_DIR, build_templates, install_error_handlers
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+    settings = settings or Settings()
+    logging.basicConfig(level=settings.log_level)
+    settings.effective_secret_key  # noqa: B018 - create the generated secret now, not mid-request
+    engine = engine or make_engine(settings.sqlalchemy_url)
+    session_factory = make_session_factory(engine)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="Community API",
+        version="1",
+        summary="Brand support community: forums, answers, knowledge base, moderation.",
+        docs_url="/docs" if settings.expose_api_docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        # Every route, pages and API alike, passes the CSRF check for unsafe methods.
+        dependencies=[Depends(csrf_protect)],
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = session_factory
+    app.state.templates = build_templates()
+    app.state.passwords = Passwords(settings)
+    app.state.login_throttle = LoginThrottle(settings)
+
+    install_error_handlers(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(community_api.probes)
+    app.include_router(community_api.router)
+    app.include_router(community_routes.router)
+
+    # Added last = outermost: headers wrap everything, including 413s and error pages.
+    app.add_middleware(RequestContextMiddleware, settings=settings, session_factory=session_factory)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware, settings=settings)
+    return app

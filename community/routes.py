@@ -1,0 +1,380 @@
+"""HTML pages and htmx fragments for accounts, brands and forums. Thin: parse, call the
+service, commit once, render."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+
+from community import service
+from community.auth import (
+    CurrentUser,
+    ViewerDep,
+    client_ip,
+    new_token,
+    require_role,
+    revoke_user_sessions,
+)
+from community.db import SessionDep
+from community.errors import FormErrors, TooManyRequests
+from community.forms import parse_form
+from community.i18n import SUPPORTED_LOCALES
+from community.i18n import gettext as _
+from community.labels import label
+from community.models import Role, User, UserSession
+from community.schemas import (
+    LoginIn,
+    PasswordChangeIn,
+    PreferencesIn,
+    RegistrationIn,
+    RoleChangeIn,
+)
+from community.security import LANGUAGE_COOKIE, session_cookie_header
+from community.settings import Settings
+from community.web import flash_redirect, is_htmx, render, safe_next
+
+router = APIRouter(include_in_schema=False)
+
+FormField = Annotated[str, Form()]
+OptionalFormField = Annotated[str, Form()]
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _with_session_cookie(request: Request, response: Response, token: str) -> Response:
+    response.headers.append("set-cookie", session_cookie_header(_settings(request), token))
+    return response
+
+
+# --- browsing --------------------------------------------------------------------------------
+
+
+@router.get("/", response_class=HTMLResponse, name="home")
+def home(request: Request, db: SessionDep) -> Response:
+    brand = service.default_brand(db, _settings(request).default_brand)
+    if brand is None:
+        return render(request, "community/empty_site.html")
+    forums = service.list_forums(db, brand)
+    brands = service.list_brands(db)
+    return render(
+        request, "community/brand.html", {"brand": brand, "forums": forums, "brands": brands}
+    )
+
+
+@router.get("/b/{brand_slug}", response_class=HTMLResponse, name="brand")
+def brand_page(request: Request, db: SessionDep, brand_slug: str) -> Response:
+    brand = service.get_brand(db, brand_slug)
+    return render(
+        request,
+        "community/brand.html",
+        {
+            "brand": brand,
+            "forums": service.list_forums(db, brand),
+            "brands": service.list_brands(db),
+        },
+    )
+
+
+@router.get("/b/{brand_slug}/{forum_slug}", response_class=HTMLResponse, name="forum")
+def forum_page(request: Request, db: SessionDep, brand_slug: str, forum_slug: str) -> Response:
+    brand = service.get_brand(db, brand_slug)
+    forum = service.get_forum(db, brand, forum_slug)
+    threads = service.recent_threads(db, forum)
+    return render(
+        request, "community/forum.html", {"brand": brand, "forum": forum, "threads": threads}
+    )
+
+
+@router.get("/t/{thread_id}", response_class=HTMLResponse, name="thread")
+def thread_page(request: Request, db: SessionDep, viewer: ViewerDep, thread_id: int) -> Response:
+    thread = service.access_thread(db, viewer, thread_id)
+    posts = service.visible_posts(db, viewer, thread)
+    return render(
+        request,
+        "community/thread.html",
+        {"thread": thread, "forum": thread.forum, "brand": thread.forum.brand, "posts": posts},
+    )
+
+
+@router.get("/u/{username}", response_class=HTMLResponse, name="profile")
+def profile_page(request: Request, db: SessionDep, username: str) -> Response:
+    user = service.get_user_by_username(db, username)
+    return render(request, "community/profile.html", {"profile": user})
+
+
+# --- registration and login ------------------------------------------------------------------
+
+
+@router.get("/register", response_class=HTMLResponse, name="register")
+def register_form(request: Request, viewer: ViewerDep) -> Response:
+    if viewer.is_authenticated:
+        return RedirectResponse("/", status_code=303)
+    return render(request, "community/register.html", {"form": {}, "errors": {}})
+
+
+@router.post("/register", response_class=HTMLResponse)
+def register_submit(
+    request: Request,
+    db: SessionDep,
+    username: FormField = "",
+    email: FormField = "",
+    password: FormField = "",
+    display_name: OptionalFormField = "",
+) -> Response:
+    fields = {
+        "username": username,
+        "email": email,
+        "password": password,
+        "display_name": display_name,
+    }
+    try:
+        data = parse_form(RegistrationIn, fields)
+        user = service.register(db, request.app.state.passwords, data)
+        started = service.log_in(db, user, _client_info(request))
+    except FormErrors as exc:
+        db.rollback()
+        fields.pop("password")
+        return render(
+            request,
+            "community/register.html",
+            {"form": fields, "errors": exc.errors},
+            status_code=422,
+        )
+    db.commit()
+    response = flash_redirect(
+        request, "/", _("Welcome, %(name)s! Your account is ready.") % {"name": user.display_name}
+    )
+    return _with_session_cookie(request, response, started.token)
+
+
+@router.get("/login", response_class=HTMLResponse, name="login")
+def login_form(request: Request, viewer: ViewerDep, next: str = "/") -> Response:
+    if viewer.is_authenticated:
+        return RedirectResponse(safe_next(next), status_code=303)
+    return render(
+        request, "community/login.html", {"form": {}, "error": None, "next": safe_next(next)}
+    )
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login_submit(
+    request: Request,
+    db: SessionDep,
+    login: FormField = "",
+    password: FormField = "",
+    next: OptionalFormField = "/",
+) -> Response:
+    target = safe_next(next)
+    context = {"form": {"login": login}, "next": target}
+    try:
+        data = parse_form(LoginIn, {"login": login, "password": password})
+        user = service.authenticate(
+            db,
+            request.app.state.passwords,
+            request.app.state.login_throttle,
+            data,
+            ip=client_ip(request),
+        )
+        started = service.log_in(db, user, _client_info(request))
+    except FormErrors:
+        return render(
+            request,
+            "community/login.html",
+            context | {"error": _("Enter your username or e-mail and your password.")},
+            status_code=422,
+        )
+    except TooManyRequests as exc:
+        return render(
+            request,
+            "community/login.html",
+            context | {"error": exc.message},
+            status_code=429,
+            headers={"retry-after": str(exc.retry_after_seconds)},
+        )
+    except service.InvalidCredentials as exc:
+        db.commit()  # keep a rehash or nothing; failures are counted outside the database
+        return render(
+            request, "community/login.html", context | {"error": exc.message}, status_code=401
+        )
+    db.commit()
+    response = flash_redirect(
+        request, target, _("Signed in as %(name)s.") % {"name": user.display_name}
+    )
+    return _with_session_cookie(request, response, started.token)
+
+
+@router.post("/logout", name="logout")
+def logout(request: Request, db: SessionDep) -> Response:
+    service.log_out(db, request.state.session_token)
+    db.commit()
+    response = flash_redirect(request, "/", _("You are signed out."))
+    # A fresh anonymous token: the old one is revoked and must not be reused.
+    return _with_session_cookie(request, response, new_token())
+
+
+def _client_info(request: Request) -> service.ClientInfo:
+    return service.ClientInfo(
+        previous_token=request.state.session_token,
+        max_age=timedelta(days=_settings(request).session_max_age_days),
+        ip=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
+# --- account ---------------------------------------------------------------------------------
+
+
+def _account_context(db: SessionDep, user: User) -> dict[str, object]:
+    sessions = list(
+        db.scalars(
+            select(UserSession)
+            .where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
+            .order_by(UserSession.last_seen_at.desc())
+            .limit(20)
+        )
+    )
+    return {"user": user, "sessions": sessions, "errors": {}, "form": {}}
+
+
+@router.get("/account", response_class=HTMLResponse, name="account")
+def account_page(request: Request, db: SessionDep, user: CurrentUser) -> Response:
+    return render(request, "community/account.html", _account_context(db, user))
+
+
+@router.post("/account/preferences", response_class=HTMLResponse, name="account_preferences")
+def account_preferences(
+    request: Request,
+    db: SessionDep,
+    user: CurrentUser,
+    display_name: OptionalFormField = "",
+    locale: OptionalFormField = "",
+) -> Response:
+    try:
+        data = parse_form(PreferencesIn, {"display_name": display_name, "locale": locale})
+        service.update_preferences(user, data)
+    except FormErrors as exc:
+        db.rollback()
+        return render(
+            request,
+            "community/account.html",
+            _account_context(db, user) | {"errors": exc.errors},
+            status_code=422,
+        )
+    db.commit()
+    return flash_redirect(request, "/account", _("Your preferences are saved."))
+
+
+@router.post("/account/password", response_class=HTMLResponse, name="account_password")
+def account_password(
+    request: Request,
+    db: SessionDep,
+    user: CurrentUser,
+    current_password: FormField = "",
+    new_password: FormField = "",
+) -> Response:
+    try:
+        data = parse_form(
+            PasswordChangeIn,
+            {"current_password": current_password, "new_password": new_password},
+        )
+        started = service.change_password(
+            db, request.app.state.passwords, user, data, _client_info(request)
+        )
+    except FormErrors as exc:
+        db.rollback()
+        return render(
+            request,
+            "community/account.html",
+            _account_context(db, user) | {"errors": exc.errors},
+            status_code=422,
+        )
+    db.commit()
+    response = flash_redirect(
+        request, "/account", _("Your password is changed. Other devices were signed out.")
+    )
+    return _with_session_cookie(request, response, started.token)
+
+
+@router.post("/account/sessions/revoke-others", name="account_revoke_others")
+def account_revoke_others(request: Request, db: SessionDep, user: CurrentUser) -> Response:
+    revoke_user_sessions(db, user.id, except_session_id=request.state.viewer.session_id)
+    db.commit()
+    return flash_redirect(request, "/account", _("All your other sessions are signed out."))
+
+
+@router.post("/language", name="set_language")
+def set_language(
+    request: Request,
+    db: SessionDep,
+    viewer: ViewerDep,
+    locale: OptionalFormField = "",
+    next: OptionalFormField = "/",
+) -> Response:
+    chosen = locale if locale in SUPPORTED_LOCALES else ""
+    if viewer.user_id is not None:
+        user = db.get(User, viewer.user_id)
+        if user is not None:
+            user.locale = chosen or None
+            db.commit()
+    response = RedirectResponse(safe_next(next), status_code=303)
+    if chosen:
+        response.set_cookie(
+            LANGUAGE_COOKIE,
+            chosen,
+            max_age=365 * 86400,
+            path="/",
+            samesite="lax",
+            httponly=True,
+            secure=_settings(request).cookie_secure,
+        )
+    else:
+        response.delete_cookie(LANGUAGE_COOKIE, path="/")
+    return response
+
+
+# --- administration --------------------------------------------------------------------------
+
+AdminUser = Annotated[User, Depends(require_role(Role.ADMIN))]
+
+
+@router.get("/admin/users", response_class=HTMLResponse, name="admin_users")
+def admin_users(request: Request, db: SessionDep, admin: AdminUser, q: str = "") -> Response:
+    users = service.search_users(db, q[:100])
+    return render(
+        request,
+        "admin/users.html",
+        {"users": users, "q": q[:100], "roles": list(Role), "admin": admin},
+        block="user_table",
+    )
+
+
+@router.post("/admin/users/{user_id}/role", response_class=HTMLResponse, name="admin_user_role")
+def admin_user_role(
+    request: Request,
+    db: SessionDep,
+    admin: AdminUser,
+    user_id: int,
+    role: FormField = "",
+) -> Response:
+    target = service.get_user(db, user_id)
+    data = parse_form(RoleChangeIn, {"role": role})
+    service.set_role(db, admin, target, data.role, ip=client_ip(request))
+    db.commit()
+    message = _("%(name)s is now %(role)s.") % {
+        "name": target.username,
+        "role": label(data.role.value),
+    }
+    if is_htmx(request):
+        return render(
+            request,
+            "admin/_user_row.html",
+            {"user": target, "roles": list(Role), "admin": admin, "message": message},
+        )
+    return flash_redirect(request, "/admin/users", message)

@@ -1,0 +1,264 @@
+"""HTML helpers shared by every package: templates, the page-or-fragment render helper, flash
+messages, safe redirects and the error pages (JSON under /api/)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from babel.dates import format_datetime as babel_format_datetime
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2_fragments import render_block
+from sqlalchemy.exc import DataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from community import i18n
+from community.auth import ANONYMOUS, Viewer
+from community.errors import AppError, FormErrors, LoginRequired, TooManyRequests
+from community.i18n import gettext as _
+from community.labels import label
+
+logger = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES_DIR = PROJECT_ROOT / "templates"
+STATIC_DIR = PROJECT_ROOT / "static"
+FLASH_COOKIE = "flash"
+
+
+def build_templates() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        extensions=["jinja2.ext.i18n"],
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.globals["language_name"] = i18n.language_name
+    env.globals["label"] = label
+    env.globals["supported_locales"] = i18n.SUPPORTED_LOCALES
+    env.filters["datetime"] = format_datetime
+    return env
+
+
+def format_datetime(value: Any, style: str = "medium") -> str:
+    if value is None:
+        return ""
+    return babel_format_datetime(value, format=style, locale=i18n.active_locale(), tzinfo=None)
+
+
+def is_htmx(request: Request) -> bool:
+    return (
+        request.headers.get("hx-request") == "true" and request.headers.get("hx-boosted") != "true"
+    )
+
+
+def base_context(request: Request) -> dict[str, Any]:
+    state = request.state
+    viewer: Viewer = getattr(state, "viewer", ANONYMOUS)
+    return {
+        "request": request,
+        "viewer": viewer,
+        "csrf_token": getattr(state, "csrf_token", ""),
+        "csp_nonce": getattr(state, "csp_nonce", ""),
+        "locale": getattr(state, "locale", i18n.DEFAULT_LOCALE),
+        "flashes": getattr(state, "flashes", None) or read_flashes(request),
+        "url": lambda name, **params: str(request.app.url_path_for(name, **params)),
+        "current_path": request.url.path,
+    }
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    block: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """Render a whole page, or only `block` when htmx asked for a fragment."""
+    env: Environment = request.app.state.templates
+    data = base_context(request) | (context or {})
+    fragment = block is not None and is_htmx(request)
+    if block is not None and fragment:
+        html = render_block(env, template, block, data)
+    else:
+        html = env.get_template(template).render(data)
+    response = HTMLResponse(html, status_code=status_code, headers=headers)
+    response.headers.append("vary", "HX-Request")
+    if data["flashes"] and not fragment:
+        response.delete_cookie(FLASH_COOKIE, path="/")
+    return response
+
+
+# --- flash messages --------------------------------------------------------------------------
+
+
+def _flash_signature(secret: str, payload: str) -> str:
+    return hmac.new(secret.encode(), f"flash:{payload}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def flash_redirect(
+    request: Request, location: str, message: str, *, category: str = "info"
+) -> RedirectResponse:
+    """Redirect (303, so the browser GETs) and show `message` on the next page."""
+    response = RedirectResponse(location, status_code=303)
+    payload = base64.urlsafe_b64encode(
+        json.dumps([{"category": category, "message": message}]).encode()
+    ).decode()
+    secret = request.app.state.settings.effective_secret_key
+    response.set_cookie(
+        FLASH_COOKIE,
+        f"{payload}.{_flash_signature(secret, payload)}",
+        max_age=60,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=request.app.state.settings.cookie_secure,
+    )
+    return response
+
+
+def read_flashes(request: Request) -> list[dict[str, str]]:
+    raw = request.cookies.get(FLASH_COOKIE)
+    if not raw or "." not in raw:
+        return []
+    payload, signature = raw.rsplit(".", 1)
+    secret = request.app.state.settings.effective_secret_key
+    if not hmac.compare_digest(signature, _flash_signature(secret, payload)):
+        return []
+    try:
+        items = json.loads(base64.urlsafe_b64decode(payload.encode()))
+    except (ValueError, TypeError):
+        return []
+    return [item for item in items if isinstance(item, dict)][:5]
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """Only same-site relative paths: '/x' yes; '//evil', '/\\evil', 'https:evil' no."""
+    if not target or len(target) > 2000:
+        return default
+    if not target.startswith("/") or target.startswith(("//", "/\\")):
+        return default
+    if any(ch in target for ch in "\\\r\n\t\x00"):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return default
+    return target
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+def wants_json(request: Request) -> bool:
+    if request.url.path.startswith("/api/"):
+        return True
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def error_response(
+    request: Request,
+    status_code: int,
+    code: str,
+    message: str,
+    *,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    if wants_json(request):
+        body: dict[str, Any] = {"error": {"code": code, "message": message}}
+        if details is not None:
+            body["error"]["details"] = details
+        return JSONResponse(body, status_code=status_code, headers=headers)
+    return render(
+        request,
+        "errors/error.html",
+        {"status_code": status_code, "code": code, "message": message, "details": details},
+        status_code=status_code,
+        headers=headers,
+    )
+
+
+def _default_message(status_code: int) -> str:
+    messages = {
+        400: _("The request could not be understood."),
+        401: _("Please log in to continue."),
+        403: _("You do not have permission to do that."),
+        404: _("We could not find that page."),
+        405: _("That action is not allowed here."),
+        409: _("Someone else changed this at the same time. Reload and try again."),
+        413: _("That was too much to send."),
+        422: _("Some of the information was not valid."),
+        429: _("Too many attempts. Please wait a moment and try again."),
+    }
+    return messages.get(status_code, _("Something went wrong."))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def handle_app_error(request: Request, exc: AppError) -> Response:
+        if isinstance(exc, LoginRequired) and not wants_json(request):
+            target = safe_next(
+                request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            )
+            return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+        headers = None
+        if isinstance(exc, TooManyRequests):
+            headers = {"retry-after": str(exc.retry_after_seconds)}
+        details = exc.errors if isinstance(exc, FormErrors) else None
+        if exc.code == "csrf_failed":
+            message = _(
+                "This form has expired or did not come from this site. "
+                "Reload the page and try again."
+            )
+        else:
+            message = exc.message or _default_message(exc.status_code)
+        return error_response(
+            request, exc.status_code, exc.code, message, details=details, headers=headers
+        )
+
+    @app.exception_handler(DataError)
+    async def handle_data_error(request: Request, exc: DataError) -> Response:
+        # The database refused a value (a NUL character, an out-of-range number): the input
+        # was at fault, so say so instead of failing with a 500.
+        logger.warning("database refused input on %s: %s", request.url.path, exc.orig)
+        return error_response(
+            request, 400, "invalid_characters", _("The request contained values we cannot store.")
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def handle_http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(
+            request,
+            exc.status_code,
+            code,
+            _default_message(exc.status_code),
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def handle_validation_error(request: Request, exc: RequestValidationError) -> Response:
+        details = [
+            {
+                "field": ".".join(str(part) for part in error.get("loc", ()) if part != "body"),
+                "message": error.get("msg", ""),
+                "type": error.get("type", ""),
+            }
+            for error in exc.errors()
+        ]
+        return error_response(request, 422, "invalid_input", _default_message(422), details=details)
