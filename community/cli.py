@@ -1,0 +1,216 @@
+"""The `community` command. Expected failures print one line (`error: ...`) and exit 1."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+import uvicorn
+from rich.console import Console
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from community import meili
+from community import migrate as migrations
+from community.auth import Passwords
+from community.db import make_engine, make_session_factory
+from community.errors import FormErrors
+from community.models import Role
+from community.schemas import RegistrationIn
+from community.settings import Settings
+
+app = typer.Typer(
+    help="Run and manage the support community.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+meili_app = typer.Typer(help="The managed local Meilisearch (used when MEILI_URL is not set).")
+app.add_typer(meili_app, name="meili")
+
+console = Console(stderr=True)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class CommandError(Exception):
+    """An expected failure with a message for the person at the terminal."""
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=1)
+
+
+def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except CommandError as exc:
+            raise _fail(str(exc)) from None
+        except meili.MeiliUnavailable as exc:
+            raise _fail(str(exc)) from None
+        except FormErrors as exc:
+            raise _fail("; ".join(f"{k}: {v}" for k, v in exc.errors.items())) from None
+        except OperationalError as exc:
+            raise _fail(f"cannot reach the database: {exc.orig}") from None
+        except SQLAlchemyError as exc:
+            raise _fail(f"database error: {exc}") from None
+
+    return wrapper
+
+
+@app.command(name="migrate")
+@friendly_errors
+def migrate_database() -> None:
+    """Apply the database migrations (alembic upgrade head)."""
+    settings = Settings()
+    migrations.upgrade(settings.sqlalchemy_url)
+    console.print("database is up to date")
+
+
+@app.command(name="seed-demo")
+@friendly_errors
+def seed_demo(
+    force: Annotated[
+        bool, typer.Option(help="Load the demo even if the database already has a brand.")
+    ] = False,
+) -> None:
+    """Load the demo brand (Acme) once; does nothing if the database already has a brand."""
+    from community.demo import has_any_brand
+    from community.demo import seed_demo as load_demo
+
+    settings = Settings()
+    engine = make_engine(settings.sqlalchemy_url)
+    try:
+        with make_session_factory(engine)() as db:
+            if has_any_brand(db) and not force:
+                console.print("demo data: already loaded (the database has a brand)")
+                return
+            brand = load_demo(db, Passwords(settings))
+            db.commit()
+            console.print(f"demo data: loaded brand {brand.name!r}")
+    finally:
+        engine.dispose()
+
+
+@app.command(name="create-user")
+@friendly_errors
+def create_user(
+    username: Annotated[str, typer.Option(help="Login name")],
+    email: Annotated[str, typer.Option(help="E-mail address")],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="COMMUNITY_USER_PASSWORD",
+            help="Asked for when not given (or COMMUNITY_USER_PASSWORD)",
+        ),
+    ],
+    role: Annotated[Role, typer.Option(help="member, moderator, agent or admin")] = Role.MEMBER,
+    display_name: Annotated[str, typer.Option(help="Shown name")] = "",
+) -> None:
+    """Create an account (for example the first admin)."""
+    from community import service
+
+    settings = Settings()
+    engine = make_engine(settings.sqlalchemy_url)
+    try:
+        with make_session_factory(engine)() as db:
+            data = RegistrationIn(
+                username=username, email=email, password=password, display_name=display_name
+            )
+            user = service.register(db, Passwords(settings), data, role=role)
+            db.commit()
+            console.print(f"created {user.role.value} {user.username!r} (id {user.id})")
+    finally:
+        engine.dispose()
+
+
+@app.command()
+@friendly_errors
+def serve(
+    host: Annotated[str, typer.Option(envvar="HOST", help="Address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="PORT", help="Port to bind")] = 8000,
+) -> None:
+    """Serve the site. Without MEILI_URL, also runs a managed local Meilisearch."""
+    settings = Settings()
+    server: meili.MeiliServer | None = None
+    if settings.uses_managed_meili:
+        server = meili.start_managed(settings)
+        settings.meili_url = server.url
+        settings.meili_master_key = server.master_key
+        console.print(f"meilisearch: managed server on {server.url}")
+    try:
+        from community.app import create_app
+
+        application = create_app(settings)
+        config = uvicorn.Config(
+            application,
+            host=host,
+            port=port,
+            log_level=settings.log_level.lower(),
+            proxy_headers=bool(settings.trusted_proxy_list),
+            forwarded_allow_ips=settings.trusted_proxy_list or None,
+            server_header=False,
+        )
+        console.print(f"serving on http://{host}:{port} (Ctrl-C to stop)")
+        with contextlib.suppress(KeyboardInterrupt):
+            # uvicorn re-raises Ctrl-C after its graceful shutdown; stopping is what we want.
+            uvicorn.Server(config).run()
+    finally:
+        if server is not None:
+            server.stop()
+            console.print("meilisearch: stopped")
+
+
+@meili_app.command("status")
+@friendly_errors
+def meili_status() -> None:
+    """Which binary would run, its version, and whether a managed server is running."""
+    settings = Settings()
+    if settings.meili_url:
+        healthy = meili.is_healthy(settings.meili_url)
+        console.print(f"MEILI_URL={settings.meili_url}: {'healthy' if healthy else 'unreachable'}")
+        if not healthy:
+            raise CommandError(f"Meilisearch at {settings.meili_url} does not answer")
+        return
+    binary = meili.find_binary(settings)
+    version = subprocess.run(  # noqa: S603 - the resolved binary with a fixed flag
+        [str(binary), "--version"], capture_output=True, text=True, check=False, timeout=30
+    ).stdout.strip()
+    console.print(f"binary: {binary} ({version or 'version unknown'})")
+    running = meili.managed_status(settings)
+    console.print(f"managed server: {running or 'not running'}")
+
+
+@meili_app.command("start")
+@friendly_errors
+def meili_start() -> None:
+    """Run the managed Meilisearch in the foreground until Ctrl-C."""
+    settings = Settings()
+    if settings.meili_url:
+        raise CommandError("MEILI_URL is set: this site uses an external Meilisearch")
+    server = meili.start_managed(settings)
+    console.print(f"meilisearch: running on {server.url} (Ctrl-C to stop)")
+    try:
+        server.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,133 @@
+"""Loads the demo community (community/demo_content.py) into an empty database."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from community.auth import Passwords
+from community.clock import utcnow
+from community.demo_content import BRAND, DEMO_PASSWORD, FORUMS, THREADS, USERS, DemoThread
+from community.identity import normalise_username
+from community.markdown import HTML_VERSION, render_markdown
+from community.models import (
+    Brand,
+    Forum,
+    Post,
+    Role,
+    Thread,
+    ThreadKind,
+    ThreadStatus,
+    User,
+)
+
+
+def has_any_brand(db: Session) -> bool:
+    return (db.scalar(select(func.count()).select_from(Brand)) or 0) > 0
+
+
+def seed_demo(db: Session, passwords: Passwords) -> Brand:
+    """Create the Acme brand, its forums, users of every role and threads in two languages."""
+    now = utcnow()
+    brand = Brand(**BRAND)
+    db.add(brand)
+    db.flush()
+    forums = {}
+    for position, spec in enumerate(FORUMS):
+        forum = Forum(brand_id=brand.id, position=position, **spec)
+        db.add(forum)
+        forums[spec["slug"]] = forum
+    password_hash = passwords.hash(DEMO_PASSWORD)
+    users = {}
+    for index, (username, display_name, role, locale, reputation, trust) in enumerate(USERS):
+        display, key = normalise_username(username)
+        user = User(
+            username=display,
+            username_key=key,
+            email=f"{key}@demo.acme.example",
+            email_key=f"{key}@demo.acme.example",
+            display_name=display_name,
+            password_hash=password_hash,
+            role=Role(role),
+            locale=locale,
+            reputation=reputation,
+            trust_level=trust,
+            created_at=now - timedelta(days=400 - index * 20),
+            password_changed_at=now,
+        )
+        db.add(user)
+        users[username] = user
+    db.flush()
+
+    for thread_spec in THREADS:
+        _add_thread(db, thread_spec, forums[thread_spec["forum"]], users, now)
+    db.flush()
+    return brand
+
+
+def _add_thread(
+    db: Session, spec: DemoThread, forum: Forum, users: dict[str, User], now: datetime
+) -> None:
+    created = now - timedelta(days=spec["days_ago"], hours=3)
+    author = users[spec["author"]]
+    thread = Thread(
+        forum_id=forum.id,
+        author_id=author.id,
+        title=spec["title"],
+        kind=ThreadKind(spec["kind"]),
+        locale=spec["locale"],
+        view_count=spec["views"],
+        helpful_count=spec["helpful"],
+        created_at=created,
+        updated_at=created,
+        last_activity_at=created,
+    )
+    db.add(thread)
+    db.flush()
+    db.add(
+        Post(
+            thread_id=thread.id,
+            author_id=author.id,
+            is_question=True,
+            body_source=spec["body"],
+            body_html=render_markdown(spec["body"]),
+            html_version=HTML_VERSION,
+            created_at=created,
+            updated_at=created,
+        )
+    )
+    for offset, (username, body, up, down, accepted, official) in enumerate(
+        spec["answers"], start=1
+    ):
+        answered_at = created + timedelta(hours=offset * 2)
+        post = Post(
+            thread_id=thread.id,
+            author_id=users[username].id,
+            body_source=body,
+            body_html=render_markdown(body),
+            html_version=HTML_VERSION,
+            upvotes=up,
+            downvotes=down,
+            score=up - down,
+            is_official=official,
+            created_at=answered_at,
+            updated_at=answered_at,
+        )
+        db.add(post)
+        db.flush()
+        thread.reply_count += 1
+        thread.last_activity_at = answered_at
+        thread.first_response_at = thread.first_response_at or answered_at
+        thread.score = max(thread.score, post.score)
+        if accepted:
+            thread.accepted_post_id = post.id
+    if thread.accepted_post_id:
+        thread.status = ThreadStatus.SOLVED
+    elif spec["answers"]:
+        thread.status = ThreadStatus.ANSWERED
+    forum.thread_count += 1
+    forum.post_count += 1 + len(spec["answers"])
+    if forum.last_activity_at is None or thread.last_activity_at > forum.last_activity_at:
+        forum.last_activity_at = thread.last_activity_at
