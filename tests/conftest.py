@@ -1,0 +1,326 @@
+"""Shared fixtures: real databases (SQLite always, PostgreSQL when reachable, required in CI),
+a real Meilisearch server for the session, the app, clients and user factories.
+
+Every test that touches the database runs once per backend: the `database_url` fixture is
+parametrized, so pytest groups the whole suite by backend.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+import uvicorn
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from community import meili, migrate
+from community.all_models import Base
+from community.app import create_app
+from community.auth import Passwords
+from community.db import make_engine, make_session_factory
+from community.models import Role, User
+from community.schemas import RegistrationIn
+from community.service import register
+from community.settings import Settings, normalise_database_url
+
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
+PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", DEFAULT_PG)
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PASSWORD = "tall-orange-kettle-41"
+MEILI_TEST_KEY = "test-master-key-0123456789abcdef"
+
+
+def _postgres_reachable() -> str | None:
+    try:
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
+            return None
+    except psycopg.Error as exc:
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+_PG_PROBLEM = _postgres_reachable()
+if _PG_PROBLEM and IN_CI:
+    raise pytest.UsageError(
+        f"CI=true requires PostgreSQL at {PG_ADMIN_URL} (TEST_DATABASE_URL): {_PG_PROBLEM}"
+    )
+BACKENDS = ["sqlite"] if _PG_PROBLEM else ["sqlite", "postgresql"]
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _redis_reachable() -> str | None:
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        return str(exc) or type(exc).__name__
+    return None
+
+
+_REDIS_PROBLEM = _redis_reachable()
+if _REDIS_PROBLEM and IN_CI:
+    raise pytest.UsageError(f"CI=true requires Redis at {REDIS_URL}: {_REDIS_PROBLEM}")
+# Shared-counter storages the rate limiters are tested with (memory always, Redis when present).
+LIMIT_STORAGES = ["memory"] if _REDIS_PROBLEM else ["memory", "redis"]
+
+
+def pytest_report_header() -> list[str]:
+    lines = [f"databases: {', '.join(BACKENDS)}; limit storages: {', '.join(LIMIT_STORAGES)}"]
+    if _PG_PROBLEM:
+        lines.append(f"PostgreSQL left out of this local run ({PG_ADMIN_URL}: {_PG_PROBLEM})")
+    if _REDIS_PROBLEM:
+        lines.append(f"Redis left out of this local run ({REDIS_URL}: {_REDIS_PROBLEM})")
+    return lines
+
+
+# --- databases -------------------------------------------------------------------------------
+
+
+@dataclass
+class ThrowawayPostgres:
+    """A database created for this run and dropped afterwards."""
+
+    name: str
+    url: str
+
+    @classmethod
+    def create(cls, prefix: str = "community_test") -> ThrowawayPostgres:
+        name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        base = PG_ADMIN_URL.rsplit("/", 1)[0]
+        return cls(name=name, url=normalise_database_url(f"{base}/{name}"))
+
+    def drop(self) -> None:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+def fresh_database_url(backend: str, tmp_dir: Path) -> tuple[str, Callable[[], None]]:
+    """An empty database of the given backend and a function that removes it."""
+    if backend == "sqlite":
+        path = tmp_dir / f"{uuid.uuid4().hex[:8]}.db"
+        return f"sqlite:///{path}", lambda: None
+    database = ThrowawayPostgres.create()
+    return database.url, database.drop
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url, remove = fresh_database_url(backend, tmp_path_factory.mktemp(backend))
+    migrate.upgrade(url)
+    yield url
+    remove()
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+def _empty_all_tables(engine: Engine) -> None:
+    tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            quoted = ", ".join(f'"{name}"' for name in tables)
+            connection.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+        else:
+            for name in tables:
+                connection.execute(text(f'DELETE FROM "{name}"'))
+
+
+@pytest.fixture
+def clean_db(engine: Engine) -> Iterator[None]:
+    """Each test starts from empty tables (cleared after, so a failure leaves evidence)."""
+    yield
+    _empty_all_tables(engine)
+
+
+@pytest.fixture
+def db(engine: Engine, clean_db: None) -> Iterator[Session]:
+    with make_session_factory(engine)() as session:
+        yield session
+
+
+# --- Meilisearch -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def meili_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[meili.MeiliServer]:
+    """A real Meilisearch for the whole run, on a free port with a temporary database."""
+    server = meili.start_server(
+        meili.find_binary(), tmp_path_factory.mktemp("meili"), MEILI_TEST_KEY
+    )
+    yield server
+    server.stop()
+
+
+# --- the app ---------------------------------------------------------------------------------
+
+
+def make_settings(
+    tmp_path: Path, database_url: str, meili_url: str | None, **extra: object
+) -> Settings:
+    values: dict[str, object] = {
+        "instance_dir": tmp_path / "instance",
+        "database_url": database_url,
+        "meili_url": meili_url,
+        "meili_master_key": MEILI_TEST_KEY,
+        "secret_key": "test-secret-key-" + uuid.uuid4().hex,
+        # The cheapest Argon2id argon2-cffi accepts keeps the suite fast; production defaults
+        # are tested separately.
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 8192,
+        "argon2_parallelism": 1,
+    }
+    values.update(extra)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, meili_server: meili.MeiliServer) -> Settings:
+    return make_settings(tmp_path, database_url, meili_server.url)
+
+
+@pytest.fixture
+def app(settings: Settings, engine: Engine, clean_db: None) -> FastAPI:
+    return create_app(settings, engine=engine)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, base_url="http://testserver") as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def make_client(app: FastAPI) -> Iterator[Callable[[], TestClient]]:
+    """More independent browsers (each with its own cookie jar) against the same app."""
+    clients: list[TestClient] = []
+
+    def factory() -> TestClient:
+        test_client = TestClient(app, base_url="http://testserver")
+        test_client.__enter__()
+        clients.append(test_client)
+        return test_client
+
+    yield factory
+    for test_client in clients:
+        test_client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def passwords(settings: Settings) -> Passwords:
+    return Passwords(settings)
+
+
+@pytest.fixture
+def make_user(db: Session, passwords: Passwords) -> Callable[..., User]:
+    counter = iter(range(1, 10_000))
+
+    def factory(
+        username: str | None = None, *, role: Role = Role.MEMBER, password: str = PASSWORD
+    ) -> User:
+        name = username or f"user{next(counter)}"
+        user = register(
+            db,
+            passwords,
+            RegistrationIn(username=name, email=f"{name}@example.com", password=password),
+            role=role,
+        )
+        db.commit()
+        return user
+
+    return factory
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def fresh(db: Session) -> None:
+    """See what other connections committed: end this session's transaction (SQLite's WAL
+    keeps a reader on its first snapshot) and forget loaded rows."""
+    db.rollback()
+    db.expire_all()
+
+
+_CSRF_META = re.compile(r'<meta name="csrf-token" content="([0-9a-f]+)">')
+
+
+def csrf_token(client: TestClient, path: str = "/login") -> str:
+    """The CSRF token the site would give this browser (from a page's meta tag)."""
+    response = client.get(path)
+    match = _CSRF_META.search(response.text)
+    assert match, f"no csrf meta tag on {path} ({response.status_code})"
+    return match.group(1)
+
+
+def log_in(client: TestClient, login: str, password: str = PASSWORD) -> None:
+    token = csrf_token(client)
+    response = client.post(
+        "/login",
+        data={"login": login, "password": password, "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text[:500]
+
+
+@pytest.fixture
+def as_role(
+    make_user: Callable[..., User], make_client: Callable[[], TestClient]
+) -> Callable[[Role | None], tuple[TestClient, User | None]]:
+    """A client signed in with a fresh account of the given role (None: anonymous)."""
+
+    def factory(role: Role | None) -> tuple[TestClient, User | None]:
+        test_client = make_client()
+        if role is None:
+            return test_client, None
+        user = make_user(f"{role.value}{uuid.uuid4().hex[:6]}", role=role)
+        log_in(test_client, user.username)
+        return test_client, user
+
+    return factory
+
+
+# --- a real server for browsers and process-level tests ----------------------------------------
+
+
+@dataclass
+class LiveServer:
+    url: str
+    app: FastAPI
+
+
+@pytest.fixture
+def live_server(app: FastAPI) -> Iterator[LiveServer]:
+    port = meili.free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the live server did not start")
+        time.sleep(0.02)
+    yield LiveServer(url=f"http://127.0.0.1:{port}", app=app)
+    server.should_exit = True
+    thread.join(timeout=10)
