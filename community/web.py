@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -18,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2_fragments import render_block
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from community import i18n
@@ -26,6 +27,7 @@ from community.auth import ANONYMOUS, Viewer
 from community.errors import AppError, FormErrors, LoginRequired, TooManyRequests
 from community.i18n import gettext as _
 from community.labels import label
+from community.service import default_brand
 
 logger = logging.getLogger(__name__)
 
@@ -64,10 +66,30 @@ def is_htmx(request: Request) -> bool:
     )
 
 
+_SITE_NAME_TTL = 60.0
+
+
+def site_name(request: Request) -> str | None:
+    """The default brand's name for the header, cached briefly (it almost never changes)."""
+    cached: tuple[float, str | None] | None = getattr(request.app.state, "site_name", None)
+    now = time.monotonic()
+    if cached and cached[0] > now:
+        return cached[1]
+    settings = request.app.state.settings
+    try:
+        with request.app.state.session_factory() as db:
+            brand = default_brand(db, settings.default_brand)
+            name = brand.name if brand else None
+    except SQLAlchemyError:
+        return None
+    request.app.state.site_name = (now + _SITE_NAME_TTL, name)
+    return name
+
+
 def base_context(request: Request) -> dict[str, Any]:
     state = request.state
     viewer: Viewer = getattr(state, "viewer", ANONYMOUS)
-    return {
+    context: dict[str, Any] = {
         "request": request,
         "viewer": viewer,
         "csrf_token": getattr(state, "csrf_token", ""),
@@ -77,6 +99,10 @@ def base_context(request: Request) -> dict[str, Any]:
         "url": lambda name, **params: str(request.app.url_path_for(name, **params)),
         "current_path": request.url.path,
     }
+    name = site_name(request)
+    if name:
+        context["site_name"] = name
+    return context
 
 
 def render(
