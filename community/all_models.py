@@ -1,7 +1,8 @@
 """Imports every domain's tables so Base.metadata is complete (Alembic and tests use it)."""
 
 from community import models as community_models
+from community import outbox as outbox_models
 from community.db import Base
 from moderation import models as moderation_models
 
-__all__ = ["Base", "community_models", "moderation_models"]
+__all__ = ["Base", "community_models", "moderation_models", "outbox_models"]

@@ -31,17 +31,17 @@ probes = APIRouter(tags=["probes"])
 
 
 @router.get("/me", response_model=MeOut, tags=["accounts"])
-def me(user: CurrentUser) -> User:
+def api_me(user: CurrentUser) -> User:
     return user
 
 
 @router.get("/users/{user_id}", response_model=UserOut, tags=["accounts"])
-def user_detail(db: SessionDep, user_id: int) -> User:
+def api_user_detail(db: SessionDep, user_id: int) -> User:
     return service.get_user(db, user_id)
 
 
 @router.put("/users/{user_id}/role", response_model=UserOut, tags=["accounts"])
-def user_role(
+def api_user_role(
     request: Request,
     db: SessionDep,
     admin: Annotated[User, Depends(require_role(Role.ADMIN))],
@@ -55,12 +55,12 @@ def user_role(
 
 
 @router.get("/brands", response_model=list[BrandOut], tags=["forums"])
-def brands(db: SessionDep) -> list[object]:
+def api_brands(db: SessionDep) -> list[object]:
     return list(service.list_brands(db))
 
 
 @router.get("/brands/{brand_slug}/forums", response_model=list[ForumOut], tags=["forums"])
-def forums(db: SessionDep, brand_slug: str) -> list[object]:
+def api_forums(db: SessionDep, brand_slug: str) -> list[object]:
     return list(service.list_forums(db, service.get_brand(db, brand_slug)))
 
 

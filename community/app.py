@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,8 +11,10 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
 
 from community import api as community_api
+from community import notification_routes, thread_api, thread_routes
 from community import routes as community_routes
 from community.auth import LoginThrottle, Passwords
 from community.db import make_engine, make_session_factory
@@ -21,7 +25,19 @@ from community.security import (
     csrf_protect,
 )
 from community.settings import Settings
+from community.viewcount import ViewCounter
 from community.web import STATIC_DIR, build_templates, install_error_handlers
+
+logger = logging.getLogger(__name__)
+
+
+async def _flush_views_periodically(counter: ViewCounter, settings: Settings) -> None:
+    while True:
+        await asyncio.sleep(settings.view_flush_seconds)
+        try:
+            await run_in_threadpool(counter.flush)
+        except Exception:  # a failed flush keeps its views buffered; never stop the loop
+            logger.exception("view flush failed")
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
@@ -31,10 +47,19 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     engine = engine or make_engine(settings.sqlalchemy_url)
     session_factory = make_session_factory(engine)
 
+    view_counter = ViewCounter(session_factory)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        engine.dispose()
+        flusher = asyncio.create_task(_flush_views_periodically(view_counter, settings))
+        try:
+            yield
+        finally:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+            await run_in_threadpool(view_counter.flush)
+            engine.dispose()
 
     app = FastAPI(
         title="Community API",
@@ -53,12 +78,16 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.templates = build_templates()
     app.state.passwords = Passwords(settings)
     app.state.login_throttle = LoginThrottle(settings)
+    app.state.view_counter = view_counter
 
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(community_api.probes)
     app.include_router(community_api.router)
+    app.include_router(thread_api.router)
     app.include_router(community_routes.router)
+    app.include_router(thread_routes.router)
+    app.include_router(notification_routes.router)
 
     # Added last = outermost: headers wrap everything, including 413s and error pages.
     app.add_middleware(RequestContextMiddleware, settings=settings, session_factory=session_factory)

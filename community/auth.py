@@ -17,13 +17,13 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from fastapi import Depends, Request
 from limits import RateLimitItemPerMinute, storage, strategies
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from community.clock import utcnow
 from community.db import SessionDep
 from community.errors import LoginRequired, PermissionDenied
-from community.models import Role, User, UserSession
+from community.models import Notification, Role, User, UserSession
 from community.settings import Settings
 
 SESSION_TOKEN_BYTES = 32
@@ -82,6 +82,7 @@ class Viewer:
     role: Role | None = None
     locale: str | None = None
     session_id: int | None = None
+    unread_notifications: int = 0
 
     @property
     def is_authenticated(self) -> bool:
@@ -170,7 +171,13 @@ def load_viewer(db: Session, token: str | None) -> Viewer:
         user_session.last_seen_at = now
         user.last_seen_at = now
         db.commit()
+    unread = db.scalar(
+        select(func.count())
+        .select_from(Notification)
+        .where(Notification.user_id == user.id, Notification.read_at.is_(None))
+    )
     return Viewer(
+        unread_notifications=unread or 0,
         user_id=user.id,
         username=user.username,
         display_name=user.display_name,
@@ -245,6 +252,17 @@ def get_current_user(request: Request, db: SessionDep) -> User:
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def get_optional_user(request: Request, db: SessionDep) -> User | None:
+    viewer = get_viewer(request)
+    if viewer.user_id is None:
+        return None
+    user = db.get(User, viewer.user_id)
+    return user if user is not None and user.deactivated_at is None else None
+
+
+OptionalUser = Annotated[User | None, Depends(get_optional_user)]
 
 
 def require_role(*roles: Role) -> Callable[[User], User]:

@@ -64,7 +64,27 @@ def _configure_sqlite(dbapi_connection: Any, _record: ConnectionPoolEntry) -> No
 
 
 def _begin_sqlite(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN")
+    if connection.get_execution_options().get(SQLITE_IMMEDIATE):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        connection.exec_driver_sql("BEGIN")
+
+
+SQLITE_IMMEDIATE = "community_sqlite_immediate"
+
+
+def begin_write(session: Session) -> None:
+    """Start the session's transaction as a writer.
+
+    On SQLite a deferred transaction that reads and then writes fails at once ("database is
+    locked") when another writer got in between; BEGIN IMMEDIATE takes the write lock up front
+    and waits its turn (busy_timeout) instead. PostgreSQL needs nothing here: its row locks do
+    the ordering. Call before the first query of the transaction.
+    """
+    if session.in_transaction():
+        return
+    if session.get_bind().dialect.name == "sqlite":
+        session.connection(execution_options={SQLITE_IMMEDIATE: True})
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -83,10 +103,16 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
 
 
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def get_db(request: Request) -> Iterator[Session]:
-    """One session per request. Routes commit once; anything else is rolled back."""
+    """One session per request. Routes commit once; anything else is rolled back.
+    Requests that change state start as writers (see begin_write)."""
     factory: sessionmaker[Session] = request.app.state.session_factory
     with factory() as session:
+        if request.method not in _READ_METHODS:
+            begin_write(session)
         try:
             yield session
         except BaseException:

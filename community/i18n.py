@@ -8,7 +8,8 @@ request middleware sets, so templates and Python code translate without passing 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
@@ -44,6 +45,18 @@ def activate(locale: str) -> None:
     chosen = locale if locale in SUPPORTED_LOCALES else DEFAULT_LOCALE
     _active_locale.set(chosen)
     _active.set(translations_for(chosen))
+
+
+@contextmanager
+def override(locale: str) -> Iterator[None]:
+    """Translate in `locale` for a block (e-mails go out in the recipient's language)."""
+    previous_locale, previous = _active_locale.get(), _active.get()
+    activate(locale)
+    try:
+        yield
+    finally:
+        _active_locale.set(previous_locale)
+        _active.set(previous)
 
 
 def active_locale() -> str:

@@ -31,8 +31,25 @@ LABELS = {
     "pending": N_("Pending approval"),
     "hidden": N_("Hidden"),
     "deleted": N_("Deleted"),
+    "sort:activity": N_("Active"),
+    "sort:newest": N_("Newest"),
+    "sort:unanswered": N_("Unanswered"),
+    "sort:top": N_("Top"),
+    "sort:solved": N_("Solved"),
+    "immediate": N_("Right away"),
+    "daily": N_("Once a day (digest)"),
+    "off": N_("Never"),
+    "rep:vote": N_("Votes on your post"),
+    "rep:accepted": N_("Your answer was accepted"),
+    "rep:accepted_an_answer": N_("You accepted an answer"),
+    "rep:unaccepted": N_("Your answer is no longer accepted"),
+    "rep:unaccepted_by_you": N_("You withdrew an acceptance"),
 }
 
 
 def label(value: str) -> str:
     return gettext(LABELS.get(value, value))
+
+
+def sort_label(sort: str) -> str:
+    return label(f"sort:{sort}")

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
-from community import service
+from community import api_tokens, reputation, service
 from community.auth import (
     CurrentUser,
     ViewerDep,
@@ -25,13 +25,14 @@ from community.forms import parse_form
 from community.i18n import SUPPORTED_LOCALES
 from community.i18n import gettext as _
 from community.labels import label
-from community.models import Role, User, UserSession
+from community.models import EmailPreference, Role, User, UserSession
 from community.schemas import (
     LoginIn,
     PasswordChangeIn,
     PreferencesIn,
     RegistrationIn,
     RoleChangeIn,
+    TokenIn,
 )
 from community.security import LANGUAGE_COOKIE, session_cookie_header
 from community.settings import Settings
@@ -82,31 +83,18 @@ def brand_page(request: Request, db: SessionDep, brand_slug: str) -> Response:
     )
 
 
-@router.get("/b/{brand_slug}/{forum_slug}", response_class=HTMLResponse, name="forum")
-def forum_page(request: Request, db: SessionDep, brand_slug: str, forum_slug: str) -> Response:
-    brand = service.get_brand(db, brand_slug)
-    forum = service.get_forum(db, brand, forum_slug)
-    threads = service.recent_threads(db, forum)
-    return render(
-        request, "community/forum.html", {"brand": brand, "forum": forum, "threads": threads}
-    )
-
-
-@router.get("/t/{thread_id}", response_class=HTMLResponse, name="thread")
-def thread_page(request: Request, db: SessionDep, viewer: ViewerDep, thread_id: int) -> Response:
-    thread = service.access_thread(db, viewer, thread_id)
-    posts = service.visible_posts(db, viewer, thread)
-    return render(
-        request,
-        "community/thread.html",
-        {"thread": thread, "forum": thread.forum, "brand": thread.forum.brand, "posts": posts},
-    )
-
-
 @router.get("/u/{username}", response_class=HTMLResponse, name="profile")
 def profile_page(request: Request, db: SessionDep, username: str) -> Response:
     user = service.get_user_by_username(db, username)
-    return render(request, "community/profile.html", {"profile": user})
+    return render(
+        request,
+        "community/profile.html",
+        {
+            "profile": user,
+            "activity": service.profile_activity(db, user),
+            "history": reputation.history(db, user.id, limit=30),
+        },
+    )
 
 
 # --- registration and login ------------------------------------------------------------------
@@ -240,7 +228,15 @@ def _account_context(db: SessionDep, user: User) -> dict[str, object]:
             .limit(20)
         )
     )
-    return {"user": user, "sessions": sessions, "errors": {}, "form": {}}
+    return {
+        "user": user,
+        "sessions": sessions,
+        "tokens": api_tokens.list_tokens(db, user),
+        "email_choices": list(EmailPreference),
+        "new_token": None,
+        "errors": {},
+        "form": {},
+    }
 
 
 @router.get("/account", response_class=HTMLResponse, name="account")
@@ -255,9 +251,17 @@ def account_preferences(
     user: CurrentUser,
     display_name: OptionalFormField = "",
     locale: OptionalFormField = "",
+    email_notifications: OptionalFormField = "immediate",
 ) -> Response:
     try:
-        data = parse_form(PreferencesIn, {"display_name": display_name, "locale": locale})
+        data = parse_form(
+            PreferencesIn,
+            {
+                "display_name": display_name,
+                "locale": locale,
+                "email_notifications": email_notifications,
+            },
+        )
         service.update_preferences(user, data)
     except FormErrors as exc:
         db.rollback()
@@ -307,6 +311,40 @@ def account_revoke_others(request: Request, db: SessionDep, user: CurrentUser) -
     revoke_user_sessions(db, user.id, except_session_id=request.state.viewer.session_id)
     db.commit()
     return flash_redirect(request, "/account", _("All your other sessions are signed out."))
+
+
+@router.post("/account/tokens", response_class=HTMLResponse, name="account_tokens")
+def account_create_token(
+    request: Request, db: SessionDep, user: CurrentUser, name: OptionalFormField = ""
+) -> Response:
+    try:
+        data = parse_form(TokenIn, {"name": name})
+        _token, raw = api_tokens.create_token(db, user, data.name)
+    except FormErrors as exc:
+        db.rollback()
+        return render(
+            request,
+            "community/account.html",
+            _account_context(db, user) | {"errors": exc.errors},
+            status_code=422,
+        )
+    db.commit()
+    # The only time the token is shown: the page says so and nothing else stores it.
+    return render(
+        request,
+        "community/account.html",
+        _account_context(db, user) | {"new_token": raw},
+        headers={"cache-control": "no-store"},
+    )
+
+
+@router.post("/account/tokens/{token_id}/revoke", name="account_revoke_token")
+def account_revoke_token(
+    request: Request, db: SessionDep, user: CurrentUser, token_id: int
+) -> Response:
+    api_tokens.revoke_token(db, user, token_id)
+    db.commit()
+    return flash_redirect(request, "/account", _("The token is revoked."))
 
 
 @router.post("/language", name="set_language")

@@ -8,7 +8,7 @@ from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from community.models import Role
+from community.models import EmailPreference, NotificationKind, Role, ThreadKind, ThreadStatus
 
 
 def _no_nul(value: str) -> str:
@@ -45,10 +45,41 @@ class PasswordChangeIn(Input):
 class PreferencesIn(Input):
     display_name: Text = Field(default="", max_length=120)
     locale: Literal["", "en", "es"] = ""
+    email_notifications: EmailPreference = EmailPreference.IMMEDIATE
 
 
 class RoleChangeIn(Input):
     role: Role
+
+
+Tag = Annotated[str, Field(max_length=40)]
+
+
+class AskIn(Input):
+    title: Text = Field(max_length=300)
+    body: Text = Field(max_length=40_000)
+    kind: ThreadKind = ThreadKind.QUESTION
+    tags: list[Tag] = Field(default_factory=list, max_length=10)
+
+
+class AnswerIn(Input):
+    body: Text = Field(max_length=40_000)
+
+
+class EditIn(Input):
+    body: Text = Field(max_length=40_000)
+    title: Text | None = Field(default=None, max_length=300)
+    tags: list[Tag] | None = Field(default=None, max_length=10)
+    kind: ThreadKind | None = None
+    reason: Text | None = Field(default=None, max_length=300)
+
+
+class VoteIn(Input):
+    value: Literal[-1, 0, 1]
+
+
+class TokenIn(Input):
+    name: Text = Field(min_length=1, max_length=60)
 
 
 class Output(BaseModel):
@@ -110,3 +141,109 @@ class ErrorOut(BaseModel):
 class HealthOut(BaseModel):
     status: Literal["ok", "unavailable"]
     checks: dict[str, str] = Field(default_factory=dict)
+
+
+class AuthorOut(Output):
+    id: int
+    username: str
+    display_name: str
+    reputation: int
+    role: Role
+
+
+class TagOut(Output):
+    name: str
+
+
+class ThreadOut(Output):
+    id: int
+    forum_id: int
+    title: str
+    kind: ThreadKind
+    status: ThreadStatus
+    locale: str
+    author: AuthorOut | None
+    tags: list[TagOut]
+    score: int
+    reply_count: int
+    view_count: int
+    helpful_count: int
+    accepted_post_id: int | None
+    created_at: datetime
+    last_activity_at: datetime
+    locked: bool = False
+
+
+class PostOut(Output):
+    id: int
+    thread_id: int
+    author: AuthorOut | None
+    is_question: bool
+    is_official: bool
+    body_source: str
+    body_html: str
+    score: int
+    upvotes: int
+    downvotes: int
+    accepted: bool = False
+    created_at: datetime
+    edited_at: datetime | None
+
+
+class ThreadDetailOut(ThreadOut):
+    question: PostOut
+    answers: list[PostOut]
+    my_votes: dict[int, int] = Field(default_factory=dict)
+    helped: bool = False
+    watching: bool = False
+
+
+class VoteOut(BaseModel):
+    post_id: int
+    score: int
+    upvotes: int
+    downvotes: int
+    my_vote: int
+
+
+class HelpfulOut(BaseModel):
+    thread_id: int
+    helpful_count: int
+    helped: bool
+
+
+class RevisionOut(Output):
+    number: int
+    editor: AuthorOut | None
+    title: str | None
+    tags: str | None
+    body_source: str
+    reason: str | None
+    created_at: datetime
+
+
+class NotificationOut(Output):
+    id: int
+    kind: NotificationKind
+    actor: AuthorOut | None
+    thread_id: int | None
+    post_id: int | None
+    data: dict[str, object]
+    created_at: datetime
+    read_at: datetime | None
+
+
+class UnreadOut(BaseModel):
+    unread: int
+
+
+class TokenOut(Output):
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+class NewTokenOut(TokenOut):
+    token: str = Field(description="Shown once; store it now.")

@@ -25,6 +25,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from community import i18n
+from community.api_tokens import viewer_for_token
 from community.auth import ANONYMOUS, Viewer, load_viewer, new_token
 from community.errors import BadRequest, CSRFFailed
 from community.settings import Settings
@@ -86,11 +87,30 @@ class RequestContextMiddleware:
             logger.exception("could not load the session; treating the request as anonymous")
             return ANONYMOUS
 
+    def _load_token_viewer(self, raw: str) -> Viewer:
+        try:
+            with self.session_factory() as db:
+                return viewer_for_token(db, raw)
+        except SQLAlchemyError:
+            logger.exception("could not check an API token; treating the request as anonymous")
+            return ANONYMOUS
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(_CONTEXT_FREE_PREFIXES):
             await self.app(scope, receive, send)
             return
         request = Request(scope)
+        bearer = _bearer_token(request)
+        if bearer is not None:
+            # Token-authenticated API call: cookies play no part, so no CSRF token either.
+            viewer = await run_in_threadpool(self._load_token_viewer, bearer)
+            state = scope.setdefault("state", {})
+            state.update(viewer=viewer, auth="token", session_token=None, csrf_token="")
+            locale = i18n.negotiate([viewer.locale], request.headers.get("accept-language"))
+            i18n.activate(locale)
+            state["locale"] = locale
+            await self.app(scope, receive, send)
+            return
         token = request.cookies.get(self.cookie_name)
         viewer = await run_in_threadpool(self._load_viewer, token) if token else ANONYMOUS
         issued_token = None
@@ -121,9 +141,20 @@ class RequestContextMiddleware:
         await self.app(scope, receive, send_with_cookie)
 
 
+def _bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, value = header.partition(" ")
+    # Only Bearer: browsers replay cached Basic credentials on their own, never a bearer token.
+    return value.strip() if scheme.lower() == "bearer" else None
+
+
 async def csrf_protect(request: Request) -> None:
     """App-wide dependency: every state-changing request must prove it came from our pages."""
     if request.method in SAFE_METHODS:
+        return
+    if getattr(request.state, "auth", None) == "token":
         return
     fetch_site = request.headers.get("sec-fetch-site")
     if fetch_site == "cross-site":

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from community.auth import (
     LoginThrottle,
     Passwords,
-    Viewer,
     revoke_session_token,
     revoke_user_sessions,
     start_session,
@@ -185,6 +185,7 @@ def update_preferences(user: User, data: PreferencesIn) -> User:
     except IdentityError as exc:
         raise FormErrors({"display_name": str(exc)}) from exc
     user.locale = data.locale if data.locale in SUPPORTED_LOCALES else None
+    user.email_notifications = data.email_notifications
     return user
 
 
@@ -276,30 +277,45 @@ def get_forum(db: Session, brand: Brand, slug: str) -> Forum:
     return forum
 
 
-def recent_threads(db: Session, forum: Forum, *, limit: int = 30) -> list[Thread]:
-    """The newest visible threads of a forum (full listing with sorts arrives with Q&A)."""
-    return list(
-        db.scalars(
-            select(Thread)
-            .where(Thread.forum_id == forum.id, Thread.visibility == Visibility.VISIBLE)
-            .order_by(Thread.last_activity_at.desc(), Thread.id.desc())
-            .limit(limit)
+@dataclass
+class ProfileActivity:
+    threads: list[Thread]
+    answers: list[Post]
+    thread_count: int
+    answer_count: int
+    accepted_count: int
+
+
+def profile_activity(db: Session, user: User, *, limit: int = 10) -> ProfileActivity:
+    """What a profile shows: only visible threads and answers in visible threads."""
+    visible_threads = select(Thread).where(
+        Thread.author_id == user.id, Thread.visibility == Visibility.VISIBLE
+    )
+    visible_answers = (
+        select(Post)
+        .join(Thread, Thread.id == Post.thread_id)
+        .where(
+            Post.author_id == user.id,
+            Post.is_question.is_(False),
+            Post.visibility == Visibility.VISIBLE,
+            Thread.visibility == Visibility.VISIBLE,
         )
     )
+    accepted = visible_answers.where(Thread.accepted_post_id == Post.id)
 
+    def count(statement: Select[Any]) -> int:
+        return db.scalar(select(func.count()).select_from(statement.subquery())) or 0
 
-def access_thread(db: Session, viewer: Viewer, thread_id: int) -> Thread:
-    """A thread the viewer may read: hidden, pending and deleted ones are 404 for members."""
-    thread = db.get(Thread, thread_id)
-    if thread is None:
-        raise NotFound()
-    if thread.visibility != Visibility.VISIBLE and not viewer.is_staff:
-        raise NotFound()
-    return thread
-
-
-def visible_posts(db: Session, viewer: Viewer, thread: Thread) -> list[Post]:
-    statement = select(Post).where(Post.thread_id == thread.id).order_by(Post.id)
-    if not viewer.is_staff:
-        statement = statement.where(Post.visibility == Visibility.VISIBLE)
-    return list(db.scalars(statement))
+    return ProfileActivity(
+        threads=list(db.scalars(visible_threads.order_by(Thread.created_at.desc()).limit(limit))),
+        answers=list(
+            db.scalars(
+                visible_answers.options(selectinload(Post.thread))
+                .order_by(Post.created_at.desc())
+                .limit(limit)
+            )
+        ),
+        thread_count=count(visible_threads),
+        answer_count=count(visible_answers),
+        accepted_count=count(accepted),
+    )

@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(default=65536, ge=8192)
     argon2_parallelism: int = Field(default=4, ge=1)
     expose_api_docs: bool = True
+    # Outgoing e-mail: smtp://user:password@host:587?starttls=true or smtps://host:465.
+    smtp_url: str | None = None
+    mail_from: str = "Community <no-reply@community.invalid>"
+    # Run the background worker inside `community serve` (embedded mode).
+    embedded_worker: bool = True
+    worker_poll_seconds: float = Field(default=1.0, gt=0)
+    view_flush_seconds: float = Field(default=5.0, gt=0)
 
     @field_validator("log_level", mode="before")
     @classmethod

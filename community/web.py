@@ -9,11 +9,13 @@ import hmac
 import json
 import logging
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from babel.dates import format_datetime as babel_format_datetime
+from babel.dates import format_timedelta
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -24,9 +26,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from community import i18n
 from community.auth import ANONYMOUS, Viewer
+from community.clock import utcnow
 from community.errors import AppError, FormErrors, LoginRequired, TooManyRequests
 from community.i18n import gettext as _
-from community.labels import label
+from community.labels import label, sort_label
 from community.service import default_brand
 
 logger = logging.getLogger(__name__)
@@ -49,8 +52,10 @@ def build_templates() -> Environment:
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals["language_name"] = i18n.language_name
     env.globals["label"] = label
+    env.globals["sort_label"] = sort_label
     env.globals["supported_locales"] = i18n.SUPPORTED_LOCALES
     env.filters["datetime"] = format_datetime
+    env.filters["ago"] = format_ago
     return env
 
 
@@ -58,6 +63,15 @@ def format_datetime(value: Any, style: str = "medium") -> str:
     if value is None:
         return ""
     return babel_format_datetime(value, format=style, locale=i18n.active_locale(), tzinfo=None)
+
+
+def format_ago(value: datetime | None) -> str:
+    """ "3 hours ago" in the reader's language."""
+    if value is None:
+        return ""
+    return format_timedelta(
+        value - utcnow(), add_direction=True, threshold=1.1, locale=i18n.active_locale()
+    )
 
 
 def is_htmx(request: Request) -> bool:
@@ -69,9 +83,11 @@ def is_htmx(request: Request) -> bool:
 _SITE_NAME_TTL = 60.0
 
 
-def site_name(request: Request) -> str | None:
-    """The default brand's name for the header, cached briefly (it almost never changes)."""
-    cached: tuple[float, str | None] | None = getattr(request.app.state, "site_name", None)
+def site_brand(request: Request) -> tuple[str, str] | None:
+    """The default brand's (name, slug) for the header, cached briefly (it rarely changes)."""
+    cached: tuple[float, tuple[str, str] | None] | None = getattr(
+        request.app.state, "site_brand", None
+    )
     now = time.monotonic()
     if cached and cached[0] > now:
         return cached[1]
@@ -79,11 +95,11 @@ def site_name(request: Request) -> str | None:
     try:
         with request.app.state.session_factory() as db:
             brand = default_brand(db, settings.default_brand)
-            name = brand.name if brand else None
+            found = (brand.name, brand.slug) if brand else None
     except SQLAlchemyError:
         return None
-    request.app.state.site_name = (now + _SITE_NAME_TTL, name)
-    return name
+    request.app.state.site_brand = (now + _SITE_NAME_TTL, found)
+    return found
 
 
 def base_context(request: Request) -> dict[str, Any]:
@@ -99,9 +115,9 @@ def base_context(request: Request) -> dict[str, Any]:
         "url": lambda name, **params: str(request.app.url_path_for(name, **params)),
         "current_path": request.url.path,
     }
-    name = site_name(request)
-    if name:
-        context["site_name"] = name
+    brand = site_brand(request)
+    if brand:
+        context["site_name"], context["brand_slug"] = brand
     return context
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from logging.config import fileConfig
+from typing import Any
 
+import sqlalchemy as sa
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import Connection
 
 from community.all_models import Base
-from community.db import make_engine
+from community.db import UTCDateTime, make_engine
 from community.settings import Settings
 
 config = context.config
@@ -22,6 +25,16 @@ def _database_url() -> str:
     return config.get_main_option("sqlalchemy.url") or Settings().sqlalchemy_url
 
 
+def _render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | bool:
+    """Write our column types as plain SQLAlchemy ones, so migrations never import app code."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    if type_ == "type" and isinstance(obj, sa.JSON):
+        autogen_context.imports.add("from sqlalchemy.dialects import postgresql")
+        return 'sa.JSON().with_variant(postgresql.JSONB(), "postgresql")'
+    return False
+
+
 def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
@@ -29,6 +42,7 @@ def _configure(connection: Connection) -> None:
         # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
         render_as_batch=True,
         compare_type=True,
+        render_item=_render_item,
     )
 
 

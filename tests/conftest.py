@@ -25,13 +25,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from community import meili, migrate
+from community import meili, migrate, threads
 from community.all_models import Base
 from community.app import create_app
 from community.auth import Passwords
 from community.db import make_engine, make_session_factory
-from community.models import Role, User
-from community.schemas import RegistrationIn
+from community.models import Brand, Forum, Post, Role, Thread, ThreadKind, User
+from community.schemas import AnswerIn, AskIn, RegistrationIn
 from community.service import register
 from community.settings import Settings, normalise_database_url
 
@@ -240,6 +240,9 @@ def make_user(db: Session, passwords: Passwords) -> Callable[..., User]:
         username: str | None = None, *, role: Role = Role.MEMBER, password: str = PASSWORD
     ) -> User:
         name = username or f"user{next(counter)}"
+        # End any read transaction first: on SQLite a reader that turns writer after another
+        # connection committed fails at once ("database is locked").
+        db.commit()
         user = register(
             db,
             passwords,
@@ -324,3 +327,58 @@ def live_server(app: FastAPI) -> Iterator[LiveServer]:
     yield LiveServer(url=f"http://127.0.0.1:{port}", app=app)
     server.should_exit = True
     thread.join(timeout=10)
+
+
+# --- Q&A content -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def forum(db: Session) -> Forum:
+    brand = Brand(slug="acme", name="Acme", description="", theme={}, default_locale="en")
+    db.add(brand)
+    db.flush()
+    created = Forum(brand_id=brand.id, slug="mobile", name="Mobile", description="Phones")
+    db.add(created)
+    db.commit()
+    return created
+
+
+@dataclass
+class QA:
+    """Creates questions and answers through the real services."""
+
+    db: Session
+    forum: Forum
+
+    def ask(
+        self,
+        author: User,
+        title: str = "How do I move my number to an eSIM?",
+        body: str = "I have a new phone and want to keep my number.",
+        *,
+        tags: list[str] | None = None,
+        kind: ThreadKind = ThreadKind.QUESTION,
+    ) -> Thread:
+        self.db.commit()  # see make_user: start writing from a fresh transaction
+        thread = threads.ask(
+            self.db,
+            author,
+            self.forum,
+            AskIn(title=title, body=body, kind=kind, tags=tags or []),
+            locale="en",
+        )
+        self.db.commit()
+        return thread
+
+    def answer(
+        self, author: User, thread: Thread, body: str = "Use the app: Account > SIM."
+    ) -> Post:
+        self.db.commit()
+        post = threads.answer(self.db, author, thread, AnswerIn(body=body))
+        self.db.commit()
+        return post
+
+
+@pytest.fixture
+def qa(db: Session, forum: Forum) -> QA:
+    return QA(db=db, forum=forum)

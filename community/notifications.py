@@ -1,0 +1,219 @@
+"""In-app notifications (and the e-mails they turn into).
+
+Rows are written in the same transaction as the action; an e-mail is an outbox event the worker
+sends after commit (immediately, or in the daily digest, as each person prefers). Nobody is
+notified of their own actions, and one action notifies a person once (a mention beats "new
+answer on a watched thread").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from community import outbox
+from community.clock import utcnow
+from community.errors import NotFound
+from community.i18n import gettext as _
+from community.models import (
+    EmailPreference,
+    Notification,
+    NotificationKind,
+    Post,
+    Thread,
+    ThreadWatch,
+    User,
+)
+
+EMAIL_EVENT = "email.notification"
+
+
+def notify(
+    db: Session,
+    recipient: User,
+    kind: NotificationKind,
+    *,
+    actor: User | None,
+    thread: Thread | None = None,
+    post: Post | None = None,
+    data: dict[str, object] | None = None,
+) -> Notification | None:
+    if actor is not None and recipient.id == actor.id:
+        return None
+    if recipient.deactivated_at is not None:
+        return None
+    notification = Notification(
+        user_id=recipient.id,
+        kind=kind,
+        actor_id=actor.id if actor else None,
+        thread_id=thread.id if thread else None,
+        post_id=post.id if post else None,
+        data=data or {},
+    )
+    db.add(notification)
+    db.flush()
+    if recipient.email and recipient.email_notifications == EmailPreference.IMMEDIATE:
+        outbox.enqueue(db, EMAIL_EVENT, {"notification_id": notification.id})
+    return notification
+
+
+def notify_mentions(
+    db: Session, users: Iterable[User], *, actor: User, thread: Thread, post: Post
+) -> set[int]:
+    notified: set[int] = set()
+    for user in users:
+        if notify(db, user, NotificationKind.MENTION, actor=actor, thread=thread, post=post):
+            notified.add(user.id)
+    return notified
+
+
+def notify_new_post(
+    db: Session, *, thread: Thread, post: Post, author: User, mentioned: list[User]
+) -> None:
+    """The asker hears about answers, watchers about new posts, the mentioned about mentions."""
+    done = notify_mentions(db, mentioned, actor=author, thread=thread, post=post) | {author.id}
+    if thread.author is not None and thread.author_id not in done:
+        notify(db, thread.author, NotificationKind.ANSWER, actor=author, thread=thread, post=post)
+        done.add(thread.author.id)
+    watchers = db.scalars(
+        select(User)
+        .join(ThreadWatch, ThreadWatch.user_id == User.id)
+        .where(ThreadWatch.thread_id == thread.id, User.id.not_in(done))
+    )
+    for watcher in watchers:
+        notify(db, watcher, NotificationKind.NEW_POST, actor=author, thread=thread, post=post)
+
+
+def notify_accepted(db: Session, *, post: Post, actor: User) -> None:
+    if post.author is not None:
+        notify(
+            db, post.author, NotificationKind.ACCEPTED, actor=actor, thread=post.thread, post=post
+        )
+
+
+def notify_milestone(db: Session, *, post: Post, milestone: int) -> None:
+    """Tell the author their post reached a score milestone, once per milestone."""
+    if post.author is None:
+        return
+    earlier = db.scalars(
+        select(Notification.data).where(
+            Notification.post_id == post.id, Notification.kind == NotificationKind.VOTE_MILESTONE
+        )
+    )
+    if any(item.get("milestone") == milestone for item in earlier):
+        return
+    notify(
+        db,
+        post.author,
+        NotificationKind.VOTE_MILESTONE,
+        actor=None,
+        thread=post.thread,
+        post=post,
+        data={"milestone": milestone},
+    )
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def unread_count(db: Session, user_id: int) -> int:
+    return (
+        db.scalar(
+            select(func.count())
+            .select_from(Notification)
+            .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        )
+        or 0
+    )
+
+
+@dataclass
+class NotificationPage:
+    items: list[Notification]
+    next_before: int | None
+
+
+def list_for(
+    db: Session, user_id: int, *, before: int | None = None, limit: int = 30, unread: bool = False
+) -> NotificationPage:
+    statement = (
+        select(Notification)
+        .where(Notification.user_id == user_id)
+        .options(selectinload(Notification.actor), selectinload(Notification.thread))
+        .order_by(Notification.id.desc())
+        .limit(limit + 1)
+    )
+    if before is not None:
+        statement = statement.where(Notification.id < before)
+    if unread:
+        statement = statement.where(Notification.read_at.is_(None))
+    rows = list(db.scalars(statement))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return NotificationPage(items=rows, next_before=rows[-1].id if more and rows else None)
+
+
+def access_notification(db: Session, user_id: int, notification_id: int) -> Notification:
+    notification = db.get(Notification, notification_id)
+    if notification is None or notification.user_id != user_id:
+        raise NotFound()
+    return notification
+
+
+def mark_read(db: Session, user_id: int, notification_id: int) -> Notification:
+    notification = access_notification(db, user_id, notification_id)
+    if notification.read_at is None:
+        notification.read_at = utcnow()
+    return notification
+
+
+def mark_all_read(db: Session, user_id: int) -> int:
+    result = db.execute(
+        update(Notification)
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        .values(read_at=utcnow())
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def mark_thread_read(db: Session, user_id: int, thread_id: int) -> None:
+    db.execute(
+        update(Notification)
+        .where(
+            Notification.user_id == user_id,
+            Notification.thread_id == thread_id,
+            Notification.read_at.is_(None),
+        )
+        .values(read_at=utcnow())
+    )
+
+
+def describe(notification: Notification) -> str:
+    """One translated sentence for the list, the e-mail subject and the digest."""
+    actor = notification.actor.display_name if notification.actor else _("Someone")
+    title = notification.thread.title if notification.thread else ""
+    values = {"actor": actor, "title": title}
+    kind = notification.kind
+    if kind == NotificationKind.ANSWER:
+        return _("%(actor)s answered your question “%(title)s”") % values
+    if kind == NotificationKind.NEW_POST:
+        return _("%(actor)s posted in “%(title)s”") % values
+    if kind == NotificationKind.MENTION:
+        return _("%(actor)s mentioned you in “%(title)s”") % values
+    if kind == NotificationKind.ACCEPTED:
+        return _("%(actor)s accepted your answer in “%(title)s”") % values
+    milestone = notification.data.get("milestone", 0)
+    return _("Your post in “%(title)s” reached a score of %(milestone)s") % {
+        "title": title,
+        "milestone": milestone,
+    }
+
+
+def target_path(notification: Notification) -> str:
+    if notification.thread_id is None:
+        return "/notifications"
+    anchor = f"#post-{notification.post_id}" if notification.post_id else ""
+    return f"/t/{notification.thread_id}{anchor}"

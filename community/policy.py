@@ -1,0 +1,104 @@
+"""Who may do what to threads and posts. One place, used by services, pages and the API alike.
+
+Members act on visible, unlocked content; the asker accepts on their thread; moderators, agents
+and admins ("staff") may also act on locked threads, edit anyone's post (with a reason) and see
+content that is hidden from members.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from community.clock import utcnow
+from community.errors import NotFound, PermissionDenied
+from community.i18n import gettext as _
+from community.models import Post, Role, Thread, User, Visibility
+
+STAFF_ROLES = frozenset({Role.MODERATOR, Role.AGENT, Role.ADMIN})
+
+
+def is_staff(user: User | None) -> bool:
+    return user is not None and user.role in STAFF_ROLES
+
+
+def ensure_can_participate(user: User) -> None:
+    """Suspended or deactivated accounts read but do not write."""
+    if user.deactivated_at is not None:
+        raise PermissionDenied()
+    if user.suspended_until is not None and user.suspended_until > utcnow():
+        raise PermissionDenied(_("Your account is suspended and cannot post or vote right now."))
+
+
+def ensure_thread_visible(user: User | None, thread: Thread) -> None:
+    if thread.visibility != Visibility.VISIBLE and not is_staff(user):
+        raise NotFound()
+
+
+def ensure_post_visible(user: User | None, post: Post) -> None:
+    ensure_thread_visible(user, post.thread)
+    if post.visibility != Visibility.VISIBLE and not is_staff(user):
+        raise NotFound()
+
+
+def ensure_thread_open_for(user: User, thread: Thread) -> None:
+    if thread.locked_at is not None and not is_staff(user):
+        raise PermissionDenied(_("This thread is locked."))
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadPermissions:
+    """What the viewer may do on one thread page (drives which buttons are shown)."""
+
+    user: User | None
+    thread: Thread
+
+    @property
+    def _active(self) -> bool:
+        if self.user is None or self.user.deactivated_at is not None:
+            return False
+        suspended = self.user.suspended_until
+        return suspended is None or suspended <= utcnow()
+
+    @property
+    def _open(self) -> bool:
+        return self.thread.locked_at is None or is_staff(self.user)
+
+    @property
+    def can_answer(self) -> bool:
+        return self._active and self._open and self.thread.visibility == Visibility.VISIBLE
+
+    @property
+    def can_accept(self) -> bool:
+        if not self._active or not self._open or self.user is None:
+            return False
+        return self.user.id == self.thread.author_id or is_staff(self.user)
+
+    @property
+    def can_mark_helpful(self) -> bool:
+        return (
+            self._active
+            and self.user is not None
+            and self.user.id != self.thread.author_id
+            and self.thread.visibility == Visibility.VISIBLE
+        )
+
+    def can_vote(self, post: Post) -> bool:
+        return (
+            self._active
+            and self._open
+            and self.user is not None
+            and post.author_id != self.user.id
+            and post.visibility == Visibility.VISIBLE
+        )
+
+    def can_edit(self, post: Post) -> bool:
+        if not self._active or not self._open or self.user is None:
+            return False
+        return post.author_id == self.user.id or is_staff(self.user)
+
+    def can_delete(self, post: Post) -> bool:
+        if not self.can_edit(post) or post.visibility == Visibility.DELETED:
+            return False
+        if is_staff(self.user):
+            return True
+        return not (post.is_question and self.thread.reply_count > 0)

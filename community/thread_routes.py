@@ -1,0 +1,361 @@
+"""Pages and htmx fragments for forums, threads and posts. Each action answers an htmx request
+with the fragment it changed and a plain form post with a redirect back to the thread."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from community import service, threads, voting
+from community.auth import CurrentUser, OptionalUser, client_ip
+from community.db import SessionDep
+from community.diffs import revision_diffs
+from community.errors import FormErrors, PermissionDenied
+from community.forms import parse_form
+from community.i18n import active_locale
+from community.i18n import gettext as _
+from community.markdown import render_markdown
+from community.models import Post, Thread, ThreadKind, ThreadStatus, User
+from community.policy import ThreadPermissions
+from community.schemas import AnswerIn, AskIn, EditIn
+from community.viewcount import is_bot, viewer_key
+from community.web import flash_redirect, is_htmx, render
+
+router = APIRouter(include_in_schema=False)
+
+FormText = Annotated[str, Form()]
+
+
+def _thread_url(thread_id: int, post_id: int | None = None) -> str:
+    return f"/t/{thread_id}" + (f"#post-{post_id}" if post_id else "")
+
+
+# --- forums ----------------------------------------------------------------------------------
+
+
+@router.get("/b/{brand_slug}/{forum_slug}", response_class=HTMLResponse, name="forum")
+def forum_page(
+    request: Request,
+    db: SessionDep,
+    brand_slug: str,
+    forum_slug: str,
+    sort: str = "activity",
+    tag: str = "",
+    status: str = "",
+    kind: str = "",
+    cursor: str = "",
+) -> Response:
+    brand = service.get_brand(db, brand_slug)
+    forum = service.get_forum(db, brand, forum_slug)
+    query = threads.ThreadQuery(
+        sort=sort if sort in threads.SORTS else "activity",
+        tag=tag[:30] or None,
+        status=ThreadStatus(status) if status in ThreadStatus._value2member_map_ else None,
+        kind=ThreadKind(kind) if kind in ThreadKind._value2member_map_ else None,
+        cursor=cursor[:400] or None,
+    )
+    listing = threads.list_threads(db, forum, query)
+    return render(
+        request,
+        "community/forum.html",
+        {
+            "brand": brand,
+            "forum": forum,
+            "listing": listing,
+            "sorts": threads.SORTS,
+            "kinds": threads.ASKABLE_KINDS,
+            "statuses": [ThreadStatus.OPEN, ThreadStatus.ANSWERED, ThreadStatus.SOLVED],
+            "tags": threads.popular_tags(db, brand.id),
+        },
+        block="thread_list",
+    )
+
+
+@router.get("/b/{brand_slug}/ask/new", response_class=HTMLResponse, name="ask")
+def ask_form(
+    request: Request, db: SessionDep, user: CurrentUser, brand_slug: str, forum: str = ""
+) -> Response:
+    brand = service.get_brand(db, brand_slug)
+    return render(
+        request,
+        "community/ask.html",
+        {
+            "brand": brand,
+            "forums": service.list_forums(db, brand),
+            "kinds": threads.ASKABLE_KINDS,
+            "form": {"forum": forum, "kind": "question"},
+            "errors": {},
+        },
+    )
+
+
+@router.post("/b/{brand_slug}/ask/new", response_class=HTMLResponse)
+def ask_submit(
+    request: Request,
+    db: SessionDep,
+    user: CurrentUser,
+    brand_slug: str,
+    forum: FormText = "",
+    title: FormText = "",
+    body: FormText = "",
+    kind: FormText = "question",
+    tags: FormText = "",
+) -> Response:
+    brand = service.get_brand(db, brand_slug)
+    fields = {"forum": forum, "title": title, "body": body, "kind": kind, "tags": tags}
+    try:
+        data = parse_form(
+            AskIn, {"title": title, "body": body, "kind": kind, "tags": threads.split_tags(tags)}
+        )
+        target = next((f for f in service.list_forums(db, brand) if f.slug == forum), None)
+        if target is None:
+            _clean, errors = threads.check_question(data)
+            raise FormErrors({"forum": _("Choose a forum.")} | errors)
+        thread = threads.ask(db, user, target, data, locale=active_locale())
+    except FormErrors as exc:
+        db.rollback()
+        return render(
+            request,
+            "community/ask.html",
+            {
+                "brand": brand,
+                "forums": service.list_forums(db, brand),
+                "kinds": threads.ASKABLE_KINDS,
+                "form": fields,
+                "errors": exc.errors,
+            },
+            status_code=422,
+        )
+    db.commit()
+    return flash_redirect(request, _thread_url(thread.id), _("Your question is posted."))
+
+
+# --- the thread page -------------------------------------------------------------------------
+
+
+def _render_thread(
+    request: Request,
+    db: SessionDep,
+    user: User | None,
+    thread: Thread,
+    *,
+    answer_sort: str = "score",
+    block: str | None = None,
+    answer_form: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    page = threads.thread_page(db, user, thread, answer_sort=answer_sort)
+    return render(
+        request,
+        "community/thread.html",
+        {
+            "page": page,
+            "thread": thread,
+            "forum": thread.forum,
+            "brand": thread.forum.brand,
+            "answer_form": answer_form or {},
+            "errors": errors or {},
+        },
+        block=block,
+        status_code=status_code,
+    )
+
+
+@router.get("/t/{thread_id}", response_class=HTMLResponse, name="thread")
+def thread_page(
+    request: Request, db: SessionDep, user: OptionalUser, thread_id: int, answers: str = "score"
+) -> Response:
+    thread = threads.access_thread(db, user, thread_id)
+    if not is_bot(request.headers.get("user-agent")):
+        request.app.state.view_counter.record(
+            thread.id,
+            viewer_key(
+                user_id=user.id if user else None,
+                session_token=request.state.session_token,
+                ip=client_ip(request),
+            ),
+        )
+    return _render_thread(request, db, user, thread, answer_sort=answers, block="answers")
+
+
+@router.post("/t/{thread_id}/answers", response_class=HTMLResponse, name="answer")
+def answer_submit(
+    request: Request, db: SessionDep, user: CurrentUser, thread_id: int, body: FormText = ""
+) -> Response:
+    thread = threads.access_thread(db, user, thread_id)
+    try:
+        post = threads.answer(db, user, thread, parse_form(AnswerIn, {"body": body}))
+    except FormErrors as exc:
+        db.rollback()
+        thread = threads.access_thread(db, user, thread_id)
+        return _render_thread(
+            request, db, user, thread, answer_form={"body": body}, errors=exc.errors,
+            status_code=422,
+        )  # fmt: skip
+    db.commit()
+    return flash_redirect(request, _thread_url(thread.id, post.id), _("Your answer is posted."))
+
+
+@router.post("/posts/{post_id}/vote", response_class=HTMLResponse, name="vote")
+def vote(
+    request: Request, db: SessionDep, user: CurrentUser, post_id: int, value: FormText = ""
+) -> Response:
+    number = {"1": 1, "-1": -1, "0": 0}.get(value)
+    if number is None:
+        raise FormErrors({"value": _("Choose one of the offered options.")})
+    result = voting.cast_vote(db, user, post_id, number)
+    db.commit()
+    if is_htmx(request):
+        thread = result.post.thread
+        permissions = ThreadPermissions(user, thread)
+        return render(
+            request,
+            "community/_vote.html",
+            {"post": result.post, "my_vote": result.my_vote, "permissions": permissions},
+        )
+    return RedirectResponse(_thread_url(result.post.thread_id, post_id), status_code=303)
+
+
+def _after_accept_change(request: Request, db: SessionDep, user: User, thread: Thread) -> Response:
+    db.commit()
+    if is_htmx(request):
+        fresh = threads.access_thread(db, user, thread.id)
+        return _render_thread(request, db, user, fresh, block="answers")
+    return RedirectResponse(_thread_url(thread.id), status_code=303)
+
+
+@router.post("/posts/{post_id}/accept", response_class=HTMLResponse, name="accept")
+def accept(request: Request, db: SessionDep, user: CurrentUser, post_id: int) -> Response:
+    thread = voting.accept(db, user, post_id)
+    return _after_accept_change(request, db, user, thread)
+
+
+@router.post("/t/{thread_id}/unaccept", response_class=HTMLResponse, name="unaccept")
+def unaccept(request: Request, db: SessionDep, user: CurrentUser, thread_id: int) -> Response:
+    thread = voting.unaccept(db, user, thread_id)
+    return _after_accept_change(request, db, user, thread)
+
+
+@router.post("/t/{thread_id}/helpful", response_class=HTMLResponse, name="helpful")
+def helpful(
+    request: Request, db: SessionDep, user: CurrentUser, thread_id: int, helpful: FormText = "1"
+) -> Response:
+    thread = voting.set_helpful(db, user, thread_id, helpful=helpful != "0")
+    db.commit()
+    if is_htmx(request):
+        page = threads.thread_page(db, user, thread)
+        return render(request, "community/_helpful.html", {"page": page, "thread": thread})
+    return RedirectResponse(_thread_url(thread_id), status_code=303)
+
+
+@router.post("/t/{thread_id}/watch", response_class=HTMLResponse, name="watch")
+def watch(
+    request: Request, db: SessionDep, user: CurrentUser, thread_id: int, watch: FormText = "1"
+) -> Response:
+    thread = threads.access_thread(db, user, thread_id)
+    if watch == "0":
+        threads.unwatch(db, user, thread)
+    else:
+        threads.watch(db, user, thread)
+    db.commit()
+    if is_htmx(request):
+        page = threads.thread_page(db, user, thread)
+        return render(request, "community/_watch.html", {"page": page, "thread": thread})
+    return RedirectResponse(_thread_url(thread_id), status_code=303)
+
+
+# --- editing, history, deleting --------------------------------------------------------------
+
+
+def _edit_context(post: Post, form: dict[str, str], errors: dict[str, str]) -> dict[str, object]:
+    return {
+        "post": post,
+        "thread": post.thread,
+        "brand": post.thread.forum.brand,
+        "kinds": threads.ASKABLE_KINDS,
+        "form": form,
+        "errors": errors,
+    }
+
+
+@router.get("/posts/{post_id}/edit", response_class=HTMLResponse, name="edit_post")
+def edit_form(request: Request, db: SessionDep, user: CurrentUser, post_id: int) -> Response:
+    post = threads.access_post(db, user, post_id)
+    if not ThreadPermissions(user, post.thread).can_edit(post):
+        raise PermissionDenied(_("You can only edit your own posts."))
+    thread = post.thread
+    form = {
+        "body": post.body_source,
+        "title": thread.title,
+        "tags": " ".join(tag.name for tag in thread.tags),
+        "kind": thread.kind.value,
+        "reason": "",
+    }
+    return render(request, "community/edit_post.html", _edit_context(post, form, {}))
+
+
+@router.post("/posts/{post_id}/edit", response_class=HTMLResponse)
+def edit_submit(
+    request: Request,
+    db: SessionDep,
+    user: CurrentUser,
+    post_id: int,
+    body: FormText = "",
+    title: FormText = "",
+    tags: FormText = "",
+    kind: FormText = "",
+    reason: FormText = "",
+) -> Response:
+    post = threads.access_post(db, user, post_id)
+    form = {"body": body, "title": title, "tags": tags, "kind": kind, "reason": reason}
+    fields: dict[str, object] = {"body": body, "reason": reason or None}
+    if post.is_question:
+        fields |= {"title": title, "tags": threads.split_tags(tags), "kind": kind or None}
+    try:
+        threads.edit_post(db, user, post, parse_form(EditIn, fields))
+    except FormErrors as exc:
+        db.rollback()
+        post = threads.access_post(db, user, post_id)
+        return render(
+            request, "community/edit_post.html", _edit_context(post, form, exc.errors),
+            status_code=422,
+        )  # fmt: skip
+    db.commit()
+    return flash_redirect(request, _thread_url(post.thread_id, post.id), _("Your edit is saved."))
+
+
+@router.get("/posts/{post_id}/revisions", response_class=HTMLResponse, name="revisions")
+def revisions_page(request: Request, db: SessionDep, user: OptionalUser, post_id: int) -> Response:
+    post = threads.access_post(db, user, post_id)
+    history = threads.revisions(db, post)
+    return render(
+        request,
+        "community/revisions.html",
+        {"post": post, "thread": post.thread, "entries": revision_diffs(history)},
+    )
+
+
+@router.post("/posts/{post_id}/delete", name="delete_post")
+def delete_post(
+    request: Request, db: SessionDep, user: CurrentUser, post_id: int, reason: FormText = ""
+) -> Response:
+    post = threads.access_post(db, user, post_id)
+    thread_id, was_question = post.thread_id, post.is_question
+    threads.delete_post(db, user, post, reason=reason.strip()[:300] or None)
+    db.commit()
+    if was_question:
+        brand = post.thread.forum.brand
+        return flash_redirect(
+            request, f"/b/{brand.slug}/{post.thread.forum.slug}", _("The thread is deleted.")
+        )
+    return flash_redirect(request, _thread_url(thread_id), _("The answer is deleted."))
+
+
+@router.post("/preview", response_class=HTMLResponse, name="preview")
+def preview(request: Request, user: CurrentUser, body: FormText = "") -> Response:
+    """Live Markdown preview while writing (the same renderer and sanitizer as saving)."""
+    html = render_markdown(body[: threads.BODY_MAX]) if body.strip() else ""
+    return render(request, "community/_preview.html", {"html": html})

@@ -1,0 +1,607 @@
+"""Asking, answering, editing and deleting; the forum listing with keyset pagination; loading a
+thread page. Counters (forum, thread, tag) move by SQL increments so concurrent writers add up."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, TypeVar
+
+from sqlalchemy import Select, and_, func, or_, select, tuple_
+from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
+
+from community import notifications
+from community.clock import utcnow
+from community.errors import BadRequest, FormErrors, NotFound, PermissionDenied
+from community.i18n import gettext as _
+from community.markdown import HTML_VERSION
+from community.mentions import find_mentions, render_with_mentions
+from community.models import (
+    Forum,
+    HelpfulMark,
+    Post,
+    PostRevision,
+    Role,
+    Tag,
+    Thread,
+    ThreadKind,
+    ThreadStatus,
+    ThreadWatch,
+    User,
+    Visibility,
+    Vote,
+    thread_tags,
+)
+from community.policy import (
+    ThreadPermissions,
+    ensure_can_participate,
+    ensure_post_visible,
+    ensure_thread_open_for,
+    ensure_thread_visible,
+    is_staff,
+)
+from community.reputation import clear_acceptance
+from community.schemas import AnswerIn, AskIn, EditIn
+from moderation.service import record_audit
+
+TITLE_MIN, TITLE_MAX = 10, 150
+BODY_MAX = 30_000
+TAGS_MAX = 5
+ASKABLE_KINDS = (
+    ThreadKind.QUESTION,
+    ThreadKind.PROBLEM,
+    ThreadKind.COMPLAINT,
+    ThreadKind.IDEA,
+    ThreadKind.DISCUSSION,
+)
+_TAG = re.compile(r"^[^\W_][\w+#.-]{0,29}$")
+_SPACES = re.compile(r"\s+")
+PAGE_SIZE = 30
+
+T = TypeVar("T")
+Sort = Literal["activity", "newest", "unanswered", "top", "solved"]
+SORTS: tuple[Sort, ...] = ("activity", "newest", "unanswered", "top", "solved")
+
+
+# --- input rules -----------------------------------------------------------------------------
+
+
+def clean_title(raw: str) -> str:
+    title = unicodedata.normalize("NFC", _SPACES.sub(" ", raw)).strip()
+    title = "".join(ch for ch in title if unicodedata.category(ch)[0] != "C")
+    if len(title) < TITLE_MIN:
+        raise FormErrors(
+            {"title": _("Titles are at least %(min)d characters long.") % {"min": TITLE_MIN}}
+        )
+    if len(title) > TITLE_MAX:
+        raise FormErrors(
+            {"title": _("Titles are at most %(max)d characters long.") % {"max": TITLE_MAX}}
+        )
+    return title
+
+
+def clean_body(raw: str, field_name: str = "body") -> str:
+    body = raw.replace("\r\n", "\n").strip()
+    if not body:
+        raise FormErrors({field_name: _("Write something first.")})
+    if len(body) > BODY_MAX:
+        raise FormErrors(
+            {field_name: _("Posts are at most %(max)d characters long.") % {"max": BODY_MAX}}
+        )
+    return body
+
+
+def clean_tags(raw: list[str]) -> list[str]:
+    names: list[str] = []
+    for item in raw:
+        name = unicodedata.normalize("NFKC", item).strip().lower().replace(" ", "-")
+        if not name:
+            continue
+        if not _TAG.match(name):
+            raise FormErrors(
+                {"tags": _("Tags use letters, digits and + # . - (up to 30 characters).")}
+            )
+        if name not in names:
+            names.append(name)
+    if len(names) > TAGS_MAX:
+        raise FormErrors({"tags": _("Use at most %(max)d tags.") % {"max": TAGS_MAX}})
+    return names
+
+
+def split_tags(text: str) -> list[str]:
+    """Tags typed in one box, separated by commas or spaces."""
+    return [part for part in re.split(r"[,\s]+", text) if part]
+
+
+def _render(db: Session, source: str) -> tuple[str, list[User]]:
+    return render_with_mentions(db, source)
+
+
+# --- asking and answering --------------------------------------------------------------------
+
+
+def _tags_for(db: Session, brand_id: int, names: list[str]) -> list[Tag]:
+    existing = {
+        tag.name: tag
+        for tag in db.scalars(select(Tag).where(Tag.brand_id == brand_id, Tag.name.in_(names)))
+    }
+    tags = []
+    for name in names:
+        tag = existing.get(name)
+        if tag is None:
+            with db.begin_nested():
+                tag = Tag(brand_id=brand_id, name=name, thread_count=0)
+                db.add(tag)
+        tags.append(tag)
+    return tags
+
+
+def _count_tags(tags: list[Tag], delta: int) -> None:
+    for tag in tags:
+        tag.thread_count = Tag.thread_count + delta
+
+
+def _checked(errors: dict[str, str], check: Callable[[], T], fallback: T) -> T:
+    """Run one field's check, collecting its message so the form shows every problem at once."""
+    try:
+        return check()
+    except FormErrors as exc:
+        errors.update(exc.errors)
+        return fallback
+
+
+@dataclass(frozen=True, slots=True)
+class CleanQuestion:
+    title: str
+    body: str
+    tags: list[str]
+
+
+def check_question(data: AskIn) -> tuple[CleanQuestion, dict[str, str]]:
+    """The cleaned question and the message for every field that is not acceptable."""
+    errors: dict[str, str] = {}
+    title = _checked(errors, lambda: clean_title(data.title), "")
+    body = _checked(errors, lambda: clean_body(data.body), "")
+    tag_names: list[str] = _checked(errors, lambda: clean_tags(data.tags), [])
+    if data.kind not in ASKABLE_KINDS:
+        errors["kind"] = _("Choose one of the offered options.")
+    return CleanQuestion(title=title, body=body, tags=tag_names), errors
+
+
+def ask(db: Session, author: User, forum: Forum, data: AskIn, *, locale: str) -> Thread:
+    ensure_can_participate(author)
+    checked, errors = check_question(data)
+    if errors:
+        raise FormErrors(errors)
+    title, body, tag_names = checked.title, checked.body, checked.tags
+    now = utcnow()
+    html, mentioned = _render(db, body)
+    thread = Thread(
+        forum_id=forum.id,
+        author_id=author.id,
+        title=title,
+        kind=data.kind,
+        status=ThreadStatus.OPEN,
+        visibility=Visibility.VISIBLE,
+        locale=locale,
+        created_at=now,
+        updated_at=now,
+        last_activity_at=now,
+    )
+    thread.tags = _tags_for(db, forum.brand_id, tag_names)
+    db.add(thread)
+    db.flush()
+    question = Post(
+        thread_id=thread.id,
+        author_id=author.id,
+        is_question=True,
+        body_source=body,
+        body_html=html,
+        html_version=HTML_VERSION,
+        created_at=now,
+        updated_at=now,
+    )
+    db.add(question)
+    db.add(ThreadWatch(user_id=author.id, thread_id=thread.id))
+    _count_tags(thread.tags, 1)
+    forum.thread_count = Forum.thread_count + 1
+    forum.post_count = Forum.post_count + 1
+    forum.last_activity_at = now
+    db.flush()
+    notifications.notify_mentions(db, mentioned, actor=author, thread=thread, post=question)
+    return thread
+
+
+def answer(db: Session, author: User, thread: Thread, data: AnswerIn) -> Post:
+    ensure_can_participate(author)
+    ensure_thread_visible(author, thread)
+    ensure_thread_open_for(author, thread)
+    if thread.visibility != Visibility.VISIBLE:
+        raise PermissionDenied(_("This thread does not take answers."))
+    body = clean_body(data.body)
+    now = utcnow()
+    html, mentioned = _render(db, body)
+    post = Post(
+        thread_id=thread.id,
+        author_id=author.id,
+        body_source=body,
+        body_html=html,
+        html_version=HTML_VERSION,
+        # Answers from the brand's support team carry the "official answer" badge.
+        is_official=author.role in (Role.AGENT, Role.ADMIN),
+        created_at=now,
+        updated_at=now,
+    )
+    db.add(post)
+    thread.reply_count = Thread.reply_count + 1
+    thread.last_activity_at = now
+    if thread.first_response_at is None and author.id != thread.author_id:
+        thread.first_response_at = now
+    forum = thread.forum
+    forum.post_count = Forum.post_count + 1
+    forum.last_activity_at = now
+    db.flush()
+    db.refresh(thread, ["reply_count"])
+    recompute_status(thread)
+    watch(db, author, thread)
+    notifications.notify_new_post(db, thread=thread, post=post, author=author, mentioned=mentioned)
+    return post
+
+
+def recompute_status(thread: Thread) -> None:
+    """open -> answered -> solved, leaving states other workflows own (closed, escalated)."""
+    if thread.accepted_post_id is not None:
+        thread.status = ThreadStatus.SOLVED
+    elif thread.status in (ThreadStatus.CLOSED, ThreadStatus.ESCALATED, ThreadStatus.LOCKED):
+        return
+    else:
+        thread.status = ThreadStatus.ANSWERED if thread.reply_count > 0 else ThreadStatus.OPEN
+
+
+def watch(db: Session, user: User, thread: Thread) -> None:
+    exists = db.get(ThreadWatch, (user.id, thread.id))
+    if exists is None:
+        with db.begin_nested():
+            db.add(ThreadWatch(user_id=user.id, thread_id=thread.id))
+
+
+def unwatch(db: Session, user: User, thread: Thread) -> None:
+    existing = db.get(ThreadWatch, (user.id, thread.id))
+    if existing is not None:
+        db.delete(existing)
+
+
+def is_watching(db: Session, user_id: int | None, thread_id: int) -> bool:
+    return user_id is not None and db.get(ThreadWatch, (user_id, thread_id)) is not None
+
+
+# --- editing and deleting --------------------------------------------------------------------
+
+
+def _snapshot(post: Post, number: int, editor_id: int | None, reason: str | None) -> PostRevision:
+    thread = post.thread
+    return PostRevision(
+        post_id=post.id,
+        number=number,
+        editor_id=editor_id,
+        title=thread.title if post.is_question else None,
+        tags=" ".join(sorted(tag.name for tag in thread.tags)) if post.is_question else None,
+        body_source=post.body_source,
+        reason=reason,
+    )
+
+
+def edit_post(db: Session, editor: User, post: Post, data: EditIn) -> Post:
+    """Save a new version; the first edit also keeps the original as revision 1."""
+    ensure_can_participate(editor)
+    ensure_post_visible(editor, post)
+    thread = post.thread
+    ensure_thread_open_for(editor, thread)
+    own = post.author_id == editor.id
+    if not own and not is_staff(editor):
+        raise PermissionDenied(_("You can only edit your own posts."))
+    reason = (data.reason or "").strip() or None
+    if not own and not reason:
+        raise FormErrors({"reason": _("Say why you are editing someone else's post.")})
+    body = clean_body(data.body)
+    title = clean_title(data.title) if post.is_question and data.title is not None else None
+    tag_names = clean_tags(data.tags) if post.is_question and data.tags is not None else None
+    kind = data.kind if post.is_question else None
+    if kind is not None and kind not in ASKABLE_KINDS:
+        raise FormErrors({"kind": _("Choose one of the offered options.")})
+
+    count = db.scalar(select(func.count()).where(PostRevision.post_id == post.id)) or 0
+    if count == 0:
+        original = _snapshot(post, 1, post.author_id, None)
+        original.created_at = post.created_at
+        db.add(original)
+        count = 1
+    before_mentions = {user.id for user in find_mentions(db, post.body_source)}
+    html, mentioned = _render(db, body)
+    post.body_source = body
+    post.body_html = html
+    post.html_version = HTML_VERSION
+    post.edit_count = Post.edit_count + 1
+    post.edited_at = post.updated_at = utcnow()
+    if post.is_question:
+        thread.updated_at = post.edited_at
+    if title is not None:
+        thread.title = title
+    if kind is not None:
+        thread.kind = kind
+    if tag_names is not None and tag_names != [tag.name for tag in thread.tags]:
+        _count_tags(thread.tags, -1)
+        thread.tags = _tags_for(db, thread.forum.brand_id, tag_names)
+        _count_tags(thread.tags, 1)
+    db.flush()
+    db.add(_snapshot(post, count + 1, editor.id, reason))
+    if not own:
+        record_audit(
+            db,
+            actor=editor,
+            action="post.edited",
+            target_type="post",
+            target_id=post.id,
+            reason=reason,
+        )
+    new_mentions = [user for user in mentioned if user.id not in before_mentions]
+    notifications.notify_mentions(db, new_mentions, actor=editor, thread=thread, post=post)
+    return post
+
+
+def delete_post(db: Session, actor: User, post: Post, *, reason: str | None = None) -> None:
+    """Soft delete. Deleting the question deletes the thread; an asker cannot delete a
+    question others have answered (their answers would vanish with it)."""
+    ensure_can_participate(actor)
+    ensure_post_visible(actor, post)
+    thread = post.thread
+    permissions = ThreadPermissions(actor, thread)
+    if post.visibility == Visibility.DELETED:
+        return
+    if not permissions.can_edit(post):
+        raise PermissionDenied(_("You can only delete your own posts."))
+    if not permissions.can_delete(post):
+        raise PermissionDenied(_("You cannot delete a question that has answers."))
+    was_visible = post.visibility == Visibility.VISIBLE
+    now = utcnow()
+    post.visibility = Visibility.DELETED
+    post.deleted_at = now
+    forum = thread.forum
+    if post.is_question:
+        if thread.visibility == Visibility.VISIBLE:
+            forum.thread_count = Forum.thread_count - 1
+            forum.post_count = Forum.post_count - (1 + thread.reply_count)
+            _count_tags(thread.tags, -1)
+        thread.visibility = Visibility.DELETED
+    elif was_visible:
+        thread.reply_count = Thread.reply_count - 1
+        forum.post_count = Forum.post_count - 1
+        if thread.accepted_post_id == post.id:
+            clear_acceptance(db, thread)
+        db.flush()
+        db.refresh(thread, ["reply_count"])
+        recompute_status(thread)
+    if post.author_id != actor.id:
+        record_audit(
+            db,
+            actor=actor,
+            action="thread.deleted" if post.is_question else "post.deleted",
+            target_type="post",
+            target_id=post.id,
+            reason=reason,
+        )
+    db.flush()
+
+
+def revisions(db: Session, post: Post) -> list[PostRevision]:
+    return list(
+        db.scalars(
+            select(PostRevision)
+            .where(PostRevision.post_id == post.id)
+            .options(selectinload(PostRevision.editor))
+            .order_by(PostRevision.number)
+        )
+    )
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def access_thread(db: Session, user: User | None, thread_id: int) -> Thread:
+    thread = db.scalar(
+        select(Thread)
+        .where(Thread.id == thread_id)
+        .options(selectinload(Thread.tags), selectinload(Thread.forum).selectinload(Forum.brand))
+    )
+    if thread is None:
+        raise NotFound()
+    ensure_thread_visible(user, thread)
+    return thread
+
+
+def access_post(db: Session, user: User | None, post_id: int) -> Post:
+    post = db.get(Post, post_id)
+    if post is None:
+        raise NotFound()
+    ensure_post_visible(user, post)
+    return post
+
+
+@dataclass
+class ThreadPage:
+    thread: Thread
+    question: Post
+    accepted: Post | None
+    answers: list[Post]
+    my_votes: dict[int, int]
+    helped: bool
+    watching: bool
+    permissions: ThreadPermissions
+    answer_sort: str
+
+
+def thread_page(
+    db: Session, user: User | None, thread: Thread, *, answer_sort: str = "score"
+) -> ThreadPage:
+    """The question, the accepted answer pinned next, then the rest by score or by date."""
+    statement = select(Post).where(Post.thread_id == thread.id).options(selectinload(Post.author))
+    if not is_staff(user):
+        statement = statement.where(Post.visibility == Visibility.VISIBLE)
+    posts = list(db.scalars(statement.order_by(Post.id)))
+    question = next((post for post in posts if post.is_question), None)
+    if question is None:
+        raise NotFound()
+    accepted = next((post for post in posts if post.id == thread.accepted_post_id), None)
+    answers = [post for post in posts if not post.is_question and post is not accepted]
+    if answer_sort == "date":
+        answers.sort(key=lambda post: (post.created_at, post.id))
+    else:
+        answer_sort = "score"
+        answers.sort(key=lambda post: (-post.score, post.created_at, post.id))
+    my_votes: dict[int, int] = {}
+    helped = watching = False
+    if user is not None:
+        ids = [post.id for post in posts]
+        rows = db.execute(
+            select(Vote.post_id, Vote.value).where(Vote.user_id == user.id, Vote.post_id.in_(ids))
+        )
+        my_votes = dict(rows.all())
+        helped = (
+            db.scalar(
+                select(HelpfulMark.id).where(
+                    HelpfulMark.user_id == user.id, HelpfulMark.thread_id == thread.id
+                )
+            )
+            is not None
+        )
+        watching = is_watching(db, user.id, thread.id)
+    return ThreadPage(
+        thread=thread,
+        question=question,
+        accepted=accepted,
+        answers=answers,
+        my_votes=my_votes,
+        helped=helped,
+        watching=watching,
+        permissions=ThreadPermissions(user, thread),
+        answer_sort=answer_sort,
+    )
+
+
+# --- the forum listing -----------------------------------------------------------------------
+
+
+@dataclass
+class ThreadQuery:
+    sort: Sort = "activity"
+    tag: str | None = None
+    status: ThreadStatus | None = None
+    kind: ThreadKind | None = None
+    cursor: str | None = None
+    limit: int = PAGE_SIZE
+
+
+@dataclass
+class ThreadListing:
+    items: list[Thread]
+    next_cursor: str | None
+    query: ThreadQuery = field(default_factory=ThreadQuery)
+
+
+def _sort_columns(sort: Sort) -> tuple[InstrumentedAttribute[Any], InstrumentedAttribute[int]]:
+    if sort in ("newest", "unanswered"):
+        return (Thread.created_at, Thread.id)
+    if sort == "top":
+        return (Thread.score, Thread.id)
+    return (Thread.last_activity_at, Thread.id)
+
+
+def encode_cursor(sort: Sort, thread: Thread) -> str:
+    key: object
+    if sort in ("newest", "unanswered"):
+        key = thread.created_at.isoformat()
+    elif sort == "top":
+        key = thread.score
+    else:
+        key = thread.last_activity_at.isoformat()
+    raw = json.dumps([sort, key, thread.id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(sort: Sort, cursor: str) -> tuple[object, int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        cursor_sort, key, thread_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if cursor_sort != sort or not isinstance(thread_id, int):
+            raise ValueError("cursor for another sort")
+        if sort == "top":
+            if not isinstance(key, int):
+                raise ValueError("bad score")
+            return key, thread_id
+        parsed = datetime.fromisoformat(str(key))
+        if parsed.tzinfo is None:
+            raise ValueError("naive time")
+        return parsed, thread_id
+    except (ValueError, TypeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest(_("That page link is not valid any more."), code="bad_cursor") from exc
+
+
+def list_threads(db: Session, forum: Forum, query: ThreadQuery) -> ThreadListing:
+    """Keyset pagination: each page continues after the last row of the previous one, so
+    page 1,000 costs what page 1 costs."""
+    if query.sort not in SORTS:
+        raise BadRequest(_("Unknown sort order."), code="bad_sort")
+    limit = max(1, min(query.limit, 100))
+    key_column, id_column = _sort_columns(query.sort)
+    statement: Select[Thread] = select(Thread).where(
+        Thread.forum_id == forum.id, Thread.visibility == Visibility.VISIBLE
+    )
+    if query.sort == "unanswered":
+        statement = statement.where(Thread.reply_count == 0, Thread.status != ThreadStatus.SOLVED)
+    if query.sort == "solved":
+        statement = statement.where(Thread.status == ThreadStatus.SOLVED)
+    if query.status is not None:
+        statement = statement.where(Thread.status == query.status)
+    if query.kind is not None:
+        statement = statement.where(Thread.kind == query.kind)
+    if query.tag:
+        tag_id = db.scalar(
+            select(Tag.id).where(Tag.brand_id == forum.brand_id, Tag.name == query.tag.lower())
+        )
+        if tag_id is None:
+            return ThreadListing(items=[], next_cursor=None, query=query)
+        statement = statement.join(
+            thread_tags,
+            and_(thread_tags.c.thread_id == Thread.id, thread_tags.c.tag_id == tag_id),
+        )
+    if query.cursor:
+        key, last_id = decode_cursor(query.sort, query.cursor)
+        statement = statement.where(
+            or_(
+                key_column < key,
+                and_(key_column == key, id_column < last_id),
+            )
+            if db.get_bind().dialect.name == "sqlite"
+            else tuple_(key_column, id_column) < tuple_(key, last_id)
+        )
+    statement = statement.order_by(key_column.desc(), id_column.desc()).limit(limit + 1)
+    statement = statement.options(selectinload(Thread.author), selectinload(Thread.tags))
+    rows = list(db.scalars(statement))
+    next_cursor = encode_cursor(query.sort, rows[limit - 1]) if len(rows) > limit else None
+    return ThreadListing(items=rows[:limit], next_cursor=next_cursor, query=query)
+
+
+def popular_tags(db: Session, brand_id: int, *, limit: int = 20) -> list[Tag]:
+    return list(
+        db.scalars(
+            select(Tag)
+            .where(Tag.brand_id == brand_id, Tag.thread_count > 0)
+            .order_by(Tag.thread_count.desc(), Tag.name)
+            .limit(limit)
+        )
+    )

@@ -1,0 +1,114 @@
+"""Thread views, counted at most once per viewer per thread per day, without a write per view.
+
+Page views only touch an in-memory set. A flush (every few seconds from the app's lifespan, at
+shutdown, and whenever the buffer is large) inserts the (thread, viewer, day) keys in one batch,
+ignoring ones another process already stored, and adds what was new to each thread's counter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections import Counter
+from datetime import date, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from community.clock import utcnow
+from community.db import begin_write
+from community.models import Thread, ThreadView
+
+logger = logging.getLogger(__name__)
+
+MAX_BUFFER = 5_000
+_BOT_MARKERS = ("bot", "crawl", "spider", "slurp", "headless", "preview")
+
+
+def viewer_key(*, user_id: int | None, session_token: str | None, ip: str | None) -> str:
+    """A short, non-reversible key for whoever is viewing (no raw ids or tokens stored)."""
+    if user_id is not None:
+        raw = f"user:{user_id}"
+    elif session_token:
+        raw = f"session:{session_token}"
+    else:
+        raw = f"ip:{ip}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def is_bot(user_agent: str | None) -> bool:
+    agent = (user_agent or "").lower()
+    return not agent or any(marker in agent for marker in _BOT_MARKERS)
+
+
+class ViewCounter:
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self._session_factory = session_factory
+        self._pending: set[tuple[int, str, date]] = set()
+        self._lock = threading.Lock()
+        self._last_prune: date | None = None
+
+    def record(self, thread_id: int, key: str) -> None:
+        with self._lock:
+            self._pending.add((thread_id, key, utcnow().date()))
+            full = len(self._pending) >= MAX_BUFFER
+        if full:
+            self.flush()
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    def flush(self) -> int:
+        """Store buffered views; return how many were new. Failed batches are kept for later."""
+        with self._lock:
+            batch, self._pending = self._pending, set()
+        if not batch:
+            return 0
+        try:
+            with self._session_factory() as db:
+                begin_write(db)
+                added = self._store(db, batch)
+                db.commit()
+        except SQLAlchemyError:
+            logger.exception("could not store %d thread views; will retry", len(batch))
+            with self._lock:
+                self._pending |= batch
+            return 0
+        return added
+
+    def _store(self, db: Session, batch: set[tuple[int, str, date]]) -> int:
+        thread_ids = {thread_id for thread_id, _key, _day in batch}
+        # Views of threads deleted meanwhile would fail the foreign key: drop just those.
+        existing = set(db.scalars(select(Thread.id).where(Thread.id.in_(thread_ids))))
+        rows = [
+            {"thread_id": thread_id, "viewer_key": key, "day": day}
+            for thread_id, key, day in sorted(batch)
+            if thread_id in existing
+        ]
+        added = 0
+        if rows:
+            insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+            statement = (
+                insert(ThreadView)
+                .values(rows)
+                .on_conflict_do_nothing()
+                .returning(ThreadView.thread_id)
+            )
+            new_per_thread = Counter(db.scalars(statement))
+            for thread_id, count in new_per_thread.items():
+                db.execute(
+                    update(Thread)
+                    .where(Thread.id == thread_id)
+                    .values(view_count=Thread.view_count + count)
+                )
+            added = sum(new_per_thread.values())
+        today = utcnow().date()
+        if self._last_prune != today:
+            db.execute(delete(ThreadView).where(ThreadView.day < today - timedelta(days=1)))
+            self._last_prune = today
+        return added

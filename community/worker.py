@@ -1,0 +1,245 @@
+"""Background work: draining the outbox (e-mail today; search indexing and webhooks later) and
+periodic sweeps (daily digests).
+
+`community worker` runs it as its own process; embedded mode runs it on a thread inside
+`community serve`. Any number of workers can run on PostgreSQL: outbox rows are claimed with
+SKIP LOCKED and sweeps claim their work with conditional updates, so nothing is done twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from community import i18n, notifications, outbox
+from community.clock import utcnow
+from community.db import begin_write
+from community.mail import Mailer, email_templates
+from community.models import EmailPreference, Notification, User
+from community.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[Session, outbox.OutboxEvent], None]
+DIGEST_INTERVAL = timedelta(days=1)
+DIGEST_MAX_ITEMS = 50
+
+
+@dataclass
+class Periodic:
+    name: str
+    every: timedelta
+    run: Callable[[Session], None]
+    last_run: datetime | None = field(default=None)
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        session_factory: sessionmaker[Session],
+        *,
+        worker_id: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.session_factory = session_factory
+        self.worker_id = worker_id or f"{socket.gethostname()[:20]}-{uuid.uuid4().hex[:8]}"
+        self.mailer = Mailer(settings)
+        self.emails = email_templates()
+        self.handlers: dict[str, Handler] = {
+            notifications.EMAIL_EVENT: self._send_notification_email,
+        }
+        self.periodic = [Periodic("digests", timedelta(minutes=5), self._send_digests)]
+
+    def register(self, kind: str, handler: Handler) -> None:
+        self.handlers[kind] = handler
+
+    # --- the loop ------------------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """Drain what is due now and run the sweeps whose time has come."""
+        processed = self.drain_outbox()
+        self.run_periodic()
+        return processed
+
+    def run_forever(self, stop: threading.Event) -> None:
+        logger.info("worker %s started", self.worker_id)
+        while not stop.is_set():
+            try:
+                busy = self.run_once()
+            except Exception:
+                logger.exception("worker cycle failed; continuing")
+                busy = 0
+            if not busy:
+                stop.wait(self.settings.worker_poll_seconds)
+        logger.info("worker %s stopped", self.worker_id)
+
+    def drain_outbox(self, limit: int = 50) -> int:
+        with self.session_factory() as db:
+            begin_write(db)
+            claimed = [event.id for event in outbox.claim(db, self.worker_id, limit=limit)]
+            db.commit()
+        for event_id in claimed:
+            self._handle(event_id)
+        return len(claimed)
+
+    def _handle(self, event_id: int) -> None:
+        with self.session_factory() as db:
+            begin_write(db)
+            event = db.get(outbox.OutboxEvent, event_id)
+            if event is None or event.done_at is not None or event.claimed_by != self.worker_id:
+                return
+            handler = self.handlers.get(event.kind)
+            try:
+                if handler is None:
+                    raise LookupError(f"no handler for outbox events of kind {event.kind!r}")
+                handler(db, event)
+                outbox.mark_done(db, event)
+                db.commit()
+                return
+            except Exception as exc:
+                db.rollback()
+                error = f"{type(exc).__name__}: {exc}"
+                logger.warning("outbox event %s (%s) failed: %s", event_id, event.kind, error)
+        with self.session_factory() as db:
+            begin_write(db)
+            failed = db.get(outbox.OutboxEvent, event_id)
+            if failed is not None:
+                outbox.mark_failed(db, failed, error)
+                db.commit()
+
+    def run_periodic(self) -> None:
+        now = utcnow()
+        for task in self.periodic:
+            if task.last_run is not None and now - task.last_run < task.every:
+                continue
+            task.last_run = now
+            with self.session_factory() as db:
+                try:
+                    task.run(db)
+                    db.commit()
+                except Exception:
+                    db.rollback()
+                    logger.exception("periodic task %s failed", task.name)
+
+    # --- e-mail --------------------------------------------------------------------------------
+
+    def _render(self, name: str, **context: object) -> str:
+        return self.emails.get_template(name).render(base_url=self.settings.base_url, **context)
+
+    def _send_notification_email(self, db: Session, event: outbox.OutboxEvent) -> None:
+        notification = db.get(Notification, event.payload.get("notification_id"))
+        if notification is None or notification.emailed_at or notification.read_at:
+            return
+        user = db.get(User, notification.user_id)
+        if (
+            user is None
+            or not user.email
+            or user.deactivated_at is not None
+            or user.email_notifications != EmailPreference.IMMEDIATE
+            or not self.mailer.enabled
+        ):
+            return
+        with i18n.override(user.locale or "en"):
+            subject = notifications.describe(notification)
+            context = {
+                "user": user,
+                "subject": subject,
+                "link": self.settings.base_url + notifications.target_path(notification),
+            }
+            text = self._render("notification.txt", **context)
+            html = self._render("notification.html", **context)
+        self.mailer.send(user.email, subject, text, html)
+        notification.emailed_at = utcnow()
+
+    def _send_digests(self, db: Session) -> None:
+        """One e-mail a day with what daily-digest readers have not seen yet."""
+        if not self.mailer.enabled:
+            return
+        now = utcnow()
+        since = func.coalesce(User.digest_sent_at, User.created_at)
+        pending = exists().where(
+            and_(
+                Notification.user_id == User.id,
+                Notification.read_at.is_(None),
+                Notification.emailed_at.is_(None),
+            )
+        )
+        due = list(
+            db.scalars(
+                select(User.id).where(
+                    User.email_notifications == EmailPreference.DAILY,
+                    User.email.is_not(None),
+                    User.deactivated_at.is_(None),
+                    since <= now - DIGEST_INTERVAL,
+                    pending,
+                )
+            )
+        )
+        db.rollback()
+        for user_id in due:
+            self._send_digest(user_id)
+
+    def _send_digest(self, user_id: int) -> None:
+        with self.session_factory() as db:
+            begin_write(db)
+            user = db.get(User, user_id)
+            if user is None or not user.email:
+                return
+            previous = user.digest_sent_at
+            now = utcnow()
+            claimed = db.execute(
+                update(User)
+                .where(User.id == user_id, User.digest_sent_at.is_not_distinct_from(previous))
+                .values(digest_sent_at=now)
+            )
+            if getattr(claimed, "rowcount", 0) != 1:
+                db.rollback()
+                return  # another worker is sending this digest
+            items = list(
+                db.scalars(
+                    select(Notification)
+                    .where(
+                        Notification.user_id == user_id,
+                        Notification.read_at.is_(None),
+                        Notification.emailed_at.is_(None),
+                    )
+                    .order_by(Notification.id)
+                    .limit(DIGEST_MAX_ITEMS)
+                )
+            )
+            if not items:
+                db.rollback()
+                return
+            with i18n.override(user.locale or "en"):
+                lines = [
+                    (notifications.describe(item),
+                     self.settings.base_url + notifications.target_path(item))
+                    for item in items
+                ]  # fmt: skip
+                subject = i18n.ngettext(
+                    "Your daily summary: %(count)d new notification",
+                    "Your daily summary: %(count)d new notifications",
+                    len(items),
+                ) % {"count": len(items)}
+                text = self._render("digest.txt", user=user, subject=subject, items=lines)
+                html = self._render("digest.html", user=user, subject=subject, items=lines)
+            self.mailer.send(user.email, subject, text, html)
+            for item in items:
+                item.emailed_at = now
+            db.commit()
+
+
+def start_in_background(worker: Worker) -> tuple[threading.Thread, threading.Event]:
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run_forever, args=(stop,), name="worker", daemon=True)
+    thread.start()
+    return thread, stop

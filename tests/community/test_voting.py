@@ -1,0 +1,302 @@
+"""Votes, accepted answers, helpful marks and reputation, including exact counts under load."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import Engine, event, func, select
+from sqlalchemy.orm import Session
+
+from community import voting
+from community.db import begin_write, make_session_factory
+from community.errors import AppError, NotFound, PermissionDenied
+from community.models import (
+    HelpfulMark,
+    Notification,
+    NotificationKind,
+    Post,
+    ReputationEvent,
+    Role,
+    Thread,
+    ThreadStatus,
+    User,
+    Visibility,
+    Vote,
+)
+from tests.conftest import QA, fresh
+
+UserFactory = Callable[..., User]
+
+
+def _rep(db: Session, user: User) -> int:
+    fresh(db)
+    found = db.get(User, user.id)
+    assert found is not None
+    return found.reputation
+
+
+def _post(db: Session, post: Post) -> Post:
+    fresh(db)
+    found = db.get(Post, post.id)
+    assert found is not None
+    return found
+
+
+def test_vote_change_retract_and_reputation(db: Session, qa: QA, make_user: UserFactory) -> None:
+    asker, helper, voter = make_user("asker"), make_user("helper"), make_user("voter")
+    thread = qa.ask(asker)
+    reply = qa.answer(helper, thread)
+    question = db.scalars(select(Post).where(Post.is_question.is_(True))).one()
+
+    steps = [
+        (1, 1, 1, 0, 10),
+        (1, 1, 1, 0, 10),
+        (-1, -1, 0, 1, -2),
+        (0, 0, 0, 0, 0),
+        (1, 1, 1, 0, 10),
+    ]
+    for value, score, up, down, reputation in steps:
+        result = voting.cast_vote(db, voter, reply.id, value)
+        db.commit()
+        assert result.my_vote == value
+        stored = _post(db, reply)
+        assert (stored.score, stored.upvotes, stored.downvotes) == (score, up, down)
+        assert _rep(db, helper) == reputation
+    assert db.scalar(select(func.count()).select_from(Vote)) == 1
+
+    voting.cast_vote(db, voter, question.id, 1)
+    db.commit()
+    assert _rep(db, asker) == 5  # questions earn +5 per upvote
+    fresh(db)
+    assert db.get(Thread, thread.id).score == 1  # type: ignore[union-attr]
+
+
+def test_no_voting_on_own_post_hidden_post_or_locked_thread(
+    db: Session, qa: QA, make_user: UserFactory
+) -> None:
+    from community.clock import utcnow
+
+    asker, voter = make_user("asker"), make_user("voter")
+    moderator = make_user("moddy", role=Role.MODERATOR)
+    thread = qa.ask(asker)
+    question = db.scalars(select(Post)).one()
+    with pytest.raises(PermissionDenied):
+        voting.cast_vote(db, asker, question.id, 1)
+    db.rollback()
+    with pytest.raises(NotFound):
+        voting.cast_vote(db, voter, 999_999, 1)
+    db.rollback()
+    thread.locked_at = utcnow()
+    db.commit()
+    with pytest.raises(PermissionDenied):
+        voting.cast_vote(db, voter, question.id, 1)
+    db.rollback()
+    voting.cast_vote(db, moderator, question.id, 1)  # staff may act on locked threads
+    db.commit()
+    question.visibility = Visibility.HIDDEN
+    db.commit()
+    with pytest.raises(NotFound):
+        voting.cast_vote(db, voter, question.id, 1)
+    with pytest.raises(PermissionDenied):
+        voting.cast_vote(db, voter, question.id, 2)
+
+
+def test_accept_rules_and_reputation(db: Session, qa: QA, make_user: UserFactory) -> None:
+    asker, first, second, other = (make_user(n) for n in ("asker", "first", "second", "other"))
+    agent = make_user("lee", role=Role.AGENT)
+    thread = qa.ask(asker)
+    a1, a2 = qa.answer(first, thread), qa.answer(second, thread)
+    question = db.scalars(select(Post).where(Post.is_question.is_(True))).one()
+
+    with pytest.raises(PermissionDenied):
+        voting.accept(db, other, a1.id)
+    db.rollback()
+    with pytest.raises(PermissionDenied):
+        voting.accept(db, asker, question.id)  # the question is not an answer
+    db.rollback()
+
+    voting.accept(db, asker, a1.id)
+    db.commit()
+    assert (_rep(db, first), _rep(db, asker)) == (15, 2)
+    fresh(db)
+    assert db.get(Thread, thread.id).status == ThreadStatus.SOLVED  # type: ignore[union-attr]
+
+    voting.accept(db, asker, a1.id)  # again: nothing changes
+    db.commit()
+    assert (_rep(db, first), _rep(db, asker)) == (15, 2)
+
+    voting.accept(db, agent, a2.id)  # support staff may accept too; the choice moves
+    db.commit()
+    assert (_rep(db, first), _rep(db, second), _rep(db, asker), _rep(db, agent)) == (0, 15, 0, 2)
+
+    voting.unaccept(db, asker, thread.id)
+    db.commit()
+    fresh(db)
+    stored = db.get(Thread, thread.id)
+    assert stored is not None
+    assert (stored.accepted_post_id, stored.status) == (None, ThreadStatus.ANSWERED)
+    assert (_rep(db, second), _rep(db, agent)) == (0, 0)
+    reasons = [
+        event.reason for event in db.scalars(select(ReputationEvent).order_by(ReputationEvent.id))
+    ]
+    assert reasons.count("accepted") == 2 and reasons.count("unaccepted") == 2
+
+
+def test_accepting_your_own_answer_earns_nothing(
+    db: Session, qa: QA, make_user: UserFactory
+) -> None:
+    asker = make_user("asker")
+    thread = qa.ask(asker)
+    own = qa.answer(asker, thread, "Solved it myself: restart the router.")
+    voting.accept(db, asker, own.id)
+    db.commit()
+    assert _rep(db, asker) == 0
+    fresh(db)
+    assert db.get(Thread, thread.id).accepted_post_id == own.id  # type: ignore[union-attr]
+    assert db.scalars(select(Notification)).first() is None
+
+
+def test_helpful_marks(db: Session, qa: QA, make_user: UserFactory) -> None:
+    asker, reader = make_user("asker"), make_user("reader")
+    thread = qa.ask(asker)
+    with pytest.raises(PermissionDenied):
+        voting.set_helpful(db, asker, thread.id, helpful=True)
+    db.rollback()
+    for helpful, count in [(True, 1), (True, 1), (False, 0), (False, 0), (True, 1)]:
+        voting.set_helpful(db, reader, thread.id, helpful=helpful)
+        db.commit()
+        fresh(db)
+        assert db.get(Thread, thread.id).helpful_count == count  # type: ignore[union-attr]
+    assert db.scalar(select(func.count()).select_from(HelpfulMark)) == 1
+
+
+def test_vote_milestones_notify_the_author_once(
+    db: Session, qa: QA, make_user: UserFactory
+) -> None:
+    asker, helper = make_user("asker"), make_user("helper")
+    voters = [make_user(f"voter{index}") for index in range(5)]
+    thread = qa.ask(asker)
+    reply = qa.answer(helper, thread)
+    for voter in voters:
+        voting.cast_vote(db, voter, reply.id, 1)
+        db.commit()
+    voting.cast_vote(db, voters[0], reply.id, 0)  # back to 4 ...
+    voting.cast_vote(db, voters[0], reply.id, 1)  # ... and 5 again: no second notice
+    db.commit()
+    milestones = [
+        n.data["milestone"]
+        for n in db.scalars(
+            select(Notification)
+            .where(Notification.kind == NotificationKind.VOTE_MILESTONE)
+            .order_by(Notification.id)
+        )
+    ]
+    assert milestones == [1, 5]
+
+
+# --- concurrency -----------------------------------------------------------------------------
+
+
+def _slow_network(*_args: object) -> None:
+    # A few milliseconds per statement widen every read-then-write window, so overlapping
+    # transactions really interleave (on a fast loopback they otherwise often run in turn).
+    time.sleep(0.003)
+
+
+def _concurrently(engine: Engine, actions: list[Callable[[Session], object]]) -> list[str]:
+    """Run each action in its own thread and session, all released at once."""
+    event.listen(engine, "after_cursor_execute", _slow_network)
+    try:
+        return _run_at_once(engine, actions)
+    finally:
+        event.remove(engine, "after_cursor_execute", _slow_network)
+
+
+def _run_at_once(engine: Engine, actions: list[Callable[[Session], object]]) -> list[str]:
+    factory = make_session_factory(engine)
+    barrier = threading.Barrier(len(actions))
+    outcomes: list[str] = ["" for _ in actions]
+
+    def run(index: int, action: Callable[[Session], object]) -> None:
+        with factory() as session:
+            barrier.wait()
+            begin_write(session)
+            try:
+                action(session)
+                session.commit()
+                outcomes[index] = "ok"
+            except AppError as exc:
+                session.rollback()
+                outcomes[index] = exc.code
+
+    workers = [threading.Thread(target=run, args=pair) for pair in enumerate(actions)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    return outcomes
+
+
+def test_fifty_people_voting_at_once_count_exactly(
+    engine: Engine, db: Session, qa: QA, make_user: UserFactory, passwords: object
+) -> None:
+    asker, helper = make_user("asker"), make_user("helper")
+    thread = qa.ask(asker)
+    reply = qa.answer(helper, thread)
+    voters = [make_user(f"voter{index:02d}") for index in range(50)]
+
+    def vote_as(user_id: int) -> Callable[[Session], object]:
+        return lambda session: voting.cast_vote(session, session.get(User, user_id), reply.id, 1)  # type: ignore[arg-type]
+
+    outcomes = _concurrently(engine, [vote_as(voter.id) for voter in voters])
+    assert outcomes == ["ok"] * 50
+    stored = _post(db, reply)
+    assert (stored.score, stored.upvotes) == (50, 50)
+    assert db.scalar(select(func.count()).select_from(Vote)) == 50
+    assert _rep(db, helper) == 500
+
+
+def test_double_submitted_vote_counts_once(
+    engine: Engine, db: Session, qa: QA, make_user: UserFactory
+) -> None:
+    asker, voter = make_user("asker"), make_user("voter")
+    thread = qa.ask(asker)
+    question = db.scalars(select(Post)).one()
+    actions = [
+        lambda session: voting.cast_vote(session, session.get(User, voter.id), question.id, 1)  # type: ignore[arg-type]
+        for _ in range(10)
+    ]
+    outcomes = _concurrently(engine, actions)
+    assert outcomes == ["ok"] * 10
+    stored = _post(db, question)
+    assert (stored.score, stored.upvotes) == (1, 1)
+    assert db.scalar(select(func.count()).select_from(Vote)) == 1
+    assert _rep(db, asker) == 5
+    fresh(db)
+    assert db.get(Thread, thread.id).score == 1  # type: ignore[union-attr]
+
+
+def test_helpful_marks_at_once_count_exactly(
+    engine: Engine, db: Session, qa: QA, make_user: UserFactory
+) -> None:
+    asker = make_user("asker")
+    thread = qa.ask(asker)
+    readers = [make_user(f"reader{index:02d}") for index in range(30)]
+    actions: list[Callable[[Session], object]] = []
+    for reader in readers:
+        for _ in range(2):  # everybody double-clicks
+            actions.append(
+                lambda session, user_id=reader.id: voting.set_helpful(
+                    session,
+                    session.get(User, user_id),
+                    thread.id,
+                    helpful=True,  # type: ignore[arg-type]
+                )
+            )
+    assert _concurrently(engine, actions) == ["ok"] * 60
+    fresh(db)
+    assert db.get(Thread, thread.id).helpful_count == 30  # type: ignore[union-attr]
+    assert db.scalar(select(func.count()).select_from(HelpfulMark)) == 30
