@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from typing import Annotated, ParamSpec, TypeVar
 
@@ -15,14 +17,18 @@ import uvicorn
 from rich.console import Console
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from community import meili
+from community import meili, service
 from community import migrate as migrations
+from community.app import create_app
 from community.auth import Passwords
 from community.db import make_engine, make_session_factory
+from community.demo import has_any_brand
+from community.demo import seed_demo as load_demo
 from community.errors import FormErrors
 from community.models import Role
 from community.schemas import RegistrationIn
 from community.settings import Settings
+from community.worker import Worker, start_in_background
 
 app = typer.Typer(
     help="Run and manage the support community.",
@@ -82,9 +88,6 @@ def seed_demo(
     ] = False,
 ) -> None:
     """Load the demo brand (Acme) once; does nothing if the database already has a brand."""
-    from community.demo import has_any_brand
-    from community.demo import seed_demo as load_demo
-
     settings = Settings()
     engine = make_engine(settings.sqlalchemy_url)
     try:
@@ -118,8 +121,6 @@ def create_user(
     display_name: Annotated[str, typer.Option(help="Shown name")] = "",
 ) -> None:
     """Create an account (for example the first admin)."""
-    from community import service
-
     settings = Settings()
     engine = make_engine(settings.sqlalchemy_url)
     try:
@@ -148,10 +149,13 @@ def serve(
         settings.meili_url = server.url
         settings.meili_master_key = server.master_key
         console.print(f"meilisearch: managed server on {server.url}")
+    worker_stop: threading.Event | None = None
     try:
-        from community.app import create_app
-
         application = create_app(settings)
+        if settings.embedded_worker:
+            embedded = Worker(settings, application.state.session_factory)
+            _thread, worker_stop = start_in_background(embedded)
+            console.print("worker: running in this process (EMBEDDED_WORKER=false to disable)")
         config = uvicorn.Config(
             application,
             host=host,
@@ -166,9 +170,33 @@ def serve(
             # uvicorn re-raises Ctrl-C after its graceful shutdown; stopping is what we want.
             uvicorn.Server(config).run()
     finally:
+        if worker_stop is not None:
+            worker_stop.set()
         if server is not None:
             server.stop()
             console.print("meilisearch: stopped")
+
+
+@app.command()
+@friendly_errors
+def worker() -> None:
+    """Run the background worker (outbox, e-mail, sweeps) until Ctrl-C or SIGTERM.
+
+    Run as many as you like beside the web processes on PostgreSQL; on SQLite prefer the
+    embedded worker of `community serve`."""
+    settings = Settings()
+    engine = make_engine(settings.sqlalchemy_url)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    background = Worker(settings, make_session_factory(engine))
+    console.print(f"worker {background.worker_id}: started (Ctrl-C to stop)")
+    try:
+        background.run_forever(stop)
+    except KeyboardInterrupt:
+        stop.set()
+    finally:
+        engine.dispose()
+        console.print("worker: stopped")
 
 
 @meili_app.command("status")

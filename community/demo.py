@@ -17,6 +17,7 @@ from community.models import (
     Forum,
     Post,
     Role,
+    Tag,
     Thread,
     ThreadKind,
     ThreadStatus,
@@ -67,6 +68,15 @@ def seed_demo(db: Session, passwords: Passwords) -> Brand:
     return brand
 
 
+def _tag(db: Session, brand_id: int, name: str) -> Tag:
+    tag = db.scalar(select(Tag).where(Tag.brand_id == brand_id, Tag.name == name))
+    if tag is None:
+        tag = Tag(brand_id=brand_id, name=name, thread_count=0)
+        db.add(tag)
+        db.flush()
+    return tag
+
+
 def _add_thread(
     db: Session, spec: DemoThread, forum: Forum, users: dict[str, User], now: datetime
 ) -> None:
@@ -84,6 +94,10 @@ def _add_thread(
         updated_at=created,
         last_activity_at=created,
     )
+    names = spec.get("tags", [])
+    thread.tags = [_tag(db, forum.brand_id, name) for name in names]
+    for tag in thread.tags:
+        tag.thread_count += 1
     db.add(thread)
     db.flush()
     db.add(

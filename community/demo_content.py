@@ -3,7 +3,7 @@ brand, with forums in English and Spanish. Kept apart from the loader so it read
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 # author, body, upvotes, downvotes, accepted, official
 DemoAnswer = tuple[str, str, int, int, bool, bool]
@@ -20,6 +20,7 @@ class DemoThread(TypedDict):
     views: int
     helpful: int
     answers: list[DemoAnswer]
+    tags: NotRequired[list[str]]
 
 
 DEMO_PASSWORD = "community-demo-2026"  # noqa: S105 - documented demo login
@@ -92,6 +93,7 @@ THREADS: list[DemoThread] = [
         "locale": "en",
         "days_ago": 2,
         "title": "Wi-Fi drops every evening around 8pm on the Acme Hub 3",
+        "tags": ["wifi", "router", "hub-3"],
         "body": (
             "Since last week my Wi-Fi disconnects for a minute or two almost every evening, "
             "always between 8 and 9pm. The Hub 3 lights stay white, and laptops plugged in by "
@@ -133,6 +135,7 @@ THREADS: list[DemoThread] = [
         "locale": "en",
         "days_ago": 5,
         "title": "How do I move my number to an eSIM on a new phone?",
+        "tags": ["esim", "sim"],
         "body": (
             "I'm switching from a physical SIM to an eSIM on a new phone. Do I need a new "
             "QR code from Acme, or can I transfer it myself? I don't want to lose my number "
@@ -163,6 +166,7 @@ THREADS: list[DemoThread] = [
         "locale": "en",
         "days_ago": 1,
         "title": "Charged twice for my November bill",
+        "tags": ["payments", "refunds"],
         "body": (
             "My bank shows two payments of 34.99 to Acme on the same day. I only have one "
             "line. This is really frustrating, I need that money back before rent is due."
@@ -189,6 +193,7 @@ THREADS: list[DemoThread] = [
         "locale": "en",
         "days_ago": 9,
         "title": "Battery drains overnight after the latest update",
+        "tags": ["battery", "nova-5", "updates"],
         "body": (
             "After updating my Acme Nova 5 to the latest system version the battery goes from "
             "80% to 40% overnight with the screen off. Is this a known issue?"
@@ -226,6 +231,7 @@ THREADS: list[DemoThread] = [
         "locale": "en",
         "days_ago": 14,
         "title": "Does roaming in the EU cost extra on the Unlimited Plus plan?",
+        "tags": ["roaming", "plans"],
         "body": "Travelling to Portugal and Spain next month. Will I be charged for data there?",
         "views": 530,
         "helpful": 11,
@@ -249,6 +255,7 @@ THREADS: list[DemoThread] = [
         "locale": "en",
         "days_ago": 21,
         "title": "Which mesh Wi-Fi works with the Acme fibre router?",
+        "tags": ["wifi", "mesh", "router"],
         "body": (
             "I have a three-floor house and the signal upstairs is weak. Can I add any mesh "
             "system, or does it have to be Acme's own booster?"
@@ -275,6 +282,7 @@ THREADS: list[DemoThread] = [
         "locale": "en",
         "days_ago": 30,
         "title": "Let us schedule Wi-Fi downtime for the kids' devices",
+        "tags": ["wifi", "parental-controls"],
         "body": (
             "It would be great if the Acme app could pause Wi-Fi for selected devices on a "
             "schedule, like school nights after 9pm."
@@ -300,6 +308,7 @@ THREADS: list[DemoThread] = [
         "locale": "en",
         "days_ago": 40,
         "title": "How do I get a VAT invoice for my business line?",
+        "tags": ["invoices", "business"],
         "body": "My accountant needs proper VAT invoices, not the monthly summary. Where are they?",
         "views": 150,
         "helpful": 4,
@@ -335,6 +344,7 @@ THREADS: list[DemoThread] = [
         "locale": "en",
         "days_ago": 0,
         "title": "No signal in the new office building since Monday",
+        "tags": ["coverage", "outage"],
         "body": (
             "Our whole team lost Acme signal inside the building since Monday. Other "
             "networks work. Is there an outage in the area?"
@@ -350,6 +360,7 @@ THREADS: list[DemoThread] = [
         "locale": "es",
         "days_ago": 4,
         "title": "La fibra va muy lenta por la noche",
+        "tags": ["fibra", "wifi", "router"],
         "body": (
             "Tengo contratados 600 Mb y por la noche no paso de 50 Mb por Wi-Fi. Por cable "
             "llega a 580. ¿Es problema del router?"
@@ -386,6 +397,7 @@ THREADS: list[DemoThread] = [
         "locale": "es",
         "days_ago": 8,
         "title": "¿Cómo activo la eSIM en mi móvil nuevo?",
+        "tags": ["esim"],
         "body": (
             "Me he comprado un móvil nuevo y quiero pasar mi número a eSIM sin perder la línea."
         ),
@@ -411,6 +423,7 @@ THREADS: list[DemoThread] = [
         "locale": "es",
         "days_ago": 2,
         "title": "Me han cobrado la permanencia sin avisar",
+        "tags": ["facturas", "permanencia"],
         "body": (
             "Cambié de tarifa y en la factura aparece una penalización de 60 €. Nadie me "
             "dijo que tenía permanencia. Es una vergüenza."
@@ -426,6 +439,7 @@ THREADS: list[DemoThread] = [
         "locale": "es",
         "days_ago": 16,
         "title": "¿Cuánto cuesta el roaming en Marruecos?",
+        "tags": ["roaming"],
         "body": "Viajo a Marruecos en diciembre. ¿Tengo que contratar algún bono de datos?",
         "views": 210,
         "helpful": 3,
@@ -448,6 +462,7 @@ THREADS: list[DemoThread] = [
         "locale": "en",
         "days_ago": 25,
         "title": "Can I use my Acme Nova 5 with another carrier's SIM?",
+        "tags": ["nova-5", "unlock"],
         "body": "Bought the phone outright from Acme last year. Is it locked to the network?",
         "views": 670,
         "helpful": 9,
@@ -470,6 +485,7 @@ THREADS: list[DemoThread] = [
         "locale": "en",
         "days_ago": 12,
         "title": "Someone tried to log into my account, how do I secure it?",
+        "tags": ["security", "account"],
         "body": (
             "I got an e-mail saying there was a login attempt from another country. I changed "
             "my password. What else should I do?"
@@ -497,6 +513,7 @@ THREADS: list[DemoThread] = [
         "locale": "en",
         "days_ago": 6,
         "title": "What do the blinking orange lights on the router mean?",
+        "tags": ["router", "fibre"],
         "body": "The power light is blinking orange and there's no internet. Is it broken?",
         "views": 205,
         "helpful": 5,
@@ -520,6 +537,7 @@ THREADS: list[DemoThread] = [
         "locale": "es",
         "days_ago": 18,
         "title": "Poder pagar la factura con Bizum",
+        "tags": ["pagos", "app"],
         "body": "Estaría bien poder pagar las facturas pendientes con Bizum desde la app.",
         "views": 120,
         "helpful": 15,

@@ -7,19 +7,25 @@ parametrized, so pytest groups the whole suite by backend.
 
 from __future__ import annotations
 
+import email
 import os
 import re
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from email.header import decode_header, make_header
+from email.message import Message
 from pathlib import Path
 
 import psycopg
 import pytest
 import redis
 import uvicorn
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope
+from aiosmtpd.smtp import Session as SmtpSession
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
@@ -382,3 +388,53 @@ class QA:
 @pytest.fixture
 def qa(db: Session, forum: Forum) -> QA:
     return QA(db=db, forum=forum)
+
+
+# --- e-mail ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Inbox:
+    """Messages a real SMTP server on loopback received, and a switch to make it refuse."""
+
+    messages: list[Message] = field(default_factory=list)
+    refuse: bool = False
+
+    async def handle_DATA(  # noqa: N802 - aiosmtpd's handler protocol
+        self, server: SMTP, session: SmtpSession, envelope: Envelope
+    ) -> str:
+        if self.refuse:
+            return "451 4.3.0 Try again later"
+        content = envelope.content if isinstance(envelope.content, bytes) else b""
+        message = email.message_from_bytes(content)
+        message["X-Envelope-To"] = ",".join(envelope.rcpt_tos)
+        self.messages.append(message)
+        return "250 Message accepted"
+
+    def to(self, address: str) -> list[Message]:
+        return [message for message in self.messages if message["To"] == address]
+
+    def subject(self, index: int, address: str | None = None) -> str:
+        messages = self.to(address) if address else self.messages
+        return str(make_header(decode_header(messages[index]["Subject"])))
+
+    def bodies(self) -> list[str]:
+        texts = []
+        for message in self.messages:
+            for part in message.walk():
+                if part.get_content_type() == "text/plain":
+                    payload = part.get_payload(decode=True)
+                    texts.append(payload.decode() if isinstance(payload, bytes) else "")
+        return texts
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    inbox = Inbox()
+    port = meili.free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()

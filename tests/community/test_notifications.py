@@ -3,18 +3,11 @@
 
 from __future__ import annotations
 
-import email
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import timedelta
-from email.header import decode_header, make_header
-from email.message import Message
 
 import pytest
 import time_machine
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope
-from aiosmtpd.smtp import Session as SmtpSession
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -22,12 +15,11 @@ from community import notifications, voting
 from community.clock import utcnow
 from community.db import make_session_factory
 from community.errors import NotFound
-from community.meili import free_port
 from community.models import EmailPreference, Notification, NotificationKind, User
 from community.outbox import OutboxEvent
 from community.settings import Settings
 from community.worker import Worker
-from tests.conftest import QA, fresh
+from tests.conftest import QA, Inbox, fresh
 
 UserFactory = Callable[..., User]
 
@@ -117,53 +109,6 @@ def test_list_unread_count_and_mark_read(db: Session, qa: QA, make_user: UserFac
 
 
 # --- e-mail ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Inbox:
-    """Messages a real SMTP server on loopback received, and a switch to make it refuse."""
-
-    messages: list[Message] = field(default_factory=list)
-    refuse: bool = False
-
-    async def handle_DATA(  # noqa: N802 - aiosmtpd's handler protocol
-        self, server: SMTP, session: SmtpSession, envelope: Envelope
-    ) -> str:
-        if self.refuse:
-            return "451 4.3.0 Try again later"
-        content = envelope.content if isinstance(envelope.content, bytes) else b""
-        message = email.message_from_bytes(content)
-        message["X-Envelope-To"] = ",".join(envelope.rcpt_tos)
-        self.messages.append(message)
-        return "250 Message accepted"
-
-    def to(self, address: str) -> list[Message]:
-        return [message for message in self.messages if message["To"] == address]
-
-    def subject(self, index: int, address: str | None = None) -> str:
-        messages = self.to(address) if address else self.messages
-        return str(make_header(decode_header(messages[index]["Subject"])))
-
-    def bodies(self) -> list[str]:
-        texts = []
-        for message in self.messages:
-            for part in message.walk():
-                if part.get_content_type() == "text/plain":
-                    payload = part.get_payload(decode=True)
-                    texts.append(payload.decode() if isinstance(payload, bytes) else "")
-        return texts
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
 
 
 @pytest.fixture

@@ -288,3 +288,41 @@ def test_anonymous_api_writes_are_401(client: TestClient, qa: QA, make_user: Use
         response = client.request(method, path, json=body, headers={"X-CSRF-Token": token})
         assert response.status_code == 401, path
         assert response.json()["error"]["code"] == "login_required"
+
+
+def test_locked_threads_refuse_members_but_not_staff_through_the_api(
+    client: TestClient, db: Session, qa: QA, token_for: Callable[..., str]
+) -> None:
+    from community.clock import utcnow
+
+    member, agent = token_for("member1"), token_for("lee", Role.AGENT)
+    asker = db.scalars(select(User).where(User.username_key == "member1")).one()
+    thread = qa.ask(asker)
+    thread.locked_at = utcnow()
+    db.commit()
+    url = f"/api/v1/threads/{thread.id}/posts"
+    assert client.post(url, json={"body": "late"}, headers=_bearer(member)).status_code == 403
+    official = client.post(url, json={"body": "Closing note."}, headers=_bearer(agent))
+    assert official.status_code == 201
+    assert official.json()["is_official"] is True
+    assert client.get(f"/api/v1/threads/{thread.id}").json()["locked"] is True
+
+
+def test_huge_and_malformed_bodies_change_nothing(
+    client: TestClient, db: Session, qa: QA, make_user: UserFactory, token_for: Callable[..., str]
+) -> None:
+    thread = qa.ask(make_user("asker"))
+    token = token_for("helper")
+    url = f"/api/v1/threads/{thread.id}/posts"
+    huge = client.post(url, json={"body": "x" * (10 * 1024 * 1024)}, headers=_bearer(token))
+    assert huge.status_code == 413
+    broken = client.post(
+        url,
+        content=b'{"body": "unterminated',
+        headers=_bearer(token) | {"content-type": "application/json"},
+    )
+    assert broken.status_code == 422
+    too_long = client.post(url, json={"body": "x" * 30_001}, headers=_bearer(token))
+    assert too_long.status_code == 422
+    fresh(db)
+    assert db.scalar(select(func.count()).select_from(Post)) == 1
