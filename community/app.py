@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
@@ -27,17 +27,24 @@ from community.security import (
 from community.settings import Settings
 from community.viewcount import ViewCounter
 from community.web import STATIC_DIR, build_templates, install_error_handlers
+from kb import api as kb_api
+from kb import routes as kb_routes
+from kb import routes_curation as kb_curation
+from kb import service as kb_service
+from kb.search import SearchEngine
+from kb.views import ArticleViews
 
 logger = logging.getLogger(__name__)
 
 
-async def _flush_views_periodically(counter: ViewCounter, settings: Settings) -> None:
+async def _flush_views_periodically(flushes: list[Callable[[], int]], settings: Settings) -> None:
     while True:
         await asyncio.sleep(settings.view_flush_seconds)
-        try:
-            await run_in_threadpool(counter.flush)
-        except Exception:  # a failed flush keeps its views buffered; never stop the loop
-            logger.exception("view flush failed")
+        for flush in flushes:
+            try:
+                await run_in_threadpool(flush)
+            except Exception:  # a failed flush keeps its views buffered; never stop the loop
+                logger.exception("view flush failed")
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
@@ -48,10 +55,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     session_factory = make_session_factory(engine)
 
     view_counter = ViewCounter(session_factory)
+    article_views = ArticleViews(session_factory)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        flusher = asyncio.create_task(_flush_views_periodically(view_counter, settings))
+        flusher = asyncio.create_task(
+            _flush_views_periodically([view_counter.flush, article_views.flush], settings)
+        )
         try:
             yield
         finally:
@@ -59,6 +69,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
             await run_in_threadpool(view_counter.flush)
+            await run_in_threadpool(article_views.flush)
             engine.dispose()
 
     app = FastAPI(
@@ -76,15 +87,23 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.engine = engine
     app.state.session_factory = session_factory
     app.state.templates = build_templates()
+    app.state.templates.globals["next_statuses"] = kb_service.next_statuses
     app.state.passwords = Passwords(settings)
     app.state.login_throttle = LoginThrottle(settings)
     app.state.view_counter = view_counter
+    app.state.article_views = article_views
+    app.state.search = SearchEngine(settings)
 
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(community_api.probes)
     app.include_router(community_api.router)
     app.include_router(thread_api.router)
+    app.include_router(kb_api.router)
+    # KB pages first: /b/{brand}/kb and /b/{brand}/search must win over /b/{brand}/{forum}
+    # (forum slugs "kb", "search" and "ask" are reserved for that reason).
+    app.include_router(kb_routes.router)
+    app.include_router(kb_curation.router)
     app.include_router(community_routes.router)
     app.include_router(thread_routes.router)
     app.include_router(notification_routes.router)

@@ -15,7 +15,18 @@ from typing import Annotated, ParamSpec, TypeVar
 import typer
 import uvicorn
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
 from community import meili, service
 from community import migrate as migrations
@@ -25,10 +36,12 @@ from community.db import make_engine, make_session_factory
 from community.demo import has_any_brand
 from community.demo import seed_demo as load_demo
 from community.errors import FormErrors
-from community.models import Role
+from community.models import Brand, Role
 from community.schemas import RegistrationIn
-from community.settings import Settings
+from community.settings import Settings, load_or_create_secret
 from community.worker import Worker, start_in_background
+from kb.reindex import reindex_all, rescore_all
+from kb.search import SearchEngine, SearchUnavailable
 
 app = typer.Typer(
     help="Run and manage the support community.",
@@ -152,6 +165,7 @@ def serve(
     worker_stop: threading.Event | None = None
     try:
         application = create_app(settings)
+        _rebuild_missing_indexes(application.state.session_factory, application.state.search)
         if settings.embedded_worker:
             embedded = Worker(settings, application.state.session_factory)
             _thread, worker_stop = start_in_background(embedded)
@@ -177,6 +191,21 @@ def serve(
             console.print("meilisearch: stopped")
 
 
+def _rebuild_missing_indexes(session_factory: sessionmaker[Session], search: SearchEngine) -> None:
+    """A brand whose indexes are gone (new Meilisearch, lost data) is indexed before serving."""
+    with session_factory() as db:
+        slugs = list(db.scalars(select(Brand.slug).order_by(Brand.id)))
+    for slug in slugs:
+        try:
+            if search.has_index(search.threads_index(slug)):
+                continue
+            console.print(f"search: building the indexes of {slug}")
+            reindex_all(session_factory, search, brand_slug=slug)
+        except SearchUnavailable as exc:
+            console.print(f"search: unavailable ({exc}); the worker will catch up later")
+            return
+
+
 @app.command()
 @friendly_errors
 def worker() -> None:
@@ -197,6 +226,90 @@ def worker() -> None:
     finally:
         engine.dispose()
         console.print("worker: stopped")
+
+
+def _with_search(settings: Settings) -> tuple[SearchEngine, meili.MeiliServer | None]:
+    """The search engine to write to: MEILI_URL, else a managed server started for the command
+    (unless `community serve` already runs one for this instance)."""
+    server = None
+    if settings.uses_managed_meili:
+        running = meili.managed_status(settings)
+        if running:
+            settings.meili_url = running
+            settings.meili_master_key = load_or_create_secret(
+                settings.instance_path / meili.MASTER_KEY_FILE
+            )
+        else:
+            server = meili.start_managed(settings)
+            settings.meili_url, settings.meili_master_key = server.url, server.master_key
+    return SearchEngine(settings), server
+
+
+def _progress_bar() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+@app.command()
+@friendly_errors
+def reindex(
+    brand: Annotated[str | None, typer.Option(help="Only this brand (slug)")] = None,
+) -> None:
+    """Rebuild the search indexes from the database, then swap them in (no empty moment)."""
+    settings = Settings()
+    engine = make_engine(settings.sqlalchemy_url)
+    search, server = _with_search(settings)
+    try:
+        with _progress_bar() as bar:
+            tasks: dict[str, TaskID] = {}
+
+            def report(label: str, done: int, total: int) -> None:
+                if label not in tasks:
+                    tasks[label] = bar.add_task(f"indexing {label}", total=max(total, 1))
+                bar.update(tasks[label], completed=done, total=max(total, 1))
+
+            results = reindex_all(
+                make_session_factory(engine), search, brand_slug=brand, progress=report
+            )
+        if not results:
+            raise CommandError(f"no brand {brand!r}" if brand else "no brand to index")
+        for slug, counts in results.items():
+            console.print(f"{slug}: {counts.threads} threads, {counts.kb_entries} KB entries")
+    except SearchUnavailable as exc:
+        raise CommandError(f"Meilisearch: {exc}") from exc
+    finally:
+        engine.dispose()
+        if server is not None:
+            server.stop()
+
+
+@app.command()
+@friendly_errors
+def rescore(
+    index: Annotated[bool, typer.Option(help="Rebuild the search indexes afterwards")] = True,
+) -> None:
+    """Recompute every thread's usefulness score and apply KB promotion."""
+    settings = Settings()
+    engine = make_engine(settings.sqlalchemy_url)
+    try:
+        with _progress_bar() as bar:
+            task = bar.add_task("rescoring threads", total=None)
+
+            def report(_label: str, done: int, total: int) -> None:
+                bar.update(task, completed=done, total=max(total, 1))
+
+            count = rescore_all(make_session_factory(engine), progress=report)
+        console.print(f"rescored {count} threads")
+    finally:
+        engine.dispose()
+    if index:
+        reindex(brand=None)
 
 
 @meili_app.command("status")

@@ -7,9 +7,19 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from community import indexing
 from community.auth import Passwords
 from community.clock import utcnow
-from community.demo_content import BRAND, DEMO_PASSWORD, FORUMS, THREADS, USERS, DemoThread
+from community.demo_content import (
+    ARTICLES,
+    BRAND,
+    DEMO_PASSWORD,
+    FORUMS,
+    SYNONYMS,
+    THREADS,
+    USERS,
+    DemoThread,
+)
 from community.identity import normalise_username
 from community.markdown import HTML_VERSION, render_markdown
 from community.models import (
@@ -23,6 +33,7 @@ from community.models import (
     ThreadStatus,
     User,
 )
+from kb.models import Article, ArticleCredit, ArticleStatus, ArticleVersion
 
 
 def has_any_brand(db: Session) -> bool:
@@ -65,7 +76,61 @@ def seed_demo(db: Session, passwords: Passwords) -> Brand:
     for thread_spec in THREADS:
         _add_thread(db, thread_spec, forums[thread_spec["forum"]], users, now)
     db.flush()
+    brand.synonyms = SYNONYMS
+    _add_articles(db, brand, users, now)
+    # The worker scores, promotes and indexes everything on its first run.
+    for thread_id in db.scalars(select(Thread.id).join(Forum).where(Forum.brand_id == brand.id)):
+        indexing.thread_changed(db, thread_id)
+    db.flush()
     return brand
+
+
+def _add_articles(db: Session, brand: Brand, users: dict[str, User], now: datetime) -> None:
+    for spec in ARTICLES:
+        thread = db.scalar(select(Thread).where(Thread.title == spec["source_title"]))
+        author = users[spec["author"]]
+        article = Article(
+            brand_id=brand.id,
+            forum_id=thread.forum_id if thread else None,
+            source_thread_id=thread.id if thread else None,
+            source_reply_count=thread.reply_count if thread else 0,
+            title=spec["title"],
+            summary=spec["summary"],
+            body_source=spec["body"],
+            body_html=render_markdown(spec["body"]),
+            tags=" ".join(spec["tags"]),
+            locale=spec["locale"],
+            status=ArticleStatus.PUBLISHED,
+            owner_id=author.id,
+            last_verified_at=now - timedelta(days=10),
+            published_at=now - timedelta(days=10),
+            created_at=now - timedelta(days=12),
+            updated_at=now - timedelta(days=10),
+        )
+        db.add(article)
+        db.flush()
+        if thread is not None and thread.accepted_post_id is not None:
+            accepted = db.get(Post, thread.accepted_post_id)
+            if accepted is not None:
+                db.add(
+                    ArticleCredit(
+                        article_id=article.id, user_id=accepted.author_id, post_id=accepted.id
+                    )
+                )
+        db.add(
+            ArticleVersion(
+                article_id=article.id,
+                number=1,
+                editor_id=author.id,
+                title=article.title,
+                summary=article.summary,
+                body_source=article.body_source,
+                tags=article.tags,
+                status=ArticleStatus.PUBLISHED,
+                note="demo",
+            )
+        )
+        indexing.article_changed(db, article.id)
 
 
 def _tag(db: Session, brand_id: int, name: str) -> Tag:

@@ -544,3 +544,84 @@ THREADS: list[DemoThread] = [
         "answers": [],
     },
 ]
+
+SYNONYMS: list[list[str]] = [
+    ["wifi", "wi-fi", "wireless", "wlan"],
+    ["esim", "e-sim", "digital sim"],
+    ["router", "hub", "modem"],
+    ["bill", "invoice", "charge", "payment"],
+    ["factura", "recibo", "cobro"],
+    ["roaming", "abroad", "travel"],
+    ["móvil", "movil", "celular", "teléfono"],
+    ["fibra", "fibre", "fiber", "broadband"],
+    ["slow", "lenta", "lento"],
+]
+
+
+class DemoArticle(TypedDict):
+    source_title: str
+    author: str
+    title: str
+    summary: str
+    body: str
+    tags: list[str]
+    locale: str
+
+
+ARTICLES: list[DemoArticle] = [
+    {
+        "source_title": "Wi-Fi drops every evening around 8pm on the Acme Hub 3",
+        "author": "agent_lee",
+        "title": "Fix Wi-Fi that drops at busy times of day",
+        "summary": "When Wi-Fi disconnects at the same time every day but cable keeps working, "
+        "change the Wi-Fi channel and update the hub.",
+        "body": (
+            "If your Wi-Fi drops for a minute or two at about the same time every evening while "
+            "devices plugged in by cable keep working, the Wi-Fi channel is congested: many "
+            "networks nearby get busy at once.\n\n"
+            "## What to do\n\n"
+            "1. Open `http://192.168.1.1` and sign in with the password printed on the hub's "
+            "card.\n"
+            "2. In *Wireless → Advanced*, turn off *Smart channel* for 2.4 GHz and choose "
+            "channel 1, 6 or 11 (a Wi-Fi analyser app shows the quietest).\n"
+            "3. Give the 5 GHz band its own network name so phones and laptops prefer it.\n"
+            "4. Check *Settings → Software* for hub firmware 3.12.4 or later, which fixes an "
+            "evening Wi-Fi scheduler fault.\n\n"
+            "If the drops continue after a day, restart the hub and contact support."
+        ),
+        "tags": ["wifi", "router", "hub-3"],
+        "locale": "en",
+    },
+    {
+        "source_title": "How do I move my number to an eSIM on a new phone?",
+        "author": "agent_lee",
+        "title": "Move your number to an eSIM",
+        "summary": "Switch from a physical SIM to an eSIM yourself in the Acme app, free and "
+        "without losing your number.",
+        "body": (
+            "You can move your number to an eSIM yourself; your line keeps working throughout.\n\n"
+            "1. In the Acme app, go to *Account → SIM → Switch to eSIM*.\n"
+            "2. Confirm with the code we text to your current SIM.\n"
+            "3. Scan the QR code the app shows **with the new phone**.\n\n"
+            "The old SIM stops working about 10 minutes later. If the QR code expires, create a "
+            "new one from the same screen. There is no charge."
+        ),
+        "tags": ["esim", "sim"],
+        "locale": "en",
+    },
+    {
+        "source_title": "¿Cómo activo la eSIM en mi móvil nuevo?",
+        "author": "agent_sofia",
+        "title": "Pasar tu número a una eSIM",
+        "summary": "Activa la eSIM desde la app de Acme, gratis y sin perder tu número.",
+        "body": (
+            "Puedes pasar tu número a una eSIM tú mismo, sin quedarte sin línea.\n\n"
+            "1. En la app de Acme, entra en *Cuenta → SIM → Cambiar a eSIM*.\n"
+            "2. Confirma con el código que llega por SMS a tu SIM actual.\n"
+            "3. Escanea el código QR **con el móvil nuevo**.\n\n"
+            "La SIM antigua deja de funcionar unos 10 minutos después. Es gratis."
+        ),
+        "tags": ["esim"],
+        "locale": "es",
+    },
+]

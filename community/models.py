@@ -107,6 +107,13 @@ class Brand(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     theme: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
     default_locale: Mapped[str] = mapped_column(String(8), default="en")
+    # Usefulness (0-100) at which a solved thread becomes a community solution, and at which a
+    # solution is suggested to agents for a curated article.
+    solution_threshold: Mapped[float] = mapped_column(default=35.0)
+    article_threshold: Mapped[float] = mapped_column(default=60.0)
+    review_period_days: Mapped[int] = mapped_column(Integer, default=180)
+    # Search synonyms, each group a list of words that mean the same ("wifi", "wi-fi", ...).
+    synonyms: Mapped[list[list[str]]] = mapped_column(JSONDocument, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     forums: Mapped[list[Forum]] = relationship(
@@ -257,6 +264,8 @@ class Thread(Base):
     sentiment_score: Mapped[float | None] = mapped_column()
     priority: Mapped[str | None] = mapped_column(String(2))
     author_segment: Mapped[str | None] = mapped_column(String(20))
+    # The knowledge base's usefulness score (kb.scoring), kept current by the worker.
+    usefulness: Mapped[float] = mapped_column(default=0.0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # When the question's text, title, tags or kind last changed (not counters or votes).
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

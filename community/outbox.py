@@ -25,10 +25,15 @@ MAX_BACKOFF = timedelta(hours=6)
 
 class OutboxEvent(Base):
     __tablename__ = "outbox_events"
-    __table_args__ = (Index("ix_outbox_events_due", "done_at", "available_at", "id"),)
+    __table_args__ = (
+        Index("ix_outbox_events_due", "done_at", "available_at", "id"),
+        Index("ix_outbox_events_pending_key", "kind", "dedupe_key", "done_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
     kind: Mapped[str] = mapped_column(String(60))
+    # Events with the same kind and key that are still waiting are one piece of work.
+    dedupe_key: Mapped[str | None] = mapped_column(String(80))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     available_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -40,9 +45,40 @@ class OutboxEvent(Base):
 
 
 def enqueue(
-    db: Session, kind: str, payload: dict[str, Any], *, delay: timedelta | None = None
-) -> OutboxEvent:
-    event = OutboxEvent(kind=kind, payload=payload, available_at=utcnow() + (delay or timedelta()))
+    db: Session,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    delay: timedelta | None = None,
+    dedupe_key: str | None = None,
+) -> OutboxEvent | None:
+    """Record work for after commit.
+
+    With a dedupe key, an event still waiting for the same key covers this change too (handlers
+    re-read the current state). The waiting row is locked until this transaction ends, so a
+    worker cannot claim it in between and miss the change (it skips locked rows); on SQLite the
+    writer lock gives the same guarantee."""
+    if dedupe_key is not None:
+        waiting = (
+            select(OutboxEvent.id)
+            .where(
+                OutboxEvent.kind == kind,
+                OutboxEvent.dedupe_key == dedupe_key,
+                OutboxEvent.done_at.is_(None),
+                OutboxEvent.claimed_by.is_(None),
+            )
+            .limit(1)
+        )
+        if db.get_bind().dialect.name == "postgresql":
+            waiting = waiting.with_for_update(skip_locked=True)
+        if db.scalar(waiting) is not None:
+            return None
+    event = OutboxEvent(
+        kind=kind,
+        payload=payload,
+        dedupe_key=dedupe_key,
+        available_at=utcnow() + (delay or timedelta()),
+    )
     db.add(event)
     return event
 

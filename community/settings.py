@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     meili_url: str | None = None
     meili_master_key: str | None = None
+    # Index names start with this, so several sites (or test runs) can share one server.
+    meili_index_prefix: str = Field(default="community_", pattern=r"^[A-Za-z0-9_-]{0,40}$")
     secret_key: str | None = None
     base_url: str = "http://127.0.0.1:8000"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

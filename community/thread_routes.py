@@ -22,6 +22,7 @@ from community.policy import ThreadPermissions
 from community.schemas import AnswerIn, AskIn, EditIn
 from community.viewcount import is_bot, viewer_key
 from community.web import flash_redirect, is_htmx, render
+from kb import service as kb_service
 
 router = APIRouter(include_in_schema=False)
 
@@ -158,6 +159,9 @@ def _render_thread(
             "brand": thread.forum.brand,
             "answer_form": answer_form or {},
             "errors": errors or {},
+            "kb_article": kb_service.article_for_thread(db, thread.id),
+            "kb_solution": kb_service.is_solution(db, thread.id),
+            "is_curator": kb_service.is_curator(user),
         },
         block=block,
         status_code=status_code,

@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeVar
 from sqlalchemy import Select, and_, func, or_, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
-from community import notifications
+from community import indexing, notifications
 from community.clock import utcnow
 from community.errors import BadRequest, FormErrors, NotFound, PermissionDenied
 from community.i18n import gettext as _
@@ -214,6 +214,7 @@ def ask(db: Session, author: User, forum: Forum, data: AskIn, *, locale: str) ->
     forum.last_activity_at = now
     db.flush()
     notifications.notify_mentions(db, mentioned, actor=author, thread=thread, post=question)
+    indexing.thread_changed(db, thread.id)
     return thread
 
 
@@ -250,6 +251,7 @@ def answer(db: Session, author: User, thread: Thread, data: AnswerIn) -> Post:
     recompute_status(thread)
     watch(db, author, thread)
     notifications.notify_new_post(db, thread=thread, post=post, author=author, mentioned=mentioned)
+    indexing.thread_changed(db, thread.id)
     return post
 
 
@@ -351,6 +353,7 @@ def edit_post(db: Session, editor: User, post: Post, data: EditIn) -> Post:
         )
     new_mentions = [user for user in mentioned if user.id not in before_mentions]
     notifications.notify_mentions(db, new_mentions, actor=editor, thread=thread, post=post)
+    indexing.thread_changed(db, thread.id)
     return post
 
 
@@ -395,6 +398,7 @@ def delete_post(db: Session, actor: User, post: Post, *, reason: str | None = No
             target_id=post.id,
             reason=reason,
         )
+    indexing.thread_changed(db, thread.id)
     db.flush()
 
 

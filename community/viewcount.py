@@ -19,6 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from community import indexing
 from community.clock import utcnow
 from community.db import begin_write
 from community.models import Thread, ThreadView
@@ -106,6 +107,8 @@ class ViewCounter:
                     .where(Thread.id == thread_id)
                     .values(view_count=Thread.view_count + count)
                 )
+                # Views feed the usefulness score; waiting work for the thread absorbs this.
+                indexing.thread_changed(db, thread_id)
             added = sum(new_per_thread.values())
         today = utcnow().date()
         if self._last_prune != today:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from community import notifications, reputation
+from community import indexing, notifications, reputation
 from community.errors import Conflict, NotFound, PermissionDenied
 from community.i18n import gettext as _
 from community.models import HelpfulMark, Post, Thread, User, Visibility, Vote
@@ -105,6 +105,7 @@ def cast_vote(db: Session, voter: User, post_id: int, value: int) -> VoteResult:
     for milestone in MILESTONES:
         if old_score < milestone <= post.score:
             notifications.notify_milestone(db, post=post, milestone=milestone)
+    indexing.thread_changed(db, thread.id)
     db.flush()
     return VoteResult(post=post, my_vote=value)
 
@@ -134,6 +135,7 @@ def accept(db: Session, actor: User, post_id: int) -> Thread:
         reputation.award(db, actor.id, reputation.ACCEPTER, "accepted_an_answer",
                          thread_id=thread.id)  # fmt: skip
         notifications.notify_accepted(db, post=post, actor=actor)
+    indexing.thread_changed(db, thread.id)
     db.flush()
     return thread
 
@@ -147,6 +149,7 @@ def unaccept(db: Session, actor: User, thread_id: int) -> Thread:
         raise PermissionDenied(_("Only the person who asked, or the support team, can accept."))
     reputation.clear_acceptance(db, thread)
     recompute_status(thread)
+    indexing.thread_changed(db, thread.id)
     db.flush()
     return thread
 
@@ -171,5 +174,6 @@ def set_helpful(db: Session, user: User, thread_id: int, *, helpful: bool) -> Th
     elif not helpful and existing is not None:
         db.delete(existing)
         thread.helpful_count -= 1
+    indexing.thread_changed(db, thread.id)
     db.flush()
     return thread

@@ -25,10 +25,13 @@ from community.db import begin_write
 from community.mail import Mailer, email_templates
 from community.models import EmailPreference, Notification, User
 from community.settings import Settings
+from kb import tasks as kb_tasks
+from kb.search import SearchEngine
 
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[Session, outbox.OutboxEvent], None]
+BatchHandler = Callable[[Session, list[outbox.OutboxEvent]], None]
 DIGEST_INTERVAL = timedelta(days=1)
 DIGEST_MAX_ITEMS = 50
 
@@ -57,10 +60,17 @@ class Worker:
         self.handlers: dict[str, Handler] = {
             notifications.EMAIL_EVENT: self._send_notification_email,
         }
+        self.batch_handlers: dict[str, BatchHandler] = {}
         self.periodic = [Periodic("digests", timedelta(minutes=5), self._send_digests)]
+        self.search = SearchEngine(settings)
+        self.indexer = kb_tasks.register(self, self.search)
 
     def register(self, kind: str, handler: Handler) -> None:
         self.handlers[kind] = handler
+
+    def register_batch(self, kind: str, handler: BatchHandler) -> None:
+        """A handler that takes every claimed event of its kind at once (one index write)."""
+        self.batch_handlers[kind] = handler
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -85,11 +95,50 @@ class Worker:
     def drain_outbox(self, limit: int = 50) -> int:
         with self.session_factory() as db:
             begin_write(db)
-            claimed = [event.id for event in outbox.claim(db, self.worker_id, limit=limit)]
+            claimed = [
+                (event.id, event.kind) for event in outbox.claim(db, self.worker_id, limit=limit)
+            ]
             db.commit()
-        for event_id in claimed:
-            self._handle(event_id)
+        batches: dict[str, list[int]] = {}
+        for event_id, kind in claimed:
+            if kind in self.batch_handlers:
+                batches.setdefault(kind, []).append(event_id)
+            else:
+                self._handle(event_id)
+        for kind, event_ids in batches.items():
+            self._handle_batch(kind, event_ids)
         return len(claimed)
+
+    def _handle_batch(self, kind: str, event_ids: list[int]) -> None:
+        with self.session_factory() as db:
+            begin_write(db)
+            events = [
+                event
+                for event in db.scalars(
+                    select(outbox.OutboxEvent).where(outbox.OutboxEvent.id.in_(event_ids))
+                )
+                if event.done_at is None and event.claimed_by == self.worker_id
+            ]
+            if not events:
+                return
+            try:
+                self.batch_handlers[kind](db, events)
+                for event in events:
+                    outbox.mark_done(db, event)
+                db.commit()
+                return
+            except Exception as exc:
+                db.rollback()
+                error = f"{type(exc).__name__}: {exc}"
+                logger.warning("%d outbox events (%s) failed: %s", len(events), kind, error)
+        with self.session_factory() as db:
+            begin_write(db)
+            for event in db.scalars(
+                select(outbox.OutboxEvent).where(outbox.OutboxEvent.id.in_(event_ids))
+            ):
+                if event.done_at is None:
+                    outbox.mark_failed(db, event, error)
+            db.commit()
 
     def _handle(self, event_id: int) -> None:
         with self.session_factory() as db:

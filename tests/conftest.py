@@ -190,6 +190,8 @@ def make_settings(
         "database_url": database_url,
         "meili_url": meili_url,
         "meili_master_key": MEILI_TEST_KEY,
+        # Every test gets its own indexes on the shared server.
+        "meili_index_prefix": f"t{uuid.uuid4().hex[:10]}_",
         "secret_key": "test-secret-key-" + uuid.uuid4().hex,
         # The cheapest Argon2id argon2-cffi accepts keeps the suite fast; production defaults
         # are tested separately.

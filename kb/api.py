@@ -1,0 +1,140 @@
+"""JSON API for search and the knowledge base (same services and rules as the pages)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, status
+
+from community import service as community_service
+from community.api import ERRORS
+from community.auth import OptionalUser, require_role
+from community.db import SessionDep
+from community.i18n import active_locale
+from community.models import Role, User
+from kb import service, service_search
+from kb.models import Article
+from kb.routes import engine_of
+from kb.schemas import (
+    ArticleCreateIn,
+    ArticleIn,
+    ArticleOut,
+    ArticleStaffOut,
+    CandidateOut,
+    FacetOut,
+    SearchHitOut,
+    SearchOut,
+    StatusIn,
+)
+
+router = APIRouter(prefix="/api/v1", responses=ERRORS, tags=["knowledge base"])  # type: ignore[arg-type]
+Curator = Annotated[User, Depends(require_role(Role.AGENT, Role.ADMIN))]
+
+
+@router.get("/brands/{brand_slug}/search", response_model=SearchOut)
+def api_search(
+    request: Request,
+    db: SessionDep,
+    user: OptionalUser,
+    brand_slug: str,
+    q: Annotated[str, Query(max_length=200)] = "",
+    scope: Literal["kb", "community"] = "kb",
+    page: Annotated[int, Query(ge=1, le=100)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=50)] = 10,
+    type: Annotated[str, Query(max_length=20)] = "",
+    tags: Annotated[str, Query(max_length=40)] = "",
+    forum: Annotated[str, Query(max_length=60)] = "",
+    locale: Annotated[str, Query(max_length=8)] = "",
+    kind: Annotated[str, Query(max_length=20)] = "",
+    status_filter: Annotated[str, Query(alias="status", max_length=20)] = "",
+) -> SearchOut:
+    brand = community_service.get_brand(db, brand_slug)
+    result = service_search.search(
+        db,
+        engine_of(request),
+        brand,
+        q,
+        scope=scope,
+        filters={
+            "type": type,
+            "tags": tags,
+            "forum": forum,
+            "locale": locale,
+            "kind": kind,
+            "status": status_filter,
+        },
+        page=page,
+        per_page=per_page,
+        locale=active_locale(),
+        user_id=user.id if user else None,
+    )
+    db.commit()
+    return SearchOut(
+        query=result.query,
+        scope=result.scope,
+        total=result.total,
+        page=result.page,
+        total_pages=result.total_pages,
+        degraded=result.degraded,
+        hits=[
+            SearchHitOut(
+                kind=hit.kind,
+                entry_id=hit.entry_id,
+                title=hit.title,
+                url=hit.url,
+                snippet_html=str(hit.snippet),
+                tags=hit.tags,
+                locale=hit.locale,
+            )
+            for hit in result.hits
+        ],
+        facets=[FacetOut(name=facet.name, values=facet.values) for facet in result.facets],
+    )
+
+
+@router.get("/kb/articles/{article_id}", response_model=ArticleOut | ArticleStaffOut)
+def api_article(db: SessionDep, user: OptionalUser, article_id: int) -> ArticleOut:
+    article = service.access_article(db, user, article_id)
+    if service.is_curator(user):
+        return ArticleStaffOut.model_validate(article)
+    return ArticleOut.model_validate(article)
+
+
+@router.get("/brands/{brand_slug}/kb/articles", response_model=list[ArticleOut])
+def api_articles(db: SessionDep, brand_slug: str) -> list[Article]:
+    return service.published(db, community_service.get_brand(db, brand_slug), limit=100)
+
+
+@router.post(
+    "/brands/{brand_slug}/kb/articles",
+    response_model=ArticleStaffOut,
+    status_code=status.HTTP_201_CREATED,
+)
+def api_create_article(
+    db: SessionDep, user: Curator, brand_slug: str, body: ArticleCreateIn
+) -> Article:
+    brand = community_service.get_brand(db, brand_slug)
+    article = service.create_article(db, user, brand, body)
+    db.commit()
+    return service.access_article(db, user, article.id)
+
+
+@router.put("/kb/articles/{article_id}", response_model=ArticleStaffOut)
+def api_update_article(db: SessionDep, user: Curator, article_id: int, body: ArticleIn) -> Article:
+    article = service.access_article(db, user, article_id)
+    service.update_article(db, user, article, body)
+    db.commit()
+    return service.access_article(db, user, article_id)
+
+
+@router.put("/kb/articles/{article_id}/status", response_model=ArticleStaffOut)
+def api_article_status(db: SessionDep, user: Curator, article_id: int, body: StatusIn) -> Article:
+    article = service.access_article(db, user, article_id)
+    service.change_status(db, user, article, body.status)
+    db.commit()
+    return service.access_article(db, user, article_id)
+
+
+@router.get("/brands/{brand_slug}/kb/candidates", response_model=list[CandidateOut])
+def api_candidates(db: SessionDep, user: Curator, brand_slug: str) -> list[object]:
+    return list(service.candidates(db, community_service.get_brand(db, brand_slug)))

@@ -1,0 +1,103 @@
+"""Promotion: solved, visible threads whose usefulness crosses the brand's threshold become
+community solutions in the KB; the strongest are suggested to agents as article material.
+
+A solution is withdrawn when its thread stops qualifying (hidden, deleted, no accepted answer,
+or its score falls clearly below the threshold: a 5-point margin keeps a thread hovering at the
+threshold from flickering in and out of the KB).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from community.clock import utcnow
+from community.models import Post, Thread, ThreadStatus, Visibility
+from kb.models import CandidateStatus, PromotionCandidate, Solution
+from kb.scoring import Score
+
+HYSTERESIS = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class PromotionChange:
+    solution: Solution | None
+    solution_live: bool
+
+
+def _accepted_visible(db: Session, thread: Thread) -> bool:
+    if thread.accepted_post_id is None:
+        return False
+    visibility = db.scalar(select(Post.visibility).where(Post.id == thread.accepted_post_id))
+    return visibility == Visibility.VISIBLE
+
+
+def apply(db: Session, thread: Thread, score: Score) -> PromotionChange:
+    brand = thread.forum.brand
+    solution = db.scalar(select(Solution).where(Solution.thread_id == thread.id))
+    eligible = (
+        thread.visibility == Visibility.VISIBLE
+        and thread.status == ThreadStatus.SOLVED
+        and _accepted_visible(db, thread)
+    )
+    live = solution is not None and solution.withdrawn_at is None
+    threshold = brand.solution_threshold
+    if eligible and not live and score.value >= threshold:
+        if solution is None:
+            solution = Solution(thread_id=thread.id, brand_id=brand.id, score_at_promotion=0.0)
+            db.add(solution)
+        solution.score_at_promotion = score.value
+        solution.promoted_at = utcnow()
+        solution.withdrawn_at = None
+        live = True
+    elif live and (not eligible or score.value < threshold - HYSTERESIS):
+        assert solution is not None
+        solution.withdrawn_at = utcnow()
+        live = False
+    if live:
+        _suggest_article(db, thread, score, brand_threshold=brand.article_threshold)
+    db.flush()
+    return PromotionChange(solution=solution, solution_live=live)
+
+
+def _suggest_article(db: Session, thread: Thread, score: Score, *, brand_threshold: float) -> None:
+    candidate = db.scalar(
+        select(PromotionCandidate).where(PromotionCandidate.thread_id == thread.id)
+    )
+    reasons: dict[str, object] = dict(score.reasons()) | {
+        "votes": _best_answer_votes(db, thread),
+        "helped_me_too": thread.helpful_count,
+        "views": thread.view_count,
+    }
+    if candidate is None:
+        if score.value < brand_threshold:
+            return
+        db.add(
+            PromotionCandidate(
+                thread_id=thread.id,
+                brand_id=thread.forum.brand_id,
+                score=score.value,
+                reasons=reasons,
+                status=CandidateStatus.SUGGESTED,
+            )
+        )
+        return
+    candidate.score = score.value
+    candidate.reasons = reasons
+    candidate.updated_at = utcnow()
+
+
+def _best_answer_votes(db: Session, thread: Thread) -> dict[str, int]:
+    row = db.execute(
+        select(Post.upvotes, Post.downvotes)
+        .where(
+            Post.thread_id == thread.id,
+            Post.is_question.is_(False),
+            Post.visibility == Visibility.VISIBLE,
+        )
+        .order_by((Post.upvotes - Post.downvotes).desc())
+        .limit(1)
+    ).first()
+    return {"up": row[0], "down": row[1]} if row else {"up": 0, "down": 0}

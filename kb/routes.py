@@ -1,0 +1,224 @@
+"""Public KB pages: the KB home, the search page (KB or the whole community), suggestions while
+asking, article pages with "Was this helpful?"."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from community import service as community_service
+from community.auth import OptionalUser, client_ip
+from community.db import SessionDep
+from community.errors import FormErrors, NotFound
+from community.i18n import active_locale
+from community.i18n import gettext as _
+from community.models import Brand
+from community.viewcount import viewer_key
+from community.web import flash_redirect, is_htmx, render
+from kb import service, service_search
+from kb.search import SearchEngine, SearchUnavailable
+from kb.service_search import Scope
+
+router = APIRouter(include_in_schema=False)
+FormText = Annotated[str, Form()]
+
+
+def engine_of(request: Request) -> SearchEngine:
+    engine: SearchEngine = request.app.state.search
+    return engine
+
+
+def _default_brand(request: Request, db: SessionDep) -> Brand:
+    brand = community_service.default_brand(db, request.app.state.settings.default_brand)
+    if brand is None:
+        raise NotFound()
+    return brand
+
+
+def _visitor(request: Request, user_id: int | None) -> str:
+    return viewer_key(
+        user_id=user_id, session_token=request.state.session_token, ip=client_ip(request)
+    )
+
+
+@router.get("/kb", name="kb_default")
+def kb_default(request: Request, db: SessionDep) -> Response:
+    return RedirectResponse(f"/b/{_default_brand(request, db).slug}/kb", status_code=303)
+
+
+@router.get("/search", name="search_default")
+def search_default(request: Request, db: SessionDep) -> Response:
+    target = f"/b/{_default_brand(request, db).slug}/search"
+    if request.url.query:
+        target += f"?{request.url.query}"
+    return RedirectResponse(target, status_code=303)
+
+
+@router.get("/b/{brand_slug}/kb", response_class=HTMLResponse, name="kb_home")
+def kb_home(request: Request, db: SessionDep, user: OptionalUser, brand_slug: str) -> Response:
+    brand = community_service.get_brand(db, brand_slug)
+    return render(
+        request,
+        "kb/home.html",
+        {
+            "brand": brand,
+            "articles": service.published(db, brand, limit=12),
+            "solutions": service.recent_solutions(db, brand, limit=12),
+            "is_curator": service.is_curator(user),
+        },
+    )
+
+
+@router.get("/b/{brand_slug}/search", response_class=HTMLResponse, name="search")
+def search_page(
+    request: Request,
+    db: SessionDep,
+    user: OptionalUser,
+    brand_slug: str,
+    q: str = "",
+    scope: str = "kb",
+    page: int = 1,
+    type: str = "",
+    tags: str = "",
+    forum: str = "",
+    locale: str = "",
+    kind: str = "",
+    status: str = "",
+) -> Response:
+    brand = community_service.get_brand(db, brand_slug)
+    chosen_scope: Scope = "community" if scope == "community" else "kb"
+    results = None
+    if q.strip() or any((type, tags, forum, locale, kind, status)):
+        results = service_search.search(
+            db,
+            engine_of(request),
+            brand,
+            q,
+            scope=chosen_scope,
+            filters={
+                "type": type,
+                "tags": tags,
+                "forum": forum,
+                "locale": locale,
+                "kind": kind,
+                "status": status,
+            },
+            page=page,
+            locale=active_locale(),
+            user_id=user.id if user else None,
+        )
+        db.commit()
+    return render(
+        request,
+        "kb/search.html",
+        {"brand": brand, "q": q[:200], "scope": chosen_scope, "results": results},
+        block="results",
+    )
+
+
+@router.get("/b/{brand_slug}/kb/suggest", response_class=HTMLResponse, name="kb_suggest")
+def suggest(request: Request, db: SessionDep, brand_slug: str, title: str = "") -> Response:
+    """Answers that may already exist, shown while a question's title is typed."""
+    brand = community_service.get_brand(db, brand_slug)
+    hits, degraded = service_search.suggest(
+        db, engine_of(request), brand, title, locale=active_locale()
+    )
+    return render(
+        request,
+        "kb/_suggestions.html",
+        {"brand": brand, "hits": hits, "degraded": degraded, "q": title[:200]},
+    )
+
+
+@router.post("/kb/deflect", status_code=204, name="kb_deflect")
+def deflect(
+    request: Request,
+    db: SessionDep,
+    user: OptionalUser,
+    brand: FormText = "",
+    entry_type: FormText = "",
+    entry_id: FormText = "0",
+    q: FormText = "",
+) -> Response:
+    """Someone writing a question opened a suggestion (sent by the page with sendBeacon)."""
+    found = community_service.get_brand(db, brand[:40])
+    service_search.record_deflection(
+        db,
+        found,
+        user=user,
+        visitor_key=_visitor(request, user.id if user else None),
+        query=q,
+        entry_type=entry_type[:20],
+        entry_id=int(entry_id) if entry_id.isdigit() else 0,
+    )
+    db.commit()
+    return Response(status_code=204)
+
+
+@router.get("/kb/articles/{article_id}", response_class=HTMLResponse, name="article")
+def article_page(request: Request, db: SessionDep, user: OptionalUser, article_id: int) -> Response:
+    article = service.access_article(db, user, article_id)
+    if article.is_live:
+        request.app.state.article_views.record(article.id)
+    related = []
+    if article.is_live:
+        try:
+            found = engine_of(request).search(
+                engine_of(request).kb_index(article.brand.slug),
+                article.title,
+                per_page=4,
+                locale=article.locale,
+            )
+            related = [hit for hit in found.hits if hit.get("id") != f"article-{article.id}"][:3]
+        except SearchUnavailable:
+            related = []
+    return render(
+        request,
+        "kb/article.html",
+        {
+            "article": article,
+            "brand": article.brand,
+            "related": related,
+            "is_curator": service.is_curator(user),
+            "feedback_sent": None,
+        },
+    )
+
+
+@router.post("/kb/articles/{article_id}/feedback", response_class=HTMLResponse, name="feedback")
+def feedback(
+    request: Request,
+    db: SessionDep,
+    user: OptionalUser,
+    article_id: int,
+    helpful: FormText = "",
+    comment: FormText = "",
+) -> Response:
+    article = service.access_article(db, user, article_id)
+    if helpful not in ("yes", "no"):
+        raise FormErrors({"helpful": _("Choose one of the offered options.")})
+    service.record_feedback(
+        db,
+        article,
+        user=user,
+        visitor_key=_visitor(request, user.id if user else None),
+        helpful=helpful == "yes",
+        comment=comment,
+    )
+    db.commit()
+    if not is_htmx(request):
+        return flash_redirect(
+            request, f"/kb/articles/{article.id}", _("Thank you for your feedback.")
+        )
+    db.refresh(article)
+    return render(
+        request,
+        "kb/_feedback.html",
+        {
+            "article": article,
+            "feedback_sent": helpful == "yes",
+            "is_curator": service.is_curator(user),
+        },
+    )

@@ -1,0 +1,105 @@
+"""Pydantic models for KB forms and the KB/search JSON API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from community.schemas import Input, Output, Tag, Text
+from kb.models import ArticleStatus, CandidateStatus
+
+
+class ArticleIn(Input):
+    title: Text = Field(max_length=300)
+    summary: Text = Field(default="", max_length=500)
+    body: Text = Field(max_length=60_000)
+    tags: list[Tag] = Field(default_factory=list, max_length=10)
+    locale: Literal["en", "es"] = "en"
+    forum_id: int | None = None
+    note: Text | None = Field(default=None, max_length=300)
+
+
+class ArticleCreateIn(ArticleIn):
+    source_thread_id: int | None = None
+    credited_post_ids: list[int] = Field(default_factory=list, max_length=20)
+
+
+class StatusIn(Input):
+    status: ArticleStatus
+
+
+class FeedbackIn(Input):
+    helpful: bool
+    comment: Text | None = Field(default=None, max_length=1000)
+
+
+class SynonymsIn(Input):
+    synonyms: list[list[Text]] = Field(default_factory=list, max_length=200)
+
+
+class CreditOut(Output):
+    user_id: int | None
+    post_id: int | None
+
+
+class ArticleOut(Output):
+    id: int
+    title: str
+    summary: str
+    body_source: str
+    body_html: str
+    tags: str
+    locale: str
+    status: ArticleStatus
+    obsolete: bool
+    source_thread_id: int | None
+    forum_id: int | None
+    owner_id: int | None
+    last_verified_at: datetime | None
+    published_at: datetime | None
+    updated_at: datetime
+    view_count: int
+    credits: list[CreditOut]
+
+
+class ArticleStaffOut(ArticleOut):
+    helpful_yes: int
+    helpful_no: int
+
+
+class CandidateOut(Output):
+    id: int
+    thread_id: int
+    score: float
+    reasons: dict[str, object]
+    status: CandidateStatus
+
+
+class SearchHitOut(BaseModel):
+    kind: str
+    entry_id: int
+    title: str
+    url: str
+    snippet_html: str
+    tags: list[str]
+    locale: str
+
+
+class FacetOut(BaseModel):
+    name: str
+    values: list[tuple[str, int, bool]]
+
+
+class SearchOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    query: str
+    scope: str
+    total: int
+    page: int
+    total_pages: int
+    degraded: bool
+    hits: list[SearchHitOut]
+    facets: list[FacetOut]

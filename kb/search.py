@@ -1,0 +1,260 @@
+"""Meilisearch: one KB index and one community index per brand, their settings, writes that
+wait for and check their task, safe filters, and a circuit breaker so an outage costs no time.
+
+Only public content is ever indexed (live KB entries, visible threads), so no query can leak
+hidden, pending or deleted content whatever filter it uses. Filter values from users are always
+quoted and escaped, never interpolated.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import meilisearch
+from meilisearch.errors import MeilisearchApiError, MeilisearchCommunicationError, MeilisearchError
+from meilisearch.errors import MeilisearchTimeoutError as MeiliTimeout
+
+from community.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+TASK_TIMEOUT_MS = 30_000
+BREAKER_SECONDS = 10.0
+LOCALES = {"en": "eng", "es": "spa"}
+
+RANKING_RULES = [
+    "words",
+    "typo",
+    "proximity",
+    "attribute",
+    "sort",
+    "exactness",
+    "usefulness:desc",
+]
+LOCALIZED_ATTRIBUTES = [
+    {"attributePatterns": ["*_en"], "locales": ["eng"]},
+    {"attributePatterns": ["*_es"], "locales": ["spa"]},
+]
+KB_SETTINGS: dict[str, Any] = {
+    "searchableAttributes": [
+        "title_en", "title_es", "tags", "summary_en", "summary_es", "body_en", "body_es",
+    ],
+    "filterableAttributes": ["id", "brand", "forum", "type", "tags", "locale"],
+    "sortableAttributes": ["usefulness", "updated_at"],
+    "rankingRules": RANKING_RULES,
+    "localizedAttributes": LOCALIZED_ATTRIBUTES,
+    "faceting": {"maxValuesPerFacet": 50},
+    "pagination": {"maxTotalHits": 1000},
+}  # fmt: skip
+THREAD_SETTINGS: dict[str, Any] = {
+    "searchableAttributes": [
+        "title_en", "title_es", "tags", "question_en", "question_es", "answers_en", "answers_es",
+    ],
+    "filterableAttributes": ["id", "brand", "forum", "kind", "tags", "status", "locale", "solved"],
+    "sortableAttributes": ["usefulness", "created_at", "last_activity_at", "score"],
+    "rankingRules": RANKING_RULES,
+    "localizedAttributes": LOCALIZED_ATTRIBUTES,
+    "faceting": {"maxValuesPerFacet": 50},
+    "pagination": {"maxTotalHits": 1000},
+}  # fmt: skip
+
+
+class SearchUnavailable(RuntimeError):
+    """Meilisearch cannot be reached or refused the work; callers fall back or retry later."""
+
+
+def quote(value: str) -> str:
+    """A Meilisearch filter string literal for any user-supplied value."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def equals(field_name: str, value: str) -> str:
+    return f"{field_name} = {quote(value)}"
+
+
+def synonym_map(groups: Iterable[Sequence[str]]) -> dict[str, list[str]]:
+    """Meilisearch wants, for each word, the words it may be replaced with."""
+    mapping: dict[str, set[str]] = {}
+    for group in groups:
+        words = sorted({word.strip().lower() for word in group if word.strip()})
+        for word in words:
+            mapping.setdefault(word, set()).update(other for other in words if other != word)
+    return {word: sorted(others) for word, others in mapping.items() if others}
+
+
+@dataclass
+class SearchResult:
+    hits: list[dict[str, Any]]
+    total: int
+    facets: dict[str, dict[str, int]] = field(default_factory=dict)
+    page: int = 1
+    total_pages: int = 1
+    degraded: bool = False
+
+
+class SearchEngine:
+    def __init__(self, settings: Settings) -> None:
+        self.prefix = settings.meili_index_prefix
+        self._url = settings.meili_url
+        self._client = (
+            meilisearch.Client(settings.meili_url, settings.meili_master_key, timeout=5)
+            if settings.meili_url
+            else None
+        )
+        self._open_until = 0.0
+        self._lock = threading.Lock()
+
+    # --- names ---------------------------------------------------------------------------------
+
+    def kb_index(self, brand_slug: str) -> str:
+        return f"{self.prefix}kb_{brand_slug}"
+
+    def threads_index(self, brand_slug: str) -> str:
+        return f"{self.prefix}threads_{brand_slug}"
+
+    # --- health --------------------------------------------------------------------------------
+
+    @property
+    def available(self) -> bool:
+        """False while the breaker is open (recent failure) or when no server is configured."""
+        return self._client is not None and time.monotonic() >= self._open_until
+
+    def _trip(self, error: Exception) -> SearchUnavailable:
+        with self._lock:
+            self._open_until = time.monotonic() + BREAKER_SECONDS
+        logger.warning("search unavailable: %s", error)
+        return SearchUnavailable(str(error))
+
+    def reset_breaker(self) -> None:
+        with self._lock:
+            self._open_until = 0.0
+
+    def client(self) -> meilisearch.Client:
+        if self._client is None:
+            raise SearchUnavailable("MEILI_URL is not configured")
+        return self._client
+
+    # --- writes (the worker and reindexing) ------------------------------------------------------
+
+    def wait(self, task_uid: int) -> None:
+        try:
+            task = self.client().wait_for_task(task_uid, timeout_in_ms=TASK_TIMEOUT_MS)
+        except (MeilisearchCommunicationError, MeiliTimeout) as exc:
+            raise self._trip(exc) from exc
+        if task.status != "succeeded":
+            raise SearchUnavailable(f"Meilisearch task {task_uid} {task.status}: {task.error}")
+
+    def _run(self, call: Any) -> int:
+        try:
+            task = call()
+        except MeilisearchApiError as exc:
+            raise SearchUnavailable(f"Meilisearch refused: {exc}") from exc
+        except (MeilisearchCommunicationError, MeiliTimeout, MeilisearchError) as exc:
+            raise self._trip(exc) from exc
+        return int(task.task_uid)
+
+    def ensure_index(
+        self, uid: str, settings: dict[str, Any], synonyms: dict[str, list[str]]
+    ) -> None:
+        """Create the index if needed and apply its settings (idempotent)."""
+        client = self.client()
+        try:
+            client.get_index(uid)
+        except MeilisearchApiError as exc:
+            if exc.code != "index_not_found":
+                raise SearchUnavailable(str(exc)) from exc
+            self.wait(self._run(lambda: client.create_index(uid, {"primaryKey": "id"})))
+        except (MeilisearchCommunicationError, MeiliTimeout) as exc:
+            raise self._trip(exc) from exc
+        wanted = settings | {"synonyms": synonyms}
+        self.wait(self._run(lambda: client.index(uid).update_settings(wanted)))
+
+    def has_index(self, uid: str) -> bool:
+        try:
+            self.client().get_index(uid)
+        except MeilisearchApiError as exc:
+            if exc.code == "index_not_found":
+                return False
+            raise SearchUnavailable(str(exc)) from exc
+        except (MeilisearchCommunicationError, MeiliTimeout) as exc:
+            raise self._trip(exc) from exc
+        return True
+
+    def upsert(self, uid: str, documents: list[dict[str, Any]]) -> int | None:
+        if not documents:
+            return None
+        return self._run(
+            lambda: self.client().index(uid).add_documents(documents, primary_key="id")
+        )
+
+    def delete(self, uid: str, ids: list[str]) -> int | None:
+        if not ids:
+            return None
+        condition = f"id IN [{', '.join(quote(item) for item in ids)}]"
+        return self._run(lambda: self.client().index(uid).delete_documents(filter=condition))
+
+    def swap(self, pairs: list[tuple[str, str]]) -> None:
+        payload: list[Mapping[str, list[str] | bool]] = [
+            {"indexes": [first, second]} for first, second in pairs
+        ]
+        self.wait(self._run(lambda: self.client().swap_indexes(payload)))
+
+    def drop(self, uid: str) -> None:
+        try:
+            self.wait(self._run(lambda: self.client().delete_index(uid)))
+        except SearchUnavailable:
+            logger.warning("could not delete index %s", uid)
+
+    # --- reads -------------------------------------------------------------------------------
+
+    def search(
+        self,
+        uid: str,
+        query: str,
+        *,
+        filters: list[str] | None = None,
+        facets: list[str] | None = None,
+        page: int = 1,
+        per_page: int = 10,
+        locale: str | None = None,
+        highlight: list[str] | None = None,
+    ) -> SearchResult:
+        if not self.available:
+            raise SearchUnavailable("search is paused after a recent failure")
+        options: dict[str, Any] = {
+            "page": page,
+            "hitsPerPage": per_page,
+            "attributesToCrop": highlight or [],
+            "cropLength": 30,
+            "attributesToHighlight": highlight or [],
+            # Unlikely control characters mark highlights; templates escape, then add <mark>.
+            "highlightPreTag": "\x02",
+            "highlightPostTag": "\x03",
+            "cropMarker": "…",
+        }
+        if filters:
+            options["filter"] = filters
+        if facets:
+            options["facets"] = facets
+        if locale in LOCALES:
+            options["locales"] = [LOCALES[locale]]
+        try:
+            raw = self.client().index(uid).search(query, options)
+        except MeilisearchApiError as exc:
+            if exc.code == "index_not_found":
+                return SearchResult(hits=[], total=0)
+            raise SearchUnavailable(str(exc)) from exc
+        except (MeilisearchCommunicationError, MeiliTimeout, MeilisearchError) as exc:
+            raise self._trip(exc) from exc
+        return SearchResult(
+            hits=list(raw.get("hits", [])),
+            total=int(raw.get("totalHits", len(raw.get("hits", [])))),
+            facets={k: dict(v) for k, v in (raw.get("facetDistribution") or {}).items()},
+            page=int(raw.get("page", page)),
+            total_pages=int(raw.get("totalPages", 1)),
+        )

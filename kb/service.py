@@ -1,0 +1,540 @@
+"""Curated KB articles: drafting from a thread's best answers, versions, the publishing workflow,
+freshness reviews and reader feedback. Agents and admins curate; everyone reads what is
+published."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from community import indexing
+from community.clock import utcnow
+from community.errors import FormErrors, NotFound, PermissionDenied
+from community.i18n import gettext as _
+from community.markdown import render_markdown
+from community.models import Brand, Forum, Post, Role, Thread, User, Visibility
+from community.threads import clean_body, clean_tags, clean_title
+from kb import pii
+from kb.models import (
+    Article,
+    ArticleCredit,
+    ArticleFeedback,
+    ArticleStatus,
+    ArticleVersion,
+    CandidateStatus,
+    PromotionCandidate,
+    Solution,
+)
+from kb.schemas import ArticleCreateIn, ArticleIn
+from moderation.service import record_audit
+
+CURATORS = frozenset({Role.AGENT, Role.ADMIN})
+TRANSITIONS = {
+    ArticleStatus.DRAFT: {ArticleStatus.IN_REVIEW, ArticleStatus.PUBLISHED, ArticleStatus.ARCHIVED},
+    ArticleStatus.IN_REVIEW: {ArticleStatus.DRAFT, ArticleStatus.PUBLISHED, ArticleStatus.ARCHIVED},
+    ArticleStatus.PUBLISHED: {ArticleStatus.DRAFT, ArticleStatus.ARCHIVED},
+    ArticleStatus.ARCHIVED: {ArticleStatus.DRAFT},
+}
+SUMMARY_MAX = 500
+BODY_MAX = 50_000
+FALLING_RATIO = 0.5
+FALLING_MIN_VOTES = 5
+
+
+def next_statuses(status: str) -> list[str]:
+    """Where an article in `status` may go next (for the curator's buttons)."""
+    current = ArticleStatus(status)
+    order = list(ArticleStatus)
+    return [target.value for target in order if target in TRANSITIONS[current]]
+
+
+def is_curator(user: User | None) -> bool:
+    return user is not None and user.role in CURATORS
+
+
+def ensure_curator(user: User) -> None:
+    if not is_curator(user):
+        raise PermissionDenied(_("Only support agents and admins curate the knowledge base."))
+
+
+# --- drafting ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Draft:
+    title: str
+    summary: str
+    body: str
+    tags: list[str]
+    locale: str
+    forum_id: int | None
+    source_thread_id: int | None
+    credited: list[Post] = field(default_factory=list)
+
+
+def draft_from_thread(db: Session, thread: Thread, answer_ids: list[int] | None = None) -> Draft:
+    """An editor pre-filled with the question and the chosen (else the best) answers."""
+    posts = list(
+        db.scalars(
+            select(Post)
+            .where(Post.thread_id == thread.id, Post.visibility == Visibility.VISIBLE)
+            .options(selectinload(Post.author))
+            .order_by(Post.id)
+        )
+    )
+    question = next((post for post in posts if post.is_question), None)
+    answers = [post for post in posts if not post.is_question]
+    if answer_ids:
+        chosen = [post for post in answers if post.id in set(answer_ids)]
+    else:
+        ranked = sorted(
+            answers, key=lambda post: (post.id != thread.accepted_post_id, -post.score, post.id)
+        )
+        chosen = [post for post in ranked if post.id == thread.accepted_post_id or post.score > 0]
+        chosen = chosen[:3] or ranked[:1]
+    sections = []
+    if question is not None:
+        sections.append(f"## {_('The question')}\n\n{question.body_source}")
+    for post in chosen:
+        sections.append(f"## {_('Solution')}\n\n{post.body_source}")
+    summary = " ".join(question.body_source.split())[:200] if question else ""
+    return Draft(
+        title=thread.title,
+        summary=summary,
+        body="\n\n".join(sections),
+        tags=[tag.name for tag in thread.tags],
+        locale=thread.locale,
+        forum_id=thread.forum_id,
+        source_thread_id=thread.id,
+        credited=chosen,
+    )
+
+
+def personal_data(db: Session, text: str, thread: Thread | None) -> list[pii.Finding]:
+    names: list[str] = []
+    if thread is not None:
+        authors = db.scalars(
+            select(User)
+            .join(Post, Post.author_id == User.id)
+            .where(Post.thread_id == thread.id)
+            .distinct()
+        )
+        for author in authors:
+            names += [author.username, author.display_name]
+    return pii.find_personal_data(text, names)
+
+
+def _clean(data: ArticleIn) -> tuple[str, str, str, list[str]]:
+    errors: dict[str, str] = {}
+    title = body = ""
+    tags: list[str] = []
+    try:
+        title = clean_title(data.title)
+    except FormErrors as exc:
+        errors.update(exc.errors)
+    try:
+        body = clean_body(data.body)
+        if len(body) > BODY_MAX:
+            errors["body"] = _("Articles are at most %(max)d characters long.") % {"max": BODY_MAX}
+    except FormErrors as exc:
+        errors.update(exc.errors)
+    try:
+        tags = clean_tags(data.tags)
+    except FormErrors as exc:
+        errors.update(exc.errors)
+    summary = " ".join(data.summary.split())[:SUMMARY_MAX]
+    if errors:
+        raise FormErrors(errors)
+    return title, summary, body, tags
+
+
+def _version(article: Article, number: int, editor: User, note: str | None) -> ArticleVersion:
+    return ArticleVersion(
+        article_id=article.id,
+        number=number,
+        editor_id=editor.id,
+        title=article.title,
+        summary=article.summary,
+        body_source=article.body_source,
+        tags=article.tags,
+        status=article.status,
+        note=note,
+    )
+
+
+def create_article(db: Session, agent: User, brand: Brand, data: ArticleCreateIn) -> Article:
+    ensure_curator(agent)
+    title, summary, body, tags = _clean(data)
+    thread = db.get(Thread, data.source_thread_id) if data.source_thread_id else None
+    if data.source_thread_id and (thread is None or thread.forum.brand_id != brand.id):
+        raise NotFound()
+    forum_id = data.forum_id if _forum_in_brand(db, brand, data.forum_id) else None
+    now = utcnow()
+    article = Article(
+        brand_id=brand.id,
+        forum_id=forum_id or (thread.forum_id if thread else None),
+        source_thread_id=thread.id if thread else None,
+        source_reply_count=thread.reply_count if thread else 0,
+        title=title,
+        summary=summary,
+        body_source=body,
+        body_html=render_markdown(body),
+        tags=" ".join(tags),
+        locale=data.locale,
+        status=ArticleStatus.DRAFT,
+        owner_id=agent.id,
+        created_at=now,
+        updated_at=now,
+    )
+    db.add(article)
+    db.flush()
+    if thread is not None:
+        credited = db.scalars(
+            select(Post).where(
+                Post.id.in_(data.credited_post_ids),
+                Post.thread_id == thread.id,
+                Post.is_question.is_(False),
+            )
+        )
+        for post in credited:
+            db.add(ArticleCredit(article_id=article.id, user_id=post.author_id, post_id=post.id))
+        candidate = db.scalar(
+            select(PromotionCandidate).where(PromotionCandidate.thread_id == thread.id)
+        )
+        if candidate is not None and candidate.status == CandidateStatus.SUGGESTED:
+            candidate.status = CandidateStatus.PROMOTED
+            candidate.article_id = article.id
+    db.add(_version(article, 1, agent, data.note))
+    record_audit(
+        db, actor=agent, action="kb.article_created", target_type="article", target_id=article.id
+    )
+    db.flush()
+    return article
+
+
+def _forum_in_brand(db: Session, brand: Brand, forum_id: int | None) -> bool:
+    if forum_id is None:
+        return False
+    forum = db.get(Forum, forum_id)
+    return forum is not None and forum.brand_id == brand.id
+
+
+def update_article(db: Session, agent: User, article: Article, data: ArticleIn) -> Article:
+    """Every save is a new version."""
+    ensure_curator(agent)
+    title, summary, body, tags = _clean(data)
+    article.title, article.summary, article.body_source = title, summary, body
+    article.body_html = render_markdown(body)
+    article.tags = " ".join(tags)
+    article.locale = data.locale
+    if _forum_in_brand(db, article.brand, data.forum_id):
+        article.forum_id = data.forum_id
+    article.updated_at = utcnow()
+    number = (
+        db.scalar(
+            select(func.max(ArticleVersion.number)).where(ArticleVersion.article_id == article.id)
+        )
+        or 0
+    )
+    db.add(_version(article, number + 1, agent, data.note))
+    indexing.article_changed(db, article.id)
+    db.flush()
+    return article
+
+
+def change_status(db: Session, agent: User, article: Article, status: ArticleStatus) -> Article:
+    ensure_curator(agent)
+    if status == article.status:
+        return article
+    if status not in TRANSITIONS[article.status]:
+        raise FormErrors({"status": _("That change of status is not possible.")})
+    before = article.status
+    article.status = status
+    now = utcnow()
+    if status == ArticleStatus.PUBLISHED:
+        article.published_at = article.published_at or now
+        article.last_verified_at = now
+        article.obsolete = False
+        article.owner_id = article.owner_id or agent.id
+    article.updated_at = now
+    number = (
+        db.scalar(
+            select(func.max(ArticleVersion.number)).where(ArticleVersion.article_id == article.id)
+        )
+        or 0
+    )
+    db.add(_version(article, number + 1, agent, f"{before.value} → {status.value}"))
+    record_audit(
+        db,
+        actor=agent,
+        action="kb.article_status",
+        target_type="article",
+        target_id=article.id,
+        before={"status": before.value},
+        after={"status": status.value},
+    )
+    indexing.article_changed(db, article.id)
+    db.flush()
+    return article
+
+
+def verify(db: Session, agent: User, article: Article) -> Article:
+    """An agent confirms the article is still right: it leaves the needs-review list."""
+    ensure_curator(agent)
+    article.last_verified_at = utcnow()
+    article.owner_id = article.owner_id or agent.id
+    if article.source_thread is not None:
+        article.source_reply_count = article.source_thread.reply_count
+    record_audit(
+        db, actor=agent, action="kb.article_verified", target_type="article", target_id=article.id
+    )
+    return article
+
+
+def mark_obsolete(db: Session, agent: User, article: Article) -> Article:
+    ensure_curator(agent)
+    article.obsolete = True
+    if article.status == ArticleStatus.PUBLISHED:
+        article.status = ArticleStatus.ARCHIVED
+    article.updated_at = utcnow()
+    record_audit(
+        db, actor=agent, action="kb.article_obsolete", target_type="article", target_id=article.id
+    )
+    indexing.article_changed(db, article.id)
+    db.flush()
+    return article
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def access_article(db: Session, user: User | None, article_id: int) -> Article:
+    article = db.scalar(
+        select(Article)
+        .where(Article.id == article_id)
+        .options(
+            selectinload(Article.brand),
+            selectinload(Article.credits).selectinload(ArticleCredit.user),
+            selectinload(Article.source_thread),
+        )
+    )
+    if article is None:
+        raise NotFound()
+    if not article.is_live and not is_curator(user):
+        raise NotFound()
+    return article
+
+
+def versions(db: Session, article: Article) -> list[ArticleVersion]:
+    return list(
+        db.scalars(
+            select(ArticleVersion)
+            .where(ArticleVersion.article_id == article.id)
+            .options(selectinload(ArticleVersion.editor))
+            .order_by(ArticleVersion.number)
+        )
+    )
+
+
+def article_for_thread(db: Session, thread_id: int) -> Article | None:
+    """The live article promoted from a thread (shown on the thread)."""
+    return db.scalar(
+        select(Article)
+        .where(
+            Article.source_thread_id == thread_id,
+            Article.status == ArticleStatus.PUBLISHED,
+            Article.obsolete.is_(False),
+        )
+        .order_by(Article.id.desc())
+        .limit(1)
+    )
+
+
+def is_solution(db: Session, thread_id: int) -> bool:
+    return (
+        db.scalar(
+            select(Solution.id).where(
+                Solution.thread_id == thread_id, Solution.withdrawn_at.is_(None)
+            )
+        )
+        is not None
+    )
+
+
+def published(db: Session, brand: Brand, *, limit: int = 10) -> list[Article]:
+    return list(
+        db.scalars(
+            select(Article)
+            .where(
+                Article.brand_id == brand.id,
+                Article.status == ArticleStatus.PUBLISHED,
+                Article.obsolete.is_(False),
+            )
+            .order_by(Article.helpful_yes.desc(), Article.published_at.desc())
+            .limit(limit)
+        )
+    )
+
+
+def recent_solutions(db: Session, brand: Brand, *, limit: int = 10) -> list[Thread]:
+    return list(
+        db.scalars(
+            select(Thread)
+            .join(Solution, Solution.thread_id == Thread.id)
+            .where(
+                Solution.brand_id == brand.id,
+                Solution.withdrawn_at.is_(None),
+                Thread.visibility == Visibility.VISIBLE,
+            )
+            .order_by(Solution.promoted_at.desc())
+            .limit(limit)
+        )
+    )
+
+
+def candidates(db: Session, brand: Brand) -> list[PromotionCandidate]:
+    return list(
+        db.scalars(
+            select(PromotionCandidate)
+            .where(
+                PromotionCandidate.brand_id == brand.id,
+                PromotionCandidate.status == CandidateStatus.SUGGESTED,
+            )
+            .options(selectinload(PromotionCandidate.thread))
+            .order_by(PromotionCandidate.score.desc())
+        )
+    )
+
+
+def dismiss_candidate(db: Session, agent: User, candidate_id: int) -> PromotionCandidate:
+    ensure_curator(agent)
+    candidate = db.get(PromotionCandidate, candidate_id)
+    if candidate is None:
+        raise NotFound()
+    candidate.status = CandidateStatus.DISMISSED
+    candidate.updated_at = utcnow()
+    return candidate
+
+
+def drafts(db: Session, brand: Brand) -> list[Article]:
+    return list(
+        db.scalars(
+            select(Article)
+            .where(
+                Article.brand_id == brand.id,
+                Article.status.in_([ArticleStatus.DRAFT, ArticleStatus.IN_REVIEW]),
+            )
+            .order_by(Article.updated_at.desc())
+        )
+    )
+
+
+@dataclass
+class ReviewItem:
+    article: Article
+    reasons: list[str]
+
+
+def needs_review(db: Session, brand: Brand) -> list[ReviewItem]:
+    """Published articles that are old, losing readers' approval, or whose thread moved on."""
+    now = utcnow()
+    stale_before = now - timedelta(days=brand.review_period_days)
+    recent_since = now - timedelta(days=30)
+    items: list[ReviewItem] = []
+    live = db.scalars(
+        select(Article)
+        .where(
+            Article.brand_id == brand.id,
+            Article.status == ArticleStatus.PUBLISHED,
+            Article.obsolete.is_(False),
+        )
+        .options(selectinload(Article.source_thread))
+    )
+    for article in live:
+        reasons = []
+        if article.last_verified_at is None or article.last_verified_at < stale_before:
+            reasons.append(_("not verified for %(days)d days") % {"days": brand.review_period_days})
+        yes, no = _recent_feedback(db, article.id, recent_since)
+        if yes + no >= FALLING_MIN_VOTES and yes / (yes + no) < FALLING_RATIO:
+            reasons.append(
+                _("only %(percent)d%% found it helpful lately")
+                % {"percent": 100 * yes // (yes + no)}
+            )
+        source = article.source_thread
+        if source is not None and source.reply_count > article.source_reply_count:
+            reasons.append(_("the source thread has new answers"))
+        if reasons:
+            items.append(ReviewItem(article=article, reasons=reasons))
+    return items
+
+
+def _recent_feedback(db: Session, article_id: int, since: object) -> tuple[int, int]:
+    rows = db.execute(
+        select(ArticleFeedback.helpful, func.count())
+        .where(ArticleFeedback.article_id == article_id, ArticleFeedback.created_at >= since)
+        .group_by(ArticleFeedback.helpful)
+    ).all()
+    counts = {bool(helpful): int(count) for helpful, count in rows}
+    return counts.get(True, 0), counts.get(False, 0)
+
+
+# --- feedback ----------------------------------------------------------------------------------
+
+
+def record_feedback(
+    db: Session,
+    article: Article,
+    *,
+    user: User | None,
+    visitor_key: str,
+    helpful: bool,
+    comment: str | None,
+) -> ArticleFeedback:
+    """One answer per person (or anonymous visitor) per article per day; changing it moves the
+    counts rather than adding to them."""
+    if not article.is_live:
+        raise NotFound()
+    today: date = utcnow().date()
+    key = f"user:{user.id}" if user else visitor_key
+    key = key[:32]
+    existing = db.scalar(
+        select(ArticleFeedback).where(
+            ArticleFeedback.article_id == article.id,
+            ArticleFeedback.visitor_key == key,
+            ArticleFeedback.day == today,
+        )
+    )
+    text = (comment or "").strip()[:1000] or None
+    if existing is not None:
+        if existing.helpful != helpful:
+            _count(article, existing.helpful, -1)
+            _count(article, helpful, +1)
+            existing.helpful = helpful
+        existing.comment = text or existing.comment
+        return existing
+    feedback = ArticleFeedback(
+        article_id=article.id,
+        user_id=user.id if user else None,
+        visitor_key=key,
+        day=today,
+        helpful=helpful,
+        comment=text,
+    )
+    try:
+        with db.begin_nested():
+            db.add(feedback)
+    except IntegrityError:  # the same visitor twice at once: the first answer stands
+        return feedback
+    _count(article, helpful, +1)
+    return feedback
+
+
+def _count(article: Article, helpful: bool, delta: int) -> None:
+    if helpful:
+        article.helpful_yes = Article.helpful_yes + delta
+    else:
+        article.helpful_no = Article.helpful_no + delta
