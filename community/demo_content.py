@@ -555,6 +555,15 @@ SYNONYMS: list[list[str]] = [
     ["móvil", "movil", "celular", "teléfono"],
     ["fibra", "fibre", "fiber", "broadband"],
     ["slow", "lenta", "lento"],
+    ["blinking", "flashing"],
+    ["drops", "disconnects", "cuts out"],
+    ["evening", "night"],
+    ["eu", "europe"],
+    ["carrier", "provider", "operator"],
+    ["receipt", "invoice"],
+    ["2fa", "mfa", "two-step verification", "two-factor authentication"],
+    ["charged twice", "double charged", "billed twice", "double payment", "duplicate payment"],
+    ["tarifa", "plan"],
 ]
 
 

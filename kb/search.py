@@ -36,6 +36,17 @@ RANKING_RULES = [
     "exactness",
     "usefulness:desc",
 ]
+# Words that carry no meaning in a support question; dropping them lets "my wifi keeps dropping
+# at night" match on wifi/dropping/night instead of on "my".
+STOP_WORDS = sorted(
+    {
+        "a", "an", "and", "are", "at", "be", "can", "do", "does", "for", "from", "how", "i", "in",
+        "is", "it", "me", "my", "of", "on", "or", "the", "this", "to", "what", "when", "why",
+        "with", "you", "your",
+        "al", "con", "cómo", "como", "de", "del", "el", "en", "es", "la", "las", "lo", "los",
+        "mi", "mis", "por", "qué", "que", "se", "su", "un", "una", "y",
+    }
+)  # fmt: skip
 LOCALIZED_ATTRIBUTES = [
     {"attributePatterns": ["*_en"], "locales": ["eng"]},
     {"attributePatterns": ["*_es"], "locales": ["spa"]},
@@ -48,6 +59,7 @@ KB_SETTINGS: dict[str, Any] = {
     "sortableAttributes": ["usefulness", "updated_at"],
     "rankingRules": RANKING_RULES,
     "localizedAttributes": LOCALIZED_ATTRIBUTES,
+    "stopWords": STOP_WORDS,
     "faceting": {"maxValuesPerFacet": 50},
     "pagination": {"maxTotalHits": 1000},
 }  # fmt: skip
@@ -59,6 +71,7 @@ THREAD_SETTINGS: dict[str, Any] = {
     "sortableAttributes": ["usefulness", "created_at", "last_activity_at", "score"],
     "rankingRules": RANKING_RULES,
     "localizedAttributes": LOCALIZED_ATTRIBUTES,
+    "stopWords": STOP_WORDS,
     "faceting": {"maxValuesPerFacet": 50},
     "pagination": {"maxTotalHits": 1000},
 }  # fmt: skip
@@ -66,6 +79,10 @@ THREAD_SETTINGS: dict[str, Any] = {
 
 class SearchUnavailable(RuntimeError):
     """Meilisearch cannot be reached or refused the work; callers fall back or retry later."""
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def quote(value: str) -> str:
@@ -147,7 +164,10 @@ class SearchEngine:
         except (MeilisearchCommunicationError, MeiliTimeout) as exc:
             raise self._trip(exc) from exc
         if task.status != "succeeded":
-            raise SearchUnavailable(f"Meilisearch task {task_uid} {task.status}: {task.error}")
+            code = task.error.get("code") if isinstance(task.error, dict) else None
+            raise SearchUnavailable(
+                f"Meilisearch task {task_uid} {task.status}: {task.error}", code=code
+            )
 
     def _run(self, call: Any) -> int:
         try:
@@ -168,7 +188,11 @@ class SearchEngine:
         except MeilisearchApiError as exc:
             if exc.code != "index_not_found":
                 raise SearchUnavailable(str(exc)) from exc
-            self.wait(self._run(lambda: client.create_index(uid, {"primaryKey": "id"})))
+            try:
+                self.wait(self._run(lambda: client.create_index(uid, {"primaryKey": "id"})))
+            except SearchUnavailable as created:
+                if created.code != "index_already_exists":  # another worker was first: fine
+                    raise
         except (MeilisearchCommunicationError, MeiliTimeout) as exc:
             raise self._trip(exc) from exc
         wanted = settings | {"synonyms": synonyms}
@@ -236,6 +260,9 @@ class SearchEngine:
             "highlightPreTag": "\x02",
             "highlightPostTag": "\x03",
             "cropMarker": "…",
+            # Questions are written in sentences: when not every word matches, give up the
+            # most common words first rather than the last ones typed.
+            "matchingStrategy": "frequency",
         }
         if filters:
             options["filter"] = filters
@@ -244,7 +271,12 @@ class SearchEngine:
         if locale in LOCALES:
             options["locales"] = [LOCALES[locale]]
         try:
-            raw = self.client().index(uid).search(query, options)
+            index = self.client().index(uid)
+            raw = index.search(query, options)
+            if not raw.get("hits") and query.strip():
+                # "frequency" keeps the rarest words; when those match nothing (a typo-free but
+                # unknown word), dropping words from the end still finds the right entry.
+                raw = index.search(query, options | {"matchingStrategy": "last"})
         except MeilisearchApiError as exc:
             if exc.code == "index_not_found":
                 return SearchResult(hits=[], total=0)

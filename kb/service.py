@@ -125,6 +125,9 @@ def personal_data(db: Session, text: str, thread: Thread | None) -> list[pii.Fin
         )
         for author in authors:
             names += [author.username, author.display_name]
+            first = author.display_name.split()[0] if author.display_name.split() else ""
+            if first[:1].isupper() and first.isalpha():
+                names.append(first)  # people sign with their first name
     return pii.find_personal_data(text, names)
 
 
@@ -278,6 +281,8 @@ def change_status(db: Session, agent: User, article: Article, status: ArticleSta
         after={"status": status.value},
     )
     indexing.article_changed(db, article.id)
+    if article.source_thread_id is not None:
+        indexing.thread_changed(db, article.source_thread_id)  # its solution may step aside
     db.flush()
     return article
 
@@ -305,6 +310,8 @@ def mark_obsolete(db: Session, agent: User, article: Article) -> Article:
         db, actor=agent, action="kb.article_obsolete", target_type="article", target_id=article.id
     )
     indexing.article_changed(db, article.id)
+    if article.source_thread_id is not None:
+        indexing.thread_changed(db, article.source_thread_id)
     db.flush()
     return article
 

@@ -16,7 +16,7 @@ from community.models import Brand, Forum, Post, Thread, Visibility
 from community.outbox import OutboxEvent
 from kb import promotion
 from kb.documents import article_document, solution_document, thread_document
-from kb.models import Article
+from kb.models import Article, ArticleStatus
 from kb.scoring import rescore
 from kb.search import KB_SETTINGS, THREAD_SETTINGS, SearchEngine, synonym_map
 
@@ -84,7 +84,15 @@ class Indexer:
                 writes.upserts[threads_uid].append(thread_document(thread, posts))
             else:
                 writes.deletes[threads_uid].append(str(thread.id))
-            if change.solution_live and change.solution is not None:
+            # A published article written from this thread supersedes its raw solution.
+            superseded = db.scalar(
+                select(Article.id).where(
+                    Article.source_thread_id == thread.id,
+                    Article.status == ArticleStatus.PUBLISHED,
+                    Article.obsolete.is_(False),
+                )
+            )
+            if change.solution_live and change.solution is not None and superseded is None:
                 writes.upserts[kb_uid].append(solution_document(change.solution, posts))
             else:
                 writes.deletes[kb_uid].append(f"solution-{thread.id}")
