@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from community.auth import ANONYMOUS, Viewer, hash_token
@@ -66,6 +66,7 @@ def viewer_for_token(db: Session, raw: str) -> Viewer:
             ApiToken.token_hash == hash_token(raw),
             ApiToken.revoked_at.is_(None),
             User.deactivated_at.is_(None),
+            or_(User.suspended_until.is_(None), User.suspended_until <= utcnow()),
         )
     ).first()
     if row is None:
@@ -81,4 +82,5 @@ def viewer_for_token(db: Session, raw: str) -> Viewer:
         display_name=user.display_name,
         role=user.role,
         locale=user.locale,
+        trust_level=user.trust_level,
     )

@@ -17,7 +17,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from fastapi import Depends, Request
 from limits import RateLimitItemPerMinute, storage, strategies
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from community.clock import utcnow
@@ -72,6 +72,19 @@ def new_token() -> str:
     return secrets.token_urlsafe(SESSION_TOKEN_BYTES)
 
 
+# Visitors who are not signed in still get a cookie (their CSRF tokens derive from it); the
+# prefix tells the server there is no session row to look up.
+ANONYMOUS_PREFIX = "a."
+
+
+def new_anonymous_token() -> str:
+    return ANONYMOUS_PREFIX + new_token()
+
+
+def is_anonymous_token(token: str) -> bool:
+    return token.startswith(ANONYMOUS_PREFIX)
+
+
 @dataclass(frozen=True, slots=True)
 class Viewer:
     """Who is making the request, loaded once per request by the context middleware."""
@@ -83,6 +96,7 @@ class Viewer:
     locale: str | None = None
     session_id: int | None = None
     unread_notifications: int = 0
+    trust_level: int = 0
 
     @property
     def is_authenticated(self) -> bool:
@@ -151,7 +165,7 @@ def revoke_user_sessions(
 
 def load_viewer(db: Session, token: str | None) -> Viewer:
     """The signed-in user behind a cookie token, or ANONYMOUS (unknown, expired, revoked)."""
-    if not token or len(token) > 128:
+    if not token or len(token) > 128 or is_anonymous_token(token):
         return ANONYMOUS
     now = utcnow()
     row = db.execute(
@@ -162,12 +176,15 @@ def load_viewer(db: Session, token: str | None) -> Viewer:
             UserSession.revoked_at.is_(None),
             UserSession.expires_at > now,
             User.deactivated_at.is_(None),
+            or_(User.suspended_until.is_(None), User.suspended_until <= now),
         )
     ).first()
     if row is None:
         return ANONYMOUS
     user_session, user = row
     if now - user_session.last_seen_at > SESSION_TOUCH_INTERVAL:
+        if user.last_seen_at is None or user.last_seen_at.date() != now.date():
+            user.days_visited += 1  # an input of trust levels
         user_session.last_seen_at = now
         user.last_seen_at = now
         db.commit()
@@ -184,6 +201,7 @@ def load_viewer(db: Session, token: str | None) -> Viewer:
         role=user.role,
         locale=user.locale,
         session_id=user_session.id,
+        trust_level=user.trust_level,
     )
 
 

@@ -96,6 +96,7 @@ class NotificationKind(enum.StrEnum):
     MENTION = "mention"
     ACCEPTED = "accepted"  # your answer was accepted
     VOTE_MILESTONE = "vote_milestone"
+    MODERATION = "moderation"  # a moderator acted on your post or account
 
 
 class Brand(Base):
@@ -114,6 +115,11 @@ class Brand(Base):
     review_period_days: Mapped[int] = mapped_column(Integer, default=180)
     # Search synonyms, each group a list of words that mean the same ("wifi", "wi-fi", ...).
     synonyms: Mapped[list[list[str]]] = mapped_column(JSONDocument, default=list)
+    # Moderation: the summed flag weight that hides a post pending review, the trust-level
+    # thresholds (moderation.trust.DEFAULTS when empty) and the code of conduct (Markdown).
+    flag_hide_weight: Mapped[float] = mapped_column(default=3.0)
+    trust_thresholds: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    code_of_conduct: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     forums: Mapped[list[Forum]] = relationship(
@@ -161,6 +167,13 @@ class User(Base):
     segment: Mapped[str | None] = mapped_column(String(20))
     locale: Mapped[str | None] = mapped_column(String(8))
     suspended_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    suspension_reason: Mapped[str | None] = mapped_column(String(300))
+    # Silenced: may read and sign in, may not post, vote or flag.
+    silenced_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set by a moderator: automatic trust changes leave this account alone.
+    trust_locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    days_visited: Mapped[int] = mapped_column(Integer, default=0)
+    threads_read: Mapped[int] = mapped_column(Integer, default=0)
     deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -252,6 +265,13 @@ class Thread(Base):
     )
     accepted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_reason: Mapped[str | None] = mapped_column(String(20))
+    duplicate_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("threads.id", ondelete="SET NULL")
+    )
+    merged_into_id: Mapped[int | None] = mapped_column(
+        ForeignKey("threads.id", ondelete="SET NULL")
+    )
     view_count: Mapped[int] = mapped_column(Integer, default=0)
     score: Mapped[int] = mapped_column(Integer, default=0)
     reply_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -272,6 +292,9 @@ class Thread(Base):
 
     forum: Mapped[Forum] = relationship()
     author: Mapped[User | None] = relationship(foreign_keys=[author_id])
+    duplicate_of: Mapped[Thread | None] = relationship(
+        remote_side="Thread.id", foreign_keys=[duplicate_of_id]
+    )
     tags: Mapped[list[Tag]] = relationship(secondary=thread_tags, order_by="Tag.name")
     posts: Mapped[list[Post]] = relationship(
         back_populates="thread",
@@ -403,7 +426,11 @@ class ReputationEvent(Base):
 
 class Notification(Base):
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_user_unread", "user_id", "read_at", "id"),)
+    __table_args__ = (
+        Index("ix_notifications_user_unread", "user_id", "read_at", "id"),
+        # Milestone checks and post deletions look notifications up by post.
+        Index("ix_notifications_post_kind", "post_id", "kind"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))

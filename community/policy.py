@@ -25,8 +25,11 @@ def ensure_can_participate(user: User) -> None:
     """Suspended or deactivated accounts read but do not write."""
     if user.deactivated_at is not None:
         raise PermissionDenied()
-    if user.suspended_until is not None and user.suspended_until > utcnow():
+    now = utcnow()
+    if user.suspended_until is not None and user.suspended_until > now:
         raise PermissionDenied(_("Your account is suspended and cannot post or vote right now."))
+    if user.silenced_until is not None and user.silenced_until > now:
+        raise PermissionDenied(_("Your account is read-only for now: you cannot post or vote."))
 
 
 def ensure_thread_visible(user: User | None, thread: Thread) -> None:
@@ -56,8 +59,11 @@ class ThreadPermissions:
     def _active(self) -> bool:
         if self.user is None or self.user.deactivated_at is not None:
             return False
-        suspended = self.user.suspended_until
-        return suspended is None or suspended <= utcnow()
+        now = utcnow()
+        for until in (self.user.suspended_until, self.user.silenced_until):
+            if until is not None and until > now:
+                return False
+        return True
 
     @property
     def _open(self) -> bool:

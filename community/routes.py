@@ -15,7 +15,7 @@ from community.auth import (
     CurrentUser,
     ViewerDep,
     client_ip,
-    new_token,
+    new_anonymous_token,
     require_role,
     revoke_user_sessions,
 )
@@ -186,6 +186,10 @@ def login_submit(
             status_code=429,
             headers={"retry-after": str(exc.retry_after_seconds)},
         )
+    except service.AccountSuspended as exc:
+        return render(
+            request, "community/login.html", context | {"error": exc.message}, status_code=403
+        )
     except service.InvalidCredentials as exc:
         db.commit()  # keep a rehash or nothing; failures are counted outside the database
         return render(
@@ -204,7 +208,7 @@ def logout(request: Request, db: SessionDep) -> Response:
     db.commit()
     response = flash_redirect(request, "/", _("You are signed out."))
     # A fresh anonymous token: the old one is revoked and must not be reused.
-    return _with_session_cookie(request, response, new_token())
+    return _with_session_cookie(request, response, new_anonymous_token())
 
 
 def _client_info(request: Request) -> service.ClientInfo:

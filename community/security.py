@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from community import i18n
 from community.api_tokens import viewer_for_token
-from community.auth import ANONYMOUS, Viewer, load_viewer, new_token
+from community.auth import ANONYMOUS, Viewer, is_anonymous_token, load_viewer, new_anonymous_token
 from community.errors import BadRequest, CSRFFailed
 from community.settings import Settings
 
@@ -112,10 +112,12 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         token = request.cookies.get(self.cookie_name)
-        viewer = await run_in_threadpool(self._load_viewer, token) if token else ANONYMOUS
+        viewer = ANONYMOUS
+        if token and not is_anonymous_token(token):
+            viewer = await run_in_threadpool(self._load_viewer, token)
         issued_token = None
         if not token or len(token) > 128:
-            token = issued_token = new_token()
+            token = issued_token = new_anonymous_token()
         state = scope.setdefault("state", {})
         state["viewer"] = viewer
         state["session_token"] = token

@@ -31,12 +31,17 @@ from community.identity import (
 )
 from community.models import Brand, Forum, Post, Role, Thread, User, Visibility
 from community.schemas import LoginIn, PasswordChangeIn, PreferencesIn, RegistrationIn
-from moderation.service import record_audit
+from moderation.audit import record_audit
 
 
 class InvalidCredentials(AppError):
     status_code = 401
     code = "invalid_credentials"
+
+
+class AccountSuspended(AppError):
+    status_code = 403
+    code = "account_suspended"
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +144,11 @@ def authenticate(
         throttle.record_failure(key, ip)
         raise InvalidCredentials(_("That username or password is not right."))
     throttle.record_success(key)
+    if user.suspended_until is not None and user.suspended_until > utcnow():
+        raise AccountSuspended(
+            _("This account is suspended until %(until)s.")
+            % {"until": user.suspended_until.strftime("%Y-%m-%d %H:%M UTC")}
+        )
     assert user.password_hash is not None  # verify() is False for accounts without one
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash(data.password)

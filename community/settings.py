@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     embedded_worker: bool = True
     worker_poll_seconds: float = Field(default=1.0, gt=0)
     view_flush_seconds: float = Field(default=5.0, gt=0)
+    rate_limits_enabled: bool = True
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -13,9 +13,9 @@ from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Select, and_, func, or_, select, tuple_
-from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
+from sqlalchemy.orm import InstrumentedAttribute, Session, joinedload, selectinload
 
-from community import indexing, notifications
+from community import indexing, notifications, visibility
 from community.clock import utcnow
 from community.errors import BadRequest, FormErrors, NotFound, PermissionDenied
 from community.i18n import gettext as _
@@ -45,9 +45,9 @@ from community.policy import (
     ensure_thread_visible,
     is_staff,
 )
-from community.reputation import clear_acceptance
 from community.schemas import AnswerIn, AskIn, EditIn
-from moderation.service import record_audit
+from moderation import filters, queue
+from moderation.audit import record_audit
 
 TITLE_MIN, TITLE_MAX = 10, 150
 BODY_MAX = 30_000
@@ -141,11 +141,6 @@ def _tags_for(db: Session, brand_id: int, names: list[str]) -> list[Tag]:
     return tags
 
 
-def _count_tags(tags: list[Tag], delta: int) -> None:
-    for tag in tags:
-        tag.thread_count = Tag.thread_count + delta
-
-
 def _checked(errors: dict[str, str], check: Callable[[], T], fallback: T) -> T:
     """Run one field's check, collecting its message so the form shows every problem at once."""
     try:
@@ -180,14 +175,14 @@ def ask(db: Session, author: User, forum: Forum, data: AskIn, *, locale: str) ->
         raise FormErrors(errors)
     title, body, tag_names = checked.title, checked.body, checked.tags
     now = utcnow()
-    html, mentioned = _render(db, body)
+    html, _mentioned = _render(db, body)
     thread = Thread(
         forum_id=forum.id,
         author_id=author.id,
         title=title,
         kind=data.kind,
         status=ThreadStatus.OPEN,
-        visibility=Visibility.VISIBLE,
+        visibility=Visibility.PENDING,
         locale=locale,
         created_at=now,
         updated_at=now,
@@ -203,18 +198,21 @@ def ask(db: Session, author: User, forum: Forum, data: AskIn, *, locale: str) ->
         body_source=body,
         body_html=html,
         html_version=HTML_VERSION,
+        # Not counted anywhere until published (now, or when a moderator approves it).
+        visibility=Visibility.PENDING,
         created_at=now,
         updated_at=now,
     )
     db.add(question)
     db.add(ThreadWatch(user_id=author.id, thread_id=thread.id))
-    _count_tags(thread.tags, 1)
-    forum.thread_count = Forum.thread_count + 1
-    forum.post_count = Forum.post_count + 1
-    forum.last_activity_at = now
     db.flush()
-    notifications.notify_mentions(db, mentioned, actor=author, thread=thread, post=question)
-    indexing.thread_changed(db, thread.id)
+    screening = filters.screen(db, author, forum, f"{title}\n{body}", post=question)
+    filters.record_hits(db, screening, question)
+    if screening.held:
+        queue.hold(db, question, screening.reasons)
+        indexing.thread_changed(db, thread.id)
+    else:
+        visibility.publish(db, question, author=author)
     return thread
 
 
@@ -226,7 +224,7 @@ def answer(db: Session, author: User, thread: Thread, data: AnswerIn) -> Post:
         raise PermissionDenied(_("This thread does not take answers."))
     body = clean_body(data.body)
     now = utcnow()
-    html, mentioned = _render(db, body)
+    html, _mentioned = _render(db, body)
     post = Post(
         thread_id=thread.id,
         author_id=author.id,
@@ -235,34 +233,20 @@ def answer(db: Session, author: User, thread: Thread, data: AnswerIn) -> Post:
         html_version=HTML_VERSION,
         # Answers from the brand's support team carry the "official answer" badge.
         is_official=author.role in (Role.AGENT, Role.ADMIN),
+        visibility=Visibility.PENDING,
         created_at=now,
         updated_at=now,
     )
     db.add(post)
-    thread.reply_count = Thread.reply_count + 1
-    thread.last_activity_at = now
-    if thread.first_response_at is None and author.id != thread.author_id:
-        thread.first_response_at = now
-    forum = thread.forum
-    forum.post_count = Forum.post_count + 1
-    forum.last_activity_at = now
     db.flush()
-    db.refresh(thread, ["reply_count"])
-    recompute_status(thread)
     watch(db, author, thread)
-    notifications.notify_new_post(db, thread=thread, post=post, author=author, mentioned=mentioned)
-    indexing.thread_changed(db, thread.id)
-    return post
-
-
-def recompute_status(thread: Thread) -> None:
-    """open -> answered -> solved, leaving states other workflows own (closed, escalated)."""
-    if thread.accepted_post_id is not None:
-        thread.status = ThreadStatus.SOLVED
-    elif thread.status in (ThreadStatus.CLOSED, ThreadStatus.ESCALATED, ThreadStatus.LOCKED):
-        return
+    screening = filters.screen(db, author, thread.forum, body, post=post)
+    filters.record_hits(db, screening, post)
+    if screening.held:
+        queue.hold(db, post, screening.reasons)
     else:
-        thread.status = ThreadStatus.ANSWERED if thread.reply_count > 0 else ThreadStatus.OPEN
+        visibility.publish(db, post, author=author)
+    return post
 
 
 def watch(db: Session, user: User, thread: Thread) -> None:
@@ -337,9 +321,12 @@ def edit_post(db: Session, editor: User, post: Post, data: EditIn) -> Post:
     if kind is not None:
         thread.kind = kind
     if tag_names is not None and tag_names != [tag.name for tag in thread.tags]:
-        _count_tags(thread.tags, -1)
+        counted = thread.visibility == Visibility.VISIBLE
+        if counted:
+            visibility.count_tags(thread.tags, -1)
         thread.tags = _tags_for(db, thread.forum.brand_id, tag_names)
-        _count_tags(thread.tags, 1)
+        if counted:
+            visibility.count_tags(thread.tags, 1)
     db.flush()
     db.add(_snapshot(post, count + 1, editor.id, reason))
     if not own:
@@ -370,25 +357,7 @@ def delete_post(db: Session, actor: User, post: Post, *, reason: str | None = No
         raise PermissionDenied(_("You can only delete your own posts."))
     if not permissions.can_delete(post):
         raise PermissionDenied(_("You cannot delete a question that has answers."))
-    was_visible = post.visibility == Visibility.VISIBLE
-    now = utcnow()
-    post.visibility = Visibility.DELETED
-    post.deleted_at = now
-    forum = thread.forum
-    if post.is_question:
-        if thread.visibility == Visibility.VISIBLE:
-            forum.thread_count = Forum.thread_count - 1
-            forum.post_count = Forum.post_count - (1 + thread.reply_count)
-            _count_tags(thread.tags, -1)
-        thread.visibility = Visibility.DELETED
-    elif was_visible:
-        thread.reply_count = Thread.reply_count - 1
-        forum.post_count = Forum.post_count - 1
-        if thread.accepted_post_id == post.id:
-            clear_acceptance(db, thread)
-        db.flush()
-        db.refresh(thread, ["reply_count"])
-        recompute_status(thread)
+    visibility.set_visibility(db, post, Visibility.DELETED)
     if post.author_id != actor.id:
         record_audit(
             db,
@@ -398,7 +367,6 @@ def delete_post(db: Session, actor: User, post: Post, *, reason: str | None = No
             target_id=post.id,
             reason=reason,
         )
-    indexing.thread_changed(db, thread.id)
     db.flush()
 
 
@@ -420,7 +388,7 @@ def access_thread(db: Session, user: User | None, thread_id: int) -> Thread:
     thread = db.scalar(
         select(Thread)
         .where(Thread.id == thread_id)
-        .options(selectinload(Thread.tags), selectinload(Thread.forum).selectinload(Forum.brand))
+        .options(selectinload(Thread.tags), joinedload(Thread.forum).joinedload(Forum.brand))
     )
     if thread is None:
         raise NotFound()

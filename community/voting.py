@@ -25,7 +25,7 @@ from community.policy import (
     ensure_thread_open_for,
     ensure_thread_visible,
 )
-from community.threads import recompute_status
+from community.visibility import recompute_status
 
 MILESTONES = (1, 5, 10, 25, 50, 100, 250, 500, 1000)
 

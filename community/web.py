@@ -102,6 +102,42 @@ def site_brand(request: Request) -> tuple[str, str] | None:
     return found
 
 
+class RouteUrls:
+    """URL building for templates from a name → path table built once per app (FastAPI's
+    url_path_for walks every router on each call: a real cost at ~30 links a page)."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self.paths: dict[str, str] = {}
+        for route in _walk_routes(app.router.routes):
+            name, path = getattr(route, "name", None), getattr(route, "path", None)
+            if isinstance(name, str) and isinstance(path, str):
+                self.paths.setdefault(name, path)
+
+    def __call__(self, name: str, **params: object) -> str:
+        path = self.paths.get(name)
+        if path is None:
+            return str(self.app.url_path_for(name, **params))
+        return path.format(**{key: quote(str(value), safe="") for key, value in params.items()})
+
+
+def _walk_routes(routes: list[Any]) -> list[Any]:
+    found: list[Any] = []
+    for route in routes:
+        found.append(route)
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            found.extend(_walk_routes(inner.routes))
+    return found
+
+
+def route_urls(request: Request) -> RouteUrls:
+    urls: RouteUrls | None = getattr(request.app.state, "route_urls", None)
+    if urls is None:
+        urls = request.app.state.route_urls = RouteUrls(request.app)
+    return urls
+
+
 def base_context(request: Request) -> dict[str, Any]:
     state = request.state
     viewer: Viewer = getattr(state, "viewer", ANONYMOUS)
@@ -112,7 +148,7 @@ def base_context(request: Request) -> dict[str, Any]:
         "csp_nonce": getattr(state, "csp_nonce", ""),
         "locale": getattr(state, "locale", i18n.DEFAULT_LOCALE),
         "flashes": getattr(state, "flashes", None) or read_flashes(request),
-        "url": lambda name, **params: str(request.app.url_path_for(name, **params)),
+        "url": route_urls(request),
         "current_path": request.url.path,
     }
     brand = site_brand(request)

@@ -25,7 +25,7 @@ from community.web import flash_redirect, render
 from kb import pii, service
 from kb.models import Article, ArticleStatus
 from kb.schemas import ArticleCreateIn, ArticleIn
-from moderation.service import record_audit
+from moderation.audit import record_audit
 
 router = APIRouter(include_in_schema=False)
 FormText = Annotated[str, Form()]

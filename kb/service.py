@@ -30,7 +30,7 @@ from kb.models import (
     Solution,
 )
 from kb.schemas import ArticleCreateIn, ArticleIn
-from moderation.service import record_audit
+from moderation.audit import record_audit
 
 CURATORS = frozenset({Role.AGENT, Role.ADMIN})
 TRANSITIONS = {

@@ -1,4 +1,4 @@
-"""Moderation rules. For now: writing the audit trail every privileged action leaves."""
+"""The audit trail: one append-only row for every moderator, agent, admin and automatic action."""
 
 from __future__ import annotations
 

@@ -1,0 +1,107 @@
+"""Moving posts between visible, pending, hidden and deleted, with every counter kept right.
+
+Counters (a forum's threads and posts, a thread's answers, a tag's threads) only ever count
+visible content, so a post held for moderation or hidden by flags costs nothing until it is
+shown, and showing it later counts it then. A question carries its thread: hiding a question
+hides the thread. Content that becomes visible for the first time is "published": mentions,
+answer and watcher notifications go out then, not while it waits in a queue.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from community import indexing, notifications
+from community.clock import utcnow
+from community.mentions import find_mentions
+from community.models import Forum, Post, Tag, Thread, ThreadStatus, User, Visibility
+from community.reputation import clear_acceptance
+
+
+def count_tags(tags: list[Tag], delta: int) -> None:
+    for tag in tags:
+        tag.thread_count = Tag.thread_count + delta
+
+
+def recompute_status(thread: Thread) -> None:
+    """open -> answered -> solved, leaving states other workflows own (closed, escalated)."""
+    if thread.accepted_post_id is not None:
+        thread.status = ThreadStatus.SOLVED
+    elif thread.status in (ThreadStatus.CLOSED, ThreadStatus.ESCALATED, ThreadStatus.LOCKED):
+        return
+    else:
+        thread.status = ThreadStatus.ANSWERED if thread.reply_count > 0 else ThreadStatus.OPEN
+
+
+def _count_question(db: Session, thread: Thread, delta: int) -> None:
+    forum = thread.forum
+    forum.thread_count = Forum.thread_count + delta
+    forum.post_count = Forum.post_count + delta * (1 + thread.reply_count)
+    count_tags(thread.tags, delta)
+    if delta > 0:
+        forum.last_activity_at = max(
+            forum.last_activity_at or thread.last_activity_at, thread.last_activity_at
+        )
+
+
+def _count_answer(db: Session, thread: Thread, post: Post, delta: int) -> None:
+    thread.reply_count = Thread.reply_count + delta
+    if thread.visibility == Visibility.VISIBLE:
+        forum = thread.forum
+        forum.post_count = Forum.post_count + delta
+        if delta > 0:
+            forum.last_activity_at = utcnow()
+    if delta > 0:
+        thread.last_activity_at = max(thread.last_activity_at, post.created_at)
+        if thread.first_response_at is None and post.author_id != thread.author_id:
+            thread.first_response_at = post.created_at
+    elif thread.accepted_post_id == post.id:
+        clear_acceptance(db, thread)
+    db.flush()
+    db.refresh(thread, ["reply_count"])
+    recompute_status(thread)
+
+
+def set_visibility(db: Session, post: Post, to: Visibility) -> bool:
+    """Change a post's (and, for a question, its thread's) visibility. True if it changed."""
+    thread = post.thread
+    if post.is_question:
+        before = thread.visibility
+        if before == to and post.visibility == to:
+            return False
+        thread.visibility = to
+        post.visibility = to
+        if (before == Visibility.VISIBLE) != (to == Visibility.VISIBLE):
+            _count_question(db, thread, 1 if to == Visibility.VISIBLE else -1)
+    else:
+        before = post.visibility
+        if before == to:
+            return False
+        post.visibility = to
+        if (before == Visibility.VISIBLE) != (to == Visibility.VISIBLE):
+            _count_answer(db, thread, post, 1 if to == Visibility.VISIBLE else -1)
+    post.deleted_at = utcnow() if to == Visibility.DELETED else None
+    indexing.thread_changed(db, thread.id)
+    db.flush()
+    return True
+
+
+def publish(db: Session, post: Post, *, author: User) -> None:
+    """The side effects of content becoming public: counters (if not yet counted) and
+    notifications. Called at creation for content that needs no review, or on approval."""
+    set_visibility(db, post, Visibility.VISIBLE)
+    thread = post.thread
+    mentioned = find_mentions(db, post.body_source)
+    if post.is_question:
+        notifications.notify_mentions(db, mentioned, actor=author, thread=thread, post=post)
+    else:
+        notifications.notify_new_post(
+            db, thread=thread, post=post, author=author, mentioned=mentioned
+        )
+
+
+def question_of(db: Session, thread: Thread) -> Post:
+    return db.scalars(
+        select(Post).where(Post.thread_id == thread.id, Post.is_question.is_(True))
+    ).one()

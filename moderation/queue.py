@@ -1,0 +1,330 @@
+"""Flags and the review queues.
+
+Every target has at most one open item per queue, however many flags or filter hits it
+collects; the item lists every reason. Resolving an item is a conditional update (`WHERE status
+= 'open'`), so when two moderators act at once exactly one wins and the other is told who
+handled it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from community import notifications, visibility
+from community.clock import utcnow
+from community.errors import Conflict, NotFound, PermissionDenied
+from community.i18n import gettext as _
+from community.labels import label
+from community.models import Forum, NotificationKind, Post, Thread, User, Visibility
+from community.policy import ensure_can_participate, ensure_post_visible, is_staff
+from moderation import trust
+from moderation.audit import record_audit
+from moderation.models import (
+    Flag,
+    FlagReason,
+    FlagStatus,
+    ItemStatus,
+    Queue,
+    QueueItem,
+)
+
+SPAM_ON_SIGHT_LEVEL = 3
+
+
+def _brand_id(post: Post) -> int:
+    return post.thread.forum.brand_id
+
+
+def _open_item(db: Session, queue: Queue, post: Post) -> QueueItem | None:
+    return db.scalar(
+        select(QueueItem).where(
+            QueueItem.queue == queue,
+            QueueItem.post_id == post.id,
+            QueueItem.status == ItemStatus.OPEN,
+        )
+    )
+
+
+def _item_for(db: Session, queue: Queue, post: Post) -> QueueItem:
+    item = _open_item(db, queue, post)
+    if item is not None:
+        return item
+    item = QueueItem(
+        brand_id=_brand_id(post),
+        queue=queue,
+        post_id=post.id,
+        user_id=post.author_id,
+        reasons=[],
+        flag_weight=0.0,
+    )
+    try:
+        with db.begin_nested():
+            db.add(item)
+    except IntegrityError:  # someone opened it at the same moment: use theirs
+        found = _open_item(db, queue, post)
+        assert found is not None
+        return found
+    return item
+
+
+def hold(db: Session, post: Post, reasons: list[str]) -> QueueItem:
+    """A new post waits in the pending queue (it is kept, never lost)."""
+    item = _item_for(db, Queue.PENDING, post)
+    item.reasons = list(item.reasons) + reasons
+    record_audit(
+        db,
+        actor=None,
+        action="post.held",
+        target_type="post",
+        target_id=post.id,
+        after={"visibility": "pending"},
+        reason="; ".join(reasons),
+    )
+    db.flush()
+    return item
+
+
+# --- flags -----------------------------------------------------------------------------------
+
+
+def flag(
+    db: Session,
+    flagger: User,
+    post: Post,
+    reason: FlagReason,
+    *,
+    note: str | None = None,
+    duplicate_of: Thread | None = None,
+) -> Flag:
+    ensure_can_participate(flagger)
+    ensure_post_visible(flagger, post)
+    if post.author_id == flagger.id:
+        raise PermissionDenied(_("You cannot flag your own post."))
+    if reason == FlagReason.OTHER and not (note or "").strip():
+        from community.errors import FormErrors
+
+        raise FormErrors({"note": _("Say what is wrong.")})
+    existing = db.scalar(
+        select(Flag).where(
+            Flag.flagger_id == flagger.id, Flag.post_id == post.id, Flag.status == FlagStatus.OPEN
+        )
+    )
+    if existing is not None:
+        raise Conflict(_("You already flagged this post; a moderator will look at it."))
+    weight = trust.flag_weight(flagger)
+    created = Flag(
+        post_id=post.id,
+        flagger_id=flagger.id,
+        reason=reason,
+        note=(note or "").strip()[:500] or None,
+        duplicate_of_id=duplicate_of.id if duplicate_of else None,
+        weight=weight,
+    )
+    try:
+        with db.begin_nested():
+            db.add(created)
+    except IntegrityError as exc:
+        raise Conflict(_("You already flagged this post; a moderator will look at it.")) from exc
+    item = _item_for(db, Queue.FLAGGED, post)
+    item.flag_weight = float(item.flag_weight or 0) + weight
+    item.reasons = [
+        *list(item.reasons),
+        _("flagged as %(reason)s by %(name)s (trust level %(level)d, weight %(weight)s)")
+        % {
+            "reason": label(f"flag:{reason.value}"),
+            "name": flagger.username,
+            "level": flagger.trust_level,
+            "weight": f"{weight:g}",
+        },
+    ]
+    brand = post.thread.forum.brand
+    on_sight = reason == FlagReason.SPAM and (
+        flagger.trust_level >= SPAM_ON_SIGHT_LEVEL or is_staff(flagger)
+    )
+    if post.visibility == Visibility.VISIBLE and (
+        on_sight or item.flag_weight >= brand.flag_hide_weight
+    ):
+        why = (
+            _("hidden at once: spam flag from a trust-level-%(level)d member")
+            % {"level": flagger.trust_level}
+            if on_sight
+            else _("hidden automatically: flag weight %(weight)s reached %(limit)s")
+            % {"weight": f"{item.flag_weight:g}", "limit": f"{brand.flag_hide_weight:g}"}
+        )
+        item.reasons = [*list(item.reasons), why]
+        item.auto_hidden = True
+        visibility.set_visibility(db, post, Visibility.HIDDEN)
+        record_audit(
+            db,
+            actor=None,
+            action="post.auto_hidden",
+            target_type="post",
+            target_id=post.id,
+            before={"visibility": "visible"},
+            after={"visibility": "hidden"},
+            reason=why,
+        )
+    db.flush()
+    return created
+
+
+def flags_by(db: Session, user: User, *, limit: int = 50) -> list[Flag]:
+    """A flagger's own flags and their outcome."""
+    return list(
+        db.scalars(
+            select(Flag).where(Flag.flagger_id == user.id).order_by(Flag.id.desc()).limit(limit)
+        )
+    )
+
+
+# --- the queues ------------------------------------------------------------------------------
+
+
+def counts(db: Session, brand_id: int) -> dict[Queue, int]:
+    rows = db.execute(
+        select(QueueItem.queue, func.count())
+        .where(QueueItem.brand_id == brand_id, QueueItem.status == ItemStatus.OPEN)
+        .group_by(QueueItem.queue)
+    ).all()
+    found = {Queue(queue): int(count) for queue, count in rows}
+    return {queue: found.get(queue, 0) for queue in Queue}
+
+
+def open_items(db: Session, brand_id: int, queue: Queue, *, limit: int = 50) -> list[QueueItem]:
+    return list(
+        db.scalars(
+            select(QueueItem)
+            .where(
+                QueueItem.brand_id == brand_id,
+                QueueItem.queue == queue,
+                QueueItem.status == ItemStatus.OPEN,
+            )
+            .options(
+                selectinload(QueueItem.post).selectinload(Post.thread).selectinload(Thread.forum),
+                selectinload(QueueItem.post).selectinload(Post.author),
+                selectinload(QueueItem.user),
+            )
+            .order_by(QueueItem.flag_weight.desc(), QueueItem.id)
+            .limit(limit)
+        )
+    )
+
+
+@dataclass
+class AuthorHistory:
+    posts: int
+    hidden_or_deleted: int
+    flags_upheld: int
+    trust_level: int
+    account_days: int
+    suspended: bool
+
+
+def author_history(db: Session, user: User) -> AuthorHistory:
+    posts = db.scalar(select(func.count()).select_from(Post).where(Post.author_id == user.id))
+    removed = db.scalar(
+        select(func.count())
+        .select_from(Post)
+        .where(
+            Post.author_id == user.id,
+            Post.visibility.in_([Visibility.HIDDEN, Visibility.DELETED]),
+        )
+    )
+    upheld = db.scalar(
+        select(func.count())
+        .select_from(Flag)
+        .join(Post, Post.id == Flag.post_id)
+        .where(Post.author_id == user.id, Flag.status == FlagStatus.UPHELD)
+    )
+    now = utcnow()
+    return AuthorHistory(
+        posts=int(posts or 0),
+        hidden_or_deleted=int(removed or 0),
+        flags_upheld=int(upheld or 0),
+        trust_level=user.trust_level,
+        account_days=(now - user.created_at).days,
+        suspended=user.suspended_until is not None and user.suspended_until > now,
+    )
+
+
+def access_item(db: Session, item_id: int) -> QueueItem:
+    item = db.get(QueueItem, item_id)
+    if item is None:
+        raise NotFound()
+    return item
+
+
+def claim_resolution(db: Session, moderator: User, item: QueueItem, resolution: str) -> None:
+    """Mark the item resolved, unless someone else got there first (then 409, naming them)."""
+    result = db.execute(
+        update(QueueItem)
+        .where(QueueItem.id == item.id, QueueItem.status == ItemStatus.OPEN)
+        .values(
+            status=ItemStatus.RESOLVED,
+            resolved_at=utcnow(),
+            resolved_by_id=moderator.id,
+            resolution=resolution,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        db.refresh(item)
+        who = item.resolved_by.display_name if item.resolved_by else _("someone")
+        raise Conflict(
+            _("Already handled by %(name)s (%(what)s).")
+            % {"name": who, "what": label(f"resolution:{item.resolution or ''}")}
+        )
+    db.refresh(item)
+
+
+def close_flags(db: Session, post: Post, status: FlagStatus) -> list[Flag]:
+    flags = list(
+        db.scalars(select(Flag).where(Flag.post_id == post.id, Flag.status == FlagStatus.OPEN))
+    )
+    for item in flags:
+        item.status = status
+        item.resolved_at = utcnow()
+    return flags
+
+
+def tell_author(
+    db: Session, post: Post | None, user: User | None, message: str, actor: User
+) -> None:
+    recipient = user or (post.author if post else None)
+    if recipient is None:
+        return
+    notifications.notify(
+        db,
+        recipient,
+        NotificationKind.MODERATION,
+        actor=actor,
+        thread=post.thread if post else None,
+        post=post,
+        data={"message": message},
+    )
+
+
+def tell_flaggers(db: Session, flags: list[Flag], upheld: bool, actor: User) -> None:
+    """Flaggers see the outcome of what they reported."""
+    for item in flags:
+        message = (
+            _("Thanks: your flag was upheld and the post was dealt with.")
+            if upheld
+            else _("A moderator reviewed your flag and left the post up.")
+        )
+        notifications.notify(
+            db,
+            item.flagger,
+            NotificationKind.MODERATION,
+            actor=actor,
+            post=db.get(Post, item.post_id),
+            data={"message": message},
+        )
+
+
+def forum_of(post: Post) -> Forum:
+    return post.thread.forum
