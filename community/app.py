@@ -33,7 +33,9 @@ from kb import routes as kb_routes
 from kb import routes_curation as kb_curation
 from kb import service as kb_service
 from kb.search import SearchEngine
+from kb.search_log import SearchLog
 from kb.views import ArticleViews
+from moderation.ratelimit import RateLimiter
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +59,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     view_counter = ViewCounter(session_factory)
     article_views = ArticleViews(session_factory)
+    search_log = SearchLog(session_factory)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -65,7 +68,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         gc.collect()
         gc.freeze()
         flusher = asyncio.create_task(
-            _flush_views_periodically([view_counter.flush, article_views.flush], settings)
+            _flush_views_periodically(
+                [view_counter.flush, article_views.flush, search_log.flush], settings
+            )
         )
         try:
             yield
@@ -75,6 +80,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
                 await flusher
             await run_in_threadpool(view_counter.flush)
             await run_in_threadpool(article_views.flush)
+            await run_in_threadpool(search_log.flush)
             engine.dispose()
 
     app = FastAPI(
@@ -97,6 +103,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.login_throttle = LoginThrottle(settings)
     app.state.view_counter = view_counter
     app.state.article_views = article_views
+    app.state.search_log = search_log
+    app.state.rate_limiter = RateLimiter(settings)
     app.state.search = SearchEngine(settings)
 
     install_error_handlers(app)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -18,10 +18,11 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from fastapi import Depends, Request
 from limits import RateLimitItemPerMinute, storage, strategies
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from community.clock import utcnow
-from community.db import SessionDep
+from community.db import SessionDep, begin_write
 from community.errors import LoginRequired, PermissionDenied
 from community.models import Notification, Role, User, UserSession
 from community.settings import Settings
@@ -182,19 +183,7 @@ def load_viewer(db: Session, token: str | None) -> Viewer:
     if row is None:
         return ANONYMOUS
     user_session, user = row
-    if now - user_session.last_seen_at > SESSION_TOUCH_INTERVAL:
-        if user.last_seen_at is None or user.last_seen_at.date() != now.date():
-            user.days_visited += 1  # an input of trust levels
-        user_session.last_seen_at = now
-        user.last_seen_at = now
-        db.commit()
-    unread = db.scalar(
-        select(func.count())
-        .select_from(Notification)
-        .where(Notification.user_id == user.id, Notification.read_at.is_(None))
-    )
-    return Viewer(
-        unread_notifications=unread or 0,
+    viewer = Viewer(
         user_id=user.id,
         username=user.username,
         display_name=user.display_name,
@@ -203,6 +192,32 @@ def load_viewer(db: Session, token: str | None) -> Viewer:
         session_id=user_session.id,
         trust_level=user.trust_level,
     )
+    if now - user_session.last_seen_at > SESSION_TOUCH_INTERVAL:
+        _touch(db, user_session.id, user.id, new_day=user.last_seen_at is None
+               or user.last_seen_at.date() != now.date())  # fmt: skip
+    unread = db.scalar(
+        select(func.count())
+        .select_from(Notification)
+        .where(Notification.user_id == user.id, Notification.read_at.is_(None))
+    )
+    return replace(viewer, unread_notifications=unread or 0)
+
+
+def _touch(db: Session, session_id: int, user_id: int, *, new_day: bool) -> None:
+    """Record activity (last seen, days visited) in a short write of its own: a busy
+    database may delay it, but never turns a page view into an error or a sign-out."""
+    now = utcnow()
+    db.rollback()
+    try:
+        begin_write(db)
+        db.execute(update(UserSession).where(UserSession.id == session_id).values(last_seen_at=now))
+        values: dict[str, object] = {"last_seen_at": now}
+        if new_day:
+            values["days_visited"] = User.days_visited + 1  # an input of trust levels
+        db.execute(update(User).where(User.id == user_id).values(**values))
+        db.commit()
+    except OperationalError:
+        db.rollback()
 
 
 # --- login throttling ------------------------------------------------------------------------

@@ -31,7 +31,9 @@ from kb.search import SearchEngine
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[Session, outbox.OutboxEvent], None]
-BatchHandler = Callable[[Session, list[outbox.OutboxEvent]], None]
+# Batch handlers do their database work in the given session and return what to do after it
+# commits (writes to other systems), so no database lock is held while those run.
+BatchHandler = Callable[[Session, list[outbox.OutboxEvent]], Callable[[], None] | None]
 DIGEST_INTERVAL = timedelta(days=1)
 DIGEST_MAX_ITEMS = 50
 
@@ -110,27 +112,34 @@ class Worker:
         return len(claimed)
 
     def _handle_batch(self, kind: str, event_ids: list[int]) -> None:
-        with self.session_factory() as db:
-            begin_write(db)
-            events = [
-                event
+        try:
+            with self.session_factory() as db:
+                begin_write(db)
+                events = [
+                    event
+                    for event in db.scalars(
+                        select(outbox.OutboxEvent).where(outbox.OutboxEvent.id.in_(event_ids))
+                    )
+                    if event.done_at is None and event.claimed_by == self.worker_id
+                ]
+                if not events:
+                    return
+                mine = [event.id for event in events]
+                after_commit = self.batch_handlers[kind](db, events)
+                db.commit()
+            if after_commit is not None:
+                after_commit()
+            with self.session_factory() as db:
+                begin_write(db)
                 for event in db.scalars(
-                    select(outbox.OutboxEvent).where(outbox.OutboxEvent.id.in_(event_ids))
-                )
-                if event.done_at is None and event.claimed_by == self.worker_id
-            ]
-            if not events:
-                return
-            try:
-                self.batch_handlers[kind](db, events)
-                for event in events:
+                    select(outbox.OutboxEvent).where(outbox.OutboxEvent.id.in_(mine))
+                ):
                     outbox.mark_done(db, event)
                 db.commit()
-                return
-            except Exception as exc:
-                db.rollback()
-                error = f"{type(exc).__name__}: {exc}"
-                logger.warning("%d outbox events (%s) failed: %s", len(events), kind, error)
+            return
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            logger.warning("%d outbox events (%s) failed: %s", len(event_ids), kind, error)
         with self.session_factory() as db:
             begin_write(db)
             for event in db.scalars(

@@ -67,8 +67,8 @@ def api_search(
         per_page=per_page,
         locale=active_locale(),
         user_id=user.id if user else None,
+        log=request.app.state.search_log,
     )
-    db.commit()
     return SearchOut(
         query=result.query,
         scope=result.scope,

@@ -108,8 +108,8 @@ def search_page(
             page=page,
             locale=active_locale(),
             user_id=user.id if user else None,
+            log=request.app.state.search_log,
         )
-        db.commit()
     return render(
         request,
         "kb/search.html",

@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session, selectinload
 
 from community.models import Brand, Forum, Post, Tag, Thread, ThreadStatus, User, Visibility
 from kb.documents import plain_text
-from kb.models import Article, ArticleStatus, DeflectionEvent, SearchQuery, Solution
+from kb.models import Article, ArticleStatus, DeflectionEvent, Solution
 from kb.search import SearchEngine, SearchUnavailable, equals
+from kb.search_log import SearchLog
 
 Scope = Literal["kb", "community"]
 QUERY_MAX = 200
@@ -114,7 +115,7 @@ def search(
     per_page: int = PER_PAGE,
     locale: str = "en",
     user_id: int | None = None,
-    record: bool = True,
+    log: SearchLog | None = None,
 ) -> SearchPage:
     text = " ".join(query.split())[:QUERY_MAX]
     chosen = clean_filters(scope, filters or {})
@@ -123,17 +124,15 @@ def search(
         result = _meili(engine, brand, text, scope, chosen, page, per_page, locale)
     except SearchUnavailable:
         result = _database(db, brand, text, scope, chosen, page, per_page)
-    if record and text:
-        db.add(
-            SearchQuery(
-                brand_id=brand.id,
-                query=text,
-                scope=scope,
-                locale=locale,
-                result_count=result.total,
-                degraded=result.degraded,
-                user_id=user_id,
-            )
+    if log is not None and text:
+        log.record(
+            brand_id=brand.id,
+            query=text,
+            scope=scope,
+            locale=locale,
+            result_count=result.total,
+            degraded=result.degraded,
+            user_id=user_id,
         )
     return result
 
@@ -359,7 +358,7 @@ def suggest(
     text = " ".join(title.split())[:QUERY_MAX]
     if len(text) < 4:
         return [], False
-    kb = search(db, engine, brand, text, scope="kb", per_page=limit, locale=locale, record=False)
+    kb = search(db, engine, brand, text, scope="kb", per_page=limit, locale=locale)
     solved = search(
         db,
         engine,
@@ -369,7 +368,6 @@ def suggest(
         filters={"status": ThreadStatus.SOLVED.value},
         per_page=limit,
         locale=locale,
-        record=False,
     )
     seen = {hit.url for hit in kb.hits}
     merged = kb.hits + [hit for hit in solved.hits if hit.url not in seen]

@@ -5,6 +5,7 @@ for Meilisearch to confirm each write. Failures raise, so the outbox retries wit
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -54,7 +55,9 @@ class Indexer:
                 self.engine.ensure_index(uid, settings, synonyms)
                 self._ready.add(uid)
 
-    def threads(self, db: Session, thread_ids: list[int]) -> None:
+    def threads(self, db: Session, thread_ids: list[int]) -> Callable[[], None]:
+        """Rescore and promote in the database; return the index writes to make after the
+        caller commits (so no database lock is held while Meilisearch works)."""
         writes = _Writes()
         loaded = db.scalars(
             select(Thread)
@@ -64,9 +67,10 @@ class Indexer:
                 selectinload(Thread.tags),
             )
         )
+        brands: dict[int, Brand] = {}
         for thread in loaded:
             brand = thread.forum.brand
-            self.ensure_brand(brand)
+            brands[brand.id] = brand
             score = rescore(db, thread)
             change = promotion.apply(db, thread, score)
             posts = list(
@@ -96,39 +100,52 @@ class Indexer:
                 writes.upserts[kb_uid].append(solution_document(change.solution, posts))
             else:
                 writes.deletes[kb_uid].append(f"solution-{thread.id}")
-        writes.send(self.engine)
+        return lambda: self._send(list(brands.values()), writes)
 
-    def articles(self, db: Session, article_ids: list[int]) -> None:
+    def articles(self, db: Session, article_ids: list[int]) -> Callable[[], None]:
         writes = _Writes()
         loaded = db.scalars(
             select(Article)
             .where(Article.id.in_(article_ids))
             .options(selectinload(Article.brand), selectinload(Article.forum))
         )
+        brands: dict[int, Brand] = {}
         for article in loaded:
-            self.ensure_brand(article.brand)
+            brands[article.brand.id] = article.brand
             uid = self.engine.kb_index(article.brand.slug)
             if article.is_live:
                 writes.upserts[uid].append(article_document(article))
             else:
                 writes.deletes[uid].append(f"article-{article.id}")
+        return lambda: self._send(list(brands.values()), writes)
+
+    def _send(self, brands: list[Brand], writes: _Writes) -> None:
+        for brand in brands:
+            self.ensure_brand(brand)
         writes.send(self.engine)
 
 
 def register(worker: Worker, engine: SearchEngine) -> Indexer:
     indexer = Indexer(engine)
 
-    def on_threads(db: Session, events: list[OutboxEvent]) -> None:
-        indexer.threads(db, sorted({int(event.payload["thread_id"]) for event in events}))
+    def on_threads(db: Session, events: list[OutboxEvent]) -> Callable[[], None]:
+        return indexer.threads(db, sorted({int(event.payload["thread_id"]) for event in events}))
 
-    def on_articles(db: Session, events: list[OutboxEvent]) -> None:
-        indexer.articles(db, sorted({int(event.payload["article_id"]) for event in events}))
+    def on_articles(db: Session, events: list[OutboxEvent]) -> Callable[[], None]:
+        return indexer.articles(db, sorted({int(event.payload["article_id"]) for event in events}))
 
-    def on_settings(db: Session, events: list[OutboxEvent]) -> None:
-        for brand_id in {int(event.payload["brand_id"]) for event in events}:
-            brand = db.get(Brand, brand_id)
-            if brand is not None:
+    def on_settings(db: Session, events: list[OutboxEvent]) -> Callable[[], None]:
+        brands = [
+            brand
+            for brand_id in {int(event.payload["brand_id"]) for event in events}
+            if (brand := db.get(Brand, brand_id)) is not None
+        ]
+
+        def apply() -> None:
+            for brand in brands:
                 indexer.ensure_brand(brand, force=True)
+
+        return apply
 
     worker.register_batch(THREAD_CHANGED, on_threads)
     worker.register_batch(ARTICLE_CHANGED, on_articles)

@@ -5,7 +5,7 @@ Exceeding one is a 429 with Retry-After, as a page or as JSON."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from limits import RateLimitItem, parse, storage, strategies
@@ -59,7 +59,7 @@ class RateLimiter:
             )
 
 
-def limited(name: str) -> object:
+def limited(name: str) -> Any:
     """A route dependency: one `name` action per request, keyed by account (else address)."""
 
     def check(request: Request, viewer: Annotated[Viewer, Depends(get_viewer)]) -> None:

@@ -51,8 +51,7 @@ def _urls(db: Session, settings: Settings, query: str, scope: str = "kb") -> lis
         SearchEngine(settings),
         brand,
         query,
-        scope=scope,
-        record=False,  # type: ignore[arg-type]
+        scope=scope,  # type: ignore[arg-type]
     )
     assert not page.degraded
     return [hit.url for hit in page.hits]

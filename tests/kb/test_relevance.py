@@ -247,7 +247,6 @@ def test_realistic_queries_find_the_right_entry(
             scope=case.scope,
             locale=case.locale,
             per_page=DEPTH,
-            record=False,
         )
         assert not page.degraded
         returned = [hit.url for hit in page.hits]

@@ -64,7 +64,7 @@ def _result_links(html: str) -> list[str]:
 
 
 def test_search_page_finds_highlights_and_counts(
-    client: TestClient, indexed: dict[str, int], db: Session
+    app: FastAPI, client: TestClient, indexed: dict[str, int], db: Session
 ) -> None:
     page = client.get("/b/acme/search", params={"q": "wifi evening"})
     assert page.status_code == 200
@@ -77,6 +77,9 @@ def test_search_page_finds_highlights_and_counts(
     )
     narrowed = client.get("/b/acme/search", params={"q": "wifi", "tags": "fibra"})
     assert _result_links(narrowed.text) == [f"/t/{indexed['fibra']}"]
+    assert db.scalars(select(SearchQuery)).first() is None  # buffered: no write per search
+    assert app.state.search_log.flush() == 2
+    fresh(db)
     recorded = db.scalars(select(SearchQuery).order_by(SearchQuery.id)).all()
     assert [(row.query, row.result_count > 0) for row in recorded] == [
         ("wifi evening", True),
@@ -85,11 +88,12 @@ def test_search_page_finds_highlights_and_counts(
 
 
 def test_zero_result_queries_are_recorded_with_help(
-    client: TestClient, indexed: dict[str, int], db: Session
+    app: FastAPI, client: TestClient, indexed: dict[str, int], db: Session
 ) -> None:
     page = client.get("/b/acme/search", params={"q": "quantum teleportation"})
     assert "Nothing found for “quantum teleportation”." in page.text
     assert "Ask the community" in page.text
+    app.state.search_log.flush()
     fresh(db)
     row = db.scalars(select(SearchQuery)).one()
     assert (row.query, row.result_count, row.degraded) == ("quantum teleportation", 0, False)

@@ -1,0 +1,417 @@
+"""Moderators' pages: the dashboard and queues (keyboard-driven, htmx), thread and post
+actions, people, the audit log. Members' side: flagging posts, reporting accounts, the
+outcome of their flags, the code of conduct."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+
+from community import service as community_service
+from community.auth import CurrentUser, client_ip, require_role
+from community.db import SessionDep
+from community.errors import FormErrors, NotFound
+from community.i18n import gettext as _
+from community.markdown import render_markdown
+from community.models import Brand, Forum, Role, Thread, User, Visibility
+from community.threads import access_post, access_thread
+from community.web import flash_redirect, is_htmx, render
+from moderation import actions, queue
+from moderation.models import AuditLog, FlagReason, Queue
+from moderation.ratelimit import limited
+
+router = APIRouter(include_in_schema=False)
+FormText = Annotated[str, Form()]
+FormList = Annotated[list[str], Form()]
+Moderator = Annotated[User, Depends(require_role(Role.MODERATOR, Role.ADMIN))]
+
+
+def _back(request: Request, default: str) -> str:
+    referer = request.headers.get("referer", "")
+    from community.web import safe_next
+
+    path = referer.split(request.headers.get("host", ""), 1)[-1] if referer else ""
+    return safe_next(path, default)
+
+
+def _default_brand(request: Request, db: SessionDep) -> Brand:
+    brand = community_service.default_brand(db, request.app.state.settings.default_brand)
+    if brand is None:
+        raise NotFound()
+    return brand
+
+
+# --- queues ----------------------------------------------------------------------------------
+
+
+@router.get("/mod", name="mod_default")
+def mod_default(request: Request, db: SessionDep, user: Moderator) -> Response:
+    return RedirectResponse(f"/b/{_default_brand(request, db).slug}/mod", status_code=303)
+
+
+@router.get("/b/{brand_slug}/mod", response_class=HTMLResponse, name="mod_dashboard")
+def dashboard(request: Request, db: SessionDep, user: Moderator, brand_slug: str) -> Response:
+    brand = community_service.get_brand(db, brand_slug)
+    return render(
+        request,
+        "moderation/dashboard.html",
+        {"brand": brand, "counts": queue.counts(db, brand.id), "queues": list(Queue)},
+    )
+
+
+@router.get("/b/{brand_slug}/mod/{queue_name}", response_class=HTMLResponse, name="mod_queue")
+def queue_page(
+    request: Request, db: SessionDep, user: Moderator, brand_slug: str, queue_name: str
+) -> Response:
+    brand = community_service.get_brand(db, brand_slug)
+    if queue_name not in Queue._value2member_map_:
+        raise NotFound()
+    chosen = Queue(queue_name)
+    items = queue.open_items(db, brand.id, chosen)
+    histories = {
+        item.user_id: queue.author_history(db, item.user) for item in items if item.user is not None
+    }
+    return render(
+        request,
+        "moderation/queue.html",
+        {
+            "brand": brand,
+            "queue": chosen,
+            "items": items,
+            "histories": histories,
+            "counts": queue.counts(db, brand.id),
+            "decisions": list(actions.Decision),
+        },
+    )
+
+
+@router.post("/mod/items/{item_id}/{decision}", response_class=HTMLResponse, name="mod_resolve")
+def resolve_item(
+    request: Request,
+    db: SessionDep,
+    user: Moderator,
+    item_id: int,
+    decision: str,
+    reason: FormText = "",
+) -> Response:
+    if decision not in actions.Decision._value2member_map_:
+        raise NotFound()
+    item = queue.access_item(db, item_id)
+    brand = db.get(Brand, item.brand_id)
+    actions.resolve(
+        db, user, item, actions.Decision(decision), reason=reason.strip()[:300] or None,
+        ip=client_ip(request),
+    )  # fmt: skip
+    db.commit()
+    if is_htmx(request):
+        return render(request, "moderation/_handled.html", {"item": item})
+    return flash_redirect(
+        request,
+        f"/b/{brand.slug if brand else ''}/mod/{item.queue.value}",
+        _("Done: %(what)s.") % {"what": decision},
+    )
+
+
+@router.post("/mod/items/bulk", name="mod_bulk")
+def resolve_bulk(
+    request: Request,
+    db: SessionDep,
+    user: Moderator,
+    decision: FormText = "",
+    items: FormList = [],  # noqa: B006 - FastAPI reads form lists this way
+    reason: FormText = "",
+    back: FormText = "/mod",
+) -> Response:
+    if decision not in actions.Decision._value2member_map_:
+        raise FormErrors({"decision": _("Choose one of the offered options.")})
+    ids = [int(value) for value in items if value.isdigit()]
+    done, skipped = actions.resolve_many(
+        db, user, ids, actions.Decision(decision), reason=reason.strip()[:300] or None,
+        ip=client_ip(request),
+    )  # fmt: skip
+    db.commit()
+    message = _("%(done)d handled.") % {"done": done}
+    if skipped:
+        message += " " + " ".join(skipped[:3])
+    from community.web import safe_next
+
+    return flash_redirect(request, safe_next(back, "/mod"), message)
+
+
+# --- posts and threads -------------------------------------------------------------------------
+
+
+POST_STATES = {
+    "hide": Visibility.HIDDEN,
+    "unhide": Visibility.VISIBLE,
+    "delete": Visibility.DELETED,
+    "restore": Visibility.VISIBLE,
+}
+
+
+@router.post("/mod/posts/{post_id}/{action}", name="mod_post")
+def post_action(
+    request: Request,
+    db: SessionDep,
+    user: Moderator,
+    post_id: int,
+    action: str,
+    reason: FormText = "",
+) -> Response:
+    if action not in POST_STATES:
+        raise NotFound()
+    post = access_post(db, user, post_id)
+    actions.set_post_visibility(
+        db, user, post, POST_STATES[action], reason=reason.strip()[:300] or None,
+        ip=client_ip(request),
+    )  # fmt: skip
+    db.commit()
+    return flash_redirect(request, f"/t/{post.thread_id}#post-{post.id}", _("Done."))
+
+
+@router.post("/mod/threads/{thread_id}/{action}", name="mod_thread")
+def thread_action(
+    request: Request,
+    db: SessionDep,
+    user: CurrentUser,
+    thread_id: int,
+    action: str,
+    reason: FormText = "",
+    close_reason: FormText = "",
+    duplicate_of: FormText = "",
+    forum: FormText = "",
+    target: FormText = "",
+) -> Response:
+    thread = access_thread(db, user, thread_id)
+    ip = client_ip(request)
+    why = reason.strip()[:300] or None
+    destination = f"/t/{thread.id}"
+    if action == "move":  # trust level 3 members may recategorise too
+        found = db.scalar(
+            select(Forum).where(Forum.brand_id == thread.forum.brand_id, Forum.slug == forum)
+        )
+        if found is None:
+            raise FormErrors({"forum": _("Choose a forum.")})
+        actions.move(db, user, thread, found, reason=why, ip=ip)
+    elif action in ("lock", "unlock"):
+        actions.set_locked(db, user, thread, action == "lock", reason=why, ip=ip)
+    elif action == "close":
+        if close_reason not in actions.CloseReason._value2member_map_:
+            raise FormErrors({"close_reason": _("Choose one of the offered options.")})
+        original = _thread_from(db, user, duplicate_of) if duplicate_of.strip() else None
+        actions.close(
+            db, user, thread, actions.CloseReason(close_reason), duplicate_of=original,
+            reason=why, ip=ip,
+        )  # fmt: skip
+    elif action == "reopen":
+        actions.reopen(db, user, thread, ip=ip)
+    elif action == "merge":
+        into = _thread_from(db, user, target)
+        if into is None:
+            raise FormErrors({"target": _("Give the thread to merge into.")})
+        actions.merge(db, user, thread, into, reason=why, ip=ip)
+        destination = f"/t/{into.id}"
+    else:
+        raise NotFound()
+    db.commit()
+    return flash_redirect(request, destination, _("Done."))
+
+
+def _thread_from(db: SessionDep, user: User, reference: str) -> Thread | None:
+    """A thread from "123", "/t/123" or a full link to it."""
+    digits = "".join(ch for ch in reference.rsplit("/t/", 1)[-1].split("#")[0] if ch.isdigit())
+    if not digits:
+        return None
+    return access_thread(db, user, int(digits))
+
+
+# --- people ----------------------------------------------------------------------------------
+
+
+@router.get("/mod/users/{username}", response_class=HTMLResponse, name="mod_user")
+def user_page(request: Request, db: SessionDep, user: Moderator, username: str) -> Response:
+    member = community_service.get_user_by_username(db, username)
+    from moderation.models import AccountWarning
+
+    warnings = list(
+        db.scalars(
+            select(AccountWarning)
+            .where(AccountWarning.user_id == member.id)
+            .order_by(AccountWarning.id.desc())
+        )
+    )
+    history = list(
+        db.scalars(
+            select(AuditLog)
+            .where(AuditLog.target_type == "user", AuditLog.target_id == str(member.id))
+            .order_by(AuditLog.id.desc())
+            .limit(30)
+        )
+    )
+    return render(
+        request,
+        "moderation/user.html",
+        {
+            "member": member,
+            "stats": queue.author_history(db, member),
+            "warnings": warnings,
+            "history": history,
+        },
+    )
+
+
+@router.post("/mod/users/{username}/{action}", name="mod_user_action")
+def user_action(
+    request: Request,
+    db: SessionDep,
+    user: Moderator,
+    username: str,
+    action: str,
+    message: FormText = "",
+    days: FormText = "",
+    reason: FormText = "",
+    trust_level: FormText = "",
+) -> Response:
+    member = community_service.get_user_by_username(db, username)
+    ip = client_ip(request)
+    number = int(days) if days.isdigit() else 0
+    if action == "warn":
+        actions.warn(db, user, member, message, ip=ip)
+    elif action == "suspend":
+        actions.suspend(db, user, member, days=number, reason=reason.strip(), ip=ip)
+    elif action == "unsuspend":
+        actions.unsuspend(db, user, member, ip=ip)
+    elif action == "silence":
+        actions.silence(db, user, member, days=number, reason=reason.strip(), ip=ip)
+    elif action == "unsilence":
+        actions.unsilence(db, user, member, ip=ip)
+    elif action == "trust":
+        if not trust_level.isdigit():
+            raise FormErrors({"trust_level": _("Trust levels go from 0 to 4.")})
+        actions.set_trust_level(db, user, member, int(trust_level), reason=reason or None, ip=ip)
+    else:
+        raise NotFound()
+    db.commit()
+    return flash_redirect(request, f"/mod/users/{member.username}", _("Done."))
+
+
+# --- the audit log -----------------------------------------------------------------------------
+
+
+@router.get("/mod/audit", response_class=HTMLResponse, name="mod_audit")
+def audit_log(
+    request: Request,
+    db: SessionDep,
+    user: Moderator,
+    action: str = "",
+    actor: str = "",
+    target_type: str = "",
+    target_id: str = "",
+    since: str = "",
+    before: int | None = None,
+) -> Response:
+    statement = select(AuditLog).order_by(AuditLog.id.desc()).limit(51)
+    if action:
+        statement = statement.where(AuditLog.action.startswith(action[:60]))
+    if target_type:
+        statement = statement.where(AuditLog.target_type == target_type[:30])
+    if target_id:
+        statement = statement.where(AuditLog.target_id == target_id[:40])
+    if actor:
+        try:
+            found = community_service.get_user_by_username(db, actor)
+            statement = statement.where(AuditLog.actor_id == found.id)
+        except NotFound:
+            statement = statement.where(AuditLog.id < 0)
+    if since:
+        try:
+            statement = statement.where(AuditLog.created_at >= datetime.fromisoformat(since))
+        except ValueError as exc:
+            raise FormErrors({"since": _("Use a date like 2026-11-25.")}) from exc
+    if before:
+        statement = statement.where(AuditLog.id < before)
+    rows = list(db.scalars(statement))
+    actors = {
+        row.id: row
+        for row in db.scalars(
+            select(User).where(User.id.in_({r.actor_id for r in rows if r.actor_id}))
+        )
+    }
+    return render(
+        request,
+        "moderation/audit.html",
+        {
+            "rows": rows[:50],
+            "actors": actors,
+            "more": rows[50].id + 1 if len(rows) > 50 else None,
+            "filters": {
+                "action": action,
+                "actor": actor,
+                "target_type": target_type,
+                "target_id": target_id,
+                "since": since,
+            },
+        },
+    )
+
+
+# --- members: flags, reports, the code of conduct ------------------------------------------------
+
+
+@router.post(
+    "/posts/{post_id}/flag",
+    response_class=HTMLResponse,
+    name="flag",
+    dependencies=[limited("flag")],
+)
+def flag_post(
+    request: Request,
+    db: SessionDep,
+    user: CurrentUser,
+    post_id: int,
+    reason: FormText = "",
+    note: FormText = "",
+    duplicate_of: FormText = "",
+) -> Response:
+    post = access_post(db, user, post_id)
+    if reason not in FlagReason._value2member_map_:
+        raise FormErrors({"reason": _("Choose one of the offered options.")})
+    original = _thread_from(db, user, duplicate_of) if duplicate_of.strip() else None
+    queue.flag(db, user, post, FlagReason(reason), note=note, duplicate_of=original)
+    db.commit()
+    if is_htmx(request):
+        return render(request, "moderation/_flagged.html", {"post": post})
+    return flash_redirect(
+        request, f"/t/{post.thread_id}#post-{post.id}", _("Thanks: a moderator will look at it.")
+    )
+
+
+@router.post("/u/{username}/report", name="report_user", dependencies=[limited("flag")])
+def report_user(
+    request: Request, db: SessionDep, user: CurrentUser, username: str, note: FormText = ""
+) -> Response:
+    member = community_service.get_user_by_username(db, username)
+    actions.report_user(db, user, member, note)
+    db.commit()
+    return flash_redirect(
+        request, f"/u/{member.username}", _("Thanks: a moderator will look at this account.")
+    )
+
+
+@router.get("/account/flags", response_class=HTMLResponse, name="my_flags")
+def my_flags(request: Request, db: SessionDep, user: CurrentUser) -> Response:
+    return render(request, "moderation/my_flags.html", {"flags": queue.flags_by(db, user)})
+
+
+@router.get("/b/{brand_slug}/conduct", response_class=HTMLResponse, name="conduct")
+def code_of_conduct(request: Request, db: SessionDep, brand_slug: str) -> Response:
+    brand = community_service.get_brand(db, brand_slug)
+    return render(
+        request,
+        "moderation/conduct.html",
+        {"brand": brand, "html": render_markdown(brand.code_of_conduct or "")},
+    )
