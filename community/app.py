@@ -35,6 +35,9 @@ from kb import service as kb_service
 from kb.search import SearchEngine
 from kb.search_log import SearchLog
 from kb.views import ArticleViews
+from moderation import api as moderation_api
+from moderation import routes as moderation_routes
+from moderation import routes_admin as moderation_admin
 from moderation.ratelimit import RateLimiter
 
 logger = logging.getLogger(__name__)
@@ -113,10 +116,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(community_api.router)
     app.include_router(thread_api.router)
     app.include_router(kb_api.router)
-    # KB pages first: /b/{brand}/kb and /b/{brand}/search must win over /b/{brand}/{forum}
-    # (forum slugs "kb", "search" and "ask" are reserved for that reason).
+    app.include_router(moderation_api.router)
+    # KB and moderation pages first: /b/{brand}/kb, /search, /mod and /conduct must win over
+    # /b/{brand}/{forum} (forum slugs "kb", "search", "ask", "mod", "conduct" are reserved).
     app.include_router(kb_routes.router)
     app.include_router(kb_curation.router)
+    app.include_router(moderation_routes.router)
+    app.include_router(moderation_admin.router)
     app.include_router(community_routes.router)
     app.include_router(thread_routes.router)
     app.include_router(notification_routes.router)

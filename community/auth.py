@@ -7,6 +7,7 @@ database leak does not hand out live sessions; revoking is deleting-by-marking t
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -17,15 +18,19 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from fastapi import Depends, Request
 from limits import RateLimitItemPerMinute, storage, strategies
-from sqlalchemy import func, or_, select, update
+from limits.errors import StorageError
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from community.clock import utcnow
 from community.db import SessionDep, begin_write
 from community.errors import LoginRequired, PermissionDenied
-from community.models import Notification, Role, User, UserSession
+from community.models import Role, User, UserSession
+from community.notifications import unread_count
 from community.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 SESSION_TOKEN_BYTES = 32
 # Refreshing last_seen on every request would turn each page view into a write.
@@ -195,12 +200,7 @@ def load_viewer(db: Session, token: str | None) -> Viewer:
     if now - user_session.last_seen_at > SESSION_TOUCH_INTERVAL:
         _touch(db, user_session.id, user.id, new_day=user.last_seen_at is None
                or user.last_seen_at.date() != now.date())  # fmt: skip
-    unread = db.scalar(
-        select(func.count())
-        .select_from(Notification)
-        .where(Notification.user_id == user.id, Notification.read_at.is_(None))
-    )
-    return replace(viewer, unread_notifications=unread or 0)
+    return replace(viewer, unread_notifications=unread_count(db, user.id))
 
 
 def _touch(db: Session, session_id: int, user_id: int, *, new_day: bool) -> None:
@@ -228,6 +228,17 @@ class Throttled:
     retry_after_seconds: int
 
 
+def limits_storage(settings: Settings) -> storage.Storage:
+    """Counters for the `limits` library: in memory (one process), or in Redis when REDIS_URL
+    is set so every web process shares them. Redis errors surface as StorageError, which
+    callers treat as "allow": an outage of the counter store must not take the site down."""
+    if not settings.redis_url:
+        return storage.MemoryStorage()
+    return storage.RedisStorage(
+        settings.redis_url, key_prefix=settings.rate_limit_prefix, wrap_exceptions=True
+    )
+
+
 class LoginThrottle:
     """Counts failed logins per account and per client address in a moving window.
 
@@ -237,8 +248,7 @@ class LoginThrottle:
     """
 
     def __init__(self, settings: Settings) -> None:
-        self._storage = storage.storage_from_string(settings.redis_url or "memory://")
-        self._limiter = strategies.MovingWindowRateLimiter(self._storage)
+        self._limiter = strategies.MovingWindowRateLimiter(limits_storage(settings))
         minutes = settings.login_throttle_minutes
         self._per_account = RateLimitItemPerMinute(settings.login_failures_per_account, minutes)
         self._per_ip = RateLimitItemPerMinute(settings.login_failures_per_ip, minutes)
@@ -246,21 +256,31 @@ class LoginThrottle:
     def check(self, account_key: str, ip: str) -> Throttled | None:
         now = utcnow().timestamp()
         waits = []
-        for item, key in (
-            (self._per_account, f"account:{account_key}"),
-            (self._per_ip, f"ip:{ip}"),
-        ):
-            if not self._limiter.test(item, "login", key):
-                reset_at = self._limiter.get_window_stats(item, "login", key).reset_time
-                waits.append(max(1, int(reset_at - now) + 1))
+        try:
+            for item, key in (
+                (self._per_account, f"account:{account_key}"),
+                (self._per_ip, f"ip:{ip}"),
+            ):
+                if not self._limiter.test(item, "login", key):
+                    reset_at = self._limiter.get_window_stats(item, "login", key).reset_time
+                    waits.append(max(1, int(reset_at - now) + 1))
+        except StorageError:
+            logger.warning("login throttle store unavailable; not throttling", exc_info=True)
+            return None
         return Throttled(max(waits)) if waits else None
 
     def record_failure(self, account_key: str, ip: str) -> None:
-        self._limiter.hit(self._per_account, "login", f"account:{account_key}")
-        self._limiter.hit(self._per_ip, "login", f"ip:{ip}")
+        try:
+            self._limiter.hit(self._per_account, "login", f"account:{account_key}")
+            self._limiter.hit(self._per_ip, "login", f"ip:{ip}")
+        except StorageError:
+            logger.warning("login throttle store unavailable", exc_info=True)
 
     def record_success(self, account_key: str) -> None:
-        self._limiter.clear(self._per_account, "login", f"account:{account_key}")
+        try:
+            self._limiter.clear(self._per_account, "login", f"account:{account_key}")
+        except StorageError:
+            logger.warning("login throttle store unavailable", exc_info=True)
 
 
 # --- request dependencies --------------------------------------------------------------------

@@ -328,6 +328,8 @@ class Post(Base):
     edit_count: Mapped[int] = mapped_column(Integer, default=0)
     edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Hidden only because its author is suspended: shown again when the suspension ends.
+    hidden_by_suspension: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # When the text last changed (votes and counters leave it alone).
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

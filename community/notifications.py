@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from community import outbox
@@ -26,6 +27,7 @@ from community.models import (
     Thread,
     ThreadWatch,
     User,
+    Visibility,
 )
 
 EMAIL_EVENT = "email.notification"
@@ -119,15 +121,31 @@ def notify_milestone(db: Session, *, post: Post, milestone: int) -> None:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def unread_count(db: Session, user_id: int) -> int:
+def _shown(statement: Select[Any]) -> Select[Any]:
+    """Notifications about content that is no longer visible (hidden, pending, deleted) are
+    not shown; moderation notices about one's own post always are."""
     return (
-        db.scalar(
-            select(func.count())
-            .select_from(Notification)
-            .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        statement.outerjoin(Post, Post.id == Notification.post_id)
+        .outerjoin(Thread, Thread.id == Notification.thread_id)
+        .where(
+            or_(
+                Notification.kind == NotificationKind.MODERATION,
+                and_(
+                    or_(Notification.post_id.is_(None), Post.visibility == Visibility.VISIBLE),
+                    or_(Notification.thread_id.is_(None), Thread.visibility == Visibility.VISIBLE),
+                ),
+            )
         )
-        or 0
     )
+
+
+def unread_count(db: Session, user_id: int) -> int:
+    statement = _shown(
+        select(func.count())
+        .select_from(Notification)
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+    )
+    return db.scalar(statement) or 0
 
 
 @dataclass
@@ -139,7 +157,7 @@ class NotificationPage:
 def list_for(
     db: Session, user_id: int, *, before: int | None = None, limit: int = 30, unread: bool = False
 ) -> NotificationPage:
-    statement = (
+    statement = _shown(
         select(Notification)
         .where(Notification.user_id == user_id)
         .options(selectinload(Notification.actor), selectinload(Notification.thread))
@@ -205,6 +223,8 @@ def describe(notification: Notification) -> str:
         return _("%(actor)s mentioned you in “%(title)s”") % values
     if kind == NotificationKind.ACCEPTED:
         return _("%(actor)s accepted your answer in “%(title)s”") % values
+    if kind == NotificationKind.MODERATION:
+        return str(notification.data.get("message", _("A moderator acted on your post.")))
     milestone = notification.data.get("milestone", 0)
     return _("Your post in “%(title)s” reached a score of %(milestone)s") % {
         "title": title,
@@ -213,7 +233,7 @@ def describe(notification: Notification) -> str:
 
 
 def target_path(notification: Notification) -> str:
-    if notification.thread_id is None:
+    if notification.thread_id is None or notification.kind == NotificationKind.MODERATION:
         return "/notifications"
     anchor = f"#post-{notification.post_id}" if notification.post_id else ""
     return f"/t/{notification.thread_id}{anchor}"

@@ -37,6 +37,7 @@ from community.schemas import (
 from community.security import LANGUAGE_COOKIE, session_cookie_header
 from community.settings import Settings
 from community.web import flash_redirect, is_htmx, render, safe_next
+from moderation.ratelimit import limited
 
 router = APIRouter(include_in_schema=False)
 
@@ -107,7 +108,7 @@ def register_form(request: Request, viewer: ViewerDep) -> Response:
     return render(request, "community/register.html", {"form": {}, "errors": {}})
 
 
-@router.post("/register", response_class=HTMLResponse)
+@router.post("/register", response_class=HTMLResponse, dependencies=[limited("register")])
 def register_submit(
     request: Request,
     db: SessionDep,

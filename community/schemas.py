@@ -8,7 +8,14 @@ from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from community.models import EmailPreference, NotificationKind, Role, ThreadKind, ThreadStatus
+from community.models import (
+    EmailPreference,
+    NotificationKind,
+    Role,
+    ThreadKind,
+    ThreadStatus,
+    Visibility,
+)
 
 
 def _no_nul(value: str) -> str:
@@ -172,6 +179,8 @@ class ThreadOut(Output):
     created_at: datetime
     last_activity_at: datetime
     locked: bool = False
+    # Only staff (and authors, for their own pending posts) ever receive anything but "visible".
+    visibility: Visibility = Visibility.VISIBLE
 
 
 class PostOut(Output):
@@ -186,6 +195,7 @@ class PostOut(Output):
     upvotes: int
     downvotes: int
     accepted: bool = False
+    visibility: Visibility = Visibility.VISIBLE
     created_at: datetime
     edited_at: datetime | None
 

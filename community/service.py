@@ -280,6 +280,13 @@ def list_forums(db: Session, brand: Brand) -> list[Forum]:
     )
 
 
+def get_brand_by_id(db: Session, brand_id: int) -> Brand:
+    brand = db.get(Brand, brand_id)
+    if brand is None:
+        raise NotFound()
+    return brand
+
+
 def get_forum(db: Session, brand: Brand, slug: str) -> Forum:
     forum = db.scalar(select(Forum).where(Forum.brand_id == brand.id, Forum.slug == slug))
     if forum is None:

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(default=1.0, gt=0)
     view_flush_seconds: float = Field(default=5.0, gt=0)
     rate_limits_enabled: bool = True
+    # Rate-limit counters in Redis start with this (several sites or test runs can share one).
+    rate_limit_prefix: str = Field(default="community", pattern=r"^[A-Za-z0-9_-]{1,40}$")
 
     @field_validator("log_level", mode="before")
     @classmethod

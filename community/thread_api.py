@@ -14,6 +14,7 @@ from community.db import SessionDep
 from community.errors import NotFound, PermissionDenied
 from community.i18n import active_locale
 from community.models import Forum, Post, Thread, ThreadKind, ThreadStatus, User
+from community.policy import is_staff
 from community.schemas import (
     AnswerIn,
     AskIn,
@@ -32,6 +33,7 @@ from community.schemas import (
     VoteIn,
     VoteOut,
 )
+from moderation.ratelimit import limited
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)  # type: ignore[arg-type]
 
@@ -68,10 +70,12 @@ def api_list_threads(
     kind: ThreadKind | None = None,
     cursor: Annotated[str | None, Query(max_length=400)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 30,
+    viewer: OptionalUser = None,
 ) -> Page[ThreadOut]:
     query = threads.ThreadQuery(
-        sort=sort, tag=tag, status=status_filter, kind=kind, cursor=cursor, limit=limit
-    )
+        sort=sort, tag=tag, status=status_filter, kind=kind, cursor=cursor, limit=limit,
+        include_removed=is_staff(viewer),
+    )  # fmt: skip
     listing = threads.list_threads(db, _forum(db, forum_id), query)
     return Page[ThreadOut](
         items=[thread_out(item) for item in listing.items], next_cursor=listing.next_cursor
@@ -83,6 +87,7 @@ def api_list_threads(
     response_model=ThreadOut,
     status_code=status.HTTP_201_CREATED,
     tags=["threads"],
+    dependencies=[limited("post")],
 )
 def api_create_thread(db: SessionDep, user: CurrentUser, forum_id: int, body: AskIn) -> ThreadOut:
     thread = threads.ask(db, user, _forum(db, forum_id), body, locale=active_locale())
@@ -115,6 +120,7 @@ def api_thread_detail(
     response_model=PostOut,
     status_code=status.HTTP_201_CREATED,
     tags=["threads"],
+    dependencies=[limited("post")],
 )
 def api_create_answer(db: SessionDep, user: CurrentUser, thread_id: int, body: AnswerIn) -> PostOut:
     thread = threads.access_thread(db, user, thread_id)
@@ -146,7 +152,9 @@ def api_post_revisions(db: SessionDep, user: OptionalUser, post_id: int) -> list
 # --- votes, accepting, helpful, watching -----------------------------------------------------
 
 
-@router.put("/posts/{post_id}/vote", response_model=VoteOut, tags=["votes"])
+@router.put(
+    "/posts/{post_id}/vote", response_model=VoteOut, tags=["votes"], dependencies=[limited("vote")]
+)
 def api_vote(db: SessionDep, user: CurrentUser, post_id: int, body: VoteIn) -> VoteOut:
     result = voting.cast_vote(db, user, post_id, body.value)
     db.commit()

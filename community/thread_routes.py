@@ -18,11 +18,12 @@ from community.i18n import active_locale
 from community.i18n import gettext as _
 from community.markdown import render_markdown
 from community.models import Post, Thread, ThreadKind, ThreadStatus, User
-from community.policy import ThreadPermissions
+from community.policy import ThreadPermissions, is_staff
 from community.schemas import AnswerIn, AskIn, EditIn
 from community.viewcount import is_bot, viewer_key
 from community.web import flash_redirect, is_htmx, render
 from kb import service as kb_service
+from moderation.ratelimit import limited
 
 router = APIRouter(include_in_schema=False)
 
@@ -47,10 +48,12 @@ def forum_page(
     status: str = "",
     kind: str = "",
     cursor: str = "",
+    viewer: OptionalUser = None,
 ) -> Response:
     brand = service.get_brand(db, brand_slug)
     forum = service.get_forum(db, brand, forum_slug)
     query = threads.ThreadQuery(
+        include_removed=is_staff(viewer),
         sort=sort if sort in threads.SORTS else "activity",
         tag=tag[:30] or None,
         status=ThreadStatus(status) if status in ThreadStatus._value2member_map_ else None,
@@ -92,7 +95,7 @@ def ask_form(
     )
 
 
-@router.post("/b/{brand_slug}/ask/new", response_class=HTMLResponse)
+@router.post("/b/{brand_slug}/ask/new", response_class=HTMLResponse, dependencies=[limited("post")])
 def ask_submit(
     request: Request,
     db: SessionDep,
@@ -181,11 +184,17 @@ def thread_page(
                 session_token=request.state.session_token,
                 ip=client_ip(request),
             ),
+            user_id=user.id if user else None,
         )
     return _render_thread(request, db, user, thread, answer_sort=answers, block="answers")
 
 
-@router.post("/t/{thread_id}/answers", response_class=HTMLResponse, name="answer")
+@router.post(
+    "/t/{thread_id}/answers",
+    response_class=HTMLResponse,
+    name="answer",
+    dependencies=[limited("post")],
+)
 def answer_submit(
     request: Request, db: SessionDep, user: CurrentUser, thread_id: int, body: FormText = ""
 ) -> Response:
@@ -203,7 +212,12 @@ def answer_submit(
     return flash_redirect(request, _thread_url(thread.id, post.id), _("Your answer is posted."))
 
 
-@router.post("/posts/{post_id}/vote", response_class=HTMLResponse, name="vote")
+@router.post(
+    "/posts/{post_id}/vote",
+    response_class=HTMLResponse,
+    name="vote",
+    dependencies=[limited("vote")],
+)
 def vote(
     request: Request, db: SessionDep, user: CurrentUser, post_id: int, value: FormText = ""
 ) -> Response:
@@ -243,7 +257,12 @@ def unaccept(request: Request, db: SessionDep, user: CurrentUser, thread_id: int
     return _after_accept_change(request, db, user, thread)
 
 
-@router.post("/t/{thread_id}/helpful", response_class=HTMLResponse, name="helpful")
+@router.post(
+    "/t/{thread_id}/helpful",
+    response_class=HTMLResponse,
+    name="helpful",
+    dependencies=[limited("vote")],
+)
 def helpful(
     request: Request, db: SessionDep, user: CurrentUser, thread_id: int, helpful: FormText = "1"
 ) -> Response:

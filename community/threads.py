@@ -476,6 +476,9 @@ class ThreadQuery:
     kind: ThreadKind | None = None
     cursor: str | None = None
     limit: int = PAGE_SIZE
+    # Staff see pending, hidden and deleted threads too (marked as such) so they can act on
+    # them; merged threads are only pointers and stay out.
+    include_removed: bool = False
 
 
 @dataclass
@@ -530,9 +533,11 @@ def list_threads(db: Session, forum: Forum, query: ThreadQuery) -> ThreadListing
         raise BadRequest(_("Unknown sort order."), code="bad_sort")
     limit = max(1, min(query.limit, 100))
     key_column, id_column = _sort_columns(query.sort)
-    statement: Select[Thread] = select(Thread).where(
-        Thread.forum_id == forum.id, Thread.visibility == Visibility.VISIBLE
-    )
+    statement: Select[Thread] = select(Thread).where(Thread.forum_id == forum.id)
+    if query.include_removed:
+        statement = statement.where(Thread.merged_into_id.is_(None))
+    else:
+        statement = statement.where(Thread.visibility == Visibility.VISIBLE)
     if query.sort == "unanswered":
         statement = statement.where(Thread.reply_count == 0, Thread.status != ThreadStatus.SOLVED)
     if query.sort == "solved":

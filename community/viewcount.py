@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from community import indexing
 from community.clock import utcnow
 from community.db import begin_write
-from community.models import Thread, ThreadView
+from community.models import Thread, ThreadView, User
 
 logger = logging.getLogger(__name__)
 
@@ -50,12 +50,17 @@ class ViewCounter:
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._session_factory = session_factory
         self._pending: set[tuple[int, str, date]] = set()
+        # Whose viewer keys belong to signed-in members: new views add to their "threads read",
+        # an input of trust levels.
+        self._members: dict[str, int] = {}
         self._lock = threading.Lock()
         self._last_prune: date | None = None
 
-    def record(self, thread_id: int, key: str) -> None:
+    def record(self, thread_id: int, key: str, *, user_id: int | None = None) -> None:
         with self._lock:
             self._pending.add((thread_id, key, utcnow().date()))
+            if user_id is not None:
+                self._members[key] = user_id
             full = len(self._pending) >= MAX_BUFFER
         if full:
             self.flush()
@@ -68,21 +73,25 @@ class ViewCounter:
         """Store buffered views; return how many were new. Failed batches are kept for later."""
         with self._lock:
             batch, self._pending = self._pending, set()
+            members, self._members = self._members, {}
         if not batch:
             return 0
         try:
             with self._session_factory() as db:
                 begin_write(db)
-                added = self._store(db, batch)
+                added = self._store(db, batch, members)
                 db.commit()
         except SQLAlchemyError:
             logger.exception("could not store %d thread views; will retry", len(batch))
             with self._lock:
                 self._pending |= batch
+                self._members.update(members)
             return 0
         return added
 
-    def _store(self, db: Session, batch: set[tuple[int, str, date]]) -> int:
+    def _store(
+        self, db: Session, batch: set[tuple[int, str, date]], members: dict[str, int]
+    ) -> int:
         thread_ids = {thread_id for thread_id, _key, _day in batch}
         # Views of threads deleted meanwhile would fail the foreign key: drop just those.
         existing = set(db.scalars(select(Thread.id).where(Thread.id.in_(thread_ids))))
@@ -98,9 +107,17 @@ class ViewCounter:
                 insert(ThreadView)
                 .values(rows)
                 .on_conflict_do_nothing()
-                .returning(ThreadView.thread_id)
+                .returning(ThreadView.thread_id, ThreadView.viewer_key)
             )
-            new_per_thread = Counter(db.scalars(statement))
+            stored = db.execute(statement).all()
+            new_per_thread = Counter(thread_id for thread_id, _key in stored)
+            reads = Counter(members[key] for _thread, key in stored if key in members)
+            for user_id, count in reads.items():
+                db.execute(
+                    update(User)
+                    .where(User.id == user_id)
+                    .values(threads_read=User.threads_read + count)
+                )
             for thread_id, count in new_per_thread.items():
                 db.execute(
                     update(Thread)

@@ -53,6 +53,7 @@ def build_templates() -> Environment:
     env.globals["language_name"] = i18n.language_name
     env.globals["label"] = label
     env.globals["sort_label"] = sort_label
+    env.globals["now"] = utcnow
     env.globals["supported_locales"] = i18n.SUPPORTED_LOCALES
     env.filters["datetime"] = format_datetime
     env.filters["ago"] = format_ago

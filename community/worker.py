@@ -63,7 +63,10 @@ class Worker:
             notifications.EMAIL_EVENT: self._send_notification_email,
         }
         self.batch_handlers: dict[str, BatchHandler] = {}
-        self.periodic = [Periodic("digests", timedelta(minutes=5), self._send_digests)]
+        self.periodic = [
+            Periodic("digests", timedelta(minutes=5), self._send_digests),
+            Periodic("trust and suspensions", timedelta(minutes=10), self._moderation_sweep),
+        ]
         self.search = SearchEngine(settings)
         self.indexer = kb_tasks.register(self, self.search)
 
@@ -217,6 +220,16 @@ class Worker:
             html = self._render("notification.html", **context)
         self.mailer.send(user.email, subject, text, html)
         notification.emailed_at = utcnow()
+
+    def _moderation_sweep(self, db: Session) -> None:
+        # Imported here: moderation builds on community, not the other way round.
+        from moderation import actions, trust
+
+        begin_write(db)
+        promoted = trust.promote_active_members(db)
+        ended = actions.end_expired_suspensions(db)
+        if promoted or ended:
+            logger.info("trust levels raised: %d; suspensions ended: %d", promoted, ended)
 
     def _send_digests(self, db: Session) -> None:
         """One e-mail a day with what daily-digest readers have not seen yet."""

@@ -26,12 +26,15 @@ from kb.schemas import (
     SearchOut,
     StatusIn,
 )
+from moderation.ratelimit import limited
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS, tags=["knowledge base"])  # type: ignore[arg-type]
 Curator = Annotated[User, Depends(require_role(Role.AGENT, Role.ADMIN))]
 
 
-@router.get("/brands/{brand_slug}/search", response_model=SearchOut)
+@router.get(
+    "/brands/{brand_slug}/search", response_model=SearchOut, dependencies=[limited("search")]
+)
 def api_search(
     request: Request,
     db: SessionDep,

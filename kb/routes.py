@@ -20,6 +20,7 @@ from community.web import flash_redirect, is_htmx, render
 from kb import service, service_search
 from kb.search import SearchEngine, SearchUnavailable
 from kb.service_search import Scope
+from moderation.ratelimit import limited
 
 router = APIRouter(include_in_schema=False)
 FormText = Annotated[str, Form()]
@@ -71,7 +72,12 @@ def kb_home(request: Request, db: SessionDep, user: OptionalUser, brand_slug: st
     )
 
 
-@router.get("/b/{brand_slug}/search", response_class=HTMLResponse, name="search")
+@router.get(
+    "/b/{brand_slug}/search",
+    response_class=HTMLResponse,
+    name="search",
+    dependencies=[limited("search")],
+)
 def search_page(
     request: Request,
     db: SessionDep,
@@ -118,7 +124,12 @@ def search_page(
     )
 
 
-@router.get("/b/{brand_slug}/kb/suggest", response_class=HTMLResponse, name="kb_suggest")
+@router.get(
+    "/b/{brand_slug}/kb/suggest",
+    response_class=HTMLResponse,
+    name="kb_suggest",
+    dependencies=[limited("search")],
+)
 def suggest(request: Request, db: SessionDep, brand_slug: str, title: str = "") -> Response:
     """Answers that may already exist, shown while a question's title is typed."""
     brand = community_service.get_brand(db, brand_slug)

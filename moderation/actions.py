@@ -8,7 +8,7 @@ import enum
 from collections.abc import Mapping
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from community import indexing, visibility
@@ -34,6 +34,25 @@ class Decision(enum.StrEnum):
     HIDE = "hide"
     DELETE = "delete"
     SPAM = "spam"  # delete as spam and suspend the author
+
+
+# A reported account has no post to approve or hide: it is dismissed or the spammer removed.
+ACCOUNT_DECISIONS = (Decision.APPROVE, Decision.SPAM)
+
+
+def decisions_for(queue_name: Queue) -> tuple[Decision, ...]:
+    return ACCOUNT_DECISIONS if queue_name == Queue.USERS else tuple(Decision)
+
+
+def _lock(db: Session, *rows: Post | Thread | User) -> None:
+    """Re-read rows under a row lock (PostgreSQL) so that two moderators acting on the same
+    thing at once act one after the other, and the second sees the first one's result. SQLite
+    writers are already serialised by BEGIN IMMEDIATE."""
+    for row in rows:
+        # Lock by primary key alone: FOR UPDATE cannot cover a row's eager outer joins.
+        model = type(row)
+        db.execute(select(model.id).where(model.id == row.id).with_for_update())
+        db.refresh(row)
 
 
 def ensure_moderator(user: User) -> None:
@@ -80,6 +99,7 @@ def set_post_visibility(
 ) -> bool:
     """Hide, unhide, delete or restore a post (a question carries its thread)."""
     ensure_moderator(actor)
+    _lock(db, post.thread, post)
     before = post.thread.visibility if post.is_question else post.visibility
     if before == to:
         return False
@@ -112,11 +132,20 @@ def resolve(
 ) -> QueueItem:
     """Act on one queue item; exactly one moderator wins if two act at once."""
     ensure_moderator(moderator)
+    if decision not in decisions_for(item.queue):
+        raise FormErrors({"decision": _("Choose one of the offered options.")})
     if decision == Decision.REJECT and not (reason or "").strip() and item.queue == Queue.PENDING:
         raise FormErrors({"reason": _("Tell the author why (it is sent to them).")})
     queue.claim_resolution(db, moderator, item, decision.value)
     post = item.post
     if post is None:
+        account = item.user
+        if decision == Decision.SPAM and account is not None and not is_staff(account):
+            suspend(
+                db, moderator, account, days=365, reason=reason or _("spam"),
+                hide_posts=False, ip=ip,
+            )  # fmt: skip
+            _remove_everything_by(db, moderator, account, ip=ip)
         return item
     if decision == Decision.APPROVE:
         set_post_visibility(db, moderator, post, Visibility.VISIBLE, reason=reason, ip=ip)
@@ -142,7 +171,10 @@ def resolve(
         flags = queue.close_flags(db, post, FlagStatus.UPHELD)
         queue.tell_flaggers(db, flags, True, moderator)
         if post.author is not None and not is_staff(post.author):
-            suspend(db, moderator, post.author, days=365, reason=reason or _("spam"), ip=ip)
+            suspend(
+                db, moderator, post.author, days=365, reason=reason or _("spam"),
+                hide_posts=False, ip=ip,
+            )  # fmt: skip
             _remove_everything_by(db, moderator, post.author, ip=ip)
     return item
 
@@ -212,6 +244,7 @@ def set_locked(
     ip: str | None = None,
 ) -> bool:
     ensure_moderator(actor)
+    _lock(db, thread)
     if (thread.locked_at is not None) == locked:
         return False
     thread.locked_at = utcnow() if locked else None
@@ -241,6 +274,7 @@ def close(
     ensure_moderator(actor)
     if why == CloseReason.DUPLICATE and (duplicate_of is None or duplicate_of.id == thread.id):
         raise FormErrors({"duplicate_of": _("Give the thread this one duplicates.")})
+    _lock(db, thread)
     if thread.status == ThreadStatus.CLOSED and thread.closed_reason == why.value:
         return False
     before = {"status": thread.status.value}
@@ -256,6 +290,7 @@ def close(
 
 def reopen(db: Session, actor: User, thread: Thread, *, ip: str | None = None) -> bool:
     ensure_moderator(actor)
+    _lock(db, thread)
     if thread.status != ThreadStatus.CLOSED:
         return False
     thread.status = ThreadStatus.OPEN
@@ -281,6 +316,7 @@ def move(
         raise PermissionDenied(_("Only moderators and trusted members can move threads."))
     if forum.brand_id != thread.forum.brand_id:
         raise NotFound()
+    _lock(db, thread)
     if forum.id == thread.forum_id:
         return False
     source = thread.forum
@@ -322,8 +358,11 @@ def merge(
     ensure_moderator(actor)
     if source.id == target.id:
         raise FormErrors({"target": _("A thread cannot be merged into itself.")})
+    _lock(db, *sorted((source, target), key=lambda thread: thread.id))
     if source.merged_into_id is not None:
         return 0
+    if target.merged_into_id is not None:
+        raise FormErrors({"target": _("That thread was itself merged; use the one it went into.")})
     posts = list(db.scalars(select(Post).where(Post.thread_id == source.id).order_by(Post.id)))
     source_visible = source.visibility == Visibility.VISIBLE
     shown = {
@@ -387,9 +426,17 @@ def _ensure_can_sanction(actor: User, user: User) -> None:
 
 
 def suspend(
-    db: Session, actor: User, user: User, *, days: int, reason: str, ip: str | None = None
+    db: Session,
+    actor: User,
+    user: User,
+    *,
+    days: int,
+    reason: str,
+    hide_posts: bool = True,
+    ip: str | None = None,
 ) -> bool:
-    """Suspended accounts cannot sign in until the date; their sessions end now."""
+    """Suspended accounts cannot sign in until the date; their sessions end now. By default
+    their visible posts are hidden while the suspension lasts and come back when it ends."""
     _ensure_can_sanction(actor, user)
     if not 1 <= days <= MAX_SUSPENSION_DAYS:
         raise FormErrors(
@@ -400,17 +447,84 @@ def suspend(
     user.suspended_until = until
     user.suspension_reason = reason[:300] or None
     revoke_user_sessions(db, user.id)
+    hidden = hide_posts_of_suspended(db, user) if hide_posts else 0
     _audit(
         db,
         actor,
         "user.suspended",
         user,
         before=before,
-        after={"suspended_until": until.isoformat()},
+        after={"suspended_until": until.isoformat(), "posts_hidden": hidden},
         reason=reason,
         ip=ip,
     )
     return True
+
+
+def hide_posts_of_suspended(db: Session, user: User) -> int:
+    """Hide what a suspended member has visible, remembering which posts to bring back."""
+    posts = list(
+        db.scalars(
+            select(Post).where(Post.author_id == user.id, Post.visibility == Visibility.VISIBLE)
+        )
+    )
+    for post in posts:
+        if post.is_question and post.thread.visibility != Visibility.VISIBLE:
+            continue
+        visibility.set_visibility(db, post, Visibility.HIDDEN)
+        post.hidden_by_suspension = True
+    db.flush()
+    return len(posts)
+
+
+def restore_posts_of_suspended(db: Session, user: User) -> int:
+    """Show again what the suspension hid (posts hidden for other reasons stay hidden)."""
+    posts = list(
+        db.scalars(
+            select(Post).where(
+                Post.author_id == user.id,
+                Post.hidden_by_suspension.is_(True),
+            )
+        )
+    )
+    restored = 0
+    for post in posts:
+        post.hidden_by_suspension = False
+        current = post.thread.visibility if post.is_question else post.visibility
+        if current == Visibility.HIDDEN:
+            visibility.set_visibility(db, post, Visibility.VISIBLE)
+            restored += 1
+    db.flush()
+    return restored
+
+
+def end_expired_suspensions(db: Session) -> int:
+    """The worker's sweep: suspensions that ran out give their posts back."""
+    now = utcnow()
+    users = list(
+        db.scalars(
+            select(User)
+            .where(
+                User.id.in_(
+                    select(Post.author_id).where(Post.hidden_by_suspension.is_(True)).distinct()
+                ),
+                or_(User.suspended_until.is_(None), User.suspended_until <= now),
+            )
+            .limit(200)
+        )
+    )
+    for user in users:
+        restored = restore_posts_of_suspended(db, user)
+        record_audit(
+            db,
+            actor=None,
+            action="user.suspension_ended",
+            target_type="user",
+            target_id=user.id,
+            after={"posts_restored": restored},
+            reason=_("the suspension ran out"),
+        )
+    return len(users)
 
 
 def unsuspend(db: Session, actor: User, user: User, *, ip: str | None = None) -> bool:
@@ -419,7 +533,8 @@ def unsuspend(db: Session, actor: User, user: User, *, ip: str | None = None) ->
         return False
     user.suspended_until = None
     user.suspension_reason = None
-    _audit(db, actor, "user.unsuspended", user, ip=ip)
+    restored = restore_posts_of_suspended(db, user)
+    _audit(db, actor, "user.unsuspended", user, after={"posts_restored": restored}, ip=ip)
     return True
 
 

@@ -4,17 +4,21 @@ Exceeding one is a 429 with Retry-After, as a page or as JSON."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from limits import RateLimitItem, parse, storage, strategies
+from limits import RateLimitItem, parse, strategies
+from limits.errors import StorageError
 
-from community.auth import Viewer, client_ip, get_viewer
+from community.auth import Viewer, client_ip, get_viewer, limits_storage
 from community.clock import utcnow
 from community.errors import TooManyRequests
 from community.i18n import gettext as _
 from community.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,9 +39,7 @@ RULES: dict[str, Rule] = {
 class RateLimiter:
     def __init__(self, settings: Settings) -> None:
         self.enabled = settings.rate_limits_enabled
-        self._limiter = strategies.MovingWindowRateLimiter(
-            storage.storage_from_string(settings.redis_url or "memory://")
-        )
+        self._limiter = strategies.MovingWindowRateLimiter(limits_storage(settings))
         self._items: dict[str, tuple[RateLimitItem, RateLimitItem | None]] = {
             name: (parse(rule.default), parse(rule.new_account) if rule.new_account else None)
             for name, rule in RULES.items()
@@ -49,7 +51,12 @@ class RateLimiter:
             return
         default, strict = self._items[name]
         item = strict if new_account and strict is not None else default
-        if not self._limiter.hit(item, name, key):
+        try:
+            allowed = self._limiter.hit(item, name, key)
+        except StorageError:
+            logger.warning("rate-limit store unavailable; allowing %s", name, exc_info=True)
+            return
+        if not allowed:
             reset_at = self._limiter.get_window_stats(item, name, key).reset_time
             wait = max(1, int(reset_at - utcnow().timestamp()) + 1)
             raise TooManyRequests(

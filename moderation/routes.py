@@ -4,7 +4,7 @@ outcome of their flags, the code of conduct."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -84,7 +84,7 @@ def queue_page(
             "items": items,
             "histories": histories,
             "counts": queue.counts(db, brand.id),
-            "decisions": list(actions.Decision),
+            "decisions": actions.decisions_for(chosen),
         },
     )
 
@@ -275,6 +275,7 @@ def user_action(
     days: FormText = "",
     reason: FormText = "",
     trust_level: FormText = "",
+    keep_posts: FormText = "",
 ) -> Response:
     member = community_service.get_user_by_username(db, username)
     ip = client_ip(request)
@@ -282,7 +283,9 @@ def user_action(
     if action == "warn":
         actions.warn(db, user, member, message, ip=ip)
     elif action == "suspend":
-        actions.suspend(db, user, member, days=number, reason=reason.strip(), ip=ip)
+        actions.suspend(
+            db, user, member, days=number, reason=reason.strip(), hide_posts=not keep_posts, ip=ip
+        )
     elif action == "unsuspend":
         actions.unsuspend(db, user, member, ip=ip)
     elif action == "silence":
@@ -329,9 +332,12 @@ def audit_log(
             statement = statement.where(AuditLog.id < 0)
     if since:
         try:
-            statement = statement.where(AuditLog.created_at >= datetime.fromisoformat(since))
+            start = datetime.fromisoformat(since[:40])
         except ValueError as exc:
             raise FormErrors({"since": _("Use a date like 2026-11-25.")}) from exc
+        statement = statement.where(
+            AuditLog.created_at >= (start if start.tzinfo else start.replace(tzinfo=UTC))
+        )
     if before:
         statement = statement.where(AuditLog.id < before)
     rows = list(db.scalars(statement))
@@ -380,7 +386,14 @@ def flag_post(
     post = access_post(db, user, post_id)
     if reason not in FlagReason._value2member_map_:
         raise FormErrors({"reason": _("Choose one of the offered options.")})
-    original = _thread_from(db, user, duplicate_of) if duplicate_of.strip() else None
+    original = None
+    if reason == FlagReason.DUPLICATE.value:
+        try:
+            original = _thread_from(db, user, duplicate_of or note)
+        except NotFound:
+            original = None
+        if original is None:
+            raise FormErrors({"note": _("Give the link of the original thread.")})
     queue.flag(db, user, post, FlagReason(reason), note=note, duplicate_of=original)
     db.commit()
     if is_htmx(request):

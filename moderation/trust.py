@@ -160,6 +160,25 @@ def promote_if_earned(db: Session, user: User, brand: Brand | None) -> int | Non
     return level
 
 
+def promote_active_members(db: Session, *, since: timedelta = timedelta(days=1)) -> int:
+    """The periodic sweep: members seen lately get the level their activity has earned."""
+
+    # One brand per community today; its thresholds apply to every member.
+    brand = db.scalar(select(Brand).order_by(Brand.id).limit(1))
+    candidates = db.scalars(
+        select(User)
+        .where(
+            User.last_seen_at >= utcnow() - since,
+            User.trust_locked.is_(False),
+            User.trust_level < MAX_AUTO_LEVEL,
+            User.deactivated_at.is_(None),
+        )
+        .order_by(User.id)
+        .limit(1000)
+    )
+    return sum(1 for user in candidates if promote_if_earned(db, user, brand) is not None)
+
+
 def flag_weight(user: User) -> float:
     if user.is_staff:
         return STAFF_FLAG_WEIGHT

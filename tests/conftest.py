@@ -28,14 +28,15 @@ from aiosmtpd.smtp import SMTP, Envelope
 from aiosmtpd.smtp import Session as SmtpSession
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session
 
 from community import meili, migrate, threads
 from community.all_models import Base
 from community.app import create_app
 from community.auth import Passwords
-from community.db import make_engine, make_session_factory
+from community.db import begin_write, make_engine, make_session_factory
+from community.errors import AppError
 from community.models import Brand, Forum, Post, Role, Thread, ThreadKind, User
 from community.schemas import AnswerIn, AskIn, RegistrationIn
 from community.service import register
@@ -192,6 +193,8 @@ def make_settings(
         "meili_master_key": MEILI_TEST_KEY,
         # Every test gets its own indexes on the shared server.
         "meili_index_prefix": f"t{uuid.uuid4().hex[:10]}_",
+        # ...and its own rate-limit counters when they live in a shared Redis.
+        "rate_limit_prefix": f"t{uuid.uuid4().hex[:10]}",
         "secret_key": "test-secret-key-" + uuid.uuid4().hex,
         # The cheapest Argon2id argon2-cffi accepts keeps the suite fast; production defaults
         # are tested separately.
@@ -316,6 +319,54 @@ def as_role(
         return test_client, user
 
     return factory
+
+
+# --- concurrency ---------------------------------------------------------------------------
+
+
+def _slow_network(*_args: object) -> None:
+    # A few milliseconds per statement widen every read-then-write window, so overlapping
+    # transactions really interleave (on a fast loopback they otherwise often run in turn).
+    time.sleep(0.003)
+
+
+def run_concurrently(
+    engine: Engine, actions: list[Callable[[Session], object]]
+) -> list[tuple[str, str]]:
+    """Run each action in its own thread and session (a write transaction), all released at
+    once, with a little latency per statement. Returns ("ok", "") or (error code, message)."""
+    event.listen(engine, "after_cursor_execute", _slow_network)
+    try:
+        return _run_at_once(engine, actions)
+    finally:
+        event.remove(engine, "after_cursor_execute", _slow_network)
+
+
+def _run_at_once(
+    engine: Engine, actions: list[Callable[[Session], object]]
+) -> list[tuple[str, str]]:
+    factory = make_session_factory(engine)
+    barrier = threading.Barrier(len(actions))
+    outcomes: list[tuple[str, str]] = [("", "") for _ in actions]
+
+    def run(index: int, action: Callable[[Session], object]) -> None:
+        with factory() as session:
+            barrier.wait()
+            begin_write(session)
+            try:
+                action(session)
+                session.commit()
+                outcomes[index] = ("ok", "")
+            except AppError as exc:
+                session.rollback()
+                outcomes[index] = (exc.code, exc.message or "")
+
+    workers = [threading.Thread(target=run, args=pair) for pair in enumerate(actions)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    return outcomes
 
 
 # --- a real server for browsers and process-level tests ----------------------------------------

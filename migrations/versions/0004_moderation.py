@@ -276,6 +276,13 @@ def upgrade() -> None:
             ondelete="SET NULL",
         )
 
+    with op.batch_alter_table("posts", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column(
+                "hidden_by_suspension", sa.Boolean(), nullable=False, server_default=sa.false()
+            )
+        )
+
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.add_column(sa.Column("suspension_reason", sa.String(length=300), nullable=True))
         batch_op.add_column(sa.Column("silenced_until", sa.DateTime(timezone=True), nullable=True))
@@ -292,6 +299,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_notifications_post_kind", table_name="notifications")
+    with op.batch_alter_table("posts", schema=None) as batch_op:
+        batch_op.drop_column("hidden_by_suspension")
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_column("threads_read")
         batch_op.drop_column("days_visited")

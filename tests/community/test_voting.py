@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from community import voting
-from community.db import begin_write, make_session_factory
-from community.errors import AppError, NotFound, PermissionDenied
+from community.errors import NotFound, PermissionDenied
 from community.models import (
     HelpfulMark,
     Notification,
@@ -26,7 +23,7 @@ from community.models import (
     Visibility,
     Vote,
 )
-from tests.conftest import QA, fresh
+from tests.conftest import QA, fresh, run_concurrently
 
 UserFactory = Callable[..., User]
 
@@ -200,44 +197,8 @@ def test_vote_milestones_notify_the_author_once(
 # --- concurrency -----------------------------------------------------------------------------
 
 
-def _slow_network(*_args: object) -> None:
-    # A few milliseconds per statement widen every read-then-write window, so overlapping
-    # transactions really interleave (on a fast loopback they otherwise often run in turn).
-    time.sleep(0.003)
-
-
 def _concurrently(engine: Engine, actions: list[Callable[[Session], object]]) -> list[str]:
-    """Run each action in its own thread and session, all released at once."""
-    event.listen(engine, "after_cursor_execute", _slow_network)
-    try:
-        return _run_at_once(engine, actions)
-    finally:
-        event.remove(engine, "after_cursor_execute", _slow_network)
-
-
-def _run_at_once(engine: Engine, actions: list[Callable[[Session], object]]) -> list[str]:
-    factory = make_session_factory(engine)
-    barrier = threading.Barrier(len(actions))
-    outcomes: list[str] = ["" for _ in actions]
-
-    def run(index: int, action: Callable[[Session], object]) -> None:
-        with factory() as session:
-            barrier.wait()
-            begin_write(session)
-            try:
-                action(session)
-                session.commit()
-                outcomes[index] = "ok"
-            except AppError as exc:
-                session.rollback()
-                outcomes[index] = exc.code
-
-    workers = [threading.Thread(target=run, args=pair) for pair in enumerate(actions)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=120)
-    return outcomes
+    return [code for code, _message in run_concurrently(engine, actions)]
 
 
 def test_fifty_people_voting_at_once_count_exactly(

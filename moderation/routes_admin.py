@@ -1,0 +1,159 @@
+"""Admins' moderation settings per brand: blocked words and patterns (enforced or log-only,
+with what they caught), the flag weight that hides a post, and the code of conduct."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import func, select
+
+from community import service as community_service
+from community.auth import client_ip, require_role
+from community.db import SessionDep
+from community.errors import FormErrors, NotFound
+from community.i18n import gettext as _
+from community.models import Role, User
+from community.web import flash_redirect, render
+from moderation.audit import record_audit
+from moderation.models import BlockedPattern, FilterHit, FilterMode
+
+router = APIRouter(include_in_schema=False)
+FormText = Annotated[str, Form()]
+Admin = Annotated[User, Depends(require_role(Role.ADMIN))]
+
+
+@router.get(
+    "/admin/brands/{brand_slug}/moderation", response_class=HTMLResponse, name="admin_moderation"
+)
+def settings_page(request: Request, db: SessionDep, user: Admin, brand_slug: str) -> Response:
+    brand = community_service.get_brand(db, brand_slug)
+    patterns = list(
+        db.scalars(
+            select(BlockedPattern)
+            .where(BlockedPattern.brand_id == brand.id)
+            .order_by(BlockedPattern.id)
+        )
+    )
+    hits = dict(
+        db.execute(
+            select(FilterHit.pattern_id, func.count())
+            .where(FilterHit.pattern_id.in_([p.id for p in patterns]))
+            .group_by(FilterHit.pattern_id)
+        ).all()
+    )
+    recent = list(
+        db.scalars(
+            select(FilterHit)
+            .where(
+                FilterHit.pattern_id.in_([p.id for p in patterns]), FilterHit.enforced.is_(False)
+            )
+            .order_by(FilterHit.id.desc())
+            .limit(20)
+        )
+    )
+    return render(
+        request,
+        "moderation/admin.html",
+        {"brand": brand, "patterns": patterns, "hits": hits, "recent": recent, "errors": {}},
+    )
+
+
+@router.post("/admin/brands/{brand_slug}/moderation", response_class=HTMLResponse)
+def save_settings(
+    request: Request,
+    db: SessionDep,
+    user: Admin,
+    brand_slug: str,
+    flag_hide_weight: FormText = "",
+    code_of_conduct: FormText = "",
+) -> Response:
+    brand = community_service.get_brand(db, brand_slug)
+    try:
+        weight = float(flag_hide_weight)
+    except ValueError as exc:
+        raise FormErrors({"flag_hide_weight": _("Enter a number.")}) from exc
+    if not 0.5 <= weight <= 100:
+        raise FormErrors(
+            {
+                "flag_hide_weight": _("Enter a number from %(low)d to %(high)d.")
+                % {"low": 1, "high": 100}
+            }
+        )
+    before = {"flag_hide_weight": brand.flag_hide_weight}
+    brand.flag_hide_weight = weight
+    brand.code_of_conduct = code_of_conduct[:20_000]
+    record_audit(
+        db,
+        actor=user,
+        action="brand.moderation_settings",
+        target_type="brand",
+        target_id=brand.id,
+        before=before,
+        after={"flag_hide_weight": weight},
+        ip=client_ip(request),
+    )
+    db.commit()
+    return flash_redirect(request, f"/admin/brands/{brand.slug}/moderation", _("Saved."))
+
+
+@router.post("/admin/brands/{brand_slug}/patterns", name="admin_pattern_add")
+def add_pattern(
+    request: Request,
+    db: SessionDep,
+    user: Admin,
+    brand_slug: str,
+    pattern: FormText = "",
+    is_regex: FormText = "",
+    mode: FormText = "enforce",
+) -> Response:
+    brand = community_service.get_brand(db, brand_slug)
+    text = pattern.strip()[:200]
+    if not text:
+        raise FormErrors({"pattern": _("Write the word, phrase or pattern.")})
+    regex = is_regex == "1"
+    if regex:
+        try:
+            re.compile(text)
+        except re.error as exc:
+            raise FormErrors({"pattern": _("That is not a valid regular expression.")}) from exc
+    if mode not in FilterMode._value2member_map_:
+        raise FormErrors({"mode": _("Choose one of the offered options.")})
+    created = BlockedPattern(
+        brand_id=brand.id,
+        pattern=text,
+        is_regex=regex,
+        mode=FilterMode(mode),
+        created_by_id=user.id,
+    )
+    db.add(created)
+    db.flush()
+    record_audit(
+        db, actor=user, action="filter.added", target_type="brand", target_id=brand.id,
+        after={"pattern": text, "regex": regex, "mode": mode}, ip=client_ip(request),
+    )  # fmt: skip
+    db.commit()
+    return flash_redirect(request, f"/admin/brands/{brand.slug}/moderation", _("Filter added."))
+
+
+@router.post("/admin/patterns/{pattern_id}/{action}", name="admin_pattern_change")
+def change_pattern(
+    request: Request, db: SessionDep, user: Admin, pattern_id: int, action: str
+) -> Response:
+    found = db.get(BlockedPattern, pattern_id)
+    if found is None or action not in ("enforce", "log_only", "delete"):
+        raise NotFound()
+    brand = found.brand_id
+    slug = community_service.get_brand_by_id(db, brand).slug
+    if action == "delete":
+        db.delete(found)
+    else:
+        found.mode = FilterMode(action)
+    record_audit(
+        db, actor=user, action=f"filter.{action}", target_type="brand", target_id=brand,
+        after={"pattern": found.pattern}, ip=client_ip(request),
+    )  # fmt: skip
+    db.commit()
+    return flash_redirect(request, f"/admin/brands/{slug}/moderation", _("Saved."))

@@ -1,0 +1,102 @@
+// Keyboard-driven review queues: j/k move between items, a/r/h/d/s act on the focused item,
+// x selects it for a bulk action. Actions go through htmx (the buttons' hx-post); after an
+// item is handled, focus moves to the next one so a queue can be cleared without a mouse.
+(function () {
+  "use strict";
+  var list = document.querySelector("[data-mod-queue]");
+  if (!list) { return; }
+
+  function items() {
+    return Array.prototype.slice.call(list.querySelectorAll("[data-item]:not([data-handled])"));
+  }
+  function current() {
+    var active = document.activeElement;
+    return active && active.closest ? active.closest("[data-item]") : null;
+  }
+  // The button's words without its <kbd> hint ("Reject", not "Reject r").
+  function buttonLabel(button) {
+    var words = "";
+    Array.prototype.forEach.call(button.childNodes, function (node) {
+      if (node.nodeType === Node.TEXT_NODE) { words += node.textContent; }
+    });
+    return words.trim();
+  }
+  function move(step) {
+    var all = items();
+    if (!all.length) { return; }
+    var index = all.indexOf(current());
+    var next = all[Math.min(Math.max(index + step, 0), all.length - 1)] || all[0];
+    next.focus();
+    next.scrollIntoView({ block: "nearest" });
+  }
+
+  document.addEventListener("keydown", function (event) {
+    var target = event.target;
+    if (event.ctrlKey || event.metaKey || event.altKey) { return; }
+    if (target instanceof HTMLInputElement && target.type !== "checkbox") { return; }
+    if (target instanceof HTMLTextAreaElement || target instanceof HTMLSelectElement) { return; }
+    var key = event.key.toLowerCase();
+    if (key === "j") { event.preventDefault(); move(1); return; }
+    if (key === "k") { event.preventDefault(); move(-1); return; }
+    var item = current();
+    if (!item) { return; }
+    if (key === "x") {
+      event.preventDefault();
+      var box = item.querySelector("input[type=checkbox]");
+      if (box) { box.checked = !box.checked; }
+      return;
+    }
+    var button = item.querySelector('button[data-key="' + key + '"]');
+    if (!button) { return; }
+    event.preventDefault();
+    var reasonField = button.form && button.form.querySelector("[data-reason]");
+    if (reasonField && (key === "r")) {
+      // The author is told why, so an empty answer asks again (Escape cancels).
+      var name = buttonLabel(button);
+      var reason = window.prompt(name + ": why? (sent to the author)");
+      while (reason !== null && !reason.trim()) {
+        reason = window.prompt(name + ": a reason is needed. Why? (sent to the author)");
+      }
+      if (reason === null) { return; }
+      reasonField.value = reason.trim();
+    }
+    button.click();
+  });
+
+  // A refused action (another moderator handled the item first, a reason is missing) must not
+  // fail silently: htmx swaps nothing on an error, so show the server's explanation in the item.
+  document.body.addEventListener("htmx:responseError", function (event) {
+    var source = event.detail && event.detail.elt;
+    var item = source && source.closest ? source.closest("[data-item]") : null;
+    if (!item) { return; }
+    var xhr = event.detail.xhr;
+    var parts = [];
+    var page = new DOMParser().parseFromString(xhr.responseText || "", "text/html");
+    Array.prototype.forEach.call(page.querySelectorAll("main .card > p:first-of-type, main .card li"), function (node) {
+      var text = node.textContent.trim();
+      if (text) { parts.push(text); }
+    });
+    var note = item.querySelector("[data-error]");
+    if (!note) {
+      note = document.createElement("p");
+      note.className = "alert";
+      note.setAttribute("role", "alert");
+      note.setAttribute("data-error", "");
+      item.insertBefore(note, item.firstChild);
+    }
+    note.textContent = parts.length ? parts.join(" ") : "That did not work (" + xhr.status + "). Reload and try again.";
+    item.focus();
+  });
+
+  // When htmx replaced an item with its "handled" note, continue with the next item.
+  document.body.addEventListener("htmx:afterSwap", function (event) {
+    var swapped = event.detail && event.detail.target;
+    if (!swapped) { return; }
+    var handled = document.getElementById(swapped.id);
+    if (handled && handled.hasAttribute("data-handled")) {
+      var next = handled.nextElementSibling;
+      while (next && next.hasAttribute("data-handled")) { next = next.nextElementSibling; }
+      if (next) { next.focus(); } else { handled.focus(); }
+    }
+  });
+})();
