@@ -75,6 +75,8 @@ LABELS = {
     "resolution:hide": N_("hidden"),
     "resolution:delete": N_("deleted"),
     "resolution:spam": N_("removed as spam"),
+    "resolution:users:approve": N_("report dismissed"),
+    "resolution:users:spam": N_("account suspended and posts removed"),
     "flag:spam": N_("spam"),
     "flag:offensive": N_("offensive"),
     "flag:off_topic": N_("off-topic"),

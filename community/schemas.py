@@ -81,6 +81,10 @@ class EditIn(Input):
     reason: Text | None = Field(default=None, max_length=300)
 
 
+class TagsIn(Input):
+    tags: list[Tag] = Field(max_length=10)
+
+
 class VoteIn(Input):
     value: Literal[-1, 0, 1]
 

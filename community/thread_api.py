@@ -25,6 +25,7 @@ from community.schemas import (
     Page,
     PostOut,
     RevisionOut,
+    TagsIn,
     ThreadDetailOut,
     ThreadOut,
     TokenIn,
@@ -196,6 +197,13 @@ def api_mark_helpful(db: SessionDep, user: CurrentUser, thread_id: int) -> Helpf
 @router.delete("/threads/{thread_id}/helpful", response_model=HelpfulOut, tags=["votes"])
 def api_unmark_helpful(db: SessionDep, user: CurrentUser, thread_id: int) -> HelpfulOut:
     return _helpful(db, user, thread_id, False)
+
+
+@router.put("/threads/{thread_id}/tags", response_model=ThreadOut, tags=["threads"])
+def api_retag(db: SessionDep, user: CurrentUser, thread_id: int, body: TagsIn) -> ThreadOut:
+    thread = threads.retag(db, user, threads.access_thread(db, user, thread_id), body.tags)
+    db.commit()
+    return thread_out(threads.access_thread(db, user, thread.id))
 
 
 @router.put("/threads/{thread_id}/watch", status_code=204, tags=["notifications"])

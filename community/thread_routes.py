@@ -165,6 +165,7 @@ def _render_thread(
             "kb_article": kb_service.article_for_thread(db, thread.id),
             "kb_solution": kb_service.is_solution(db, thread.id),
             "is_curator": kb_service.is_curator(user),
+            "can_retag": threads.can_retag(user, thread) and thread.locked_at is None,
         },
         block=block,
         status_code=status_code,
@@ -288,6 +289,16 @@ def watch(
         page = threads.thread_page(db, user, thread)
         return render(request, "community/_watch.html", {"page": page, "thread": thread})
     return RedirectResponse(_thread_url(thread_id), status_code=303)
+
+
+@router.post("/t/{thread_id}/tags", name="retag")
+def retag(
+    request: Request, db: SessionDep, user: CurrentUser, thread_id: int, tags: FormText = ""
+) -> Response:
+    thread = threads.access_thread(db, user, thread_id)
+    threads.retag(db, user, thread, threads.split_tags(tags[:400]))
+    db.commit()
+    return flash_redirect(request, _thread_url(thread_id), _("Tags saved."))
 
 
 # --- editing, history, deleting --------------------------------------------------------------

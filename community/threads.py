@@ -344,6 +344,48 @@ def edit_post(db: Session, editor: User, post: Post, data: EditIn) -> Post:
     return post
 
 
+RETAG_LEVEL = 2
+
+
+def can_retag(user: User | None, thread: Thread) -> bool:
+    """The asker, staff, and members from trust level 2 may fix a thread's tags."""
+    if user is None:
+        return False
+    return user.id == thread.author_id or is_staff(user) or user.trust_level >= RETAG_LEVEL
+
+
+def retag(db: Session, editor: User, thread: Thread, tags: list[str]) -> Thread:
+    """Replace a thread's tags (tag counters follow); others' retags are audited."""
+    ensure_can_participate(editor)
+    ensure_thread_visible(editor, thread)
+    ensure_thread_open_for(editor, thread)
+    if not can_retag(editor, thread):
+        raise PermissionDenied(_("Members from trust level 2 can edit tags."))
+    names = clean_tags(tags)
+    before = [tag.name for tag in thread.tags]
+    if names == before:
+        return thread
+    counted = thread.visibility == Visibility.VISIBLE
+    if counted:
+        visibility.count_tags(thread.tags, -1)
+    thread.tags = _tags_for(db, thread.forum.brand_id, names)
+    if counted:
+        visibility.count_tags(thread.tags, 1)
+    if editor.id != thread.author_id:
+        record_audit(
+            db,
+            actor=editor,
+            action="thread.retagged",
+            target_type="thread",
+            target_id=thread.id,
+            before={"tags": before},
+            after={"tags": names},
+        )
+    indexing.thread_changed(db, thread.id)
+    db.flush()
+    return thread
+
+
 def delete_post(db: Session, actor: User, post: Post, *, reason: str | None = None) -> None:
     """Soft delete. Deleting the question deletes the thread; an asker cannot delete a
     question others have answered (their answers would vanish with it)."""

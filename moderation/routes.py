@@ -107,8 +107,18 @@ def resolve_item(
         ip=client_ip(request),
     )  # fmt: skip
     db.commit()
-    if is_htmx(request):
-        return render(request, "moderation/_handled.html", {"item": item})
+    if is_htmx(request) and brand is not None:
+        # The note replaces the item; the heading's count and the tabs update out of band.
+        return render(
+            request,
+            "moderation/_handled.html",
+            {
+                "item": item,
+                "brand": brand,
+                "queue": item.queue,
+                "counts": queue.counts(db, brand.id),
+            },
+        )
     return flash_redirect(
         request,
         f"/b/{brand.slug if brand else ''}/mod/{item.queue.value}",

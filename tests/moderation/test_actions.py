@@ -627,6 +627,10 @@ def test_the_second_moderator_sees_who_handled_it(
         headers={"HX-Request": "true"},
     )
     assert done.status_code == 200
+    assert "Handled: approved." in done.text
+    # The heading's count and the queue tabs update out of band.
+    assert '<span class="badge" id="queue-count" hx-swap-oob="true">0</span>' in done.text
+    assert "Waiting for approval (0)" in done.text
     late = second.post(
         f"/mod/items/{item.id}/reject",
         data={"csrf_token": tokens[1], "reason": "spam"},
@@ -753,3 +757,38 @@ def test_the_audit_log_is_filterable_and_read_only(
         assert response.status_code in (404, 405)
     fresh(db)
     assert db.get(AuditLog, row_id).reason == "rude words"  # type: ignore[union-attr]
+
+
+# --- tags (a trust-level-2 privilege) --------------------------------------------------------
+
+
+def test_trust_level_2_members_fix_tags_and_counters_follow(
+    db: Session, qa: QA, make_user: UserFactory, as_role: RoleClient
+) -> None:
+    from community.models import Tag
+
+    thread = qa.ask(make_user("asker"), tags=["esim"])
+    with pytest.raises(PermissionDenied):
+        threads.retag(db, make_user("newish", trust_level=1), thread, ["billing"])
+    db.rollback()
+    editor = make_user("regular2", trust_level=2)
+    threads.retag(db, editor, thread, ["billing", "Roaming"])
+    db.commit()
+    fresh(db)
+    counts = {tag.name: tag.thread_count for tag in db.scalars(select(Tag))}
+    assert counts == {"esim": 0, "billing": 1, "roaming": 1}
+    audit = _audit(db, "thread.retagged")
+    assert len(audit) == 1 and audit[0].before == {"tags": ["esim"]}
+    assert audit[0].after == {"tags": ["billing", "roaming"]}
+
+    browser, _member = as_role(Role.MEMBER)  # trust level 1: no tag form, and a 403
+    assert 'action="/t/' + str(thread.id) + '/tags"' not in browser.get(f"/t/{thread.id}").text
+    token = csrf_token(browser, f"/t/{thread.id}")
+    refused = browser.post(f"/t/{thread.id}/tags", data={"tags": "spam", "csrf_token": token})
+    assert refused.status_code == 403
+    api = browser.put(
+        f"/api/v1/threads/{thread.id}/tags", json={"tags": ["x"]}, headers={"X-CSRF-Token": token}
+    )
+    assert api.status_code == 403
+    fresh(db)
+    assert [tag.name for tag in db.get(Thread, thread.id).tags] == ["billing", "roaming"]  # type: ignore[union-attr]
