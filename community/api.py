@@ -23,7 +23,9 @@ ERRORS = {
     401: {"model": ErrorOut},
     403: {"model": ErrorOut},
     404: {"model": ErrorOut},
+    409: {"model": ErrorOut},
     422: {"model": ErrorOut},
+    429: {"model": ErrorOut, "description": "Too many requests; see the Retry-After header."},
 }
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)  # type: ignore[arg-type]

@@ -121,7 +121,7 @@ def notify_milestone(db: Session, *, post: Post, milestone: int) -> None:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def _shown(statement: Select[Any]) -> Select[Any]:
+def only_shown(statement: Select[Any]) -> Select[Any]:
     """Notifications about content that is no longer visible (hidden, pending, deleted) are
     not shown; moderation notices about one's own post always are."""
     return (
@@ -139,8 +139,16 @@ def _shown(statement: Select[Any]) -> Select[Any]:
     )
 
 
+def is_shown(db: Session, notification: Notification) -> bool:
+    """Whether the notification may still be shown (or e-mailed): its content is visible."""
+    found = db.scalar(
+        only_shown(select(Notification.id).where(Notification.id == notification.id))
+    )
+    return found is not None
+
+
 def unread_count(db: Session, user_id: int) -> int:
-    statement = _shown(
+    statement = only_shown(
         select(func.count())
         .select_from(Notification)
         .where(Notification.user_id == user_id, Notification.read_at.is_(None))
@@ -157,7 +165,7 @@ class NotificationPage:
 def list_for(
     db: Session, user_id: int, *, before: int | None = None, limit: int = 30, unread: bool = False
 ) -> NotificationPage:
-    statement = _shown(
+    statement = only_shown(
         select(Notification)
         .where(Notification.user_id == user_id)
         .options(selectinload(Notification.actor), selectinload(Notification.thread))

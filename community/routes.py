@@ -87,13 +87,18 @@ def brand_page(request: Request, db: SessionDep, brand_slug: str) -> Response:
 @router.get("/u/{username}", response_class=HTMLResponse, name="profile")
 def profile_page(request: Request, db: SessionDep, username: str) -> Response:
     user = service.get_user_by_username(db, username)
+    history = reputation.history(db, user.id, limit=30)
     return render(
         request,
         "community/profile.html",
         {
             "profile": user,
             "activity": service.profile_activity(db, user),
-            "history": reputation.history(db, user.id, limit=30),
+            "history": history,
+            # Events stay (reputation is real) but link only to threads still public.
+            "linkable": service.visible_thread_ids(
+                db, {event.thread_id for event in history if event.thread_id}
+            ),
         },
     )
 

@@ -158,7 +158,10 @@ def authenticate(
 def log_in(db: Session, user: User, client: ClientInfo) -> SessionStart:
     """Start a fresh session (a new token: the pre-login cookie is worthless afterwards)."""
     revoke_session_token(db, client.previous_token)
-    user.last_seen_at = utcnow()
+    now = utcnow()
+    if user.last_seen_at is None or user.last_seen_at.date() != now.date():
+        user.days_visited = User.days_visited + 1  # a visit on a new day: trust levels count it
+    user.last_seen_at = now
     token = start_session(
         db, user, max_age=client.max_age, ip=client.ip, user_agent=client.user_agent
     )
@@ -301,6 +304,18 @@ class ProfileActivity:
     thread_count: int
     answer_count: int
     accepted_count: int
+
+
+def visible_thread_ids(db: Session, thread_ids: set[int]) -> set[int]:
+    if not thread_ids:
+        return set()
+    return set(
+        db.scalars(
+            select(Thread.id).where(
+                Thread.id.in_(thread_ids), Thread.visibility == Visibility.VISIBLE
+            )
+        )
+    )
 
 
 def profile_activity(db: Session, user: User, *, limit: int = 10) -> ProfileActivity:

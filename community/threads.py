@@ -209,7 +209,7 @@ def ask(db: Session, author: User, forum: Forum, data: AskIn, *, locale: str) ->
     screening = filters.screen(db, author, forum, f"{title}\n{body}", post=question)
     filters.record_hits(db, screening, question)
     if screening.held:
-        queue.hold(db, question, screening.reasons)
+        queue.hold(db, question, screening.reasons, account_reasons=screening.account_reasons)
         indexing.thread_changed(db, thread.id)
     else:
         visibility.publish(db, question, author=author)
@@ -243,7 +243,7 @@ def answer(db: Session, author: User, thread: Thread, data: AnswerIn) -> Post:
     screening = filters.screen(db, author, thread.forum, body, post=post)
     filters.record_hits(db, screening, post)
     if screening.held:
-        queue.hold(db, post, screening.reasons)
+        queue.hold(db, post, screening.reasons, account_reasons=screening.account_reasons)
     else:
         visibility.publish(db, post, author=author)
     return post

@@ -200,6 +200,8 @@ class Worker:
         notification = db.get(Notification, event.payload.get("notification_id"))
         if notification is None or notification.emailed_at or notification.read_at:
             return
+        if not notifications.is_shown(db, notification):
+            return  # its content was hidden, held or deleted before the e-mail went out
         user = db.get(User, notification.user_id)
         if (
             user is None
@@ -277,14 +279,16 @@ class Worker:
                 return  # another worker is sending this digest
             items = list(
                 db.scalars(
-                    select(Notification)
-                    .where(
-                        Notification.user_id == user_id,
-                        Notification.read_at.is_(None),
-                        Notification.emailed_at.is_(None),
+                    notifications.only_shown(
+                        select(Notification)
+                        .where(
+                            Notification.user_id == user_id,
+                            Notification.read_at.is_(None),
+                            Notification.emailed_at.is_(None),
+                        )
+                        .order_by(Notification.id)
+                        .limit(DIGEST_MAX_ITEMS)
                     )
-                    .order_by(Notification.id)
-                    .limit(DIGEST_MAX_ITEMS)
                 )
             )
             if not items:

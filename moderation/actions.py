@@ -619,18 +619,7 @@ def report_user(db: Session, reporter: User, user: User, note: str) -> QueueItem
     text = note.strip()[:500]
     if not text:
         raise FormErrors({"note": _("Say what is wrong.")})
-    brand_id = _brand_of_user(db, user)
-    item = db.scalar(
-        select(QueueItem).where(
-            QueueItem.queue == Queue.USERS,
-            QueueItem.user_id == user.id,
-            QueueItem.post_id.is_(None),
-            QueueItem.status == ItemStatus.OPEN,
-        )
-    )
-    if item is None:
-        item = QueueItem(brand_id=brand_id, queue=Queue.USERS, user_id=user.id, reasons=[])
-        db.add(item)
+    item = queue.account_item(db, _brand_of_user(db, user), user)
     item.reasons = [
         *list(item.reasons),
         _("reported by %(name)s: %(note)s") % {"name": reporter.username, "note": text},

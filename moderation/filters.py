@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from community.clock import utcnow
 from community.i18n import gettext as _
+from community.i18n import ngettext
 from community.models import Forum, ModerationPolicy, Post, Thread, User, Visibility
 from moderation import trust
 from moderation.models import BlockedPattern, FilterHit, FilterMode
@@ -33,6 +34,8 @@ NEW_ACCOUNT = timedelta(hours=24)
 class Screening:
     reasons: list[str] = field(default_factory=list)
     hits: list[tuple[BlockedPattern, str, bool]] = field(default_factory=list)
+    # Reasons to look at the account itself (bursts): it goes to the reported-accounts queue.
+    account_reasons: list[str] = field(default_factory=list)
 
     @property
     def held(self) -> bool:
@@ -78,8 +81,12 @@ def screen(
     allowed = trust.links_allowed(author)
     if allowed is not None and links > allowed:
         result.reasons.append(
-            _("%(count)d links from a trust-level-%(level)d account (limit %(limit)d)")
-            % {"count": links, "level": level, "limit": allowed}
+            ngettext(
+                "%(num)d link from a trust-level-%(level)d account (limit %(limit)d)",
+                "%(num)d links from a trust-level-%(level)d account (limit %(limit)d)",
+                links,
+            )
+            % {"num": links, "level": level, "limit": allowed}
         )
     if level == 0 and _IMAGE.search(text):
         result.reasons.append(_("images from a trust-level-0 account"))
@@ -114,7 +121,12 @@ def _repeats(db: Session, author: User, text: str, result: Screening, others: li
         if fingerprint(body) == mark:
             minutes = max(1, int((utcnow() - created).total_seconds() // 60))
             result.reasons.append(
-                _("repeats a post from %(minutes)d minutes ago") % {"minutes": minutes}
+                ngettext(
+                    "repeats a post from %(num)d minute ago",
+                    "repeats a post from %(num)d minutes ago",
+                    minutes,
+                )
+                % {"num": minutes}
             )
             return
 
@@ -129,10 +141,12 @@ def _burst(db: Session, author: User, result: Screening, others: list[Any]) -> N
         .where(Post.author_id == author.id, Post.created_at >= utcnow() - BURST_WINDOW, *others)
     )
     if (recent or 0) >= BURST_POSTS:
-        result.reasons.append(
-            _("%(count)d posts in 10 minutes from an account %(hours)d hours old")
-            % {"count": (recent or 0) + 1, "hours": int(age.total_seconds() // 3600)}
-        )
+        why = _("%(count)d posts in 10 minutes from an account %(hours)d hours old") % {
+            "count": (recent or 0) + 1,
+            "hours": int(age.total_seconds() // 3600),
+        }
+        result.reasons.append(why)
+        result.account_reasons.append(why)
 
 
 def record_hits(db: Session, screening: Screening, post: Post) -> None:

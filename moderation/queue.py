@@ -71,10 +71,32 @@ def _item_for(db: Session, queue: Queue, post: Post) -> QueueItem:
     return item
 
 
-def hold(db: Session, post: Post, reasons: list[str]) -> QueueItem:
-    """A new post waits in the pending queue (it is kept, never lost)."""
+def account_item(db: Session, brand_id: int, user: User) -> QueueItem:
+    """The open reported-accounts item for `user`, opened if there is none."""
+    item = db.scalar(
+        select(QueueItem).where(
+            QueueItem.queue == Queue.USERS,
+            QueueItem.user_id == user.id,
+            QueueItem.post_id.is_(None),
+            QueueItem.status == ItemStatus.OPEN,
+        )
+    )
+    if item is None:
+        item = QueueItem(brand_id=brand_id, queue=Queue.USERS, user_id=user.id, reasons=[])
+        db.add(item)
+    return item
+
+
+def hold(
+    db: Session, post: Post, reasons: list[str], *, account_reasons: list[str] | None = None
+) -> QueueItem:
+    """A new post waits in the pending queue (it is kept, never lost). Reasons about the
+    account itself (a burst from a new account) also put the account in front of moderators."""
     item = _item_for(db, Queue.PENDING, post)
     item.reasons = list(item.reasons) + reasons
+    if account_reasons and post.author is not None:
+        account = account_item(db, _brand_id(post), post.author)
+        account.reasons = [*list(account.reasons), *account_reasons]
     record_audit(
         db,
         actor=None,

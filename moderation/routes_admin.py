@@ -17,11 +17,13 @@ from community.errors import FormErrors, NotFound
 from community.i18n import gettext as _
 from community.models import Role, User
 from community.web import flash_redirect, render
+from moderation import trust
 from moderation.audit import record_audit
 from moderation.models import BlockedPattern, FilterHit, FilterMode
 
 router = APIRouter(include_in_schema=False)
 FormText = Annotated[str, Form()]
+FormList = Annotated[list[str], Form()]
 Admin = Annotated[User, Depends(require_role(Role.ADMIN))]
 
 
@@ -57,7 +59,15 @@ def settings_page(request: Request, db: SessionDep, user: Admin, brand_slug: str
     return render(
         request,
         "moderation/admin.html",
-        {"brand": brand, "patterns": patterns, "hits": hits, "recent": recent, "errors": {}},
+        {
+            "brand": brand,
+            "patterns": patterns,
+            "hits": hits,
+            "recent": recent,
+            "errors": {},
+            "thresholds": trust.thresholds(brand),
+            "threshold_keys": trust.THRESHOLD_KEYS,
+        },
     )
 
 
@@ -78,8 +88,8 @@ def save_settings(
     if not 0.5 <= weight <= 100:
         raise FormErrors(
             {
-                "flag_hide_weight": _("Enter a number from %(low)d to %(high)d.")
-                % {"low": 1, "high": 100}
+                "flag_hide_weight": _("Enter a number from %(low)s to %(high)s.")
+                % {"low": "0.5", "high": "100"}
             }
         )
     before = {"flag_hide_weight": brand.flag_hide_weight}
@@ -95,6 +105,35 @@ def save_settings(
         after={"flag_hide_weight": weight},
         ip=client_ip(request),
     )
+    db.commit()
+    return flash_redirect(request, f"/admin/brands/{brand.slug}/moderation", _("Saved."))
+
+
+@router.post("/admin/brands/{brand_slug}/trust", name="admin_trust")
+def save_trust_thresholds(
+    request: Request,
+    db: SessionDep,
+    user: Admin,
+    brand_slug: str,
+    days_visited: FormList = [],  # noqa: B006 - one value per level, FastAPI's form lists
+    threads_read: FormList = [],  # noqa: B006
+    posts: FormList = [],  # noqa: B006
+    upvotes: FormList = [],  # noqa: B006
+    accepted: FormList = [],  # noqa: B006
+    account_days: FormList = [],  # noqa: B006
+    max_flags_upheld: FormList = [],  # noqa: B006
+) -> Response:
+    brand = community_service.get_brand(db, brand_slug)
+    values = {
+        "days_visited": days_visited,
+        "threads_read": threads_read,
+        "posts": posts,
+        "upvotes": upvotes,
+        "accepted": accepted,
+        "account_days": account_days,
+        "max_flags_upheld": max_flags_upheld,
+    }
+    trust.save_thresholds(db, user, brand, values, ip=client_ip(request))
     db.commit()
     return flash_redirect(request, f"/admin/brands/{brand.slug}/moderation", _("Saved."))
 

@@ -24,7 +24,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from community.clock import utcnow
-from community.models import Brand, Post, Thread, User, Visibility
+from community.errors import FormErrors, PermissionDenied
+from community.i18n import gettext as _
+from community.models import Brand, Post, Role, Thread, User, Visibility
 from moderation.audit import record_audit
 from moderation.models import Flag, FlagStatus
 
@@ -114,6 +116,42 @@ def activity(db: Session, user: User) -> Activity:
         account_days=(utcnow() - user.created_at).days,
         flags_upheld=int(flags_upheld or 0),
     )
+
+
+LEVELS = ("1", "2", "3")
+THRESHOLD_KEYS = tuple(DEFAULTS["1"])
+MAX_THRESHOLD = 100_000
+
+
+def save_thresholds(
+    db: Session, actor: User, brand: Brand, values: dict[str, list[str]], *, ip: str | None
+) -> dict[str, dict[str, int]]:
+    """An admin sets a brand's thresholds: each key gets one whole number per level 1-3."""
+    if actor.role != Role.ADMIN:
+        raise PermissionDenied()
+    chosen: dict[str, dict[str, int]] = {level: {} for level in LEVELS}
+    for key in THRESHOLD_KEYS:
+        numbers = values.get(key) or []
+        if len(numbers) != len(LEVELS) or not all(n.strip().isdigit() for n in numbers):
+            raise FormErrors({key: _("Enter a whole number for each level.")})
+        for level, number in zip(LEVELS, numbers, strict=True):
+            value = int(number.strip())
+            if value > MAX_THRESHOLD:
+                raise FormErrors({key: _("Use numbers up to %(max)d.") % {"max": MAX_THRESHOLD}})
+            chosen[level][key] = value
+    before = thresholds(brand)
+    brand.trust_thresholds = chosen
+    record_audit(
+        db,
+        actor=actor,
+        action="brand.trust_thresholds",
+        target_type="brand",
+        target_id=brand.id,
+        before=before,
+        after=chosen,
+        ip=ip,
+    )
+    return chosen
 
 
 def earned_level(stats: Activity, rules: dict[str, dict[str, int]]) -> int:

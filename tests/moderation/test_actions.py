@@ -792,3 +792,21 @@ def test_trust_level_2_members_fix_tags_and_counters_follow(
     assert api.status_code == 403
     fresh(db)
     assert [tag.name for tag in db.get(Thread, thread.id).tags] == ["billing", "roaming"]  # type: ignore[union-attr]
+
+
+def test_profiles_do_not_link_to_removed_threads(
+    db: Session, qa: QA, make_user: UserFactory, moderator: User, client: TestClient
+) -> None:
+    from community import voting
+
+    asker = make_user("asker")
+    thread = qa.ask(asker, title="Hotspot keeps dropping")
+    voting.cast_vote(db, make_user("voter"), _question(db, thread).id, 1)
+    db.commit()
+    assert f'href="/t/{thread.id}' in client.get("/u/asker").text
+    actions.set_post_visibility(db, moderator, _question(db, thread), Visibility.HIDDEN, reason="x")
+    db.commit()
+    page = client.get("/u/asker")
+    assert page.status_code == 200
+    assert f'href="/t/{thread.id}' not in page.text and "Hotspot" not in page.text
+    assert "+5" in page.text  # the reputation itself stays
