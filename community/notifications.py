@@ -141,9 +141,7 @@ def only_shown(statement: Select[Any]) -> Select[Any]:
 
 def is_shown(db: Session, notification: Notification) -> bool:
     """Whether the notification may still be shown (or e-mailed): its content is visible."""
-    found = db.scalar(
-        only_shown(select(Notification.id).where(Notification.id == notification.id))
-    )
+    found = db.scalar(only_shown(select(Notification.id).where(Notification.id == notification.id)))
     return found is not None
 
 

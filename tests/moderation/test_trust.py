@@ -654,9 +654,10 @@ def test_admins_set_the_thresholds_on_the_settings_page(
     fresh(db)
     brand = _load(db, Brand, qa.forum.brand_id)
     assert trust.thresholds(brand) == wanted
-    assert db.scalars(
-        select(AuditLog).where(AuditLog.action == "brand.trust_thresholds")
-    ).one().after == wanted
+    assert (
+        db.scalars(select(AuditLog).where(AuditLog.action == "brand.trust_thresholds")).one().after
+        == wanted
+    )
     assert 'value="1"' in browser.get(page_url).text
 
     newcomer = make_user("newcomer", trust_level=0)
