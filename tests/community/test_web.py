@@ -221,3 +221,33 @@ def test_api_docs_and_schema(client: TestClient) -> None:
 def test_nul_characters_in_paths_are_client_errors(client: TestClient, path: str) -> None:
     response = client.get(path)
     assert 400 <= response.status_code < 500
+
+
+_TITLE = re.compile(r"<title>(.*?)</title>", re.DOTALL)
+
+
+@pytest.mark.parametrize(
+    ("role", "path"),
+    [
+        (None, "/"),
+        (None, "/login"),
+        (None, "/register"),
+        (Role.MEMBER, "/account"),
+        (Role.MEMBER, "/notifications"),
+        (Role.MEMBER, "/account/flags"),
+        (Role.MODERATOR, "/mod/audit"),
+        (Role.ADMIN, "/admin/users"),
+    ],
+)
+def test_page_titles_are_plain_text(
+    as_role: Callable[[Role | None], tuple[TestClient, User | None]],
+    role: Role | None,
+    path: str,
+) -> None:
+    browser, _user = as_role(role)
+    response = browser.get(path)
+    assert response.status_code == 200, path
+    found = _TITLE.search(response.text)
+    assert found is not None
+    title = found.group(1)
+    assert "<" not in title and len(title) < 120, title[:200]
