@@ -286,6 +286,8 @@ class Thread(Base):
     author_segment: Mapped[str | None] = mapped_column(String(20))
     # The knowledge base's usefulness score (kb.scoring), kept current by the worker.
     usefulness: Mapped[float] = mapped_column(default=0.0)
+    # Attribution for imported threads: the original page (CC BY-SA asks for a link).
+    source_url: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # When the question's text, title, tags or kind last changed (not counters or votes).
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -340,6 +342,27 @@ class Post(Base):
     @property
     def is_visible(self) -> bool:
         return self.visibility == Visibility.VISIBLE
+
+
+class PostComment(Base):
+    """A short remark under a question or answer, as Stack Exchange sites have them. They arrive
+    with imports; written remarks here are answers, so there is no form for these."""
+
+    __tablename__ = "post_comments"
+    __table_args__ = (Index("ix_post_comments_post", "post_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"))
+    author_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    # Shown when the author's account no longer exists (the source kept only a name).
+    author_name: Mapped[str | None] = mapped_column(String(60))
+    body_html: Mapped[str] = mapped_column(Text)
+    score: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    author: Mapped[User | None] = relationship()
 
 
 class PostRevision(Base):

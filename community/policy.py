@@ -66,6 +66,10 @@ class ThreadPermissions:
         return True
 
     @property
+    def is_staff(self) -> bool:
+        return is_staff(self.user)
+
+    @property
     def _open(self) -> bool:
         return self.thread.locked_at is None or is_staff(self.user)
 

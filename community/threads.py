@@ -25,6 +25,7 @@ from community.models import (
     Forum,
     HelpfulMark,
     Post,
+    PostComment,
     PostRevision,
     Role,
     Tag,
@@ -457,6 +458,22 @@ class ThreadPage:
     watching: bool
     permissions: ThreadPermissions
     answer_sort: str
+    # Remarks under posts (imported from Stack Exchange), by post id, oldest first.
+    comments: dict[int, list[PostComment]] = field(default_factory=dict)
+
+
+def comments_by_post(db: Session, post_ids: list[int]) -> dict[int, list[PostComment]]:
+    comments: dict[int, list[PostComment]] = {}
+    if not post_ids:
+        return comments
+    for comment in db.scalars(
+        select(PostComment)
+        .where(PostComment.post_id.in_(post_ids))
+        .options(selectinload(PostComment.author))
+        .order_by(PostComment.post_id, PostComment.id)
+    ):
+        comments.setdefault(comment.post_id, []).append(comment)
+    return comments
 
 
 def thread_page(
@@ -504,6 +521,7 @@ def thread_page(
         watching=watching,
         permissions=ThreadPermissions(user, thread),
         answer_sort=answer_sort,
+        comments=comments_by_post(db, [post.id for post in posts]),
     )
 
 

@@ -57,7 +57,13 @@ def build_templates() -> Environment:
     env.globals["supported_locales"] = i18n.SUPPORTED_LOCALES
     env.filters["datetime"] = format_datetime
     env.filters["ago"] = format_ago
+    env.filters["host"] = url_host
     return env
+
+
+def url_host(url: str) -> str:
+    """The host of a link, for attribution lines ("beer.stackexchange.com")."""
+    return urlsplit(url).hostname or url
 
 
 def format_datetime(value: Any, style: str = "medium") -> str:
