@@ -34,7 +34,9 @@ def _accepted_visible(db: Session, thread: Thread) -> bool:
     return visibility == Visibility.VISIBLE
 
 
-def apply(db: Session, thread: Thread, score: Score) -> PromotionChange:
+def apply(db: Session, thread: Thread, score: Score, *, flush: bool = True) -> PromotionChange:
+    """Promote, keep or withdraw the thread's community solution for its new score. Bulk
+    callers (the importer) pass flush=False and flush once for a whole batch."""
     brand = thread.forum.brand
     solution = db.scalar(select(Solution).where(Solution.thread_id == thread.id))
     eligible = (
@@ -58,7 +60,8 @@ def apply(db: Session, thread: Thread, score: Score) -> PromotionChange:
         live = False
     if live:
         _suggest_article(db, thread, score, brand_threshold=brand.article_threshold)
-    db.flush()
+    if flush:
+        db.flush()
     return PromotionChange(solution=solution, solution_live=live)
 
 

@@ -21,6 +21,7 @@ Every component is non-decreasing in its input, so more upvotes never lower the 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -109,6 +110,14 @@ def inputs_for(db: Session, thread: Thread) -> ScoreInputs:
             Post.thread_id == thread.id, Post.is_question.is_(False)
         )
     )
+    return inputs_from(thread, [(row[0], row[1], row[2], row[3]) for row in rows])
+
+
+def inputs_from(
+    thread: Thread, answer_rows: Iterable[tuple[int, int, int, Visibility]]
+) -> ScoreInputs:
+    """The inputs from the thread and its answers' (id, up, down, visibility) rows, for
+    callers that load many threads' answers at once."""
     answers = tuple(
         AnswerVotes(
             up=up,
@@ -116,7 +125,7 @@ def inputs_for(db: Session, thread: Thread) -> ScoreInputs:
             visible=visibility == Visibility.VISIBLE,
             accepted=post_id == thread.accepted_post_id,
         )
-        for post_id, up, down, visibility in rows
+        for post_id, up, down, visibility in answer_rows
     )
     return ScoreInputs(
         answers=answers,
