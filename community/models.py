@@ -97,6 +97,8 @@ class NotificationKind(enum.StrEnum):
     ACCEPTED = "accepted"  # your answer was accepted
     VOTE_MILESTONE = "vote_milestone"
     MODERATION = "moderation"  # a moderator acted on your post or account
+    EXPERT_INVITATION = "expert_invitation"  # asked to help with an unanswered question
+    SUPPORT = "support"  # the support team took up (or answered) your thread
 
 
 class Brand(Base):
@@ -173,6 +175,11 @@ class User(Base):
     # Set by a moderator: automatic trust changes leave this account alone.
     trust_locked: Mapped[bool] = mapped_column(Boolean, default=False)
     days_visited: Mapped[int] = mapped_column(Integer, default=0)
+    # Crowd-service: a customer the brand has verified; experts who do not want invitations,
+    # or are away until a date.
+    verified_customer: Mapped[bool] = mapped_column(Boolean, default=False)
+    expert_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    vacation_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     threads_read: Mapped[int] = mapped_column(Integer, default=0)
     deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -284,6 +291,9 @@ class Thread(Base):
     sentiment_score: Mapped[float | None] = mapped_column()
     priority: Mapped[str | None] = mapped_column(String(2))
     author_segment: Mapped[str | None] = mapped_column(String(20))
+    # Service-level deadlines, stored when the thread is triaged or re-prioritised.
+    first_response_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolution_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The knowledge base's usefulness score (kb.scoring), kept current by the worker.
     usefulness: Mapped[float] = mapped_column(default=0.0)
     # Attribution for imported threads: the original page (CC BY-SA asks for a link).

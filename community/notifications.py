@@ -231,6 +231,14 @@ def describe(notification: Notification) -> str:
         return _("%(actor)s accepted your answer in “%(title)s”") % values
     if kind == NotificationKind.MODERATION:
         return str(notification.data.get("message", _("A moderator acted on your post.")))
+    if kind == NotificationKind.EXPERT_INVITATION:
+        return _("Your know-how could help: “%(title)s” has no answer yet") % values
+    if kind == NotificationKind.SUPPORT:
+        return str(
+            notification.data.get(
+                "message", _("Our support team is looking at “%(title)s”") % values
+            )
+        )
     milestone = notification.data.get("milestone", 0)
     return _("Your post in “%(title)s” reached a score of %(milestone)s") % {
         "title": title,

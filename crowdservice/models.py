@@ -1,0 +1,280 @@
+"""Crowd-service tables: per-brand service policy (SLA targets, business hours, triage rules),
+triage results and corrections, escalations and their SLA breaches, expert invitations, and
+helpdesk webhooks with their delivery log.
+
+Deadlines are stored (never recomputed from sleeping): a thread's first-response and resolution
+due times are set when it is triaged or re-prioritised, an escalation copies them, and sweeps
+compare them with the clock.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from community.clock import utcnow
+from community.db import Base, BigIntId, UTCDateTime
+from community.models import Brand, JSONDocument, Thread, User, str_enum
+
+
+class Priority(enum.StrEnum):
+    P1 = "P1"
+    P2 = "P2"
+    P3 = "P3"
+    P4 = "P4"
+
+
+class InteractionType(enum.StrEnum):
+    QUESTION = "question"
+    PROBLEM = "problem"
+    COMPLAINT = "complaint"
+    SUGGESTION = "suggestion"
+    PRAISE = "praise"
+    INCORRECT_INFO = "incorrect_info"
+
+
+class Sentiment(enum.StrEnum):
+    NEGATIVE = "negative"
+    NEUTRAL = "neutral"
+    POSITIVE = "positive"
+
+
+class Segment(enum.StrEnum):
+    NEW = "new"
+    CUSTOMER = "customer"
+    ACTIVE_CONTRIBUTOR = "active_contributor"
+    ADVOCATE = "advocate"
+    INFLUENCER = "influencer"
+    DETRACTOR = "detractor"
+    TROLL = "troll"
+
+
+class EscalationReason(enum.StrEnum):
+    NO_RESPONSE = "no_response"  # no peer or agent answer before the first-response due time
+    CRITICAL = "critical"  # P1: at once
+    AUTHOR_REQUEST = "author_request"  # "I need help from the support team"
+    MODERATOR = "moderator"
+
+
+class EscalationStatus(enum.StrEnum):
+    OPEN = "open"
+    CLAIMED = "claimed"
+    ANSWERED = "answered"
+    WAITING = "waiting"  # on the customer: the resolution clock pauses
+    HANDED_OFF = "handed_off"
+    RESOLVED = "resolved"
+    RETURNED = "returned"  # given back to the community
+
+
+class Resolution(enum.StrEnum):
+    AGENT = "agent"
+    COMMUNITY = "community"  # the asker accepted a peer answer before an agent claimed it
+    HELPDESK = "helpdesk"
+    RETURNED = "returned"
+
+
+class BreachKind(enum.StrEnum):
+    FIRST_RESPONSE = "first_response"
+    RESOLUTION = "resolution"
+
+
+class DeliveryStatus(enum.StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # gave up after the retry window
+
+
+# Escalations still being worked on: one per thread at most.
+ACTIVE_ESCALATION = ("open", "claimed", "answered", "waiting", "handed_off")
+
+
+class ServicePolicy(Base):
+    """A brand's service rules. Missing values fall back to the documented defaults
+    (crowdservice.sla.DEFAULT_TARGETS, crowdservice.triage.DEFAULT_RULES)."""
+
+    __tablename__ = "service_policies"
+
+    brand_id: Mapped[int] = mapped_column(
+        ForeignKey("brands.id", ondelete="CASCADE"), primary_key=True
+    )
+    # {"P1": {"first_response": 10, "resolution": 240}, ...} in minutes.
+    targets: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    # None: around the clock. Else {"timezone": "Europe/Madrid", "days": [0, 1, 2, 3, 4],
+    # "start": "09:00", "end": "18:00"} (days: Monday is 0).
+    business_hours: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    # Ordered priority rules the brand can read and edit (first match wins).
+    triage_rules: Mapped[list[dict[str, Any]]] = mapped_column(JSONDocument, default=list)
+    # Expert routing: invite experts after this fraction of the first-response target.
+    expert_delay_factor: Mapped[float] = mapped_column(Float, default=0.5)
+    expert_daily_invitations: Mapped[int] = mapped_column(Integer, default=3)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    brand: Mapped[Brand] = relationship()
+
+
+class TriageResult(Base):
+    """Why a thread got its triage fields (the fields themselves live on the thread), and the
+    classifier's own answer when staff corrected it."""
+
+    __tablename__ = "triage_results"
+
+    thread_id: Mapped[int] = mapped_column(
+        ForeignKey("threads.id", ondelete="CASCADE"), primary_key=True
+    )
+    classifier: Mapped[str] = mapped_column(String(40))
+    reasons: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    # The classifier's fields before a correction, so corrections can be measured.
+    original: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    corrected_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    corrected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    triaged_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Escalation(Base):
+    __tablename__ = "escalations"
+    __table_args__ = (
+        # One active escalation per thread, whatever races the sweep and a button press.
+        Index(
+            "uq_escalations_active_thread",
+            "thread_id",
+            unique=True,
+            postgresql_where=text(f"status IN {ACTIVE_ESCALATION}"),
+            sqlite_where=text(f"status IN {ACTIVE_ESCALATION}"),
+        ),
+        Index("ix_escalations_queue", "brand_id", "status", "first_response_due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"))
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"))
+    reason: Mapped[EscalationReason] = mapped_column(str_enum(EscalationReason))
+    priority: Mapped[Priority] = mapped_column(str_enum(Priority))
+    status: Mapped[EscalationStatus] = mapped_column(
+        str_enum(EscalationStatus), default=EscalationStatus.OPEN
+    )
+    assigned_agent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    escalated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    note: Mapped[str | None] = mapped_column(Text)
+    first_response_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    resolution_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Waiting on the customer pauses the resolution clock: the due time moves on by the pause.
+    waiting_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    paused_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolution: Mapped[Resolution | None] = mapped_column(str_enum(Resolution))
+    ticket_ref: Mapped[str | None] = mapped_column(String(120))
+    ticket_status: Mapped[str | None] = mapped_column(String(60))
+    ticket_url: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    thread: Mapped[Thread] = relationship()
+    assigned_agent: Mapped[User | None] = relationship(foreign_keys=[assigned_agent_id])
+
+
+class SLABreach(Base):
+    """A target missed: recorded when the due time passes, `seconds_over` updated when the
+    response or resolution finally comes."""
+
+    __tablename__ = "sla_breaches"
+    __table_args__ = (Index("uq_sla_breaches_kind", "escalation_id", "kind", unique=True),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    escalation_id: Mapped[int] = mapped_column(ForeignKey("escalations.id", ondelete="CASCADE"))
+    kind: Mapped[BreachKind] = mapped_column(str_enum(BreachKind))
+    priority: Mapped[Priority] = mapped_column(str_enum(Priority))
+    agent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    met_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    seconds_over: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ExpertInvitation(Base):
+    __tablename__ = "expert_invitations"
+    __table_args__ = (
+        Index("uq_expert_invitations", "thread_id", "user_id", unique=True),
+        Index("ix_expert_invitations_user_day", "user_id", "invited_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    invited_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set when the expert answers; in time if before the thread's first-response due time.
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    answered_in_time: Mapped[bool | None] = mapped_column(Boolean)
+
+
+class Webhook(Base):
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(500))
+    # Standard Webhooks secret ("whsec_" + base64). Shown to the admin once, never to browsers
+    # after that; the helpdesk signs its call-backs with it too.
+    secret: Mapped[str] = mapped_column(String(100))
+    events: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Private and loopback addresses are refused unless an admin allows them (for testing).
+    allow_private: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    brand: Mapped[Brand] = relationship()
+
+
+class WebhookDelivery(Base):
+    """One event for one webhook: retried with back-off until it succeeds or 24 hours pass."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    escalation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("escalations.id", ondelete="SET NULL"), index=True
+    )
+    event: Mapped[str] = mapped_column(String(60))
+    # The `webhook-id` header: the same for every attempt, so receivers can drop repeats.
+    message_id: Mapped[str] = mapped_column(String(60), unique=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    status: Mapped[DeliveryStatus] = mapped_column(
+        str_enum(DeliveryStatus), default=DeliveryStatus.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    locked_by: Mapped[str | None] = mapped_column(String(60))
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    webhook: Mapped[Webhook] = relationship()
+
+
+class WebhookAttempt(Base):
+    """The delivery log: every attempt with its response code (or error) and duration."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True
+    )
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(500))
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
