@@ -28,6 +28,10 @@ from community.security import (
 from community.settings import Settings
 from community.viewcount import ViewCounter
 from community.web import STATIC_DIR, build_templates, install_error_handlers
+from crowdservice import routes as crowd_routes
+from crowdservice import routes_admin as crowd_admin
+from crowdservice import routes_agent as crowd_agent
+from crowdservice import routes_webhooks as crowd_webhooks
 from kb import api as kb_api
 from kb import routes as kb_routes
 from kb import routes_curation as kb_curation
@@ -123,6 +127,10 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(kb_curation.router)
     app.include_router(moderation_routes.router)
     app.include_router(moderation_admin.router)
+    app.include_router(crowd_routes.router)
+    app.include_router(crowd_webhooks.router)
+    app.include_router(crowd_agent.router)
+    app.include_router(crowd_admin.router)
     app.include_router(community_routes.router)
     app.include_router(thread_routes.router)
     app.include_router(notification_routes.router)

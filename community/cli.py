@@ -353,6 +353,7 @@ def _summary_table(report: ImportReport) -> Table:
             f"{report.seconds.get(part.label, 0):.1f}",
         )
     table.add_row("scores", "", f"{report.rescored:,}", "", "", f"{report.seconds['scores']:.1f}")
+    table.add_row("triage", "", f"{report.triaged:,}", "", "", f"{report.seconds['triage']:.1f}")
     if "search index" in report.seconds:
         table.add_row(
             "search index", "", f"{report.indexed:,}", "", "",

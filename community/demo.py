@@ -79,10 +79,23 @@ def seed_demo(db: Session, passwords: Passwords) -> Brand:
     brand.synonyms = SYNONYMS
     _add_articles(db, brand, users, now)
     # The worker scores, promotes and indexes everything on its first run.
-    for thread_id in db.scalars(select(Thread.id).join(Forum).where(Forum.brand_id == brand.id)):
+    thread_ids = list(db.scalars(select(Thread.id).join(Forum).where(Forum.brand_id == brand.id)))
+    for thread_id in thread_ids:
         indexing.thread_changed(db, thread_id)
+    _triage(db, thread_ids)
     db.flush()
     return brand
+
+
+def _triage(db: Session, thread_ids: list[int]) -> None:
+    """Triage every demo thread and give the unanswered ones their deadlines: they are days
+    old, so the worker's first sweep escalates them and the agent workspace has work to show."""
+    from crowdservice import sla, triage  # crowd-service builds on community
+
+    triage.triage_many(db, thread_ids)
+    for thread in db.scalars(select(Thread).where(Thread.id.in_(thread_ids))):
+        if thread.reply_count == 0 and thread.status == ThreadStatus.OPEN:
+            sla.set_due_times(db, thread, thread.priority)
 
 
 def _add_articles(db: Session, brand: Brand, users: dict[str, User], now: datetime) -> None:

@@ -262,16 +262,20 @@ def account_preferences(
     display_name: OptionalFormField = "",
     locale: OptionalFormField = "",
     email_notifications: OptionalFormField = "immediate",
+    expert_fields: OptionalFormField = "",
+    expert_invitations: OptionalFormField = "",
+    away_until: OptionalFormField = "",
 ) -> Response:
+    values: dict[str, object] = {
+        "display_name": display_name,
+        "locale": locale,
+        "email_notifications": email_notifications,
+    }
+    if expert_fields:  # the form carries the checkbox: unchecked means "do not invite me"
+        values["expert_invitations"] = bool(expert_invitations)
+        values["away_until"] = away_until or None
     try:
-        data = parse_form(
-            PreferencesIn,
-            {
-                "display_name": display_name,
-                "locale": locale,
-                "email_notifications": email_notifications,
-            },
-        )
+        data = parse_form(PreferencesIn, values)
         service.update_preferences(user, data)
     except FormErrors as exc:
         db.rollback()

@@ -3,7 +3,7 @@ outputs never carry e-mail addresses or password hashes except the viewer's own 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -53,6 +53,9 @@ class PreferencesIn(Input):
     display_name: Text = Field(default="", max_length=120)
     locale: Literal["", "en", "es"] = ""
     email_notifications: EmailPreference = EmailPreference.IMMEDIATE
+    # Expert routing; None leaves the stored choice alone (a form without these fields).
+    expert_invitations: bool | None = None
+    away_until: date | None = None
 
 
 class RoleChangeIn(Input):

@@ -4,7 +4,7 @@ session, flush (never commit) and raise community.errors exceptions the web laye
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
@@ -199,6 +199,12 @@ def update_preferences(user: User, data: PreferencesIn) -> User:
         raise FormErrors({"display_name": str(exc)}) from exc
     user.locale = data.locale if data.locale in SUPPORTED_LOCALES else None
     user.email_notifications = data.email_notifications
+    if data.expert_invitations is not None:
+        user.expert_opt_out = not data.expert_invitations
+        # Away until the end of that day; a past day simply means "not away".
+        user.vacation_until = (
+            datetime.combine(data.away_until, time.max, tzinfo=UTC) if data.away_until else None
+        )
     return user
 
 

@@ -22,6 +22,7 @@ from community.policy import ThreadPermissions, is_staff
 from community.schemas import AnswerIn, AskIn, EditIn
 from community.viewcount import is_bot, viewer_key
 from community.web import flash_redirect, is_htmx, render
+from crowdservice import service as crowd_service
 from kb import service as kb_service
 from moderation.ratelimit import limited
 
@@ -166,6 +167,7 @@ def _render_thread(
             "kb_solution": kb_service.is_solution(db, thread.id),
             "is_curator": kb_service.is_curator(user),
             "can_retag": threads.can_retag(user, thread) and thread.locked_at is None,
+            "support": crowd_service.thread_panel(db, user, thread),
         },
         block=block,
         status_code=status_code,

@@ -99,6 +99,10 @@ def publish(db: Session, post: Post, *, author: User) -> None:
         notifications.notify_new_post(
             db, thread=thread, post=post, author=author, mentioned=mentioned
         )
+    # Imported here: crowd-service builds on the Q&A services that import this module.
+    from crowdservice import service as crowd_service
+
+    crowd_service.on_published(db, post)
 
 
 def question_of(db: Session, thread: Thread) -> Post:

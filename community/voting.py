@@ -136,6 +136,9 @@ def accept(db: Session, actor: User, post_id: int) -> Thread:
                          thread_id=thread.id)  # fmt: skip
         notifications.notify_accepted(db, post=post, actor=actor)
     indexing.thread_changed(db, thread.id)
+    from crowdservice import service as crowd_service  # builds on this module's callers
+
+    crowd_service.on_accepted(db, thread, post)
     db.flush()
     return thread
 

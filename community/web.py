@@ -9,7 +9,7 @@ import hmac
 import json
 import logging
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -58,7 +58,17 @@ def build_templates() -> Environment:
     env.filters["datetime"] = format_datetime
     env.filters["ago"] = format_ago
     env.filters["host"] = url_host
+    env.filters["duration"] = format_duration
     return env
+
+
+def format_duration(seconds: int | float | None) -> str:
+    """ "12 minutes" in the reader's language (the sign is the caller's to word)."""
+    if seconds is None:
+        return ""
+    return format_timedelta(
+        timedelta(seconds=abs(seconds)), threshold=1.1, locale=i18n.active_locale()
+    )
 
 
 def url_host(url: str) -> str:

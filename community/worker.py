@@ -66,9 +66,14 @@ class Worker:
         self.periodic = [
             Periodic("digests", timedelta(minutes=5), self._send_digests),
             Periodic("trust and suspensions", timedelta(minutes=10), self._moderation_sweep),
+            # Escalation deadlines are minutes long (P1: 10); a sweep every 30 s keeps them.
+            Periodic("escalations", timedelta(seconds=30), self._escalation_sweep),
         ]
         self.search = SearchEngine(settings)
         self.indexer = kb_tasks.register(self, self.search)
+        from crowdservice import webhooks as crowd_webhooks  # crowd-service builds on community
+
+        crowd_webhooks.register(self)
 
     def register(self, kind: str, handler: Handler) -> None:
         self.handlers[kind] = handler
@@ -232,6 +237,13 @@ class Worker:
         ended = actions.end_expired_suspensions(db)
         if promoted or ended:
             logger.info("trust levels raised: %d; suspensions ended: %d", promoted, ended)
+
+    def _escalation_sweep(self, db: Session) -> None:
+        from crowdservice import escalation  # crowd-service builds on community
+
+        begin_write(db)
+        report = escalation.sweep(db)
+        logger.debug("escalation sweep: %s", report)
 
     def _send_digests(self, db: Session) -> None:
         """One e-mail a day with what daily-digest readers have not seen yet."""

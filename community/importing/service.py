@@ -116,6 +116,7 @@ class ImportReport:
     forum: str
     parts: list[PartReport] = field(default_factory=list)
     rescored: int = 0
+    triaged: int = 0
     indexed: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -135,6 +136,7 @@ class ImportReport:
                 for p in self.parts
             ],
             "rescored": self.rescored,
+            "triaged": self.triaged,
             "indexed": self.indexed,
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
         }
@@ -276,6 +278,9 @@ class Importer:
         started = time.perf_counter()
         self.report.rescored = self._rescore()
         self.report.seconds["scores"] = time.perf_counter() - started
+        started = time.perf_counter()
+        self.report.triaged = self._triage()
+        self.report.seconds["triage"] = time.perf_counter() - started
         if self.search is not None:
             started = time.perf_counter()
             self.report.indexed = self._reindex()
@@ -868,6 +873,30 @@ class Importer:
                 db.commit()
             done += len(chunk)
             self.progress("scores", done, len(ids), done)
+        return len(ids)
+
+    def _triage(self) -> int:
+        """Type, sentiment, segment and priority for the threads this run created, in bulk.
+        They get no service deadlines: history is not a queue (the sweeps only look at threads
+        with due times, so importing years of questions escalates nothing)."""
+        from crowdservice.triage import triage_many  # crowd-service builds on community
+
+        with self.session_factory() as db:
+            ids = list(
+                db.scalars(
+                    select(ImportKey.local_id).where(
+                        ImportKey.run_id == self.run_id, ImportKey.kind == "question"
+                    )
+                )
+            )
+        done = 0
+        self.progress("triage", 0, len(ids), 0)
+        for chunk in _batches(ids, self.batch_size):
+            with self.session_factory() as db:
+                triage_many(db, chunk)
+                db.commit()
+            done += len(chunk)
+            self.progress("triage", done, len(ids), done)
         return len(ids)
 
     def _reindex(self) -> int:

@@ -1,0 +1,112 @@
+"""The admin's service-policy page: SLA targets, business hours, triage rules and expert
+routing for a brand, with how escalations ended and how invited experts did lately."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, Response
+
+from community import service as community_service
+from community.auth import client_ip, require_role
+from community.clock import utcnow
+from community.db import SessionDep
+from community.errors import FormErrors
+from community.i18n import gettext as _
+from community.models import Brand, Role, User
+from community.web import flash_redirect, render
+from crowdservice import escalation, experts, policies, sla, triage
+from crowdservice.models import Priority
+
+router = APIRouter(include_in_schema=False)
+FormText = Annotated[str, Form()]
+FormList = Annotated[list[str], Form()]
+Admin = Annotated[User, Depends(require_role(Role.ADMIN))]
+STATS_DAYS = 30
+
+
+def _page(
+    request: Request,
+    db: SessionDep,
+    brand: Brand,
+    *,
+    errors: dict[str, str] | None = None,
+    typed: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    policy = sla.policy_for(db, brand.id)
+    since = utcnow() - timedelta(days=STATS_DAYS)
+    targets = sla.targets_of(policy)
+    return render(
+        request,
+        "crowdservice/admin_service.html",
+        {
+            "brand": brand,
+            "policy": policy,
+            "minutes": {
+                priority.value: (
+                    int(targets[priority].first_response.total_seconds() // 60),
+                    int(targets[priority].resolution.total_seconds() // 60),
+                )
+                for priority in Priority
+            },
+            "hours": policy.business_hours or {},
+            "rules_json": json.dumps(
+                policy.triage_rules or triage.DEFAULT_RULES, indent=2, ensure_ascii=False
+            ),
+            "using_default_rules": not policy.triage_rules,
+            "outcomes": escalation.deflection_counts(db, brand.id, since),
+            "expert_stats": experts.expert_stats(db, brand.id, since),
+            "stats_days": STATS_DAYS,
+            "errors": errors or {},
+            "typed": typed or {},
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/admin/brands/{brand_slug}/service", response_class=HTMLResponse, name="admin_service")
+def service_page(request: Request, db: SessionDep, user: Admin, brand_slug: str) -> Response:
+    return _page(request, db, community_service.get_brand(db, brand_slug))
+
+
+@router.post("/admin/brands/{brand_slug}/service", response_class=HTMLResponse)
+async def save_service(request: Request, db: SessionDep, user: Admin, brand_slug: str) -> Response:
+    brand = community_service.get_brand(db, brand_slug)
+    form = await request.form()
+
+    def text(name: str) -> str:
+        value = form.get(name)
+        return value.strip() if isinstance(value, str) else ""
+
+    targets = {
+        priority.value: {kind: text(f"{priority.value}_{kind}") or None
+                         for kind in ("first_response", "resolution")}
+        for priority in Priority
+    }  # fmt: skip
+    hours: dict[str, object] | None = None
+    if text("hours_enabled"):
+        days = [value for value in form.getlist("days") if isinstance(value, str)]
+        hours = {
+            "timezone": text("timezone"),
+            "days": [int(day) for day in days if day.isdigit()],
+            "start": text("start"),
+            "end": text("end"),
+        }
+    try:
+        policies.save_policy(
+            db, user, brand, targets=targets, business_hours=hours, rules=text("rules") or "[]",
+            expert_delay_factor=text("expert_delay_factor"),
+            expert_daily_invitations=text("expert_daily_invitations"),
+            ip=client_ip(request),
+        )  # fmt: skip
+    except FormErrors as exc:
+        db.rollback()
+        # Show what was typed (a long rules document must not be lost to one typo).
+        typed = {key: value for key, value in form.items() if isinstance(value, str)}
+        return _page(request, db, brand, errors=exc.errors, typed=typed, status_code=422)
+    db.commit()
+    return flash_redirect(request, f"/admin/brands/{brand.slug}/service", _("Saved."))

@@ -1,0 +1,97 @@
+"""Where the community meets crowd-service: the hooks the Q&A code calls when content is
+published or an answer accepted, and what a thread page shows about support.
+
+Triage runs when a question becomes public (and again, for the sentiment, when its author posts
+more); the thread's service deadlines follow from the priority it gets. Everything here runs in
+the caller's transaction: flush, never commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from community.models import Post, Role, Thread, ThreadStatus, User, Visibility
+from crowdservice import escalation, sla, triage
+from crowdservice.models import Escalation, TriageResult
+
+STAFF = (Role.MODERATOR, Role.AGENT, Role.ADMIN)
+AGENTS = (Role.AGENT, Role.ADMIN)
+CLOSED_STATES = (ThreadStatus.SOLVED, ThreadStatus.CLOSED, ThreadStatus.LOCKED)
+
+
+def on_published(db: Session, post: Post) -> None:
+    """A question or answer became visible (at creation, or when a moderator approved it)."""
+    thread = post.thread
+    if post.is_question:
+        triage.triage_thread(db, thread)
+        sla.set_due_times(db, thread, thread.priority)
+        return
+    if post.author_id is not None and post.author_id == thread.author_id:
+        before = thread.priority
+        triage.triage_followup(db, thread, post)
+        if thread.priority != before:
+            sla.set_due_times(db, thread, thread.priority)
+    escalation.on_post_published(db, thread, post)
+
+
+def on_accepted(db: Session, thread: Thread, post: Post) -> None:
+    escalation.on_answer_accepted(db, thread, post)
+
+
+def correct_triage(
+    db: Session,
+    actor: User,
+    thread: Thread,
+    *,
+    interaction_type: str | None,
+    sentiment: str | None,
+    priority: str | None,
+    segment: str | None,
+    reason: str | None,
+) -> TriageResult:
+    """A staff correction; a new priority moves the thread's deadlines (from its creation)."""
+    before = thread.priority
+    result = triage.correct_triage(
+        db, actor, thread, interaction_type=interaction_type, sentiment=sentiment,
+        priority=priority, segment=segment, reason=reason,
+    )  # fmt: skip
+    if thread.priority != before:
+        sla.set_due_times(db, thread, thread.priority)
+    return result
+
+
+@dataclass(frozen=True)
+class SupportPanel:
+    """What the thread page shows about support, for one viewer."""
+
+    escalation: Escalation | None
+    triage: TriageResult | None
+    is_author: bool
+    show_triage: bool  # moderators, agents and admins; never members
+    is_agent: bool
+    can_request_support: bool
+    can_escalate: bool
+
+
+def thread_panel(db: Session, viewer: User | None, thread: Thread) -> SupportPanel:
+    role = viewer.role if viewer is not None else None
+    is_author = viewer is not None and viewer.id == thread.author_id
+    is_staff = role in STAFF
+    active = escalation.active_escalation(db, thread.id)
+    open_for_help = (
+        thread.visibility == Visibility.VISIBLE
+        and thread.status not in CLOSED_STATES
+        and thread.locked_at is None
+        and active is None
+    )
+    return SupportPanel(
+        escalation=active if (is_author or is_staff) else None,
+        triage=db.get(TriageResult, thread.id) if is_staff else None,
+        is_author=is_author,
+        show_triage=is_staff,
+        is_agent=role in AGENTS,
+        can_request_support=is_author and open_for_help,
+        can_escalate=role in (Role.MODERATOR, Role.ADMIN) and open_for_help,
+    )
