@@ -8,13 +8,13 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from community import service as community_service
 from community.auth import client_ip, require_role
 from community.clock import utcnow
 from community.db import SessionDep
-from community.errors import FormErrors
+from community.errors import FormErrors, NotFound
 from community.i18n import gettext as _
 from community.models import Brand, Role, User
 from community.web import flash_redirect, render
@@ -66,6 +66,14 @@ def _page(
         },
         status_code=status_code,
     )
+
+
+@router.get("/admin/service", name="admin_service_default")
+def service_default(request: Request, db: SessionDep, user: Admin) -> Response:
+    brand = community_service.default_brand(db, request.app.state.settings.default_brand)
+    if brand is None:
+        raise NotFound()
+    return RedirectResponse(f"/admin/brands/{brand.slug}/service", status_code=303)
 
 
 @router.get("/admin/brands/{brand_slug}/service", response_class=HTMLResponse, name="admin_service")

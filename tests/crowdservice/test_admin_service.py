@@ -131,3 +131,16 @@ def test_members_choose_whether_experts_are_invited_and_when_they_are_away(
     fresh(db)
     stored = db.get(User, member.id)
     assert stored is not None and stored.expert_opt_out is False
+
+
+def test_admins_reach_the_policy_from_the_admin_page(
+    as_role: Callable[[Role | None], tuple[TestClient, User | None]], forum: Forum
+) -> None:
+    browser, _admin = as_role(Role.ADMIN)
+    assert "/admin/service" in browser.get("/admin/users").text
+    landing = browser.get("/admin/service", follow_redirects=False)
+    assert landing.status_code == 303 and landing.headers["location"] == PAGE
+    agent, _agent = as_role(Role.AGENT)
+    assert "/agent" in agent.get("/").text  # the support queue is in agents' navigation
+    member, _member = as_role(Role.MEMBER)
+    assert 'href="/agent"' not in member.get("/").text
