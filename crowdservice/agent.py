@@ -112,7 +112,9 @@ def _lock(db: Session, escalation: Escalation) -> None:
     # The thread first, as publishing, accepting and escalating do: one lock order everywhere,
     # or an agent acting while the author posts could deadlock on PostgreSQL.
     db.execute(select(Thread.id).where(Thread.id == escalation.thread_id).with_for_update())
-    db.refresh(escalation, with_for_update=True)
+    # Only the escalation's row: a row loaded with outer-joined relations would otherwise
+    # repeat those joins, and PostgreSQL refuses FOR UPDATE on an outer join's nullable side.
+    db.refresh(escalation, with_for_update={"of": Escalation})
 
 
 def access_escalation(db: Session, user: User, escalation_id: int) -> Escalation:

@@ -101,7 +101,7 @@ def item_action(
 ) -> Response:
     if action not in ACTIONS:
         raise NotFound()
-    escalation = _escalation_to_act_on(db, user, escalation_id)
+    escalation = agent.access_escalation(db, user, escalation_id)
     here = f"/agent/escalations/{escalation.id}"
     try:
         message = _act(db, user, escalation, action, body=body, note=note, to=to, link=link)
@@ -110,21 +110,6 @@ def item_action(
         return flash_redirect(request, here, str(exc), category="error")
     db.commit()
     return flash_redirect(request, here, message)
-
-
-def _escalation_to_act_on(db: SessionDep, user: User, escalation_id: int) -> Escalation:
-    """The escalation, checked by access_escalation, then loaded again without its eager loads.
-
-    access_escalation joins the thread, forum, brand and agent with outer joins; the actions
-    re-read the row FOR UPDATE with session.refresh, which repeats the loader options the row
-    was loaded with, and PostgreSQL refuses FOR UPDATE on the nullable side of an outer join.
-    A plainly loaded row locks only itself."""
-    checked = agent.access_escalation(db, user, escalation_id)
-    db.expunge(checked)
-    escalation = db.get(Escalation, escalation_id)
-    if escalation is None:
-        raise NotFound()
-    return escalation
 
 
 def _act(
