@@ -61,6 +61,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     settings = settings or Settings()
     logging.basicConfig(level=settings.log_level)
     settings.effective_secret_key  # noqa: B018 - create the generated secret now, not mid-request
+    # An engine handed in belongs to the caller (tests share one): only dispose our own.
+    owns_engine = engine is None
     engine = engine or make_engine(settings.sqlalchemy_url)
     session_factory = make_session_factory(engine)
 
@@ -88,7 +90,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             await run_in_threadpool(view_counter.flush)
             await run_in_threadpool(article_views.flush)
             await run_in_threadpool(search_log.flush)
-            engine.dispose()
+            if owns_engine:
+                engine.dispose()
 
     app = FastAPI(
         title="Community API",

@@ -1497,6 +1497,9 @@ def triage_many(db: Session, thread_ids: list[int], *, classifier: Classifier | 
     returns how many threads were triaged."""
     chosen = classifier or default_classifier()
     brand_rules: dict[int, tuple[list[dict[str, Any]], str]] = {}
+    # An author's statistics once per call, not once per batch: imports have prolific authors
+    # in every batch, and the grouped counts are the slow part.
+    known_stats: dict[int, _AuthorStats] = {}
     done = 0
     for batch in _batches(list(dict.fromkeys(thread_ids)), BATCH_SIZE):
         threads = db.scalars(
@@ -1518,7 +1521,8 @@ def triage_many(db: Session, thread_ids: list[int], *, classifier: Classifier | 
             for result in db.scalars(select(TriageResult).where(TriageResult.thread_id.in_(batch)))
         }
         author_ids = sorted({thread.author_id for thread in threads if thread.author_id})
-        stats = _author_stats(db, author_ids)
+        known_stats.update(_author_stats(db, [i for i in author_ids if i not in known_stats]))
+        stats = known_stats
         for thread in threads:
             forum: Forum = thread.forum
             if forum.brand_id not in brand_rules:
