@@ -24,26 +24,32 @@ import argparse
 import logging
 import os
 import resource
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 
 import httpx
-import psycopg
-from psycopg import sql
-from rich.console import Console
+from common import (
+    DEFAULT_ADMIN_URL,
+    REPO_ROOT,
+    bench_settings,
+    busy_cpus,
+    code_version,
+    console,
+    cpu_counters,
+    exit_cleanly_on_signals,
+    meili_headers,
+    meilisearch_server,
+    run_main,
+    throwaway_postgres,
+    workspace,
+)
 from rich.table import Table
 from sqlalchemy import text
-from sqlalchemy.engine import URL, make_url
 
 from community import meili, migrate
 from community.db import make_engine, make_session_factory
@@ -51,15 +57,10 @@ from community.importing.records import Source
 from community.importing.service import Importer, ImportReport, PartReport, ensure_forum
 from community.importing.stackexchange import FILES, StackExchangeDump
 from community.importing.synthetic import SyntheticSource
-from community.settings import Settings, normalise_database_url
 from kb.search import SearchEngine
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
-DEFAULT_SERVER_URL = os.environ.get(
-    "TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-MEILI_KEY = "bench-import-master-key-0123456789"  # a throwaway server's key, not a secret
+DEFAULT_SERVER_URL = os.environ.get("TEST_DATABASE_URL", DEFAULT_ADMIN_URL)
 BRAND, FORUM = "bench", "imported"
 # The synthetic source writes about 1.95 answers per thread: posts = threads * 2.95.
 POSTS_PER_THREAD = 2.95
@@ -74,9 +75,6 @@ STEP_NOTES = {
 }
 # Makes a throwaway database and yields its URL; removes it on exit.
 DatabaseFactory = Callable[[], AbstractContextManager[str]]
-
-# Piped output (a log, CI) gets a table wide enough to read instead of rich's 80 columns.
-console = Console(width=None if sys.stdout.isatty() else 150)
 
 
 # --- options ---------------------------------------------------------------------------------
@@ -142,49 +140,13 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     )
 
 
-# --- databases, Meilisearch, temporary files ------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PostgresDatabase:
-    name: str
-    admin: URL
-
-    @property
-    def url(self) -> str:
-        database = self.admin.set(drivername="postgresql", database=self.name)
-        return normalise_database_url(database.render_as_string(hide_password=False))
-
-    @property
-    def admin_url(self) -> str:
-        return self.admin.set(drivername="postgresql").render_as_string(hide_password=False)
-
-    def create(self) -> None:
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
-
-    def drop(self) -> None:
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name))
-            )
+# --- databases -------------------------------------------------------------------------------
 
 
 @contextmanager
 def postgres_database(server_url: str) -> Iterator[str]:
-    database = PostgresDatabase(
-        name=f"bench_import_{uuid.uuid4().hex[:8]}", admin=make_url(server_url)
-    )
-    database.create()
-    console.print(f"  created PostgreSQL database [bold]{database.name}[/bold]")
-    try:
-        yield database.url
-    finally:
-        try:
-            database.drop()
-            console.print(f"  dropped {database.name}")
-        except psycopg.Error as exc:
-            console.print(f"[red]could not drop {database.name}: {exc}[/red]")
+    with throwaway_postgres(server_url, "bench_import", indent="  ") as database:
+        yield database.sqlalchemy_url
 
 
 @contextmanager
@@ -199,36 +161,6 @@ def sqlite_database(workdir: Path) -> Iterator[str]:
             path.with_name(path.name + "-shm"),
         ):
             leftover.unlink(missing_ok=True)
-
-
-@contextmanager
-def workspace() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="bench_import_"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-@contextmanager
-def meilisearch_server(workdir: Path) -> Iterator[meili.MeiliServer]:
-    server = meili.start_server(meili.find_binary(), workdir / "meili", MEILI_KEY)
-    try:
-        version = httpx.get(
-            f"{server.url}/version", headers={"Authorization": f"Bearer {MEILI_KEY}"}
-        ).json()
-        console.print(
-            f"Meilisearch {version.get('pkgVersion', '?')} on {server.url}, "
-            f"pid {server.process.pid} (not counted in the RSS figures)"
-        )
-        yield server
-    finally:
-        server.stop()
-
-
-def _raise_exit(signum: int, _frame: FrameType | None) -> None:
-    # SystemExit unwinds through the finally blocks: databases dropped, Meilisearch stopped.
-    raise SystemExit(128 + signum)
 
 
 # --- memory and load -------------------------------------------------------------------------
@@ -267,23 +199,6 @@ def load_average() -> str:
         return "?"
 
 
-def cpu_counters() -> tuple[int, int] | None:
-    """(total, idle) jiffies of the whole machine from /proc/stat (None off Linux)."""
-    try:
-        fields = [int(value) for value in Path("/proc/stat").read_text().split()[1:9]]
-    except (OSError, ValueError):
-        return None
-    return sum(fields), fields[3] + fields[4]
-
-
-def busy_cpus(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
-    """CPUs the whole machine kept busy on average between two cpu_counters() readings."""
-    if before is None or after is None or after[0] == before[0]:
-        return None
-    total, idle = after[0] - before[0], after[1] - before[1]
-    return (total - idle) / total * (os.cpu_count() or 1)
-
-
 # --- one run ---------------------------------------------------------------------------------
 
 
@@ -318,8 +233,10 @@ class RunResult:
     @property
     def other_seconds(self) -> float:
         """Wall time outside the validation and the report's parts: finding the forum,
-        starting the run, writing its summary."""
-        return self.wall - (self.validate or 0.0) - sum(self.report.seconds.values())
+        starting the run, writing its summary. Triage runs during the index build, so its
+        seconds overlap the index's and are left out of the sum."""
+        serial = sum(seconds for label, seconds in self.report.seconds.items() if label != "triage")
+        return max(self.wall - (self.validate or 0.0) - serial, 0.0)
 
 
 def _database_bytes(database_url: str) -> int | None:
@@ -340,7 +257,7 @@ def drop_indexes(server: meili.MeiliServer, search: SearchEngine, prefix: str) -
     listed = httpx.get(
         f"{server.url}/indexes",
         params={"limit": 1000},
-        headers={"Authorization": f"Bearer {MEILI_KEY}"},
+        headers=meili_headers(server),
     ).json()
     for index in listed.get("results", []):
         if index["uid"].startswith(prefix):
@@ -386,16 +303,13 @@ def run_pipeline(
     migrate.upgrade(database_url)
     migrate_seconds = time.perf_counter() - started
     prefix = f"bi{uuid.uuid4().hex[:8]}_"
-    settings = Settings(
-        database_url=database_url,
+    settings = bench_settings(
+        database_url,
+        workdir / "instance",
         meili_url=meili_server.url,
-        meili_master_key=MEILI_KEY,
+        meili_master_key=meili_server.master_key,
         # Every run its own indexes on the shared server.
         meili_index_prefix=prefix,
-        instance_dir=workdir / "instance",
-        secret_key="bench-" + uuid.uuid4().hex,
-        log_level="WARNING",
-        embedded_worker=False,
     )
     search = SearchEngine(settings)
     engine = make_engine(settings.sqlalchemy_url)
@@ -635,27 +549,6 @@ def report_aim(results: list[RunResult], wanted_posts: int) -> None:
             )
 
 
-def code_version() -> str:
-    """The commit being measured, and whether the working tree differs from it."""
-    git = shutil.which("git")
-    if git is None:
-        return "unknown"
-
-    def run(*args: str) -> str:
-        done = subprocess.run(  # noqa: S603 - fixed arguments, no shell
-            [git, "-C", str(REPO_ROOT), *args], capture_output=True, text=True, check=False
-        )
-        return done.stdout.strip()
-
-    commit = run("rev-parse", "--short", "HEAD") or "unknown"
-    changed = [
-        line
-        for line in run("status", "--porcelain", "--untracked-files=no").splitlines()
-        if line.strip()
-    ]
-    return f"{commit} + {len(changed)} uncommitted file(s)" if changed else commit
-
-
 # --- main ------------------------------------------------------------------------------------
 
 
@@ -667,8 +560,10 @@ def run(options: Options) -> None:
     real: list[RunResult] = []
     scale: list[RunResult] = []
     with ExitStack() as stack:
-        workdir = stack.enter_context(workspace())
-        server = stack.enter_context(meilisearch_server(workdir))
+        workdir = stack.enter_context(workspace("bench_import_"))
+        server = stack.enter_context(
+            meilisearch_server(workdir, note="not counted in the RSS figures")
+        )
         if not options.skip_real:
             real = real_runs(options, server, workdir)
         if not options.skip_scale:
@@ -696,16 +591,10 @@ def run(options: Options) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    signal.signal(signal.SIGTERM, _raise_exit)
-    # Ctrl-C raises KeyboardInterrupt even when started in the background (where it is ignored).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    exit_cleanly_on_signals()
     run(options)
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        console.print("[red]Interrupted.[/red]")
-        sys.exit(130)
+    run_main(main)

@@ -17,32 +17,41 @@ from __future__ import annotations
 import argparse
 import enum
 import itertools
-import math
 import os
 import random
 import re
-import shutil
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+import common
 import psycopg
+from common import (
+    DEFAULT_ADMIN_URL,
+    PostgresDatabase,
+    ServerTimer,
+    bench_settings,
+    busy_cpus,
+    calibrate,
+    code_version,
+    console,
+    cpu_counters,
+    exit_cleanly_on_signals,
+    percentile,
+    run_main,
+    throwaway_postgres,
+    workspace,
+)
 from fastapi.testclient import TestClient
 from psycopg import sql
 from psycopg.types.json import Jsonb
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -53,9 +62,8 @@ from rich.progress import (
 )
 from rich.table import Table
 from sqlalchemy import Engine, event, func, select
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from community import migrate
 from community.all_models import Base
@@ -75,22 +83,18 @@ from community.models import (
     Vote,
 )
 from community.reputation import ACCEPTED, ACCEPTER, DOWNVOTE, UPVOTE_ANSWER, UPVOTE_QUESTION
-from community.settings import Settings, normalise_database_url
+from community.settings import Settings
 from community.threads import PAGE_SIZE, encode_cursor
 from community.voting import MILESTONES
 
 if TYPE_CHECKING:
     from httpx2 import Response  # what Starlette's TestClient returns
 
-DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 BENCH_PASSWORD = "bench-orange-kettle-2718"  # noqa: S105 - the seeded accounts' password
 THREAD_P99_TARGET_MS = 25.0
 DEEP_ROW = 30_000  # the deep forum page starts after this row (page ~1,000 at 30 per page)
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([0-9a-f]+)">')
 YEARS = 3
-
-# Piped output (a log, CI) gets a table wide enough to read instead of rich's 80 columns.
-console = Console(width=None if sys.stdout.isatty() else 150)
 
 
 # --- options ---------------------------------------------------------------------------------
@@ -188,43 +192,6 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         explain=args.explain,
         seed=args.seed,
     )
-
-
-# --- the throwaway database ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Database:
-    name: str
-    admin: URL
-
-    @property
-    def libpq_url(self) -> str:
-        url = self.admin.set(drivername="postgresql", database=self.name)
-        return url.render_as_string(hide_password=False)
-
-    @property
-    def sqlalchemy_url(self) -> str:
-        return normalise_database_url(self.libpq_url)
-
-    @property
-    def admin_libpq_url(self) -> str:
-        return self.admin.set(drivername="postgresql").render_as_string(hide_password=False)
-
-    def create(self) -> None:
-        with psycopg.connect(self.admin_libpq_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
-
-    def drop(self) -> None:
-        with psycopg.connect(self.admin_libpq_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name))
-            )
-
-
-def _raise_exit(signum: int, _frame: FrameType | None) -> None:
-    # SystemExit unwinds through the finally blocks, so the database is dropped on SIGTERM too.
-    raise SystemExit(128 + signum)
 
 
 # --- text for the seeded content -------------------------------------------------------------
@@ -816,7 +783,7 @@ class SeedSummary:
     size_bytes: int
 
 
-def seed(database: Database, options: Options) -> SeedSummary:
+def seed(database: PostgresDatabase, options: Options) -> SeedSummary:
     timings: dict[str, float] = {}
     began = time.perf_counter()
     migrate.upgrade(database.sqlalchemy_url)
@@ -956,63 +923,30 @@ def _progress(*, auto_refresh: bool = True) -> Progress:
     )
 
 
-def _settings(database: Database, instance_dir: Path) -> Settings:
-    return Settings(
-        database_url=database.sqlalchemy_url,
+def _settings(database: PostgresDatabase, instance_dir: Path) -> Settings:
+    return bench_settings(
+        database.sqlalchemy_url,
+        instance_dir,
         # Nothing timed here talks to Meilisearch; a URL keeps the app from starting its own.
         meili_url="http://127.0.0.1:9",
-        secret_key="bench-" + uuid.uuid4().hex,
-        instance_dir=instance_dir,
-        argon2_time_cost=1,
-        argon2_memory_kib=8192,
-        argon2_parallelism=1,
-        log_level="WARNING",
-        # Keep the view counter's background flush out of the measured requests.
-        view_flush_seconds=3600.0,
-        embedded_worker=False,
-        # One member sends hundreds of requests a minute here, far past the per-member rate
-        # limits (which would answer 429); real traffic is spread over many people.
-        rate_limits_enabled=False,
+        timing_requests=True,
     )
 
 
 # --- measuring -------------------------------------------------------------------------------
 
 
-class ServerTimer:
-    """Outermost ASGI wrapper: the time from the request entering the app until the app has
-    sent the last byte of the response (no HTTP client, no test-client thread hop)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self.last = 0.0
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            self.last = time.perf_counter() - started
-
-
-class SqlMeter:
-    """Counts statements and their database time on the app's engine (requests run one at a
-    time, so the difference around a request is that request's).
+class SqlMeter(common.SqlMeter):
+    """Statements and their database time, and the round trips to PostgreSQL.
 
     Round trips add what the statements do not show: the pool's pre-ping on every checkout
     and the BEGIN and COMMIT/ROLLBACK psycopg sends around each transaction."""
 
     def __init__(self, engine: Engine) -> None:
-        self.statements = 0
         self.round_trips = 0
-        self.seconds = 0.0
         self.captured: list[tuple[str, Any]] | None = None
         self._pre_ping = bool(getattr(engine.pool, "_pre_ping", False))
-        event.listen(engine, "before_cursor_execute", self._before)
-        event.listen(engine, "after_cursor_execute", self._after)
+        super().__init__(engine)
         event.listen(engine, "checkout", self._checkout)
         for name in ("begin", "commit", "rollback"):
             event.listen(engine, name, self._transaction)
@@ -1024,18 +958,12 @@ class SqlMeter:
         self.round_trips += 1
 
     def _before(
-        self, conn: Any, _cursor: Any, statement: str, parameters: Any, _ctx: Any, _many: bool
+        self, conn: Any, cursor: Any, statement: str, parameters: Any, ctx: Any, many: bool
     ) -> None:
-        self.statements += 1
+        super()._before(conn, cursor, statement, parameters, ctx, many)
         self.round_trips += 1
-        conn.info["bench_started"] = time.perf_counter()
         if self.captured is not None:
             self.captured.append((statement, parameters))
-
-    def _after(self, conn: Any, *_args: Any) -> None:
-        started = conn.info.pop("bench_started", None)
-        if started is not None:
-            self.seconds += time.perf_counter() - started
 
 
 @dataclass
@@ -1047,12 +975,6 @@ class Result:
     db_ms: list[float] = field(default_factory=list)
     statements: list[int] = field(default_factory=list)
     round_trips: list[int] = field(default_factory=list)
-
-
-def percentile(values: Sequence[float], pct: float) -> float:
-    """Nearest-rank percentile (p99 of 500 samples is the 495th fastest)."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
 
 
 @dataclass
@@ -1180,29 +1102,6 @@ def load_fixture(engine: Engine, options: Options, rng: random.Random) -> Fixtur
         )
 
 
-def _cpu_counters() -> tuple[int, int] | None:
-    """(total, idle) jiffies of the whole machine from /proc/stat (None off Linux)."""
-    try:
-        fields = [int(value) for value in Path("/proc/stat").read_text().split()[1:9]]
-    except (OSError, ValueError):
-        return None
-    return sum(fields), fields[3] + fields[4]
-
-
-def calibrate() -> float:
-    """Milliseconds for a fixed pure-Python workload (best of 5): how fast this machine runs
-    Python right now. Virtual machines vary by 2x from minute to minute; compare runs only
-    when this figure is similar."""
-    best = math.inf
-    for _ in range(5):
-        started = time.perf_counter()
-        total = 0
-        for number in range(300_000):
-            total += number % 7
-        best = min(best, time.perf_counter() - started)
-    return best * 1000
-
-
 @dataclass
 class Measurement:
     results: list[Result]
@@ -1211,12 +1110,12 @@ class Measurement:
     calibration_ms: tuple[float, float]  # calibrate() before and after timing
 
 
-def measure(database: Database, options: Options) -> Measurement:
+def measure(database: PostgresDatabase, options: Options) -> Measurement:
     rng = random.Random(options.seed + 1)
     calibration_before = calibrate()
-    counters_before, cpu_before, wall_before = _cpu_counters(), time.process_time(), time.time()
-    with tempfile.TemporaryDirectory(prefix="bench_qa_") as instance_dir:
-        settings = _settings(database, Path(instance_dir))
+    counters_before, cpu_before, wall_before = cpu_counters(), time.process_time(), time.time()
+    with workspace("bench_qa_") as instance_dir:
+        settings = _settings(database, instance_dir)
         engine = make_engine(settings.sqlalchemy_url)
         fixture = load_fixture(engine, options, rng)
         meter = SqlMeter(engine)
@@ -1232,12 +1131,7 @@ def measure(database: Database, options: Options) -> Measurement:
             _run_all(bench, fixture, options, rng)
         wall = time.time() - wall_before
         own = (time.process_time() - cpu_before) / wall
-        counters_after = _cpu_counters()
-        busy = None
-        if counters_before and counters_after:
-            total = counters_after[0] - counters_before[0]
-            idle = counters_after[1] - counters_before[1]
-            busy = (total - idle) / total * (os.cpu_count() or 1) if total else None
+        busy = busy_cpus(counters_before, cpu_counters())
         return Measurement(bench.results, busy, own, (calibration_before, calibrate()))
 
 
@@ -1396,56 +1290,26 @@ def report_seed(summary: SeedSummary) -> None:
     )
 
 
-def code_version() -> str:
-    """The commit being measured, and whether the working tree differs from it."""
-    git = shutil.which("git")
-    if git is None:
-        return "unknown"
-    root = Path(__file__).resolve().parent.parent
-
-    def run(*args: str) -> str:
-        done = subprocess.run(  # noqa: S603 - fixed arguments, no shell
-            [git, "-C", str(root), *args], capture_output=True, text=True, check=False
-        )
-        return done.stdout.strip()
-
-    commit = run("rev-parse", "--short", "HEAD") or "unknown"
-    changed = [
-        line
-        for line in run("status", "--porcelain", "--untracked-files=no").splitlines()
-        if line.strip()
-    ]
-    return f"{commit} + {len(changed)} uncommitted file(s)" if changed else commit
-
-
 # --- main ------------------------------------------------------------------------------------
 
 
 @contextmanager
-def throwaway(options: Options) -> Iterator[Database]:
-    admin = make_url(options.database_url)
+def throwaway(options: Options) -> Iterator[PostgresDatabase]:
     if options.reuse:
-        yield Database(name=options.reuse, admin=admin)
+        yield PostgresDatabase(name=options.reuse, admin=make_url(options.database_url))
         return
-    database = Database(name=f"bench_qa_{uuid.uuid4().hex[:8]}", admin=admin)
-    database.create()
-    console.print(f"Created database [bold]{database.name}[/bold].")
-    try:
+    with throwaway_postgres(
+        options.database_url,
+        "bench_qa",
+        keep=options.keep,
+        kept_hint="time it again: bench/bench_qa.py --reuse {name}",
+    ) as database:
         yield database
-    finally:
-        if options.keep:
-            console.print(f"Kept database {database.name}: {database.libpq_url}")
-            console.print(f"  time it again: bench/bench_qa.py --reuse {database.name}")
-        else:
-            database.drop()
-            console.print(f"Dropped database {database.name}.")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
-    signal.signal(signal.SIGTERM, _raise_exit)
-    # Ctrl-C raises KeyboardInterrupt even when started in the background (where it is ignored).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    exit_cleanly_on_signals()
     with throwaway(options) as database:
         if options.reuse:
             migrate.upgrade(database.sqlalchemy_url)  # a kept database follows the code's schema
@@ -1464,8 +1328,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        console.print("[red]Interrupted.[/red]")
-        sys.exit(130)
+    run_main(main)

@@ -23,38 +23,41 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
-import math
 import random
 import re
-import shutil
-import signal
 import statistics
 import string
-import subprocess
-import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+import common
 import httpx
 import meilisearch
-import psycopg
+from common import (
+    DEFAULT_ADMIN_URL,
+    ServerTimer,
+    bench_settings,
+    calibrate,
+    code_version,
+    console,
+    exit_cleanly_on_signals,
+    meili_headers,
+    meilisearch_server,
+    percentile,
+    run_main,
+    throwaway_postgres,
+    workspace,
+)
 from fastapi.testclient import TestClient
 from meilisearch.index import Index
-from psycopg import sql
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, event, func, insert, select, text, update
-from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from community import migrate
 from community.app import create_app
@@ -62,7 +65,7 @@ from community.clock import utcnow
 from community.db import begin_write, make_engine
 from community.indexing import THREAD_CHANGED
 from community.markdown import HTML_VERSION, render_markdown
-from community.meili import MeiliServer, find_binary, start_server
+from community.meili import MeiliServer
 from community.models import (
     Brand,
     Forum,
@@ -89,9 +92,7 @@ from kb.search import SearchEngine
 if TYPE_CHECKING:
     from httpx2 import Response  # what Starlette's TestClient returns
 
-DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 BRAND = "acme"
-MEILI_KEY = "bench-search-master-key-" + uuid.uuid4().hex
 INDEX_PREFIX = "bench_"
 APP_P99_TARGET_MS = 10.0
 FRESHNESS_TARGET_S = 2.0
@@ -101,8 +102,6 @@ SPANISH_SHARE = 0.3
 SOLVED_SHARE = 0.4
 USERS = 400
 DEFAULT_WORKER_POLL = float(Settings.model_fields["worker_poll_seconds"].default)
-
-console = Console(width=None if sys.stdout.isatty() else 150)
 
 
 # --- options ---------------------------------------------------------------------------------
@@ -181,33 +180,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     )
 
 
-# --- the throwaway database and Meilisearch --------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PostgresDatabase:
-    name: str
-    admin: URL
-
-    @property
-    def url(self) -> str:
-        return self.admin.set(drivername="postgresql+psycopg", database=self.name).render_as_string(
-            hide_password=False
-        )
-
-    @property
-    def _admin_libpq(self) -> str:
-        return self.admin.set(drivername="postgresql").render_as_string(hide_password=False)
-
-    def create(self) -> None:
-        with psycopg.connect(self._admin_libpq, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
-
-    def drop(self) -> None:
-        with psycopg.connect(self._admin_libpq, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name))
-            )
+# --- the throwaway database ------------------------------------------------------------------
 
 
 @contextmanager
@@ -218,49 +191,8 @@ def throwaway_database(options: Options, workdir: Path) -> Iterator[str]:
         console.print(f"Database: SQLite file {path}")
         yield f"sqlite:///{path}"
         return
-    database = PostgresDatabase(
-        name=f"bench_search_{uuid.uuid4().hex[:8]}", admin=make_url(options.database_url)
-    )
-    database.create()
-    console.print(f"Database: PostgreSQL, created [bold]{database.name}[/bold]")
-    try:
-        yield database.url
-    finally:
-        if options.keep:
-            console.print(f"Kept database {database.name}.")
-        else:
-            database.drop()
-            console.print(f"Dropped database {database.name}.")
-
-
-@contextmanager
-def workspace(options: Options) -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="bench_search_"))
-    try:
-        yield path
-    finally:
-        if options.keep:
-            console.print(f"Kept {path} (SQLite file, if any, and Meilisearch's data in meili/).")
-        else:
-            shutil.rmtree(path, ignore_errors=True)
-
-
-@contextmanager
-def meilisearch_server(workdir: Path) -> Iterator[MeiliServer]:
-    server = start_server(find_binary(), workdir / "meili", MEILI_KEY)
-    version = httpx.get(
-        f"{server.url}/version", headers={"Authorization": f"Bearer {MEILI_KEY}"}
-    ).json()
-    console.print(f"Meilisearch {version.get('pkgVersion', '?')} on {server.url}")
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def _raise_exit(signum: int, _frame: FrameType | None) -> None:
-    # SystemExit unwinds through the finally blocks: Meilisearch stops, the database is dropped.
-    raise SystemExit(128 + signum)
+    with throwaway_postgres(options.database_url, "bench_search", keep=options.keep) as database:
+        yield database.sqlalchemy_url
 
 
 # --- content ---------------------------------------------------------------------------------
@@ -835,38 +767,13 @@ QUERIES = [
 # --- measuring -------------------------------------------------------------------------------
 
 
-class ServerTimer:
-    """Outermost ASGI wrapper: from the request entering the app until its last response byte
-    (no HTTP client, no test-client thread hop)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self.last = 0.0
-        self.window = (0.0, 0.0)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            ended = time.perf_counter()
-            self.last, self.window = ended - started, (started, ended)
-
-
-class SqlMeter:
-    """Statements, their database time and the time in COMMIT on the app's engine (requests run
-    one at a time, so the difference around a request is that request's)."""
+class SqlMeter(common.SqlMeter):
+    """Statements, their database time and the time in COMMIT on the app's engine."""
 
     def __init__(self, engine: Engine) -> None:
-        self.statements = 0
-        self.seconds = 0.0
         self.commit_seconds = 0.0
         self._commit_started: float | None = None
-        event.listen(engine, "before_cursor_execute", self._before)
-        event.listen(engine, "after_cursor_execute", self._after)
+        super().__init__(engine)
         event.listen(engine, "commit", self._before_commit)
         event.listen(Session, "after_commit", self._after_commit)
 
@@ -877,15 +784,6 @@ class SqlMeter:
         if self._commit_started is not None:
             self.commit_seconds += time.perf_counter() - self._commit_started
             self._commit_started = None
-
-    def _before(self, conn: Any, *_args: Any) -> None:
-        self.statements += 1
-        conn.info["bench_started"] = time.perf_counter()
-
-    def _after(self, conn: Any, *_args: Any) -> None:
-        started = conn.info.pop("bench_started", None)
-        if started is not None:
-            self.seconds += time.perf_counter() - started
 
 
 class GcMeter:
@@ -995,25 +893,6 @@ class Samples:
     gc_ms: list[float] = field(default_factory=list)
 
 
-def percentile(values: Sequence[float], pct: float) -> float:
-    """Nearest-rank percentile (p99 of 400 samples is the 396th fastest)."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
-
-
-def calibrate() -> float:
-    """Milliseconds for a fixed pure-Python loop (best of 5): how fast this machine runs Python
-    right now. Virtual machines vary by up to 2x; compare runs only when this is similar."""
-    best = math.inf
-    for _ in range(5):
-        started = time.perf_counter()
-        total = 0
-        for number in range(300_000):
-            total += number % 7
-        best = min(best, time.perf_counter() - started)
-    return best * 1000
-
-
 @dataclass
 class Latency:
     app_html: Samples
@@ -1045,10 +924,10 @@ class LatencyBench:
         # answers stall ~40 ms on Nagle + delayed ACK; and compressing on a loopback only costs.
         self.http = httpx.Client(
             base_url=server.url,
-            headers={"Authorization": f"Bearer {MEILI_KEY}", "Accept-Encoding": "identity"},
+            headers={**meili_headers(server), "Accept-Encoding": "identity"},
             timeout=10,
         )
-        self.python_client = meilisearch.Client(server.url, MEILI_KEY, timeout=5)
+        self.python_client = meilisearch.Client(server.url, server.master_key, timeout=5)
         self.captured: dict[Query, MeiliCall] = {}
         self.last_total: dict[Query, int] = {}
         self.mismatched_options = 0
@@ -1708,49 +1587,17 @@ def report_targets(latency: Latency, freshness: Freshness) -> None:
     )
 
 
-def code_version() -> str:
-    """The commit being measured, and whether the working tree differs from it."""
-    git = shutil.which("git")
-    if git is None:
-        return "unknown"
-    root = Path(__file__).resolve().parent.parent
-
-    def run(*args: str) -> str:
-        done = subprocess.run(  # noqa: S603 - fixed arguments, no shell
-            [git, "-C", str(root), *args], capture_output=True, text=True, check=False
-        )
-        return done.stdout.strip()
-
-    commit = run("rev-parse", "--short", "HEAD") or "unknown"
-    changed = [
-        line
-        for line in run("status", "--porcelain", "--untracked-files=no").splitlines()
-        if line.strip()
-    ]
-    return f"{commit} + {len(changed)} uncommitted file(s)" if changed else commit
-
-
 # --- main ------------------------------------------------------------------------------------
 
 
 def _settings(database_url: str, server: MeiliServer, workdir: Path, options: Options) -> Settings:
-    return Settings(
-        database_url=database_url,
+    return bench_settings(
+        database_url,
+        workdir / "instance",
         meili_url=server.url,
-        meili_master_key=MEILI_KEY,
+        meili_master_key=server.master_key,
         meili_index_prefix=INDEX_PREFIX,
-        instance_dir=workdir / "instance",
-        secret_key="bench-" + uuid.uuid4().hex,
-        argon2_time_cost=1,
-        argon2_memory_kib=8192,
-        argon2_parallelism=1,
-        log_level="WARNING",
-        # Keep the view counter's background flush out of the measured requests.
-        view_flush_seconds=3600.0,
-        embedded_worker=False,
-        # One member sends hundreds of requests a minute here, far past the per-member rate
-        # limits (which would answer 429); real traffic is spread over many people.
-        rate_limits_enabled=False,
+        timing_requests=True,
         worker_poll_seconds=options.worker_poll,
     )
 
@@ -1758,7 +1605,13 @@ def _settings(database_url: str, server: MeiliServer, workdir: Path, options: Op
 def run(options: Options) -> None:
     rng = random.Random(options.seed)
     with ExitStack() as stack:
-        workdir = stack.enter_context(workspace(options))
+        workdir = stack.enter_context(
+            workspace(
+                "bench_search_",
+                keep=options.keep,
+                kept_note="SQLite file, if any, and Meilisearch's data in meili/",
+            )
+        )
         server = stack.enter_context(meilisearch_server(workdir))
         database_url = stack.enter_context(throwaway_database(options, workdir))
         settings = _settings(database_url, server, workdir, options)
@@ -1797,15 +1650,10 @@ def run(options: Options) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
-    signal.signal(signal.SIGTERM, _raise_exit)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    exit_cleanly_on_signals()
     run(options)
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        console.print("[red]Interrupted.[/red]")
-        sys.exit(130)
+    run_main(main)

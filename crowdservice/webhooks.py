@@ -29,7 +29,7 @@ import math
 import secrets
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -227,6 +227,28 @@ def masked_secret(secret: str) -> str:
     return secret[: len(SECRET_PREFIX) + 4] + "…"
 
 
+def _checked_settings(
+    url: str, events: list[str] | None, *, allow_private: bool, unchanged: Sequence[str] = ()
+) -> tuple[str, list[str]]:
+    """The cleaned URL and events (`unchanged` where `events` is None), checked together so
+    that the form shows every error at once."""
+    errors: dict[str, str] = {}
+    cleaned = url
+    chosen = list(unchanged)
+    try:
+        cleaned = check_url(url, allow_private=allow_private)
+    except FormErrors as exc:
+        errors |= exc.errors
+    if events is not None:
+        try:
+            chosen = _check_events(events)
+        except FormErrors as exc:
+            errors |= exc.errors
+    if errors:
+        raise FormErrors(errors)
+    return cleaned, chosen
+
+
 def _described(webhook: Webhook) -> dict[str, Any]:
     # Never the secret: audit rows are read by more people than the webhook settings.
     return {
@@ -250,18 +272,7 @@ def create_webhook(
 ) -> tuple[Webhook, str]:
     """A new webhook and its secret (the only time the secret is handed out)."""
     _require_admin(admin)
-    errors: dict[str, str] = {}
-    cleaned = url
-    try:
-        cleaned = check_url(url, allow_private=allow_private)
-    except FormErrors as exc:
-        errors |= exc.errors
-    try:
-        chosen = _check_events(events)
-    except FormErrors as exc:
-        errors |= exc.errors
-    if errors:
-        raise FormErrors(errors)
+    cleaned, chosen = _checked_settings(url, events, allow_private=allow_private)
     secret = new_secret()
     webhook = Webhook(
         brand_id=brand.id,
@@ -296,20 +307,12 @@ def update_webhook(
     _require_admin(admin)
     before = _described(webhook)
     new_allow = webhook.allow_private if allow_private is None else allow_private
-    new_url = webhook.url if url is None else url
-    errors: dict[str, str] = {}
-    try:
-        new_url = check_url(new_url, allow_private=new_allow)
-    except FormErrors as exc:
-        errors |= exc.errors
-    chosen = list(webhook.events)
-    if events is not None:
-        try:
-            chosen = _check_events(events)
-        except FormErrors as exc:
-            errors |= exc.errors
-    if errors:
-        raise FormErrors(errors)
+    new_url, chosen = _checked_settings(
+        webhook.url if url is None else url,
+        events,
+        allow_private=new_allow,
+        unchanged=webhook.events,
+    )
     webhook.url = new_url
     webhook.allow_private = new_allow
     webhook.events = chosen

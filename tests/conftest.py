@@ -41,6 +41,7 @@ from community.models import Brand, Forum, Post, Role, Thread, ThreadKind, User
 from community.schemas import AnswerIn, AskIn, RegistrationIn
 from community.service import register
 from community.settings import Settings, normalise_database_url
+from community.worker import Worker
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", DEFAULT_PG)
@@ -281,6 +282,14 @@ def fresh(db: Session) -> None:
     keeps a reader on its first snapshot) and forget loaded rows."""
     db.rollback()
     db.expire_all()
+
+
+def drain(worker: Worker) -> None:
+    """Run the worker until its outbox is empty (failing if it never empties)."""
+    for _ in range(20):
+        if worker.run_once() == 0:
+            return
+    raise AssertionError("the outbox did not drain")
 
 
 _CSRF_META = re.compile(r'<meta name="csrf-token" content="([0-9a-f]+)">')

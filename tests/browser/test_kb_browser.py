@@ -22,8 +22,7 @@ from community.settings import Settings
 from community.worker import Worker
 from kb.models import Article, ArticleStatus, DeflectionEvent
 from tests.browser.conftest import PageProblems
-from tests.conftest import PASSWORD, QA, LiveServer, fresh
-from tests.kb.test_indexing import drain
+from tests.conftest import PASSWORD, QA, LiveServer, drain, fresh
 
 pytestmark = pytest.mark.browser
 

@@ -35,69 +35,34 @@ from community.models import (
 )
 from community.settings import Settings
 from community.worker import Worker
-from crowdservice import agent, escalation
+from crowdservice import agent
 from crowdservice.agent import QueueFilters
 from crowdservice.models import (
     BreachKind,
     Escalation,
-    EscalationReason,
     EscalationStatus,
     Priority,
     Resolution,
     Segment,
     SLABreach,
-    Webhook,
     WebhookDelivery,
 )
 from kb.models import Article, ArticleStatus
 from kb.search import SearchEngine
-from moderation.models import AuditLog
-from tests.conftest import QA, fresh, make_settings, run_concurrently
+from tests.conftest import QA, drain, fresh, make_settings, run_concurrently
+from tests.crowdservice.helpers import (
+    WEBHOOK_SECRET,
+    add_webhook,
+    audits,
+    escalated,
+    reloaded,
+    solved_thread,
+)
 
 UserFactory = Callable[..., User]
-SECRET = "whsec_dGVzdC1zZWNyZXQtZm9yLWFnZW50LXRlc3Rz"
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def _escalated(
-    db: Session,
-    qa: QA,
-    asker: User,
-    title: str = "My eSIM stopped working after the update",
-    *,
-    body: str | None = None,
-) -> Escalation:
-    thread = qa.ask(asker, title=title, body=body)
-    item = escalation.escalate(db, thread, EscalationReason.AUTHOR_REQUEST, actor=asker)
-    db.commit()
-    return item
-
-
-def _audits(db: Session, action: str, item: Escalation) -> list[AuditLog]:
-    return list(
-        db.scalars(
-            select(AuditLog).where(
-                AuditLog.action == action,
-                AuditLog.target_type == "escalation",
-                AuditLog.target_id == str(item.id),
-            )
-        )
-    )
-
-
-def _webhook(db: Session, item: Escalation) -> Webhook:
-    hook = Webhook(
-        brand_id=item.brand_id,
-        url="https://helpdesk.example/hooks",
-        secret=SECRET,
-        events=["escalation.handed_off", "escalation.resolved", "escalation.returned"],
-        active=True,
-    )
-    db.add(hook)
-    db.commit()
-    return hook
 
 
 def _deliveries(db: Session, event: str) -> list[WebhookDelivery]:
@@ -113,20 +78,13 @@ def _keys(value: object) -> set[str]:
     return set()
 
 
-def _reload(db: Session, item: Escalation) -> Escalation:
-    fresh(db)
-    stored = db.get(Escalation, item.id)
-    assert stored is not None
-    return stored
-
-
 # --- who may work escalations ----------------------------------------------------------------
 
 
 def test_only_agents_and_admins_work_escalations(
     db: Session, qa: QA, make_user: UserFactory
 ) -> None:
-    item = _escalated(db, qa, make_user("asker"))
+    item = escalated(db, qa, make_user("asker"))
     brand = item.thread.forum.brand
     for role in (Role.MEMBER, Role.MODERATOR):
         outsider = make_user(f"an_{role.value}", role=role)
@@ -154,14 +112,14 @@ def test_only_agents_and_admins_work_escalations(
 def test_claim_holds_the_item_and_others_are_told_who_has_it(
     db: Session, qa: QA, make_user: UserFactory
 ) -> None:
-    item = _escalated(db, qa, make_user("asker"))
+    item = escalated(db, qa, make_user("asker"))
     ana, bo = make_user("ana", role=Role.AGENT), make_user("bob", role=Role.AGENT)
     ana.display_name = "Ana from Support"
     db.commit()
 
     agent.claim(db, ana, item)
     db.commit()
-    stored = _reload(db, item)
+    stored = reloaded(db, item)
     assert stored.status == EscalationStatus.CLAIMED
     assert stored.assigned_agent_id == ana.id and stored.claimed_at is not None
 
@@ -171,19 +129,19 @@ def test_claim_holds_the_item_and_others_are_told_who_has_it(
         agent.claim(db, bo, stored)
     assert refused.value.message == "Already claimed by Ana from Support."
     db.rollback()
-    assert len(_audits(db, "escalation.claimed", item)) == 1
+    assert len(audits(db, "escalation.claimed", item)) == 1
 
-    agent.resolve(db, ana, _reload(db, item), None)
+    agent.resolve(db, ana, reloaded(db, item), None)
     db.commit()
     with pytest.raises(Conflict) as closed:
-        agent.claim(db, bo, _reload(db, item))
+        agent.claim(db, bo, reloaded(db, item))
     assert closed.value.message == "This escalation is no longer open."
 
 
 def test_five_agents_claiming_at_once_leave_exactly_one_holder(
     db: Session, engine: Engine, qa: QA, make_user: UserFactory
 ) -> None:
-    item = _escalated(db, qa, make_user("asker"))
+    item = escalated(db, qa, make_user("asker"))
     agents = [make_user(f"agent{index}", role=Role.AGENT) for index in range(5)]
     for index, person in enumerate(agents):
         person.display_name = f"Agent Number {index}"
@@ -199,7 +157,7 @@ def test_five_agents_claiming_at_once_leave_exactly_one_holder(
 
     outcomes = run_concurrently(engine, [attempt(person.id) for person in agents])
 
-    stored = _reload(db, item)
+    stored = reloaded(db, item)
     assert stored.status == EscalationStatus.CLAIMED
     holder = db.get(User, stored.assigned_agent_id)
     assert holder is not None
@@ -208,40 +166,40 @@ def test_five_agents_claiming_at_once_leave_exactly_one_holder(
     assert holder.id == winner.id
     losers = [message for code, message in outcomes if code == "conflict"]
     assert losers == [f"Already claimed by {holder.display_name}."] * 4
-    assert len(_audits(db, "escalation.claimed", item)) == 1
+    assert len(audits(db, "escalation.claimed", item)) == 1
 
 
 def test_release_is_for_the_holder_or_a_lead(db: Session, qa: QA, make_user: UserFactory) -> None:
-    item = _escalated(db, qa, make_user("asker"))
+    item = escalated(db, qa, make_user("asker"))
     ana, bo = make_user("ana", role=Role.AGENT), make_user("bob", role=Role.AGENT)
     lead = make_user("lead", role=Role.ADMIN)
     agent.claim(db, ana, item)
     db.commit()
 
     with pytest.raises(PermissionDenied):
-        agent.release(db, bo, _reload(db, item))
+        agent.release(db, bo, reloaded(db, item))
     db.rollback()
-    agent.release(db, ana, _reload(db, item))
+    agent.release(db, ana, reloaded(db, item))
     db.commit()
-    stored = _reload(db, item)
+    stored = reloaded(db, item)
     assert stored.status == EscalationStatus.OPEN
     assert stored.assigned_agent_id is None and stored.claimed_at is None
-    assert len(_audits(db, "escalation.released", item)) == 1
+    assert len(audits(db, "escalation.released", item)) == 1
     with pytest.raises(Conflict):
         agent.release(db, ana, stored)  # nobody holds it now
     db.rollback()
 
-    agent.claim(db, bo, _reload(db, item))
+    agent.claim(db, bo, reloaded(db, item))
     db.commit()
-    agent.release(db, lead, _reload(db, item))  # a lead frees someone else's item
+    agent.release(db, lead, reloaded(db, item))  # a lead frees someone else's item
     db.commit()
-    assert _reload(db, item).assigned_agent_id is None
+    assert reloaded(db, item).assigned_agent_id is None
 
 
 def test_reassign_is_for_leads_and_only_to_active_agents(
     db: Session, qa: QA, make_user: UserFactory
 ) -> None:
-    item = _escalated(db, qa, make_user("asker"))
+    item = escalated(db, qa, make_user("asker"))
     ana, bo = make_user("ana", role=Role.AGENT), make_user("bob", role=Role.AGENT)
     lead = make_user("lead", role=Role.ADMIN)
     member, moderator = make_user("member"), make_user("moder", role=Role.MODERATOR)
@@ -252,19 +210,19 @@ def test_reassign_is_for_leads_and_only_to_active_agents(
     db.commit()
 
     with pytest.raises(PermissionDenied):
-        agent.reassign(db, ana, _reload(db, item), bo)
+        agent.reassign(db, ana, reloaded(db, item), bo)
     db.rollback()
     for target in (member, moderator, gone):
         with pytest.raises(FormErrors):
-            agent.reassign(db, lead, _reload(db, item), target)
+            agent.reassign(db, lead, reloaded(db, item), target)
         db.rollback()
 
-    agent.reassign(db, lead, _reload(db, item), bo)
+    agent.reassign(db, lead, reloaded(db, item), bo)
     db.commit()
-    stored = _reload(db, item)
+    stored = reloaded(db, item)
     assert stored.assigned_agent_id == bo.id
     assert stored.status == EscalationStatus.CLAIMED
-    (entry,) = _audits(db, "escalation.reassigned", item)
+    (entry,) = audits(db, "escalation.reassigned", item)
     assert entry.before == {"status": "claimed", "assigned_agent_id": ana.id}
     assert entry.after == {"status": "claimed", "assigned_agent_id": bo.id}
     # The former holder is now just another agent.
@@ -279,19 +237,19 @@ def test_respond_posts_an_official_answer_and_records_the_first_response(
     db: Session, qa: QA, make_user: UserFactory
 ) -> None:
     asker = make_user("asker")
-    item = _escalated(db, qa, asker)
+    item = escalated(db, qa, asker)
     ana = make_user("ana", role=Role.AGENT)
 
     # An empty answer changes nothing, not even who holds the item.
     with pytest.raises(FormErrors):
         agent.respond(db, ana, item, "   ")
     db.rollback()
-    assert _reload(db, item).assigned_agent_id is None
+    assert reloaded(db, item).assigned_agent_id is None
 
     # Unclaimed: answering claims it first.
     post = agent.respond(db, ana, item, "Please restart the phone with the SIM inserted.")
     db.commit()
-    stored = _reload(db, item)
+    stored = reloaded(db, item)
     assert stored.assigned_agent_id == ana.id
     assert stored.status == EscalationStatus.ANSWERED
     assert stored.first_response_at == post.created_at
@@ -305,7 +263,7 @@ def test_respond_posts_an_official_answer_and_records_the_first_response(
         )
     ).all()
     assert [note.kind for note in heard] == [NotificationKind.ANSWER]
-    assert len(_audits(db, "escalation.answered", item)) == 1
+    assert len(audits(db, "escalation.answered", item)) == 1
 
     # The asker can accept the official answer.
     voting.accept(db, asker, post.id)
@@ -317,7 +275,7 @@ def test_respond_posts_an_official_answer_and_records_the_first_response(
 def test_a_late_first_response_is_recorded_as_a_breach_with_its_time_over(
     db: Session, qa: QA, make_user: UserFactory
 ) -> None:
-    item = _escalated(db, qa, make_user("asker"))
+    item = escalated(db, qa, make_user("asker"))
     ana = make_user("ana", role=Role.AGENT)
     late = item.first_response_due_at + timedelta(minutes=7)
     with time_machine.travel(late, tick=False):
@@ -332,31 +290,31 @@ def test_a_late_first_response_is_recorded_as_a_breach_with_its_time_over(
 def test_only_the_holder_or_a_lead_answers_a_claimed_item(
     db: Session, qa: QA, make_user: UserFactory
 ) -> None:
-    item = _escalated(db, qa, make_user("asker"))
+    item = escalated(db, qa, make_user("asker"))
     ana, bo = make_user("ana", role=Role.AGENT), make_user("bob", role=Role.AGENT)
     lead = make_user("lead", role=Role.ADMIN)
     agent.claim(db, ana, item)
     db.commit()
     with pytest.raises(PermissionDenied):
-        agent.respond(db, bo, _reload(db, item), "I can take this one.")
+        agent.respond(db, bo, reloaded(db, item), "I can take this one.")
     db.rollback()
-    post = agent.respond(db, lead, _reload(db, item), "Lead here: this is a known issue.")
+    post = agent.respond(db, lead, reloaded(db, item), "Lead here: this is a known issue.")
     db.commit()
     assert post.is_official
-    assert _reload(db, item).assigned_agent_id == ana.id  # the lead did not take it over
+    assert reloaded(db, item).assigned_agent_id == ana.id  # the lead did not take it over
 
 
 def test_asking_for_details_pauses_the_clock_until_the_author_replies(
     db: Session, qa: QA, make_user: UserFactory
 ) -> None:
     asker = make_user("asker")
-    item = _escalated(db, qa, asker)
+    item = escalated(db, qa, asker)
     ana = make_user("ana", role=Role.AGENT)
     asked_at = utcnow() + timedelta(minutes=1)
     with time_machine.travel(asked_at, tick=False):
         post = agent.ask_details(db, ana, item, "Which phone model do you use?")
         db.commit()
-    stored = _reload(db, item)
+    stored = reloaded(db, item)
     assert stored.status == EscalationStatus.WAITING
     assert stored.waiting_since == asked_at
     assert stored.first_response_at == asked_at  # asking is a response too
@@ -380,7 +338,7 @@ def test_asking_for_details_pauses_the_clock_until_the_author_replies(
     # The author's reply (published through the normal answer path) resumes the clock.
     with time_machine.travel(later, tick=False):
         qa.answer(asker, stored.thread, "A Pixel 8, bought last month.")
-    resumed = _reload(db, item)
+    resumed = reloaded(db, item)
     assert resumed.status == EscalationStatus.CLAIMED
     assert resumed.waiting_since is None
     assert resumed.paused_seconds == 3 * 3600
@@ -398,26 +356,26 @@ def test_hand_off_sends_the_whole_context_and_nothing_secret(
     asker = make_user("asker")
     asker.verified_customer = True
     db.commit()
-    earlier = _escalated(db, qa, asker, "Billing page shows the wrong plan")
+    earlier = escalated(db, qa, asker, "Billing page shows the wrong plan")
     ana = make_user("ana", role=Role.AGENT)
     agent.resolve(db, ana, earlier, None)
     db.commit()
 
-    item = _escalated(db, qa, asker, body="No signal since the update, eSIM shows as inactive.")
+    item = escalated(db, qa, asker, body="No signal since the update, eSIM shows as inactive.")
     peer = make_user("peer")
     qa.answer(peer, item.thread, "Try removing and re-adding the eSIM profile.")
     spam = qa.answer(make_user("spammer"), item.thread, "Buy cheap phones at my shop")
     visibility.set_visibility(db, spam, Visibility.HIDDEN)
     db.commit()
-    hook = _webhook(db, item)
+    hook = add_webhook(db, item)
 
     agent.claim(db, ana, item)
     agent.hand_off(db, ana, item, "Needs a SIM swap in the billing system.")
     db.commit()
 
-    stored = _reload(db, item)
+    stored = reloaded(db, item)
     assert stored.status == EscalationStatus.HANDED_OFF
-    assert len(_audits(db, "escalation.handed_off", item)) == 1
+    assert len(audits(db, "escalation.handed_off", item)) == 1
     (delivery,) = _deliveries(db, "escalation.handed_off")
     assert delivery.webhook_id == hook.id and delivery.escalation_id == item.id
     payload = delivery.payload
@@ -445,7 +403,7 @@ def test_hand_off_sends_the_whole_context_and_nothing_secret(
     assert payload["handoff"]["agent"]["username"] == "ana"
 
     text = json.dumps(payload)  # JSON as it will be sent
-    assert "@example.com" not in text and SECRET not in text and "$argon2" not in text
+    assert "@example.com" not in text and WEBHOOK_SECRET not in text and "$argon2" not in text
     forbidden = {"email", "email_key", "password_hash", "ip", "secret", "token_hash", "token"}
     assert not forbidden & _keys(payload)
 
@@ -453,11 +411,11 @@ def test_hand_off_sends_the_whole_context_and_nothing_secret(
     # helpdesk resolution.
     agent.respond(db, ana, stored, "Our billing team is on it.")
     db.commit()
-    stored = _reload(db, item)
+    stored = reloaded(db, item)
     assert stored.status == EscalationStatus.HANDED_OFF
     agent.resolve(db, ana, stored, None)
     db.commit()
-    assert _reload(db, item).resolution == Resolution.HELPDESK
+    assert reloaded(db, item).resolution == Resolution.HELPDESK
     # (The earlier escalation was resolved before the webhook existed: nothing for it.)
     assert [delivery.escalation_id for delivery in _deliveries(db, "escalation.resolved")] == [
         item.id
@@ -468,29 +426,29 @@ def test_return_to_community_reopens_the_thread(
     db: Session, qa: QA, make_user: UserFactory
 ) -> None:
     asker = make_user("asker")
-    answered = _escalated(db, qa, asker, "Roaming does not work in France")
+    answered = escalated(db, qa, asker, "Roaming does not work in France")
     qa.answer(make_user("peer"), answered.thread, "Turn on data roaming in Settings.")
-    lonely = _escalated(db, qa, asker, "Voicemail greeting is in the wrong language")
-    _webhook(db, answered)
+    lonely = escalated(db, qa, asker, "Voicemail greeting is in the wrong language")
+    add_webhook(db, answered)
     ana, bo = make_user("ana", role=Role.AGENT), make_user("bob", role=Role.AGENT)
     agent.claim(db, ana, answered)
     db.commit()
-    assert _reload(db, answered).thread.status == ThreadStatus.ESCALATED
+    assert reloaded(db, answered).thread.status == ThreadStatus.ESCALATED
 
     with pytest.raises(PermissionDenied):
-        agent.return_to_community(db, bo, _reload(db, answered), None)
+        agent.return_to_community(db, bo, reloaded(db, answered), None)
     db.rollback()
-    agent.return_to_community(db, ana, _reload(db, answered), "Peers have it covered.")
+    agent.return_to_community(db, ana, reloaded(db, answered), "Peers have it covered.")
     db.commit()
-    agent.return_to_community(db, bo, _reload(db, lonely), None)  # unclaimed: any agent
+    agent.return_to_community(db, bo, reloaded(db, lonely), None)  # unclaimed: any agent
     db.commit()
 
-    stored = _reload(db, answered)
+    stored = reloaded(db, answered)
     assert stored.status == EscalationStatus.RETURNED
     assert stored.resolution == Resolution.RETURNED and stored.resolved_at is not None
     assert stored.thread.status == ThreadStatus.ANSWERED
-    assert _reload(db, lonely).thread.status == ThreadStatus.OPEN
-    (entry,) = _audits(db, "escalation.returned", answered)
+    assert reloaded(db, lonely).thread.status == ThreadStatus.OPEN
+    (entry,) = audits(db, "escalation.returned", answered)
     assert entry.reason == "Peers have it covered."
     deliveries = _deliveries(db, "escalation.returned")
     assert {delivery.escalation_id for delivery in deliveries} == {answered.id, lonely.id}
@@ -502,10 +460,10 @@ def test_resolve_thanks_the_community_only_when_peers_answered(
     db: Session, qa: QA, make_user: UserFactory
 ) -> None:
     asker = make_user("asker")
-    helped = _escalated(db, qa, asker, "Cannot activate the new SIM card")
+    helped = escalated(db, qa, asker, "Cannot activate the new SIM card")
     qa.answer(make_user("peer"), helped.thread, "Activation takes up to two hours.")
-    alone = _escalated(db, qa, asker, "Invoice PDF does not download")
-    noted = _escalated(db, qa, asker, "Hotspot disconnects after five minutes")
+    alone = escalated(db, qa, asker, "Invoice PDF does not download")
+    noted = escalated(db, qa, asker, "Hotspot disconnects after five minutes")
     ana = make_user("ana", role=Role.AGENT)
     agent.respond(db, ana, alone, "We fixed the download link.")
     db.commit()
@@ -520,7 +478,7 @@ def test_resolve_thanks_the_community_only_when_peers_answered(
         (alone, None),
         (noted, "Fixed on our side; it works again."),
     ):
-        agent.resolve(db, ana, _reload(db, item), note)
+        agent.resolve(db, ana, reloaded(db, item), note)
         db.commit()
 
     thanks = posts(helped)[-1]
@@ -531,25 +489,25 @@ def test_resolve_thanks_the_community_only_when_peers_answered(
     assert [post.body_source for post in posts(alone)][-1] == "We fixed the download link."
     assert posts(noted)[-1].body_source == "Fixed on our side; it works again."
     for item, status in ((helped, ThreadStatus.ANSWERED), (alone, ThreadStatus.ANSWERED)):
-        stored = _reload(db, item)
+        stored = reloaded(db, item)
         assert stored.status == EscalationStatus.RESOLVED
         assert stored.resolution == Resolution.AGENT and stored.resolved_at is not None
         assert stored.thread.status == status
-        assert len(_audits(db, "escalation.resolved", item)) == 1
+        assert len(audits(db, "escalation.resolved", item)) == 1
     with pytest.raises(Conflict):
-        agent.resolve(db, ana, _reload(db, helped), None)
+        agent.resolve(db, ana, reloaded(db, helped), None)
 
 
 def test_a_late_resolution_records_its_time_over(
     db: Session, qa: QA, make_user: UserFactory
 ) -> None:
-    item = _escalated(db, qa, make_user("asker"))
+    item = escalated(db, qa, make_user("asker"))
     ana = make_user("ana", role=Role.AGENT)
     agent.respond(db, ana, item, "Looking into it.")
     db.commit()
-    late = _reload(db, item).resolution_due_at + timedelta(minutes=30)
+    late = reloaded(db, item).resolution_due_at + timedelta(minutes=30)
     with time_machine.travel(late, tick=False):
-        agent.resolve(db, ana, _reload(db, item), None)
+        agent.resolve(db, ana, reloaded(db, item), None)
         db.commit()
     breach = db.scalars(
         select(SLABreach).where(
@@ -574,13 +532,13 @@ def test_queue_order_filters_and_counts(db: Session, qa: QA, make_user: UserFact
     billing_qa = QA(db=db, forum=billing)
     now = utcnow().replace(microsecond=0)
 
-    soon = _escalated(db, qa, asker, "Calls drop when I switch to 5G")
-    late = _escalated(db, qa, asker, "Phone shows no service since this morning")
-    answered = _escalated(db, qa, asker, "Cannot receive texts from short codes")
-    waiting = _escalated(db, qa, asker, "Visual voicemail is empty")
-    spanish = _escalated(db, billing_qa, asker, "Me han cobrado dos veces la factura")
-    hidden = _escalated(db, qa, asker, "Hidden thread about an old phone")
-    done = _escalated(db, qa, asker, "Resolved thread about a charger")
+    soon = escalated(db, qa, asker, "Calls drop when I switch to 5G")
+    late = escalated(db, qa, asker, "Phone shows no service since this morning")
+    answered = escalated(db, qa, asker, "Cannot receive texts from short codes")
+    waiting = escalated(db, qa, asker, "Visual voicemail is empty")
+    spanish = escalated(db, billing_qa, asker, "Me han cobrado dos veces la factura")
+    hidden = escalated(db, qa, asker, "Hidden thread about an old phone")
+    done = escalated(db, qa, asker, "Resolved thread about a charger")
     agent.claim(db, ana, answered)
     agent.claim(db, ana, waiting)
     agent.resolve(db, bo, done, None)
@@ -679,13 +637,6 @@ def test_queue_filters_from_a_query_string_ignore_nonsense() -> None:
 # --- one item's context, similar entries, linking --------------------------------------------
 
 
-def _drain(worker: Worker) -> None:
-    for _ in range(20):
-        if worker.run_once() == 0:
-            return
-    raise AssertionError("the outbox did not drain")
-
-
 def test_item_context_and_similar_entries_from_meilisearch(
     db: Session,
     qa: QA,
@@ -696,18 +647,22 @@ def test_item_context_and_similar_entries_from_meilisearch(
     database_url: str,
 ) -> None:
     asker, helper = make_user("asker"), make_user("helper")
-    solved = qa.ask(helper, title="Router reboots every night at midnight")
-    fix = qa.answer(asker, solved, "Turn off the scheduled reboot under Settings > Power.")
-    voting.accept(db, helper, fix.id)
-    db.commit()
+    solved = solved_thread(
+        db,
+        qa,
+        helper,
+        asker,
+        "Router reboots every night at midnight",
+        "Turn off the scheduled reboot under Settings > Power.",
+    )
     older = qa.ask(asker, title="How do I change my router's Wi-Fi password?")
-    item = _escalated(db, qa, asker, "My router reboots every night, why?")
+    item = escalated(db, qa, asker, "My router reboots every night, why?")
     hidden = qa.answer(make_user("troll"), item.thread, "Throw it out of the window")
     visibility.set_visibility(db, hidden, Visibility.HIDDEN)
     db.commit()
-    _drain(Worker(settings, make_session_factory(engine)))
+    drain(Worker(settings, make_session_factory(engine)))
     fresh(db)
-    stored = _reload(db, item)
+    stored = reloaded(db, item)
 
     context = agent.item_context(db, stored)
     assert context.thread.id == item.thread_id
@@ -743,7 +698,7 @@ def test_item_context_and_similar_entries_from_meilisearch(
 def test_link_answer_to_a_live_article_of_the_brand(
     db: Session, qa: QA, make_user: UserFactory
 ) -> None:
-    item = _escalated(db, qa, make_user("asker"))
+    item = escalated(db, qa, make_user("asker"))
     brand_id = item.brand_id
     live = Article(
         brand_id=brand_id,
@@ -776,7 +731,7 @@ def test_link_answer_to_a_live_article_of_the_brand(
     assert f"(/kb/articles/{live.id})" in post.body_source
     assert r"Moving your number to an eSIM \[guide\]" in post.body_source
     assert f'href="/kb/articles/{live.id}"' in post.body_html
-    assert _reload(db, item).status == EscalationStatus.ANSWERED
+    assert reloaded(db, item).status == EscalationStatus.ANSWERED
 
 
 # --- figures ---------------------------------------------------------------------------------
@@ -786,9 +741,9 @@ def test_agent_figures(db: Session, qa: QA, make_user: UserFactory) -> None:
     since = utcnow() - timedelta(minutes=1)
     asker = make_user("asker")
     ana, bo = make_user("ana", role=Role.AGENT), make_user("bob", role=Role.AGENT)
-    quick = _escalated(db, qa, asker, "Data is slow in the evenings")
-    slow = _escalated(db, qa, asker, "Cannot port my number from another carrier")
-    other = _escalated(db, qa, asker, "App crashes when opening invoices")
+    quick = escalated(db, qa, asker, "Data is slow in the evenings")
+    slow = escalated(db, qa, asker, "Cannot port my number from another carrier")
+    other = escalated(db, qa, asker, "App crashes when opening invoices")
     quick_at = quick.created_at + timedelta(minutes=2)
     with time_machine.travel(quick_at, tick=False):
         agent.respond(db, ana, quick, "Known congestion; a fix is planned.")
@@ -808,7 +763,7 @@ def test_agent_figures(db: Session, qa: QA, make_user: UserFactory) -> None:
     expected = statistics.median(wait.total_seconds() for wait in waits)
     assert figures["median_first_response_seconds"] == int(expected)
     breaches = figures["breaches"]
-    priority = _reload(db, slow).priority.value
+    priority = reloaded(db, slow).priority.value
     assert breaches["count"] == 1 and breaches["seconds_over"] == 300
     assert breaches["per_priority"][priority] == {"count": 1, "seconds_over": 300}
     assert agent.agent_figures(db, bo, since=since)["claimed"] == 1

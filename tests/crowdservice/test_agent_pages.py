@@ -16,13 +16,11 @@ from httpx2 import Response
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from community import voting
 from community.clock import utcnow
 from community.db import make_session_factory
 from community.models import Forum, Post, Role, Thread, ThreadStatus, User
 from community.settings import Settings
 from community.worker import Worker
-from crowdservice import escalation
 from crowdservice.models import (
     Escalation,
     EscalationReason,
@@ -30,37 +28,22 @@ from crowdservice.models import (
     Priority,
     Resolution,
     TriageResult,
-    Webhook,
     WebhookDelivery,
 )
 from kb.models import Article, ArticleStatus
 from moderation.models import AuditLog
-from tests.conftest import QA, csrf_token, fresh, log_in
+from tests.conftest import QA, csrf_token, drain, fresh, log_in
+from tests.crowdservice.helpers import add_webhook, audits, escalated, reloaded, solved_thread
 
 UserFactory = Callable[..., User]
 ClientFactory = Callable[[], TestClient]
 HTMX = {"HX-Request": "true"}
-SECRET = "whsec_dGVzdC1zZWNyZXQtZm9yLWFnZW50LXBhZ2Vz"
 ROW = re.compile(r'<tr class="[^"]*" id="escalation-(\d+)"')
 REQUEST_BUTTON = "I need help from the support team"
 NOTIFIED = "A support agent has been notified."
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def _escalated(
-    db: Session,
-    qa: QA,
-    asker: User,
-    title: str = "My eSIM stopped working after the update",
-    *,
-    reason: EscalationReason = EscalationReason.AUTHOR_REQUEST,
-) -> Escalation:
-    thread = qa.ask(asker, title=title)
-    item = escalation.escalate(db, thread, reason, actor=asker)
-    db.commit()
-    return item
 
 
 def _signed_in(make_client: ClientFactory, user: User) -> TestClient:
@@ -99,34 +82,8 @@ def _followed(browser: TestClient, response: Response) -> str:
     return page.text
 
 
-def _reload(db: Session, item: Escalation) -> Escalation:
-    fresh(db)
-    stored = db.get(Escalation, item.id)
-    assert stored is not None
-    return stored
-
-
-def _audits(db: Session, action: str, item: Escalation) -> list[AuditLog]:
-    return list(
-        db.scalars(
-            select(AuditLog).where(
-                AuditLog.action == action,
-                AuditLog.target_type == "escalation",
-                AuditLog.target_id == str(item.id),
-            )
-        )
-    )
-
-
 def _post_count(db: Session, thread_id: int) -> int:
     return int(db.scalar(select(func.count()).where(Post.thread_id == thread_id)) or 0)
-
-
-def _drain(worker: Worker) -> None:
-    for _ in range(20):
-        if worker.run_once() == 0:
-            return
-    raise AssertionError("the outbox did not drain")
 
 
 def _rows(html: str) -> list[int]:
@@ -148,7 +105,7 @@ def test_members_and_moderators_are_refused_agents_and_admins_let_in(
     make_user: UserFactory,
     as_role: Callable[[Role | None], tuple[TestClient, User | None]],
 ) -> None:
-    item = _escalated(db, qa, make_user("asker"))
+    item = escalated(db, qa, make_user("asker"))
     pages = ["/agent", "/b/acme/agent", _item_path(item), _item_path(item.id + 1000), "/agent/me"]
     for role in (Role.MEMBER, Role.MODERATOR):
         browser, _user = as_role(role)
@@ -162,7 +119,7 @@ def test_members_and_moderators_are_refused_agents_and_admins_let_in(
     for path in pages:
         response = anonymous.get(path, follow_redirects=False)
         assert response.status_code == 303 and response.headers["location"].startswith("/login")
-    stored = _reload(db, item)
+    stored = reloaded(db, item)
     assert (stored.status, stored.assigned_agent_id) == (EscalationStatus.OPEN, None)
     assert _post_count(db, item.thread_id) == 1
 
@@ -187,10 +144,10 @@ def test_queue_shows_countdowns_filters_and_counts(
     db.add(billing)
     db.commit()
     billing_qa = QA(db=db, forum=billing)
-    late = _escalated(db, qa, asker, "Phone shows no service since this morning")
-    soon = _escalated(db, qa, asker, "Calls drop when I switch to 5G")
-    mine = _escalated(db, qa, asker, "Cannot receive texts from short codes")
-    spanish = _escalated(db, billing_qa, asker, "Me han cobrado dos veces la factura")
+    late = escalated(db, qa, asker, "Phone shows no service since this morning")
+    soon = escalated(db, qa, asker, "Calls drop when I switch to 5G")
+    mine = escalated(db, qa, asker, "Cannot receive texts from short codes")
+    spanish = escalated(db, billing_qa, asker, "Me han cobrado dos veces la factura")
     now = utcnow().replace(microsecond=0)
     for item, priority, due in (
         (late, Priority.P3, now - timedelta(minutes=50)),
@@ -251,7 +208,7 @@ def test_queue_shows_countdowns_filters_and_counts(
 def test_the_htmx_refresh_gets_only_the_queue_block(
     db: Session, qa: QA, make_user: UserFactory, make_client: ClientFactory
 ) -> None:
-    item = _escalated(db, qa, make_user("asker"), "Roaming does not work in Portugal")
+    item = escalated(db, qa, make_user("asker"), "Roaming does not work in Portugal")
     item.priority = Priority.P2
     db.commit()
     browser = _signed_in(make_client, make_user("ana", role=Role.AGENT))
@@ -279,13 +236,13 @@ def test_item_page_shows_the_whole_context(
     db: Session, qa: QA, make_user: UserFactory, make_client: ClientFactory
 ) -> None:
     asker, helper = make_user("asker"), make_user("helper")
-    earlier = _escalated(db, qa, asker, "Voicemail greeting resets every week")
+    earlier = escalated(db, qa, asker, "Voicemail greeting resets every week")
     browser = _signed_in(make_client, make_user("ana", role=Role.AGENT))
     assert _act(browser, earlier, "resolve", note="Fixed by the last update.").status_code == 303
-    item = _escalated(db, qa, asker, "My eSIM stopped working after the update")
+    item = escalated(db, qa, asker, "My eSIM stopped working after the update")
     peer = qa.answer(helper, item.thread, "Restart the phone with the SIM tray open.")
     fresh(db)
-    stored = _reload(db, item)
+    stored = reloaded(db, item)
     thread = stored.thread
     triage_result = db.get(TriageResult, thread.id)
     assert triage_result is not None and triage_result.reasons
@@ -329,13 +286,17 @@ def test_similar_answers_can_be_linked_from_the_item_page(
     engine: Engine,
 ) -> None:
     asker, helper = make_user("asker"), make_user("helper")
-    solved = qa.ask(helper, title="Router reboots every night at midnight")
-    fix = qa.answer(asker, solved, "Turn off the scheduled reboot under Settings > Power.")
-    voting.accept(db, helper, fix.id)
-    db.commit()
-    item = _escalated(db, qa, asker, "My router reboots every night, why?")
+    solved = solved_thread(
+        db,
+        qa,
+        helper,
+        asker,
+        "Router reboots every night at midnight",
+        "Turn off the scheduled reboot under Settings > Power.",
+    )
+    item = escalated(db, qa, asker, "My router reboots every night, why?")
     browser = _signed_in(make_client, make_user("ana", role=Role.AGENT))
-    _drain(Worker(settings, make_session_factory(engine)))  # the search outbox to Meilisearch
+    drain(Worker(settings, make_session_factory(engine)))  # the search outbox to Meilisearch
 
     html = browser.get(_item_path(item)).text
     assert "Similar answers" in html
@@ -357,7 +318,7 @@ def test_similar_answers_can_be_linked_from_the_item_page(
 def test_claim_and_a_second_agent_is_told_who_has_it(
     db: Session, qa: QA, make_user: UserFactory, make_client: ClientFactory
 ) -> None:
-    item = _escalated(db, qa, make_user("asker"))
+    item = escalated(db, qa, make_user("asker"))
     ana = make_user("ana", role=Role.AGENT)
     bob = make_user("bob", role=Role.AGENT)
     ana_browser, bob_browser = _signed_in(make_client, ana), _signed_in(make_client, bob)
@@ -368,19 +329,19 @@ def test_claim_and_a_second_agent_is_told_who_has_it(
     assert "It is yours." in page
     assert f'<span id="item-agent">{ana.display_name}</span>' in page
     assert 'id="claim"' not in page
-    stored = _reload(db, item)
+    stored = reloaded(db, item)
     assert (stored.status, stored.assigned_agent_id) == (EscalationStatus.CLAIMED, ana.id)
 
     refused = _act(bob_browser, item, "claim")
     page = _followed(bob_browser, refused)
     assert f"Already claimed by {ana.display_name}." in page
     assert 'class="flash error"' in page
-    stored = _reload(db, item)
+    stored = reloaded(db, item)
     assert (stored.status, stored.assigned_agent_id) == (EscalationStatus.CLAIMED, ana.id)
-    assert len(_audits(db, "escalation.claimed", item)) == 1
+    assert len(audits(db, "escalation.claimed", item)) == 1
     # Claiming again is harmless for the holder.
     assert "It is yours." in _followed(ana_browser, _act(ana_browser, item, "claim"))
-    assert len(_audits(db, "escalation.claimed", item)) == 1
+    assert len(audits(db, "escalation.claimed", item)) == 1
 
 
 def test_respond_puts_an_official_answer_on_the_public_thread(
@@ -390,14 +351,14 @@ def test_respond_puts_an_official_answer_on_the_public_thread(
     make_client: ClientFactory,
     client: TestClient,
 ) -> None:
-    item = _escalated(db, qa, make_user("asker"))
+    item = escalated(db, qa, make_user("asker"))
     ana = make_user("ana", role=Role.AGENT)
     browser = _signed_in(make_client, ana)
     _act(browser, item, "claim")
 
     done = _act(browser, item, "respond", body="Reset the network settings, then re-scan the QR.")
     assert "Your answer is on the thread." in _followed(browser, done)
-    stored = _reload(db, item)
+    stored = reloaded(db, item)
     assert stored.status == EscalationStatus.ANSWERED
     assert stored.first_response_at is not None
     answer = db.scalars(
@@ -410,20 +371,20 @@ def test_respond_puts_an_official_answer_on_the_public_thread(
     section = public.text.split(f'id="post-{answer.id}"', 1)[1].split("</section>", 1)[0]
     assert "Reset the network settings, then re-scan the QR." in section
     assert '<span class="badge official">Official answer</span>' in section
-    assert len(_audits(db, "escalation.answered", item)) == 1
+    assert len(audits(db, "escalation.answered", item)) == 1
 
 
 def test_ask_for_details_waits_on_the_customer(
     db: Session, qa: QA, make_user: UserFactory, make_client: ClientFactory
 ) -> None:
-    item = _escalated(db, qa, make_user("asker"))
+    item = escalated(db, qa, make_user("asker"))
     browser = _signed_in(make_client, make_user("ana", role=Role.AGENT))
 
     done = _act(browser, item, "ask", body="Which phone model and system version do you use?")
     page = _followed(browser, done)
     assert "Asked for details" in page
     assert '<span class="badge" id="item-status">Waiting for the customer</span>' in page
-    stored = _reload(db, item)
+    stored = reloaded(db, item)
     assert stored.status == EscalationStatus.WAITING and stored.waiting_since is not None
     public = browser.get(f"/t/{item.thread_id}").text
     assert "The support team needs more details" in public
@@ -435,24 +396,15 @@ def test_ask_for_details_waits_on_the_customer(
 def test_hand_off_queues_a_webhook_delivery(
     db: Session, qa: QA, make_user: UserFactory, make_client: ClientFactory
 ) -> None:
-    item = _escalated(db, qa, make_user("asker"))
-    db.add(
-        Webhook(
-            brand_id=item.brand_id,
-            url="https://helpdesk.example/hooks",
-            secret=SECRET,
-            events=["escalation.handed_off"],
-            active=True,
-        )
-    )
-    db.commit()
+    item = escalated(db, qa, make_user("asker"))
+    add_webhook(db, item, events=("escalation.handed_off",))
     browser = _signed_in(make_client, make_user("ana", role=Role.AGENT))
 
     done = _act(browser, item, "handoff", note="Needs a SIM swap in the back office.")
     page = _followed(browser, done)
     assert "Handed off to the helpdesk." in page
     assert "Handed to the helpdesk" in page
-    stored = _reload(db, item)
+    stored = reloaded(db, item)
     assert stored.status == EscalationStatus.HANDED_OFF
     [delivery] = db.scalars(select(WebhookDelivery)).all()
     assert (delivery.event, delivery.escalation_id) == ("escalation.handed_off", item.id)
@@ -463,14 +415,14 @@ def test_hand_off_queues_a_webhook_delivery(
 def test_return_to_the_community_reopens_the_thread(
     db: Session, qa: QA, make_user: UserFactory, make_client: ClientFactory
 ) -> None:
-    item = _escalated(db, qa, make_user("asker"))
+    item = escalated(db, qa, make_user("asker"))
     assert item.thread.status == ThreadStatus.ESCALATED
     browser = _signed_in(make_client, make_user("ana", role=Role.AGENT))
 
     page = _followed(browser, _act(browser, item, "return", note="A community question."))
     assert "Returned to the community." in page
     assert 'id="agent-body"' not in page  # nothing left to do on a closed item
-    stored = _reload(db, item)
+    stored = reloaded(db, item)
     assert (stored.status, stored.resolution) == (EscalationStatus.RETURNED, Resolution.RETURNED)
     assert stored.thread.status == ThreadStatus.OPEN
     assert _rows(browser.get("/b/acme/agent").text) == []
@@ -479,13 +431,13 @@ def test_return_to_the_community_reopens_the_thread(
 def test_resolve_closes_the_item_with_a_public_note(
     db: Session, qa: QA, make_user: UserFactory, make_client: ClientFactory
 ) -> None:
-    item = _escalated(db, qa, make_user("asker"))
+    item = escalated(db, qa, make_user("asker"))
     ana = make_user("ana", role=Role.AGENT)
     browser = _signed_in(make_client, ana)
 
     page = _followed(browser, _act(browser, item, "resolve", note="Fixed on our side."))
     assert "Resolved." in page
-    stored = _reload(db, item)
+    stored = reloaded(db, item)
     assert (stored.status, stored.resolution) == (EscalationStatus.RESOLVED, Resolution.AGENT)
     assert stored.assigned_agent_id == ana.id and stored.resolved_at is not None
     public = browser.get(f"/t/{item.thread_id}").text
@@ -500,12 +452,11 @@ def test_link_an_article_or_a_solved_thread(
     db: Session, qa: QA, make_user: UserFactory, make_client: ClientFactory
 ) -> None:
     asker, helper = make_user("asker"), make_user("helper")
-    solved = qa.ask(helper, title="Turning on Wi-Fi calling")
-    fix = qa.answer(asker, solved, "Settings > Phone > Wi-Fi calling.")
-    voting.accept(db, helper, fix.id)
-    db.commit()
-    first = _escalated(db, qa, asker, "Calls drop at home")
-    second = _escalated(db, qa, asker, "How to move my number to an eSIM")
+    solved = solved_thread(
+        db, qa, helper, asker, "Turning on Wi-Fi calling", "Settings > Phone > Wi-Fi calling."
+    )
+    first = escalated(db, qa, asker, "Calls drop at home")
+    second = escalated(db, qa, asker, "How to move my number to an eSIM")
     article = Article(
         brand_id=first.brand_id,
         title="Moving your number to an eSIM",
@@ -520,21 +471,21 @@ def test_link_an_article_or_a_solved_thread(
     _followed(browser, _act(browser, first, "link", link=f"/t/{solved.id}"))
     _followed(browser, _act(browser, second, "link", link=f"/kb/articles/{article.id}"))
     for item, path in ((first, f"/t/{solved.id}"), (second, f"/kb/articles/{article.id}")):
-        assert _reload(db, item).status == EscalationStatus.ANSWERED
+        assert reloaded(db, item).status == EscalationStatus.ANSWERED
         public = browser.get(f"/t/{item.thread_id}").text
         assert f'href="{path}"' in public and "This may answer your question:" in public
 
-    third = _escalated(db, qa, asker, "Data roaming is slow in Spain")
+    third = escalated(db, qa, asker, "Data roaming is slow in Spain")
     assert _act(browser, third, "link", link="hello").status_code == 422
     assert _act(browser, third, "link", link="/kb/articles/99999").status_code == 404
-    assert _reload(db, third).status == EscalationStatus.OPEN
+    assert reloaded(db, third).status == EscalationStatus.OPEN
     assert _post_count(db, third.thread_id) == 1
 
 
 def test_reassign_is_for_leads(
     db: Session, qa: QA, make_user: UserFactory, make_client: ClientFactory
 ) -> None:
-    item = _escalated(db, qa, make_user("asker"))
+    item = escalated(db, qa, make_user("asker"))
     ana = make_user("ana", role=Role.AGENT)
     bob = make_user("bob", role=Role.AGENT)
     lead = make_user("lead", role=Role.ADMIN)
@@ -547,34 +498,34 @@ def test_reassign_is_for_leads(
     assert 'name="to"' not in ana_browser.get(_item_path(item)).text
 
     assert _act(ana_browser, item, "reassign", to=bob.username).status_code == 403
-    assert _reload(db, item).assigned_agent_id == ana.id
+    assert reloaded(db, item).assigned_agent_id == ana.id
     for nobody in ("", "no_such_agent", member.username):
         refused = _act(lead_browser, item, "reassign", to=nobody)
         assert refused.status_code == 422, nobody
-    assert _reload(db, item).assigned_agent_id == ana.id
+    assert reloaded(db, item).assigned_agent_id == ana.id
 
     page = _followed(lead_browser, _act(lead_browser, item, "reassign", to=bob.username))
     assert f"Reassigned to {bob.display_name}." in page
-    stored = _reload(db, item)
+    stored = reloaded(db, item)
     assert (stored.status, stored.assigned_agent_id) == (EscalationStatus.CLAIMED, bob.id)
-    assert len(_audits(db, "escalation.reassigned", item)) == 1
+    assert len(audits(db, "escalation.reassigned", item)) == 1
 
 
 def test_bad_input_changes_nothing(
     db: Session, qa: QA, make_user: UserFactory, make_client: ClientFactory
 ) -> None:
-    item = _escalated(db, qa, make_user("asker"))
+    item = escalated(db, qa, make_user("asker"))
     browser = _signed_in(make_client, make_user("ana", role=Role.AGENT))
 
     for action in ("respond", "ask"):
         for body in ("", "   \n  "):
             refused = _act(browser, item, action, body=body)
             assert refused.status_code == 422, (action, body)
-    stored = _reload(db, item)
+    stored = reloaded(db, item)
     assert (stored.status, stored.assigned_agent_id) == (EscalationStatus.OPEN, None)
     assert _post_count(db, item.thread_id) == 1
     assert db.scalars(select(AuditLog).where(AuditLog.target_type == "escalation")).all() == [
-        *_audits(db, "escalation.created", item)
+        *audits(db, "escalation.created", item)
     ]
 
     assert _act(browser, item, "explode").status_code == 404
@@ -583,7 +534,7 @@ def test_bad_input_changes_nothing(
     # Without the CSRF token nothing happens either.
     forged = browser.post(f"{_item_path(item)}/claim", follow_redirects=False)
     assert forged.status_code == 403
-    assert _reload(db, item).assigned_agent_id is None
+    assert reloaded(db, item).assigned_agent_id is None
 
 
 # --- the thread page -------------------------------------------------------------------------
@@ -631,7 +582,7 @@ def test_other_members_see_no_support_data(
     db: Session, qa: QA, make_user: UserFactory, make_client: ClientFactory, client: TestClient
 ) -> None:
     asker = make_user("asker")
-    item = _escalated(db, qa, asker, "The app crashes and I am furious about it")
+    item = escalated(db, qa, asker, "The app crashes and I am furious about it")
     stranger = _signed_in(make_client, make_user("meg"))
     fresh(db)
     thread = db.get(Thread, item.thread_id)
@@ -708,12 +659,12 @@ def test_moderators_escalate_and_correct_triage(
     result = db.get(TriageResult, thread.id)
     assert result is not None and result.corrected_by_id == moderator.id
 
-    escalated = mod.post(
+    escalating = mod.post(
         f"/t/{thread.id}/escalate",
         data={"note": "Customer locked out", "csrf_token": token},
         follow_redirects=False,
     )
-    page = _followed(mod, escalated)
+    page = _followed(mod, escalating)
     assert "Escalated to the support team." in page
     assert "Escalated by a moderator" in page and "Escalate to the support team" not in page
     fresh(db)
@@ -796,7 +747,7 @@ def test_agents_see_the_triage_and_members_cannot_correct_it(
     db: Session, qa: QA, make_user: UserFactory, make_client: ClientFactory
 ) -> None:
     asker = make_user("asker")
-    item = _escalated(db, qa, asker)
+    item = escalated(db, qa, asker)
     agent_browser = _signed_in(make_client, make_user("ana", role=Role.AGENT))
     page = agent_browser.get(f"/t/{item.thread_id}").text
     assert 'id="triage"' in page
@@ -843,8 +794,8 @@ def test_my_figures(
     assert empty.status_code == 200
     assert 'id="fig-claimed">0<' in empty.text and 'id="fig-median">–<' in empty.text
 
-    first = _escalated(db, qa, asker, "Data is slow in the evenings")
-    second = _escalated(db, qa, asker, "Cannot port my number from another carrier")
+    first = escalated(db, qa, asker, "Data is slow in the evenings")
+    second = escalated(db, qa, asker, "Cannot port my number from another carrier")
     _act(browser, first, "claim")
     _act(browser, first, "respond", body="Known congestion; a fix is planned.")
     _act(browser, first, "resolve", note="")
@@ -866,11 +817,11 @@ def test_my_figures(
 def test_actions_on_someone_elses_item_are_refused(
     action: str, db: Session, qa: QA, make_user: UserFactory, make_client: ClientFactory
 ) -> None:
-    item = _escalated(db, qa, make_user("asker"))
+    item = escalated(db, qa, make_user("asker"))
     ana = make_user("ana", role=Role.AGENT)
     bob = make_user("bob", role=Role.AGENT)
     _act(_signed_in(make_client, ana), item, "claim")
     refused = _act(_signed_in(make_client, bob), item, action)
     assert refused.status_code == 403
-    stored = _reload(db, item)
+    stored = reloaded(db, item)
     assert (stored.status, stored.assigned_agent_id) == (EscalationStatus.CLAIMED, ana.id)

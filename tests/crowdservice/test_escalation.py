@@ -42,6 +42,7 @@ from crowdservice.models import (
 )
 from moderation.models import AuditLog
 from tests.conftest import QA, fresh, run_concurrently
+from tests.crowdservice.helpers import reloaded
 
 UserFactory = Callable[..., User]
 
@@ -93,13 +94,6 @@ def _one(db: Session, thread: Thread) -> Escalation:
     found = _escalations(db, thread)
     assert len(found) == 1, found
     return found[0]
-
-
-def _thread(db: Session, thread: Thread) -> Thread:
-    fresh(db)
-    found = db.get(Thread, thread.id)
-    assert found is not None
-    return found
 
 
 def _notifications(db: Session, user: User, kind: NotificationKind) -> list[Notification]:
@@ -163,7 +157,7 @@ def test_a_thread_nobody_answers_is_escalated_at_its_first_response_due_time(
     assert item.escalated_by_id is None
     assert item.first_response_due_at == clock.at(240)
     assert item.resolution_due_at == clock.at(48 * 60)
-    assert _thread(db, thread).status == ThreadStatus.ESCALATED
+    assert reloaded(db, thread).status == ThreadStatus.ESCALATED
     (notice,) = _notifications(db, asker, NotificationKind.SUPPORT)
     assert notice.data == {"message": "A support agent has been notified"}
     assert notice.actor_id is None and notice.thread_id == thread.id
@@ -227,7 +221,7 @@ def test_the_author_may_call_in_the_support_team_and_nobody_else(
     item = _one(db, thread)
     assert item.reason == EscalationReason.AUTHOR_REQUEST
     assert item.escalated_by_id == asker.id
-    assert _thread(db, thread).status == ThreadStatus.ESCALATED
+    assert reloaded(db, thread).status == ThreadStatus.ESCALATED
     # No notification of one's own request (the page confirms it); the audit records it.
     assert _notifications(db, asker, NotificationKind.SUPPORT) == []
     (audit,) = _audits(db, "escalation.created")
@@ -281,7 +275,7 @@ def test_threads_that_need_no_response_are_never_escalated(
         report = _sweep(db)
     assert report.escalated == 0 and report.invitations == 0
     assert _escalations(db) == []
-    assert _thread(db, praise).status != ThreadStatus.ESCALATED
+    assert reloaded(db, praise).status != ThreadStatus.ESCALATED
 
 
 def test_solved_closed_locked_and_unpublished_threads_are_not_escalated(
@@ -311,15 +305,15 @@ def test_solved_closed_locked_and_unpublished_threads_are_not_escalated(
 
     for thread, words in ((solved, "already solved"), (closed, "closed"), (locked, "locked")):
         with pytest.raises(Conflict, match=words):
-            escalation.request_support(db, asker, _thread(db, thread))
+            escalation.request_support(db, asker, reloaded(db, thread))
         with pytest.raises(Conflict, match=words):
-            escalation.escalate_by_moderator(db, moderator, _thread(db, thread), None)
+            escalation.escalate_by_moderator(db, moderator, reloaded(db, thread), None)
     with pytest.raises(Conflict, match="published"):
-        escalation.escalate_by_moderator(db, moderator, _thread(db, hidden), None)
+        escalation.escalate_by_moderator(db, moderator, reloaded(db, hidden), None)
     with pytest.raises(NotFound):
-        escalation.request_support(db, asker, _thread(db, hidden))
+        escalation.request_support(db, asker, reloaded(db, hidden))
     with pytest.raises(Conflict, match="waiting for a moderator"):
-        escalation.request_support(db, newcomer, _thread(db, pending))
+        escalation.request_support(db, newcomer, reloaded(db, pending))
     assert _escalations(db) == []
 
 
@@ -370,7 +364,7 @@ def test_concurrent_escalations_of_one_thread_leave_one_row(
     assert rows[0].status == EscalationStatus.OPEN
     assert len(_audits(db, "escalation.created")) == 1
     assert len(_notifications(db, asker, NotificationKind.SUPPORT)) <= 1
-    assert _thread(db, thread).status == ThreadStatus.ESCALATED
+    assert reloaded(db, thread).status == ThreadStatus.ESCALATED
 
 
 # --- expert invitations --------------------------------------------------------------------------
@@ -608,7 +602,7 @@ def test_a_peer_answer_accepted_before_any_claim_resolves_it_as_community(
     assert item.status == EscalationStatus.RESOLVED
     assert item.resolution == Resolution.COMMUNITY
     assert item.resolved_at == clock.at(6)
-    assert _thread(db, thread).status == ThreadStatus.SOLVED
+    assert reloaded(db, thread).status == ThreadStatus.SOLVED
     assert escalation.active_escalation(db, thread.id) is None
     (audit,) = _audits(db, "escalation.resolved")
     assert audit.reason == "community" and audit.actor_id is None

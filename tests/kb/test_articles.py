@@ -23,8 +23,7 @@ from kb import pii, service
 from kb.models import Article, ArticleStatus, ArticleVersion
 from kb.schemas import ArticleCreateIn
 from moderation.models import AuditLog
-from tests.conftest import QA, csrf_token, fresh, log_in
-from tests.kb.test_indexing import drain
+from tests.conftest import QA, csrf_token, drain, fresh, log_in
 
 UserFactory = Callable[..., User]
 RoleClient = Callable[[Role | None], tuple[TestClient, User | None]]

@@ -27,16 +27,9 @@ from kb import service_search
 from kb.models import CandidateStatus, PromotionCandidate, Solution
 from kb.reindex import reindex_all
 from kb.search import SearchEngine
-from tests.conftest import MEILI_TEST_KEY, QA, fresh
+from tests.conftest import MEILI_TEST_KEY, QA, drain, fresh
 
 UserFactory = Callable[..., User]
-
-
-def drain(worker: Worker) -> None:
-    for _ in range(20):
-        if worker.run_once() == 0:
-            return
-    raise AssertionError("the outbox did not drain")
 
 
 @pytest.fixture

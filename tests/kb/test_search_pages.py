@@ -17,8 +17,7 @@ from community.models import User
 from community.settings import Settings
 from community.worker import Worker
 from kb.models import DeflectionEvent, SearchQuery
-from tests.conftest import QA, csrf_token, fresh, log_in
-from tests.kb.test_indexing import drain
+from tests.conftest import QA, csrf_token, drain, fresh, log_in
 
 UserFactory = Callable[..., User]
 

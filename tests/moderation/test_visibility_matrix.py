@@ -57,7 +57,7 @@ from community.settings import Settings
 from community.worker import Worker
 from moderation import actions, queue
 from moderation.models import FlagReason, QueueItem
-from tests.conftest import QA, Inbox, fresh, log_in
+from tests.conftest import QA, Inbox, drain, fresh, log_in
 
 UserFactory = Callable[..., User]
 RoleClient = Callable[[Role | None], tuple[TestClient, User | None]]
@@ -148,13 +148,6 @@ class World:
 
 
 # --- building the world through the real services ---------------------------------------------
-
-
-def drain(worker: Worker) -> None:
-    for _ in range(20):
-        if worker.run_once() == 0:
-            return
-    raise AssertionError("the outbox did not drain")
 
 
 def build_world(
