@@ -1564,6 +1564,17 @@ def _choice(
     return cleaned
 
 
+def shown_fields(thread: Thread, result: TriageResult | None) -> dict[str, str]:
+    """The triage values staff see for a thread (with the same defaults as the panel)."""
+    no_response = result is not None and (result.reasons or {}).get("needs_response") is False
+    return {
+        "interaction_type": thread.interaction_type or InteractionType.QUESTION.value,
+        "sentiment": thread.sentiment or Sentiment.NEUTRAL.value,
+        "segment": thread.author_segment or Segment.NEW.value,
+        "priority": NO_RESPONSE if no_response else thread.priority or Priority.P3.value,
+    }
+
+
 def correct_triage(
     db: Session,
     actor: User,
@@ -1593,7 +1604,20 @@ def correct_triage(
     cleaned_reason = (reason or "").strip() or None
     if cleaned_reason is not None and len(cleaned_reason) > 500:
         errors["reason"] = _("Keep the reason under 500 characters.")
-    if not errors and not (new_type or new_sentiment or new_segment or new_priority):
+    # A value equal to what is shown now is not a correction (a form sends every field): an
+    # untouched priority is then derived again from a corrected type, sentiment or segment
+    # instead of being pinned at its old value.
+    existing = db.get(TriageResult, thread.id)
+    shown = shown_fields(thread, existing)
+    given = bool(new_type or new_sentiment or new_segment or new_priority)
+    new_type = new_type if new_type != shown["interaction_type"] else None
+    new_sentiment = new_sentiment if new_sentiment != shown["sentiment"] else None
+    new_segment = new_segment if new_segment != shown["segment"] else None
+    new_priority = new_priority if new_priority != shown["priority"] else None
+    unchanged = not (new_type or new_sentiment or new_segment or new_priority)
+    if not errors and unchanged and given and existing is not None and existing.corrected_at:
+        return existing  # repeating a correction already made changes nothing
+    if not errors and unchanged:
         errors["interaction_type"] = _("Change at least one of the triage fields.")
     if errors:
         raise FormErrors(errors)
