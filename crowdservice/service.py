@@ -79,7 +79,9 @@ def thread_panel(db: Session, viewer: User | None, thread: Thread) -> SupportPan
     role = viewer.role if viewer is not None else None
     is_author = viewer is not None and viewer.id == thread.author_id
     is_staff = role in STAFF
-    active = escalation.active_escalation(db, thread.id)
+    # Most readers are neither the author nor staff: they see nothing of support, so their
+    # page (the hottest one) costs no query here.
+    active = escalation.active_escalation(db, thread.id) if (is_author or is_staff) else None
     open_for_help = (
         thread.visibility == Visibility.VISIBLE
         and thread.status not in CLOSED_STATES
@@ -87,7 +89,7 @@ def thread_panel(db: Session, viewer: User | None, thread: Thread) -> SupportPan
         and active is None
     )
     return SupportPanel(
-        escalation=active if (is_author or is_staff) else None,
+        escalation=active,
         triage=db.get(TriageResult, thread.id) if is_staff else None,
         is_author=is_author,
         show_triage=is_staff,
