@@ -240,6 +240,18 @@ def make_client(app: FastAPI) -> Iterator[Callable[[], TestClient]]:
 
 
 @pytest.fixture
+def cli_env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The `community` command's configuration for a test: the real test database, a fresh
+    instance folder (a managed Meilisearch starts there if a command needs one), cheap hashing."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("INSTANCE_DIR", str(tmp_path / "instance"))
+    monkeypatch.setenv("ARGON2_TIME_COST", "1")
+    monkeypatch.setenv("ARGON2_MEMORY_KIB", "8192")
+    monkeypatch.setenv("ARGON2_PARALLELISM", "1")
+    monkeypatch.delenv("MEILI_URL", raising=False)
+
+
+@pytest.fixture
 def passwords(settings: Settings) -> Passwords:
     return Passwords(settings)
 

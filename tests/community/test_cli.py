@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -13,16 +11,6 @@ from community.cli import app
 from community.models import Brand, Forum, Role, Thread, User
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def cli_env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("INSTANCE_DIR", str(tmp_path / "instance"))
-    monkeypatch.setenv("ARGON2_TIME_COST", "1")
-    monkeypatch.setenv("ARGON2_MEMORY_KIB", "8192")
-    monkeypatch.setenv("ARGON2_PARALLELISM", "1")
-    monkeypatch.delenv("MEILI_URL", raising=False)
 
 
 def _count(db: Session, model: type) -> int:

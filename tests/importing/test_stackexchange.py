@@ -730,13 +730,6 @@ def test_unreadable_rows_are_skipped_and_counted(
 # --- 6. the command line ---------------------------------------------------------------------
 
 
-@pytest.fixture
-def cli_env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("INSTANCE_DIR", str(tmp_path / "instance"))
-    monkeypatch.delenv("MEILI_URL", raising=False)
-
-
 def _import_command(directory: Path, *extra: str) -> list[str]:
     return ["import", "stackexchange", str(directory), "--no-index", *extra]
 
