@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from community import api as community_api
 from community import notification_routes, thread_api, thread_routes
 from community import routes as community_routes
+from community.admission import AdmissionControl
 from community.auth import LoginThrottle, Passwords
 from community.db import make_engine, make_session_factory
 from community.security import (
@@ -24,6 +25,7 @@ from community.security import (
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
     csrf_protect,
+    send_unavailable,
 )
 from community.settings import Settings
 from community.viewcount import ViewCounter
@@ -63,7 +65,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     settings.effective_secret_key  # noqa: B018 - create the generated secret now, not mid-request
     # An engine handed in belongs to the caller (tests share one): only dispose our own.
     owns_engine = engine is None
-    engine = engine or make_engine(settings.sqlalchemy_url)
+    engine = engine or make_engine(
+        settings.sqlalchemy_url, concurrency=settings.max_concurrent_requests
+    )
     session_factory = make_session_factory(engine)
 
     view_counter = ViewCounter(session_factory)
@@ -141,5 +145,14 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     # Added last = outermost: headers wrap everything, including 413s and error pages.
     app.add_middleware(RequestContextMiddleware, settings=settings, session_factory=session_factory)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Outside everything that may touch the database, inside the security headers (a 503 gets
+    # them too).
+    app.add_middleware(
+        AdmissionControl,
+        limit=settings.max_concurrent_requests,
+        queue_limit=settings.request_queue_limit,
+        queue_seconds=settings.request_queue_seconds,
+        refuse=send_unavailable,
+    )
     app.add_middleware(SecurityHeadersMiddleware, settings=settings)
     return app

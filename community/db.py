@@ -9,6 +9,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, create_engine, event
 from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.exc import DisconnectionError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
@@ -87,15 +89,41 @@ def begin_write(session: Session) -> None:
         session.connection(execution_options={SQLITE_IMMEDIATE: True})
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+# The database could not serve the request right now (no pooled connection in time, the server
+# gone or restarting, SQLite's write lock held too long): the client should retry, it did
+# nothing wrong, and nothing was changed.
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    PoolTimeout,
+    OperationalError,
+    DisconnectionError,
+)
+RETRY_AFTER_SECONDS = 5
+
+DEFAULT_CONCURRENCY = 16
+# How long a request may wait for a pooled connection. Admission control (community.admission)
+# keeps requests from ever waiting this long; if one still does, it gets a 503, not a stall.
+POOL_TIMEOUT_SECONDS = 10
+
+
+def pool_sizes(concurrency: int) -> dict[str, int]:
+    """Connections for `concurrency` requests at once: one each for its session, plus a short
+    second one some pages take for cached lookups, plus the embedded worker and the view
+    flushers. Never fewer than the admitted requests can hold, so none waits on another."""
+    return {"pool_size": concurrency, "max_overflow": concurrency + 6}
+
+
+def make_engine(url: str, *, concurrency: int = DEFAULT_CONCURRENCY, **kwargs: Any) -> Engine:
+    pool = {**pool_sizes(concurrency), "pool_timeout": POOL_TIMEOUT_SECONDS, **kwargs}
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
+        if ":memory:" in url or url in ("sqlite://", "sqlite:///"):
+            pool = kwargs  # one shared in-memory database: SQLAlchemy's own pool choice
+        engine = create_engine(url, connect_args={"check_same_thread": False}, **pool)
         # pysqlite's own transaction handling breaks SAVEPOINT; SQLAlchemy's documented recipe
         # is to switch it off (isolation_level=None) and emit BEGIN ourselves.
         event.listen(engine, "connect", _configure_sqlite)
         event.listen(engine, "begin", _begin_sqlite)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
+    return create_engine(url, pool_pre_ping=True, **pool)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

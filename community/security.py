@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from community import i18n
 from community.api_tokens import viewer_for_token
 from community.auth import ANONYMOUS, Viewer, is_anonymous_token, load_viewer, new_anonymous_token
+from community.db import RETRY_AFTER_SECONDS, UNAVAILABLE_ERRORS
 from community.errors import BadRequest, CSRFFailed
 from community.settings import Settings
 
@@ -86,6 +87,8 @@ class RequestContextMiddleware:
         try:
             with self.session_factory() as db:
                 return load_viewer(db, token)
+        except UNAVAILABLE_ERRORS:
+            raise  # a 503 (retry), not a signed-in person shown pages as if signed out
         except SQLAlchemyError:
             logger.exception("could not load the session; treating the request as anonymous")
             return ANONYMOUS
@@ -94,6 +97,8 @@ class RequestContextMiddleware:
         try:
             with self.session_factory() as db:
                 return viewer_for_token(db, raw)
+        except UNAVAILABLE_ERRORS:
+            raise
         except SQLAlchemyError:
             logger.exception("could not check an API token; treating the request as anonymous")
             return ANONYMOUS
@@ -250,6 +255,11 @@ class SecurityHeadersMiddleware:
 
         try:
             await self.app(scope, receive, send_with_headers)
+        except UNAVAILABLE_ERRORS as exc:
+            logger.warning("database unavailable on %s: %s", scope["path"], exc)
+            if started:
+                raise
+            await send_unavailable(scope, send_with_headers, RETRY_AFTER_SECONDS)
         except Exception:
             logger.exception("unhandled error on %s %s", scope.get("method"), scope["path"])
             if started:
@@ -268,6 +278,21 @@ async def _send_plain_error(scope: Scope, send: Callable[[Message], Awaitable[No
     )
 
 
+async def send_unavailable(
+    scope: Scope, send: Callable[[Message], Awaitable[None]], retry_after: int
+) -> None:
+    """503: the site is busy or its database is out of reach; the client may retry."""
+    await _send_fixed_error(
+        scope,
+        send,
+        503,
+        "unavailable",
+        "The site is busy right now.",
+        f"Please try again in {retry_after} seconds.",
+        extra_headers=[(b"retry-after", str(retry_after).encode())],
+    )
+
+
 async def _send_fixed_error(
     scope: Scope,
     send: Callable[[Message], Awaitable[None]],
@@ -275,6 +300,8 @@ async def _send_fixed_error(
     code: str,
     message: str,
     advice: str,
+    *,
+    extra_headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
     """A small self-contained answer for failures outside the app (no templates, no database)."""
     if scope["path"].startswith("/api/"):
@@ -293,6 +320,7 @@ async def _send_fixed_error(
             "headers": [
                 (b"content-type", content_type),
                 (b"content-length", str(len(body)).encode()),
+                *(extra_headers or []),
             ],
         }
     )

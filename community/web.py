@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from community import i18n
 from community.auth import ANONYMOUS, Viewer
 from community.clock import utcnow
+from community.db import RETRY_AFTER_SECONDS, UNAVAILABLE_ERRORS
 from community.errors import AppError, FormErrors, LoginRequired, TooManyRequests
 from community.i18n import gettext as _
 from community.labels import label, sort_label
@@ -299,6 +300,7 @@ def _default_message(status_code: int) -> str:
         413: _("That was too much to send."),
         422: _("Some of the information was not valid."),
         429: _("Too many attempts. Please wait a moment and try again."),
+        503: _("The site is busy right now. Please try again in a moment."),
     }
     return messages.get(status_code, _("Something went wrong."))
 
@@ -334,6 +336,20 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(
             request, 400, "invalid_characters", _("The request contained values we cannot store.")
         )
+
+    async def handle_unavailable(request: Request, exc: Exception) -> Response:
+        # Busy or unreachable database: the client may retry; nothing was changed.
+        logger.warning("database unavailable on %s: %s", request.url.path, exc)
+        return error_response(
+            request,
+            503,
+            "unavailable",
+            _default_message(503),
+            headers={"retry-after": str(RETRY_AFTER_SECONDS)},
+        )
+
+    for error_type in UNAVAILABLE_ERRORS:
+        app.add_exception_handler(error_type, handle_unavailable)
 
     @app.exception_handler(StarletteHTTPException)
     async def handle_http_error(request: Request, exc: StarletteHTTPException) -> Response:
