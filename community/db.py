@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, create_engine, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -110,6 +112,17 @@ def pool_sizes(concurrency: int) -> dict[str, int]:
     second one some pages take for cached lookups, plus the embedded worker and the view
     flushers. Never fewer than the admitted requests can hold, so none waits on another."""
     return {"pool_size": concurrency, "max_overflow": concurrency + 6}
+
+
+def insert_missing(db: Session, model: type[Base], rows: list[dict[str, Any]]) -> int:
+    """INSERT ... ON CONFLICT DO NOTHING: rows whose unique key exists already are left alone,
+    also when a concurrent transaction inserts the same key first (PostgreSQL waits for it and
+    then skips the row instead of failing on the unique index). Returns how many were added."""
+    if not rows:
+        return 0
+    insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+    result = db.execute(insert(model).values(rows).on_conflict_do_nothing())
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def make_engine(url: str, *, concurrency: int = DEFAULT_CONCURRENCY, **kwargs: Any) -> Engine:

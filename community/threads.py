@@ -17,6 +17,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, joinedload, selectinl
 
 from community import indexing, notifications, visibility
 from community.clock import utcnow
+from community.db import insert_missing
 from community.errors import BadRequest, FormErrors, NotFound, PermissionDenied
 from community.i18n import gettext as _
 from community.markdown import HTML_VERSION
@@ -127,19 +128,26 @@ def _render(db: Session, source: str) -> tuple[str, list[User]]:
 
 
 def _tags_for(db: Session, brand_id: int, names: list[str]) -> list[Tag]:
+    """The brand's tags of these names, creating the missing ones (two askers may create the
+    same new tag at once: the second uses the first's row)."""
+    if not names:
+        return []
     existing = {
         tag.name: tag
         for tag in db.scalars(select(Tag).where(Tag.brand_id == brand_id, Tag.name.in_(names)))
     }
-    tags = []
-    for name in names:
-        tag = existing.get(name)
-        if tag is None:
-            with db.begin_nested():
-                tag = Tag(brand_id=brand_id, name=name, thread_count=0)
-                db.add(tag)
-        tags.append(tag)
-    return tags
+    missing = [name for name in names if name not in existing]
+    if missing:
+        insert_missing(
+            db, Tag, [{"brand_id": brand_id, "name": name, "thread_count": 0} for name in missing]
+        )
+        existing.update(
+            (tag.name, tag)
+            for tag in db.scalars(
+                select(Tag).where(Tag.brand_id == brand_id, Tag.name.in_(missing))
+            )
+        )
+    return [existing[name] for name in names]
 
 
 def _checked(errors: dict[str, str], check: Callable[[], T], fallback: T) -> T:
@@ -251,10 +259,9 @@ def answer(db: Session, author: User, thread: Thread, data: AnswerIn) -> Post:
 
 
 def watch(db: Session, user: User, thread: Thread) -> None:
-    exists = db.get(ThreadWatch, (user.id, thread.id))
-    if exists is None:
-        with db.begin_nested():
-            db.add(ThreadWatch(user_id=user.id, thread_id=thread.id))
+    """Idempotent, also when the same member answers or watches twice at the same moment."""
+    if db.get(ThreadWatch, (user.id, thread.id)) is None:
+        insert_missing(db, ThreadWatch, [{"user_id": user.id, "thread_id": thread.id}])
 
 
 def unwatch(db: Session, user: User, thread: Thread) -> None:
