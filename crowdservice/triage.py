@@ -902,8 +902,11 @@ def _count_by_author(db: Session, query: Select[int | None, int]) -> dict[int, i
     return counts
 
 
-def _author_stats(db: Session, user_ids: Sequence[int]) -> dict[int, _AuthorStats]:
-    """Everything the segment rules need for many authors in four grouped queries."""
+def _author_stats(
+    db: Session, user_ids: Sequence[int], *, history_excludes: Select[Any] | None = None
+) -> dict[int, _AuthorStats]:
+    """Everything the segment rules need for many authors in four grouped queries. Threads
+    selected by `history_excludes` are left out of the authors' recent history."""
     stats = {user_id: _AuthorStats() for user_id in user_ids}
     if not stats:
         return stats
@@ -960,7 +963,11 @@ def _author_stats(db: Session, user_ids: Sequence[int]) -> dict[int, _AuthorStat
             )
             .label("rank"),
         )
-        .where(Thread.author_id.in_(ids), Thread.sentiment.is_not(None))
+        .where(
+            Thread.author_id.in_(ids),
+            Thread.sentiment.is_not(None),
+            *([] if history_excludes is None else [Thread.id.not_in(history_excludes)]),
+        )
         .subquery()
     )
     # One more than the window: the thread being triaged is left out of its own history.
@@ -1491,10 +1498,20 @@ def _batches(ids: Sequence[int], size: int) -> Iterator[list[int]]:
         yield list(ids[start : start + size])
 
 
-def triage_many(db: Session, thread_ids: list[int], *, classifier: Classifier | None = None) -> int:
+def triage_many(
+    db: Session,
+    thread_ids: list[int],
+    *,
+    classifier: Classifier | None = None,
+    history_excludes: Select[Any] | None = None,
+) -> int:
     """Bulk triage (imports): threads, questions, results and author statistics are loaded a
     batch of 500 at a time in a handful of queries, each brand's rules once. Flushes only;
-    returns how many threads were triaged."""
+    returns how many threads were triaged.
+
+    `history_excludes` selects threads that arrive together with these (an import's own):
+    they are not the authors' history, so triaging them again (a resumed import) sees what
+    the first time saw."""
     chosen = classifier or default_classifier()
     brand_rules: dict[int, tuple[list[dict[str, Any]], str]] = {}
     # An author's statistics once per call, not once per batch: imports have prolific authors
@@ -1521,7 +1538,13 @@ def triage_many(db: Session, thread_ids: list[int], *, classifier: Classifier | 
             for result in db.scalars(select(TriageResult).where(TriageResult.thread_id.in_(batch)))
         }
         author_ids = sorted({thread.author_id for thread in threads if thread.author_id})
-        known_stats.update(_author_stats(db, [i for i in author_ids if i not in known_stats]))
+        known_stats.update(
+            _author_stats(
+                db,
+                [i for i in author_ids if i not in known_stats],
+                history_excludes=history_excludes,
+            )
+        )
         stats = known_stats
         for thread in threads:
             forum: Forum = thread.forum

@@ -9,7 +9,10 @@ the live ones and swapped in, so searchers never see a half-built index.
 
 Aggregates the source has without detail (vote totals, view counts) are written only on rows
 this run created: a post imported earlier may have local votes since, which a re-run must not
-overwrite.
+overwrite. A run that never finished (killed, crashed) did not get as far as its aggregates,
+acceptance, scores and triage, so the next run of the same source adopts its rows as its own and
+finishes that work: a resumed import ends equal to a clean one. Run one import of a source at
+a time.
 """
 
 from __future__ import annotations
@@ -237,10 +240,20 @@ class Importer:
             brand = db.get(Brand, forum.brand_id)
             assert brand is not None
             self.brand_slug, self.forum_slug = brand.slug, forum.slug
+            # Runs of this source that stopped before the end: their rows are ours to finish.
+            self.adopted_runs = list(
+                db.scalars(
+                    select(ImportRun.id).where(
+                        ImportRun.source == source.name, ImportRun.finished_at.is_(None)
+                    )
+                )
+            )
             run = ImportRun(source=source.name, brand_id=forum.brand_id, forum_id=forum_id)
             db.add(run)
             db.commit()
             self.run_id = run.id
+            # The runs whose rows count as created by this one.
+            self.own_runs = frozenset([*self.adopted_runs, run.id])
             self.tag_ids: dict[str, int] = dict(
                 db.execute(select(Tag.name, Tag.id).where(Tag.brand_id == forum.brand_id)).all()
             )
@@ -301,6 +314,13 @@ class Importer:
             assert run is not None
             run.summary = self.report.as_dict()
             run.finished_at = utcnow()
+            # What the stopped runs left undone is done now; a later run must not adopt their
+            # rows again (they may have local votes by then).
+            db.execute(
+                update(ImportRun)
+                .where(ImportRun.id.in_(self.adopted_runs), ImportRun.finished_at.is_(None))
+                .values(finished_at=run.finished_at, summary={"completed_by_run": self.run_id})
+            )
             db.commit()
         return self.report
 
@@ -381,7 +401,8 @@ class Importer:
         )
 
     def _posts_of(self, db: Session, external_ids: Iterable[int]) -> dict[int, tuple[int, bool]]:
-        """Source post ids (questions and answers share them) -> (our post id, new this run)."""
+        """Source post ids (questions and answers share them) -> (our post id, created by this
+        run or a stopped one it adopted)."""
         ids = sorted(set(external_ids))
         if not ids:
             return {}
@@ -394,7 +415,7 @@ class Importer:
             )
         )
         for external, local, run_id in answers:
-            found[external] = (local, run_id == self.run_id)
+            found[external] = (local, run_id in self.own_runs)
         questions = db.execute(
             select(ImportKey.external_id, Post.id, ImportKey.run_id)
             .join(Post, and_(Post.thread_id == ImportKey.local_id, Post.is_question.is_(True)))
@@ -405,7 +426,7 @@ class Importer:
             )
         )
         for external, local, run_id in questions:
-            found[external] = (local, run_id == self.run_id)
+            found[external] = (local, run_id in self.own_runs)
         return found
 
     def _insert_ids(self, db: Session, model: type[Any], rows: list[dict[str, Any]]) -> list[int]:
@@ -731,7 +752,7 @@ class Importer:
                     question.source == self.source.name,
                     question.kind == "question",
                     Thread.accepted_post_id.is_(None),
-                    (question.run_id == self.run_id) | (answer.run_id == self.run_id),
+                    question.run_id.in_(self.own_runs) | answer.run_id.in_(self.own_runs),
                 )
             )
         ]
@@ -833,14 +854,14 @@ class Importer:
         db.execute(update(tags).where(tags.c.brand_id == self.brand_id).values(thread_count=tagged))
 
     def _touched_threads(self, db: Session) -> list[int]:
-        """Threads this run created or added answers to."""
+        """Threads this run (or a stopped run it adopted) created or added answers to."""
         new_threads = select(ImportKey.local_id).where(
-            ImportKey.run_id == self.run_id, ImportKey.kind == "question"
+            ImportKey.run_id.in_(self.own_runs), ImportKey.kind == "question"
         )
         answered = (
             select(Post.thread_id)
             .join(ImportKey, ImportKey.local_id == Post.id)
-            .where(ImportKey.run_id == self.run_id, ImportKey.kind == "answer")
+            .where(ImportKey.run_id.in_(self.own_runs), ImportKey.kind == "answer")
         )
         return sorted(set(db.scalars(new_threads)) | set(db.scalars(answered)))
 
@@ -901,20 +922,17 @@ class Importer:
         with due times, so importing years of questions escalates nothing)."""
         from crowdservice.triage import triage_many  # crowd-service builds on community
 
+        own_questions = select(ImportKey.local_id).where(
+            ImportKey.run_id.in_(self.own_runs), ImportKey.kind == "question"
+        )
         with self.session_factory() as db:
-            ids = list(
-                db.scalars(
-                    select(ImportKey.local_id).where(
-                        ImportKey.run_id == self.run_id, ImportKey.kind == "question"
-                    )
-                )
-            )
+            ids = list(db.scalars(own_questions))
         done = 0
         self.progress("triage", 0, len(ids), 0)
         # Big chunks: triage_many works out each author's statistics once per call.
         for chunk in _batches(ids, TRIAGE_CHUNK):
             with self.session_factory() as db:
-                triage_many(db, chunk)
+                triage_many(db, chunk, history_excludes=own_questions)
                 db.commit()
             done += len(chunk)
             self.progress("triage", done, len(ids), done)
