@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import smtplib
 import ssl
 from dataclasses import dataclass
@@ -61,6 +63,17 @@ def email_templates() -> Environment:
     return env
 
 
+def stable_message_id(settings: Settings, *parts: object) -> str:
+    """The same Message-ID every time for the same e-mail (`parts` name it: a notification,
+    a digest's items), unique to this site (keyed with its secret), at the site's host name."""
+    name = ":".join(str(part) for part in parts)
+    digest = hmac.new(
+        settings.effective_secret_key.encode(), f"message-id:{name}".encode(), hashlib.sha256
+    ).hexdigest()[:24]
+    host = urlsplit(settings.base_url).hostname or "community.invalid"
+    return f"<{'.'.join(str(part) for part in parts[:2])}.{digest}@{host}>"
+
+
 class Mailer:
     def __init__(self, settings: Settings) -> None:
         self.sender = settings.mail_from
@@ -70,7 +83,18 @@ class Mailer:
     def enabled(self) -> bool:
         return self.config is not None
 
-    def send(self, to: str, subject: str, text: str, html: str | None = None) -> None:
+    def send(
+        self,
+        to: str,
+        subject: str,
+        text: str,
+        html: str | None = None,
+        *,
+        message_id: str | None = None,
+    ) -> None:
+        """Send one message. Delivery is at-least-once (the send happens before the database
+        records it), so callers pass a `message_id` that stays the same when the same e-mail
+        is sent again: mail clients and servers drop a repeated Message-ID."""
         if self.config is None:
             return
         message = EmailMessage()
@@ -78,7 +102,7 @@ class Mailer:
         message["To"] = to
         message["Subject"] = subject
         message["Date"] = formatdate(localtime=False)
-        message["Message-ID"] = make_msgid(domain="community.invalid")
+        message["Message-ID"] = message_id or make_msgid(domain="community.invalid")
         message.set_content(text)
         if html is not None:
             message.add_alternative(html, subtype="html")

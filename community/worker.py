@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from community import i18n, notifications, outbox
 from community.clock import utcnow
 from community.db import begin_write
-from community.mail import Mailer, email_templates
+from community.mail import Mailer, email_templates, stable_message_id
 from community.models import EmailPreference, Notification, User
 from community.settings import Settings
 from kb import tasks as kb_tasks
@@ -225,7 +225,13 @@ class Worker:
             }
             text = self._render("notification.txt", **context)
             html = self._render("notification.html", **context)
-        self.mailer.send(user.email, subject, text, html)
+        self.mailer.send(
+            user.email,
+            subject,
+            text,
+            html,
+            message_id=stable_message_id(self.settings, "notification", notification.id),
+        )
         notification.emailed_at = utcnow()
 
     def _moderation_sweep(self, db: Session) -> None:
@@ -319,7 +325,11 @@ class Worker:
                 ) % {"count": len(items)}
                 text = self._render("digest.txt", user=user, subject=subject, items=lines)
                 html = self._render("digest.html", user=user, subject=subject, items=lines)
-            self.mailer.send(user.email, subject, text, html)
+            # Sent again after a failed commit, the same items make the same Message-ID.
+            message_id = stable_message_id(
+                self.settings, "digest", user.id, *(item.id for item in items)
+            )
+            self.mailer.send(user.email, subject, text, html, message_id=message_id)
             for item in items:
                 item.emailed_at = now
             db.commit()
