@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -127,6 +128,7 @@ def start_server(
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     log_handle = (log_path or data_dir / "meilisearch.log").open("ab")
+    log_size = log_handle.tell()  # what earlier runs wrote is not this failure
     command = [
         str(binary),
         "--http-addr",
@@ -137,16 +139,22 @@ def start_server(
         str(data_dir / "dumps"),
         "--snapshot-dir",
         str(data_dir / "snapshots"),
-        "--master-key",
-        master_key,
         "--env",
         "production",
         "--no-analytics",
         "--log-level",
         "WARN",
     ]
+    # The key goes in the environment, never on the command line: there `ps` shows it to
+    # every user, and a key that starts with "-" is read as an option. Our own MEILI_*
+    # settings (MEILI_URL, MEILI_INDEX_PREFIX, ...) are not the child's configuration.
+    environment = {k: v for k, v in os.environ.items() if not k.upper().startswith("MEILI_")}
+    environment["MEILI_MASTER_KEY"] = master_key
+    # An error's first lines say what is wrong; a Rust backtrace after them hides it.
+    environment["RUST_BACKTRACE"] = environment["RUST_LIB_BACKTRACE"] = "0"
     process = subprocess.Popen(  # noqa: S603 - the binary is resolved by find_binary
         command,
+        env=environment,
         stdout=log_handle,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -160,9 +168,10 @@ def start_server(
     deadline = time.monotonic() + startup_timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            log = log_path or data_dir / "meilisearch.log"
             raise MeiliUnavailable(
-                f"Meilisearch exited with code {process.returncode}; see "
-                f"{log_path or data_dir / 'meilisearch.log'}"
+                f"Meilisearch exited with code {process.returncode}; the end of {log}:\n"
+                + _log_tail(log, before=log_size)
             )
         if is_healthy(url, timeout=0.5):
             if pid_file is not None:
@@ -171,6 +180,21 @@ def start_server(
         time.sleep(0.05)
     server.stop()
     raise MeiliUnavailable(f"Meilisearch did not answer on {url} within {startup_timeout:.0f}s")
+
+
+def _log_tail(path: Path, *, before: int, lines: int = 15) -> str:
+    """The last lines this run wrote to the log (ANSI colours removed)."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(before)
+            text = handle.read().decode("utf-8", "replace")
+    except OSError as exc:
+        return f"(could not read the log: {exc})"
+    text = _ANSI.sub("", text).split("Stack backtrace:")[0].strip()
+    return "\n".join(text.splitlines()[-lines:]) or "(the log is empty)"
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def managed_paths(settings: Settings) -> tuple[Path, Path]:

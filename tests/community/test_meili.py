@@ -104,3 +104,38 @@ def test_find_binary_prefers_meili_bin(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("MEILI_BIN", str(tmp_path / "missing"))
     with pytest.raises(meili.MeiliUnavailable, match="MEILI_BIN"):
         meili.find_binary()
+
+
+def _command_line(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+def test_a_master_key_that_looks_like_an_option_starts_and_stays_off_the_command_line(
+    tmp_path: Path,
+) -> None:
+    """About one generated key in 64 starts with "-": on the command line Meilisearch read it
+    as an option and never started, at every start of that instance."""
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'unused.db'}", None)
+    key = "-_" + uuid.uuid4().hex + uuid.uuid4().hex
+    key_file = settings.instance_path / meili.MASTER_KEY_FILE
+    key_file.write_text(key)  # an existing instance with such a key
+    key_file.chmod(0o600)
+    server = meili.start_managed(settings)
+    try:
+        assert server.master_key == key
+        assert key not in _command_line(server.process.pid), "the key shows in ps"
+        client = meilisearch.Client(server.url, key)
+        assert client.get_keys().total >= 1, "the server took the key from the environment"
+        with pytest.raises(meilisearch.errors.MeilisearchApiError):
+            meilisearch.Client(server.url, "-_not-the-key-0123456789").get_keys()
+    finally:
+        server.stop()
+
+
+def test_a_server_that_does_not_start_says_why(tmp_path: Path) -> None:
+    # Meilisearch refuses a master key under 16 bytes in production and exits at once.
+    with pytest.raises(meili.MeiliUnavailable) as refused:
+        meili.start_server(meili.find_binary(), tmp_path / "meili", "short")
+    message = str(refused.value)
+    assert "exited with code" in message
+    assert "master key" in message.lower(), message
