@@ -25,6 +25,7 @@ from community.security import (
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
     csrf_protect,
+    path_ids_exist,
     send_unavailable,
 )
 from community.settings import Settings
@@ -104,8 +105,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         docs_url="/docs" if settings.expose_api_docs else None,
         redoc_url=None,
         openapi_url="/openapi.json",
-        # Every route, pages and API alike, passes the CSRF check for unsafe methods.
-        dependencies=[Depends(csrf_protect)],
+        # Every route, pages and API alike: ids in the path must be able to name a row, and
+        # unsafe methods pass the CSRF check.
+        dependencies=[Depends(path_ids_exist), Depends(csrf_protect)],
         lifespan=lifespan,
     )
     app.state.settings = settings

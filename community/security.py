@@ -28,7 +28,7 @@ from community import i18n
 from community.api_tokens import viewer_for_token
 from community.auth import ANONYMOUS, Viewer, is_anonymous_token, load_viewer, new_anonymous_token
 from community.db import RETRY_AFTER_SECONDS, UNAVAILABLE_ERRORS
-from community.errors import BadRequest, CSRFFailed
+from community.errors import BadRequest, CSRFFailed, NotFound
 from community.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -158,6 +158,24 @@ def _bearer_token(request: Request) -> str | None:
     scheme, _, value = header.partition(" ")
     # Only Bearer: browsers replay cached Basic credentials on their own, never a bearer token.
     return value.strip() if scheme.lower() == "bearer" else None
+
+
+# The largest id a BIGINT (and SQLite's INTEGER) holds: a larger one can name no row.
+MAX_ROW_ID = 2**63 - 1
+
+
+async def path_ids_exist(request: Request) -> None:
+    """App-wide dependency: an id in the path that cannot name a row (not a positive decimal
+    number of ASCII digits, or past the largest id) is a page that does not exist: 404,
+    before any database sees a value it cannot bind."""
+    for name, value in request.path_params.items():
+        if name.endswith("_id") and not (
+            isinstance(value, str)
+            and value.isascii()
+            and value.isdigit()
+            and 0 < int(value) <= MAX_ROW_ID
+        ):
+            raise NotFound()
 
 
 async def csrf_protect(request: Request) -> None:

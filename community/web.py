@@ -337,6 +337,15 @@ def install_error_handlers(app: FastAPI) -> None:
             request, 400, "invalid_characters", _("The request contained values we cannot store.")
         )
 
+    @app.exception_handler(OverflowError)
+    async def handle_overflow(request: Request, exc: OverflowError) -> Response:
+        # A number too large for the database driver (SQLite refuses past 2**63 - 1 before
+        # the query runs): the input's fault.
+        logger.warning("number out of range on %s: %s", request.url.path, exc)
+        return error_response(
+            request, 400, "number_out_of_range", _("A number in the request is too large.")
+        )
+
     async def handle_unavailable(request: Request, exc: Exception) -> Response:
         # Busy or unreachable database: the client may retry; nothing was changed.
         logger.warning("database unavailable on %s: %s", request.url.path, exc)

@@ -27,9 +27,11 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope
 from aiosmtpd.smtp import Session as SmtpSession
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session
+from starlette.routing import BaseRoute
 
 from community import meili, migrate, threads
 from community.all_models import Base
@@ -287,6 +289,22 @@ def make_user(db: Session, passwords: Passwords) -> Callable[..., User]:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def api_routes(app: FastAPI) -> list[APIRoute]:
+    """Every route of the app, looking inside included routers (FastAPI includes them lazily)."""
+
+    def walk(routes: list[BaseRoute]) -> list[APIRoute]:
+        found: list[APIRoute] = []
+        for route in routes:
+            if isinstance(route, APIRoute):
+                found.append(route)
+            inner = getattr(route, "original_router", None)
+            if inner is not None:
+                found.extend(walk(inner.routes))
+        return found
+
+    return walk(app.router.routes)
 
 
 def fresh(db: Session) -> None:

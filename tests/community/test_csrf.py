@@ -7,15 +7,13 @@ from collections.abc import Callable
 
 import pytest
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from starlette.routing import BaseRoute
 
 from community.models import Role, User
 from community.security import CSRF_EXEMPT_PREFIXES, csrf_protect
-from tests.conftest import PASSWORD, csrf_token, fresh, log_in
+from tests.conftest import PASSWORD, api_routes, csrf_token, fresh, log_in
 
 
 def _users(db: Session) -> int:
@@ -126,18 +124,6 @@ def test_json_api_needs_the_header_for_cookie_sessions(
     assert accepted.json()["role"] == "moderator"
 
 
-def _api_routes(routes: list[BaseRoute]) -> list[APIRoute]:
-    """Every APIRoute, looking inside included routers (FastAPI includes them lazily)."""
-    found: list[APIRoute] = []
-    for route in routes:
-        if isinstance(route, APIRoute):
-            found.append(route)
-        inner = getattr(route, "original_router", None)
-        if inner is not None:
-            found.extend(_api_routes(inner.routes))
-    return found
-
-
 def test_every_state_changing_route_refuses_a_missing_token(
     app: FastAPI, as_role: Callable[[Role | None], tuple[TestClient, User | None]]
 ) -> None:
@@ -147,7 +133,7 @@ def test_every_state_changing_route_refuses_a_missing_token(
     admin_client, _admin = as_role(Role.ADMIN)
     unsafe = [
         (method, route.path)
-        for route in _api_routes(app.router.routes)
+        for route in api_routes(app)
         for method in sorted(route.methods - {"GET", "HEAD", "OPTIONS"})
     ]
     assert len(unsafe) >= 8, unsafe
