@@ -15,11 +15,12 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from community import api as community_api
-from community import notification_routes, thread_api, thread_routes
+from community import api_docs, notification_routes, thread_api, thread_routes
 from community import routes as community_routes
 from community.admission import AdmissionControl
 from community.auth import LoginThrottle, Passwords
 from community.db import make_engine, make_session_factory
+from community.protocol import HeadAsGet, RequireUtf8Forms
 from community.security import (
     BodySizeLimitMiddleware,
     RequestContextMiddleware,
@@ -102,7 +103,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         title="Community API",
         version="1",
         summary="Brand support community: forums, answers, knowledge base, moderation.",
-        docs_url="/docs" if settings.expose_api_docs else None,
+        docs_url=None,  # our own page (community/api_docs.py): vendored, no CDN
         redoc_url=None,
         openapi_url="/openapi.json",
         # Every route, pages and API alike: ids in the path must be able to name a row, and
@@ -121,10 +122,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.article_views = article_views
     app.state.search_log = search_log
     app.state.rate_limiter = RateLimiter(settings)
-    app.state.search = SearchEngine(settings)
+    # Pages only read the indexes; the worker writes them (with its own engine).
+    app.state.search = SearchEngine(settings, writes=False)
 
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    if settings.api_docs_enabled:
+        app.include_router(api_docs.router)
     app.include_router(community_api.probes)
     app.include_router(community_api.router)
     app.include_router(thread_api.router)
@@ -146,7 +150,10 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     # Added last = outermost: headers wrap everything, including 413s and error pages.
     app.add_middleware(RequestContextMiddleware, settings=settings, session_factory=session_factory)
+    # Reads form bodies, so inside the size limit.
+    app.add_middleware(RequireUtf8Forms)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(HeadAsGet)
     # Outside everything that may touch the database, inside the security headers (a 503 gets
     # them too).
     app.add_middleware(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -10,7 +12,7 @@ from fastapi import Depends, Request
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine, make_url
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -125,11 +127,23 @@ def insert_missing(db: Session, model: type[Base], rows: list[dict[str, Any]]) -
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def _create_private_file(path: str | None) -> None:
+    """Create the SQLite file readable by its owner only, like the instance's secrets (SQLite
+    gives its -wal and -shm files the database file's permissions)."""
+    if not path:
+        return
+    # An existing database keeps its permissions; a missing folder: SQLite says so.
+    with contextlib.suppress(FileExistsError, FileNotFoundError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def make_engine(url: str, *, concurrency: int = DEFAULT_CONCURRENCY, **kwargs: Any) -> Engine:
     pool = {**pool_sizes(concurrency), "pool_timeout": POOL_TIMEOUT_SECONDS, **kwargs}
     if url.startswith("sqlite"):
         if ":memory:" in url or url in ("sqlite://", "sqlite:///"):
             pool = kwargs  # one shared in-memory database: SQLAlchemy's own pool choice
+        else:
+            _create_private_file(make_url(url).database)
         engine = create_engine(url, connect_args={"check_same_thread": False}, **pool)
         # pysqlite's own transaction handling breaks SAVEPOINT; SQLAlchemy's documented recipe
         # is to switch it off (isolation_level=None) and emit BEGIN ourselves.

@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from community import i18n
@@ -200,6 +201,8 @@ async def csrf_protect(request: Request) -> None:
     ):
         try:
             form = await request.form()
+        except StarletteHTTPException:
+            raise  # 413 and the like say more than "could not be read"
         except Exception as exc:  # malformed bodies are the client's fault, never a 500
             raise BadRequest("The form data could not be read.") from exc
         value = form.get(CSRF_FIELD)
@@ -223,14 +226,8 @@ class SecurityHeadersMiddleware:
         self.settings = settings
 
     def _headers(self, scope: Scope, nonce: str) -> dict[str, str]:
-        path: str = scope["path"]
-        if path in ("/docs", "/docs/oauth2-redirect"):
-            # FastAPI's Swagger page loads its script and style from a CDN.
-            script_src = "'self' 'unsafe-inline' https://cdn.jsdelivr.net"
-            style_src = "'self' 'unsafe-inline' https://cdn.jsdelivr.net"
-        else:
-            script_src = f"'nonce-{nonce}' 'strict-dynamic'"
-            style_src = "'self'"
+        script_src = f"'nonce-{nonce}' 'strict-dynamic'"
+        style_src = "'self'"
         headers = {
             "content-security-policy": (
                 f"default-src 'self'; script-src {script_src}; style-src {style_src}; "
@@ -286,7 +283,7 @@ class SecurityHeadersMiddleware:
 
 
 async def _send_plain_error(scope: Scope, send: Callable[[Message], Awaitable[None]]) -> None:
-    await _send_fixed_error(
+    await send_fixed_error(
         scope,
         send,
         500,
@@ -300,7 +297,7 @@ async def send_unavailable(
     scope: Scope, send: Callable[[Message], Awaitable[None]], retry_after: int
 ) -> None:
     """503: the site is busy or its database is out of reach; the client may retry."""
-    await _send_fixed_error(
+    await send_fixed_error(
         scope,
         send,
         503,
@@ -311,7 +308,7 @@ async def send_unavailable(
     )
 
 
-async def _send_fixed_error(
+async def send_fixed_error(
     scope: Scope,
     send: Callable[[Message], Awaitable[None]],
     status: int,
@@ -361,6 +358,7 @@ class BodySizeLimitMiddleware:
             await _send_too_large(scope, send)
             return
         received = 0
+        started = False
 
         async def counting_receive() -> MutableMapping[str, Any]:
             nonlocal received
@@ -368,10 +366,30 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise BadRequest("The request body is too large.")
+                    raise BodyTooLarge()
             return message
 
-        await self.app(scope, receive if declared is not None else counting_receive, send)
+        async def watching_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        # A body without Content-Length (chunked) is counted as it arrives. The framework
+        # answers BodyTooLarge itself when it reads the body (it is an HTTP error); a reader
+        # outside it (a middleware) lets it come here.
+        try:
+            await self.app(
+                scope, receive if declared is not None else counting_receive, watching_send
+            )
+        except BodyTooLarge:
+            if started:
+                raise
+            await _send_too_large(scope, send)
+
+
+class BodyTooLarge(StarletteHTTPException):
+    def __init__(self) -> None:
+        super().__init__(status_code=413, detail="The request body is too large.")
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -385,7 +403,7 @@ def _content_length(scope: Scope) -> int | None:
 
 
 async def _send_too_large(scope: Scope, send: Send) -> None:
-    await _send_fixed_error(
+    await send_fixed_error(
         scope,
         send,
         413,
