@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     database_url: str | None = None
     meili_url: str | None = None
     meili_master_key: str | None = None
+    # The key web processes search with (actions: search). Unset: the site creates one for its
+    # own indexes with the master key. Web processes never search with the master key.
+    meili_search_key: str | None = None
     # Index names start with this, so several sites (or test runs) can share one server.
     meili_index_prefix: str = Field(default="community_", pattern=r"^[A-Za-z0-9_-]{0,40}$")
     secret_key: str | None = None
@@ -42,7 +45,8 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8192)
     argon2_parallelism: int = Field(default=4, ge=1)
-    expose_api_docs: bool = True
+    # The API reference page (/docs): unset means on for http (development), off for https.
+    expose_api_docs: bool | None = None
     # Outgoing e-mail: smtp://user:password@host:587?starttls=true or smtps://host:465.
     smtp_url: str | None = None
     mail_from: str = "Community <no-reply@community.invalid>"
@@ -90,6 +94,10 @@ class Settings(BaseSettings):
     @property
     def cookie_secure(self) -> bool:
         return self.base_url.startswith("https://")
+
+    @property
+    def api_docs_enabled(self) -> bool:
+        return self.expose_api_docs if self.expose_api_docs is not None else not self.cookie_secure
 
     @property
     def trusted_proxy_list(self) -> list[str]:

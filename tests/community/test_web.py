@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from community.models import Role, User
+from community.models import Forum, Role, User
 from tests.conftest import csrf_token, fresh, log_in
 
 PAGES = ["/", "/login", "/register", "/healthz", "/api/v1/brands", "/no-such-page", "/api/v1/nope"]
@@ -97,15 +97,18 @@ def test_404_page_and_json(client: TestClient) -> None:
     assert client.get("/b/no-brand").status_code == 404
 
 
-def test_422_page_and_json(client: TestClient) -> None:
-    page = client.get("/t/not-a-number")
+def test_422_page_and_json(client: TestClient, forum: Forum) -> None:
+    page = client.get("/b/acme/search?q=router&page=not-a-number")
     assert page.status_code == 422
     assert "Please check what you sent" in page.text
-    api = client.get("/api/v1/users/not-a-number")
+    api = client.get(f"/api/v1/forums/{forum.id}/threads?limit=not-a-number")
     assert api.status_code == 422
     body = api.json()["error"]
     assert body["code"] == "invalid_input"
-    assert body["details"][0]["field"].endswith("user_id")
+    assert body["details"][0]["field"].endswith("limit")
+    # An id in the path that cannot name a row is no page at all.
+    assert client.get("/t/not-a-number").status_code == 404
+    assert client.get("/api/v1/users/not-a-number").status_code == 404
 
 
 def test_405_is_clear(client: TestClient) -> None:
@@ -215,6 +218,14 @@ def test_api_docs_and_schema(client: TestClient) -> None:
     assert all(not path.startswith("/admin") for path in schema["paths"])
     docs = client.get("/docs")
     assert docs.status_code == 200
+    # Vendored and under the site's own policy: nothing from a CDN, no inline script.
+    assert "/static/vendor/swagger-ui-5.36.0/swagger-ui-bundle.js" in docs.text
+    assert "//" not in docs.text.replace("<!doctype html>", ""), "no other host"
+    assert "<script>" not in docs.text
+    policy = docs.headers["content-security-policy"]
+    assert "unsafe-inline" not in policy and "cdn" not in policy
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        assert client.get(f"/static/vendor/swagger-ui-5.36.0/{asset}").status_code == 200
 
 
 @pytest.mark.parametrize("path", ["/b/%00", "/b/acme/%00x", "/u/%00", "/api/v1/brands/%00/forums"])
