@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,8 @@ from community.settings import Settings
 logger = logging.getLogger(__name__)
 
 TASK_TIMEOUT_MS = 30_000
+# Namespace of the uids of the keys this site creates on the server (uuid5 of the index prefix).
+_KEY_NAMESPACE = uuid.UUID("5a0c3c8e-6f1e-4f7a-9d7e-3b1d2f8c9a41")
 BREAKER_SECONDS = 10.0
 LOCALES = {"en": "eng", "es": "spa"}
 
@@ -121,12 +124,17 @@ class SearchResult:
 
 
 class SearchEngine:
-    def __init__(self, settings: Settings) -> None:
+    """Meilisearch for one site. `writes=False` (the web process) holds no key that can change
+    an index: searches use a search-only key, MEILI_SEARCH_KEY or one this site keeps on the
+    server for its own indexes (created with the master key on first use)."""
+
+    def __init__(self, settings: Settings, *, writes: bool = True) -> None:
         self.prefix = settings.meili_index_prefix
         self._url = settings.meili_url
+        self._master_key = settings.meili_master_key
         self._client = (
             meilisearch.Client(settings.meili_url, settings.meili_master_key, timeout=5)
-            if settings.meili_url
+            if settings.meili_url and writes
             else None
         )
         # Searches go through one kept-alive HTTP client (meilisearch-python opens a connection
@@ -135,15 +143,13 @@ class SearchEngine:
         self._http = (
             httpx.Client(
                 base_url=settings.meili_url.rstrip("/"),
-                headers={
-                    "Authorization": f"Bearer {settings.meili_master_key or ''}",
-                    "Accept-Encoding": "identity",
-                },
+                headers={"Accept-Encoding": "identity"},
                 timeout=httpx.Timeout(5.0, connect=1.0),
             )
             if settings.meili_url
             else None
         )
+        self._search_key = settings.meili_search_key
         self._open_until = 0.0
         self._lock = threading.Lock()
 
@@ -160,7 +166,41 @@ class SearchEngine:
     @property
     def available(self) -> bool:
         """False while the breaker is open (recent failure) or when no server is configured."""
-        return self._client is not None and time.monotonic() >= self._open_until
+        return self._http is not None and time.monotonic() >= self._open_until
+
+    def search_key(self) -> str:
+        """The key searches are sent with: never the master key."""
+        if self._search_key is None:
+            self._search_key = self._site_search_key()
+        return self._search_key
+
+    def _site_search_key(self) -> str:
+        """This site's search-only key for its own indexes, created once on the server (its uid
+        is derived from the index prefix, so every process finds the same key)."""
+        if self._http is None or not self._master_key:
+            raise SearchUnavailable("no search key: set MEILI_SEARCH_KEY or MEILI_MASTER_KEY")
+        uid = str(uuid.uuid5(_KEY_NAMESPACE, f"search:{self.prefix}"))
+        admin = {"Authorization": f"Bearer {self._master_key}"}
+        try:
+            response = self._http.get(f"/keys/{uid}", headers=admin)
+            if response.status_code == 404:
+                response = self._http.post(
+                    "/keys",
+                    headers=admin,
+                    json={
+                        "uid": uid,
+                        "name": f"{self.prefix}search",
+                        "description": "Searches of the community site's web processes",
+                        "actions": ["search"],
+                        "indexes": [f"{self.prefix}*"],
+                        "expiresAt": None,
+                    },
+                )
+        except httpx.HTTPError as exc:
+            raise self._trip(exc) from exc
+        if response.status_code >= 400:
+            raise SearchUnavailable(f"could not get the search key: {response.status_code}")
+        return str(response.json()["key"])
 
     def _trip(self, error: Exception) -> SearchUnavailable:
         with self._lock:
@@ -311,7 +351,11 @@ class SearchEngine:
         if self._http is None:
             raise SearchUnavailable("MEILI_URL is not configured")
         try:
-            response = self._http.post(f"/indexes/{uid}/search", json={"q": query} | options)
+            response = self._http.post(
+                f"/indexes/{uid}/search",
+                json={"q": query} | options,
+                headers={"Authorization": f"Bearer {self.search_key()}"},
+            )
         except httpx.HTTPError as exc:
             raise self._trip(exc) from exc
         if response.status_code == 404:

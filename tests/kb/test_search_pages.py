@@ -207,3 +207,35 @@ def test_search_degrades_to_the_database_with_a_notice(
         assert _result_links(page.text) == [f"/t/{thread.id}"]
         home = offline.get("/")
         assert home.status_code == 200
+
+
+def test_the_web_process_searches_with_a_search_only_key(
+    client: TestClient, app: FastAPI, indexed: dict[str, int], meili_server: object
+) -> None:
+    """Pages find what they find without the master key: the web process's key may search
+    this site's indexes and nothing else (no writes, no other site's indexes)."""
+    import httpx
+
+    from tests.conftest import MEILI_TEST_KEY
+
+    found = client.get("/api/v1/brands/acme/search", params={"q": "esim"})
+    assert found.status_code == 200 and found.json()["hits"], found.text
+    assert not found.json().get("degraded"), "served by Meilisearch, not the fallback"
+    engine = app.state.search
+    key = engine.search_key()
+    assert key != MEILI_TEST_KEY
+    base = meili_server.url  # type: ignore[attr-defined]
+    described = httpx.get(
+        f"{base}/keys/{key}", headers={"Authorization": f"Bearer {MEILI_TEST_KEY}"}
+    )
+    assert described.json()["actions"] == ["search"]
+    assert described.json()["indexes"] == [f"{engine.prefix}*"]
+    as_web = {"Authorization": f"Bearer {key}"}
+    index = engine.threads_index("acme")
+    assert httpx.post(f"{base}/indexes/{index}/search", json={"q": "eSIM"}, headers=as_web).json()[
+        "hits"
+    ]
+    write = httpx.post(f"{base}/indexes/{index}/documents", json=[{"id": "x"}], headers=as_web)
+    assert write.status_code == 403
+    other = httpx.post(f"{base}/indexes/other_site_threads/search", json={"q": "x"}, headers=as_web)
+    assert other.status_code == 403
