@@ -53,11 +53,14 @@ from moderation.audit import record_audit
 TITLE_MIN, TITLE_MAX = 10, 150
 BODY_MAX = 30_000
 TAGS_MAX = 5
+# Every kind can be asked, praise included: triage files it as praise and keeps it out of the
+# agents' queues (it needs no answer), which is the point of letting people say it.
 ASKABLE_KINDS = (
     ThreadKind.QUESTION,
     ThreadKind.PROBLEM,
     ThreadKind.COMPLAINT,
     ThreadKind.IDEA,
+    ThreadKind.PRAISE,
     ThreadKind.DISCUSSION,
 )
 _TAG = re.compile(r"^[^\W_][\w+#.-]{0,29}$")
