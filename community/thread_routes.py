@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from community import service, threads, voting
-from community.auth import CurrentUser, OptionalUser, client_ip
+from community.auth import CurrentUser, OptionalUser
 from community.db import SessionDep
 from community.diffs import revision_diffs
 from community.errors import FormErrors, PermissionDenied
@@ -20,8 +20,7 @@ from community.markdown import render_markdown
 from community.models import Post, Thread, ThreadKind, ThreadStatus, User
 from community.policy import ThreadPermissions, is_staff
 from community.schemas import AnswerIn, AskIn, EditIn
-from community.viewcount import is_bot, viewer_key
-from community.web import flash_redirect, is_htmx, render
+from community.web import flash_redirect, is_htmx, page_viewer_key, render
 from crowdservice import service as crowd_service
 from kb import service as kb_service
 from moderation.ratelimit import limited
@@ -179,16 +178,9 @@ def thread_page(
     request: Request, db: SessionDep, user: OptionalUser, thread_id: int, answers: str = "score"
 ) -> Response:
     thread = threads.access_thread(db, user, thread_id)
-    if not is_bot(request.headers.get("user-agent")):
-        request.app.state.view_counter.record(
-            thread.id,
-            viewer_key(
-                user_id=user.id if user else None,
-                session_token=request.state.session_token,
-                ip=client_ip(request),
-            ),
-            user_id=user.id if user else None,
-        )
+    key = page_viewer_key(request, user.id if user else None)
+    if key is not None:
+        request.app.state.view_counter.record(thread.id, key, user_id=user.id if user else None)
     return _render_thread(request, db, user, thread, answer_sort=answers, block="answers")
 
 

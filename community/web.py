@@ -25,12 +25,13 @@ from sqlalchemy.exc import DataError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from community import i18n
-from community.auth import ANONYMOUS, Viewer
+from community.auth import ANONYMOUS, Viewer, client_ip
 from community.clock import utcnow
 from community.errors import AppError, FormErrors, LoginRequired, TooManyRequests
 from community.i18n import gettext as _
 from community.labels import label, sort_label
 from community.service import default_brand
+from community.viewcount import daily_viewer_key, is_bot
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,20 @@ def is_htmx(request: Request) -> bool:
 
 
 _SITE_NAME_TTL = 60.0
+
+
+def page_viewer_key(request: Request, user_id: int | None) -> str | None:
+    """Whom a page view counts for today, or None for a bot (whose views never count)."""
+    user_agent = request.headers.get("user-agent")
+    if is_bot(user_agent):
+        return None
+    return daily_viewer_key(
+        request.app.state.settings.effective_secret_key,
+        user_id=user_id,
+        ip=client_ip(request),
+        user_agent=user_agent,
+        day=utcnow().date(),
+    )
 
 
 def site_brand(request: Request) -> tuple[str, str] | None:
