@@ -12,7 +12,7 @@ from community import service, threads, voting
 from community.auth import CurrentUser, OptionalUser
 from community.db import SessionDep
 from community.diffs import revision_diffs
-from community.errors import FormErrors, PermissionDenied
+from community.errors import FormErrors, PermissionDenied, ThreadMerged
 from community.forms import parse_form
 from community.i18n import active_locale
 from community.i18n import gettext as _
@@ -177,7 +177,13 @@ def _render_thread(
 def thread_page(
     request: Request, db: SessionDep, user: OptionalUser, thread_id: int, answers: str = "score"
 ) -> Response:
-    thread = threads.access_thread(db, user, thread_id)
+    try:
+        thread = threads.access_thread(db, user, thread_id)
+    except ThreadMerged as merged:
+        # Permanent: a merge is not undone, so old links and search engines should move on.
+        # Anchors (#post-N) survive the redirect, and the posts kept their ids.
+        query = f"?{request.url.query}" if request.url.query else ""
+        return RedirectResponse(_thread_url(merged.target_id) + query, status_code=301)
     key = page_viewer_key(request, user.id if user else None)
     if key is not None:
         request.app.state.view_counter.record(thread.id, key, user_id=user.id if user else None)

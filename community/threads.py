@@ -17,7 +17,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, joinedload, selectinl
 
 from community import indexing, notifications, visibility
 from community.clock import utcnow
-from community.errors import BadRequest, FormErrors, NotFound, PermissionDenied
+from community.errors import BadRequest, FormErrors, NotFound, PermissionDenied, ThreadMerged
 from community.i18n import gettext as _
 from community.markdown import HTML_VERSION
 from community.mentions import find_mentions, render_with_mentions
@@ -430,7 +430,30 @@ def revisions(db: Session, post: Post) -> list[PostRevision]:
 # --- loading ---------------------------------------------------------------------------------
 
 
+# A thread merged into one that was later merged itself points along a chain; a few hops is
+# already unusual, and the cap keeps a corrupt cycle from looping.
+MERGE_HOPS = 10
+
+
+def merged_into(db: Session, user: User | None, thread: Thread) -> Thread | None:
+    """Where a merged thread's content lives now, if `user` may see it there."""
+    target: Thread | None = thread
+    for _hop in range(MERGE_HOPS):
+        if target is None or target.merged_into_id is None:
+            break
+        target = db.get(Thread, target.merged_into_id)
+    if target is None or target.merged_into_id is not None or target.id == thread.id:
+        return None
+    try:
+        ensure_thread_visible(user, target)
+    except NotFound:
+        return None
+    return target
+
+
 def access_thread(db: Session, user: User | None, thread_id: int) -> Thread:
+    """The thread if `user` may see it. A merged thread is only a pointer: ThreadMerged names
+    its target (for those who may see that), else it is not found."""
     thread = db.scalar(
         select(Thread)
         .where(Thread.id == thread_id)
@@ -438,6 +461,11 @@ def access_thread(db: Session, user: User | None, thread_id: int) -> Thread:
     )
     if thread is None:
         raise NotFound()
+    if thread.merged_into_id is not None:
+        target = merged_into(db, user, thread)
+        if target is None:
+            raise NotFound()
+        raise ThreadMerged(target.id, _("This thread was merged into another one."))
     ensure_thread_visible(user, thread)
     return thread
 

@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from community import i18n
 from community.auth import ANONYMOUS, Viewer, client_ip
 from community.clock import utcnow
-from community.errors import AppError, FormErrors, LoginRequired, TooManyRequests
+from community.errors import AppError, FormErrors, LoginRequired, ThreadMerged, TooManyRequests
 from community.i18n import gettext as _
 from community.labels import label, sort_label
 from community.service import default_brand
@@ -329,7 +329,9 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = None
         if isinstance(exc, TooManyRequests):
             headers = {"retry-after": str(exc.retry_after_seconds)}
-        details = exc.errors if isinstance(exc, FormErrors) else None
+        details: Any = exc.errors if isinstance(exc, FormErrors) else None
+        if isinstance(exc, ThreadMerged):
+            details = exc.details
         if exc.code == "csrf_failed":
             message = _(
                 "This form has expired or did not come from this site. "
