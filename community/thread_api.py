@@ -14,7 +14,7 @@ from community.auth import CurrentUser, OptionalUser
 from community.db import SessionDep
 from community.errors import NotFound, PermissionDenied, ThreadMerged
 from community.i18n import active_locale
-from community.models import Forum, Post, Thread, ThreadKind, ThreadStatus, User
+from community.models import Forum, Notification, Post, Thread, ThreadKind, ThreadStatus, User
 from community.policy import is_staff
 from community.schemas import (
     AnswerIn,
@@ -245,6 +245,12 @@ def api_unwatch(db: SessionDep, user: CurrentUser, thread_id: int) -> Response:
 # --- notifications ---------------------------------------------------------------------------
 
 
+def _notification_out(notification: Notification) -> NotificationOut:
+    out = NotificationOut.model_validate(notification)
+    out.text = notifications.describe(notification)
+    return out
+
+
 @router.get("/notifications", response_model=Page[NotificationOut], tags=["notifications"])
 def api_notification_list(
     db: SessionDep,
@@ -255,7 +261,7 @@ def api_notification_list(
 ) -> Page[NotificationOut]:
     page = notifications.list_for(db, user.id, before=cursor, limit=limit, unread=unread)
     return Page[NotificationOut](
-        items=[NotificationOut.model_validate(item) for item in page.items],
+        items=[_notification_out(item) for item in page.items],
         next_cursor=str(page.next_before) if page.next_before else None,
     )
 
@@ -268,10 +274,12 @@ def api_notification_unread(db: SessionDep, user: CurrentUser) -> UnreadOut:
 @router.post(
     "/notifications/{notification_id}/read", response_model=NotificationOut, tags=["notifications"]
 )
-def api_notification_read(db: SessionDep, user: CurrentUser, notification_id: int) -> object:
+def api_notification_read(
+    db: SessionDep, user: CurrentUser, notification_id: int
+) -> NotificationOut:
     notification = notifications.mark_read(db, user.id, notification_id)
     db.commit()
-    return notification
+    return _notification_out(notification)
 
 
 @router.post("/notifications/read-all", response_model=UnreadOut, tags=["notifications"])

@@ -17,7 +17,7 @@ from community.forms import parse_form
 from community.i18n import active_locale
 from community.i18n import gettext as _
 from community.markdown import render_markdown
-from community.models import Post, Thread, ThreadKind, ThreadStatus, User
+from community.models import Post, Thread, ThreadKind, ThreadStatus, User, Visibility
 from community.policy import ThreadPermissions, is_staff
 from community.schemas import AnswerIn, AskIn, EditIn
 from community.web import flash_redirect, is_htmx, page_viewer_key, render
@@ -133,7 +133,14 @@ def ask_submit(
             status_code=422,
         )
     db.commit()
-    return flash_redirect(request, _thread_url(thread.id), _("Your question is posted."))
+    if thread.visibility == Visibility.PENDING:
+        message = _(
+            "Your question is waiting for a moderator: others will see it once it is approved. "
+            "We will let you know."
+        )
+    else:
+        message = _("Your question is posted.")
+    return flash_redirect(request, _thread_url(thread.id), message)
 
 
 # --- the thread page -------------------------------------------------------------------------
@@ -210,7 +217,14 @@ def answer_submit(
             status_code=422,
         )  # fmt: skip
     db.commit()
-    return flash_redirect(request, _thread_url(thread.id, post.id), _("Your answer is posted."))
+    if post.visibility == Visibility.PENDING:
+        message = _(
+            "Your answer is waiting for a moderator: others will see it once it is approved. "
+            "We will let you know."
+        )
+    else:
+        message = _("Your answer is posted.")
+    return flash_redirect(request, _thread_url(thread.id, post.id), message)
 
 
 @router.post(

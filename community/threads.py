@@ -40,6 +40,7 @@ from community.models import (
 )
 from community.policy import (
     ThreadPermissions,
+    ensure_can_change,
     ensure_can_participate,
     ensure_post_visible,
     ensure_thread_open_for,
@@ -290,6 +291,7 @@ def edit_post(db: Session, editor: User, post: Post, data: EditIn) -> Post:
     """Save a new version; the first edit also keeps the original as revision 1."""
     ensure_can_participate(editor)
     ensure_post_visible(editor, post)
+    ensure_can_change(editor, post)
     thread = post.thread
     ensure_thread_open_for(editor, thread)
     own = post.author_id == editor.id
@@ -352,10 +354,15 @@ RETAG_LEVEL = 2
 
 
 def can_retag(user: User | None, thread: Thread) -> bool:
-    """The asker, staff, and members from trust level 2 may fix a thread's tags."""
+    """The asker, staff, and members from trust level 2 may fix a thread's tags (a held
+    thread's only once it is published)."""
     if user is None:
         return False
-    return user.id == thread.author_id or is_staff(user) or user.trust_level >= RETAG_LEVEL
+    if is_staff(user):
+        return True
+    if thread.visibility != Visibility.VISIBLE:
+        return False
+    return user.id == thread.author_id or user.trust_level >= RETAG_LEVEL
 
 
 def retag(db: Session, editor: User, thread: Thread, tags: list[str]) -> Thread:
@@ -363,6 +370,10 @@ def retag(db: Session, editor: User, thread: Thread, tags: list[str]) -> Thread:
     ensure_can_participate(editor)
     ensure_thread_visible(editor, thread)
     ensure_thread_open_for(editor, thread)
+    if thread.visibility != Visibility.VISIBLE and not is_staff(editor):
+        raise PermissionDenied(
+            _("This post is waiting for a moderator; you can change it once it is published.")
+        )
     if not can_retag(editor, thread):
         raise PermissionDenied(_("Members from trust level 2 can edit tags."))
     names = clean_tags(tags)
@@ -399,6 +410,7 @@ def delete_post(db: Session, actor: User, post: Post, *, reason: str | None = No
     permissions = ThreadPermissions(actor, thread)
     if post.visibility == Visibility.DELETED:
         return
+    ensure_can_change(actor, post)
     if not permissions.can_edit(post):
         raise PermissionDenied(_("You can only delete your own posts."))
     if not permissions.can_delete(post):
@@ -512,8 +524,11 @@ def thread_page(
 ) -> ThreadPage:
     """The question, the accepted answer pinned next, then the rest by score or by date."""
     statement = select(Post).where(Post.thread_id == thread.id).options(selectinload(Post.author))
-    if not is_staff(user):
+    if user is None:
         statement = statement.where(Post.visibility == Visibility.VISIBLE)
+    elif not is_staff(user):
+        own_pending = and_(Post.visibility == Visibility.PENDING, Post.author_id == user.id)
+        statement = statement.where(or_(Post.visibility == Visibility.VISIBLE, own_pending))
     posts = list(db.scalars(statement.order_by(Post.id)))
     question = next((post for post in posts if post.is_question), None)
     if question is None:

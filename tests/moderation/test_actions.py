@@ -29,6 +29,7 @@ from community.models import (
     UserSession,
     Visibility,
 )
+from community.notifications import describe
 from community.schemas import AnswerIn, EditIn
 from community.settings import Settings
 from community.worker import Worker
@@ -130,7 +131,7 @@ def test_reject_needs_a_reason_which_reaches_the_author(
             Notification.kind == NotificationKind.MODERATION,
         )
     ).one()
-    assert "billing forum" in notice.data["message"]
+    assert "billing forum" in describe(notice)
     assert _forum(db).thread_count == 0
 
 
@@ -467,7 +468,7 @@ def test_warning_reaches_the_member(db: Session, make_user: UserFactory, moderat
     fresh(db)
     assert db.scalars(select(AccountWarning)).one().message == "Please keep it civil."
     notice = db.scalars(select(Notification).where(Notification.user_id == member.id)).one()
-    assert "keep it civil" in notice.data["message"]
+    assert "keep it civil" in describe(notice)
     assert _audit(db, "user.warned")[0].target_id == str(member.id)
 
 
