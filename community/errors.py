@@ -38,6 +38,18 @@ class NotFound(AppError):
     code = "not_found"
 
 
+class ThreadMerged(NotFound):
+    """The thread was merged into another one the viewer may see: pages redirect there, the API
+    answers with a pointer, and anything else is a 404 that names where the content went."""
+
+    code = "thread_merged"
+
+    def __init__(self, target_id: int, message: str | None = None) -> None:
+        super().__init__(message)
+        self.target_id = target_id
+        self.details = {"merged_into": target_id}
+
+
 class Conflict(AppError):
     status_code = 409
     code = "conflict"

@@ -97,6 +97,7 @@ class NotificationKind(enum.StrEnum):
     ACCEPTED = "accepted"  # your answer was accepted
     VOTE_MILESTONE = "vote_milestone"
     MODERATION = "moderation"  # a moderator acted on your post or account
+    APPROVED = "approved"  # a moderator published your held post
     EXPERT_INVITATION = "expert_invitation"  # asked to help with an unanswered question
     SUPPORT = "support"  # the support team took up (or answered) your thread
 

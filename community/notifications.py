@@ -4,6 +4,12 @@ Rows are written in the same transaction as the action; an e-mail is an outbox e
 sends after commit (immediately, or in the daily digest, as each person prefers). Nobody is
 notified of their own actions, and one action notifies a person once (a mention beats "new
 answer on a watched thread").
+
+A row stores what happened (kind, actor, thread, post, and values such as a moderator's reason),
+never a sentence: the text is written when it is read, in the reader's language, so a Spanish
+moderator's notice reaches an English member in English. Messages that are not one of the kinds'
+fixed sentences are stored as their English original (`message()`) and translated on display.
+E-mails go out in the recipient's language: their own choice, else the brand's default.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from sqlalchemy.orm import Session, selectinload
 from community import outbox
 from community.clock import utcnow
 from community.errors import NotFound
+from community.i18n import DEFAULT_LOCALE, SUPPORTED_LOCALES
 from community.i18n import gettext as _
 from community.models import (
     EmailPreference,
@@ -31,6 +38,21 @@ from community.models import (
 )
 
 EMAIL_EVENT = "email.notification"
+
+
+def message(msgid: str, **params: object) -> dict[str, object]:
+    """Notification data for a sentence translated when read: `msgid` is the English text
+    (mark it with N_ so the catalog has it) and `params` its values, as typed. A value may be
+    another message({...}) to translate too, such as a default reason."""
+    return {"msgid": msgid, "params": params}
+
+
+def recipient_locale(user: User, brand_locale: str | None) -> str:
+    """The language to write to someone when no request of theirs says which (e-mail)."""
+    for choice in (user.locale, brand_locale):
+        if choice in SUPPORTED_LOCALES:
+            return choice
+    return DEFAULT_LOCALE
 
 
 def notify(
@@ -93,6 +115,20 @@ def notify_accepted(db: Session, *, post: Post, actor: User) -> None:
     if post.author is not None:
         notify(
             db, post.author, NotificationKind.ACCEPTED, actor=actor, thread=post.thread, post=post
+        )
+
+
+def notify_approved(db: Session, *, post: Post, actor: User) -> None:
+    """A held post's author hears that it is public now."""
+    if post.author is not None:
+        notify(
+            db,
+            post.author,
+            NotificationKind.APPROVED,
+            actor=actor,
+            thread=post.thread,
+            post=post,
+            data={"question": post.is_question},
         )
 
 
@@ -215,11 +251,32 @@ def mark_thread_read(db: Session, user_id: int, thread_id: int) -> None:
     )
 
 
+def _translated(data: dict[str, Any], values: dict[str, object]) -> str | None:
+    """The stored message() in the active language, or None if the data holds none."""
+    msgid = data.get("msgid")
+    if not isinstance(msgid, str):
+        return None
+    params = data.get("params")
+    for name, value in params.items() if isinstance(params, dict) else ():
+        inner = value.get("msgid") if isinstance(value, dict) else None
+        values[name] = _(inner) if isinstance(inner, str) else value
+    for text in (_(msgid), msgid):
+        try:
+            return text % values
+        except (KeyError, TypeError, ValueError):
+            continue  # a translation that lost a placeholder: fall back to the original
+    return msgid
+
+
 def describe(notification: Notification) -> str:
-    """One translated sentence for the list, the e-mail subject and the digest."""
+    """One sentence in the active language for the list, the e-mail subject and the digest."""
     actor = notification.actor.display_name if notification.actor else _("Someone")
     title = notification.thread.title if notification.thread else ""
-    values = {"actor": actor, "title": title}
+    values: dict[str, object] = {"actor": actor, "title": title}
+    data = notification.data or {}
+    stored = _translated(data, dict(values))
+    if stored is not None:
+        return stored
     kind = notification.kind
     if kind == NotificationKind.ANSWER:
         return _("%(actor)s answered your question “%(title)s”") % values
@@ -229,17 +286,23 @@ def describe(notification: Notification) -> str:
         return _("%(actor)s mentioned you in “%(title)s”") % values
     if kind == NotificationKind.ACCEPTED:
         return _("%(actor)s accepted your answer in “%(title)s”") % values
+    if kind == NotificationKind.APPROVED:
+        if data.get("question"):
+            return (
+                _("A moderator approved your question “%(title)s”: everyone can see it now")
+                % values
+            )
+        return (
+            _("A moderator approved your answer in “%(title)s”: everyone can see it now") % values
+        )
     if kind == NotificationKind.MODERATION:
-        return str(notification.data.get("message", _("A moderator acted on your post.")))
+        # Rows written before messages were stored untranslated carry their text.
+        return str(data.get("message", _("A moderator acted on your post.")))
     if kind == NotificationKind.EXPERT_INVITATION:
         return _("Your know-how could help: “%(title)s” has no answer yet") % values
     if kind == NotificationKind.SUPPORT:
-        return str(
-            notification.data.get(
-                "message", _("Our support team is looking at “%(title)s”") % values
-            )
-        )
-    milestone = notification.data.get("milestone", 0)
+        return str(data.get("message", _("Our support team is looking at “%(title)s”") % values))
+    milestone = data.get("milestone", 0)
     return _("Your post in “%(title)s” reached a score of %(milestone)s") % {
         "title": title,
         "milestone": milestone,

@@ -2,7 +2,9 @@
 
 Members act on visible, unlocked content; the asker accepts on their thread; moderators, agents
 and admins ("staff") may also act on locked threads, edit anyone's post (with a reason) and see
-content that is hidden from members.
+content that is hidden from members. Authors see their own content while it waits for a
+moderator (marked as such), so "your question is waiting" never lands on a 404; nobody else does,
+and they cannot change it until it is approved (what the moderator reviews stays what they saw).
 """
 
 from __future__ import annotations
@@ -32,15 +34,41 @@ def ensure_can_participate(user: User) -> None:
         raise PermissionDenied(_("Your account is read-only for now: you cannot post or vote."))
 
 
+def is_own_pending(user: User | None, content: Post | Thread) -> bool:
+    """Held content its own author is looking at."""
+    return (
+        user is not None
+        and content.visibility == Visibility.PENDING
+        and content.author_id is not None
+        and content.author_id == user.id
+    )
+
+
+def can_see(user: User | None, content: Post | Thread) -> bool:
+    return (
+        content.visibility == Visibility.VISIBLE or is_staff(user) or is_own_pending(user, content)
+    )
+
+
 def ensure_thread_visible(user: User | None, thread: Thread) -> None:
-    if thread.visibility != Visibility.VISIBLE and not is_staff(user):
+    if not can_see(user, thread):
         raise NotFound()
 
 
 def ensure_post_visible(user: User | None, post: Post) -> None:
     ensure_thread_visible(user, post.thread)
-    if post.visibility != Visibility.VISIBLE and not is_staff(user):
+    if not can_see(user, post):
         raise NotFound()
+
+
+def ensure_can_change(user: User, post: Post) -> None:
+    """Editing and deleting: held content stays as the moderator will review it."""
+    if is_staff(user):
+        return
+    if post.visibility != Visibility.VISIBLE or post.thread.visibility != Visibility.VISIBLE:
+        raise PermissionDenied(
+            _("This post is waiting for a moderator; you can change it once it is published.")
+        )
 
 
 def ensure_thread_open_for(user: User, thread: Thread) -> None:
@@ -104,7 +132,17 @@ class ThreadPermissions:
     def can_edit(self, post: Post) -> bool:
         if not self._active or not self._open or self.user is None:
             return False
-        return post.author_id == self.user.id or is_staff(self.user)
+        if is_staff(self.user):
+            return True
+        return (
+            post.author_id == self.user.id
+            and post.visibility == Visibility.VISIBLE
+            and self.thread.visibility == Visibility.VISIBLE
+        )
+
+    def waiting(self, content: Post | Thread) -> bool:
+        """The viewer's own post or thread, held for a moderator (the page says so)."""
+        return is_own_pending(self.user, content)
 
     def can_delete(self, post: Post) -> bool:
         if not self.can_edit(post) or post.visibility == Visibility.DELETED:

@@ -246,6 +246,9 @@ class NotificationOut(Output):
     thread_id: int | None
     post_id: int | None
     data: dict[str, object]
+    text: str = Field(
+        default="", description="The notification as a sentence, in the caller's language."
+    )
     created_at: datetime
     read_at: datetime | None
 

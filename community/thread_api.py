@@ -6,19 +6,21 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 
 from community import api_tokens, notifications, threads, voting
 from community.api import ERRORS
 from community.auth import CurrentUser, OptionalUser
 from community.db import SessionDep
-from community.errors import NotFound, PermissionDenied
+from community.errors import NotFound, PermissionDenied, ThreadMerged
 from community.i18n import active_locale
-from community.models import Forum, Post, Thread, ThreadKind, ThreadStatus, User
+from community.models import Forum, Notification, Post, Thread, ThreadKind, ThreadStatus, User
 from community.policy import is_staff
 from community.schemas import (
     AnswerIn,
     AskIn,
     EditIn,
+    ErrorOut,
     HelpfulOut,
     NewTokenOut,
     NotificationOut,
@@ -96,14 +98,34 @@ def api_create_thread(db: SessionDep, user: CurrentUser, forum_id: int, body: As
     return thread_out(threads.access_thread(db, user, thread.id))
 
 
-@router.get("/threads/{thread_id}", response_model=ThreadDetailOut, tags=["threads"])
+@router.get(
+    "/threads/{thread_id}",
+    response_model=ThreadDetailOut,
+    tags=["threads"],
+    responses={
+        301: {
+            "model": ErrorOut,
+            "description": "The thread was merged into another one: `Location` is that thread "
+            "and `error.details.merged_into` its id (code `thread_merged`). Other calls on a "
+            "merged thread answer 404 with the same code and details.",
+        }
+    },
+)
 def api_thread_detail(
     db: SessionDep,
     user: OptionalUser,
     thread_id: int,
     answers: Literal["score", "date"] = "score",
-) -> ThreadDetailOut:
-    thread = threads.access_thread(db, user, thread_id)
+) -> ThreadDetailOut | JSONResponse:
+    try:
+        thread = threads.access_thread(db, user, thread_id)
+    except ThreadMerged as merged:
+        error = {"code": merged.code, "message": merged.message, "details": merged.details}
+        return JSONResponse(
+            {"error": error},
+            status_code=301,
+            headers={"Location": f"/api/v1/threads/{merged.target_id}"},
+        )
     page = threads.thread_page(db, user, thread, answer_sort=answers)
     ordered = ([page.accepted] if page.accepted else []) + page.answers
     return ThreadDetailOut(
@@ -223,6 +245,12 @@ def api_unwatch(db: SessionDep, user: CurrentUser, thread_id: int) -> Response:
 # --- notifications ---------------------------------------------------------------------------
 
 
+def _notification_out(notification: Notification) -> NotificationOut:
+    out = NotificationOut.model_validate(notification)
+    out.text = notifications.describe(notification)
+    return out
+
+
 @router.get("/notifications", response_model=Page[NotificationOut], tags=["notifications"])
 def api_notification_list(
     db: SessionDep,
@@ -233,7 +261,7 @@ def api_notification_list(
 ) -> Page[NotificationOut]:
     page = notifications.list_for(db, user.id, before=cursor, limit=limit, unread=unread)
     return Page[NotificationOut](
-        items=[NotificationOut.model_validate(item) for item in page.items],
+        items=[_notification_out(item) for item in page.items],
         next_cursor=str(page.next_before) if page.next_before else None,
     )
 
@@ -246,10 +274,12 @@ def api_notification_unread(db: SessionDep, user: CurrentUser) -> UnreadOut:
 @router.post(
     "/notifications/{notification_id}/read", response_model=NotificationOut, tags=["notifications"]
 )
-def api_notification_read(db: SessionDep, user: CurrentUser, notification_id: int) -> object:
+def api_notification_read(
+    db: SessionDep, user: CurrentUser, notification_id: int
+) -> NotificationOut:
     notification = notifications.mark_read(db, user.id, notification_id)
     db.commit()
-    return notification
+    return _notification_out(notification)
 
 
 @router.post("/notifications/read-all", response_model=UnreadOut, tags=["notifications"])

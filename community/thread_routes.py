@@ -9,19 +9,18 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from community import service, threads, voting
-from community.auth import CurrentUser, OptionalUser, client_ip
+from community.auth import CurrentUser, OptionalUser
 from community.db import SessionDep
 from community.diffs import revision_diffs
-from community.errors import FormErrors, PermissionDenied
+from community.errors import FormErrors, PermissionDenied, ThreadMerged
 from community.forms import parse_form
 from community.i18n import active_locale
 from community.i18n import gettext as _
 from community.markdown import render_markdown
-from community.models import Post, Thread, ThreadKind, ThreadStatus, User
+from community.models import Post, Thread, ThreadKind, ThreadStatus, User, Visibility
 from community.policy import ThreadPermissions, is_staff
 from community.schemas import AnswerIn, AskIn, EditIn
-from community.viewcount import is_bot, viewer_key
-from community.web import flash_redirect, is_htmx, render
+from community.web import flash_redirect, is_htmx, page_viewer_key, render
 from crowdservice import service as crowd_service
 from kb import service as kb_service
 from moderation.ratelimit import limited
@@ -134,7 +133,14 @@ def ask_submit(
             status_code=422,
         )
     db.commit()
-    return flash_redirect(request, _thread_url(thread.id), _("Your question is posted."))
+    if thread.visibility == Visibility.PENDING:
+        message = _(
+            "Your question is waiting for a moderator: others will see it once it is approved. "
+            "We will let you know."
+        )
+    else:
+        message = _("Your question is posted.")
+    return flash_redirect(request, _thread_url(thread.id), message)
 
 
 # --- the thread page -------------------------------------------------------------------------
@@ -178,17 +184,16 @@ def _render_thread(
 def thread_page(
     request: Request, db: SessionDep, user: OptionalUser, thread_id: int, answers: str = "score"
 ) -> Response:
-    thread = threads.access_thread(db, user, thread_id)
-    if not is_bot(request.headers.get("user-agent")):
-        request.app.state.view_counter.record(
-            thread.id,
-            viewer_key(
-                user_id=user.id if user else None,
-                session_token=request.state.session_token,
-                ip=client_ip(request),
-            ),
-            user_id=user.id if user else None,
-        )
+    try:
+        thread = threads.access_thread(db, user, thread_id)
+    except ThreadMerged as merged:
+        # Permanent: a merge is not undone, so old links and search engines should move on.
+        # Anchors (#post-N) survive the redirect, and the posts kept their ids.
+        query = f"?{request.url.query}" if request.url.query else ""
+        return RedirectResponse(_thread_url(merged.target_id) + query, status_code=301)
+    key = page_viewer_key(request, user.id if user else None)
+    if key is not None:
+        request.app.state.view_counter.record(thread.id, key, user_id=user.id if user else None)
     return _render_thread(request, db, user, thread, answer_sort=answers, block="answers")
 
 
@@ -212,7 +217,14 @@ def answer_submit(
             status_code=422,
         )  # fmt: skip
     db.commit()
-    return flash_redirect(request, _thread_url(thread.id, post.id), _("Your answer is posted."))
+    if post.visibility == Visibility.PENDING:
+        message = _(
+            "Your answer is waiting for a moderator: others will see it once it is approved. "
+            "We will let you know."
+        )
+    else:
+        message = _("Your answer is posted.")
+    return flash_redirect(request, _thread_url(thread.id, post.id), message)
 
 
 @router.post(

@@ -18,7 +18,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, joinedload, selectinl
 from community import indexing, notifications, visibility
 from community.clock import utcnow
 from community.db import insert_missing
-from community.errors import BadRequest, FormErrors, NotFound, PermissionDenied
+from community.errors import BadRequest, FormErrors, NotFound, PermissionDenied, ThreadMerged
 from community.i18n import gettext as _
 from community.markdown import HTML_VERSION
 from community.mentions import find_mentions, render_with_mentions
@@ -41,6 +41,7 @@ from community.models import (
 )
 from community.policy import (
     ThreadPermissions,
+    ensure_can_change,
     ensure_can_participate,
     ensure_post_visible,
     ensure_thread_open_for,
@@ -54,11 +55,14 @@ from moderation.audit import record_audit
 TITLE_MIN, TITLE_MAX = 10, 150
 BODY_MAX = 30_000
 TAGS_MAX = 5
+# Every kind can be asked, praise included: triage files it as praise and keeps it out of the
+# agents' queues (it needs no answer), which is the point of letting people say it.
 ASKABLE_KINDS = (
     ThreadKind.QUESTION,
     ThreadKind.PROBLEM,
     ThreadKind.COMPLAINT,
     ThreadKind.IDEA,
+    ThreadKind.PRAISE,
     ThreadKind.DISCUSSION,
 )
 _TAG = re.compile(r"^[^\W_][\w+#.-]{0,29}$")
@@ -294,6 +298,7 @@ def edit_post(db: Session, editor: User, post: Post, data: EditIn) -> Post:
     """Save a new version; the first edit also keeps the original as revision 1."""
     ensure_can_participate(editor)
     ensure_post_visible(editor, post)
+    ensure_can_change(editor, post)
     thread = post.thread
     ensure_thread_open_for(editor, thread)
     own = post.author_id == editor.id
@@ -356,10 +361,15 @@ RETAG_LEVEL = 2
 
 
 def can_retag(user: User | None, thread: Thread) -> bool:
-    """The asker, staff, and members from trust level 2 may fix a thread's tags."""
+    """The asker, staff, and members from trust level 2 may fix a thread's tags (a held
+    thread's only once it is published)."""
     if user is None:
         return False
-    return user.id == thread.author_id or is_staff(user) or user.trust_level >= RETAG_LEVEL
+    if is_staff(user):
+        return True
+    if thread.visibility != Visibility.VISIBLE:
+        return False
+    return user.id == thread.author_id or user.trust_level >= RETAG_LEVEL
 
 
 def retag(db: Session, editor: User, thread: Thread, tags: list[str]) -> Thread:
@@ -367,6 +377,10 @@ def retag(db: Session, editor: User, thread: Thread, tags: list[str]) -> Thread:
     ensure_can_participate(editor)
     ensure_thread_visible(editor, thread)
     ensure_thread_open_for(editor, thread)
+    if thread.visibility != Visibility.VISIBLE and not is_staff(editor):
+        raise PermissionDenied(
+            _("This post is waiting for a moderator; you can change it once it is published.")
+        )
     if not can_retag(editor, thread):
         raise PermissionDenied(_("Members from trust level 2 can edit tags."))
     names = clean_tags(tags)
@@ -403,6 +417,7 @@ def delete_post(db: Session, actor: User, post: Post, *, reason: str | None = No
     permissions = ThreadPermissions(actor, thread)
     if post.visibility == Visibility.DELETED:
         return
+    ensure_can_change(actor, post)
     if not permissions.can_edit(post):
         raise PermissionDenied(_("You can only delete your own posts."))
     if not permissions.can_delete(post):
@@ -434,7 +449,30 @@ def revisions(db: Session, post: Post) -> list[PostRevision]:
 # --- loading ---------------------------------------------------------------------------------
 
 
+# A thread merged into one that was later merged itself points along a chain; a few hops is
+# already unusual, and the cap keeps a corrupt cycle from looping.
+MERGE_HOPS = 10
+
+
+def merged_into(db: Session, user: User | None, thread: Thread) -> Thread | None:
+    """Where a merged thread's content lives now, if `user` may see it there."""
+    target: Thread | None = thread
+    for _hop in range(MERGE_HOPS):
+        if target is None or target.merged_into_id is None:
+            break
+        target = db.get(Thread, target.merged_into_id)
+    if target is None or target.merged_into_id is not None or target.id == thread.id:
+        return None
+    try:
+        ensure_thread_visible(user, target)
+    except NotFound:
+        return None
+    return target
+
+
 def access_thread(db: Session, user: User | None, thread_id: int) -> Thread:
+    """The thread if `user` may see it. A merged thread is only a pointer: ThreadMerged names
+    its target (for those who may see that), else it is not found."""
     thread = db.scalar(
         select(Thread)
         .where(Thread.id == thread_id)
@@ -442,6 +480,11 @@ def access_thread(db: Session, user: User | None, thread_id: int) -> Thread:
     )
     if thread is None:
         raise NotFound()
+    if thread.merged_into_id is not None:
+        target = merged_into(db, user, thread)
+        if target is None:
+            raise NotFound()
+        raise ThreadMerged(target.id, _("This thread was merged into another one."))
     ensure_thread_visible(user, thread)
     return thread
 
@@ -488,8 +531,11 @@ def thread_page(
 ) -> ThreadPage:
     """The question, the accepted answer pinned next, then the rest by score or by date."""
     statement = select(Post).where(Post.thread_id == thread.id).options(selectinload(Post.author))
-    if not is_staff(user):
+    if user is None:
         statement = statement.where(Post.visibility == Visibility.VISIBLE)
+    elif not is_staff(user):
+        own_pending = and_(Post.visibility == Visibility.PENDING, Post.author_id == user.id)
+        statement = statement.where(or_(Post.visibility == Visibility.VISIBLE, own_pending))
     posts = list(db.scalars(statement.order_by(Post.id)))
     question = next((post for post in posts if post.is_question), None)
     if question is None:

@@ -3,16 +3,28 @@
 Page views only touch an in-memory set. A flush (every few seconds from the app's lifespan, at
 shutdown, and whenever the buffer is large) inserts the (thread, viewer, day) keys in one batch,
 ignoring ones another process already stored, and adds what was new to each thread's counter.
+
+Who is "a viewer": a signed-in member is their account; anyone else is their client address and
+user agent on that day. Not the anonymous session cookie: a client that never sends it back (curl,
+scripts, privacy modes) would get a fresh one, and so a fresh view, on every request, and a
+browser's first visit (before it has the cookie) would count apart from its reload. Keys are
+HMACs under the site's secret with the day mixed in, so no address is stored and one visitor's
+keys cannot be linked from one day to the next. Bots (crawlers, link previews, curl, wget,
+python-requests and other HTTP libraries, headless browsers, an empty user agent) never count:
+CrawlerDetect's maintained pattern list decides.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import threading
 from collections import Counter
 from datetime import date, timedelta
+from typing import Any
 
+from crawlerdetect import CrawlerDetect
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -27,11 +39,15 @@ from community.models import Thread, ThreadView, User
 logger = logging.getLogger(__name__)
 
 MAX_BUFFER = 5_000
-_BOT_MARKERS = ("bot", "crawl", "spider", "slurp", "headless", "preview")
+# Longer user agents are cut before matching: real ones are a few hundred characters at most,
+# and the detector's per-agent cache should not hold megabytes sent to exhaust it.
+_AGENT_MAX = 512
+_CRAWLERS = CrawlerDetect()
 
 
 def viewer_key(*, user_id: int | None, session_token: str | None, ip: str | None) -> str:
-    """A short, non-reversible key for whoever is viewing (no raw ids or tokens stored)."""
+    """A short, non-reversible key for whoever gives feedback or follows a suggestion (forms
+    that need the session cookie anyway, for their CSRF token)."""
     if user_id is not None:
         raw = f"user:{user_id}"
     elif session_token:
@@ -41,9 +57,32 @@ def viewer_key(*, user_id: int | None, session_token: str | None, ip: str | None
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
+def daily_viewer_key(
+    secret: str, *, user_id: int | None, ip: str | None, user_agent: str | None, day: date
+) -> str:
+    """The key a page view counts under (see the module's docstring): a member, or an address
+    and user agent, on one day, as a keyed hash."""
+    who = f"user:{user_id}" if user_id is not None else f"visitor:{ip}\n{user_agent or ''}"
+    message = f"view:{day.isoformat()}:{who}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:32]
+
+
 def is_bot(user_agent: str | None) -> bool:
-    agent = (user_agent or "").lower()
-    return not agent or any(marker in agent for marker in _BOT_MARKERS)
+    """Crawlers, scripts and tools are not readers; nor is a client that names itself not at all."""
+    agent = (user_agent or "").strip()[:_AGENT_MAX]
+    return not agent or _CRAWLERS.is_crawler(agent)
+
+
+def store_new_views(
+    db: Session, model: type[Any], target: Any, rows: list[dict[str, object]]
+) -> list[tuple[int, str]]:
+    """Insert (target, viewer_key, day) rows, skipping those already stored (by this or another
+    process); returns the new ones as (target id, viewer key)."""
+    insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(model).values(rows).on_conflict_do_nothing().returning(target, model.viewer_key)
+    )
+    return [(int(target_id), str(key)) for target_id, key in db.execute(statement)]
 
 
 class ViewCounter:
@@ -102,14 +141,7 @@ class ViewCounter:
         ]
         added = 0
         if rows:
-            insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
-            statement = (
-                insert(ThreadView)
-                .values(rows)
-                .on_conflict_do_nothing()
-                .returning(ThreadView.thread_id, ThreadView.viewer_key)
-            )
-            stored = db.execute(statement).all()
+            stored = store_new_views(db, ThreadView, ThreadView.thread_id, rows)
             new_per_thread = Counter(thread_id for thread_id, _key in stored)
             reads = Counter(members[key] for _thread, key in stored if key in members)
             for user_id, count in reads.items():

@@ -25,13 +25,14 @@ from sqlalchemy.exc import DataError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from community import i18n
-from community.auth import ANONYMOUS, Viewer
+from community.auth import ANONYMOUS, Viewer, client_ip
 from community.clock import utcnow
 from community.db import RETRY_AFTER_SECONDS, UNAVAILABLE_ERRORS
-from community.errors import AppError, FormErrors, LoginRequired, TooManyRequests
+from community.errors import AppError, FormErrors, LoginRequired, ThreadMerged, TooManyRequests
 from community.i18n import gettext as _
 from community.labels import label, sort_label
 from community.service import default_brand
+from community.viewcount import daily_viewer_key, is_bot
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +100,20 @@ def is_htmx(request: Request) -> bool:
 
 
 _SITE_NAME_TTL = 60.0
+
+
+def page_viewer_key(request: Request, user_id: int | None) -> str | None:
+    """Whom a page view counts for today, or None for a bot (whose views never count)."""
+    user_agent = request.headers.get("user-agent")
+    if is_bot(user_agent):
+        return None
+    return daily_viewer_key(
+        request.app.state.settings.effective_secret_key,
+        user_id=user_id,
+        ip=client_ip(request),
+        user_agent=user_agent,
+        day=utcnow().date(),
+    )
 
 
 def site_brand(request: Request) -> tuple[str, str] | None:
@@ -316,7 +331,9 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = None
         if isinstance(exc, TooManyRequests):
             headers = {"retry-after": str(exc.retry_after_seconds)}
-        details = exc.errors if isinstance(exc, FormErrors) else None
+        details: Any = exc.errors if isinstance(exc, FormErrors) else None
+        if isinstance(exc, ThreadMerged):
+            details = exc.details
         if exc.code == "csrf_failed":
             message = _(
                 "This form has expired or did not come from this site. "

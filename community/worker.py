@@ -23,7 +23,8 @@ from community import i18n, notifications, outbox
 from community.clock import utcnow
 from community.db import begin_write
 from community.mail import Mailer, email_templates, stable_message_id
-from community.models import EmailPreference, Notification, User
+from community.models import EmailPreference, Notification, Thread, User
+from community.service import default_brand
 from community.settings import Settings
 from kb import tasks as kb_tasks
 from kb.search import SearchEngine
@@ -216,7 +217,7 @@ class Worker:
             or not self.mailer.enabled
         ):
             return
-        with i18n.override(user.locale or "en"):
+        with i18n.override(self._locale_for(db, user, notification.thread)):
             subject = notifications.describe(notification)
             context = {
                 "user": user,
@@ -233,6 +234,16 @@ class Worker:
             message_id=stable_message_id(self.settings, "notification", notification.id),
         )
         notification.emailed_at = utcnow()
+
+    def _locale_for(self, db: Session, user: User, thread: Thread | None) -> str:
+        """The recipient's language: theirs, else the default language of the brand the
+        notification is about (or of the site's default brand)."""
+        if thread is not None:
+            brand_locale: str | None = thread.forum.brand.default_locale
+        else:
+            brand = default_brand(db, self.settings.default_brand)
+            brand_locale = brand.default_locale if brand is not None else None
+        return notifications.recipient_locale(user, brand_locale)
 
     def _moderation_sweep(self, db: Session) -> None:
         # Imported here: moderation builds on community, not the other way round.
@@ -312,7 +323,7 @@ class Worker:
             if not items:
                 db.rollback()
                 return
-            with i18n.override(user.locale or "en"):
+            with i18n.override(self._locale_for(db, user, items[0].thread)):
                 lines = [
                     (notifications.describe(item),
                      self.settings.base_url + notifications.target_path(item))

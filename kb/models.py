@@ -153,6 +153,19 @@ class ArticleFeedback(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
+class ArticleView(Base):
+    """Who viewed an article on which day (a keyed hash, see community.viewcount), so a view
+    counts once per viewer per article per day. Pruned after two days."""
+
+    __tablename__ = "kb_article_views"
+
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("kb_articles.id", ondelete="CASCADE"), primary_key=True
+    )
+    viewer_key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True, index=True)
+
+
 class PromotionCandidate(Base):
     """A community solution strong enough to become a curated article (the agents' queue)."""
 

@@ -60,6 +60,8 @@ def apply(db: Session, thread: Thread, score: Score, *, flush: bool = True) -> P
         live = False
     if live:
         _suggest_article(db, thread, score, brand_threshold=brand.article_threshold)
+    elif thread.merged_into_id is not None:
+        _drop_suggestion(db, thread)
     if flush:
         db.flush()
     return PromotionChange(solution=solution, solution_live=live)
@@ -90,6 +92,21 @@ def _suggest_article(db: Session, thread: Thread, score: Score, *, brand_thresho
     candidate.score = score.value
     candidate.reasons = reasons
     candidate.updated_at = utcnow()
+
+
+def _drop_suggestion(db: Session, thread: Thread) -> None:
+    """A merged thread is only a pointer now (its answers moved to the target, which earns its
+    own suggestion): it leaves the agents' article queue for good."""
+    candidate = db.scalar(
+        select(PromotionCandidate).where(
+            PromotionCandidate.thread_id == thread.id,
+            PromotionCandidate.status == CandidateStatus.SUGGESTED,
+        )
+    )
+    if candidate is not None:
+        candidate.status = CandidateStatus.DISMISSED
+        candidate.reasons = dict(candidate.reasons) | {"merged_into": thread.merged_into_id}
+        candidate.updated_at = utcnow()
 
 
 def _best_answer_votes(db: Session, thread: Thread) -> dict[str, int]:

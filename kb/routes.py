@@ -16,7 +16,7 @@ from community.i18n import active_locale
 from community.i18n import gettext as _
 from community.models import Brand
 from community.viewcount import viewer_key
-from community.web import flash_redirect, is_htmx, render
+from community.web import flash_redirect, is_htmx, page_viewer_key, render
 from kb import service, service_search
 from kb.search import SearchEngine, SearchUnavailable
 from kb.service_search import Scope
@@ -171,8 +171,9 @@ def deflect(
 @router.get("/kb/articles/{article_id}", response_class=HTMLResponse, name="article")
 def article_page(request: Request, db: SessionDep, user: OptionalUser, article_id: int) -> Response:
     article = service.access_article(db, user, article_id)
-    if article.is_live:
-        request.app.state.article_views.record(article.id)
+    key = page_viewer_key(request, user.id if user else None)
+    if article.is_live and key is not None:
+        request.app.state.article_views.record(article.id, key)
     related = []
     if article.is_live:
         try:

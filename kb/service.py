@@ -404,12 +404,17 @@ def recent_solutions(db: Session, brand: Brand, *, limit: int = 10) -> list[Thre
 
 
 def candidates(db: Session, brand: Brand) -> list[PromotionCandidate]:
+    """Suggestions whose thread is public (one hidden, held or merged meanwhile waits out of
+    sight: agents would otherwise draft articles from content members cannot see)."""
     return list(
         db.scalars(
             select(PromotionCandidate)
+            .join(Thread, Thread.id == PromotionCandidate.thread_id)
             .where(
                 PromotionCandidate.brand_id == brand.id,
                 PromotionCandidate.status == CandidateStatus.SUGGESTED,
+                Thread.visibility == Visibility.VISIBLE,
+                Thread.merged_into_id.is_(None),
             )
             .options(selectinload(PromotionCandidate.thread))
             .order_by(PromotionCandidate.score.desc())

@@ -11,11 +11,12 @@ from datetime import timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from community import indexing, visibility
+from community import indexing, notifications, visibility
 from community.auth import revoke_user_sessions
 from community.clock import utcnow
 from community.errors import FormErrors, NotFound, PermissionDenied
 from community.i18n import gettext as _
+from community.labels import N_
 from community.models import Forum, Post, Role, Thread, ThreadStatus, User, Visibility
 from community.policy import is_staff
 from community.reputation import clear_acceptance
@@ -96,8 +97,10 @@ def set_post_visibility(
     *,
     reason: str | None,
     ip: str | None = None,
+    tell_author: bool = True,
 ) -> bool:
-    """Hide, unhide, delete or restore a post (a question carries its thread)."""
+    """Hide, unhide, delete or restore a post (a question carries its thread). The author of a
+    held post is notified when it is published or turned down (unless `tell_author` is off)."""
     ensure_moderator(actor)
     _lock(db, post.thread, post)
     before = post.thread.visibility if post.is_question else post.visibility
@@ -108,6 +111,12 @@ def set_post_visibility(
         visibility.publish(db, post, author=post.author)
     else:
         visibility.set_visibility(db, post, to)
+    if was_pending and tell_author:
+        # The author was told their post waits for a moderator: they hear how it ended.
+        if to == Visibility.VISIBLE:
+            notifications.notify_approved(db, post=post, actor=actor)
+        else:
+            queue.tell_author(db, post, None, _not_published(reason), actor)
     _audit(
         db,
         actor,
@@ -138,6 +147,11 @@ def resolve(
         raise FormErrors({"reason": _("Tell the author why (it is sent to them).")})
     queue.claim_resolution(db, moderator, item, decision.value)
     post = item.post
+    # A held post's author is told by set_post_visibility; others hear about removals here.
+    held = post is not None and Visibility.PENDING in (
+        post.visibility,
+        post.thread.visibility if post.is_question else post.visibility,
+    )
     if post is None:
         account = item.user
         if decision == Decision.SPAM and account is not None and not is_staff(account):
@@ -155,19 +169,24 @@ def resolve(
         set_post_visibility(db, moderator, post, Visibility.DELETED, reason=reason, ip=ip)
         flags = queue.close_flags(db, post, FlagStatus.UPHELD)
         queue.tell_flaggers(db, flags, True, moderator)
-        why = reason or _("see the code of conduct")
-        message = _("Your post was not published: %(reason)s") % {"reason": why}
-        queue.tell_author(db, post, None, message, moderator)
+        if not held:
+            queue.tell_author(db, post, None, _not_published(reason), moderator)
     elif decision in (Decision.HIDE, Decision.DELETE):
         to = Visibility.HIDDEN if decision == Decision.HIDE else Visibility.DELETED
         set_post_visibility(db, moderator, post, to, reason=reason, ip=ip)
         flags = queue.close_flags(db, post, FlagStatus.UPHELD)
         queue.tell_flaggers(db, flags, True, moderator)
-        why = reason or _("it broke the code of conduct")
-        message = _("A moderator removed your post: %(reason)s") % {"reason": why}
-        queue.tell_author(db, post, None, message, moderator)
+        if not held:
+            why: object = reason or notifications.message(N_("it broke the code of conduct"))
+            message = notifications.message(
+                N_("A moderator removed your post: %(reason)s"), reason=why
+            )
+            queue.tell_author(db, post, None, message, moderator)
     elif decision == Decision.SPAM:
-        set_post_visibility(db, moderator, post, Visibility.DELETED, reason=reason or "spam", ip=ip)
+        set_post_visibility(
+            db, moderator, post, Visibility.DELETED, reason=reason or "spam", ip=ip,
+            tell_author=False,
+        )  # fmt: skip
         flags = queue.close_flags(db, post, FlagStatus.UPHELD)
         queue.tell_flaggers(db, flags, True, moderator)
         if post.author is not None and not is_staff(post.author):
@@ -179,6 +198,11 @@ def resolve(
     return item
 
 
+def _not_published(reason: str | None) -> dict[str, object]:
+    why: object = reason or notifications.message(N_("see the code of conduct"))
+    return notifications.message(N_("Your post was not published: %(reason)s"), reason=why)
+
+
 def _remove_everything_by(db: Session, moderator: User, author: User, *, ip: str | None) -> None:
     """A spammer's other posts go too, and their open queue items close with them."""
     posts = db.scalars(
@@ -188,7 +212,9 @@ def _remove_everything_by(db: Session, moderator: User, author: User, *, ip: str
         )
     )
     for post in posts:
-        set_post_visibility(db, moderator, post, Visibility.DELETED, reason="spam", ip=ip)
+        set_post_visibility(
+            db, moderator, post, Visibility.DELETED, reason="spam", ip=ip, tell_author=False
+        )
     db.execute(
         update(QueueItem)
         .where(QueueItem.user_id == author.id, QueueItem.status == ItemStatus.OPEN)
@@ -411,7 +437,11 @@ def warn(
     warning = AccountWarning(user_id=user.id, moderator_id=actor.id, message=text)
     db.add(warning)
     queue.tell_author(
-        db, None, user, _("A moderator warned you: %(message)s") % {"message": text}, actor
+        db,
+        None,
+        user,
+        notifications.message(N_("A moderator warned you: %(message)s"), message=text),
+        actor,
     )
     _audit(db, actor, "user.warned", user, reason=text, ip=ip)
     return warning
@@ -553,8 +583,11 @@ def silence(
         db,
         None,
         user,
-        _("Your account is read-only until %(until)s: %(reason)s")
-        % {"until": until.strftime("%Y-%m-%d"), "reason": reason},
+        notifications.message(
+            N_("Your account is read-only until %(until)s: %(reason)s"),
+            until=until.strftime("%Y-%m-%d"),
+            reason=reason,
+        ),
         actor,
     )
     _audit(

@@ -18,7 +18,7 @@ from community import notifications, visibility
 from community.clock import utcnow
 from community.errors import Conflict, NotFound, PermissionDenied
 from community.i18n import gettext as _
-from community.labels import label
+from community.labels import N_, label
 from community.models import Forum, NotificationKind, Post, Thread, User, Visibility
 from community.policy import ensure_can_participate, ensure_post_visible, is_staff
 from moderation import trust
@@ -314,8 +314,9 @@ def close_flags(db: Session, post: Post, status: FlagStatus) -> list[Flag]:
 
 
 def tell_author(
-    db: Session, post: Post | None, user: User | None, message: str, actor: User
+    db: Session, post: Post | None, user: User | None, message: dict[str, object], actor: User
 ) -> None:
+    """A moderation notice; `message` is notifications.message(), translated when read."""
     recipient = user or (post.author if post else None)
     if recipient is None:
         return
@@ -326,17 +327,17 @@ def tell_author(
         actor=actor,
         thread=post.thread if post else None,
         post=post,
-        data={"message": message},
+        data=message,
     )
 
 
 def tell_flaggers(db: Session, flags: list[Flag], upheld: bool, actor: User) -> None:
     """Flaggers see the outcome of what they reported."""
     for item in flags:
-        message = (
-            _("Thanks: your flag was upheld and the post was dealt with.")
+        message = notifications.message(
+            N_("Thanks: your flag was upheld and the post was dealt with.")
             if upheld
-            else _("A moderator reviewed your flag and left the post up.")
+            else N_("A moderator reviewed your flag and left the post up.")
         )
         notifications.notify(
             db,
@@ -344,7 +345,7 @@ def tell_flaggers(db: Session, flags: list[Flag], upheld: bool, actor: User) -> 
             NotificationKind.MODERATION,
             actor=actor,
             post=db.get(Post, item.post_id),
-            data={"message": message},
+            data=message,
         )
 
 

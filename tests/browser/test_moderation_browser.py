@@ -23,6 +23,7 @@ from community.models import (
     User,
     Visibility,
 )
+from community.notifications import describe
 from moderation import actions
 from moderation.models import AuditLog, ItemStatus, Queue, QueueItem
 from tests.browser.conftest import PageProblems
@@ -259,7 +260,7 @@ def test_moderator_clears_ten_items_with_the_keyboard_alone(
             Notification.kind == NotificationKind.MODERATION,
         )
     ).one()
-    assert REJECT_REASON in told.data["message"]
+    assert REJECT_REASON in describe(told)
 
     assert traffic.server_errors == []
     assert problems.messages == []

@@ -135,7 +135,7 @@ def test_create_list_and_read_threads(
         {"title": "A good enough title", "body": "x", "tags": ["a b/c"]},
         {"title": "A good enough title", "body": "x", "author_id": 1},
         {"title": "A good enough title", "body": "x", "visibility": "hidden"},
-        {"title": "A good enough title", "body": "x", "kind": "praise"},
+        {"title": "A good enough title", "body": "x", "kind": "rant"},
         {"title": "x" * 10_000, "body": "x"},
         {"body": "no title"},
     ],
@@ -155,6 +155,26 @@ def test_bad_thread_input_is_422_and_creates_nothing(
     assert response.json()["error"]["code"] == "invalid_input"
     fresh(db)
     assert db.scalar(select(func.count()).select_from(Thread)) == 0
+
+
+def test_praise_is_an_askable_kind_and_triage_reads_it_as_praise(
+    client: TestClient, db: Session, qa: QA, token_for: Callable[..., str]
+) -> None:
+    token = token_for("fan")
+    created = client.post(
+        f"/api/v1/forums/{qa.forum.id}/threads",
+        json={
+            "title": "Thank you to the shop team in Leeds",
+            "body": "They set up my new phone in five minutes. Great service!",
+            "kind": "praise",
+        },
+        headers=_bearer(token),
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["kind"] == "praise"
+    fresh(db)
+    thread = db.get(Thread, created.json()["id"])
+    assert thread is not None and thread.interaction_type == "praise"
 
 
 def test_unknown_forum_and_bad_cursor(

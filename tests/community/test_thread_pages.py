@@ -71,6 +71,10 @@ def test_ask_page_requires_login_and_validates(
     browser = _signed_in(make_client, "asker")
     form = browser.get("/b/acme/ask/new", params={"forum": "mobile"})
     assert 'value="mobile" selected' in form.text
+    kinds = re.findall(
+        r'<option value="(\w+)"', form.text.split('name="kind"')[1].split("</select>")[0]
+    )
+    assert kinds == ["question", "problem", "complaint", "idea", "praise", "discussion"]
     token = csrf_token(browser, "/b/acme/ask/new")
     bad = browser.post(
         "/b/acme/ask/new",

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -22,6 +23,7 @@ from community.worker import Worker
 from kb import pii, service
 from kb.models import Article, ArticleStatus, ArticleVersion
 from kb.schemas import ArticleCreateIn
+from kb.views import ArticleViews
 from moderation.models import AuditLog
 from tests.conftest import QA, csrf_token, drain, fresh, log_in
 
@@ -301,6 +303,40 @@ def test_feedback_once_per_visitor_and_day_and_ratio_for_agents_only(
         f"/kb/articles/{article.id}/feedback", data={"helpful": "maybe"}, headers=headers
     )
     assert bad.status_code == 422
+
+
+def test_article_views_count_once_per_visitor_and_day_and_never_for_scripts(
+    app: FastAPI,
+    db: Session,
+    forum: object,
+    make_user: UserFactory,
+    make_client: Callable[[], TestClient],
+) -> None:
+    article = _published(db, make_user("lee", role=Role.AGENT))
+    path = f"/kb/articles/{article.id}"
+    chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0.0.0 Safari/537.36"
+
+    def cookieless(agent: str) -> None:
+        # A new client every time: no cookie is ever sent back, as with curl or a script.
+        response = TestClient(app, client=("203.0.113.9", 40200)).get(
+            path, headers={"User-Agent": agent}
+        )
+        assert response.status_code == 200
+
+    for _ in range(6):
+        cookieless(chrome)
+    for agent in ("curl/8.11.1", "Wget/1.25.0", "python-requests/2.32.3", "Googlebot/2.1"):
+        cookieless(agent)
+    browser = make_client()
+    for _ in range(3):
+        browser.get(path)
+    views: ArticleViews = app.state.article_views
+    assert views.flush() == 2  # the cookieless visitor once, the browser once
+    with time_machine.travel(utcnow() + timedelta(days=1)):
+        cookieless(chrome)
+        assert views.flush() == 1
+    fresh(db)
+    assert db.get(Article, article.id).view_count == 3  # type: ignore[union-attr]
 
 
 def test_status_workflow_rules_and_api(as_role: RoleClient, db: Session, solved: Thread) -> None:

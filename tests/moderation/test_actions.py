@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from community import threads
 from community.clock import utcnow
+from community.db import make_session_factory
 from community.errors import FormErrors, PermissionDenied
 from community.models import (
     Brand,
@@ -28,7 +29,12 @@ from community.models import (
     UserSession,
     Visibility,
 )
+from community.notifications import describe
 from community.schemas import AnswerIn, EditIn
+from community.settings import Settings
+from community.worker import Worker
+from kb import service as kb_service
+from kb.models import CandidateStatus, PromotionCandidate
 from moderation import actions, queue
 from moderation.models import (
     AccountWarning,
@@ -38,7 +44,7 @@ from moderation.models import (
     Queue,
     QueueItem,
 )
-from tests.conftest import QA, csrf_token, fresh, log_in, run_concurrently
+from tests.conftest import QA, csrf_token, drain, fresh, log_in, run_concurrently
 
 UserFactory = Callable[..., User]
 RoleClient = Callable[[Role | None], tuple[TestClient, User | None]]
@@ -125,7 +131,7 @@ def test_reject_needs_a_reason_which_reaches_the_author(
             Notification.kind == NotificationKind.MODERATION,
         )
     ).one()
-    assert "billing forum" in notice.data["message"]
+    assert "billing forum" in describe(notice)
     assert _forum(db).thread_count == 0
 
 
@@ -350,6 +356,77 @@ def test_merge_folds_posts_into_the_target_and_counts_once(
         actions.merge(db, moderator, target, target)
 
 
+def test_a_merged_thread_redirects_to_its_target_and_leaves_the_kb_and_search(
+    db: Session,
+    qa: QA,
+    make_user: UserFactory,
+    moderator: User,
+    as_role: RoleClient,
+    settings: Settings,
+    engine: Engine,
+) -> None:
+    target = qa.ask(make_user("first"), title="eSIM activation stuck")
+    source = qa.ask(make_user("second"), title="Quokka eSIM will not activate")
+    moved_answer = qa.answer(make_user("helper"), source, "Restart after the carrier update.")
+    brand = db.scalars(select(Brand)).one()
+    db.add(
+        PromotionCandidate(
+            thread_id=source.id, brand_id=brand.id, score=80.0, reasons={},
+            status=CandidateStatus.SUGGESTED,
+        )
+    )  # fmt: skip
+    db.commit()
+    worker = Worker(settings, make_session_factory(engine))
+    drain(worker)
+    anonymous, _nobody = as_role(None)
+    search = {"q": "quokka", "scope": "community"}
+    assert f'href="/t/{source.id}"' in anonymous.get("/b/acme/search", params=search).text
+
+    actions.merge(db, moderator, source, target, reason="same problem")
+    db.commit()
+    drain(worker)
+    staff, _mod = as_role(Role.MODERATOR)
+    for browser in (anonymous, staff):
+        moved = browser.get(f"/t/{source.id}?answers=date", follow_redirects=False)
+        assert moved.status_code == 301
+        assert moved.headers["location"] == f"/t/{target.id}?answers=date"
+    followed = anonymous.get(f"/t/{source.id}")
+    assert followed.status_code == 200 and f'id="post-{moved_answer.id}"' in followed.text
+
+    api = anonymous.get(f"/api/v1/threads/{source.id}", follow_redirects=False)
+    assert api.status_code == 301
+    assert api.headers["location"] == f"/api/v1/threads/{target.id}"
+    assert api.json()["error"]["code"] == "thread_merged"
+    assert api.json()["error"]["details"] == {"merged_into": target.id}
+    member, _member = as_role(Role.MEMBER)
+    refused = member.post(
+        f"/api/v1/threads/{source.id}/posts",
+        json={"body": "Anyone?"},
+        headers={"X-CSRF-Token": csrf_token(member, "/")},
+    )
+    assert refused.status_code == 404
+    assert refused.json()["error"]["details"] == {"merged_into": target.id}
+
+    # The KB queue and the search index forget the pointer.
+    fresh(db)
+    assert kb_service.candidates(db, brand) == []
+    candidate = db.scalars(select(PromotionCandidate)).one()
+    assert candidate.status == CandidateStatus.DISMISSED
+    assert f'href="/t/{source.id}"' not in anonymous.get("/b/acme/search", params=search).text
+
+    # A target members may not see is not revealed: a plain 404, no pointer.
+    target_question = db.scalars(
+        select(Post).where(Post.thread_id == target.id, Post.is_question.is_(True))
+    ).one()
+    actions.set_post_visibility(db, moderator, target_question, Visibility.HIDDEN, reason="x")
+    db.commit()
+    gone = anonymous.get(f"/t/{source.id}", follow_redirects=False)
+    assert gone.status_code == 404
+    hidden_api = anonymous.get(f"/api/v1/threads/{source.id}", follow_redirects=False)
+    assert hidden_api.status_code == 404 and "merged_into" not in hidden_api.text
+    assert staff.get(f"/t/{source.id}", follow_redirects=False).status_code == 301
+
+
 def test_thread_actions_through_the_pages(
     db: Session, qa: QA, make_user: UserFactory, as_role: RoleClient
 ) -> None:
@@ -391,7 +468,7 @@ def test_warning_reaches_the_member(db: Session, make_user: UserFactory, moderat
     fresh(db)
     assert db.scalars(select(AccountWarning)).one().message == "Please keep it civil."
     notice = db.scalars(select(Notification).where(Notification.user_id == member.id)).one()
-    assert "keep it civil" in notice.data["message"]
+    assert "keep it civil" in describe(notice)
     assert _audit(db, "user.warned")[0].target_id == str(member.id)
 
 

@@ -21,6 +21,7 @@ from community.models import (
     User,
     Visibility,
 )
+from community.notifications import describe
 from moderation import actions, queue
 from moderation.models import (
     AuditLog,
@@ -181,14 +182,14 @@ def test_flaggers_hear_the_outcome(db: Session, qa: QA, make_user: UserFactory) 
             )
         )
     )
-    assert len(notices) == 1 and "upheld" in notices[0].data["message"]
+    assert len(notices) == 1 and "upheld" in describe(notices[0])
     author_notice = db.scalars(
         select(Notification).where(
             Notification.user_id == post.author_id,
             Notification.kind == NotificationKind.MODERATION,
         )
     ).one()
-    assert "advertising" in author_notice.data["message"]
+    assert "advertising" in describe(author_notice)
 
 
 def test_a_rejected_flag_is_reported_as_such(db: Session, qa: QA, make_user: UserFactory) -> None:
@@ -201,10 +202,8 @@ def test_a_rejected_flag_is_reported_as_such(db: Session, qa: QA, make_user: Use
     fresh(db)
     assert db.scalars(select(Flag)).one().status == FlagStatus.REJECTED
     assert db.get(Post, post.id).visibility == Visibility.VISIBLE  # type: ignore[union-attr]
-    message = db.scalars(select(Notification.data).where(Notification.user_id == flagger.id)).one()[
-        "message"
-    ]
-    assert "left the post up" in message
+    notice = db.scalars(select(Notification).where(Notification.user_id == flagger.id)).one()
+    assert "left the post up" in describe(notice)
 
 
 def test_flagging_through_the_page_and_seeing_the_outcome(

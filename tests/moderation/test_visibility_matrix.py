@@ -12,6 +12,9 @@ its problems at once.
 The rules:
 - members, the content's own author and anonymous visitors see none of it: not the title, not
   the body, no entry in any list, and it is not counted;
+- except that the author of content held for a moderator may open it (its thread page, its
+  answer in the thread, the JSON of both, its history), marked "Waiting for a moderator", and
+  cannot edit it; it is still in no list, search, profile or notification, even theirs;
 - staff (agents, moderators, admins) may see it, marked: a "Pending approval", "Hidden" or
   "Deleted" badge on pages, a "visibility" field in JSON. Surfaces that have no way to mark
   content (search, profiles, notifications) must not show it to anyone;
@@ -72,6 +75,8 @@ STORED = {
     "deleted": Visibility.DELETED,
     "suspended": Visibility.HIDDEN,
 }
+# What authors see on their own held content.
+WAITING = '<span class="badge warn">Waiting for a moderator</span>'
 # The badge staff see (community/labels.py).
 BADGE = {
     "pending": "Pending approval",
@@ -322,6 +327,20 @@ class Cell:
         return self.role in STAFF
 
     @property
+    def own_held(self) -> bool:
+        """The author looking at their own held content: shown to them, marked."""
+        return self.role == "author" and self.state == "pending"
+
+    @property
+    def sees(self) -> bool:
+        """May open the content's own pages (thread, answer, history)."""
+        return self.staff or self.own_held
+
+    @property
+    def marker(self) -> str:
+        return WAITING if self.own_held else badge(self.state)
+
+    @property
     def item_words(self) -> list[str]:
         return secret_words(self.state)
 
@@ -453,7 +472,7 @@ def check_thread_pages(cell: Cell, world: World) -> None:
     for htmx in (False, True):
         surface = "thread page /t/{id}" + (" (htmx)" if htmx else "")
         page = cell.get(f"/t/{item.thread_id}", htmx=htmx)
-        if not cell.staff:
+        if not cell.sees:
             cell.check(page.status_code == 404, surface, f"status {page.status_code}")
             leaked = found(page.text, shown)
             cell.check(not leaked, surface, f"shows {leaked}")
@@ -464,20 +483,24 @@ def check_thread_pages(cell: Cell, world: World) -> None:
             continue
         header = page.text.split('<section class="card post', 1)[0]
         cell.check(
-            words.title in header and badge(cell.state) in header,
+            words.title in header and cell.marker in header,
             surface,
             "thread title not shown marked",
         )
         question = post_sections(page.text).get(item.question_id, "")
         cell.check(
-            words.body in question and badge(cell.state) in question,
+            words.body in question and cell.marker in question,
             surface,
             "question not shown marked",
         )
+        if cell.own_held:
+            leaked = [f"/posts/{item.question_id}/edit", "/tags"]
+            offered = [link for link in leaked if link in page.text]
+            cell.check(not offered, surface, f"offers to change held content: {offered}")
     url = f"/api/v1/threads/{item.thread_id}"
     surface = "thread API /api/v1/threads/{id}"
     detail = cell.get(url)
-    if cell.staff:
+    if cell.sees:
         body = cell.json(url)
         expected = STORED[cell.state].value
         cell.check(
@@ -503,9 +526,9 @@ def check_answers_in_visible_thread(cell: Cell, world: World) -> None:
         page = cell.get(f"/t/{world.host_id}", htmx=htmx)
         cell.check(page.status_code == 200, surface, f"status {page.status_code}")
         section = post_sections(page.text).get(item.answer_id)
-        if cell.staff:
+        if cell.sees:
             cell.check(
-                section is not None and word in section and badge(cell.state) in section,
+                section is not None and word in section and cell.marker in section,
                 surface,
                 "answer not shown marked",
             )
@@ -514,7 +537,7 @@ def check_answers_in_visible_thread(cell: Cell, world: World) -> None:
     url = f"/api/v1/threads/{world.host_id}"
     surface = "host thread API /api/v1/threads/{id}"
     answers = {answer["id"]: answer for answer in cell.json(url).get("answers", [])}
-    if cell.staff:
+    if cell.sees:
         answer = answers.get(item.answer_id, {})
         cell.check(
             answer.get("visibility") == STORED[cell.state].value,
@@ -539,7 +562,7 @@ def check_post_details(cell: Cell, world: World) -> None:
             (f"/api/v1/posts/{post_id}/revisions", "revisions API /api/v1/posts/{id}/revisions"),
         ):
             response = cell.get(url)
-            if cell.staff:
+            if cell.sees:
                 cell.check(response.status_code == 200, surface, f"status {response.status_code}")
                 if edited:
                     cell.check(word in response.text, surface, "history not shown")
@@ -551,6 +574,8 @@ def check_post_details(cell: Cell, world: World) -> None:
         form = cell.get(f"/posts/{post_id}/edit")
         surface = "edit form /posts/{id}/edit"
         expected = 404 if cell.viewer.signed_in else 303  # 303: to the sign-in page
+        if cell.own_held:
+            expected = 403  # theirs to see, not to change while a moderator reviews it
         cell.check(form.status_code == expected, surface, f"status {form.status_code}")
         leaked = found(form.text, cell.item_words)
         cell.check(not leaked, surface, f"shows {leaked}")
