@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     # one that waits longer than request_queue_seconds, or finds request_queue_limit already
     # waiting, gets a 503 with Retry-After. The database pool is sized from the first.
     max_concurrent_requests: int = Field(default=16, ge=1, le=32)
-    request_queue_seconds: float = Field(default=10.0, gt=0, le=120)
+    request_queue_seconds: float = Field(default=20.0, gt=0, le=120)
     request_queue_limit: int = Field(default=1000, ge=0)
     rate_limits_enabled: bool = True
     # Rate-limit counters in Redis start with this (several sites or test runs can share one).
