@@ -13,11 +13,13 @@ from community.i18n import gettext as _
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
-# Row ids are 32-bit integers on PostgreSQL: a larger number is no row, not a database error.
-MAX_ID = 2**31 - 1
+# Row ids are 64-bit integers: a larger number is no row, and must not reach the database
+# (PostgreSQL refuses to compare a BIGINT with it).
+MAX_ID = 2**63 - 1
 # ASCII digits only: str.isdigit() also accepts "²" (which int() then refuses) and "١٢" (which
-# int() reads as 12), so a typed number must never be checked that way.
-_WHOLE_NUMBER = re.compile(r"[0-9]{1,12}")
+# int() reads as 12), so a typed number must never be checked that way. No more digits than
+# an id has, so int() never works on an unbounded string.
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,19}")
 # float() has the same habit and also reads "nan", "inf" and "1_0".
 _DECIMAL_NUMBER = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,12})?|\.[0-9]{1,12}")
 
