@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -228,6 +229,11 @@ class Throttled:
     retry_after_seconds: int
 
 
+# Redis answers in well under a millisecond; waiting longer for a lost one would only hold every
+# request (limits fail open, so a slow store must fail fast).
+REDIS_TIMEOUT_SECONDS = 1.0
+
+
 def limits_storage(settings: Settings) -> storage.Storage:
     """Counters for the `limits` library: in memory (one process), or in Redis when REDIS_URL
     is set so every web process shares them. Redis errors surface as StorageError, which
@@ -235,8 +241,60 @@ def limits_storage(settings: Settings) -> storage.Storage:
     if not settings.redis_url:
         return storage.MemoryStorage()
     return storage.RedisStorage(
-        settings.redis_url, key_prefix=settings.rate_limit_prefix, wrap_exceptions=True
+        settings.redis_url,
+        key_prefix=settings.rate_limit_prefix,
+        wrap_exceptions=True,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
     )
+
+
+class LimitStore:
+    """The counters of rate limits and login throttling, and whether their store answers.
+
+    When Redis does not answer, limits let requests through (an outage of the counters must
+    not take the site down). That is said once per outage in the log, when it starts and when
+    it ends, not once per request, and /readyz reports it while it lasts."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.shared = bool(settings.redis_url)
+        self.storage = limits_storage(settings)
+        self._lock = threading.Lock()
+        self._down_since: datetime | None = None
+
+    @property
+    def degraded(self) -> bool:
+        return self._down_since is not None
+
+    def failed(self, error: BaseException | None = None) -> None:
+        with self._lock:
+            if self._down_since is not None:
+                return
+            self._down_since = utcnow()
+        logger.warning(
+            "rate limits degraded: the counter store (Redis) does not answer (%s); rate limits "
+            "and login throttling let requests through until it does",
+            error or "no answer to a ping",
+        )
+
+    def answered(self) -> None:
+        if self._down_since is None:  # the usual case, without taking the lock
+            return
+        with self._lock:
+            since, self._down_since = self._down_since, None
+        if since is not None:
+            logger.warning(
+                "rate limits restored: the counter store answers again after %d s",
+                (utcnow() - since).total_seconds(),
+            )
+
+    def probe(self) -> bool:
+        """Ask the store now (for /readyz): True when it answers."""
+        if not self.shared or self.storage.check():
+            self.answered()
+            return True
+        self.failed()
+        return False
 
 
 class LoginThrottle:
@@ -258,8 +316,9 @@ class LoginThrottle:
     so an attack does not speed up again each time the owner signs in.
     """
 
-    def __init__(self, settings: Settings) -> None:
-        self._limiter = strategies.MovingWindowRateLimiter(limits_storage(settings))
+    def __init__(self, settings: Settings, store: LimitStore | None = None) -> None:
+        self._store = store or LimitStore(settings)
+        self._limiter = strategies.MovingWindowRateLimiter(self._store.storage)
         minutes = settings.login_throttle_minutes
         self._per_pair = RateLimitItemPerMinute(settings.login_failures_per_account, minutes)
         self._per_ip = RateLimitItemPerMinute(settings.login_failures_per_ip, minutes)
@@ -282,9 +341,10 @@ class LoginThrottle:
                 stats = self._limiter.get_window_stats(self._per_pair, "login", pair)
                 if stats.remaining < self._per_pair.amount:  # this address failed already
                     waits.append(max(1, int(stats.reset_time - now) + 1))
-        except StorageError:
-            logger.warning("login throttle store unavailable; not throttling", exc_info=True)
+        except StorageError as exc:
+            self._store.failed(exc)
             return None
+        self._store.answered()
         return Throttled(max(waits)) if waits else None
 
     def _wait(self, item: RateLimitItem, key: str, now: float) -> int:
@@ -297,15 +357,15 @@ class LoginThrottle:
             self._limiter.hit(self._per_pair, "login", pair)
             self._limiter.hit(self._per_ip, "login", address)
             self._limiter.hit(self._per_account, "login", account)
-        except StorageError:
-            logger.warning("login throttle store unavailable", exc_info=True)
+        except StorageError as exc:
+            self._store.failed(exc)
 
     def record_success(self, account_key: str, ip: str) -> None:
         pair, _address, _account = self._keys(account_key, ip)
         try:
             self._limiter.clear(self._per_pair, "login", pair)
-        except StorageError:
-            logger.warning("login throttle store unavailable", exc_info=True)
+        except StorageError as exc:
+            self._store.failed(exc)
 
 
 # --- request dependencies --------------------------------------------------------------------
