@@ -1,0 +1,57 @@
+"""Security fixes (issue 11, branch fix11-sec): the helpdesk call-backs seen recently, so a
+repeated one is not applied again, and on escalations the timestamp of the call-back applied.
+
+Revision ID: 0007_sec
+Revises: 0006
+Create Date: 2026-12-06 08:20:25.437719
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0007_sec"
+down_revision: str | None = "0006"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "helpdesk_callbacks",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "webhook_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("message_key", sa.String(length=64), nullable=False),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["webhook_id"],
+            ["webhooks.id"],
+            name=op.f("fk_helpdesk_callbacks_webhook_id_webhooks"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_helpdesk_callbacks")),
+        sa.UniqueConstraint(
+            "webhook_id", "message_key", name=op.f("uq_helpdesk_callbacks_webhook_id_message_key")
+        ),
+    )
+    with op.batch_alter_table("helpdesk_callbacks", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_helpdesk_callbacks_sent_at"), ["sent_at"], unique=False
+        )
+
+    with op.batch_alter_table("escalations", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("ticket_sent_at", sa.DateTime(timezone=True), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("escalations", schema=None) as batch_op:
+        batch_op.drop_column("ticket_sent_at")
+
+    with op.batch_alter_table("helpdesk_callbacks", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_helpdesk_callbacks_sent_at"))
+
+    op.drop_table("helpdesk_callbacks")
