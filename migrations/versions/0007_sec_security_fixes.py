@@ -1,5 +1,6 @@
 """Security fixes (issue 11, branch fix11-sec): the helpdesk call-backs seen recently, so a
-repeated one is not applied again, and on escalations the timestamp of the call-back applied.
+repeated one is not applied again, and on escalations the timestamp of the call-back applied;
+who redacted an earlier version of a post, and when.
 
 Revision ID: 0007_sec
 Revises: 0006
@@ -46,8 +47,32 @@ def upgrade() -> None:
     with op.batch_alter_table("escalations", schema=None) as batch_op:
         batch_op.add_column(sa.Column("ticket_sent_at", sa.DateTime(timezone=True), nullable=True))
 
+    with op.batch_alter_table("post_revisions", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("redacted_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(
+            sa.Column(
+                "redacted_by_id",
+                sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+                nullable=True,
+            )
+        )
+        batch_op.create_foreign_key(
+            batch_op.f("fk_post_revisions_redacted_by_id_users"),
+            "users",
+            ["redacted_by_id"],
+            ["id"],
+            ondelete="SET NULL",
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("post_revisions", schema=None) as batch_op:
+        batch_op.drop_constraint(
+            batch_op.f("fk_post_revisions_redacted_by_id_users"), type_="foreignkey"
+        )
+        batch_op.drop_column("redacted_by_id")
+        batch_op.drop_column("redacted_at")
+
     with op.batch_alter_table("escalations", schema=None) as batch_op:
         batch_op.drop_column("ticket_sent_at")
 
