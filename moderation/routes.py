@@ -18,12 +18,13 @@ from community.db import SessionDep
 from community.errors import FormErrors, NotFound
 from community.forms import record_id, some_record_ids, whole_number
 from community.i18n import gettext as _
+from community.labels import queue_label
 from community.markdown import render_markdown
 from community.models import Brand, Forum, Role, Thread, User, Visibility
 from community.threads import access_post, access_thread
 from community.web import flash_redirect, is_htmx, render
 from moderation import actions, queue
-from moderation.models import AuditLog, FlagReason, Queue
+from moderation.models import AuditLog, FlagReason, ItemStatus, Queue
 from moderation.ratelimit import limited
 
 router = APIRouter(include_in_schema=False)
@@ -87,6 +88,7 @@ def queue_page(
             "histories": histories,
             "counts": queue.counts(db, brand.id),
             "decisions": actions.decisions_for(chosen),
+            "choices": actions.CHOICES[chosen],
         },
     )
 
@@ -99,15 +101,30 @@ def resolve_item(
     item_id: int,
     decision: str,
     reason: FormText = "",
+    confirm: FormText = "",
 ) -> Response:
     if decision not in actions.Decision._value2member_map_:
         raise NotFound()
     item = queue.access_item(db, item_id)
     brand = db.get(Brand, item.brand_id)
+    chosen = actions.Decision(decision)
+    if (
+        item.status == ItemStatus.OPEN
+        and actions.needs_confirmation(item.queue, chosen)
+        and confirm != "1"
+    ):
+        # One click must not remove published content or suspend someone: say what will
+        # happen and ask. htmx asks in the browser (hx-confirm) and sends confirm=1; a plain
+        # form post, without JavaScript, lands here and gets the question as a page.
+        return render(
+            request,
+            "moderation/confirm.html",
+            {"item": item, "decision": chosen, "reason": reason, "back": _back(request, "/mod")},
+            block="item",
+        )
     actions.resolve(
-        db, user, item, actions.Decision(decision), reason=reason.strip()[:300] or None,
-        ip=client_ip(request),
-    )  # fmt: skip
+        db, user, item, chosen, reason=reason.strip()[:300] or None, ip=client_ip(request)
+    )
     db.commit()
     if is_htmx(request) and brand is not None:
         # The note replaces the item; the heading's count and the tabs update out of band.
@@ -124,7 +141,8 @@ def resolve_item(
     return flash_redirect(
         request,
         f"/b/{brand.slug if brand else ''}/mod/{item.queue.value}",
-        _("Done: %(what)s.") % {"what": decision},
+        _("Done: %(what)s.")
+        % {"what": queue_label("resolution", item.queue.value, item.resolution or "")},
     )
 
 
@@ -137,10 +155,26 @@ def resolve_bulk(
     items: FormList = [],  # noqa: B006 - FastAPI reads form lists this way
     reason: FormText = "",
     back: FormText = "/mod",
+    confirm: FormText = "",
 ) -> Response:
     if decision not in actions.Decision._value2member_map_:
         raise FormErrors({"decision": _("Choose one of the offered options.")})
     ids = some_record_ids(items)
+    chosen = actions.Decision(decision)
+    waiting = queue.open_items_by_id(db, ids)
+    asks = [item for item in waiting if actions.needs_confirmation(item.queue, chosen)]
+    if asks and confirm != "1":
+        return render(
+            request,
+            "moderation/confirm_bulk.html",
+            {
+                "items": waiting,
+                "decision": chosen,
+                "queue_name": asks[0].queue.value,
+                "reason": reason,
+                "back": back,
+            },
+        )
     done, skipped = actions.resolve_many(
         db, user, ids, actions.Decision(decision), reason=reason.strip()[:300] or None,
         ip=client_ip(request),
