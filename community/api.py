@@ -74,7 +74,8 @@ def healthz() -> HealthOut:
 
 @probes.get("/readyz", response_model=HealthOut, responses={503: {"model": HealthOut}})
 def readyz(request: Request) -> JSONResponse:
-    """Ready to serve: the database answers and Meilisearch is healthy; 503 says which is not."""
+    """Ready to serve: the database answers and Meilisearch is healthy; 503 says which is not.
+    A rate-limit store that does not answer is reported as degraded, still ready."""
     checks: dict[str, str] = {}
     try:
         with request.app.state.session_factory() as db:
@@ -89,6 +90,14 @@ def readyz(request: Request) -> JSONResponse:
         checks["search"] = "ok"
     else:
         checks["search"] = "unavailable: Meilisearch does not answer"
-    healthy = all(value == "ok" for value in checks.values())
+    # Rate limits fail open by design: without their counters the site still serves, so this
+    # is said here but does not make the process unready.
+    store = request.app.state.limit_store
+    checks["rate_limits"] = (
+        "ok"
+        if store.probe()
+        else "degraded: Redis does not answer, requests are let through without rate limits"
+    )
+    healthy = checks["database"] == "ok" and checks["search"] == "ok"
     body = HealthOut(status="ok" if healthy else "unavailable", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if healthy else 503)

@@ -18,7 +18,7 @@ from community import api as community_api
 from community import api_docs, notification_routes, thread_api, thread_routes
 from community import routes as community_routes
 from community.admission import AdmissionControl
-from community.auth import LoginThrottle, Passwords
+from community.auth import LimitStore, LoginThrottle, Passwords
 from community.db import make_engine, make_session_factory
 from community.protocol import HeadAsGet, RequireUtf8Forms
 from community.security import (
@@ -117,11 +117,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.templates = build_templates()
     app.state.templates.globals["next_statuses"] = kb_service.next_statuses
     app.state.passwords = Passwords(settings)
-    app.state.login_throttle = LoginThrottle(settings)
+    # One store of counters for login throttling and rate limits, so one outage is one warning.
+    app.state.limit_store = limit_store = LimitStore(settings)
+    app.state.login_throttle = LoginThrottle(settings, limit_store)
     app.state.view_counter = view_counter
     app.state.article_views = article_views
     app.state.search_log = search_log
-    app.state.rate_limiter = RateLimiter(settings)
+    app.state.rate_limiter = RateLimiter(settings, limit_store)
     # Pages only read the indexes; the worker writes them (with its own engine).
     app.state.search = SearchEngine(settings, writes=False)
 

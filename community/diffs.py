@@ -5,12 +5,12 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 
-from community.models import PostRevision
+from community.revisions import ShownRevision
 
 
 @dataclass
 class RevisionEntry:
-    revision: PostRevision
+    revision: ShownRevision
     lines: list[tuple[str, str]] = field(default_factory=list)  # (kind, text)
     title_change: tuple[str, str] | None = None
     tags_change: tuple[str, str] | None = None
@@ -32,16 +32,19 @@ def diff_lines(before: str, after: str) -> list[tuple[str, str]]:
     return lines
 
 
-def revision_diffs(history: list[PostRevision]) -> list[RevisionEntry]:
-    """Newest first; the oldest entry shows the original text in full."""
+def revision_diffs(history: list[ShownRevision]) -> list[RevisionEntry]:
+    """Newest first; the oldest entry shows the original text in full. A version whose text
+    the viewer may not see has no lines, and the version after it is shown in full rather
+    than as a diff (whose removed lines would be the hidden text)."""
     entries: list[RevisionEntry] = []
-    previous: PostRevision | None = None
+    previous: ShownRevision | None = None
     for revision in history:
         entry = RevisionEntry(revision=revision)
-        if previous is None:
-            entry.lines = [("ctx", line) for line in revision.body_source.splitlines()]
-        else:
-            entry.lines = diff_lines(previous.body_source, revision.body_source)
+        text = revision.body_source
+        if text is not None and (previous is None or previous.body_source is None):
+            entry.lines = [("ctx", line) for line in text.splitlines()]
+        elif text is not None and previous is not None and previous.body_source is not None:
+            entry.lines = diff_lines(previous.body_source, text)
             if (previous.title or "") != (revision.title or ""):
                 entry.title_change = (previous.title or "", revision.title or "")
             if (previous.tags or "") != (revision.tags or ""):

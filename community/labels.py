@@ -70,6 +70,19 @@ LABELS = {
     "decision:spam": N_("Spam: delete and suspend"),
     "decision:users:approve": N_("Dismiss"),
     "decision:users:spam": N_("Suspend and remove their posts"),
+    "decision:flagged:approve": N_("Dismiss flags"),
+    "decision:flagged:hide": N_("Hide post"),
+    "decision:flagged:delete": N_("Remove post"),
+    "decision:flagged:spam": N_("Spam: remove post and suspend"),
+    "confirm:delete": N_(
+        "Remove this post for everyone? Its author and the members who flagged it are told; a "
+        "moderator can restore it from the thread."
+    ),
+    "confirm:spam": N_(
+        "Remove this post and everything else its author posted, and suspend the account for a "
+        "year?"
+    ),
+    "confirm:users:spam": N_("Suspend this account for a year and remove everything it posted?"),
     "resolution:approve": N_("approved"),
     "resolution:reject": N_("rejected"),
     "resolution:hide": N_("hidden"),
@@ -82,6 +95,9 @@ LABELS = {
     "trust:accepted": N_("Accepted answers"),
     "trust:account_days": N_("Account age in days"),
     "trust:max_flags_upheld": N_("At most this many flags upheld"),
+    "resolution:flagged:approve": N_("flags dismissed"),
+    "resolution:flagged:hide": N_("post hidden"),
+    "resolution:flagged:delete": N_("post removed"),
     "resolution:users:approve": N_("report dismissed"),
     "resolution:users:spam": N_("account suspended and posts removed"),
     "flag:spam": N_("spam"),
@@ -144,6 +160,14 @@ LABELS = {
 
 def label(value: str) -> str:
     return gettext(LABELS.get(value, value))
+
+
+def queue_label(kind: str, queue: str, value: str) -> str:
+    """A queue action's name ("decision"), outcome ("resolution") or question ("confirm") as
+    that queue means it: approving in the flagged queue keeps the post and dismisses the flags,
+    in the reported-accounts queue it dismisses the report."""
+    key = f"{kind}:{queue}:{value}"
+    return label(key if key in LABELS else f"{kind}:{value}")
 
 
 def sort_label(sort: str) -> str:

@@ -391,8 +391,11 @@ class PostRevision(Base):
     body_source: Mapped[str] = mapped_column(Text)
     reason: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Staff hid this version's text (personal data): only staff see it, marked.
+    redacted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    redacted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
-    editor: Mapped[User | None] = relationship()
+    editor: Mapped[User | None] = relationship(foreign_keys=[editor_id])
 
 
 class Vote(Base):

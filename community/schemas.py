@@ -82,6 +82,9 @@ class EditIn(Input):
     tags: list[Tag] | None = Field(default=None, max_length=10)
     kind: ThreadKind | None = None
     reason: Text | None = Field(default=None, max_length=300)
+    # Staff only: the edit removed personal data, so the earlier versions' text is hidden from
+    # everyone else (see community.revisions).
+    redact_earlier: bool = False
 
 
 class TagsIn(Input):
@@ -234,9 +237,16 @@ class RevisionOut(Output):
     editor: AuthorOut | None
     title: str | None
     tags: str | None
+    # "Redacted by staff" (in the reader's language) when staff hid this version's text;
+    # staff see the text, with `redacted` true.
     body_source: str
     reason: str | None
     created_at: datetime
+    redacted: bool = False
+
+
+class RedactIn(Input):
+    reason: Text | None = Field(default=None, max_length=300)
 
 
 class NotificationOut(Output):

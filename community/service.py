@@ -143,7 +143,7 @@ def authenticate(
     if not passwords.verify(user.password_hash if user else None, data.password) or user is None:
         throttle.record_failure(key, ip)
         raise InvalidCredentials(_("That username or password is not right."))
-    throttle.record_success(key)
+    throttle.record_success(key, ip)
     if user.suspended_until is not None and user.suspended_until > utcnow():
         raise AccountSuspended(
             _("This account is suspended until %(until)s.")

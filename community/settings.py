@@ -38,8 +38,11 @@ class Settings(BaseSettings):
     default_locale: Literal["en", "es"] = "en"
     session_max_age_days: int = Field(default=30, ge=1, le=365)
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # Failed logins per account from one address, per address, and per account from every
+    # address (which only slows guessing down; see auth.LoginThrottle).
     login_failures_per_account: int = Field(default=5, ge=1)
     login_failures_per_ip: int = Field(default=30, ge=1)
+    login_failures_account_wide: int = Field(default=100, ge=1)
     login_throttle_minutes: int = Field(default=15, ge=1)
     # Argon2id cost; the defaults are argon2-cffi's RFC 9106 "low memory" profile.
     argon2_time_cost: int = Field(default=3, ge=1)

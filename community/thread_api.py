@@ -8,17 +8,19 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from community import api_tokens, notifications, threads, voting
+from community import api_tokens, notifications, revisions, threads, voting
 from community.api import ERRORS
-from community.auth import CurrentUser, OptionalUser
+from community.auth import CurrentUser, OptionalUser, client_ip
 from community.db import SessionDep
 from community.errors import NotFound, PermissionDenied, ThreadMerged
 from community.i18n import active_locale
+from community.i18n import gettext as _
 from community.models import Forum, Notification, Post, Thread, ThreadKind, ThreadStatus, User
 from community.policy import is_staff
 from community.schemas import (
     AnswerIn,
     AskIn,
+    AuthorOut,
     EditIn,
     ErrorOut,
     HelpfulOut,
@@ -26,6 +28,7 @@ from community.schemas import (
     NotificationOut,
     Page,
     PostOut,
+    RedactIn,
     RevisionOut,
     TagsIn,
     ThreadDetailOut,
@@ -168,8 +171,37 @@ def api_delete_post(db: SessionDep, user: CurrentUser, post_id: int) -> Response
 
 
 @router.get("/posts/{post_id}/revisions", response_model=list[RevisionOut], tags=["threads"])
-def api_post_revisions(db: SessionDep, user: OptionalUser, post_id: int) -> list[object]:
-    return list(threads.revisions(db, threads.access_post(db, user, post_id)))
+def api_post_revisions(db: SessionDep, user: OptionalUser, post_id: int) -> list[RevisionOut]:
+    """Oldest first. Versions staff redacted read "Redacted by staff" (staff see the text)."""
+    post = threads.access_post(db, user, post_id)
+    return [
+        RevisionOut(
+            number=shown.number,
+            editor=AuthorOut.model_validate(shown.editor) if shown.editor else None,
+            title=shown.title,
+            tags=shown.tags,
+            body_source=_("Redacted by staff") if shown.body_source is None else shown.body_source,
+            reason=shown.reason,
+            created_at=shown.created_at,
+            redacted=shown.redacted,
+        )
+        for shown in revisions.history(db, user, post)
+    ]
+
+
+@router.post(
+    "/posts/{post_id}/revisions/{number}/redact",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["threads"],
+)
+def api_redact_revision(
+    request: Request, db: SessionDep, user: CurrentUser, post_id: int, number: int, body: RedactIn
+) -> Response:
+    """Staff hide an earlier version's text from everyone else (personal data); audited."""
+    post = threads.access_post(db, user, post_id)
+    revisions.redact(db, user, post, number, reason=body.reason, ip=client_ip(request))
+    db.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 # --- votes, accepting, helpful, watching -----------------------------------------------------

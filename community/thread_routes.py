@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from community import service, threads, voting
-from community.auth import CurrentUser, OptionalUser
+from community import revisions, service, threads, voting
+from community.auth import CurrentUser, OptionalUser, client_ip
 from community.db import SessionDep
 from community.diffs import revision_diffs
 from community.errors import FormErrors, PermissionDenied, ThreadMerged
@@ -318,7 +318,9 @@ def retag(
 # --- editing, history, deleting --------------------------------------------------------------
 
 
-def _edit_context(post: Post, form: dict[str, str], errors: dict[str, str]) -> dict[str, object]:
+def _edit_context(
+    post: Post, form: dict[str, str], errors: dict[str, str], user: User
+) -> dict[str, object]:
     return {
         "post": post,
         "thread": post.thread,
@@ -326,6 +328,7 @@ def _edit_context(post: Post, form: dict[str, str], errors: dict[str, str]) -> d
         "kinds": threads.ASKABLE_KINDS,
         "form": form,
         "errors": errors,
+        "can_redact": revisions.can_redact(user),
     }
 
 
@@ -342,7 +345,7 @@ def edit_form(request: Request, db: SessionDep, user: CurrentUser, post_id: int)
         "kind": thread.kind.value,
         "reason": "",
     }
-    return render(request, "community/edit_post.html", _edit_context(post, form, {}))
+    return render(request, "community/edit_post.html", _edit_context(post, form, {}, user))
 
 
 @router.post("/posts/{post_id}/edit", response_class=HTMLResponse)
@@ -356,10 +359,16 @@ def edit_submit(
     tags: FormText = "",
     kind: FormText = "",
     reason: FormText = "",
+    redact_earlier: FormText = "",
 ) -> Response:
     post = threads.access_post(db, user, post_id)
-    form = {"body": body, "title": title, "tags": tags, "kind": kind, "reason": reason}
-    fields: dict[str, object] = {"body": body, "reason": reason or None}
+    form = {
+        "body": body, "title": title, "tags": tags, "kind": kind, "reason": reason,
+        "redact_earlier": redact_earlier,
+    }  # fmt: skip
+    fields: dict[str, object] = {
+        "body": body, "reason": reason or None, "redact_earlier": redact_earlier == "1"
+    }  # fmt: skip
     if post.is_question:
         fields |= {"title": title, "tags": threads.split_tags(tags), "kind": kind or None}
     try:
@@ -368,7 +377,7 @@ def edit_submit(
         db.rollback()
         post = threads.access_post(db, user, post_id)
         return render(
-            request, "community/edit_post.html", _edit_context(post, form, exc.errors),
+            request, "community/edit_post.html", _edit_context(post, form, exc.errors, user),
             status_code=422,
         )  # fmt: skip
     db.commit()
@@ -378,11 +387,38 @@ def edit_submit(
 @router.get("/posts/{post_id}/revisions", response_class=HTMLResponse, name="revisions")
 def revisions_page(request: Request, db: SessionDep, user: OptionalUser, post_id: int) -> Response:
     post = threads.access_post(db, user, post_id)
-    history = threads.revisions(db, post)
+    history = revisions.history(db, user, post)
     return render(
         request,
         "community/revisions.html",
-        {"post": post, "thread": post.thread, "entries": revision_diffs(history)},
+        {
+            "post": post,
+            "thread": post.thread,
+            "entries": revision_diffs(history),
+            "can_redact": revisions.can_redact(user),
+            "latest": history[-1].number if history else 0,
+        },
+    )
+
+
+@router.post("/posts/{post_id}/revisions/{number}/redact", name="redact_revision")
+def redact_revision(
+    request: Request,
+    db: SessionDep,
+    user: CurrentUser,
+    post_id: int,
+    number: int,
+    reason: FormText = "",
+) -> Response:
+    post = threads.access_post(db, user, post_id)
+    revisions.redact(
+        db, user, post, number, reason=reason.strip()[:300] or None, ip=client_ip(request)
+    )
+    db.commit()
+    return flash_redirect(
+        request,
+        f"/posts/{post.id}/revisions",
+        _("Version %(number)d is redacted.") % {"number": number},
     )
 
 

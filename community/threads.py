@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeVar
 from sqlalchemy import Select, and_, func, or_, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session, joinedload, selectinload
 
-from community import indexing, notifications, visibility
+from community import indexing, notifications, revisions, visibility
 from community.clock import utcnow
 from community.db import insert_missing
 from community.errors import BadRequest, FormErrors, NotFound, PermissionDenied, ThreadMerged
@@ -307,6 +307,8 @@ def edit_post(db: Session, editor: User, post: Post, data: EditIn) -> Post:
     reason = (data.reason or "").strip() or None
     if not own and not reason:
         raise FormErrors({"reason": _("Say why you are editing someone else's post.")})
+    if data.redact_earlier and not revisions.can_redact(editor):
+        raise PermissionDenied(_("Only staff can redact earlier versions."))
     body = clean_body(data.body)
     title = clean_title(data.title) if post.is_question and data.title is not None else None
     tag_names = clean_tags(data.tags) if post.is_question and data.tags is not None else None
@@ -342,6 +344,8 @@ def edit_post(db: Session, editor: User, post: Post, data: EditIn) -> Post:
             visibility.count_tags(thread.tags, 1)
     db.flush()
     db.add(_snapshot(post, count + 1, editor.id, reason))
+    if data.redact_earlier:
+        revisions.redact_earlier(db, editor, post, reason=reason)
     if not own:
         record_audit(
             db,
@@ -433,17 +437,6 @@ def delete_post(db: Session, actor: User, post: Post, *, reason: str | None = No
             reason=reason,
         )
     db.flush()
-
-
-def revisions(db: Session, post: Post) -> list[PostRevision]:
-    return list(
-        db.scalars(
-            select(PostRevision)
-            .where(PostRevision.post_id == post.id)
-            .options(selectinload(PostRevision.editor))
-            .order_by(PostRevision.number)
-        )
-    )
 
 
 # --- loading ---------------------------------------------------------------------------------

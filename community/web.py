@@ -30,7 +30,7 @@ from community.clock import utcnow
 from community.db import RETRY_AFTER_SECONDS, UNAVAILABLE_ERRORS
 from community.errors import AppError, FormErrors, LoginRequired, ThreadMerged, TooManyRequests
 from community.i18n import gettext as _
-from community.labels import label, sort_label
+from community.labels import label, queue_label, sort_label
 from community.service import default_brand
 from community.viewcount import daily_viewer_key, is_bot
 
@@ -54,6 +54,7 @@ def build_templates() -> Environment:
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals["language_name"] = i18n.language_name
     env.globals["label"] = label
+    env.globals["queue_label"] = queue_label
     env.globals["sort_label"] = sort_label
     env.globals["now"] = utcnow
     env.globals["supported_locales"] = i18n.SUPPORTED_LOCALES

@@ -13,7 +13,17 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from community.clock import utcnow
@@ -173,6 +183,9 @@ class Escalation(Base):
     ticket_ref: Mapped[str | None] = mapped_column(String(120))
     ticket_status: Mapped[str | None] = mapped_column(String(60))
     ticket_url: Mapped[str | None] = mapped_column(String(500))
+    # The `webhook-timestamp` of the call-back these ticket fields come from: a call-back sent
+    # earlier (a late retry, a replay) does not overwrite them.
+    ticket_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -278,3 +291,19 @@ class WebhookAttempt(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(String(500))
     duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class HelpdeskCallback(Base):
+    """A signed call-back the helpdesk sent, kept while its signature could still be accepted
+    (five minutes either side of its timestamp), so a repeat of it (the same `webhook-id`) is
+    answered but not applied again."""
+
+    __tablename__ = "helpdesk_callbacks"
+    __table_args__ = (UniqueConstraint("webhook_id", "message_key"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    # SHA-256 of the `webhook-id` header, whose length is the helpdesk's choice.
+    message_key: Mapped[str] = mapped_column(String(64))
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # `webhook-timestamp`
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from community.clock import utcnow
 from community.errors import FormErrors, PermissionDenied
+from community.forms import read_decimal_number, read_whole_number
 from community.i18n import gettext as _
 from community.models import Brand, Role, User
 from crowdservice import sla, triage
@@ -56,13 +57,12 @@ def save_policy(
             cleaned[key] = check(raw)
         except FormErrors as exc:
             errors.update(exc.errors)
-    for key, raw_number, (low, high), kind in (
-        ("expert_delay_factor", expert_delay_factor, DELAY_RANGE, float),
-        ("expert_daily_invitations", expert_daily_invitations, DAILY_RANGE, int),
+    for key, raw_number, (low, high), read in (
+        ("expert_delay_factor", expert_delay_factor, DELAY_RANGE, read_decimal_number),
+        ("expert_daily_invitations", expert_daily_invitations, DAILY_RANGE, read_whole_number),
     ):
-        try:
-            number = kind(raw_number.strip())
-        except ValueError:
+        number = read(raw_number)
+        if number is None:
             errors[key] = _("Enter a number.")
             continue
         if not low <= number <= high:

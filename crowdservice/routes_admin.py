@@ -100,7 +100,7 @@ async def save_service(request: Request, db: SessionDep, user: Admin, brand_slug
         days = [value for value in form.getlist("days") if isinstance(value, str)]
         hours = {
             "timezone": text("timezone"),
-            "days": [int(day) for day in days if day.isdigit()],
+            "days": days,  # checked, with the rest, by the policy service
             "start": text("start"),
             "end": text("end"),
         }

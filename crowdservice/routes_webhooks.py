@@ -25,7 +25,7 @@ from community.errors import FormErrors, NotFound
 from community.i18n import gettext as _
 from community.models import Brand, Role, User
 from community.web import flash_redirect, render
-from crowdservice import webhooks
+from crowdservice import callbacks, webhooks
 from crowdservice.models import (
     DeliveryStatus,
     Escalation,
@@ -338,15 +338,16 @@ def helpdesk_callback(
 
     Signed like our deliveries (Standard Webhooks headers `webhook-id`, `webhook-timestamp`,
     `webhook-signature`) with the secret of one of the brand's active webhooks; timestamps more
-    than five minutes off are refused."""
-    escalation, webhook = webhooks.verify_callback(db, escalation_id, body, request.headers)
+    than five minutes off are refused. A repeat of a call-back (same `webhook-id`), or one sent
+    before the call-back already applied, is answered with the escalation as it is and changes
+    nothing."""
+    callback = callbacks.verify_callback(db, escalation_id, body, request.headers)
     try:
         ticket = HelpdeskTicketIn.model_validate_json(body)
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False, include_context=False)) from exc
-    webhooks.record_ticket(
-        db, escalation, webhook, ticket_ref=ticket.ticket_ref, status=ticket.status,
-        url=ticket.url,
-    )  # fmt: skip
+    callbacks.record_ticket(
+        db, callback, ticket_ref=ticket.ticket_ref, status=ticket.status, url=ticket.url
+    )
     db.commit()
-    return escalation
+    return callback.escalation

@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 
 from community.clock import utcnow
 from community.errors import FormErrors
+from community.forms import read_whole_number
 from community.i18n import gettext as _
 from community.models import Thread
 from crowdservice.models import ACTIVE_ESCALATION, Escalation, Priority, ServicePolicy
@@ -64,7 +65,8 @@ TARGET_KINDS = ("first_response", "resolution")
 # schedule has no usable opening (e.g. only a window the clocks skip).
 _MAX_DAYS_SCANNED = 366 * 60
 
-_HH_MM = re.compile(r"^(\d{1,2}):(\d{2})$")
+# ASCII digits only: \d and str.isdigit() also take other scripts' digits ("١٢").
+_HH_MM = re.compile(r"^([0-9]{1,2}):([0-9]{2})$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +150,10 @@ def _form_minutes(value: object) -> int | None:
             raise ValueError
         value = int(value)
     if isinstance(value, str):
-        value = int(value.strip())
+        typed = read_whole_number(value)
+        if typed is None:
+            raise ValueError
+        value = typed
     if not isinstance(value, int):
         raise ValueError
     return value
@@ -258,11 +263,12 @@ def validate_business_hours(raw: object) -> dict[str, Any] | None:
         errors["days"] = _("Choose at least one day.")
     else:
         for value in raw_days:
-            try:
-                day = int(value) if not isinstance(value, bool) else -1
-            except (TypeError, ValueError):
-                day = -1
-            if not 0 <= day <= 6:
+            day: int | None
+            if isinstance(value, int) and not isinstance(value, bool):
+                day = value
+            else:
+                day = read_whole_number(value) if isinstance(value, str) else None
+            if day is None or not 0 <= day <= 6:
                 errors["days"] = _("Days are numbers from 0 (Monday) to 6 (Sunday).")
                 break
             days.append(day)

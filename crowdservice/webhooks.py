@@ -1,6 +1,6 @@
 """Helpdesk webhooks: per-brand endpoints that receive escalation events, signed the Standard
-Webhooks way (`webhook-id`, `webhook-timestamp`, `webhook-signature`), and the helpdesk's signed
-call-back that reports the ticket it opened.
+Webhooks way (`webhook-id`, `webhook-timestamp`, `webhook-signature`). The helpdesk's signed
+call-back that reports the ticket it opened is in crowdservice.callbacks.
 
 Delivery is at-least-once with a per-message id, so receivers can drop repeats:
 - `enqueue_event` writes one delivery per subscribed webhook in the caller's transaction, so
@@ -29,7 +29,7 @@ import math
 import secrets
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -39,16 +39,14 @@ import httpx
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks import Webhook as StandardWebhook
-from standardwebhooks import WebhookVerificationError
 
 from community.clock import utcnow
 from community.db import begin_write
-from community.errors import AppError, Conflict, FormErrors, NotFound, PermissionDenied
+from community.errors import Conflict, FormErrors, NotFound, PermissionDenied
 from community.i18n import gettext as _
 from community.models import Brand, Role, User
 from crowdservice.models import (
     DeliveryStatus,
-    Escalation,
     Webhook,
     WebhookAttempt,
     WebhookDelivery,
@@ -85,13 +83,6 @@ USER_AGENT = "community-webhooks/1.0"
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-class SignatureInvalid(AppError):
-    """A call-back whose Standard Webhooks signature is missing, wrong or stale."""
-
-    status_code = 401
-    code = "invalid_signature"
 
 
 # --- URLs and the SSRF guard -----------------------------------------------------------------
@@ -647,61 +638,3 @@ def register(worker: Worker) -> None:
         deliver_due(worker.session_factory, worker_id=worker.worker_id)
 
     worker.periodic.append(Periodic("webhook deliveries", DELIVERY_INTERVAL, run))
-
-
-# --- the helpdesk's call-back ----------------------------------------------------------------
-
-
-def verify_callback(
-    db: Session, escalation_id: int, body: bytes, headers: Mapping[str, str]
-) -> tuple[Escalation, Webhook]:
-    """The escalation and the webhook whose secret signed this call-back.
-
-    NotFound for an unknown escalation; SignatureInvalid unless one of the active webhooks of
-    the escalation's brand signed exactly these bytes within the last five minutes."""
-    escalation = db.get(Escalation, escalation_id)
-    if escalation is None:
-        raise NotFound()
-    webhooks = db.scalars(
-        select(Webhook)
-        .where(Webhook.brand_id == escalation.brand_id, Webhook.active.is_(True))
-        .order_by(Webhook.id)
-    )
-    plain_headers = {key.lower(): value for key, value in headers.items()}
-    for webhook in webhooks:
-        try:
-            StandardWebhook(webhook.secret).verify(body, plain_headers, json_parse=False)
-        except (WebhookVerificationError, ValueError, TypeError):
-            # ValueError covers malformed signatures and bodies that are not UTF-8.
-            continue
-        return escalation, webhook
-    raise SignatureInvalid(_("The call-back signature is missing, invalid or too old."))
-
-
-def record_ticket(
-    db: Session,
-    escalation: Escalation,
-    webhook: Webhook,
-    *,
-    ticket_ref: str,
-    status: str,
-    url: str | None,
-) -> Escalation:
-    """Store the helpdesk's ticket on the escalation (audited as an automatic action)."""
-    before = {
-        "ticket_ref": escalation.ticket_ref,
-        "ticket_status": escalation.ticket_status,
-        "ticket_url": escalation.ticket_url,
-    }
-    escalation.ticket_ref = ticket_ref
-    escalation.ticket_status = status
-    escalation.ticket_url = url
-    escalation.updated_at = utcnow()
-    db.flush()
-    record_audit(
-        db, actor=None, action="escalation.ticket_updated", target_type="escalation",
-        target_id=escalation.id, before=before,
-        after={"ticket_ref": ticket_ref, "ticket_status": status, "ticket_url": url,
-               "webhook_id": webhook.id},
-    )  # fmt: skip
-    return escalation

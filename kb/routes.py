@@ -12,6 +12,7 @@ from community import service as community_service
 from community.auth import OptionalUser, client_ip
 from community.db import SessionDep
 from community.errors import FormErrors, NotFound
+from community.forms import MAX_ID, whole_number
 from community.i18n import active_locale
 from community.i18n import gettext as _
 from community.models import Brand
@@ -162,7 +163,7 @@ def deflect(
         visitor_key=_visitor(request, user.id if user else None),
         query=q,
         entry_type=entry_type[:20],
-        entry_id=int(entry_id) if entry_id.isdigit() else 0,
+        entry_id=whole_number(entry_id or "0", field="entry_id", low=0, high=MAX_ID),
     )
     db.commit()
     return Response(status_code=204)

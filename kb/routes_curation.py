@@ -16,7 +16,7 @@ from community.clock import utcnow
 from community.db import SessionDep
 from community.diffs import diff_lines
 from community.errors import FormErrors, NotFound
-from community.forms import parse_form
+from community.forms import optional_record_id, parse_form, read_decimal_number, record_ids
 from community.i18n import gettext as _
 from community.models import Brand, Role, Thread, User
 from community.outbox import OutboxEvent
@@ -124,7 +124,7 @@ def new_article(
     credited: list[int] = []
     findings: list[pii.Finding] = []
     if source is not None:
-        chosen = [int(part) for part in answers.split(",") if part.strip().isdigit()]
+        chosen = record_ids(answers.split(","), field="answers")
         draft = service.draft_from_thread(db, source, chosen)
         form = _form(
             draft.title, draft.summary, draft.body, " ".join(draft.tags), draft.locale,
@@ -146,7 +146,7 @@ def _data(
         "body": body,
         "tags": split_tags(tags),
         "locale": locale if locale in ("en", "es") else "en",
-        "forum_id": int(forum_id) if forum_id.isdigit() else None,
+        "forum_id": optional_record_id(forum_id, field="forum_id"),
         "note": note or None,
     }
 
@@ -187,8 +187,9 @@ def create_article(
     action: FormText = "save",
 ) -> Response:
     brand = community_service.get_brand(db, brand_slug)
-    thread = access_thread(db, user, int(source_thread_id)) if source_thread_id.isdigit() else None
-    credited_ids = [int(value) for value in credited if value.isdigit()][:20]
+    source_id = optional_record_id(source_thread_id, field="source_thread_id")
+    thread = access_thread(db, user, source_id) if source_id is not None else None
+    credited_ids = record_ids(credited, field="credited")[:20]
     fields = _form(title, summary, body, tags, locale, forum_id, note)
     fields, findings, may_save = _check_personal_data(db, thread, action, fields)
     if not may_save:
@@ -353,9 +354,8 @@ def save_search_settings(
         ("article_threshold", article_threshold, 0, 100),
         ("review_period_days", review_period_days, 7, 3650),
     ):
-        try:
-            value = float(raw)
-        except ValueError:
+        value = read_decimal_number(raw)
+        if value is None:
             errors[name] = _("Enter a number.")
             continue
         if not low <= value <= high:

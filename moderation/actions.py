@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import or_, select, update
@@ -37,12 +38,50 @@ class Decision(enum.StrEnum):
     SPAM = "spam"  # delete as spam and suspend the author
 
 
-# A reported account has no post to approve or hide: it is dismissed or the spammer removed.
-ACCOUNT_DECISIONS = (Decision.APPROVE, Decision.SPAM)
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """One action a queue offers: its decision, its key on the queue page, and whether it asks
+    before it acts (it removes published content or suspends someone)."""
+
+    decision: Decision
+    key: str
+    confirm: bool = False
+
+
+CHOICES: dict[Queue, tuple[Choice, ...]] = {
+    # Posts nobody has seen yet: publish, or not (the author is told why), or remove as spam.
+    Queue.PENDING: (
+        Choice(Decision.APPROVE, "a"),
+        Choice(Decision.REJECT, "r"),
+        Choice(Decision.HIDE, "h"),
+        Choice(Decision.DELETE, "d"),
+        Choice(Decision.SPAM, "s", confirm=True),
+    ),
+    # Published posts members flagged. The first action, also the bulk form's default and the
+    # "r" key, keeps the post and dismisses the flags: a flagged post may be an accepted
+    # answer, so removing it is never one keystroke away ("Reject" used to delete it).
+    Queue.FLAGGED: (
+        Choice(Decision.APPROVE, "r"),
+        Choice(Decision.HIDE, "h"),
+        Choice(Decision.DELETE, "d", confirm=True),
+        Choice(Decision.SPAM, "s", confirm=True),
+    ),
+    # A reported account has no post to approve or hide: it is dismissed or the spammer removed.
+    Queue.USERS: (
+        Choice(Decision.APPROVE, "a"),
+        Choice(Decision.SPAM, "s", confirm=True),
+    ),
+}
 
 
 def decisions_for(queue_name: Queue) -> tuple[Decision, ...]:
-    return ACCOUNT_DECISIONS if queue_name == Queue.USERS else tuple(Decision)
+    return tuple(choice.decision for choice in CHOICES[queue_name])
+
+
+def needs_confirmation(queue_name: Queue, decision: Decision) -> bool:
+    """Pages ask before these (a confirmation step, also without JavaScript); the JSON API
+    acts at once, its callers having chosen the decision by name."""
+    return any(c.decision == decision and c.confirm for c in CHOICES[queue_name])
 
 
 def _lock(db: Session, *rows: Post | Thread | User) -> None:

@@ -18,7 +18,7 @@ from community import notifications, visibility
 from community.clock import utcnow
 from community.errors import Conflict, NotFound, PermissionDenied
 from community.i18n import gettext as _
-from community.labels import N_, label
+from community.labels import N_, label, queue_label
 from community.models import Forum, NotificationKind, Post, Thread, User, Visibility
 from community.policy import ensure_can_participate, ensure_post_visible, is_staff
 from moderation import trust
@@ -236,6 +236,20 @@ def open_items(db: Session, brand_id: int, queue: Queue, *, limit: int = 50) -> 
     )
 
 
+def open_items_by_id(db: Session, item_ids: list[int]) -> list[QueueItem]:
+    """The items among `item_ids` still waiting (a bulk action's selection), at most 100."""
+    if not item_ids:
+        return []
+    return list(
+        db.scalars(
+            select(QueueItem)
+            .where(QueueItem.id.in_(item_ids[:100]), QueueItem.status == ItemStatus.OPEN)
+            .options(selectinload(QueueItem.post), selectinload(QueueItem.user))
+            .order_by(QueueItem.id)
+        )
+    )
+
+
 @dataclass
 class AuthorHistory:
     posts: int
@@ -298,7 +312,10 @@ def claim_resolution(db: Session, moderator: User, item: QueueItem, resolution: 
         who = item.resolved_by.display_name if item.resolved_by else _("someone")
         raise Conflict(
             _("Already handled by %(name)s (%(what)s).")
-            % {"name": who, "what": label(f"resolution:{item.resolution or ''}")}
+            % {
+                "name": who,
+                "what": queue_label("resolution", item.queue.value, item.resolution or ""),
+            }
         )
     db.refresh(item)
 

@@ -4,7 +4,6 @@ Exceeding one is a 429 with Retry-After, as a page or as JSON."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -12,13 +11,11 @@ from fastapi import Depends, Request
 from limits import RateLimitItem, parse, strategies
 from limits.errors import StorageError
 
-from community.auth import Viewer, client_ip, get_viewer, limits_storage
+from community.auth import LimitStore, Viewer, client_ip, get_viewer
 from community.clock import utcnow
 from community.errors import TooManyRequests
 from community.i18n import gettext as _
 from community.settings import Settings
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,9 +34,10 @@ RULES: dict[str, Rule] = {
 
 
 class RateLimiter:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, store: LimitStore | None = None) -> None:
         self.enabled = settings.rate_limits_enabled
-        self._limiter = strategies.MovingWindowRateLimiter(limits_storage(settings))
+        self._store = store or LimitStore(settings)
+        self._limiter = strategies.MovingWindowRateLimiter(self._store.storage)
         self._items: dict[str, tuple[RateLimitItem, RateLimitItem | None]] = {
             name: (parse(rule.default), parse(rule.new_account) if rule.new_account else None)
             for name, rule in RULES.items()
@@ -53,9 +51,10 @@ class RateLimiter:
         item = strict if new_account and strict is not None else default
         try:
             allowed = self._limiter.hit(item, name, key)
-        except StorageError:
-            logger.warning("rate-limit store unavailable; allowing %s", name, exc_info=True)
+        except StorageError as exc:
+            self._store.failed(exc)  # let it through: the counters are out, not the site
             return
+        self._store.answered()
         if not allowed:
             reset_at = self._limiter.get_window_stats(item, name, key).reset_time
             wait = max(1, int(reset_at - utcnow().timestamp()) + 1)

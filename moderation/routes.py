@@ -4,6 +4,7 @@ outcome of their flags, the code of conduct."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -15,13 +16,15 @@ from community import service as community_service
 from community.auth import CurrentUser, client_ip, require_role
 from community.db import SessionDep
 from community.errors import FormErrors, NotFound
+from community.forms import record_id, some_record_ids, whole_number
 from community.i18n import gettext as _
+from community.labels import queue_label
 from community.markdown import render_markdown
 from community.models import Brand, Forum, Role, Thread, User, Visibility
 from community.threads import access_post, access_thread
 from community.web import flash_redirect, is_htmx, render
 from moderation import actions, queue
-from moderation.models import AuditLog, FlagReason, Queue
+from moderation.models import AuditLog, FlagReason, ItemStatus, Queue
 from moderation.ratelimit import limited
 
 router = APIRouter(include_in_schema=False)
@@ -85,6 +88,7 @@ def queue_page(
             "histories": histories,
             "counts": queue.counts(db, brand.id),
             "decisions": actions.decisions_for(chosen),
+            "choices": actions.CHOICES[chosen],
         },
     )
 
@@ -97,15 +101,30 @@ def resolve_item(
     item_id: int,
     decision: str,
     reason: FormText = "",
+    confirm: FormText = "",
 ) -> Response:
     if decision not in actions.Decision._value2member_map_:
         raise NotFound()
     item = queue.access_item(db, item_id)
     brand = db.get(Brand, item.brand_id)
+    chosen = actions.Decision(decision)
+    if (
+        item.status == ItemStatus.OPEN
+        and actions.needs_confirmation(item.queue, chosen)
+        and confirm != "1"
+    ):
+        # One click must not remove published content or suspend someone: say what will
+        # happen and ask. htmx asks in the browser (hx-confirm) and sends confirm=1; a plain
+        # form post, without JavaScript, lands here and gets the question as a page.
+        return render(
+            request,
+            "moderation/confirm.html",
+            {"item": item, "decision": chosen, "reason": reason, "back": _back(request, "/mod")},
+            block="item",
+        )
     actions.resolve(
-        db, user, item, actions.Decision(decision), reason=reason.strip()[:300] or None,
-        ip=client_ip(request),
-    )  # fmt: skip
+        db, user, item, chosen, reason=reason.strip()[:300] or None, ip=client_ip(request)
+    )
     db.commit()
     if is_htmx(request) and brand is not None:
         # The note replaces the item; the heading's count and the tabs update out of band.
@@ -122,7 +141,8 @@ def resolve_item(
     return flash_redirect(
         request,
         f"/b/{brand.slug if brand else ''}/mod/{item.queue.value}",
-        _("Done: %(what)s.") % {"what": decision},
+        _("Done: %(what)s.")
+        % {"what": queue_label("resolution", item.queue.value, item.resolution or "")},
     )
 
 
@@ -135,10 +155,26 @@ def resolve_bulk(
     items: FormList = [],  # noqa: B006 - FastAPI reads form lists this way
     reason: FormText = "",
     back: FormText = "/mod",
+    confirm: FormText = "",
 ) -> Response:
     if decision not in actions.Decision._value2member_map_:
         raise FormErrors({"decision": _("Choose one of the offered options.")})
-    ids = [int(value) for value in items if value.isdigit()]
+    ids = some_record_ids(items)
+    chosen = actions.Decision(decision)
+    waiting = queue.open_items_by_id(db, ids)
+    asks = [item for item in waiting if actions.needs_confirmation(item.queue, chosen)]
+    if asks and confirm != "1":
+        return render(
+            request,
+            "moderation/confirm_bulk.html",
+            {
+                "items": waiting,
+                "decision": chosen,
+                "queue_name": asks[0].queue.value,
+                "reason": reason,
+                "back": back,
+            },
+        )
     done, skipped = actions.resolve_many(
         db, user, ids, actions.Decision(decision), reason=reason.strip()[:300] or None,
         ip=client_ip(request),
@@ -212,7 +248,7 @@ def thread_action(
     elif action == "close":
         if close_reason not in actions.CloseReason._value2member_map_:
             raise FormErrors({"close_reason": _("Choose one of the offered options.")})
-        original = _thread_from(db, user, duplicate_of) if duplicate_of.strip() else None
+        original = _thread_from(db, user, duplicate_of, field="duplicate_of")
         actions.close(
             db, user, thread, actions.CloseReason(close_reason), duplicate_of=original,
             reason=why, ip=ip,
@@ -220,7 +256,7 @@ def thread_action(
     elif action == "reopen":
         actions.reopen(db, user, thread, ip=ip)
     elif action == "merge":
-        into = _thread_from(db, user, target)
+        into = _thread_from(db, user, target, field="target")
         if into is None:
             raise FormErrors({"target": _("Give the thread to merge into.")})
         actions.merge(db, user, thread, into, reason=why, ip=ip)
@@ -231,12 +267,13 @@ def thread_action(
     return flash_redirect(request, destination, _("Done."))
 
 
-def _thread_from(db: SessionDep, user: User, reference: str) -> Thread | None:
-    """A thread from "123", "/t/123" or a full link to it."""
-    digits = "".join(ch for ch in reference.rsplit("/t/", 1)[-1].split("#")[0] if ch.isdigit())
-    if not digits:
+def _thread_from(db: SessionDep, user: User, reference: str, *, field: str) -> Thread | None:
+    """A thread from "123", "/t/123" or a full link to it (None when left empty); anything
+    else is a 422 for `field`."""
+    number = re.split(r"[#?/]", reference.strip().rsplit("/t/", 1)[-1], maxsplit=1)[0]
+    if not number:
         return None
-    return access_thread(db, user, int(digits))
+    return access_thread(db, user, record_id(number, field=field))
 
 
 # --- people ----------------------------------------------------------------------------------
@@ -289,27 +326,33 @@ def user_action(
 ) -> Response:
     member = community_service.get_user_by_username(db, username)
     ip = client_ip(request)
-    number = int(days) if days.isdigit() else 0
     if action == "warn":
         actions.warn(db, user, member, message, ip=ip)
     elif action == "suspend":
         actions.suspend(
-            db, user, member, days=number, reason=reason.strip(), hide_posts=not keep_posts, ip=ip
-        )
+            db, user, member, days=_days(days), reason=reason.strip(), hide_posts=not keep_posts,
+            ip=ip,
+        )  # fmt: skip
     elif action == "unsuspend":
         actions.unsuspend(db, user, member, ip=ip)
     elif action == "silence":
-        actions.silence(db, user, member, days=number, reason=reason.strip(), ip=ip)
+        actions.silence(db, user, member, days=_days(days), reason=reason.strip(), ip=ip)
     elif action == "unsilence":
         actions.unsilence(db, user, member, ip=ip)
     elif action == "trust":
-        if not trust_level.isdigit():
-            raise FormErrors({"trust_level": _("Trust levels go from 0 to 4.")})
-        actions.set_trust_level(db, user, member, int(trust_level), reason=reason or None, ip=ip)
+        level = whole_number(
+            trust_level, field="trust_level", low=0, high=4,
+            message=_("Trust levels go from 0 to 4."),
+        )  # fmt: skip
+        actions.set_trust_level(db, user, member, level, reason=reason or None, ip=ip)
     else:
         raise NotFound()
     db.commit()
     return flash_redirect(request, f"/mod/users/{member.username}", _("Done."))
+
+
+def _days(raw: str) -> int:
+    return whole_number(raw, field="days", low=1, high=actions.MAX_SUSPENSION_DAYS)
 
 
 # --- the audit log -----------------------------------------------------------------------------
@@ -399,8 +442,8 @@ def flag_post(
     original = None
     if reason == FlagReason.DUPLICATE.value:
         try:
-            original = _thread_from(db, user, duplicate_of or note)
-        except NotFound:
+            original = _thread_from(db, user, duplicate_of or note, field="note")
+        except (NotFound, FormErrors):
             original = None
         if original is None:
             raise FormErrors({"note": _("Give the link of the original thread.")})

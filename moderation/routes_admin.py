@@ -3,7 +3,6 @@ with what they caught), the flag weight that hides a post, and the code of condu
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -17,7 +16,7 @@ from community.errors import FormErrors, NotFound
 from community.i18n import gettext as _
 from community.models import Role, User
 from community.web import flash_redirect, render
-from moderation import trust
+from moderation import filters, trust
 from moderation.audit import record_audit
 from moderation.models import BlockedPattern, FilterHit, FilterMode
 
@@ -62,6 +61,8 @@ def settings_page(request: Request, db: SessionDep, user: Admin, brand_slug: str
         {
             "brand": brand,
             "patterns": patterns,
+            # Stored before patterns were checked on save: say why they never match.
+            "problems": {p.id: filters.regex_problem(p.pattern) for p in patterns if p.is_regex},
             "hits": hits,
             "recent": recent,
             "errors": {},
@@ -149,30 +150,9 @@ def add_pattern(
     mode: FormText = "enforce",
 ) -> Response:
     brand = community_service.get_brand(db, brand_slug)
-    text = pattern.strip()[:200]
-    if not text:
-        raise FormErrors({"pattern": _("Write the word, phrase or pattern.")})
-    regex = is_regex == "1"
-    if regex:
-        try:
-            re.compile(text)
-        except re.error as exc:
-            raise FormErrors({"pattern": _("That is not a valid regular expression.")}) from exc
-    if mode not in FilterMode._value2member_map_:
-        raise FormErrors({"mode": _("Choose one of the offered options.")})
-    created = BlockedPattern(
-        brand_id=brand.id,
-        pattern=text,
-        is_regex=regex,
-        mode=FilterMode(mode),
-        created_by_id=user.id,
+    filters.add_pattern(
+        db, user, brand, pattern, is_regex=is_regex == "1", mode=mode, ip=client_ip(request)
     )
-    db.add(created)
-    db.flush()
-    record_audit(
-        db, actor=user, action="filter.added", target_type="brand", target_id=brand.id,
-        after={"pattern": text, "regex": regex, "mode": mode}, ip=client_ip(request),
-    )  # fmt: skip
     db.commit()
     return flash_redirect(request, f"/admin/brands/{brand.slug}/moderation", _("Filter added."))
 

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from community.clock import utcnow
 from community.errors import FormErrors, PermissionDenied
+from community.forms import whole_number
 from community.i18n import gettext as _
 from community.models import Brand, Post, Role, Thread, User, Visibility
 from moderation.audit import record_audit
@@ -132,13 +133,14 @@ def save_thresholds(
     chosen: dict[str, dict[str, int]] = {level: {} for level in LEVELS}
     for key in THRESHOLD_KEYS:
         numbers = values.get(key) or []
-        if len(numbers) != len(LEVELS) or not all(n.strip().isdigit() for n in numbers):
+        if len(numbers) != len(LEVELS):
             raise FormErrors({key: _("Enter a whole number for each level.")})
         for level, number in zip(LEVELS, numbers, strict=True):
-            value = int(number.strip())
-            if value > MAX_THRESHOLD:
-                raise FormErrors({key: _("Use numbers up to %(max)d.") % {"max": MAX_THRESHOLD}})
-            chosen[level][key] = value
+            chosen[level][key] = whole_number(
+                number, field=key, low=0, high=MAX_THRESHOLD,
+                message=_("Enter a whole number from 0 to %(max)d for each level.")
+                % {"max": MAX_THRESHOLD},
+            )  # fmt: skip
     before = thresholds(brand)
     brand.trust_thresholds = chosen
     record_audit(

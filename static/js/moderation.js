@@ -1,6 +1,8 @@
-// Keyboard-driven review queues: j/k move between items, a/r/h/d/s act on the focused item,
-// x selects it for a bulk action. Actions go through htmx (the buttons' hx-post); after an
-// item is handled, focus moves to the next one so a queue can be cleared without a mouse.
+// Keyboard-driven review queues: j/k move between items, the key on each action's button
+// (listed at the top of the page, per queue) acts on the focused item, x selects it for a bulk
+// action. Actions go through htmx (the buttons' hx-post; those that remove published content
+// ask first, with hx-confirm); after an item is handled, focus moves to the next one so a
+// queue can be cleared without a mouse.
 (function () {
   "use strict";
   var list = document.querySelector("[data-mod-queue]");
@@ -50,7 +52,7 @@
     if (!button) { return; }
     event.preventDefault();
     var reasonField = button.form && button.form.querySelector("[data-reason]");
-    if (reasonField && (key === "r")) {
+    if (reasonField && button.hasAttribute("data-asks-reason")) {
       // The author is told why, so an empty answer asks again (Escape cancels).
       var name = buttonLabel(button);
       var reason = window.prompt(name + ": why? (sent to the author)");

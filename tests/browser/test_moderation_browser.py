@@ -1,6 +1,7 @@
 """The review queue in Chromium, keyboard only: a moderator clears ten held posts with j/k and
-single-key decisions (focus following along), and handles several at once by selecting them
-with x and submitting the bulk form."""
+single-key decisions (focus following along), handles several at once by selecting them with x
+and submitting the bulk form, and in the flagged queue dismisses flags with r while removing a
+post asks first."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from playwright.sync_api import Dialog, Page, Request, Response, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from community import voting
 from community.models import (
     Forum,
     Notification,
@@ -24,8 +26,8 @@ from community.models import (
     Visibility,
 )
 from community.notifications import describe
-from moderation import actions
-from moderation.models import AuditLog, ItemStatus, Queue, QueueItem
+from moderation import actions, queue
+from moderation.models import AuditLog, Flag, FlagReason, FlagStatus, ItemStatus, Queue, QueueItem
 from tests.browser.conftest import PageProblems
 from tests.conftest import PASSWORD, QA, LiveServer, fresh
 
@@ -46,6 +48,8 @@ class Traffic:
     with `replies` in turn, then with REJECT_REASON."""
 
     replies: list[str] = field(default_factory=list)
+    # Answers to confirm dialogs in turn (then: cancel).
+    confirms: list[bool] = field(default_factory=list)
     responses: list[tuple[int, str]] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
 
@@ -60,6 +64,8 @@ class Traffic:
         self.dialogs.append(f"{dialog.type}: {dialog.message}")
         if dialog.type == "prompt":
             dialog.accept(self.replies.pop(0) if self.replies else REJECT_REASON)
+        elif dialog.type == "confirm" and self.confirms and self.confirms.pop(0):
+            dialog.accept()
         else:
             dialog.dismiss()
 
@@ -402,3 +408,64 @@ def test_an_item_someone_else_handled_says_so_in_place(
     # htmx reports the refused request on the console; nothing else went wrong.
     [reported] = problems.messages
     assert reported.startswith(f"Response Status Error Code 409 from /mod/items/{first_id}/approve")
+
+
+# --- 4. the flagged queue: r keeps the post, removing it asks first ----------------------------
+
+
+def test_in_the_flagged_queue_r_dismisses_the_flags_and_removing_a_post_asks_first(
+    page: Page,
+    problems: PageProblems,
+    traffic: Traffic,
+    live_server: LiveServer,
+    make_user: UserFactory,
+    qa: QA,
+    db: Session,
+) -> None:
+    answers = []
+    for name in ("ana", "ben"):
+        asker = make_user(f"asker_{name}")
+        thread = qa.ask(asker, title=f"Router keeps restarting at night ({name})")
+        answer = qa.answer(make_user(f"helper_{name}"), thread, f"Update the firmware ({name}).")
+        voting.accept(db, asker, answer.id)  # accepted answers, as in the field report
+        queue.flag(db, make_user(f"flagger_{name}"), answer, FlagReason.OFF_TOPIC)
+        db.commit()
+        answers.append(answer)
+    fresh(db)
+    items = list(
+        db.scalars(select(QueueItem).where(QueueItem.queue == Queue.FLAGGED).order_by(QueueItem.id))
+    )
+    ids = [item.id for item in items]
+    moderator = make_user("mod_maya", role=Role.MODERATOR)
+    sign_in_with_keys(page, live_server, moderator, "/b/acme/mod/flagged")
+    expect(page.locator("#shortcuts-help")).to_contain_text(
+        "r Dismiss flags, h Hide post, d Remove post (asks first)"
+    )
+
+    page.keyboard.press("j")
+    decide(page, "r", ids[0], "approve", "flags dismissed")
+
+    # d asks; cancelling sends nothing and leaves the post and its item as they were.
+    item = page.locator(f"#item-{ids[1]}")
+    expect(item).to_be_focused()
+    page.keyboard.press("d")
+    expect(item).not_to_have_attribute("data-handled", "")
+    assert traffic.dialogs == [
+        "confirm: Remove this post for everyone? Its author and the members who flagged it are "
+        "told; a moderator can restore it from the thread."
+    ]
+    assert not [what for _, what in traffic.responses if what.endswith(f"/{ids[1]}/delete")]
+    traffic.confirms = [True]
+    with page.expect_request(resolving(ids[1], "delete")) as removing:
+        decide(page, "d", ids[1], "delete", "post removed")
+    assert parse_qs(removing.value.post_data or "")["confirm"] == ["1"]
+
+    fresh(db)
+    kept, removed = (db.get(Post, answer.id) for answer in answers)
+    assert kept is not None and kept.visibility == Visibility.VISIBLE
+    assert removed is not None and removed.visibility == Visibility.DELETED
+    assert sorted(db.scalars(select(Flag.status)).all()) == sorted(
+        [FlagStatus.REJECTED, FlagStatus.UPHELD]
+    )
+    assert traffic.server_errors == []
+    assert problems.messages == []

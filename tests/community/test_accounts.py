@@ -9,6 +9,7 @@ from http.cookies import SimpleCookie
 import pytest
 import time_machine
 from argon2 import PasswordHasher
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -222,6 +223,44 @@ def test_wrong_password_throttling_per_account(
 
     with time_machine.travel(utcnow() + timedelta(minutes=settings.login_throttle_minutes + 1)):
         log_in(make_client(), "priya")
+
+
+def test_failures_from_elsewhere_never_lock_the_owner_out(
+    app: FastAPI, make_user: Callable[..., User], settings: Settings
+) -> None:
+    """Anyone could lock an account for 15 minutes with 5 wrong passwords from anywhere."""
+    make_user("priya")
+    # Two clients at two addresses (what uvicorn reports after its trusted-proxies check).
+    with (
+        TestClient(app, client=("198.51.100.7", 40000)) as attacker,
+        TestClient(app, client=("203.0.113.20", 40001)) as owner,
+    ):
+        for attempt in range(20):
+            response = attacker.post(
+                "/login",
+                data={
+                    "login": "priya",
+                    "password": f"guess-guess-{attempt}",
+                    "csrf_token": csrf_token(attacker),
+                },
+            )
+            assert response.status_code in (401, 429)
+        assert response.status_code == 429
+        signed_in = owner.post(
+            "/login",
+            data={"login": "priya", "password": PASSWORD, "csrf_token": csrf_token(owner)},
+            follow_redirects=False,
+        )
+        assert signed_in.status_code == 303
+        assert owner.get("/api/v1/me").json()["username"] == "priya"
+        # The attacker's address stays throttled, even with the right password.
+        again = attacker.post(
+            "/login",
+            data={"login": "priya", "password": PASSWORD, "csrf_token": csrf_token(attacker)},
+        )
+        assert again.status_code == 429
+        assert int(again.headers["retry-after"]) > 0
+        assert attacker.get("/api/v1/me").status_code == 401
 
 
 def test_wrong_password_throttling_per_ip(

@@ -51,7 +51,10 @@ def test_readyz_reports_503_when_meilisearch_stops(
         with TestClient(app) as client:
             ready = client.get("/readyz")
             assert ready.status_code == 200
-            assert ready.json() == {"status": "ok", "checks": {"database": "ok", "search": "ok"}}
+            assert ready.json() == {
+                "status": "ok",
+                "checks": {"database": "ok", "search": "ok", "rate_limits": "ok"},
+            }
             server.stop()
             down = client.get("/readyz")
             assert down.status_code == 503

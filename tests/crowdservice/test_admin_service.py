@@ -97,6 +97,27 @@ def test_bad_input_changes_nothing_and_keeps_what_was_typed(
     assert db.scalars(select(AuditLog).where(AuditLog.action == "service_policy.saved")).all() == []
 
 
+def test_digits_of_other_scripts_are_refused(
+    as_role: Callable[[Role | None], tuple[TestClient, User | None]], forum: Forum, db: Session
+) -> None:
+    """int() raised on "²" (a 500 for the days) and read "١٢" as 12."""
+    browser, _admin = as_role(Role.ADMIN)
+    token = csrf_token(browser, PAGE)
+    for typed in ("²", "١٢"):
+        for field, value in (
+            ("days", ["0", typed]),
+            ("expert_daily_invitations", typed),
+            ("expert_delay_factor", f"0.{typed}"),
+            ("P1_first_response", typed),
+            ("start", f"{typed}:00"),
+        ):
+            refused = browser.post(PAGE, data=_form(token, **{field: value}))
+            assert refused.status_code == 422, (field, value, refused.status_code)
+            assert "Nothing was saved" in refused.text
+    fresh(db)
+    assert db.get(ServicePolicy, forum.brand_id) is None
+
+
 def test_members_choose_whether_experts_are_invited_and_when_they_are_away(
     as_role: Callable[[Role | None], tuple[TestClient, User | None]], db: Session
 ) -> None:

@@ -7,6 +7,7 @@ call-back."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import ipaddress
 import json
 import re
@@ -35,12 +36,13 @@ from community.errors import Conflict, FormErrors, PermissionDenied
 from community.models import Brand, Forum, Role, User
 from community.settings import Settings
 from community.worker import Worker
-from crowdservice import webhooks
+from crowdservice import callbacks, webhooks
 from crowdservice.models import (
     DeliveryStatus,
     Escalation,
     EscalationReason,
     EscalationStatus,
+    HelpdeskCallback,
     Priority,
     Webhook,
     WebhookAttempt,
@@ -883,6 +885,136 @@ def test_signed_call_back_records_the_ticket(
     assert later.status_code == 200
     assert later.json()["ticket_status"] == "solved"
     assert later.json()["ticket_url"] is None
+
+
+def _ticket_status(db: Session, escalation: Escalation) -> str | None:
+    fresh(db)
+    stored = db.get(Escalation, escalation.id)
+    assert stored is not None
+    return stored.ticket_status
+
+
+def test_a_replayed_call_back_is_answered_but_changes_nothing(
+    helpdesk: TestClient,
+    db: Session,
+    qa: QA,
+    make_user: UserFactory,
+    admin: User,
+    brand: Brand,
+) -> None:
+    """Resending a captured call-back within its five minutes set the ticket's status back."""
+    _webhook, secret = _hook(db, admin, brand, "https://8.8.4.4/helpdesk")
+    escalation = _escalation(db, qa, make_user, brand)
+    path = f"/api/v1/helpdesk/escalations/{escalation.id}"
+    now = datetime.now(UTC)
+    opened = json.dumps({"ticket_ref": "HD-9", "status": "open"})
+    opened_headers = _signed(secret, opened, at=now - timedelta(seconds=90), message_id="msg_a")
+    solved = json.dumps({"ticket_ref": "HD-9", "status": "solved"})
+    solved_headers = _signed(secret, solved, at=now - timedelta(seconds=30), message_id="msg_b")
+    assert helpdesk.post(path, content=opened, headers=opened_headers).status_code == 200
+    assert helpdesk.post(path, content=solved, headers=solved_headers).status_code == 200
+    assert _ticket_status(db, escalation) == "solved"
+
+    for body, headers in ((opened, opened_headers), (solved, solved_headers)):
+        replayed = helpdesk.post(path, content=body, headers=headers)
+        assert replayed.status_code == 200  # the helpdesk has no reason to retry
+        assert replayed.json()["ticket_status"] == "solved"  # the escalation as it is
+    assert _ticket_status(db, escalation) == "solved"
+    assert len(_audit(db, "escalation.ticket_updated")) == 2
+
+    # A replay sent to another escalation of the brand is a repeat too (the path is unsigned).
+    other = _escalation(db, qa, make_user, brand)
+    elsewhere = helpdesk.post(
+        f"/api/v1/helpdesk/escalations/{other.id}", content=opened, headers=opened_headers
+    )
+    assert elsewhere.status_code == 200
+    assert _ticket_status(db, other) is None
+
+
+def test_a_call_back_sent_before_the_applied_one_does_not_set_the_status_back(
+    helpdesk: TestClient,
+    db: Session,
+    qa: QA,
+    make_user: UserFactory,
+    admin: User,
+    brand: Brand,
+) -> None:
+    _webhook, secret = _hook(db, admin, brand, "https://8.8.4.4/helpdesk")
+    escalation = _escalation(db, qa, make_user, brand)
+    path = f"/api/v1/helpdesk/escalations/{escalation.id}"
+    now = datetime.now(UTC)
+    solved = json.dumps({"ticket_ref": "HD-9", "status": "solved"})
+    applied = helpdesk.post(path, content=solved, headers=_signed(secret, solved, at=now))
+    assert applied.status_code == 200
+    # A late retry of an earlier message (its own id, an older timestamp).
+    late = json.dumps({"ticket_ref": "HD-9", "status": "open"})
+    answered = helpdesk.post(
+        path,
+        content=late,
+        headers=_signed(secret, late, at=now - timedelta(seconds=60), message_id="msg_late"),
+    )
+    assert answered.status_code == 200
+    assert answered.json()["ticket_status"] == "solved"
+    assert _ticket_status(db, escalation) == "solved"
+    assert len(_audit(db, "escalation.ticket_updated")) == 1
+    # The same second as the applied one: sent together, applied in the order they arrive.
+    reopened = json.dumps({"ticket_ref": "HD-9", "status": "reopened"})
+    same_second = helpdesk.post(
+        path, content=reopened, headers=_signed(secret, reopened, at=now, message_id="msg_same")
+    )
+    assert same_second.json()["ticket_status"] == "reopened"
+
+
+def test_call_backs_are_remembered_until_their_signature_expires(
+    helpdesk: TestClient,
+    db: Session,
+    qa: QA,
+    make_user: UserFactory,
+    admin: User,
+    brand: Brand,
+) -> None:
+    _webhook, secret = _hook(db, admin, brand, "https://8.8.4.4/helpdesk")
+    escalation = _escalation(db, qa, make_user, brand)
+    path = f"/api/v1/helpdesk/escalations/{escalation.id}"
+    body = json.dumps({"ticket_ref": "HD-9", "status": "open"})
+    headers = _signed(secret, body, message_id="msg_old")
+    assert helpdesk.post(path, content=body, headers=headers).status_code == 200
+    with time_machine.travel(datetime.now(UTC) + timedelta(minutes=11)):
+        assert helpdesk.post(path, content=body, headers=headers).status_code == 401  # too old
+        fresh_body = json.dumps({"ticket_ref": "HD-9", "status": "pending"})
+        newer = helpdesk.post(
+            path, content=fresh_body, headers=_signed(secret, fresh_body, message_id="msg_new")
+        )
+        assert newer.json()["ticket_status"] == "pending"
+    fresh(db)
+    kept = db.scalars(select(HelpdeskCallback.message_key)).all()
+    assert kept == [hashlib.sha256(b"msg_new").hexdigest()]  # the expired one is forgotten
+
+
+def test_two_copies_of_a_call_back_at_once_apply_once(
+    engine: Engine,
+    db: Session,
+    qa: QA,
+    make_user: UserFactory,
+    admin: User,
+    brand: Brand,
+) -> None:
+    _webhook, secret = _hook(db, admin, brand, "https://8.8.4.4/helpdesk")
+    escalation = _escalation(db, qa, make_user, brand)
+    body = json.dumps({"ticket_ref": "HD-9", "status": "open"})
+    headers = _signed(secret, body, message_id="msg_twice")
+    outcomes: list[callbacks.Outcome] = []
+
+    def deliver(session: Session) -> None:
+        callback = callbacks.verify_callback(session, escalation.id, body.encode(), headers)
+        outcome = callbacks.record_ticket(
+            session, callback, ticket_ref="HD-9", status="open", url=None
+        )
+        outcomes.append(outcome)
+
+    assert run_concurrently(engine, [deliver, deliver]) == [("ok", ""), ("ok", "")]
+    assert sorted(outcomes) == [callbacks.Outcome.APPLIED, callbacks.Outcome.REPEAT]
+    assert len(_audit(db, "escalation.ticket_updated")) == 1
 
 
 def test_call_backs_without_a_valid_signature_are_refused(

@@ -165,6 +165,42 @@ def test_publish_index_version_history_and_thread_link(
     assert numbers == [1, 2, 3, 4]
 
 
+@pytest.mark.parametrize("typed", ["²", "١٢"])
+def test_the_editor_refuses_ids_in_digits_of_other_scripts(
+    as_role: RoleClient, solved: Thread, db: Session, typed: str
+) -> None:
+    """str.isdigit() accepts both; int() then raised on "²" (a 500) and read "١٢" as 12."""
+    browser, token = _agent(as_role)
+    form = {
+        "csrf_token": token,
+        "title": "Record your voicemail greeting",
+        "summary": "Save a greeting in three steps",
+        "body": "1. Dial 121\n2. Press 3\n3. Record and press #",
+        "tags": "voicemail",
+        "locale": "en",
+        "action": "save",
+    }
+    for extra in ({"forum_id": typed}, {"source_thread_id": typed}, {"credited": [typed]}):
+        refused = browser.post("/b/acme/kb/new", data=form | extra)
+        assert refused.status_code == 422, (extra, refused.status_code)
+        assert "not a valid id" in refused.text
+    prefilled = browser.get("/b/acme/kb/new", params={"thread": solved.id, "answers": typed})
+    assert prefilled.status_code == 422
+    fresh(db)
+    assert db.scalars(select(Article)).first() is None
+
+    created = browser.post("/b/acme/kb/new", data=form, follow_redirects=False)
+    assert created.status_code == 303
+    article_id = int(created.headers["location"].rsplit("/", 1)[1])
+    edited = browser.post(
+        f"/kb/articles/{article_id}/edit", data=form | {"title": "Changed", "forum_id": typed}
+    )
+    assert edited.status_code == 422
+    fresh(db)
+    versions = db.scalars(select(ArticleVersion).where(ArticleVersion.article_id == article_id))
+    assert [version.title for version in versions] == ["Record your voicemail greeting"]
+
+
 def test_members_cannot_curate(as_role: RoleClient, solved: Thread, db: Session) -> None:
     member, _user = as_role(Role.MEMBER)
     token = csrf_token(member, "/")

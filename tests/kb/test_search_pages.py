@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from community import voting
 from community.db import make_session_factory
-from community.models import User
+from community.models import Brand, Forum, Role, User
 from community.settings import Settings
 from community.worker import Worker
 from kb.models import DeflectionEvent, SearchQuery
@@ -175,6 +175,17 @@ def test_suggestions_while_asking_and_deflection_records(
         },
     )
     assert recorded.status_code == 204
+    for typed in ("²", "١٢"):  # int() raised on the first (a 500) and read the second as 12
+        other_script = browser.post(
+            "/kb/deflect",
+            data={
+                "csrf_token": token,
+                "brand": "acme",
+                "entry_type": "solution",
+                "entry_id": typed,
+            },
+        )
+        assert other_script.status_code == 422
     fresh(db)
     event = db.scalars(select(DeflectionEvent)).one()
     assert (event.entry_type, event.entry_id, event.query) == (
@@ -185,6 +196,36 @@ def test_suggestions_while_asking_and_deflection_records(
     assert event.user_id is not None
     ask_page = browser.get("/b/acme/ask/new").text
     assert 'hx-get="/b/acme/kb/suggest"' in ask_page
+
+
+def test_search_settings_take_plain_numbers_only(
+    as_role: Callable[[Role | None], tuple[TestClient, User | None]], forum: Forum, db: Session
+) -> None:
+    browser, _admin = as_role(Role.ADMIN)
+    page = "/admin/brands/acme/search"
+    token = csrf_token(browser, page)
+    form = {
+        "csrf_token": token,
+        "synonyms": "wifi, wlan",
+        "solution_threshold": "40",
+        "article_threshold": "70.5",
+        "review_period_days": "90",
+    }
+    # float() read "١٢" as 12 and took "nan" and "1e1" too.
+    for field in ("solution_threshold", "article_threshold", "review_period_days"):
+        for typed in ("²", "١٢", "nan", "1e1"):
+            refused = browser.post(page, data=form | {field: typed})
+            assert refused.status_code == 422, (field, typed)
+    fresh(db)
+    brand = db.get(Brand, forum.brand_id)
+    assert brand is not None and brand.synonyms != [["wifi", "wlan"]]
+    saved = browser.post(page, data=form, follow_redirects=False)
+    assert saved.status_code == 303
+    fresh(db)
+    brand = db.get(Brand, forum.brand_id)
+    assert brand is not None
+    assert (brand.solution_threshold, brand.article_threshold) == (40.0, 70.5)
+    assert brand.review_period_days == 90
 
 
 def test_search_degrades_to_the_database_with_a_notice(

@@ -620,6 +620,65 @@ def test_user_actions_through_the_page(
     assert "suspended until" in page.text and "user.suspended" in page.text
 
 
+@pytest.mark.parametrize("typed", ["²", "١٢"])
+def test_staff_forms_refuse_digits_of_other_scripts(
+    db: Session, qa: QA, make_user: UserFactory, as_role: RoleClient, typed: str
+) -> None:
+    """str.isdigit() accepts both; int() then raised on "²" (a 500) and read "١٢" as 12."""
+    member = make_user("member")
+    thread = qa.ask(member, title="My router drops the line every evening")
+    _held, held_post = _held_thread(db, qa, make_user, "newbie")
+    item = _pending_item(db, held_post)
+    audited = len(db.scalars(select(AuditLog)).all())
+    browser, _moderator = as_role(Role.MODERATOR)
+    token = csrf_token(browser, "/mod/users/member")
+    attempts: list[tuple[str, dict[str, object]]] = [
+        ("/mod/users/member/suspend", {"days": typed, "reason": "abuse"}),
+        ("/mod/users/member/silence", {"days": typed, "reason": "abuse"}),
+        ("/mod/users/member/trust", {"trust_level": typed}),
+        (f"/mod/threads/{thread.id}/merge", {"target": typed}),
+        (f"/mod/threads/{thread.id}/merge", {"target": f"http://testserver/t/{typed}"}),
+        (
+            f"/mod/threads/{thread.id}/close",
+            {"close_reason": "duplicate", "duplicate_of": f"/t/{typed}"},
+        ),
+    ]
+    for path, data in attempts:
+        response = browser.post(path, data={"csrf_token": token, **data})
+        assert response.status_code == 422, (path, data, response.status_code)
+        assert (
+            "whole number" in response.text
+            or "not a valid id" in response.text
+            or ("Trust levels go from 0 to 4" in response.text)
+        )
+    fresh(db)
+    unchanged = db.get(User, member.id)
+    assert unchanged is not None
+    assert unchanged.suspended_until is None and unchanged.silenced_until is None
+    assert unchanged.trust_level == 1 and not unchanged.trust_locked
+    stored = db.get(Thread, thread.id)
+    assert stored is not None and stored.status != ThreadStatus.CLOSED
+    assert stored.visibility == Visibility.VISIBLE
+    assert len(db.scalars(select(AuditLog)).all()) == audited
+    # Bulk actions leave out boxes that are not ids (as the ones someone else handled).
+    bulk = browser.post(
+        "/mod/items/bulk",
+        data={"csrf_token": token, "decision": "approve", "items": [typed, str(item.id)]},
+        follow_redirects=False,
+    )
+    assert bulk.status_code == 303
+    fresh(db)
+    assert db.get(QueueItem, item.id).status == ItemStatus.RESOLVED  # type: ignore[union-attr]
+    # Warning has no number field: a stray one is ignored, not a 500.
+    warned = browser.post(
+        "/mod/users/member/warn",
+        data={"csrf_token": token, "message": "Be kind.", "days": typed},
+        follow_redirects=False,
+    )
+    assert warned.status_code == 303
+    assert len(_audit(db, "user.warned")) == 1
+
+
 # --- concurrency -----------------------------------------------------------------------------
 
 

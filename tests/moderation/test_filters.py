@@ -3,7 +3,10 @@ the admins' pattern pages, the pending queue page and the code of conduct."""
 
 from __future__ import annotations
 
+import logging
 import re
+import time
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TypeVar
@@ -27,7 +30,7 @@ from community.models import (
     Visibility,
 )
 from community.schemas import AskIn
-from moderation import actions
+from moderation import actions, filters
 from moderation.models import (
     AuditLog,
     BlockedPattern,
@@ -463,7 +466,18 @@ def test_pattern_changes_need_the_csrf_token(
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"pattern": "([unclosed", "is_regex": "1"}, "That is not a valid regular expression."),
+        (
+            {"pattern": "([unclosed", "is_regex": "1"},
+            "That is not a valid regular expression: unterminated character set at position 1.",
+        ),
+        (
+            {"pattern": r"(spam)\s+\1", "is_regex": "1"},
+            "The filters cannot run this regular expression (invalid escape sequence: \\1)",
+        ),
+        (
+            {"pattern": r"(?<!no )crypto", "is_regex": "1"},
+            "back-references and look-ahead or look-behind are not supported",
+        ),
         ({"pattern": "   "}, "Write the word, phrase or pattern."),
         ({"pattern": "spam", "mode": "shout"}, "Choose one of the offered options."),
     ],
@@ -479,6 +493,68 @@ def test_invalid_patterns_are_refused_clearly_and_change_nothing(
     fresh(db)
     assert db.scalars(select(BlockedPattern)).all() == []
     assert db.scalars(select(AuditLog).where(AuditLog.action == "filter.added")).all() == []
+
+
+EVIL = r"^(a+)+$"  # catastrophic backtracking: Python's re took ~8 s on 27 characters
+
+
+def test_a_catastrophic_pattern_runs_in_linear_time(
+    db: Session,
+    qa: QA,
+    forum: Forum,
+    make_user: UserFactory,
+    as_role: RoleClient,
+    topic: Thread,
+) -> None:
+    admin, _user = as_role(Role.ADMIN)
+    token = csrf_token(admin, "/admin/brands/acme/moderation")
+    added = admin.post(
+        "/admin/brands/acme/patterns",
+        data={"pattern": EVIL, "is_regex": "1", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert added.status_code == 303  # RE2 runs it safely, so it may be saved
+    member = make_user("member")
+    for text in ("a" * 27 + "!", "a" * 40_000 + "!"):
+        started = time.monotonic()
+        screening = filters.screen(db, member, forum, text)
+        elapsed = time.monotonic() - started
+        assert elapsed < 1.0, f"screening {len(text)} characters took {elapsed:.1f} s"
+        assert not screening.held
+    started = time.monotonic()
+    published = qa.answer(member, topic, body="a" * 27 + "!")
+    assert time.monotonic() - started < 5.0  # the whole post, with its other work
+    assert_published(db, published)
+    # ...and it still catches what it describes, case-insensitively as before.
+    assert_held(db, qa.answer(member, topic, body="A" * 30), f"matched blocked pattern “{EVIL}”")
+
+
+def test_stored_patterns_re2_cannot_run_are_skipped_and_logged(
+    db: Session,
+    qa: QA,
+    forum: Forum,
+    make_user: UserFactory,
+    as_role: RoleClient,
+    topic: Thread,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Saved before patterns were checked (the page refuses them now). Unique per test: each
+    # process says once which stored pattern it skips.
+    text = rf"(spam)\s+\1|{uuid.uuid4().hex}"
+    unusable = _pattern(db, forum.brand_id, text, regex=True)
+    _pattern(db, forum.brand_id, "free crypto")
+    member = make_user("member")
+    with caplog.at_level(logging.WARNING, logger="moderation.filters"):
+        assert_published(db, qa.answer(member, topic, body="spam spam, lovely spam"))
+        held = qa.answer(member, topic, body="spam spam and free crypto")
+    assert_held(db, held, "matched blocked pattern “free crypto”")
+    assert [hit.pattern_id for hit in _hits(db, held)] != [unusable.id]
+    assert [record.getMessage() for record in caplog.records if text in record.getMessage()] == [
+        f"blocked pattern “{text}” is skipped: RE2 cannot run it (invalid escape sequence: \\1)"
+    ]  # once, not once per post
+    admin, _user = as_role(Role.ADMIN)
+    page = admin.get("/admin/brands/acme/moderation").text
+    assert "Not in use:" in page and "invalid escape sequence" in page
 
 
 # --- premoderated forums ---------------------------------------------------------------------

@@ -3,12 +3,14 @@ item per target, and flaggers hearing the outcome."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from community import voting
 from community.errors import Conflict, FormErrors, NotFound, PermissionDenied
 from community.models import (
     Brand,
@@ -322,3 +324,120 @@ def test_members_report_accounts_into_the_users_queue(
     thread = db.scalars(select(Thread).where(Thread.author_id == troll.id)).one()
     assert thread.visibility == Visibility.DELETED
     assert db.scalars(select(Forum)).one().thread_count == 0
+
+
+# --- the flagged queue's actions -------------------------------------------------------------
+
+
+def _flagged_accepted_answer(
+    db: Session, qa: QA, make_user: UserFactory, name: str
+) -> tuple[Post, QueueItem]:
+    """An accepted answer a member flagged: in the flagged queue, still visible."""
+    asker = make_user(f"asker_{name}")
+    thread = qa.ask(asker, title=f"How do I reset the router, {name}?")
+    answer = qa.answer(make_user(f"helper_{name}"), thread, f"Hold reset for 10 s ({name}).")
+    voting.accept(db, asker, answer.id)
+    db.commit()
+    _flag(db, make_user(f"flagger_{name}"), answer, FlagReason.OFF_TOPIC)
+    [item] = _items(db, answer)
+    assert item.queue == Queue.FLAGGED
+    return answer, item
+
+
+def _state(db: Session, post: Post, item: QueueItem) -> tuple[Visibility, ItemStatus]:
+    fresh(db)
+    stored_post, stored_item = db.get(Post, post.id), db.get(QueueItem, item.id)
+    assert stored_post is not None and stored_item is not None
+    return stored_post.visibility, stored_item.status
+
+
+def test_the_flagged_queue_names_its_actions_and_r_dismisses_the_flags(
+    db: Session, qa: QA, make_user: UserFactory, as_role: Callable[..., tuple]
+) -> None:
+    """ "Reject" deleted a flagged accepted answer: here it keeps the post and drops the flags."""
+    answer, item = _flagged_accepted_answer(db, qa, make_user, "one")
+    browser, _moderator = as_role(Role.MODERATOR)
+    page = browser.get("/b/acme/mod/flagged").text
+    buttons = re.findall(r'data-key="(\w)"[^>]*>\s*([^<]+?)\s*<kbd>', page)
+    assert buttons == [
+        ("r", "Dismiss flags"),
+        ("h", "Hide post"),
+        ("d", "Remove post"),
+        ("s", "Spam: remove post and suspend"),
+    ]
+    assert ">Reject" not in page
+    assert (
+        "Keys: j / k next and previous, r Dismiss flags, h Hide post, d Remove post (asks first), "
+        "s Spam: remove post and suspend (asks first), x select." in page
+    )
+    first_option = re.search(
+        r'<select id="bulk-decision" name="decision">\s*<option value="(\w+)">([^<]+)<', page
+    )
+    assert first_option and first_option.groups() == ("approve", "Dismiss flags")
+    assert page.count("hx-confirm=") == 2  # remove and spam ask in the browser
+
+    token = csrf_token(browser, "/b/acme/mod/flagged")
+    # The old "reject" is not a flagged-queue action any more: nothing is deleted.
+    refused = browser.post(f"/mod/items/{item.id}/reject", data={"csrf_token": token})
+    assert refused.status_code == 422
+    assert _state(db, answer, item) == (Visibility.VISIBLE, ItemStatus.OPEN)
+
+    kept = browser.post(
+        f"/mod/items/{item.id}/approve", data={"csrf_token": token}, follow_redirects=False
+    )
+    assert kept.status_code == 303
+    assert _state(db, answer, item) == (Visibility.VISIBLE, ItemStatus.RESOLVED)
+    assert db.scalars(select(Flag.status)).all() == [FlagStatus.REJECTED]
+    assert "Done: flags dismissed." in browser.get(kept.headers["location"]).text
+
+
+def test_removing_a_flagged_post_asks_first_with_and_without_javascript(
+    db: Session, qa: QA, make_user: UserFactory, as_role: Callable[..., tuple]
+) -> None:
+    answer, item = _flagged_accepted_answer(db, qa, make_user, "two")
+    browser, _moderator = as_role(Role.MODERATOR)
+    token = csrf_token(browser, "/b/acme/mod/flagged")
+    url = f"/mod/items/{item.id}/delete"
+    # A plain form post (no JavaScript): a confirmation page, nothing removed yet.
+    asked = browser.post(url, data={"csrf_token": token, "reason": ""})
+    assert asked.status_code == 200
+    assert "Remove this post for everyone?" in asked.text
+    assert '<input type="hidden" name="confirm" value="1">' in asked.text
+    assert "Hold reset for 10 s (two)." in asked.text
+    assert _state(db, answer, item) == (Visibility.VISIBLE, ItemStatus.OPEN)
+    # htmx without the confirmation (hx-confirm sends confirm=1): the question, in place.
+    fragment = browser.post(url, data={"csrf_token": token}, headers={"HX-Request": "true"})
+    assert fragment.status_code == 200
+    assert fragment.text.lstrip().startswith(f'<li class="card mod-item" id="item-{item.id}"')
+    assert "<html" not in fragment.text
+    assert _state(db, answer, item) == (Visibility.VISIBLE, ItemStatus.OPEN)
+
+    done = browser.post(
+        url,
+        data={"csrf_token": token, "confirm": "1", "reason": "not an answer"},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    assert _state(db, answer, item) == (Visibility.DELETED, ItemStatus.RESOLVED)
+    assert "Done: post removed." in browser.get(done.headers["location"]).text
+
+
+def test_a_bulk_removal_of_flagged_posts_asks_first(
+    db: Session, qa: QA, make_user: UserFactory, as_role: Callable[..., tuple]
+) -> None:
+    answer, item = _flagged_accepted_answer(db, qa, make_user, "three")
+    browser, _moderator = as_role(Role.MODERATOR)
+    form = {
+        "csrf_token": csrf_token(browser, "/b/acme/mod/flagged"),
+        "decision": "delete",
+        "items": [str(item.id)],
+        "back": "/b/acme/mod/flagged",
+    }
+    asked = browser.post("/mod/items/bulk", data=form)
+    assert asked.status_code == 200
+    assert "Remove this post for everyone?" in asked.text
+    assert "This applies to 1 selected item:" in asked.text
+    assert _state(db, answer, item) == (Visibility.VISIBLE, ItemStatus.OPEN)
+    done = browser.post("/mod/items/bulk", data=form | {"confirm": "1"}, follow_redirects=False)
+    assert done.status_code == 303
+    assert _state(db, answer, item) == (Visibility.DELETED, ItemStatus.RESOLVED)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from community import meili
 from community.app import create_app
+from community.auth import LimitStore
 from community.clock import utcnow
 from community.errors import TooManyRequests
 from community.models import Forum, Post, Thread, User, Vote
@@ -184,14 +185,42 @@ def test_limits_can_be_switched_off(tmp_path: Path) -> None:
         limiter.hit("post", "user:1", new_account=True)
 
 
-def test_an_unreachable_store_allows_and_says_so(
+def _degraded_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.name == "community.auth" and "rate limits degraded" in record.getMessage()
+    ]
+
+
+def test_an_unreachable_store_allows_and_says_so_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     limiter = _limiter(tmp_path, "unreachable")
-    with caplog.at_level(logging.WARNING, logger="moderation.ratelimit"):
+    with caplog.at_level(logging.WARNING, logger="community.auth"):
         for _ in range(30):
             limiter.hit("post", "user:1", new_account=True)
-    assert "rate-limit store unavailable" in caplog.text
+    [warning] = _degraded_warnings(caplog)  # once per outage, not once per request
+    assert "Redis" in warning and "let requests through" in warning
+
+
+@pytest.mark.parametrize("storage", LIMIT_STORAGES)
+def test_the_end_of_an_outage_is_logged_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, storage: str
+) -> None:
+    redis_url = REDIS_URL if storage == "redis" else None
+    store = LimitStore(
+        Settings(instance_dir=tmp_path, secret_key="x", redis_url=redis_url, rate_limit_prefix="t")
+    )
+    with caplog.at_level(logging.WARNING, logger="community.auth"):
+        # What a counter operation reports when its store drops the connection.
+        store.failed(ConnectionError("connection refused"))
+        store.failed(ConnectionError("connection refused"))
+        assert store.degraded
+        assert store.probe() and store.probe()  # the store answers (memory always does)
+    assert not store.degraded
+    assert len(_degraded_warnings(caplog)) == 1
+    assert len([r for r in caplog.records if "rate limits restored" in r.getMessage()]) == 1
 
 
 # --- through the pages and the API -----------------------------------------------------------
@@ -475,6 +504,11 @@ def test_with_redis_unreachable_the_site_keeps_working(
         caplog.at_level(logging.WARNING),
         TestClient(create_app(settings, engine=engine)) as browser,
     ):
+        ready = browser.get("/readyz")
+        assert ready.status_code == 200  # limits fail open: the site still serves...
+        assert ready.json()["status"] == "ok"
+        # ...and the probe says what is missing.
+        assert ready.json()["checks"]["rate_limits"].startswith("degraded: Redis does not answer")
         for _ in range(4):  # past the login limit: not throttled, and never a 500
             failed = browser.post(
                 "/login",
@@ -498,5 +532,4 @@ def test_with_redis_unreachable_the_site_keeps_working(
         assert vote.status_code == 200
         assert browser.get("/b/acme/search").status_code == 200
     assert _threads_by(db, newbie) == 7
-    assert "rate-limit store unavailable" in caplog.text
-    assert "login throttle store unavailable" in caplog.text
+    assert len(_degraded_warnings(caplog)) == 1  # one outage, one warning, for every limit

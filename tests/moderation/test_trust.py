@@ -639,6 +639,14 @@ def test_admins_set_the_thresholds_on_the_settings_page(
     broken = dict(form, posts=["1", "two", "3"])
     refused = browser.post("/admin/brands/acme/trust", data={"csrf_token": token, **broken})
     assert refused.status_code == 422
+    for typed in ("²", "١٢"):  # int() raised on the first (a 500) and read the second as 12
+        other_script = dict(form, posts=["1", typed, "3"])
+        assert (
+            browser.post(
+                "/admin/brands/acme/trust", data={"csrf_token": token, **other_script}
+            ).status_code
+            == 422
+        )
     short = dict(form, upvotes=["1"])
     assert (
         browser.post("/admin/brands/acme/trust", data={"csrf_token": token, **short}).status_code

@@ -1,6 +1,6 @@
 """Article views counted once per viewer and day (kb_article_views), as thread views are.
 
-Revision ID: 0007_ux1
+Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-02 10:00:00.000000
 """
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007_ux1"
+revision: str = "0007"
 down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
