@@ -9,7 +9,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy.orm import Session
 
 from community.models import Role, User
-from tests.browser.conftest import PageProblems
+from tests.browser.conftest import PageProblems, WatchedBrowser
 from tests.conftest import PASSWORD, LiveServer, fresh
 
 pytestmark = pytest.mark.browser
@@ -78,10 +78,10 @@ def test_admin_changes_a_role_in_place_with_htmx(
 
 
 def test_pages_read_without_javascript(
-    browser: object, live_server: LiveServer, make_user: Callable[..., User]
+    browser: WatchedBrowser, live_server: LiveServer, make_user: Callable[..., User]
 ) -> None:
     make_user("priya")
-    context = browser.new_context(java_script_enabled=False)  # type: ignore[attr-defined]
+    context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
     try:
         page.goto(live_server.url + "/u/priya")
