@@ -64,18 +64,11 @@
   });
 
   // A refused action (another moderator handled the item first, a reason is missing) must not
-  // fail silently: htmx swaps nothing on an error, so show the server's explanation in the item.
-  document.body.addEventListener("htmx:responseError", function (event) {
-    var source = event.detail && event.detail.elt;
-    var item = source && source.closest ? source.closest("[data-item]") : null;
+  // fail silently: app.js passes on the server's explanation, shown here inside the item.
+  document.body.addEventListener("community:refused", function (event) {
+    var item = event.target instanceof Element ? event.target.closest("[data-item]") : null;
     if (!item) { return; }
-    var xhr = event.detail.xhr;
-    var parts = [];
-    var page = new DOMParser().parseFromString(xhr.responseText || "", "text/html");
-    Array.prototype.forEach.call(page.querySelectorAll("main .card > p:first-of-type, main .card li"), function (node) {
-      var text = node.textContent.trim();
-      if (text) { parts.push(text); }
-    });
+    event.preventDefault();
     var note = item.querySelector("[data-error]");
     if (!note) {
       note = document.createElement("p");
@@ -84,7 +77,7 @@
       note.setAttribute("data-error", "");
       item.insertBefore(note, item.firstChild);
     }
-    note.textContent = parts.length ? parts.join(" ") : "That did not work (" + xhr.status + "). Reload and try again.";
+    note.textContent = event.detail.message;
     item.focus();
   });
 
