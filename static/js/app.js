@@ -47,6 +47,21 @@
     });
     if (event.target.dispatchEvent(refused)) { showAlert(message); }
   });
+  // The account menu (details/summary, works without this) closes when the person clicks
+  // elsewhere or presses Escape, as menus do.
+  document.addEventListener("click", function (event) {
+    Array.prototype.forEach.call(document.querySelectorAll(".account-menu details[open]"), function (menu) {
+      if (!menu.contains(event.target)) { menu.open = false; }
+    });
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") { return; }
+    var menu = document.querySelector(".account-menu details[open]");
+    if (menu) {
+      menu.open = false;
+      menu.querySelector("summary").focus();
+    }
+  });
   // After an htmx swap, move focus to a swapped element that asks for it (keyboard users).
   document.addEventListener("htmx:afterSwap", function (event) {
     var target = event.detail && event.detail.target;

@@ -31,6 +31,16 @@ def test_sign_up_sign_out_and_sign_in(
     assert session["httpOnly"] is True
     assert session["sameSite"] == "Lax"
 
+    # The person's own links sit in the account menu under their name.
+    menu = page.locator(".account-menu summary")
+    expect(menu).to_contain_text("browser_bea")
+    expect(page.get_by_role("button", name="Log out")).to_be_hidden()
+    menu.click()
+    profile = page.get_by_role("link", name="Your profile")
+    expect(profile).to_have_attribute("href", "/u/browser_bea")
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("button", name="Log out")).to_be_hidden()
+    menu.click()
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("status")).to_contain_text("You are signed out.")
     page.get_by_role("link", name="Log in").click()
