@@ -9,10 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from babel.numbers import format_decimal
-
-from community.i18n import active_locale, ngettext
+from community import readable
 from community.i18n import gettext as _
+from community.i18n import ngettext
 from community.labels import N_, label
 from crowdservice import triage
 
@@ -96,13 +95,8 @@ _KEYS = {
 _SKIPPED = {"needs_response", "classification", "segment"}
 
 
-def _number(value: float) -> str:
-    return format_decimal(value, format="#,##0.##", locale=active_locale())
-
-
 def _key_label(key: str) -> str:
-    known = _KEYS.get(key)
-    return _(known) if known else key.replace("_", " ").capitalize()
+    return readable.key_label(key, _KEYS)
 
 
 def _phrase(value: str, phrases: Mapping[str, str] = _PHRASES) -> str:
@@ -113,12 +107,10 @@ def _phrase(value: str, phrases: Mapping[str, str] = _PHRASES) -> str:
 def _value(key: str, value: Any) -> str:
     """One value as text: labels for known codes, numbers in the reader's locale, lists and
     mappings flattened."""
-    if value is None or value == "" or value == [] or value == {}:
-        return "–"
-    if isinstance(value, bool):
-        return _("yes") if value else _("no")
+    if value is None or value == "" or value == [] or value == {} or isinstance(value, bool):
+        return readable.value_text(value)
     if isinstance(value, int | float):
-        return _number(value)
+        return readable.number(value)
     if isinstance(value, str):
         if key in ("interaction_type", "kind_hint"):
             return label(f"type:{value}")
@@ -136,7 +128,9 @@ def _value(key: str, value: Any) -> str:
     if isinstance(value, Mapping):
         if key == "type_scores":
             ranked = sorted(value.items(), key=lambda item: -float(item[1]))
-            return " · ".join(f"{label('type:' + kind)} {_number(score)}" for kind, score in ranked)
+            return " · ".join(
+                f"{label('type:' + kind)} {readable.number(score)}" for kind, score in ranked
+            )
         if key == "cues":
             return " · ".join(
                 f"{label('type:' + kind)}: {', '.join(map(str, words))}"
@@ -144,8 +138,8 @@ def _value(key: str, value: Any) -> str:
             )
         if key == "thresholds":
             return _("positive from %(positive)s, negative up to %(negative)s") % {
-                "positive": _number(float(value.get("positive", triage.POSITIVE_AT))),
-                "negative": _number(float(value.get("negative", triage.NEGATIVE_AT))),
+                "positive": readable.number(float(value.get("positive", triage.POSITIVE_AT))),
+                "negative": readable.number(float(value.get("negative", triage.NEGATIVE_AT))),
             }
         return " · ".join(
             f"{_key_label(str(inner))}: {_value(str(inner), item)}" for inner, item in value.items()
@@ -221,8 +215,8 @@ def segment_because(facts: Mapping[str, Any]) -> str:
         }
     if segment == "influencer":
         return _("reputation %(reputation)s, at least %(threshold)s") % {
-            "reputation": _number(int(facts.get("reputation") or 0)),
-            "threshold": _number(triage.INFLUENCER_REPUTATION),
+            "reputation": readable.number(int(facts.get("reputation") or 0)),
+            "threshold": readable.number(triage.INFLUENCER_REPUTATION),
         }
     if segment == "advocate":
         return _("%(num)d accepted answers, mostly positive") % {

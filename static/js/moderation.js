@@ -52,10 +52,13 @@
     var reasonField = button.form && button.form.querySelector("[data-reason]");
     if (reasonField && (key === "r")) {
       // The author is told why, so an empty answer asks again (Escape cancels).
+      // The questions come translated from the page; {action} is the button's own label.
       var name = buttonLabel(button);
-      var reason = window.prompt(name + ": why? (sent to the author)");
+      var ask = (list.dataset.askReason || "{action}: why?").replace("{action}", name);
+      var again = (list.dataset.askReasonAgain || ask).replace("{action}", name);
+      var reason = window.prompt(ask);
       while (reason !== null && !reason.trim()) {
-        reason = window.prompt(name + ": a reason is needed. Why? (sent to the author)");
+        reason = window.prompt(again);
       }
       if (reason === null) { return; }
       reasonField.value = reason.trim();

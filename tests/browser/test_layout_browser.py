@@ -77,6 +77,7 @@ def staff_pages(db: Session, qa: QA, make_user: Callable[..., User]) -> tuple[Us
         f"/b/{brand}/mod/users",
         f"/mod/users/{asker.username}",
         "/mod/audit",
+        "/admin",
         "/admin/users",
         f"/admin/brands/{brand}/service",
         f"/admin/brands/{brand}/webhooks",

@@ -25,7 +25,7 @@ from community.models import (
 )
 from moderation import actions
 from moderation.models import AuditLog, ItemStatus, Queue, QueueItem
-from tests.browser.conftest import PageProblems
+from tests.browser.conftest import PageProblems, WatchedBrowser
 from tests.conftest import PASSWORD, QA, LiveServer, fresh
 
 pytestmark = pytest.mark.browser
@@ -350,6 +350,40 @@ def test_select_three_with_x_and_approve_them_in_bulk(
     assert traffic.dialogs == []
     assert traffic.server_errors == []
     assert problems.messages == []
+
+
+def test_the_reject_prompt_speaks_the_moderators_language(
+    browser: WatchedBrowser,
+    live_server: LiveServer,
+    make_user: UserFactory,
+    qa: QA,
+    db: Session,
+) -> None:
+    [item] = held_questions(qa, make_user, 1)
+    moderator = make_user("mod_maya", role=Role.MODERATOR)
+    context = browser.new_context(locale="es-ES")
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    traffic = Traffic(replies=[""])
+    traffic.watch(page)
+    page.goto(f"{live_server.url}/login?next={quote(QUEUE_PATH)}")
+    page.locator("#field-login").fill(moderator.username)
+    page.locator("#field-password").fill(PASSWORD)
+    page.locator("#field-password").press("Enter")
+    expect(page).to_have_url(live_server.url + QUEUE_PATH)
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Esperando aprobación")
+
+    page.keyboard.press("j")
+    expect(page.locator(f"#item-{item.id}")).to_be_focused()
+    with page.expect_response(resolved(item.id, "reject")) as answered:
+        page.keyboard.press("r")
+    assert answered.value.status == 200
+    expect(page.locator(f"#item-{item.id}")).to_have_attribute("data-handled", "")
+    assert traffic.dialogs == [
+        "prompt: Rechazar: ¿por qué? (se enviará al autor)",
+        "prompt: Rechazar: hace falta un motivo. ¿Por qué? (se enviará al autor)",
+    ]
+    context.close()
 
 
 # --- 3. another moderator got there first ----------------------------------------------------
