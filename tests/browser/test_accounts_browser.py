@@ -68,6 +68,8 @@ def test_admin_changes_a_role_in_place_with_htmx(
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.get_by_role("link", name="Admin").click()
+    expect(page).to_have_url(live_server.url + "/admin")
+    page.get_by_role("link", name="Users and roles").click()
     expect(page).to_have_url(live_server.url + "/admin/users")
 
     page.get_by_label("Role of lee").select_option("agent")
