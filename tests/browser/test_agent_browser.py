@@ -129,7 +129,8 @@ def test_an_agent_answers_an_escalated_question_and_the_asker_accepts_it(
         assert accepted.value.ok
         accepted_card = asker_page.get_by_role("region", name="Accepted answer")
         expect(accepted_card).to_have_id(f"post-{official_id}")
-        expect(accepted_card).to_contain_text("✓ Accepted answer")
+        expect(accepted_card.locator(".badge.ok")).to_have_text("Accepted answer")
+        expect(accepted_card.locator(".badge.ok svg.icon-check")).to_have_count(1)
         expect(accepted_card.locator(".badge.official")).to_have_text("Official answer")
         assert asker_problems.messages == []
     finally:

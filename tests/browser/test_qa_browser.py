@@ -263,14 +263,15 @@ def test_answer_vote_and_accept_in_place(
         assert accepted.value.headers.get("x-csrf-token") == page_csrf_token(ann_page)
         accepted_card = ann_page.get_by_role("region", name="Accepted answer")
         expect(accepted_card).to_have_id(f"post-{ben_post.id}")
-        expect(accepted_card).to_contain_text("✓ Accepted answer")
+        expect(accepted_card.locator(".badge.ok")).to_have_text("Accepted answer")
+        expect(accepted_card.locator(".badge.ok svg.icon-check")).to_have_count(1)
         expect(accepted_card.get_by_role("button", name="Unaccept")).to_be_visible()
         expect(answers.first).to_have_id(f"post-{ben_post.id}")  # the accepted one comes first
         expect(answers).to_have_count(2)
         assert ann_page.evaluate("window.samePage") is True
 
         ann_page.reload()
-        expect(ann_page.locator("header.page-head")).to_contain_text("✓ Solved")
+        expect(ann_page.locator("header.page-head")).to_contain_text("Solved")
         expect(ann_page.get_by_role("region", name="Accepted answer")).to_have_id(
             f"post-{ben_post.id}"
         )
@@ -456,7 +457,7 @@ def test_vote_and_accept_without_javascript(
         expect(ann_page.get_by_role("region", name="Accepted answer")).to_have_id(
             f"post-{reply.id}"
         )
-        expect(ann_page.locator("header.page-head")).to_contain_text("✓ Solved")
+        expect(ann_page.locator("header.page-head")).to_contain_text("Solved")
         assert ann_side.messages == []
 
     solved = thread_row(db, thread_id)
