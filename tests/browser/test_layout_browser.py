@@ -64,7 +64,7 @@ def staff_pages(db: Session, qa: QA, make_user: Callable[..., User]) -> tuple[Us
     held = qa.ask(make_user("newcomer", trust_level=0), title=LONG_TITLE + " (held)")
     actions.set_locked(db, admin, item.thread, True, reason="Locked while support looks")
     db.commit()
-    add_webhook(db, item)
+    hook = add_webhook(db, item)
     assert held.id
     brand = qa.forum.brand.slug
     pages = [
@@ -81,6 +81,7 @@ def staff_pages(db: Session, qa: QA, make_user: Callable[..., User]) -> tuple[Us
         "/admin/users",
         f"/admin/brands/{brand}/service",
         f"/admin/brands/{brand}/webhooks",
+        f"/admin/brands/{brand}/webhooks/{hook.id}",
         f"/admin/brands/{brand}/moderation",
         f"/admin/brands/{brand}/search",
         "/admin/outbox",
