@@ -1,6 +1,7 @@
 """The agent workspace: the queue of escalations, claiming (exactly one holder, whatever the
 race), answering in public, asking the author for details, handing off to the helpdesk,
-returning to the community, resolving, the whole context of one item and an agent's own figures.
+returning to the community, resolving, and the whole context of one item (the queue's counts
+and an agent's own figures are in crowdservice/figures.py).
 
 Who works escalations: agents and admins. Admins are the "lead agents": besides working items
 themselves they may act on an item someone else holds (answer, release, hand off, resolve) and
