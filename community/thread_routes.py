@@ -154,6 +154,7 @@ def _render_thread(
     *,
     answer_sort: str = "score",
     block: str | None = None,
+    oob: bool = False,
     answer_form: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
@@ -174,6 +175,7 @@ def _render_thread(
             "is_curator": kb_service.is_curator(user),
             "can_retag": threads.can_retag(user, thread) and thread.locked_at is None,
             "support": crowd_service.thread_panel(db, user, thread),
+            "oob": oob,
         },
         block=block,
         status_code=status_code,
@@ -256,7 +258,7 @@ def _after_accept_change(request: Request, db: SessionDep, user: User, thread: T
     db.commit()
     if is_htmx(request):
         fresh = threads.access_thread(db, user, thread.id)
-        return _render_thread(request, db, user, fresh, block="answers")
+        return _render_thread(request, db, user, fresh, block="answers", oob=True)
     return RedirectResponse(_thread_url(thread.id), status_code=303)
 
 

@@ -1,6 +1,7 @@
 """The agent workspace: the queue of escalations, claiming (exactly one holder, whatever the
 race), answering in public, asking the author for details, handing off to the helpdesk,
-returning to the community, resolving, the whole context of one item and an agent's own figures.
+returning to the community, resolving, and the whole context of one item (the queue's counts
+and an agent's own figures are in crowdservice/figures.py).
 
 Who works escalations: agents and admins. Admins are the "lead agents": besides working items
 themselves they may act on an item someone else holds (answer, release, hand off, resolve) and
@@ -14,12 +15,11 @@ outbox) in the caller's transaction. Nothing here commits.
 from __future__ import annotations
 
 import re
-import statistics
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from community import indexing, notifications, threads
@@ -41,7 +41,7 @@ from community.models import (
 from community.policy import ensure_can_participate
 from community.schemas import AnswerIn
 from crowdservice import escalation as escalation_service
-from crowdservice import triage, webhooks
+from crowdservice import explain, triage, webhooks
 from crowdservice.models import (
     ACTIVE_ESCALATION,
     BreachKind,
@@ -50,7 +50,6 @@ from crowdservice.models import (
     Priority,
     Resolution,
     Segment,
-    SLABreach,
     TriageResult,
 )
 from kb import service_search
@@ -812,12 +811,9 @@ class QueueItem:
 
 @dataclass
 class QueueListing:
+    """The items matching the filters; the queue's counts come from figures.workload."""
+
     items: list[QueueItem]
-    # Per state over the brand's whole active queue (tabs), whatever the filters.
-    counts: dict[str, int]
-    breached: int
-    mine: int
-    unclaimed: int
     total: int  # items matching the filters (items holds at most QUEUE_LIMIT)
 
 
@@ -840,18 +836,10 @@ def queue(
             .options(joinedload(Escalation.assigned_agent))
         ).all()
     )
-    counts = dict.fromkeys((state.value for state in COUNTED_STATES), 0)
-    breached = mine = unclaimed = 0
     items: list[QueueItem] = []
     for escalation, thread, forum in rows:
         due_kind, due_at = due_that_matters(escalation, now)
         left = int((due_at - now).total_seconds())
-        active = escalation.status in ACTIVE_STATUSES
-        if active:
-            counts[escalation.status.value] += 1
-            breached += left < 0
-            mine += escalation.assigned_agent_id == viewer.id
-            unclaimed += escalation.assigned_agent_id is None
         if not _matches(escalation, thread, forum, filters, viewer, left):
             continue
         items.append(
@@ -873,14 +861,7 @@ def queue(
             )
         )
     items.sort(key=lambda item: (item.due_at, item.priority.value, item.escalation.id))
-    return QueueListing(
-        items=items[:QUEUE_LIMIT],
-        counts=counts,
-        breached=breached,
-        mine=mine,
-        unclaimed=unclaimed,
-        total=len(items),
-    )
+    return QueueListing(items=items[:QUEUE_LIMIT], total=len(items))
 
 
 def _matches(
@@ -935,6 +916,14 @@ class ItemContext:
     def breached(self) -> bool:
         return self.seconds_left < 0
 
+    @property
+    def triage_facts(self) -> list[explain.Fact]:
+        return explain.triage_facts(self.triage.reasons if self.triage else None)
+
+    @property
+    def segment_facts(self) -> list[explain.Fact]:
+        return explain.segment_facts(self.segment_reasons)
+
 
 def item_context(
     db: Session, escalation: Escalation, *, now: datetime | None = None
@@ -948,7 +937,9 @@ def item_context(
             select(Post)
             .where(Post.thread_id == thread.id)
             .options(selectinload(Post.author))
-            .order_by(Post.id)
+            # The question first, then the answers as they came (ids need not follow time:
+            # imports and merges insert posts late).
+            .order_by(Post.is_question.desc(), Post.created_at, Post.id)
         )
     )
     segment, reasons = triage.segment_for(db, author)
@@ -1016,59 +1007,3 @@ def similar_entries(
             }
         )
     return entries[:limit]
-
-
-# --- an agent's own figures ------------------------------------------------------------------
-
-
-def agent_figures(db: Session, agent: User, *, since: datetime) -> dict[str, Any]:
-    """The agent's own numbers since a date: items claimed and resolved, median first-response
-    time (from escalation to the first support answer), breaches per priority."""
-    claimed = db.scalar(
-        select(func.count())
-        .select_from(Escalation)
-        .where(Escalation.assigned_agent_id == agent.id, Escalation.claimed_at >= since)
-    )
-    resolved = db.scalar(
-        select(func.count())
-        .select_from(Escalation)
-        .where(
-            Escalation.assigned_agent_id == agent.id,
-            Escalation.status == EscalationStatus.RESOLVED,
-            Escalation.resolved_at >= since,
-        )
-    )
-    responses = db.execute(
-        select(Escalation.created_at, Escalation.first_response_at).where(
-            Escalation.assigned_agent_id == agent.id,
-            and_(
-                Escalation.first_response_at.is_not(None),
-                Escalation.first_response_at >= since,
-            ),
-        )
-    ).all()
-    waits = [
-        max(0.0, (answered - created).total_seconds())
-        for created, answered in responses
-        if answered is not None
-    ]
-    per_priority = {priority.value: {"count": 0, "seconds_over": 0} for priority in Priority}
-    breaches = db.execute(
-        select(SLABreach.priority, func.count(), func.coalesce(func.sum(SLABreach.seconds_over), 0))
-        .where(SLABreach.agent_id == agent.id, SLABreach.recorded_at >= since)
-        .group_by(SLABreach.priority)
-    ).all()
-    for priority, count, seconds in breaches:
-        per_priority[Priority(priority).value] = {"count": int(count), "seconds_over": int(seconds)}
-    return {
-        "since": _iso(since),
-        "claimed": int(claimed or 0),
-        "resolved": int(resolved or 0),
-        "responses": len(waits),
-        "median_first_response_seconds": int(statistics.median(waits)) if waits else None,
-        "breaches": {
-            "count": sum(item["count"] for item in per_priority.values()),
-            "seconds_over": sum(item["seconds_over"] for item in per_priority.values()),
-            "per_priority": per_priority,
-        },
-    }

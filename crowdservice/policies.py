@@ -14,6 +14,7 @@ from community.i18n import gettext as _
 from community.models import Brand, Role, User
 from crowdservice import sla, triage
 from crowdservice.models import ServicePolicy
+from crowdservice.rules_form import RuleRow, rules_from_rows
 from moderation.audit import record_audit
 
 DELAY_RANGE = (0.1, 1.0)
@@ -30,6 +31,54 @@ def _snapshot(policy: ServicePolicy) -> dict[str, Any]:
     }
 
 
+def _validate_rules(raw: object) -> list[dict[str, Any]]:
+    """Rules from the form's rows or from JSON, checked by the one function for both. Rules
+    equal to the defaults are stored as "use the defaults", so later default changes apply."""
+    if isinstance(raw, list) and raw and all(isinstance(row, RuleRow) for row in raw):
+        cleaned = rules_from_rows(raw)
+    else:
+        cleaned = triage.validate_rules(raw)
+    return [] if cleaned == triage.DEFAULT_RULES else cleaned
+
+
+def _policy(db: Session, brand: Brand) -> ServicePolicy:
+    policy = db.get(ServicePolicy, brand.id)
+    if policy is None:
+        policy = ServicePolicy(brand_id=brand.id, targets={}, triage_rules=[])
+        db.add(policy)
+        db.flush()
+    return policy
+
+
+def _ensure_admin(admin: User) -> None:
+    if admin.role != Role.ADMIN:
+        raise PermissionDenied(_("Only administrators can change the service policy."))
+
+
+def save_rules(
+    db: Session, admin: User, brand: Brand, raw: str, *, ip: str | None = None
+) -> ServicePolicy:
+    """Replace only the priority rules, from a JSON document (an import); audited like a save.
+    An empty list goes back to the defaults."""
+    _ensure_admin(admin)
+    cleaned = _validate_rules(raw.strip() or "[]")
+    policy = _policy(db, brand)
+    before = _snapshot(policy)
+    policy.triage_rules = cleaned
+    policy.updated_at = utcnow()
+    db.flush()
+    record_audit(
+        db, actor=admin, action="service_policy.saved", target_type="brand", target_id=brand.id,
+        before=before, after=_snapshot(policy), reason="rules imported", ip=ip,
+    )  # fmt: skip
+    return policy
+
+
+def rules_document(policy: ServicePolicy) -> list[dict[str, Any]]:
+    """The rules in force, for the JSON export (the defaults when the brand has none)."""
+    return policy.triage_rules or triage.DEFAULT_RULES
+
+
 def save_policy(
     db: Session,
     admin: User,
@@ -44,14 +93,13 @@ def save_policy(
 ) -> ServicePolicy:
     """Validate everything first (one message per field), then store it. Deadlines of threads
     already waiting keep the policy they were given; new and re-prioritised threads use this."""
-    if admin.role != Role.ADMIN:
-        raise PermissionDenied(_("Only administrators can change the service policy."))
+    _ensure_admin(admin)
     errors: dict[str, str] = {}
     cleaned: dict[str, Any] = {}
     for key, check, raw in (
         ("targets", sla.validate_targets, targets),
         ("business_hours", sla.validate_business_hours, business_hours),
-        ("triage_rules", triage.validate_rules, rules),
+        ("triage_rules", _validate_rules, rules),
     ):
         try:
             cleaned[key] = check(raw)
@@ -71,11 +119,7 @@ def save_policy(
         cleaned[key] = number
     if errors:
         raise FormErrors(errors)
-    policy = db.get(ServicePolicy, brand.id)
-    if policy is None:
-        policy = ServicePolicy(brand_id=brand.id, targets={}, triage_rules=[])
-        db.add(policy)
-        db.flush()
+    policy = _policy(db, brand)
     before = _snapshot(policy)
     policy.targets = cleaned["targets"]
     policy.business_hours = cleaned["business_hours"]

@@ -18,7 +18,7 @@ from community.errors import FormErrors, NotFound
 from community.i18n import gettext as _
 from community.models import Brand, Role, User
 from community.web import flash_redirect, render
-from crowdservice import escalation, experts, policies, sla, triage
+from crowdservice import escalation, experts, policies, rules_form, sla
 from crowdservice.models import Priority
 
 router = APIRouter(include_in_schema=False)
@@ -35,6 +35,7 @@ def _page(
     *,
     errors: dict[str, str] | None = None,
     typed: dict[str, str] | None = None,
+    rows: list[rules_form.RuleRow] | None = None,
     status_code: int = 200,
 ) -> Response:
     policy = sla.policy_for(db, brand.id)
@@ -54,9 +55,13 @@ def _page(
                 for priority in Priority
             },
             "hours": policy.business_hours or {},
-            "rules_json": json.dumps(
-                policy.triage_rules or triage.DEFAULT_RULES, indent=2, ensure_ascii=False
-            ),
+            "rule_rows": rows or rules_form.rows_for(policies.rules_document(policy)),
+            "rule_choices": {
+                "types": rules_form.TYPES,
+                "sentiments": rules_form.SENTIMENTS,
+                "segments": rules_form.SEGMENTS,
+                "outcomes": rules_form.OUTCOMES,
+            },
             "using_default_rules": not policy.triage_rules,
             "outcomes": escalation.deflection_counts(db, brand.id, since),
             "expert_stats": experts.expert_stats(db, brand.id, since),
@@ -104,17 +109,57 @@ async def save_service(request: Request, db: SessionDep, user: Admin, brand_slug
             "start": text("start"),
             "end": text("end"),
         }
+
+    def values(name: str) -> list[str]:
+        return [value for value in form.getlist(name) if isinstance(value, str)]
+
+    rows: list[rules_form.RuleRow] | None = None
     try:
+        rows = rules_form.rows_from_form(text("rule_rows"), values)
         policies.save_policy(
-            db, user, brand, targets=targets, business_hours=hours, rules=text("rules") or "[]",
+            db, user, brand, targets=targets, business_hours=hours, rules=rows,
             expert_delay_factor=text("expert_delay_factor"),
             expert_daily_invitations=text("expert_daily_invitations"),
             ip=client_ip(request),
         )  # fmt: skip
     except FormErrors as exc:
         db.rollback()
-        # Show what was typed (a long rules document must not be lost to one typo).
+        # Show what was typed (many rules must not be lost to one typo).
         typed = {key: value for key, value in form.items() if isinstance(value, str)}
-        return _page(request, db, brand, errors=exc.errors, typed=typed, status_code=422)
+        return _page(request, db, brand, errors=exc.errors, typed=typed, rows=rows, status_code=422)
     db.commit()
     return flash_redirect(request, f"/admin/brands/{brand.slug}/service", _("Saved."))
+
+
+@router.get("/admin/brands/{brand_slug}/service/rules.json", name="admin_rules_export")
+def export_rules(db: SessionDep, user: Admin, brand_slug: str) -> Response:
+    brand = community_service.get_brand(db, brand_slug)
+    document = policies.rules_document(sla.policy_for(db, brand.id))
+    return Response(
+        json.dumps(document, indent=2, ensure_ascii=False) + "\n",
+        media_type="application/json",
+        headers={"content-disposition": f'attachment; filename="triage-rules-{brand.slug}.json"'},
+    )
+
+
+@router.post(
+    "/admin/brands/{brand_slug}/service/rules",
+    response_class=HTMLResponse,
+    name="admin_rules_import",
+)
+def import_rules(
+    request: Request, db: SessionDep, user: Admin, brand_slug: str, rules_json: FormText = ""
+) -> Response:
+    brand = community_service.get_brand(db, brand_slug)
+    try:
+        policies.save_rules(db, user, brand, rules_json, ip=client_ip(request))
+    except FormErrors as exc:
+        db.rollback()
+        errors = {"rules_json": exc.errors.get("rules", _("These rules cannot be used."))}
+        return _page(
+            request, db, brand, errors=errors, typed={"rules_json": rules_json}, status_code=422
+        )
+    db.commit()
+    return flash_redirect(
+        request, f"/admin/brands/{brand.slug}/service#rules", _("The priority rules are imported.")
+    )

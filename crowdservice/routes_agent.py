@@ -19,7 +19,7 @@ from community.errors import Conflict, FormErrors, NotFound
 from community.i18n import gettext as _
 from community.models import Forum, Role, User
 from community.web import flash_redirect, render
-from crowdservice import agent
+from crowdservice import agent, figures
 from crowdservice.models import Escalation, EscalationStatus
 
 router = APIRouter(include_in_schema=False)
@@ -41,7 +41,8 @@ def queue_page(request: Request, db: SessionDep, user: Agent, brand_slug: str) -
     brand = community_service.get_brand(db, brand_slug)
     params = {key: value for key, value in request.query_params.items() if isinstance(value, str)}
     filters = agent.QueueFilters.from_params(params)
-    listing = agent.queue(db, user, brand, filters, now=utcnow())
+    now = utcnow()
+    listing = agent.queue(db, user, brand, filters, now=now)
     forums = list(
         db.scalars(select(Forum).where(Forum.brand_id == brand.id).order_by(Forum.position))
     )
@@ -51,6 +52,7 @@ def queue_page(request: Request, db: SessionDep, user: Agent, brand_slug: str) -
         {
             "brand": brand,
             "listing": listing,
+            "workload": figures.workload(db, user, brand, now=now),
             "filters": filters,
             "forums": forums,
             "query": request.url.query,
@@ -158,7 +160,21 @@ def _act(
 
 
 @router.get("/agent/me", response_class=HTMLResponse, name="agent_figures")
-def figures_page(request: Request, user: Agent, db: SessionDep, days: int = 30) -> Response:
+def figures_page(
+    request: Request, user: Agent, db: SessionDep, days: int = 30, brand: str = ""
+) -> Response:
     days = min(max(days, 1), 365)
-    figures = agent.agent_figures(db, user, since=utcnow() - timedelta(days=days))
-    return render(request, "crowdservice/agent_figures.html", {"figures": figures, "days": days})
+    if brand:
+        chosen = community_service.get_brand(db, brand[:60])
+    else:
+        found = community_service.default_brand(db, request.app.state.settings.default_brand)
+        if found is None:
+            raise NotFound()
+        chosen = found
+    now = utcnow()
+    mine = figures.agent_figures(db, user, chosen, since=now - timedelta(days=days), now=now)
+    return render(
+        request,
+        "crowdservice/agent_figures.html",
+        {"figures": mine, "days": days, "brand": chosen},
+    )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from community.models import Post, Role, Thread, ThreadStatus, User, Visibility
-from crowdservice import escalation, sla, triage
+from crowdservice import escalation, explain, sla, triage
 from crowdservice.models import Escalation, TriageResult
 
 STAFF = (Role.MODERATOR, Role.AGENT, Role.ADMIN)
@@ -73,6 +73,15 @@ class SupportPanel:
     is_agent: bool
     can_request_support: bool
     can_escalate: bool
+
+    @property
+    def triage_facts(self) -> list[explain.Fact]:
+        return explain.triage_facts(self.triage.reasons if self.triage else None)
+
+    @property
+    def segment_facts(self) -> list[explain.Fact]:
+        reasons = self.triage.reasons if self.triage else None
+        return explain.segment_facts((reasons or {}).get("segment"))
 
 
 def thread_panel(db: Session, viewer: User | None, thread: Thread) -> SupportPanel:

@@ -23,7 +23,7 @@ from community.markdown import render_markdown
 from community.models import Brand, Forum, Role, Thread, User, Visibility
 from community.threads import access_post, access_thread
 from community.web import flash_redirect, is_htmx, render
-from moderation import actions, queue
+from moderation import actions, audit_view, queue
 from moderation.models import AuditLog, FlagReason, ItemStatus, Queue
 from moderation.ratelimit import limited
 
@@ -394,18 +394,15 @@ def audit_log(
     if before:
         statement = statement.where(AuditLog.id < before)
     rows = list(db.scalars(statement))
-    actors = {
-        row.id: row
-        for row in db.scalars(
-            select(User).where(User.id.in_({r.actor_id for r in rows if r.actor_id}))
-        )
-    }
+    named = {r.actor_id for r in rows if r.actor_id} | audit_view.user_ids(rows[:50])
+    people = {row.id: row for row in db.scalars(select(User).where(User.id.in_(named)))}
     return render(
         request,
         "moderation/audit.html",
         {
-            "rows": rows[:50],
-            "actors": actors,
+            "entries": [audit_view.describe(row, people) for row in rows[:50]],
+            "actors": people,
+            "target_types": audit_view.TARGETS,
             "more": rows[50].id + 1 if len(rows) > 50 else None,
             "filters": {
                 "action": action,

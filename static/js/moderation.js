@@ -54,10 +54,13 @@
     var reasonField = button.form && button.form.querySelector("[data-reason]");
     if (reasonField && button.hasAttribute("data-asks-reason")) {
       // The author is told why, so an empty answer asks again (Escape cancels).
+      // The questions come translated from the page; {action} is the button's own label.
       var name = buttonLabel(button);
-      var reason = window.prompt(name + ": why? (sent to the author)");
+      var ask = (list.dataset.askReason || "{action}: why?").replace("{action}", name);
+      var again = (list.dataset.askReasonAgain || ask).replace("{action}", name);
+      var reason = window.prompt(ask);
       while (reason !== null && !reason.trim()) {
-        reason = window.prompt(name + ": a reason is needed. Why? (sent to the author)");
+        reason = window.prompt(again);
       }
       if (reason === null) { return; }
       reasonField.value = reason.trim();
@@ -66,18 +69,11 @@
   });
 
   // A refused action (another moderator handled the item first, a reason is missing) must not
-  // fail silently: htmx swaps nothing on an error, so show the server's explanation in the item.
-  document.body.addEventListener("htmx:responseError", function (event) {
-    var source = event.detail && event.detail.elt;
-    var item = source && source.closest ? source.closest("[data-item]") : null;
+  // fail silently: app.js passes on the server's explanation, shown here inside the item.
+  document.body.addEventListener("community:refused", function (event) {
+    var item = event.target instanceof Element ? event.target.closest("[data-item]") : null;
     if (!item) { return; }
-    var xhr = event.detail.xhr;
-    var parts = [];
-    var page = new DOMParser().parseFromString(xhr.responseText || "", "text/html");
-    Array.prototype.forEach.call(page.querySelectorAll("main .card > p:first-of-type, main .card li"), function (node) {
-      var text = node.textContent.trim();
-      if (text) { parts.push(text); }
-    });
+    event.preventDefault();
     var note = item.querySelector("[data-error]");
     if (!note) {
       note = document.createElement("p");
@@ -86,7 +82,7 @@
       note.setAttribute("data-error", "");
       item.insertBefore(note, item.firstChild);
     }
-    note.textContent = parts.length ? parts.join(" ") : "That did not work (" + xhr.status + "). Reload and try again.";
+    note.textContent = event.detail.message;
     item.focus();
   });
 

@@ -9,7 +9,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy.orm import Session
 
 from community.models import Role, User
-from tests.browser.conftest import PageProblems
+from tests.browser.conftest import PageProblems, WatchedBrowser
 from tests.conftest import PASSWORD, LiveServer, fresh
 
 pytestmark = pytest.mark.browser
@@ -31,6 +31,16 @@ def test_sign_up_sign_out_and_sign_in(
     assert session["httpOnly"] is True
     assert session["sameSite"] == "Lax"
 
+    # The person's own links sit in the account menu under their name.
+    menu = page.locator(".account-menu summary")
+    expect(menu).to_contain_text("browser_bea")
+    expect(page.get_by_role("button", name="Log out")).to_be_hidden()
+    menu.click()
+    profile = page.get_by_role("link", name="Your profile")
+    expect(profile).to_have_attribute("href", "/u/browser_bea")
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("button", name="Log out")).to_be_hidden()
+    menu.click()
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("status")).to_contain_text("You are signed out.")
     page.get_by_role("link", name="Log in").click()
@@ -58,6 +68,8 @@ def test_admin_changes_a_role_in_place_with_htmx(
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.get_by_role("link", name="Admin").click()
+    expect(page).to_have_url(live_server.url + "/admin")
+    page.get_by_role("link", name="Users and roles").click()
     expect(page).to_have_url(live_server.url + "/admin/users")
 
     page.get_by_label("Role of lee").select_option("agent")
@@ -78,10 +90,10 @@ def test_admin_changes_a_role_in_place_with_htmx(
 
 
 def test_pages_read_without_javascript(
-    browser: object, live_server: LiveServer, make_user: Callable[..., User]
+    browser: WatchedBrowser, live_server: LiveServer, make_user: Callable[..., User]
 ) -> None:
     make_user("priya")
-    context = browser.new_context(java_script_enabled=False)  # type: ignore[attr-defined]
+    context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
     try:
         page.goto(live_server.url + "/u/priya")

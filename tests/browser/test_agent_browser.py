@@ -8,13 +8,13 @@ from collections.abc import Callable
 from urllib.parse import quote
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from community.models import Post, Role, Thread, User
 from crowdservice.models import Escalation, EscalationReason, EscalationStatus
-from tests.browser.conftest import PageProblems
+from tests.browser.conftest import PageProblems, WatchedBrowser
 from tests.conftest import PASSWORD, QA, LiveServer, fresh
 
 pytestmark = pytest.mark.browser
@@ -35,7 +35,7 @@ def sign_in(page: Page, live_server: LiveServer, user: User, next_path: str) -> 
 def test_an_agent_answers_an_escalated_question_and_the_asker_accepts_it(
     page: Page,
     problems: PageProblems,
-    browser: Browser,
+    browser: WatchedBrowser,
     live_server: LiveServer,
     make_user: Callable[..., User],
     qa: QA,
@@ -52,7 +52,7 @@ def test_an_agent_answers_an_escalated_question_and_the_asker_accepts_it(
     try:
         asker_page = asker_context.new_page()
         asker_page.set_default_timeout(10_000)
-        asker_problems = PageProblems(asker_page)
+        asker_problems = browser.problems.of(asker_page)
         sign_in(asker_page, live_server, asker, f"/t/{thread_id}")
         expect(asker_page).to_have_url(thread_url)
         asker_page.get_by_role("button", name="I need help from the support team").click()
@@ -129,7 +129,8 @@ def test_an_agent_answers_an_escalated_question_and_the_asker_accepts_it(
         assert accepted.value.ok
         accepted_card = asker_page.get_by_role("region", name="Accepted answer")
         expect(accepted_card).to_have_id(f"post-{official_id}")
-        expect(accepted_card).to_contain_text("✓ Accepted answer")
+        expect(accepted_card.locator(".badge.ok")).to_have_text("Accepted answer")
+        expect(accepted_card.locator(".badge.ok svg.icon-check")).to_have_count(1)
         expect(accepted_card.locator(".badge.official")).to_have_text("Official answer")
         assert asker_problems.messages == []
     finally:

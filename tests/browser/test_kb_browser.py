@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from urllib.parse import quote
 
 import pytest
-from playwright.sync_api import Browser, Page, Request, expect
+from playwright.sync_api import Page, Request, expect
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -21,7 +21,7 @@ from community.models import Role, Thread, User
 from community.settings import Settings
 from community.worker import Worker
 from kb.models import Article, ArticleStatus, DeflectionEvent
-from tests.browser.conftest import PageProblems
+from tests.browser.conftest import BrowserProblems, PageProblems, WatchedBrowser
 from tests.conftest import PASSWORD, QA, LiveServer, drain, fresh
 
 pytestmark = pytest.mark.browser
@@ -69,13 +69,13 @@ def sign_in(page: Page, live_server: LiveServer, user: User, next_path: str = "/
 
 
 @contextmanager
-def second_browser(browser: Browser) -> Iterator[PageProblems]:
+def second_browser(browser: WatchedBrowser) -> Iterator[PageProblems]:
     """Another person: a new context (own cookies) whose page records its problems too."""
     context = browser.new_context(locale="en-GB")
     try:
         page = context.new_page()
         page.set_default_timeout(10_000)
-        yield PageProblems(page)
+        yield browser.problems.of(page)
     finally:
         context.close()
 
@@ -111,6 +111,7 @@ def is_search(request: Request) -> bool:
 def test_a_suggestion_while_asking_opens_in_a_new_tab_and_records_a_deflection(
     page: Page,
     problems: PageProblems,
+    browser_problems: BrowserProblems,
     live_server: LiveServer,
     make_user: UserFactory,
     qa: QA,
@@ -142,9 +143,8 @@ def test_a_suggestion_while_asking_opens_in_a_new_tab_and_records_a_deflection(
     tab.set_default_timeout(10_000)
     tab.wait_for_load_state()
     expect(tab).to_have_url(f"{live_server.url}/t/{thread_id}")
-    # Watch the tab from here on (console, page errors, CSP) and load it once more.
-    tab_problems = PageProblems(tab)
-    tab.reload()
+    # The tab's context is watched, so the tab was from its first load (console, CSP).
+    tab_problems = browser_problems.of(tab)
     expect(tab.get_by_role("heading", level=1)).to_have_text(ROUTER_TITLE)
     expect(tab.get_by_role("region", name="Accepted answer")).to_contain_text(ROUTER_FIX)
 
@@ -206,7 +206,7 @@ def test_search_as_you_type_updates_the_results_in_place(
 def test_agent_writes_redacts_and_publishes_an_article_that_a_reader_rates(
     page: Page,
     problems: PageProblems,
-    browser: Browser,
+    browser: WatchedBrowser,
     live_server: LiveServer,
     make_user: UserFactory,
     qa: QA,

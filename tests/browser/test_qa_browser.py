@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from urllib.parse import quote
 
 import pytest
-from playwright.sync_api import Browser, Page, Request, expect
+from playwright.sync_api import Page, Request, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,6 +21,7 @@ from community.models import (
     Notification,
     NotificationKind,
     Post,
+    Role,
     Thread,
     ThreadKind,
     ThreadStatus,
@@ -28,7 +29,8 @@ from community.models import (
     Vote,
 )
 from community.schemas import AnswerIn, AskIn
-from tests.browser.conftest import PageProblems
+from moderation import actions as moderation_actions
+from tests.browser.conftest import PageProblems, WatchedBrowser
 from tests.conftest import PASSWORD, LiveServer, fresh
 
 pytestmark = pytest.mark.browser
@@ -94,13 +96,13 @@ def reputation_of(db: Session, user_id: int) -> int:
 
 
 @contextmanager
-def second_browser(browser: Browser, *, javascript: bool = True) -> Iterator[PageProblems]:
+def second_browser(browser: WatchedBrowser, *, javascript: bool = True) -> Iterator[PageProblems]:
     """Another person: a new context (own cookies) whose page records its problems too."""
     context = browser.new_context(locale="en-GB", java_script_enabled=javascript)
     try:
         page = context.new_page()
         page.set_default_timeout(10_000)
-        yield PageProblems(page)
+        yield browser.problems.of(page)
     finally:
         context.close()
 
@@ -182,7 +184,7 @@ def test_ask_with_a_live_preview(
 def test_answer_vote_and_accept_in_place(
     page: Page,
     problems: PageProblems,
-    browser: Browser,
+    browser: WatchedBrowser,
     live_server: LiveServer,
     make_user: Callable[..., User],
     acme_forum: Forum,
@@ -261,14 +263,15 @@ def test_answer_vote_and_accept_in_place(
         assert accepted.value.headers.get("x-csrf-token") == page_csrf_token(ann_page)
         accepted_card = ann_page.get_by_role("region", name="Accepted answer")
         expect(accepted_card).to_have_id(f"post-{ben_post.id}")
-        expect(accepted_card).to_contain_text("✓ Accepted answer")
+        expect(accepted_card.locator(".badge.ok")).to_have_text("Accepted answer")
+        expect(accepted_card.locator(".badge.ok svg.icon-check")).to_have_count(1)
         expect(accepted_card.get_by_role("button", name="Unaccept")).to_be_visible()
         expect(answers.first).to_have_id(f"post-{ben_post.id}")  # the accepted one comes first
         expect(answers).to_have_count(2)
         assert ann_page.evaluate("window.samePage") is True
 
         ann_page.reload()
-        expect(ann_page.locator("header.page-head")).to_contain_text("✓ Solved")
+        expect(ann_page.locator("header.page-head")).to_contain_text("Solved")
         expect(ann_page.get_by_role("region", name="Accepted answer")).to_have_id(
             f"post-{ben_post.id}"
         )
@@ -278,6 +281,73 @@ def test_answer_vote_and_accept_in_place(
     assert solved.accepted_post_id == ben_post.id
     assert solved.status == ThreadStatus.SOLVED
     assert reputation_of(db, ben.id) == ben_reputation + 15
+    assert problems.messages == []
+
+
+def test_accepting_in_place_updates_the_solved_badge(
+    page: Page,
+    problems: PageProblems,
+    live_server: LiveServer,
+    make_user: Callable[..., User],
+    acme_forum: Forum,
+    db: Session,
+) -> None:
+    ann, ben = make_user("asker_ann"), make_user("helper_ben")
+    thread = ask(db, ann, acme_forum)
+    thread_id = thread.id
+    reply = answer(db, ben, thread, "Open the app: Account > SIM > eSIM.")
+
+    sign_in(page, live_server, ann, f"/t/{thread_id}")
+    status = page.locator("header.page-head #thread-status")
+    expect(status).to_have_text("")
+    page.evaluate("window.samePage = true")
+
+    with page.expect_response(
+        lambda response: response.url.endswith(f"/posts/{reply.id}/accept")
+    ) as accepted:
+        page.locator(f"#post-{reply.id}").get_by_role("button", name="Accept this answer").click()
+    assert accepted.value.request.headers.get("hx-request") == "true"
+    expect(page.get_by_role("region", name="Accepted answer")).to_have_id(f"post-{reply.id}")
+    expect(status).to_contain_text("Solved")  # without a reload
+    expect(page.locator("#thread-status")).to_have_count(1)
+
+    with page.expect_response(lambda response: response.url.endswith(f"/t/{thread_id}/unaccept")):
+        page.get_by_role("button", name="Unaccept").click()
+    expect(page.get_by_role("region", name="Accepted answer")).to_have_count(0)
+    expect(status).to_have_text("")
+    assert page.evaluate("window.samePage") is True
+    assert thread_row(db, thread_id).status != ThreadStatus.SOLVED
+    assert problems.messages == []
+
+
+def test_a_refused_action_in_place_says_why(
+    page: Page,
+    problems: PageProblems,
+    live_server: LiveServer,
+    make_user: Callable[..., User],
+    acme_forum: Forum,
+    db: Session,
+) -> None:
+    ann, ben = make_user("asker_ann"), make_user("helper_ben")
+    moderator = make_user("mod_maya", role=Role.MODERATOR)
+    thread = ask(db, ann, acme_forum)
+    thread_id = thread.id
+    reply = answer(db, ben, thread, "Open the app: Account > SIM > eSIM.")
+    sign_in(page, live_server, ann, f"/t/{thread_id}")
+
+    # A moderator locks the thread while Ann is reading it.
+    moderation_actions.set_locked(db, moderator, thread_row(db, thread_id), True, reason=None)
+    db.commit()
+
+    with page.expect_response(
+        lambda response: response.url.endswith(f"/posts/{reply.id}/accept")
+    ) as refused:
+        page.locator(f"#post-{reply.id}").get_by_role("button", name="Accept this answer").click()
+    assert refused.value.status == 403
+    expect(page.get_by_role("alert")).to_have_text("This thread is locked.")
+    expect(page.get_by_role("region", name="Accepted answer")).to_have_count(0)
+    assert thread_row(db, thread_id).accepted_post_id is None
+    # An answer, not a script failure: nothing on the console.
     assert problems.messages == []
 
 
@@ -339,7 +409,7 @@ def test_vote_and_mark_helpful_with_the_keyboard(
 
 
 def test_vote_and_accept_without_javascript(
-    browser: Browser,
+    browser: WatchedBrowser,
     live_server: LiveServer,
     make_user: Callable[..., User],
     acme_forum: Forum,
@@ -387,7 +457,7 @@ def test_vote_and_accept_without_javascript(
         expect(ann_page.get_by_role("region", name="Accepted answer")).to_have_id(
             f"post-{reply.id}"
         )
-        expect(ann_page.locator("header.page-head")).to_contain_text("✓ Solved")
+        expect(ann_page.locator("header.page-head")).to_contain_text("Solved")
         assert ann_side.messages == []
 
     solved = thread_row(db, thread_id)

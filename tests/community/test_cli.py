@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from community import migrate
 from community.cli import app
 from community.models import Brand, Forum, Role, Thread, User
+from tests.conftest import fresh_database_url
 
 runner = CliRunner()
 
@@ -23,6 +28,27 @@ def test_migrate_is_idempotent(cli_env: None) -> None:
         result = runner.invoke(app, ["migrate"])
         assert result.exit_code == 0, result.output
         assert "up to date" in result.output
+
+
+def test_migrate_says_whether_it_created_upgraded_or_left_the_database(
+    cli_env: None, backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, remove = fresh_database_url(backend, tmp_path)
+    monkeypatch.setenv("DATABASE_URL", url)
+    head = ScriptDirectory.from_config(migrate.alembic_config(url)).get_current_head()
+    try:
+        created = runner.invoke(app, ["migrate"])
+        assert created.exit_code == 0, created.output
+        assert created.output.strip() == f"database created (schema version {head})"
+        again = runner.invoke(app, ["migrate"])
+        assert again.output.strip() == f"database is up to date (schema version {head})"
+        migrate.downgrade(url, "0004")
+        upgraded = runner.invoke(app, ["migrate"])
+        assert upgraded.exit_code == 0, upgraded.output
+        assert upgraded.output.strip() == f"database upgraded from 0004 to {head}"
+        assert migrate.current_version(url) == head
+    finally:
+        remove()
 
 
 def test_create_user_with_role(cli_env: None, db: Session) -> None:

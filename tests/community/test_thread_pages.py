@@ -194,9 +194,30 @@ def test_accept_helpful_and_watch_fragments(
     headers = HTMX | {"X-CSRF-Token": csrf_token(browser, f"/t/{thread.id}")}
     accepted = browser.post(f"/posts/{answer.id}/accept", headers=headers)
     assert accepted.text.lstrip().startswith('<section id="answers"')
-    assert "✓ Accepted answer" in accepted.text and "Unaccept" in accepted.text
+    assert re.search(
+        r'<svg class="icon icon-check"[^>]*aria-hidden="true">.*?</svg> Accepted answer',
+        accepted.text,
+    )
+    assert "Unaccept" in accepted.text
+    # The status in the page's heading follows out of band.
+    status = re.search(
+        r'<span class="thread-status" id="thread-status"([^>]*)>(.*?)</span>\s*$',
+        accepted.text,
+        re.S,
+    )
+    assert status is not None
+    assert status.group(1) == ' hx-swap-oob="true"'
+    assert "Solved" in status.group(2)
     unaccepted = browser.post(f"/t/{thread.id}/unaccept", headers=headers)
     assert "Accept this answer" in unaccepted.text
+    assert re.search(
+        r'<span class="thread-status" id="thread-status" hx-swap-oob="true"></span>\s*$',
+        unaccepted.text,
+    )
+    # A whole page carries the status once, in the heading, not out of band.
+    whole = browser.get(f"/t/{thread.id}").text
+    assert whole.count('id="thread-status"') == 1
+    assert "hx-swap-oob" not in whole
 
     reader = _signed_in(make_client, "reader")
     reader_headers = HTMX | {"X-CSRF-Token": csrf_token(reader, f"/t/{thread.id}")}
@@ -351,7 +372,7 @@ def test_notifications_page_count_and_open(
         ).status_code
         == 404
     )
-    assert make_client().get("/notifications/count").text.strip().endswith("🔔</a>")
+    assert make_client().get("/notifications/count").text.strip().endswith("</svg></a>")
 
 
 @pytest.mark.parametrize("path", ["/b/acme/mobile", "/notifications/count"])

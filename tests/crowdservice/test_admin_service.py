@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,6 +20,29 @@ from tests.conftest import csrf_token, fresh
 PAGE = "/admin/brands/acme/service"
 
 
+def _rule_fields(rules: list[dict[str, object]], blank: int = 0) -> dict[str, object]:
+    """What the rules form sends for `rules` in order (and `blank` untouched empty rows)."""
+    fields: dict[str, object] = {"rule_rows": str(len(rules) + blank)}
+    for index, rule in enumerate(rules):
+        prefix = f"rule-{index}-"
+        words = rule.get("any_words", [])
+        assert isinstance(words, list)
+        fields |= {
+            f"{prefix}position": str(index + 1),
+            f"{prefix}name": rule["name"],
+            f"{prefix}description": rule.get("description", ""),
+            f"{prefix}types": rule.get("types", []),
+            f"{prefix}sentiments": rule.get("sentiments", []),
+            f"{prefix}segments": rule.get("segments", []),
+            f"{prefix}words": ", ".join(words),
+            f"{prefix}max_score": str(rule.get("max_score", "")),
+            f"{prefix}outcome": "none" if rule.get("no_response") else rule["priority"],
+        }
+    for index in range(len(rules), len(rules) + blank):
+        fields |= {f"rule-{index}-position": str(index + 1), f"rule-{index}-outcome": "P3"}
+    return fields
+
+
 def _form(token: str, **overrides: object) -> dict[str, object]:
     form: dict[str, object] = {
         "csrf_token": token,
@@ -33,7 +57,7 @@ def _form(token: str, **overrides: object) -> dict[str, object]:
         "end": "17:00",
         "expert_delay_factor": "0.25",
         "expert_daily_invitations": "2",
-        "rules": json.dumps(triage.DEFAULT_RULES[:3]),
+        **_rule_fields(triage.DEFAULT_RULES[:3], blank=3),
     }
     form.update(overrides)
     return form
@@ -84,14 +108,21 @@ def test_bad_input_changes_nothing_and_keeps_what_was_typed(
 ) -> None:
     browser, _admin = as_role(Role.ADMIN)
     token = csrf_token(browser, PAGE)
-    typed_rules = '[{"name": "mine", "priority": "P9"}'
     refused = browser.post(
         PAGE,
-        data=_form(token, rules=typed_rules, P2_first_response="soon", timezone="Mars/Olympus"),
+        data=_form(
+            token,
+            **{"rule-1-max_score": "lots", "rule-4-name": "typed-but-refused"},
+            P2_first_response="soon",
+            timezone="Mars/Olympus",
+        ),
     )
     assert refused.status_code == 422
     assert "Nothing was saved" in refused.text
-    assert "P9" in refused.text  # the typed rules are still in the box
+    assert 'Rule 2: "max_score" must be a number from -1 to 1.' in html.unescape(refused.text)
+    # What was typed is still in the rows.
+    assert 'name="rule-1-max_score" value="lots"' in refused.text
+    assert 'name="rule-4-name" value="typed-but-refused"' in refused.text
     fresh(db)
     assert db.get(ServicePolicy, forum.brand_id) is None
     assert db.scalars(select(AuditLog).where(AuditLog.action == "service_policy.saved")).all() == []
@@ -165,3 +196,138 @@ def test_admins_reach_the_policy_from_the_admin_page(
     assert "/agent" in agent.get("/").text  # the support queue is in agents' navigation
     member, _member = as_role(Role.MEMBER)
     assert 'href="/agent"' not in member.get("/").text
+
+
+# --- the priority rules form and its JSON import and export ----------------------------------
+
+
+def _stored_rules(db: Session, forum: Forum) -> list[dict[str, object]]:
+    fresh(db)
+    policy = db.get(ServicePolicy, forum.brand_id)
+    return list(policy.triage_rules) if policy is not None else []
+
+
+def test_the_rules_form_reorders_removes_and_adds_rules_without_javascript(
+    as_role: Callable[[Role | None], tuple[TestClient, User | None]], forum: Forum, db: Session
+) -> None:
+    browser, _admin = as_role(Role.ADMIN)
+    page = browser.get(PAGE).text
+    defaults = triage.DEFAULT_RULES
+    # One row per default rule, then three empty rows to add rules in; no JSON to edit.
+    assert f'name="rule_rows" value="{len(defaults) + 3}"' in page
+    assert 'name="rule-1-name" value="critical-words"' in page
+    assert page.count("New rule") == 3
+    assert 'name="rules"' not in page
+
+    first_four = defaults[:4]
+    fields = _form(csrf_token(browser, PAGE), **_rule_fields(first_four, blank=1))
+    fields |= {
+        "rule-1-remove": "1",  # critical-words goes
+        "rule-2-position": "0",  # influential-negative-complaint moves to the top
+        "rule-4-position": "2.5",  # the new rule lands after troll-noise
+        "rule-4-name": "vip-billing",
+        "rule-4-types": ["complaint"],
+        "rule-4-segments": ["customer"],
+        "rule-4-words": "invoice,\nbill*",
+        "rule-4-outcome": "P2",
+    }
+    saved = browser.post(PAGE, data=fields, follow_redirects=False)
+    assert saved.status_code == 303, saved.text[:300]
+    stored = _stored_rules(db, forum)
+    assert [rule["name"] for rule in stored] == [
+        "influential-negative-complaint",
+        "troll-noise",
+        "vip-billing",
+        "negative-problem-or-complaint",
+    ]
+    assert stored[2] == {
+        "name": "vip-billing",
+        "any_words": ["invoice", "bill*"],
+        "types": ["complaint"],
+        "segments": ["customer"],
+        "priority": "P2",
+    }
+    shown = browser.get(PAGE).text
+    assert 'name="rule-0-name" value="influential-negative-complaint"' in shown
+    assert 'name="rule-2-name" value="vip-billing"' in shown
+    assert f'name="rule_rows" value="{4 + 3}"' in shown
+
+
+def test_rules_typed_in_the_form_or_imported_as_json_are_checked_alike(
+    as_role: Callable[[Role | None], tuple[TestClient, User | None]], forum: Forum, db: Session
+) -> None:
+    browser, _admin = as_role(Role.ADMIN)
+    twice = [{"name": "same", "priority": "P1"}, {"name": "same", "priority": "P2"}]
+    from_form = browser.post(PAGE, data=_form(csrf_token(browser, PAGE), **_rule_fields(twice)))
+    from_json = browser.post(
+        f"{PAGE}/rules",
+        data={"csrf_token": csrf_token(browser, PAGE), "rules_json": json.dumps(twice)},
+    )
+    message = 'Rule 2: the name "same" is used twice.'
+    assert from_form.status_code == from_json.status_code == 422
+    assert message in html.unescape(from_form.text) and message in html.unescape(from_json.text)
+    # Tampered choices are refused too, and nothing is stored.
+    odd = _form(csrf_token(browser, PAGE), **_rule_fields(twice[:1])) | {"rule-0-types": ["x"]}
+    assert browser.post(PAGE, data=odd).status_code == 422
+    assert browser.post(PAGE, data={**odd, "rule_rows": "9999"}).status_code == 422
+    assert _stored_rules(db, forum) == []
+
+
+def test_rules_export_and_import_as_json(
+    as_role: Callable[[Role | None], tuple[TestClient, User | None]], forum: Forum, db: Session
+) -> None:
+    browser, _admin = as_role(Role.ADMIN)
+    exported = browser.get(f"{PAGE}/rules.json")
+    assert exported.status_code == 200
+    assert exported.headers["content-type"].startswith("application/json")
+    assert "attachment" in exported.headers["content-disposition"]
+    assert exported.json() == triage.DEFAULT_RULES
+    assert f'href="{PAGE}/rules.json"' in browser.get(PAGE).text
+
+    mine = [
+        {"name": "outage", "any_words": ["outage"], "priority": "P1"},
+        {"name": "rest", "priority": "P4"},
+    ]
+    token = csrf_token(browser, PAGE)
+    imported = browser.post(
+        f"{PAGE}/rules", data={"csrf_token": token, "rules_json": json.dumps(mine)},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert imported.status_code == 303
+    assert _stored_rules(db, forum) == mine
+    assert browser.get(f"{PAGE}/rules.json").json() == mine
+    assert 'name="rule-1-name" value="rest"' in browser.get(PAGE).text
+    audit = db.scalars(select(AuditLog).where(AuditLog.action == "service_policy.saved")).one()
+    assert audit.reason == "rules imported"
+
+    broken = browser.post(f"{PAGE}/rules", data={"csrf_token": token, "rules_json": "[{oops"})
+    assert broken.status_code == 422
+    assert "This is not valid JSON" in broken.text and "[{oops" in broken.text
+    assert _stored_rules(db, forum) == mine
+    refused = browser.post(f"{PAGE}/rules", data={"rules_json": "[]"})
+    assert refused.status_code == 403  # no CSRF token
+    back = browser.post(f"{PAGE}/rules", data={"csrf_token": token, "rules_json": "[]"})
+    assert back.status_code == 200  # followed to the page
+    assert _stored_rules(db, forum) == [] and "These are the defaults." in back.text
+
+    member, _member = as_role(Role.MEMBER)
+    assert member.get(f"{PAGE}/rules.json", follow_redirects=False).status_code == 403
+    member_token = csrf_token(member, "/")
+    assert (
+        member.post(
+            f"{PAGE}/rules", data={"csrf_token": member_token, "rules_json": "[]"},
+            follow_redirects=False,
+        ).status_code
+        == 403
+    )  # fmt: skip
+
+
+def test_saving_the_default_rules_as_shown_keeps_following_the_defaults(
+    as_role: Callable[[Role | None], tuple[TestClient, User | None]], forum: Forum, db: Session
+) -> None:
+    browser, _admin = as_role(Role.ADMIN)
+    fields = _form(csrf_token(browser, PAGE), **_rule_fields(triage.DEFAULT_RULES, blank=3))
+    assert browser.post(PAGE, data=fields, follow_redirects=False).status_code == 303
+    fresh(db)
+    policy = db.get(ServicePolicy, forum.brand_id)
+    assert policy is not None and policy.triage_rules == []

@@ -35,7 +35,7 @@ from community.models import (
 )
 from community.settings import Settings
 from community.worker import Worker
-from crowdservice import agent
+from crowdservice import agent, figures
 from crowdservice.agent import QueueFilters
 from crowdservice.models import (
     BreachKind,
@@ -600,15 +600,18 @@ def test_queue_order_filters_and_counts(db: Session, qa: QA, make_user: UserFact
     assert assignee is not None and assignee.username == "ana"
     assert by_id[waiting.id].seconds_left == 30 * 60 and not by_id[waiting.id].breached
     assert by_id[spanish.id].language == "es" and by_id[spanish.id].forum_name == "Billing"
-    assert listing.counts == {
+    assert listing.total == 5
+    # The heading's counts: the whole active queue on visible threads (figures.workload).
+    counts = figures.workload(db, ana, brand, now=now)
+    assert counts.per_state == {
         "open": 3,
         "claimed": 0,
         "answered": 1,
         "waiting": 1,
         "handed_off": 0,
     }
-    assert listing.breached == 1
-    assert (listing.mine, listing.unclaimed, listing.total) == (2, 3, 5)
+    assert counts.overdue == 1
+    assert (counts.mine, counts.overdue_mine, counts.unclaimed, counts.total) == (2, 0, 3, 5)
 
     assert ids(QueueFilters(scope="mine")) == [waiting.id, answered.id]
     assert ids(QueueFilters(scope="mine"), viewer=bo) == []
@@ -755,16 +758,17 @@ def test_agent_figures(db: Session, qa: QA, make_user: UserFactory) -> None:
         agent.claim(db, bo, other)
         db.commit()
 
-    figures = agent.agent_figures(db, ana, since=since)
-    assert figures["claimed"] == 2
-    assert figures["resolved"] == 1
-    assert figures["responses"] == 2
+    brand = qa.forum.brand
+    now = utcnow()
+    mine = figures.agent_figures(db, ana, brand, since=since, now=now)
+    assert mine.claimed == 2
+    assert mine.resolved == 1
+    assert mine.responses == 2
     waits = [(quick_at - quick.created_at), (slow_at - slow.created_at)]
     expected = statistics.median(wait.total_seconds() for wait in waits)
-    assert figures["median_first_response_seconds"] == int(expected)
-    breaches = figures["breaches"]
+    assert mine.median_first_response_seconds == int(expected)
     priority = reloaded(db, slow).priority.value
-    assert breaches["count"] == 1 and breaches["seconds_over"] == 300
-    assert breaches["per_priority"][priority] == {"count": 1, "seconds_over": 300}
-    assert agent.agent_figures(db, bo, since=since)["claimed"] == 1
+    assert mine.breaches == figures.BreachTotals(count=1, seconds_over=300)
+    assert mine.breaches_per_priority[priority] == figures.BreachTotals(1, 300)
+    assert figures.agent_figures(db, bo, brand, since=since, now=now).claimed == 1
     assert db.scalar(select(func.count()).select_from(SLABreach)) == 1

@@ -18,15 +18,18 @@ from sqlalchemy.orm import Session
 
 from community.clock import utcnow
 from community.db import make_session_factory
+from community.markdown import HTML_VERSION
 from community.models import Forum, Post, Role, Thread, ThreadStatus, User
 from community.settings import Settings
 from community.worker import Worker
+from crowdservice import escalation as escalation_service
 from crowdservice.models import (
     Escalation,
     EscalationReason,
     EscalationStatus,
     Priority,
     Resolution,
+    SLABreach,
     TriageResult,
     WebhookDelivery,
 )
@@ -259,9 +262,20 @@ def test_item_page_shows_the_whole_context(
     assert asker.display_name in html
     assert "New member" in html  # label of segment "new": a fresh account
     # Triage: the reasons behind it.
-    assert 'class="triage-reasons"' in html
-    for key in triage_result.reasons:
-        assert f"<dt>{key}</dt>" in html
+    # Triage: the reasons behind it, labelled, in words (never a stored dictionary).
+    triage_html = html.split('id="triage-facts">', 1)[1].split("</dl>", 1)[0]
+    facts = dict(re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", triage_html))
+    assert facts["Priority"] == (thread.priority or "P3")
+    assert facts["Rules used"] == "the default rules"
+    assert "Problem or incident" in facts["Type scores"]
+    assert facts["Language"] == "English"
+    segment_html = html.split('id="segment-facts">', 1)[1].split("</dl>", 1)[0]
+    segment = dict(re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", segment_html))
+    assert segment["Segment"] == "New member"
+    assert segment["Because"] == "no other rule applies"
+    assert segment["Verified customer"] == "no"
+    for shown in (*facts.values(), *segment.values()):
+        assert not re.search(r"[{}\[\]]|&#39;\w+&#39;:|True|False|None", shown), shown
     # Due times and the countdown.
     assert "First response due" in html and "Resolution due" in html
     assert f'datetime="{stored.first_response_due_at.isoformat()}"' in html
@@ -275,6 +289,43 @@ def test_item_page_shows_the_whole_context(
     assert 'id="claim"' in html and 'name="body"' in html
     assert "Reassign" not in html  # leads only
     assert f'href="/t/{thread.id}"' in html
+
+
+def test_item_page_lists_the_question_first_then_the_answers_as_they_came(
+    db: Session, qa: QA, make_user: UserFactory, make_client: ClientFactory
+) -> None:
+    asker, helper = make_user("asker"), make_user("helper")
+    item = escalated(db, qa, asker, "Voicemail greeting resets every week")
+    thread = reloaded(db, item).thread
+    first = db.scalars(select(Post).where(Post.thread_id == thread.id)).one()
+    later = qa.answer(helper, thread, "Answered second: check the carrier settings.")
+    # Rows written out of order (an import, a merge): ids no longer follow time, and the
+    # question has the highest id of all.
+    start = thread.created_at
+    first.is_question = False
+    first.author_id = helper.id
+    first.body_html = "<p>Answered third: reset the voicemail PIN.</p>"
+    first.created_at = start + timedelta(hours=2)
+    later.created_at = start + timedelta(hours=1)
+    question = Post(
+        thread_id=thread.id,
+        author_id=asker.id,
+        is_question=True,
+        body_source="The question: my greeting keeps resetting.",
+        body_html="<p>The question: my greeting keeps resetting.</p>",
+        html_version=HTML_VERSION,
+        created_at=start,
+        updated_at=start,
+    )
+    db.add(question)
+    db.commit()
+    assert question.id > later.id > first.id
+
+    html = _signed_in(make_client, make_user("ana", role=Role.AGENT)).get(_item_path(item)).text
+    shown = [
+        int(found) for found in re.findall(r'<article class="card post[^"]*" id="post-(\d+)"', html)
+    ]
+    assert shown == [question.id, later.id, first.id]
 
 
 def test_similar_answers_can_be_linked_from_the_item_page(
@@ -600,8 +651,8 @@ def test_other_members_see_no_support_data(
         assert f"· {thread.priority}" not in html
         assert "Escalate to the support team" not in html
         assert "Waiting for an agent" not in html
-        for key in triage_result.reasons:
-            assert f"<dt>{key}</dt>" not in html
+        for shown in ("Priority", "Rule that set it", "Type scores", "Segment", "Because"):
+            assert f"<dt>{shown}</dt>" not in html
         # A member cannot ask on someone else's behalf either.
         if viewer is stranger:
             token = csrf_token(viewer, f"/t/{thread.id}")
@@ -751,6 +802,12 @@ def test_agents_see_the_triage_and_members_cannot_correct_it(
     agent_browser = _signed_in(make_client, make_user("ana", role=Role.AGENT))
     page = agent_browser.get(f"/t/{item.thread_id}").text
     assert 'id="triage"' in page
+    # The reasons in words, the author's segment among them.
+    panel = page.split('class="triage-reasons">', 1)[1].split("</dl>", 1)[0]
+    facts = dict(re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", panel))
+    assert facts["Rules used"] == "the default rules"
+    assert facts["Segment"] == "New member" and facts["Because"] == "no other rule applies"
+    assert not re.search(r"[{}\[\]]|True|False|None", panel)
     assert f'href="{_item_path(item)}"' in page  # "Open in the agent workspace"
     assert "Escalate to the support team" not in page  # moderators and admins escalate
 
@@ -803,14 +860,62 @@ def test_my_figures(
 
     page = browser.get("/agent/me")
     assert page.status_code == 200
-    assert "My figures" in page.text and "The last 30 days." in page.text
+    assert "My figures" in page.text and "The last 30 days" in page.text
     assert 'id="fig-claimed">2<' in page.text
     assert 'id="fig-resolved">1<' in page.text
     assert 'id="fig-median">–<' not in page.text
     assert 'id="fig-breaches">0<' in page.text
-    assert "The last 7 days." in browser.get("/agent/me", params={"days": 7}).text
-    assert "The last 365 days." in browser.get("/agent/me", params={"days": 99999}).text
+    assert "The last 7 days" in browser.get("/agent/me", params={"days": 7}).text
+    assert "The last 365 days" in browser.get("/agent/me", params={"days": 99999}).text
     assert browser.get("/agent/me", params={"days": "x"}).status_code == 422
+
+
+def test_the_queue_and_my_figures_count_overdue_items_and_breaches_alike(
+    db: Session, qa: QA, make_user: UserFactory, make_client: ClientFactory
+) -> None:
+    asker = make_user("asker")
+    ana = make_user("ana", role=Role.AGENT)
+    items = [
+        escalated(db, qa, asker, title)
+        for title in (
+            "Phone shows no service since this morning",
+            "Calls drop when I switch to 5G",
+            "Cannot receive texts from short codes",
+        )
+    ]
+    now = utcnow()
+    for item in items:
+        item.first_response_due_at = now - timedelta(minutes=10)
+    db.commit()
+    # The sweep records the three missed first responses while nobody holds the items...
+    escalation_service.sweep(db, now=now)
+    db.commit()
+    assert db.scalar(select(func.count()).select_from(SLABreach)) == 3
+    # ...then Ana takes one on; it is still overdue (nobody from support answered yet).
+    browser = _signed_in(make_client, ana)
+    assert _act(browser, items[0], "claim").status_code == 303
+
+    queue = browser.get("/b/acme/agent").text
+    assert _count(queue, "breached") == 3
+    assert _count(queue, "mine") == 1
+    assert "held by you, 1 of them overdue" in queue
+    assert 'href="/agent/me?brand=acme"' in queue
+
+    page = browser.get("/agent/me", params={"brand": "acme"}).text
+    figure = {
+        name: re.search(rf'id="fig-{name}">(?:<a [^>]*>)?(\d+)', page)
+        for name in ("overdue", "overdue-mine", "mine", "breaches")
+    }
+    assert {name: int(found.group(1)) for name, found in figure.items() if found} == {
+        "overdue": 3,  # the queue's number
+        "overdue-mine": 1,
+        "mine": 1,
+        "breaches": 1,  # missed before anyone held it, now Ana's item
+    }
+    assert "SLA breaches recorded on your items" in page and "Overdue in the whole queue" in page
+    # The default brand when none is named, and a 404 for a brand that does not exist.
+    assert browser.get("/agent/me").text.count('id="fig-overdue"><a') == 1
+    assert browser.get("/agent/me", params={"brand": "nope"}).status_code == 404
 
 
 @pytest.mark.parametrize("action", ["release", "handoff"])

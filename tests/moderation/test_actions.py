@@ -3,6 +3,7 @@ writes, and one result when two moderators act on the same thing at once."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -33,6 +34,9 @@ from community.notifications import describe
 from community.schemas import AnswerIn, EditIn
 from community.settings import Settings
 from community.worker import Worker
+from crowdservice import agent as crowd_agent
+from crowdservice import escalation
+from crowdservice.models import EscalationReason
 from kb import service as kb_service
 from kb.models import CandidateStatus, PromotionCandidate
 from moderation import actions, queue
@@ -893,6 +897,49 @@ def test_the_audit_log_is_filterable_and_read_only(
         assert response.status_code in (404, 405)
     fresh(db)
     assert db.get(AuditLog, row_id).reason == "rude words"  # type: ignore[union-attr]
+
+
+def test_the_audit_log_reads_as_words(
+    db: Session, qa: QA, make_user: UserFactory, as_role: RoleClient
+) -> None:
+    thread = qa.ask(make_user("asker"))
+    answer = qa.answer(make_user("helper"), thread)
+    browser, moderator = as_role(Role.MODERATOR)
+    assert moderator is not None
+    agent = make_user("agent_ada", role=Role.AGENT)
+    actions.set_post_visibility(db, moderator, answer, Visibility.HIDDEN, reason="rude words")
+    item = escalation.escalate(db, thread, EscalationReason.MODERATOR, actor=moderator)
+    crowd_agent.claim(db, agent, item)
+    db.commit()
+    hidden, created, claimed = (
+        db.scalars(select(AuditLog).where(AuditLog.action == action)).one()
+        for action in ("post.hidden", "escalation.created", "escalation.claimed")
+    )
+
+    def row(html: str, entry: AuditLog) -> str:
+        return html.split(f'id="audit-{entry.id}">', 1)[1].split("</tr>", 1)[0]
+
+    page = browser.get("/mod/audit").text
+    shown = row(page, hidden)
+    assert "Post hidden" in shown and "Post #" in shown and "Moderator" in shown
+    assert "Visibility:</span> <del>Visible</del> → <ins>Hidden</ins>" in shown
+    taken = row(page, claimed)
+    assert "Escalation claimed" in taken
+    assert "Status:</span> <del>Waiting for an agent</del> → <ins>An agent is on it</ins>" in taken
+    assert "Agent:</span> <del>–</del>" not in taken  # nobody before: only the new value
+    assert "Agent:</span> <ins>@agent_ada</ins>" in taken
+    escalated = row(page, created)
+    assert "Escalated to the support team" in escalated
+    assert f"Thread:</span> <ins>#{thread.id}</ins>" in escalated
+    assert "Reason:</span> <ins>Escalated by a moderator</ins>" in escalated
+    assert "<td>Escalated by a moderator</td>" in escalated  # the reason column too
+    assert "Note:" not in escalated  # empty before and after: not listed
+    for cell in (shown, taken, escalated):
+        assert not re.search(r"[{}]|&#34;|&quot;|assigned_agent_id", cell), cell
+
+    spanish = browser.get("/mod/audit", headers={"Accept-Language": "es"})
+    assert "Mensaje oculto" in row(spanish.text, hidden)
+    assert "Visibilidad:</span>" in row(spanish.text, hidden)
 
 
 # --- tags (a trust-level-2 privilege) --------------------------------------------------------

@@ -1,0 +1,214 @@
+"""The audit log in words: each action's translated name and its before/after as a list of
+changed fields (old → new), instead of the stored codes and JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from community import readable
+from community.i18n import gettext as _
+from community.labels import LABELS, N_, label
+from community.models import User
+from moderation.models import AuditLog
+
+ACTIONS = {
+    "post.shown": N_("Post shown"),
+    "post.hidden": N_("Post hidden"),
+    "post.deleted": N_("Post deleted"),
+    "post.pending": N_("Post held for review"),
+    "post.held": N_("Post held by a filter"),
+    "post.auto_hidden": N_("Post hidden by flags"),
+    "post.edited": N_("Post edited"),
+    "thread.closed": N_("Thread closed"),
+    "thread.reopened": N_("Thread reopened"),
+    "thread.locked": N_("Thread locked"),
+    "thread.unlocked": N_("Thread unlocked"),
+    "thread.merged": N_("Thread merged"),
+    "thread.moved": N_("Thread moved"),
+    "thread.deleted": N_("Thread deleted"),
+    "thread.retagged": N_("Tags changed"),
+    "user.role_changed": N_("Role changed"),
+    "user.warned": N_("Member warned"),
+    "user.suspended": N_("Account suspended"),
+    "user.unsuspended": N_("Suspension lifted"),
+    "user.suspension_ended": N_("Suspension ended"),
+    "user.silenced": N_("Set to read-only"),
+    "user.unsilenced": N_("Read-only lifted"),
+    "trust.promoted": N_("Trust level earned"),
+    "trust.set": N_("Trust level set"),
+    "filter.added": N_("Blocked word added"),
+    "filter.enforce": N_("Blocked word holds posts"),
+    "filter.log_only": N_("Blocked word logs only"),
+    "filter.delete": N_("Blocked word removed"),
+    "brand.moderation_settings": N_("Moderation settings changed"),
+    "brand.trust_thresholds": N_("Trust thresholds changed"),
+    "brand.search_settings": N_("Search settings changed"),
+    "kb.article_created": N_("Article created"),
+    "kb.article_status": N_("Article status changed"),
+    "kb.article_verified": N_("Article verified"),
+    "kb.article_obsolete": N_("Article marked as needing review"),
+    "escalation.created": N_("Escalated to the support team"),
+    "escalation.claimed": N_("Escalation claimed"),
+    "escalation.released": N_("Escalation released"),
+    "escalation.reassigned": N_("Escalation reassigned"),
+    "escalation.answered": N_("Answered by the support team"),
+    "escalation.waiting": N_("Details asked of the customer"),
+    "escalation.handed_off": N_("Handed to the helpdesk"),
+    "escalation.returned": N_("Returned to the community"),
+    "escalation.resolved": N_("Escalation resolved"),
+    "escalation.ticket_updated": N_("Helpdesk ticket updated"),
+    "triage.corrected": N_("Triage corrected"),
+    "service_policy.saved": N_("Service policy saved"),
+    "webhook.created": N_("Webhook added"),
+    "webhook.updated": N_("Webhook changed"),
+    "webhook.deleted": N_("Webhook removed"),
+    "webhook.secret_rotated": N_("Webhook secret replaced"),
+    "webhook.redelivered": N_("Webhook delivery sent again"),
+}
+
+TARGETS = {
+    "post": N_("Post"),
+    "thread": N_("Thread"),
+    "user": N_("Member"),
+    "article": N_("Article"),
+    "brand": N_("Brand"),
+    "escalation": N_("Escalation"),
+    "webhook": N_("Webhook"),
+}
+
+FIELDS = {
+    "visibility": N_("Visibility"),
+    "status": N_("Status"),
+    "reason": N_("Reason"),
+    "duplicate_of": N_("Duplicate of"),
+    "forum": N_("Forum"),
+    "into": N_("Merged into"),
+    "posts": N_("Posts"),
+    "suspended_until": N_("Suspended until"),
+    "silenced_until": N_("Read-only until"),
+    "posts_hidden": N_("Posts hidden"),
+    "posts_restored": N_("Posts restored"),
+    "trust_level": N_("Trust level"),
+    "role": N_("Role"),
+    "tags": N_("Tags"),
+    "assigned_agent_id": N_("Agent"),
+    "flag_hide_weight": N_("Flag weight that hides a post"),
+    "pattern": N_("Word or pattern"),
+    "regex": N_("Regular expression"),
+    "mode": N_("Mode"),
+    "synonyms": N_("Synonyms"),
+    "solution_threshold": N_("Community solution threshold"),
+    "targets": N_("SLA targets"),
+    "business_hours": N_("Business hours"),
+    "triage_rules": N_("Priority rules"),
+    "expert_delay_factor": N_("Experts invited after"),
+    "expert_daily_invitations": N_("Invitations per expert a day"),
+    "ticket_ref": N_("Helpdesk ticket"),
+    "ticket_status": N_("Ticket status"),
+    "ticket_url": N_("Ticket address"),
+    "secret_prefix": N_("Secret"),
+    "url": N_("Address"),
+    "events": N_("Events"),
+    "active": N_("Active"),
+    "message_id": N_("Message"),
+    "thread_id": N_("Thread"),
+    "resolution": N_("Outcome"),
+    "priority": N_("Priority"),
+    "interaction_type": N_("Type"),
+    "sentiment": N_("Sentiment"),
+    "sentiment_score": N_("Sentiment score"),
+    "author_segment": N_("Segment"),
+    "needs_response": N_("Needs a response"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    field: str
+    old: str
+    new: str
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    row: AuditLog
+    action: str
+    target: str
+    actor_role: str
+    changes: list[Change]
+    reason: str
+
+
+def action_label(action: str) -> str:
+    known = ACTIONS.get(action)
+    return _(known) if known else action
+
+
+# Fields that hold the id of a thread, shown as "#12".
+_THREAD_IDS = {"thread_id", "into", "duplicate_of"}
+
+
+def _value(row: AuditLog, key: str, value: Any, users: Mapping[int, User]) -> str:
+    if key == "assigned_agent_id" and isinstance(value, int):
+        person = users.get(value)
+        return f"@{person.username}" if person else f"#{value}"
+    if key in _THREAD_IDS and isinstance(value, int):
+        return f"#{value}"
+    if key == "reason" and isinstance(value, str) and row.target_type == "escalation":
+        return label(f"escreason:{value}")
+    if key == "status" and isinstance(value, str) and row.target_type == "escalation":
+        return label(f"esc:{value}")
+    if key in ("status", "to") and isinstance(value, str) and row.target_type == "article":
+        return label(f"article:{value}")
+    if key == "mode" and isinstance(value, str):
+        return label(f"filter:{value}")
+    return readable.value_text(value, FIELDS)
+
+
+def changes(row: AuditLog, users: Mapping[int, User] | None = None) -> list[Change]:
+    """Each field the action touched, with its value before and after ("–" for none)."""
+    before: Mapping[str, Any] = row.before or {}
+    after: Mapping[str, Any] = row.after or {}
+    people = users or {}
+    found: list[Change] = []
+    for key in dict.fromkeys([*before, *after]):
+        old = _value(row, key, before[key], people) if key in before else readable.EMPTY
+        new = _value(row, key, after[key], people) if key in after else readable.EMPTY
+        if old == new == readable.EMPTY:
+            continue  # nothing on either side: nothing to tell
+        found.append(Change(field=readable.key_label(key, FIELDS), old=old, new=new))
+    return found
+
+
+def user_ids(rows: list[AuditLog]) -> set[int]:
+    """People a change names by id (an escalation's agent), to look up once for the page."""
+    found: set[int] = set()
+    for row in rows:
+        for side in (row.before or {}, row.after or {}):
+            agent = side.get("assigned_agent_id")
+            if isinstance(agent, int):
+                found.add(agent)
+    return found
+
+
+def describe(row: AuditLog, users: Mapping[int, User] | None = None) -> Entry:
+    target = TARGETS.get(row.target_type)
+    return Entry(
+        row=row,
+        action=action_label(row.action),
+        target=_(target) if target else row.target_type,
+        actor_role=label(row.actor_role) if row.actor_role else "",
+        changes=changes(row, users),
+        reason=_reason(row),
+    )
+
+
+def _reason(row: AuditLog) -> str:
+    """The reason as written, or in words where the system wrote a code (an escalation's)."""
+    if row.reason and row.target_type == "escalation":
+        return (
+            label(f"escreason:{row.reason}") if f"escreason:{row.reason}" in LABELS else row.reason
+        )
+    return row.reason or ""
