@@ -165,12 +165,17 @@ def _bearer_token(request: Request) -> str | None:
 MAX_ROW_ID = 2**63 - 1
 
 
+def is_row_number(path_param: str) -> bool:
+    """Path parameters that count rows: ids, and a post's revision number."""
+    return path_param.endswith("_id") or path_param == "number"
+
+
 async def path_ids_exist(request: Request) -> None:
     """App-wide dependency: an id in the path that cannot name a row (not a positive decimal
     number of ASCII digits, or past the largest id) is a page that does not exist: 404,
     before any database sees a value it cannot bind."""
     for name, value in request.path_params.items():
-        if name.endswith("_id") and not (
+        if is_row_number(name) and not (
             isinstance(value, str)
             and value.isascii()
             and value.isdigit()

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from community.models import Role
+from community.security import is_row_number
 from tests.conftest import api_routes, csrf_token
 
 # Values that are not an id of any row: past BIGINT, far past it, not ASCII digits, signs.
@@ -39,7 +40,7 @@ def id_routes(app: FastAPI) -> list[tuple[str, str]]:
     return [
         (method, route.path)
         for route in api_routes(app)
-        if any(name.endswith("_id") for name in PARAM.findall(route.path))
+        if any(is_row_number(name) for name in PARAM.findall(route.path))
         for method in sorted(route.methods)
     ]
 
@@ -47,7 +48,7 @@ def id_routes(app: FastAPI) -> list[tuple[str, str]]:
 def fill(template: str, bad_id: str) -> str:
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
-        return bad_id if name.endswith("_id") else OTHER_PARAMS.get(name, "x")
+        return bad_id if is_row_number(name) else OTHER_PARAMS.get(name, "x")
 
     return PARAM.sub(value, template)
 
@@ -59,7 +60,7 @@ def test_every_route_with_an_id_is_covered(app: FastAPI) -> None:
     for expected in ("/t/{thread_id}", "/kb/articles/{article_id}", "/api/v1/posts/{post_id}/vote"):
         assert any(path.endswith(expected) for path in paths), expected
     unknown = {name for path in paths for name in PARAM.findall(path)} - set(OTHER_PARAMS)
-    assert all(name.endswith("_id") for name in unknown), unknown
+    assert all(is_row_number(name) for name in unknown), unknown
 
 
 @pytest.mark.parametrize("role", [None, Role.ADMIN])
