@@ -54,6 +54,9 @@ def build_templates() -> Environment:
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals["language_name"] = i18n.language_name
     env.globals["label"] = label
+    # A global, not an import per template: a block rendered alone (an htmx fragment) does not
+    # run the template's top-level imports.
+    env.globals["icon"] = env.get_template("_components/icons.html").module.icon  # type: ignore[attr-defined]
     env.globals["queue_label"] = queue_label
     env.globals["sort_label"] = sort_label
     env.globals["now"] = utcnow
