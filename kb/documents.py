@@ -50,6 +50,8 @@ def thread_document(thread: Thread, posts: list[Post]) -> dict[str, Any]:
         "usefulness": thread.usefulness,
         "score": thread.score,
         "reply_count": thread.reply_count,
+        # A thread closed as a duplicate stands for its original in the suggestions.
+        "duplicate_of": thread.duplicate_of_id,
         "created_at": int(thread.created_at.timestamp()),
         "last_activity_at": int(thread.last_activity_at.timestamp()),
         "url": f"/t/{thread.id}",

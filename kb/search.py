@@ -9,6 +9,7 @@ quoted and escaped, never interpolated.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 import uuid
@@ -75,7 +76,10 @@ THREAD_SETTINGS: dict[str, Any] = {
     "searchableAttributes": [
         "title_en", "title_es", "tags", "question_en", "question_es", "answers_en", "answers_es",
     ],
-    "filterableAttributes": ["id", "brand", "forum", "kind", "tags", "status", "locale", "solved"],
+    "filterableAttributes": [
+        "id", "brand", "forum", "kind", "tags", "status", "locale", "solved", "reply_count",
+        "duplicate_of",
+    ],
     "sortableAttributes": ["usefulness", "created_at", "last_activity_at", "score"],
     "rankingRules": RANKING_RULES,
     "localizedAttributes": LOCALIZED_ATTRIBUTES,
@@ -111,6 +115,65 @@ def synonym_map(groups: Iterable[Sequence[str]]) -> dict[str, list[str]]:
         for word in words:
             mapping.setdefault(word, set()).update(other for other in words if other != word)
     return {word: sorted(others) for word, others in mapping.items() if others}
+
+
+@dataclass(frozen=True)
+class FederatedQuery:
+    """One query of a federated multi-search: its hits are merged with the others' by
+    Meilisearch's ranking score times `weight`."""
+
+    index: str
+    text: str
+    filters: tuple[str, ...] = ()
+    weight: float = 1.0
+    strategy: str = "frequency"
+
+
+_WORD = re.compile(r"\w+")
+# Enough for a question's title; past it, the leave-one-out queries cost more than they find.
+MAX_QUERY_WORDS = 10
+LEXICAL_RULES = ("frequency", "last", "frequency+last", "drop-one", "drop-one-weighted")
+
+
+def query_words(text: str) -> list[str]:
+    """The words of a query Meilisearch matches on: lower-cased, stop words and repeats out."""
+    words: list[str] = []
+    for word in _WORD.findall(text.lower()):
+        if word not in STOP_WORDS and word not in words:
+            words.append(word)
+    return words[:MAX_QUERY_WORDS]
+
+
+def lexical_queries(
+    index: str,
+    text: str,
+    *,
+    filters: Sequence[str] = (),
+    weight: float = 1.0,
+    rule: str = "drop-one",
+) -> list[FederatedQuery]:
+    """The queries one typed question becomes, for a federated search (see LEXICAL_RULES)."""
+    base = FederatedQuery(index, text, tuple(filters), weight, "frequency")
+    if rule == "frequency":
+        return [base]
+    if rule == "last":
+        return [FederatedQuery(index, text, tuple(filters), weight, "last")]
+    if rule == "frequency+last":
+        return [base, FederatedQuery(index, text, tuple(filters), weight, "last")]
+    words = query_words(text)
+    if len(words) < 3:
+        return [base]
+    shrink = (len(words) - 1) / len(words) if rule == "drop-one-weighted" else 1.0
+    return [base] + [
+        FederatedQuery(
+            index,
+            " ".join(words[:skipped] + words[skipped + 1 :]),
+            tuple(filters),
+            weight * shrink,
+            "frequency",
+        )
+        for skipped in range(len(words))
+    ]
 
 
 @dataclass
@@ -345,6 +408,78 @@ class SearchEngine:
             page=int(raw.get("page", page)),
             total_pages=int(raw.get("totalPages", 1)),
         )
+
+    def federated(
+        self,
+        queries: Sequence[FederatedQuery],
+        *,
+        limit: int,
+        locale: str | None = None,
+        attributes: Sequence[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """One federated multi-search: the queries' hits in one list, best weighted ranking
+        score first (each hit's `_federation` says which query and index it came from). A
+        document several queries of one index found comes back once. Indexes that do not
+        exist yet are left out rather than failing the whole search."""
+        if not self.available:
+            raise SearchUnavailable("search is paused after a recent failure")
+        if self._http is None:
+            raise SearchUnavailable("MEILI_URL is not configured")
+        chosen = [query for query in queries if query.text.strip()]
+        if not chosen:
+            return []
+        body: dict[str, Any] = {
+            "federation": {"limit": limit},
+            "queries": [self._federated_query(query, locale, attributes) for query in chosen],
+        }
+        try:
+            response = self._http.post(
+                "/multi-search",
+                json=body,
+                headers={"Authorization": f"Bearer {self.search_key()}"},
+            )
+        except httpx.HTTPError as exc:
+            raise self._trip(exc) from exc
+        if response.status_code == 400 and "index_not_found" in response.text:
+            missing = {query.index for query in chosen if not self._index_exists(query.index)}
+            if missing and len(missing) < len({query.index for query in chosen}):
+                kept = [query for query in chosen if query.index not in missing]
+                return self.federated(kept, limit=limit, locale=locale, attributes=attributes)
+            return []
+        if response.status_code >= 400:
+            raise SearchUnavailable(f"Meilisearch answered {response.status_code}: {response.text}")
+        hits: list[dict[str, Any]] = response.json().get("hits", [])
+        return hits
+
+    @staticmethod
+    def _federated_query(
+        query: FederatedQuery, locale: str | None, attributes: Sequence[str] | None
+    ) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "indexUid": query.index,
+            "q": query.text,
+            "matchingStrategy": query.strategy,
+            "federationOptions": {"weight": query.weight},
+        }
+        if query.filters:
+            options["filter"] = list(query.filters)
+        if attributes is not None:
+            options["attributesToRetrieve"] = list(attributes)
+        if locale in LOCALES:
+            options["locales"] = [LOCALES[locale]]
+        return options
+
+    def _index_exists(self, uid: str) -> bool:
+        assert self._http is not None
+        try:
+            response = self._http.get(
+                f"/indexes/{uid}/search",
+                params={"q": "", "limit": 0},
+                headers={"Authorization": f"Bearer {self.search_key()}"},
+            )
+        except httpx.HTTPError as exc:
+            raise self._trip(exc) from exc
+        return response.status_code != 404
 
     def _post_search(self, uid: str, query: str, options: dict[str, Any]) -> dict[str, Any] | None:
         """One search request; None when the index does not exist yet."""

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 from community.models import Brand, Forum, Post, Tag, Thread, ThreadStatus, User, Visibility
 from kb.documents import plain_text
 from kb.models import Article, ArticleStatus, DeflectionEvent, Solution
-from kb.search import SearchEngine, SearchUnavailable, equals
+from kb.search import SearchEngine, SearchUnavailable, equals, lexical_queries
 from kb.search_log import SearchLog
 
 Scope = Literal["kb", "community"]
@@ -41,6 +41,8 @@ class Hit:
     forum: str | None = None
     status: str | None = None
     locale: str = "en"
+    # What the ask form's suggestions say of it: "article", "solved" or "answered".
+    state: str | None = None
 
 
 @dataclass
@@ -351,27 +353,178 @@ def _database_kb(db: Session, brand: Brand, words: list[str], chosen: dict[str, 
 # --- suggestions while asking ----------------------------------------------------------------
 
 
+# Every visible thread with an answer may hold the answer, solved or not; a thread closed as a
+# duplicate comes back too, to be replaced by its original. Closed threads are never suggested.
+SUGGESTABLE_THREADS = '(reply_count > 0 AND status != "closed") OR duplicate_of > 0'
+# Candidates fetched before duplicates are replaced and repeats dropped: more than are shown.
+SUGGEST_CANDIDATES = 20
+# A KB entry or a solved thread outranks an answered thread that matches about as well, not
+# one that matches clearly better (Meilisearch's ranking scores lie between 0 and 1).
+SUGGEST_BOOST = 1.15
+# How a typed question becomes queries (kb.search.lexical_queries), chosen with make
+# eval-relevance on the three dumps: the whole title, and the title without each of its words
+# in turn, so one rare or misspelled word cannot hide every other match.
+SUGGEST_RULE = "drop-one-weighted"
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    kind: str  # "article", "solution" (a thread in the KB) or "thread"
+    entry_id: int  # the article's id, or the thread's
+    score: float
+
+
 def suggest(
-    db: Session, engine: SearchEngine, brand: Brand, title: str, *, locale: str, limit: int = 5
+    db: Session,
+    engine: SearchEngine,
+    brand: Brand,
+    title: str,
+    *,
+    locale: str,
+    limit: int = 5,
+    boost: float = SUGGEST_BOOST,
 ) -> tuple[list[Hit], bool]:
-    """The best KB entries and solved threads for a question being typed; (hits, degraded)."""
+    """Answers that may already exist for a question being typed: KB entries and every visible
+    thread with an answer, interleaved by relevance, KB entries and solved threads boosted;
+    a thread closed as a duplicate stands for its original. (hits, degraded)."""
     text = " ".join(title.split())[:QUERY_MAX]
     if len(text) < 4:
         return [], False
-    kb = search(db, engine, brand, text, scope="kb", per_page=limit, locale=locale)
-    solved = search(
-        db,
-        engine,
-        brand,
-        text,
-        scope="community",
-        filters={"status": ThreadStatus.SOLVED.value},
-        per_page=limit,
+    try:
+        candidates = _suggest_from_meili(engine, brand, text, locale, boost)
+        degraded = False
+    except SearchUnavailable:
+        candidates = _suggest_from_database(db, brand, text)
+        degraded = True
+    return _suggestion_hits(db, brand, candidates, limit), degraded
+
+
+def _suggest_from_meili(
+    engine: SearchEngine, brand: Brand, text: str, locale: str, boost: float
+) -> list[_Candidate]:
+    threads_uid, kb_uid = engine.threads_index(brand.slug), engine.kb_index(brand.slug)
+    hits = engine.federated(
+        lexical_queries(threads_uid, text, filters=(SUGGESTABLE_THREADS,), rule=SUGGEST_RULE)
+        + lexical_queries(kb_uid, text, rule=SUGGEST_RULE),
+        limit=SUGGEST_CANDIDATES,
         locale=locale,
+        attributes=["type", "entry_id", "thread_id", "solved", "duplicate_of"],
     )
-    seen = {hit.url for hit in kb.hits}
-    merged = kb.hits + [hit for hit in solved.hits if hit.url not in seen]
-    return merged[:limit], kb.degraded or solved.degraded
+    candidates = []
+    for hit in hits:
+        score = float((hit.get("_federation") or {}).get("weightedRankingScore", 0.0))
+        if hit.get("thread_id") is None:  # a KB entry
+            kind, entry_id, score = (
+                str(hit.get("type")),
+                int(hit.get("entry_id") or 0),
+                score * boost,
+            )
+        elif hit.get("duplicate_of"):
+            kind, entry_id = "thread", int(hit["duplicate_of"])
+        else:
+            kind, entry_id = "thread", int(hit["thread_id"])
+            score = score * boost if hit.get("solved") else score
+        candidates.append(_Candidate(kind, entry_id, score))
+    candidates.sort(key=lambda candidate: -candidate.score)  # stable: ties keep Meilisearch's order
+    return candidates
+
+
+def _suggest_from_database(db: Session, brand: Brand, text: str) -> list[_Candidate]:
+    words = _words(text)
+    found = _database_kb(db, brand, words, {}) + _database_threads(db, brand, words, {})
+    return [_Candidate(hit.kind, hit.entry_id, 0.0) for hit in found[:SUGGEST_CANDIDATES]]
+
+
+def _suggestion_hits(
+    db: Session, brand: Brand, candidates: list[_Candidate], limit: int
+) -> list[Hit]:
+    """The candidates as hits, in order, checked against the database (visible, not closed,
+    answered; an original the index did not vouch for is checked here), each thread once."""
+    thread_ids = {c.entry_id for c in candidates if c.kind != "article"}
+    article_ids = {c.entry_id for c in candidates if c.kind == "article"}
+    threads = {
+        thread.id: thread
+        for thread in db.scalars(
+            select(Thread)
+            .join(Forum, Forum.id == Thread.forum_id)
+            .where(
+                Thread.id.in_(thread_ids),
+                Forum.brand_id == brand.id,
+                Thread.visibility == Visibility.VISIBLE,
+                Thread.merged_into_id.is_(None),
+                Thread.status != ThreadStatus.CLOSED,
+                Thread.reply_count > 0,
+            )
+        )
+    }
+    articles = {
+        article.id: article
+        for article in db.scalars(
+            select(Article).where(
+                Article.id.in_(article_ids),
+                Article.brand_id == brand.id,
+                Article.status == ArticleStatus.PUBLISHED,
+                Article.obsolete.is_(False),
+            )
+        )
+    }
+    hits: list[Hit] = []
+    seen: set[str] = set()
+    for candidate in candidates:
+        hit = _suggestion_hit(candidate, threads, articles)
+        if hit is None or hit.url in seen:
+            continue
+        seen.add(hit.url)
+        hits.append(hit)
+        if len(hits) == limit:
+            break
+    questions = {
+        post.thread_id: post
+        for post in db.scalars(
+            select(Post).where(
+                Post.thread_id.in_([hit.entry_id for hit in hits if hit.kind != "article"]),
+                Post.is_question.is_(True),
+            )
+        )
+    }
+    for hit in hits:
+        if hit.kind != "article" and hit.entry_id in questions:
+            hit.snippet = _marked(plain_text(questions[hit.entry_id].body_html, 240))
+    return hits
+
+
+def _suggestion_hit(
+    candidate: _Candidate, threads: dict[int, Thread], articles: dict[int, Article]
+) -> Hit | None:
+    if candidate.kind == "article":
+        article = articles.get(candidate.entry_id)
+        if article is None:
+            return None
+        return Hit(
+            kind="article",
+            entry_id=article.id,
+            title=article.title,
+            url=f"/kb/articles/{article.id}",
+            snippet=_marked(article.summary),
+            title_html=_marked(article.title),
+            locale=article.locale,
+            state="article",
+        )
+    thread = threads.get(candidate.entry_id)
+    if thread is None:
+        return None
+    solved = thread.accepted_post_id is not None
+    return Hit(
+        kind="solution" if candidate.kind == "solution" and solved else "thread",
+        entry_id=thread.id,
+        title=thread.title,
+        url=f"/t/{thread.id}",
+        snippet=Markup(""),
+        title_html=_marked(thread.title),
+        status=thread.status.value,
+        locale=thread.locale,
+        state="solved" if solved else "answered",
+    )
 
 
 def record_deflection(
