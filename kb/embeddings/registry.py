@@ -1,0 +1,66 @@
+"""Embedders by name ("use-multilingual", "minilm", "http"), built from per-brand options, and
+one instance per name and options per process: a model's weights are read once and its query
+cache is shared by every request."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from kb.embeddings.base import Embedder, EmbedderConfigError
+from kb.embeddings.cache import CachingEmbedder
+
+EmbedderFactory = Callable[[Mapping[str, Any]], Embedder]
+
+
+class LocalModelOptions(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # BLAS threads for the model's matrix products; 1 leaves the other cores to the rest.
+    threads: int | None = Field(default=1, ge=1, le=64)
+
+
+_factories: dict[str, EmbedderFactory] = {}
+_instances: dict[tuple[str, str], CachingEmbedder] = {}
+_lock = threading.Lock()
+
+
+def register_embedder(name: str, factory: EmbedderFactory) -> None:
+    _factories[name] = factory
+
+
+def embedder_names() -> list[str]:
+    return sorted(_factories)
+
+
+def create_embedder(name: str, options: Mapping[str, Any] | None = None) -> Embedder:
+    """A new embedder (nothing loaded yet). EmbedderConfigError for an unknown name or options
+    the embedder does not take."""
+    factory = _factories.get(name)
+    if factory is None:
+        known = ", ".join(embedder_names())
+        raise EmbedderConfigError(f"unknown embedder {name!r} (known: {known})")
+    try:
+        return factory(options or {})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or name}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise EmbedderConfigError(f"embedder {name!r}: {problems}") from exc
+
+
+def get_embedder(name: str, options: Mapping[str, Any] | None = None) -> CachingEmbedder:
+    """The process's embedder for `name` and `options`, with its query cache; the model loads
+    on first use."""
+    key = (name, json.dumps(dict(options or {}), sort_keys=True, default=str))
+    with _lock:
+        embedder = _instances.get(key)
+        if embedder is None:
+            embedder = CachingEmbedder(create_embedder(name, options))
+            _instances[key] = embedder
+        return embedder
