@@ -468,9 +468,17 @@ def _suggestion_hits(
             )
         )
     }
+    # A thread found both in the KB (as a community solution) and in the threads index is one
+    # suggestion: the KB entry, wherever either ranked.
+    in_kb = {c.entry_id for c in candidates if c.kind == "solution"}
     hits: list[Hit] = []
     seen: set[str] = set()
-    for candidate in candidates:
+    for found in candidates:
+        candidate = (
+            _Candidate("solution", found.entry_id, found.score)
+            if found.kind == "thread" and found.entry_id in in_kb
+            else found
+        )
         hit = _suggestion_hit(candidate, threads, articles)
         if hit is None or hit.url in seen:
             continue

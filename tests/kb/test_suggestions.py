@@ -142,3 +142,30 @@ def test_one_rare_word_does_not_hide_every_other_match(
 
     links = [link for link, _state in _suggested(client, "garmin disc brake pads squeal wet")]
     assert f"/t/{wanted.id}" in links
+
+
+def test_a_thread_in_the_kb_is_suggested_once_as_its_kb_entry(
+    db: Session,
+    qa: QA,
+    make_user: UserFactory,
+    settings: Settings,
+    engine: Engine,
+    client: TestClient,
+) -> None:
+    """A solved thread promoted to a community solution is in both indexes: one suggestion,
+    recorded as the KB entry it is when opened."""
+    asker, helper = make_user("asker"), make_user("helper")
+    thread = qa.ask(asker, title="Router keeps rebooting at night", body="Every night at 3.")
+    answer = qa.answer(helper, thread, "Turn off the scheduled firmware check.")
+    for fan in (make_user("fan1"), make_user("fan2"), make_user("fan3")):
+        voting.cast_vote(db, fan, answer.id, 1)
+    voting.accept(db, asker, answer.id)
+    db.commit()
+    drain(Worker(settings, make_session_factory(engine)))
+    page = client.get(
+        "/b/acme/kb/suggest",
+        params={"title": "router rebooting at night"},
+        headers={"HX-Request": "true"},
+    )
+    links = re.findall(r'<a href="/t/(\d+)"[^>]*data-entry-type="([a-z]+)"', page.text)
+    assert links == [(str(thread.id), "solution")], page.text
