@@ -547,3 +547,19 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
         yield inbox, port
     finally:
         controller.stop()
+
+
+def mail_settings(settings: Settings, port: int) -> Settings:
+    """The test settings with e-mail going to the loopback SMTP server on `port`."""
+    return settings.model_copy(
+        update={"smtp_url": f"smtp://127.0.0.1:{port}", "base_url": "https://support.example"}
+    )
+
+
+@pytest.fixture
+def mail_worker(
+    settings: Settings, engine: Engine, smtp: tuple[Inbox, int]
+) -> Callable[[], Worker]:
+    """Makes workers that send e-mail to the `smtp` fixture's server."""
+    configured = mail_settings(settings, smtp[1])
+    return lambda: Worker(configured, make_session_factory(engine))

@@ -18,7 +18,7 @@ from community.db import make_session_factory
 from community.models import EmailPreference, User
 from community.settings import Settings
 from community.worker import Worker
-from tests.conftest import QA, Inbox
+from tests.conftest import QA, Inbox, mail_settings
 
 
 class CommitFailures:
@@ -47,9 +47,7 @@ def worker_with_failures(
     settings: Settings, engine: Engine, smtp: tuple[Inbox, int]
 ) -> tuple[Callable[[], Worker], CommitFailures]:
     inbox, port = smtp
-    configured = settings.model_copy(
-        update={"smtp_url": f"smtp://127.0.0.1:{port}", "base_url": "https://support.example"}
-    )
+    configured = mail_settings(settings, port)
     factory = make_session_factory(engine)
     failures = CommitFailures(factory, inbox)
     return (lambda: Worker(configured, factory)), failures

@@ -7,28 +7,15 @@ from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from community.db import make_session_factory
 from community.models import Brand, Post, Role, User
-from community.settings import Settings
 from community.worker import Worker
 from moderation.models import Queue, QueueItem
 from tests.conftest import QA, Inbox, csrf_token, fresh, log_in
 
 UserFactory = Callable[..., User]
-
-
-@pytest.fixture
-def mail_worker(
-    settings: Settings, engine: Engine, smtp: tuple[Inbox, int]
-) -> Callable[[], Worker]:
-    _inbox, port = smtp
-    configured = settings.model_copy(
-        update={"smtp_url": f"smtp://127.0.0.1:{port}", "base_url": "https://support.example"}
-    )
-    return lambda: Worker(configured, make_session_factory(engine))
 
 
 def _person(

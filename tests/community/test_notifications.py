@@ -112,17 +112,6 @@ def test_list_unread_count_and_mark_read(db: Session, qa: QA, make_user: UserFac
 # --- e-mail ----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def mail_worker(
-    settings: Settings, engine: Engine, smtp: tuple[Inbox, int]
-) -> Callable[[], Worker]:
-    _inbox, port = smtp
-    configured = settings.model_copy(
-        update={"smtp_url": f"smtp://127.0.0.1:{port}", "base_url": "https://support.example"}
-    )
-    return lambda: Worker(configured, make_session_factory(engine))
-
-
 def test_immediate_email_in_the_recipients_language(
     db: Session,
     qa: QA,

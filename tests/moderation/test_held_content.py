@@ -7,14 +7,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from community.db import make_session_factory
 from community.models import Forum, Post, Role, Thread, User, Visibility
-from community.settings import Settings
 from community.worker import Worker
 from moderation.models import Queue, QueueItem
 from tests.conftest import QA, Inbox, csrf_token, fresh, log_in
@@ -144,17 +141,6 @@ def test_a_held_answer_shows_to_its_author_only_and_the_api_returns_held_threads
     )
     assert created.status_code == 201, created.text
     assert created.json()["visibility"] == "pending"
-
-
-@pytest.fixture
-def mail_worker(
-    settings: Settings, engine: Engine, smtp: tuple[Inbox, int]
-) -> Callable[[], Worker]:
-    _inbox, port = smtp
-    configured = settings.model_copy(
-        update={"smtp_url": f"smtp://127.0.0.1:{port}", "base_url": "https://support.example"}
-    )
-    return lambda: Worker(configured, make_session_factory(engine))
 
 
 def test_the_author_hears_when_a_moderator_approves_or_rejects(
