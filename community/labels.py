@@ -115,6 +115,13 @@ LABELS = {
     "close:off_topic": N_("Closed as off-topic"),
     "close:resolved": N_("Closed as resolved"),
     "close:duplicate": N_("Closed as a duplicate"),
+    # Reasons imported from Stack Exchange closures (moderators here close with the above).
+    "close:unclear": N_("Closed as unclear"),
+    "close:too_broad": N_("Closed as too broad"),
+    "close:opinion": N_("Closed as opinion-based"),
+    "close:too_localized": N_("Closed as too localized"),
+    "close:general_reference": N_("Closed as general reference"),
+    "close:other": N_("Closed"),
     "filter:enforce": N_("Holds posts"),
     "filter:log_only": N_("Log only"),
     "filteraction:enforce": N_("Enforce"),

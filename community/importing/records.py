@@ -85,6 +85,15 @@ class DuplicateLink:
     original_external_id: int
 
 
+@dataclass(frozen=True, slots=True)
+class Closure:
+    """Where a question's last close or reopen at the source left it."""
+
+    question_external_id: int
+    # Our `closed_reason` code ("off_topic", "too_broad", ...); None: reopened, so open.
+    reason: str | None
+
+
 @dataclass
 class Skips:
     """Rows read but not imported, by reason (shown in the final summary)."""
@@ -114,7 +123,7 @@ class Source(Protocol):
     """What a reader offers. `name` scopes idempotency: the same name means the same records.
 
     The parts are consumed in this order, each at most once: users, tags, questions, answers,
-    comments, votes, duplicates.
+    comments, votes, duplicates, closures.
     """
 
     name: str
@@ -133,3 +142,5 @@ class Source(Protocol):
     def votes(self) -> Part[VoteTotals]: ...
 
     def duplicates(self) -> Part[DuplicateLink]: ...
+
+    def closures(self) -> Part[Closure]: ...

@@ -34,6 +34,7 @@ from community.identity import USERNAME_MAX
 from community.importing.models import ImportKey, ImportRun
 from community.importing.records import (
     AnswerRecord,
+    Closure,
     CommentRecord,
     DuplicateLink,
     Part,
@@ -275,6 +276,9 @@ class Importer:
             (self.source.comments, self._comments),
             (self.source.votes, self._votes),
             (self.source.duplicates, self._duplicates),
+            # After the duplicates (a duplicate close with a link is theirs) and before the
+            # recount, which turns reopened threads open/answered/solved and leaves closed ones.
+            (self.source.closures, self._closures),
         ]
         for make_part, store in steps:
             started = time.perf_counter()
@@ -730,6 +734,52 @@ class Importer:
                 report.imported += 1
             else:
                 report.skip("already marked (or a second original for one question)")
+
+    def _closures(self, db: Session, batch: list[Closure], report: PartReport) -> None:
+        """The state the source left each question in, on threads this run (or a stopped run
+        it adopted) created only: an older thread may have been reopened here since."""
+        rows = db.execute(
+            select(ImportKey.external_id, Thread.id, ImportKey.run_id, Thread.duplicate_of_id)
+            .join(Thread, Thread.id == ImportKey.local_id)
+            .where(
+                ImportKey.source == self.source.name,
+                ImportKey.kind == "question",
+                ImportKey.external_id.in_(sorted({r.question_external_id for r in batch})),
+            )
+        )
+        threads = {int(external): (local, run, dup) for external, local, run, dup in rows}
+        closed: list[dict[str, Any]] = []
+        reopened: list[int] = []
+        for record in batch:
+            found = threads.get(record.question_external_id)
+            if found is None:
+                report.skip("question not imported (or deleted at the source)")
+            elif found[1] not in self.own_runs:
+                report.skip("question imported by an earlier run (kept)")
+            elif found[2] is not None:
+                # PostLinks closed it as a duplicate of its original, which the page links to.
+                report.skip("closed as a duplicate of a linked question (by PostLinks.xml)")
+            elif record.reason is None:
+                reopened.append(found[0])
+            else:
+                closed.append({"thread": found[0], "reason": record.reason})
+        table = THREADS
+        if closed:
+            db.execute(
+                update(table)
+                .where(table.c.id == bindparam("thread"))
+                .values(status=ThreadStatus.CLOSED.value, closed_reason=bindparam("reason")),
+                closed,
+            )
+            report.imported += len(closed)
+        if reopened:
+            # Open for now: the recount makes it answered or solved from its answers.
+            db.execute(
+                update(table)
+                .where(table.c.id.in_(reopened), table.c.status == ThreadStatus.CLOSED.value)
+                .values(status=ThreadStatus.OPEN.value, closed_reason=None)
+            )
+            report.skip("reopened at the source (open)", len(reopened))
 
     # --- after the parts -------------------------------------------------------------------
 

@@ -1,9 +1,10 @@
 """Reading a Stack Exchange data dump (Posts.xml, Users.xml, Votes.xml, Comments.xml,
-PostLinks.xml, Tags.xml) as a stream of records.
+PostLinks.xml, Tags.xml, and PostHistory.xml when the dump has it) as a stream of records.
 
 Every file is read with lxml's iterparse and each row is cleared once read, so memory stays
 flat whatever the file size; the one exception is Votes.xml, whose rows are summed per post
-(a counter per voted post, not per vote) because the dump is not ordered by post. Before any
+(a counter per voted post, not per vote) because the dump is not ordered by post, and
+PostHistory.xml, of which only each question's last close or reopen is kept. Before any
 record is produced, `validate()` reads every file once: a missing file or malformed XML stops
 the import with the file and line, before anything is written.
 
@@ -27,6 +28,7 @@ from lxml import etree
 
 from community.importing.records import (
     AnswerRecord,
+    Closure,
     CommentRecord,
     DuplicateLink,
     Part,
@@ -37,10 +39,28 @@ from community.importing.records import (
 )
 
 FILES = ("Users.xml", "Tags.xml", "Posts.xml", "Comments.xml", "Votes.xml", "PostLinks.xml")
+# Older dumps come without it: they import as before, with no closures but duplicates.
+OPTIONAL_FILES = ("PostHistory.xml",)
 QUESTION, ANSWER = "1", "2"
 VOTE_ACCEPTED, VOTE_UP, VOTE_DOWN, VOTE_FAVOURITE = "1", "2", "3", "5"
 VOTE_BOUNTY = frozenset({"8", "9"})
 LINK_DUPLICATE = "3"
+HISTORY_CLOSED, HISTORY_REOPENED = "10", "11"
+# A close event's reason id (its Comment) -> our `closed_reason`. 1-10 are the older dumps'.
+CLOSE_REASONS = {
+    "101": "duplicate",
+    "1": "duplicate",
+    "102": "off_topic",
+    "2": "off_topic",
+    "103": "unclear",
+    "4": "unclear",
+    "104": "too_broad",
+    "105": "opinion",
+    "3": "opinion",
+    "7": "too_localized",
+    "10": "general_reference",
+}
+CLOSE_REASON_OTHER = "other"
 TITLE_MAX = 200
 NAME_MAX = 60
 _TAG_SPLIT = re.compile(r"[<>|]+")
@@ -149,9 +169,11 @@ class StackExchangeDump:
         """Read every file once; raise DumpError naming the file (and line) if any is bad."""
         if not self.directory.is_dir():
             raise DumpError(f"{self.directory}: no such directory")
-        for name in FILES:
+        for name in FILES + OPTIONAL_FILES:
             path = self.directory / name
             if not path.is_file():
+                if name in OPTIONAL_FILES:
+                    continue
                 raise DumpError(f"{name}: missing from {self.directory}")
             rows = 0
             for _row in _rows(path, _Tracked(path)):
@@ -319,6 +341,49 @@ class StackExchangeDump:
             )
 
         return self._part("PostLinks.xml", "PostLinks.xml", convert_row)
+
+    def closures(self) -> Part[Closure]:
+        """Each post's last close or reopen (by date, then event id), in post order. Close
+        events are on questions only; the importer skips ids it has no question for."""
+        path = self.directory / "PostHistory.xml"
+        skips = Skips()
+        if not path.is_file():
+            return Part(
+                label="PostHistory.xml", records=iter(()), size=0, position=lambda: 0, skips=skips
+            )
+        tracked = _Tracked(path)
+
+        def records() -> Iterator[Closure]:
+            last: dict[int, tuple[datetime, int, str | None]] = {}
+            for row in _rows(path, tracked):
+                kind = row.get("PostHistoryTypeId")
+                if kind not in (HISTORY_CLOSED, HISTORY_REOPENED):
+                    continue  # edits and other events: not rows we read, so not skips
+                try:
+                    post_id, event_id = _int(row, "PostId"), _int(row, "Id")
+                    at = _date(row, "CreationDate")
+                except BadRow as exc:
+                    skips.add(f"unreadable row ({exc})")
+                    continue
+                reason = None
+                if kind == HISTORY_CLOSED:
+                    code = (row.get("Comment") or "").strip()
+                    reason = CLOSE_REASONS.get(code, CLOSE_REASON_OTHER)
+                if post_id in last:
+                    skips.add("earlier close or reopen (the last one decides)")
+                    if (at, event_id) < last[post_id][:2]:
+                        continue
+                last[post_id] = (at, event_id, reason)
+            for post_id in sorted(last):
+                yield Closure(question_external_id=post_id, reason=last[post_id][2])
+
+        return Part(
+            label="PostHistory.xml",
+            records=records(),
+            size=path.stat().st_size,
+            position=lambda: tracked.position,
+            skips=skips,
+        )
 
 
 def _ignored_vote(kind: str | None) -> str:

@@ -66,6 +66,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from community.importing.records import (
     AnswerRecord,
+    Closure,
     CommentRecord,
     DuplicateLink,
     Part,
@@ -998,6 +999,10 @@ class SyntheticSource:
 
     def duplicates(self) -> Part[DuplicateLink]:
         return _part("duplicates", self._duplicates(), None)
+
+    def closures(self) -> Part[Closure]:
+        # Synthetic threads are closed only as duplicates (by `duplicates`).
+        return _part("closures", iter(()), 0)
 
     # -- users ---------------------------------------------------------------------------------
 

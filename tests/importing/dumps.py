@@ -23,6 +23,7 @@ ROOTS = {
     "Comments.xml": "comments",
     "Votes.xml": "votes",
     "PostLinks.xml": "postlinks",
+    "PostHistory.xml": "posthistory",
 }
 XML_DECLARATION = '<?xml version="1.0" encoding="utf-8"?>'
 NEWLINE = "\r\n"
@@ -33,6 +34,9 @@ Row = dict[str, object]
 
 VOTE_ACCEPTED, VOTE_UP, VOTE_DOWN, VOTE_FAVOURITE, VOTE_BOUNTY_START = 1, 2, 3, 5, 8
 LINK_RELATED, LINK_DUPLICATE = 1, 3
+HISTORY_BODY_EDIT, HISTORY_CLOSED, HISTORY_REOPENED = 5, 10, 11
+# Close reason ids (the close event's Comment): newer dumps', then older dumps'.
+CLOSE_DUPLICATE, CLOSE_OFF_TOPIC, CLOSE_TOO_BROAD, CLOSE_OLD_TOO_LOCALIZED = 101, 102, 104, 7
 
 
 def attribute(value: object) -> str:
@@ -66,6 +70,7 @@ class Dump:
     comments: list[Row] = field(default_factory=list)
     votes: list[Row] = field(default_factory=list)
     post_links: list[Row] = field(default_factory=list)
+    post_history: list[Row] = field(default_factory=list)
     # File name -> a DOCTYPE declaration written after the XML declaration (hostile dumps).
     doctypes: dict[str, str] = field(default_factory=dict)
 
@@ -77,6 +82,7 @@ class Dump:
             "Comments.xml": self.comments,
             "Votes.xml": self.votes,
             "PostLinks.xml": self.post_links,
+            "PostHistory.xml": self.post_history,
         }[file]
 
     def write(self, directory: Path, *, leave_out: Collection[str] = ()) -> Path:
@@ -215,6 +221,21 @@ def link(link_id: int, *, post: int, related: int, kind: int) -> Row:
     }
 
 
+def history(event_id: int, *, post: int, kind: int, created: str, comment: object = None) -> Row:
+    """A PostHistory row; close events carry their reason id in `Comment`."""
+    return {
+        "Id": event_id,
+        "PostHistoryTypeId": kind,
+        "PostId": post,
+        "RevisionGUID": f"00000000-0000-0000-0000-{event_id:012d}",
+        "CreationDate": created,
+        "UserId": -1,
+        "Comment": comment,
+        "Text": '{"Voters":[{"Id":2,"DisplayName":"Aisha Khan"}]}' if kind == 10 else None,
+        "ContentLicense": "CC BY-SA 3.0",
+    }
+
+
 def tag(tag_id: int, name: str, count: int) -> Row:
     return {"Id": tag_id, "TagName": name, "Count": count}
 
@@ -233,6 +254,8 @@ class Ids:
     TAG_WIKI = 11
     C_ON_QUESTION, C_ON_ANSWER, C_DELETED_USER, C_MISSING_POST, C_ON_GATEWAY = 1, 2, 3, 4, 5
     MISSING_POST = 999
+    # Only in `with_closures()`.
+    Q_OFF_TOPIC, Q_REOPENED, Q_TOO_BROAD, Q_UNLINKED_DUPLICATE, Q_OLD_REASON = 12, 13, 14, 15, 16
     QUESTIONS = (Q_MQTT, Q_HUB, Q_HUB_DUPLICATE, Q_GATEWAY)
     ANSWERS = (
         A_MQTT_ACCEPTED,
@@ -431,4 +454,84 @@ def realistic_dump() -> Dump:
         link(1, post=i.Q_HUB_DUPLICATE, related=i.Q_HUB, kind=LINK_DUPLICATE),
         link(2, post=i.Q_GATEWAY, related=i.Q_MQTT, kind=LINK_RELATED),
     ]
+    return dump
+
+
+def with_closures(dump: Dump) -> Dump:
+    """`dump` (a `realistic_dump()`) plus questions closed at the source: one as off-topic,
+    one closed and later reopened (its events listed out of date order), one closed as too
+    broad after a reopen, a duplicate close with no PostLinks row, an older dump's reason
+    id; and a duplicate close of the linked duplicate, an edit and a close on a missing post."""
+    i = Ids
+    extra = [
+        (i.Q_OFF_TOPIC, "Best pizza near the office?"),
+        (i.Q_REOPENED, "Pairing a Zigbee sensor with two hubs"),
+        (i.Q_TOO_BROAD, "Everything about home automation"),
+        (i.Q_UNLINKED_DUPLICATE, "MQTT keeps disconnecting"),
+        (i.Q_OLD_REASON, "My neighbour's doorbell on 12 May"),
+    ]
+    for number, (post_id, title) in enumerate(extra):
+        dump.posts.append(
+            question(
+                post_id,
+                title=title,
+                body=f"<p>{title}: details inside.</p>\n",
+                tags="<zigbee>",
+                owner=i.BO,
+                created=f"2017-02-0{number + 1}T10:00:00.000",
+            )
+        )
+    dump.posts.append(
+        answer(
+            20,
+            parent=i.Q_REOPENED,
+            body="<p>Reset the sensor first.</p>",
+            owner=i.AISHA,
+            created="2017-02-02T12:00:00.000",
+        )
+    )
+    dump.posts.append(
+        answer(
+            21, parent=i.Q_TOO_BROAD, body="<p>Start with one hub and automate the lights.</p>",
+            owner=i.AISHA, created="2017-02-03T12:00:00.000",
+        )
+    )  # fmt: skip
+    dump.post_history = [
+        history(1, post=i.Q_OFF_TOPIC, kind=HISTORY_BODY_EDIT, created="2017-02-01T10:05:00.000"),
+        history(
+            2, post=i.Q_OFF_TOPIC, kind=HISTORY_CLOSED, created="2017-02-01T11:00:00.000",
+            comment=CLOSE_OFF_TOPIC,
+        ),
+        # Listed before the close it undoes: the dates decide, not the order in the file.
+        history(3, post=i.Q_REOPENED, kind=HISTORY_REOPENED, created="2017-02-04T09:00:00.000"),
+        history(
+            4, post=i.Q_REOPENED, kind=HISTORY_CLOSED, created="2017-02-03T09:00:00.000",
+            comment=CLOSE_TOO_BROAD,
+        ),
+        history(
+            5, post=i.Q_TOO_BROAD, kind=HISTORY_CLOSED, created="2017-02-03T10:00:00.000",
+            comment=CLOSE_OFF_TOPIC,
+        ),
+        history(6, post=i.Q_TOO_BROAD, kind=HISTORY_REOPENED, created="2017-02-04T10:00:00.000"),
+        history(
+            7, post=i.Q_TOO_BROAD, kind=HISTORY_CLOSED, created="2017-02-05T10:00:00.000",
+            comment=CLOSE_TOO_BROAD,
+        ),
+        history(
+            8, post=i.Q_UNLINKED_DUPLICATE, kind=HISTORY_CLOSED,
+            created="2017-02-05T10:00:00.000", comment=CLOSE_DUPLICATE,
+        ),
+        history(
+            9, post=i.Q_OLD_REASON, kind=HISTORY_CLOSED, created="2017-02-06T10:00:00.000",
+            comment=CLOSE_OLD_TOO_LOCALIZED,
+        ),
+        history(
+            10, post=i.Q_HUB_DUPLICATE, kind=HISTORY_CLOSED, created="2017-01-03T10:00:00.000",
+            comment=CLOSE_DUPLICATE,
+        ),
+        history(
+            11, post=i.MISSING_POST, kind=HISTORY_CLOSED, created="2017-01-03T10:00:00.000",
+            comment=CLOSE_OFF_TOPIC,
+        ),
+    ]  # fmt: skip
     return dump

@@ -48,6 +48,7 @@ from tests.importing.dumps import (
     user,
     vote,
     votes,
+    with_closures,
 )
 
 SITE = "iot.stackexchange.com"
@@ -62,6 +63,7 @@ USERS, TAGS, QUESTIONS, ANSWERS = (
     "Posts.xml (answers)",
 )
 COMMENTS, VOTES, LINKS = "Comments.xml", "Votes.xml", "PostLinks.xml"
+HISTORY = "PostHistory.xml"
 TAG_LEFT_OFF = "tags left off (not allowed here, or over the limit)"
 
 
@@ -350,6 +352,7 @@ def test_report_counts_rows_read_imported_and_skipped_per_part(
             },
         ),
         LINKS: (2, 1, {"related links (not duplicates)": 1}),
+        HISTORY: (0, 0, {}),
     }
     fresh(db)
     run = db.get_one(ImportRun, report.run_id)
@@ -912,3 +915,137 @@ def test_sites_of_one_network_share_names_and_ids_without_clashing(
         usernames = set(db.scalars(select(User.username)))
     assert len(usernames) == 9
     assert {"Community-1", "Community-1-2", "Community-1-3"} <= usernames
+
+
+# --- 9. closures (PostHistory.xml) ------------------------------------------------------------
+
+CLOSED_AT_THE_SOURCE = {
+    Ids.Q_OFF_TOPIC: (ThreadStatus.CLOSED, "off_topic"),
+    Ids.Q_REOPENED: (ThreadStatus.ANSWERED, None),
+    Ids.Q_TOO_BROAD: (ThreadStatus.CLOSED, "too_broad"),
+    Ids.Q_UNLINKED_DUPLICATE: (ThreadStatus.CLOSED, "duplicate"),
+    Ids.Q_OLD_REASON: (ThreadStatus.CLOSED, "too_localized"),
+    Ids.Q_HUB_DUPLICATE: (ThreadStatus.CLOSED, "duplicate"),
+    Ids.Q_HUB: (ThreadStatus.SOLVED, None),
+}
+
+
+def _closures(rows: Imported) -> dict[int, tuple[ThreadStatus, str | None]]:
+    return {
+        q: (rows.threads[q].status, rows.threads[q].closed_reason) for q in CLOSED_AT_THE_SOURCE
+    }
+
+
+@pytest.fixture
+def closures_dir(tmp_path: Path) -> Path:
+    return with_closures(realistic_dump()).write(tmp_path / "closures")
+
+
+def test_questions_closed_at_the_source_arrive_closed_with_their_reason(
+    session_factory: sessionmaker[Session], closures_dir: Path, db: Session
+) -> None:
+    report = run_import(session_factory, closures_dir)
+    rows = load(db)
+    assert _closures(rows) == CLOSED_AT_THE_SOURCE
+    assert rows.threads[Ids.Q_UNLINKED_DUPLICATE].duplicate_of_id is None, "no link, no original"
+    assert rows.threads[Ids.Q_HUB_DUPLICATE].duplicate_of_id == rows.threads[Ids.Q_HUB].id
+    # One row per question: its last close or reopen; the earlier ones are counted as skipped.
+    assert report_counts(report)[HISTORY] == (
+        10,
+        4,
+        {
+            "earlier close or reopen (the last one decides)": 3,
+            "reopened at the source (open)": 1,
+            "closed as a duplicate of a linked question (by PostLinks.xml)": 1,
+            "question not imported (or deleted at the source)": 1,
+        },
+    )
+
+
+def test_a_second_run_keeps_closures_and_a_moderators_reopen(
+    session_factory: sessionmaker[Session], closures_dir: Path, db: Session
+) -> None:
+    run_import(session_factory, closures_dir)
+    threads_before = _thread_state(db)
+    report = run_import(session_factory, closures_dir)
+    assert _thread_state(db) == threads_before
+    assert report.part(HISTORY).imported == 0
+    assert report.part(HISTORY).skipped["question imported by an earlier run (kept)"] == 6
+
+    # A moderator reopens an imported closed thread: the next import must not close it again.
+    off_topic = load(db).threads[Ids.Q_OFF_TOPIC]
+    off_topic.status, off_topic.closed_reason = ThreadStatus.OPEN, None
+    db.commit()
+    run_import(session_factory, closures_dir)
+    again = load(db).threads[Ids.Q_OFF_TOPIC]
+    assert (again.status, again.closed_reason) == (ThreadStatus.OPEN, None)
+
+
+def test_a_dump_without_post_history_imports_as_before(
+    session_factory: sessionmaker[Session], tmp_path: Path, db: Session
+) -> None:
+    directory = with_closures(realistic_dump()).write(tmp_path / "old", leave_out={HISTORY})
+    report = run_import(session_factory, directory)
+    rows = load(db)
+    assert report_counts(report)[HISTORY] == (0, 0, {})
+    assert rows.threads[Ids.Q_OFF_TOPIC].status == ThreadStatus.OPEN
+    assert rows.threads[Ids.Q_TOO_BROAD].status == ThreadStatus.ANSWERED
+    assert rows.threads[Ids.Q_HUB_DUPLICATE].closed_reason == "duplicate", "PostLinks still close"
+
+
+def test_a_broken_post_history_file_is_named(tmp_path: Path) -> None:
+    directory = with_closures(realistic_dump()).write(tmp_path / "cut")
+    cut_mid_row(directory / HISTORY, line=6)
+    with pytest.raises(DumpError) as caught:
+        StackExchangeDump(directory).validate()
+    assert str(caught.value).startswith("PostHistory.xml: line 6:"), str(caught.value)
+
+
+def test_the_thread_page_says_why_an_imported_thread_was_closed(
+    client: TestClient, session_factory: sessionmaker[Session], closures_dir: Path, db: Session
+) -> None:
+    run_import(session_factory, closures_dir)
+    rows = load(db)
+    expected = {
+        Ids.Q_OFF_TOPIC: "Closed as off-topic",
+        Ids.Q_TOO_BROAD: "Closed as too broad",
+        Ids.Q_OLD_REASON: "Closed as too localized",
+        Ids.Q_UNLINKED_DUPLICATE: "Closed as a duplicate",
+    }
+    for question_id, note in expected.items():
+        tree = page_tree(client, f"/t/{rows.threads[question_id].id}")
+        notes = tree.xpath("//*[contains(@class, 'closed-note')]")
+        assert [n.text_content().strip() for n in notes] == [note], question_id
+        assert notes[0].xpath(".//a") == [], "no original to link to"
+    reopened = page_tree(client, f"/t/{rows.threads[Ids.Q_REOPENED].id}")
+    assert reopened.xpath("//*[contains(@class, 'closed-note')]") == []
+    spanish = client.get(
+        f"/t/{rows.threads[Ids.Q_TOO_BROAD].id}", headers={"Accept-Language": "es"}
+    )
+    assert "Cerrado por ser demasiado amplio" in spanish.text
+
+
+def test_questions_closed_at_the_source_are_not_suggested(
+    client: TestClient,
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    closures_dir: Path,
+    db: Session,
+) -> None:
+    run_import(session_factory, closures_dir, search=SearchEngine(settings))
+    rows = load(db)
+
+    def suggested(title: str) -> str:
+        page = client.get(
+            f"/b/{BRAND}/kb/suggest", params={"title": title}, headers={"HX-Request": "true"}
+        )
+        assert page.status_code == 200
+        return page.text
+
+    # Both have an answer; only the one reopened at the source may be suggested.
+    assert f'href="/t/{rows.threads[Ids.Q_REOPENED].id}"' in suggested(
+        "pairing zigbee sensor with two hubs"
+    )
+    assert f'href="/t/{rows.threads[Ids.Q_TOO_BROAD].id}"' not in suggested(
+        "everything about home automation"
+    )
