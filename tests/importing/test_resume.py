@@ -25,7 +25,7 @@ from crowdservice.models import TriageResult
 from kb.models import Solution
 from kb.search import SearchEngine
 from tests.conftest import fresh
-from tests.importing.dumps import realistic_dump
+from tests.importing.dumps import realistic_dump, with_closures
 
 # Small batches, so every part has several and a stop can fall between two of them.
 BATCH = 2
@@ -188,6 +188,7 @@ STOPS = [
     ("Posts.xml (answers)", 3),
     ("Votes.xml", 2),
     ("PostLinks.xml", 1),
+    ("PostHistory.xml", 1),
     ("scores", 1),
     ("search index", 1),
 ]
@@ -196,11 +197,12 @@ STOPS = [
 def test_an_import_stopped_anywhere_and_run_again_equals_a_clean_import(
     factory: sessionmaker[Session], db: Session, search: SearchEngine, tmp_path: Path
 ) -> None:
-    directory = realistic_dump().write(tmp_path / "dump")
+    directory = with_closures(realistic_dump()).write(tmp_path / "dump")
     clean_indexed = _import(factory, directory, "clean.stackexchange.com", search)
     clean = snapshot(db, "clean.stackexchange.com")
     assert clean["threads"] and clean["solutions"], "the dump exercises acceptance and the KB"
     assert any(post["upvotes"] for post in clean["posts"].values())
+    assert any(thread["closed_reason"] == "too_broad" for thread in clean["threads"].values())
 
     for number, (part, call) in enumerate(STOPS):
         site = f"stop{number}.stackexchange.com"
