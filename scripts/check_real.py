@@ -6,7 +6,8 @@ database and one Meilisearch server shared by every step:
 1. runs `community import stackexchange DIR --brand real --forum <folder>` as a subprocess,
    timing it and showing its output;
 2. counts the dump's own numbers by streaming its XML (independently of the importer) and
-   asserts the database holds the same: questions, answers, accepted answers, duplicates, users;
+   asserts the database holds the same: questions, answers, accepted answers, duplicates,
+   closed questions (duplicates and PostHistory closures), users;
 3. renders a sample of imported thread pages and the forum page through the app;
 4. searches imported question titles with one typo each and requires every thread among the
    first results.
@@ -114,6 +115,7 @@ class Counts:
     answers: int
     accepted: int
     duplicates: int
+    closed: int
     users: int
 
     @staticmethod
@@ -123,6 +125,7 @@ class Counts:
             ("answers", "answers (non-question posts)"),
             ("accepted", "accepted answers"),
             ("duplicates", "duplicates (both ends present)"),
+            ("closed", "closed (duplicates, and last close event not reopened)"),
             ("users", "users"),
         ]
 
@@ -150,12 +153,25 @@ def count_dump(folder: Path) -> Counts:
             duplicate, original = _int(row.get("PostId")), _int(row.get("RelatedPostId"))
             if duplicate in accepted_of and original in accepted_of and duplicate is not None:
                 duplicates.add(duplicate)
+    # PostHistory: 10 closed, 11 reopened; the latest event (by date, then id) decides.
+    last_event: dict[int, tuple[str, int, str]] = {}
+    history = folder / "PostHistory.xml"
+    if history.exists():
+        for row in iter_rows(history):
+            kind, post_id, event_id = row.get("PostHistoryTypeId"), row.get("PostId"), row.get("Id")
+            if kind not in ("10", "11") or _int(post_id) not in accepted_of:
+                continue
+            key = (row.get("CreationDate") or "", _int(event_id) or 0, kind)
+            question = _int(post_id) or 0
+            last_event[question] = max(last_event.get(question, key), key)
+    closed = duplicates | {q for q, (_at, _id, kind) in last_event.items() if kind == "10"}
     users = sum(1 for _row in iter_rows(folder / "Users.xml"))
     return Counts(
         questions=len(accepted_of),
         answers=len(answers),
         accepted=accepted,
         duplicates=len(duplicates),
+        closed=len(closed),
         users=users,
     )
 
@@ -225,6 +241,10 @@ def db_counts(engine: Engine, forum_id: int, source: str) -> Counts:
             duplicates=scalar(
                 "SELECT count(*) FROM threads "
                 "WHERE forum_id = :forum_id AND duplicate_of_id IS NOT NULL",
+                **in_forum,
+            ),
+            closed=scalar(
+                "SELECT count(*) FROM threads WHERE forum_id = :forum_id AND status = 'closed'",
                 **in_forum,
             ),
             users=scalar(
