@@ -118,6 +118,11 @@ class Brand(Base):
     review_period_days: Mapped[int] = mapped_column(Integer, default=180)
     # Search synonyms, each group a list of words that mean the same ("wifi", "wi-fi", ...).
     synonyms: Mapped[list[list[str]]] = mapped_column(JSONDocument, default=list)
+    # The sentence-embedding model of semantic search (kb.vectors): a name from
+    # kb.embeddings' registry, "auto" or "off"; None means the site's SEARCH_MODEL. Its options
+    # (an HTTP embedding service's address, ...) are in search_model_options.
+    search_model: Mapped[str | None] = mapped_column(String(40), default=None)
+    search_model_options: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
     # Moderation: the summed flag weight that hides a post pending review, the trust-level
     # thresholds (moderation.trust.DEFAULTS when empty) and the code of conduct (Markdown).
     flag_hide_weight: Mapped[float] = mapped_column(default=3.0)

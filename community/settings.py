@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     meili_search_key: str | None = None
     # Index names start with this, so several sites (or test runs) can share one server.
     meili_index_prefix: str = Field(default="community_", pattern=r"^[A-Za-z0-9_-]{0,40}$")
+    # Semantic search's model for brands that do not choose one (kb.vectors): "auto" (all-MiniLM
+    # for English, the multilingual USE for every language), a model name, or "off" (lexical).
+    search_model: str = Field(default="auto", pattern=r"^[a-z0-9-]{1,40}$")
     secret_key: str | None = None
     base_url: str = "http://127.0.0.1:8000"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -221,3 +222,23 @@ class DeflectionEvent(Base):
     entry_type: Mapped[str] = mapped_column(String(20))
     entry_id: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SearchVector(Base):
+    """A document's sentence embedding for one model, kept so that re-indexing a thread (a vote,
+    an edit of another post) re-sends its vector instead of computing it again, and so that a
+    new model or a lost index catches up from here. `subject` is "thread:<id>" (the thread and
+    its KB solution share it) or "article:<id>"; `text_hash` says which text it was made from."""
+
+    __tablename__ = "search_vectors"
+    __table_args__ = (UniqueConstraint("subject", "model"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"), index=True)
+    subject: Mapped[str] = mapped_column(String(40))
+    # The model's key in the brand's indexes (kb.vectors.ModelSpec.key).
+    model: Mapped[str] = mapped_column(String(60))
+    text_hash: Mapped[str] = mapped_column(String(64))
+    # float32, little-endian, unit length.
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

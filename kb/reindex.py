@@ -11,8 +11,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from community.db import begin_write
 from community.models import Brand, Forum, Post, Thread, Visibility
-from kb import promotion
+from kb import promotion, vectors
 from kb.documents import article_document, solution_document, thread_document
 from kb.models import Article, ArticleStatus, Solution
 from kb.scoring import rescore
@@ -91,11 +92,14 @@ def reindex_brand(
     """Build fresh indexes beside the live ones, fill them, then swap atomically."""
     report = ReindexReport()
     synonyms = synonym_map(brand.synonyms or [])
+    specs = vectors.model_specs(brand, engine.default_model)
+    embedders = {spec.key: spec.meili_settings() for spec in specs}
+    keys = [spec.key for spec in specs]
     stamp = str(int(time.time() * 1000))
     live_threads, live_kb = engine.threads_index(brand.slug), engine.kb_index(brand.slug)
     new_threads, new_kb = f"{live_threads}_rebuild_{stamp}", f"{live_kb}_rebuild_{stamp}"
     for uid, settings in ((new_threads, THREAD_SETTINGS), (new_kb, KB_SETTINGS)):
-        engine.ensure_index(uid, settings, synonyms)
+        engine.ensure_index(uid, settings, synonyms, embedders)
     total = (
         db.scalar(
             select(func.count())
@@ -118,12 +122,22 @@ def reindex_brand(
         posts = _posts_by_thread(db, [thread.id for thread in batch])
         thread_docs: list[dict[str, Any]] = []
         kb_docs: list[dict[str, Any]] = []
+        # Stored vectors go with the documents; what is missing is asked for afterwards
+        # (vectors.request_missing), so a rebuild never waits for a model.
+        stored = vectors.stored(db, [vectors.thread_subject(thread.id) for thread in batch], keys)
         for thread in batch:
-            thread_docs.append(thread_document(thread, posts[thread.id]))
+            subject = vectors.thread_subject(thread.id)
+            document = thread_document(thread, posts[thread.id])
+            if specs:
+                document["_vectors"] = vectors.vectors_field(specs, subject, stored)
+            thread_docs.append(document)
             if thread.id in live_solutions:
                 solution = Solution(thread_id=thread.id, brand_id=brand.id, score_at_promotion=0)
                 solution.thread = thread
-                kb_docs.append(solution_document(solution, posts[thread.id]))
+                kb_doc = solution_document(solution, posts[thread.id])
+                if specs:
+                    kb_doc["_vectors"] = document["_vectors"]
+                kb_docs.append(kb_doc)
         for uid, docs in ((new_threads, thread_docs), (new_kb, kb_docs)):
             task = engine.upsert(uid, docs)
             if task is not None:
@@ -132,9 +146,8 @@ def reindex_brand(
         report.kb_entries += len(kb_docs)
         done += len(batch)
         progress(brand.slug, done, total)
-    articles = [
-        article_document(article)
-        for article in db.scalars(
+    live_articles = list(
+        db.scalars(
             select(Article)
             .where(
                 Article.brand_id == brand.id,
@@ -143,7 +156,18 @@ def reindex_brand(
             )
             .options(selectinload(Article.brand), selectinload(Article.forum))
         )
-    ]
+    )
+    stored_articles = vectors.stored(
+        db, [vectors.article_subject(article.id) for article in live_articles], keys
+    )
+    articles = []
+    for article in live_articles:
+        document = article_document(article)
+        if specs:
+            document["_vectors"] = vectors.vectors_field(
+                specs, vectors.article_subject(article.id), stored_articles
+            )
+        articles.append(document)
     task = engine.upsert(new_kb, articles)
     if task is not None:
         tasks.append(task)
@@ -151,12 +175,28 @@ def reindex_brand(
     for task_uid in tasks:
         engine.wait(task_uid)
     # The live indexes must exist to be swapped; swapping is atomic for searchers.
-    engine.ensure_index(live_threads, THREAD_SETTINGS, synonyms)
-    engine.ensure_index(live_kb, KB_SETTINGS, synonyms)
+    engine.ensure_index(live_threads, THREAD_SETTINGS, synonyms, embedders)
+    engine.ensure_index(live_kb, KB_SETTINGS, synonyms, embedders)
     engine.swap([(live_threads, new_threads), (live_kb, new_kb)])
     engine.drop(new_threads)
     engine.drop(new_kb)
     return report
+
+
+def request_vectors(
+    session_factory: sessionmaker[Session], engine: SearchEngine, brand_id: int
+) -> int:
+    """Ask the worker for the vectors the brand's documents lack (after a rebuild or an
+    import, whose documents went in with the vectors already known): the documents are
+    searchable lexically at once and semantically as the vectors arrive."""
+    with session_factory() as db:
+        begin_write(db)
+        brand = db.get(Brand, brand_id)
+        if brand is None:
+            return 0
+        requested = vectors.request_missing(db, brand, engine.default_model)
+        db.commit()
+        return requested
 
 
 def reindex_all(
@@ -171,6 +211,9 @@ def reindex_all(
         statement = select(Brand).order_by(Brand.id)
         if brand_slug:
             statement = statement.where(Brand.slug == brand_slug)
-        for brand in db.scalars(statement):
+        brands = list(db.scalars(statement))
+        for brand in brands:
             reports[brand.slug] = reindex_brand(db, engine, brand, progress=progress)
+    for brand in brands:
+        request_vectors(session_factory, engine, brand.id)
     return reports

@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -127,6 +127,22 @@ class FederatedQuery:
     filters: tuple[str, ...] = ()
     weight: float = 1.0
     strategy: str = "frequency"
+    # Hybrid search: the query's vector for the index's embedder of that name, and the share of
+    # the semantic ranking in the merged one (0 lexical only, 1 semantic only).
+    semantic: Semantic | None = None
+
+
+@dataclass(frozen=True)
+class Semantic:
+    embedder: str
+    vector: Sequence[float]
+    ratio: float
+
+    def options(self) -> dict[str, Any]:
+        return {
+            "vector": list(self.vector),
+            "hybrid": {"embedder": self.embedder, "semanticRatio": self.ratio},
+        }
 
 
 _WORD = re.compile(r"\w+")
@@ -151,9 +167,11 @@ def lexical_queries(
     filters: Sequence[str] = (),
     weight: float = 1.0,
     rule: str = "drop-one",
+    semantic: Semantic | None = None,
 ) -> list[FederatedQuery]:
-    """The queries one typed question becomes, for a federated search (see LEXICAL_RULES)."""
-    base = FederatedQuery(index, text, tuple(filters), weight, "frequency")
+    """The queries one typed question becomes, for a federated search (see LEXICAL_RULES).
+    With `semantic`, the whole question is searched hybrid, its variants lexically."""
+    base = FederatedQuery(index, text, tuple(filters), weight, "frequency", semantic)
     if rule == "frequency":
         return [base]
     if rule == "last":
@@ -174,6 +192,16 @@ def lexical_queries(
         )
         for skipped in range(len(words))
     ]
+
+
+def _embedder_refused(response: httpx.Response) -> bool:
+    return response.status_code == 400 and (
+        "invalid_search_embedder" in response.text
+        or "invalid_multi_search_embedder" in response.text
+        or "invalid_search_hybrid_query" in response.text
+        or "invalid_search_vector" in response.text
+        or "invalid_multi_search_query_vector" in response.text
+    )
 
 
 @dataclass
@@ -213,6 +241,8 @@ class SearchEngine:
             else None
         )
         self._search_key = settings.meili_search_key
+        # Semantic search's model for brands without their own choice (kb.vectors).
+        self.default_model = settings.search_model
         self._open_until = 0.0
         self._lock = threading.Lock()
 
@@ -303,9 +333,14 @@ class SearchEngine:
         return int(task.task_uid)
 
     def ensure_index(
-        self, uid: str, settings: dict[str, Any], synonyms: dict[str, list[str]]
+        self,
+        uid: str,
+        settings: dict[str, Any],
+        synonyms: dict[str, list[str]],
+        embedders: Mapping[str, dict[str, Any]] | None = None,
     ) -> None:
-        """Create the index if needed and apply its settings (idempotent)."""
+        """Create the index if needed and apply its settings (idempotent). `embedders` are the
+        index's vector models; one it has and is not named is removed with its vectors."""
         client = self.client()
         try:
             client.get_index(uid)
@@ -320,7 +355,27 @@ class SearchEngine:
         except (MeilisearchCommunicationError, MeiliTimeout) as exc:
             raise self._trip(exc) from exc
         wanted = settings | {"synonyms": synonyms}
+        current = self._embedders(uid)
+        wanted_embedders: dict[str, Any] = dict.fromkeys(current)
+        wanted_embedders.update(embedders or {})
+        if wanted_embedders and any(
+            current.get(name) != value for name, value in wanted_embedders.items()
+        ):
+            wanted["embedders"] = wanted_embedders
         self.wait(self._run(lambda: client.index(uid).update_settings(wanted)))
+
+    def _embedders(self, uid: str) -> dict[str, Any]:
+        """The index's embedders as Meilisearch describes them (source and dimensions)."""
+        try:
+            raw = self.client().http.get(f"indexes/{uid}/settings/embedders") or {}
+        except MeilisearchApiError as exc:
+            raise SearchUnavailable(str(exc)) from exc
+        except (MeilisearchCommunicationError, MeiliTimeout) as exc:
+            raise self._trip(exc) from exc
+        return {
+            name: {"source": value.get("source"), "dimensions": value.get("dimensions")}
+            for name, value in dict(raw).items()
+        }
 
     def has_index(self, uid: str) -> bool:
         try:
@@ -371,6 +426,7 @@ class SearchEngine:
         per_page: int = 10,
         locale: str | None = None,
         highlight: list[str] | None = None,
+        semantic: Semantic | None = None,
     ) -> SearchResult:
         if not self.available:
             raise SearchUnavailable("search is paused after a recent failure")
@@ -394,7 +450,13 @@ class SearchEngine:
             options["facets"] = facets
         if locale in LOCALES:
             options["locales"] = [LOCALES[locale]]
+        if semantic is not None and query.strip():
+            options |= semantic.options()
         raw = self._post_search(uid, query, options)
+        if raw is not None and raw.get("_embedder_refused"):
+            options.pop("vector", None)
+            options.pop("hybrid", None)
+            raw = self._post_search(uid, query, options)
         if raw is None:
             return SearchResult(hits=[], total=0)
         if not raw.get("hits") and query.strip():
@@ -440,6 +502,11 @@ class SearchEngine:
             )
         except httpx.HTTPError as exc:
             raise self._trip(exc) from exc
+        if _embedder_refused(response) and any(query.semantic for query in chosen):
+            # An index whose embedders are not set up yet (a brand that just changed model):
+            # lexical results now rather than none.
+            lexical = [replace(query, semantic=None) for query in chosen]
+            return self.federated(lexical, limit=limit, locale=locale, attributes=attributes)
         if response.status_code == 400 and "index_not_found" in response.text:
             missing = {query.index for query in chosen if not self._index_exists(query.index)}
             if missing and len(missing) < len({query.index for query in chosen}):
@@ -467,6 +534,8 @@ class SearchEngine:
             options["attributesToRetrieve"] = list(attributes)
         if locale in LOCALES:
             options["locales"] = [LOCALES[locale]]
+        if query.semantic is not None:
+            options |= query.semantic.options()
         return options
 
     def _index_exists(self, uid: str) -> bool:
@@ -495,6 +564,8 @@ class SearchEngine:
             raise self._trip(exc) from exc
         if response.status_code == 404:
             return None
+        if _embedder_refused(response) and "hybrid" in options:
+            return {"_embedder_refused": True}
         if response.status_code >= 400:
             raise SearchUnavailable(f"Meilisearch answered {response.status_code}: {response.text}")
         body: dict[str, Any] = response.json()

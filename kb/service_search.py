@@ -13,9 +13,10 @@ from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from community.models import Brand, Forum, Post, Tag, Thread, ThreadStatus, User, Visibility
+from kb import vectors
 from kb.documents import plain_text
 from kb.models import Article, ArticleStatus, DeflectionEvent, Solution
-from kb.search import SearchEngine, SearchUnavailable, equals, lexical_queries
+from kb.search import SearchEngine, SearchUnavailable, Semantic, equals, lexical_queries
 from kb.search_log import SearchLog
 
 Scope = Literal["kb", "community"]
@@ -139,6 +140,35 @@ def search(
     return result
 
 
+# The share of the semantic ranking in hybrid search, chosen with make eval-relevance on the
+# duplicate pairs of the three dumps (see README, "Relevance on real data").
+SEARCH_SEMANTIC_RATIO = 0.5
+
+
+def semantic_for(
+    engine: SearchEngine,
+    brand: Brand,
+    text: str,
+    language: str,
+    ratio: float,
+    *,
+    model: str | None = None,
+) -> Semantic | None:
+    """The hybrid part of a search: the query's vector from the brand's model for its
+    language (or the one named `model`), or None (lexical search) when the brand has no
+    model or it cannot run now."""
+    if not text.strip() or ratio <= 0:
+        return None
+    specs = vectors.model_specs(brand, engine.default_model)
+    if model is not None:
+        specs = [spec for spec in specs if spec.name == model]
+    spec = vectors.query_spec(specs, language) if model is None else next(iter(specs), None)
+    if spec is None:
+        return None
+    vector = vectors.query_vector(spec, text)
+    return Semantic(spec.key, vector, ratio) if vector is not None else None
+
+
 def _meili(
     engine: SearchEngine,
     brand: Brand,
@@ -165,6 +195,7 @@ def _meili(
         per_page=per_page,
         locale=locale,
         highlight=highlight,
+        semantic=semantic_for(engine, brand, text, locale, SEARCH_SEMANTIC_RATIO),
     )
     facets = [
         Facet(
@@ -365,6 +396,7 @@ SUGGEST_BOOST = 1.15
 # eval-relevance on the three dumps: the whole title, and the title without each of its words
 # in turn, so one rare or misspelled word cannot hide every other match.
 SUGGEST_RULE = "drop-one-weighted"
+SUGGEST_SEMANTIC_RATIO = 0.5
 
 
 @dataclass(frozen=True)
@@ -383,6 +415,9 @@ def suggest(
     locale: str,
     limit: int = 5,
     boost: float = SUGGEST_BOOST,
+    rule: str = SUGGEST_RULE,
+    semantic_ratio: float = SUGGEST_SEMANTIC_RATIO,
+    model: str | None = None,
 ) -> tuple[list[Hit], bool]:
     """Answers that may already exist for a question being typed: KB entries and every visible
     thread with an answer, interleaved by relevance, KB entries and solved threads boosted;
@@ -391,7 +426,8 @@ def suggest(
     if len(text) < 4:
         return [], False
     try:
-        candidates = _suggest_from_meili(engine, brand, text, locale, boost)
+        semantic = semantic_for(engine, brand, text, locale, semantic_ratio, model=model)
+        candidates = _suggest_from_meili(engine, brand, text, locale, boost, rule, semantic)
         degraded = False
     except SearchUnavailable:
         candidates = _suggest_from_database(db, brand, text)
@@ -400,12 +436,20 @@ def suggest(
 
 
 def _suggest_from_meili(
-    engine: SearchEngine, brand: Brand, text: str, locale: str, boost: float
+    engine: SearchEngine,
+    brand: Brand,
+    text: str,
+    locale: str,
+    boost: float,
+    rule: str,
+    semantic: Semantic | None,
 ) -> list[_Candidate]:
     threads_uid, kb_uid = engine.threads_index(brand.slug), engine.kb_index(brand.slug)
     hits = engine.federated(
-        lexical_queries(threads_uid, text, filters=(SUGGESTABLE_THREADS,), rule=SUGGEST_RULE)
-        + lexical_queries(kb_uid, text, rule=SUGGEST_RULE),
+        lexical_queries(
+            threads_uid, text, filters=(SUGGESTABLE_THREADS,), rule=rule, semantic=semantic
+        )
+        + lexical_queries(kb_uid, text, rule=rule, semantic=semantic),
         limit=SUGGEST_CANDIDATES,
         locale=locale,
         attributes=["type", "entry_id", "thread_id", "solved", "duplicate_of"],

@@ -10,12 +10,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from community.db import begin_write
 from community.indexing import ARTICLE_CHANGED, BRAND_SEARCH_SETTINGS, THREAD_CHANGED
 from community.models import Brand, Forum, Post, Thread, Visibility
 from community.outbox import OutboxEvent
-from kb import promotion
+from kb import duplicates, promotion, vectors
 from kb.documents import article_document, solution_document, thread_document
 from kb.models import Article, ArticleStatus
 from kb.scoring import rescore
@@ -38,6 +39,13 @@ class _Writes:
                 engine.wait(task)
 
 
+def brand_embedders(engine: SearchEngine, brand: Brand) -> dict[str, dict[str, Any]]:
+    """The Meilisearch embedders of the brand's indexes: one per model it searches with."""
+    return {
+        spec.key: spec.meili_settings() for spec in vectors.model_specs(brand, engine.default_model)
+    }
+
+
 class Indexer:
     """Builds documents from the database and writes them to a SearchEngine."""
 
@@ -47,27 +55,37 @@ class Indexer:
 
     def ensure_brand(self, brand: Brand, *, force: bool = False) -> None:
         synonyms = synonym_map(brand.synonyms or [])
+        embedders = brand_embedders(self.engine, brand)
         for uid, settings in (
             (self.engine.kb_index(brand.slug), KB_SETTINGS),
             (self.engine.threads_index(brand.slug), THREAD_SETTINGS),
         ):
             if force or uid not in self._ready:
-                self.engine.ensure_index(uid, settings, synonyms)
+                self.engine.ensure_index(uid, settings, synonyms, embedders)
                 self._ready.add(uid)
 
     def threads(self, db: Session, thread_ids: list[int]) -> Callable[[], None]:
         """Rescore and promote in the database; return the index writes to make after the
         caller commits (so no database lock is held while Meilisearch works)."""
         writes = _Writes()
-        loaded = db.scalars(
-            select(Thread)
-            .where(Thread.id.in_(thread_ids))
-            .options(
-                selectinload(Thread.forum).selectinload(Forum.brand),
-                selectinload(Thread.tags),
+        loaded = list(
+            db.scalars(
+                select(Thread)
+                .where(Thread.id.in_(thread_ids))
+                .options(
+                    selectinload(Thread.forum).selectinload(Forum.brand),
+                    selectinload(Thread.tags),
+                )
             )
         )
         brands: dict[int, Brand] = {}
+        specs: dict[int, list[vectors.ModelSpec]] = {}
+        for thread in loaded:
+            brand = thread.forum.brand
+            if brand.id not in specs:
+                specs[brand.id] = vectors.model_specs(brand, self.engine.default_model)
+        keys = sorted({spec.key for brand_specs in specs.values() for spec in brand_specs})
+        stored = vectors.stored(db, [vectors.thread_subject(t.id) for t in loaded], keys)
         for thread in loaded:
             brand = thread.forum.brand
             brands[brand.id] = brand
@@ -84,8 +102,17 @@ class Indexer:
                 self.engine.threads_index(brand.slug),
                 self.engine.kb_index(brand.slug),
             )
+            subject = vectors.thread_subject(thread.id)
+            brand_specs = specs[brand.id]
+            vectors_field = vectors.vectors_field(brand_specs, subject, stored)
             if thread.visibility == Visibility.VISIBLE:
-                writes.upserts[threads_uid].append(thread_document(thread, posts))
+                document = thread_document(thread, posts)
+                if brand_specs:
+                    document["_vectors"] = vectors_field
+                    digest = vectors.text_hash(vectors.thread_text(thread, posts))
+                    if vectors.missing(brand_specs, subject, digest, stored):
+                        vectors.request_thread_vectors(db, thread.id)
+                writes.upserts[threads_uid].append(document)
             else:
                 writes.deletes[threads_uid].append(str(thread.id))
             # A published article written from this thread supersedes its raw solution.
@@ -97,24 +124,45 @@ class Indexer:
                 )
             )
             if change.solution_live and change.solution is not None and superseded is None:
-                writes.upserts[kb_uid].append(solution_document(change.solution, posts))
+                solution = solution_document(change.solution, posts)
+                if brand_specs:
+                    solution["_vectors"] = vectors_field
+                writes.upserts[kb_uid].append(solution)
             else:
                 writes.deletes[kb_uid].append(f"solution-{thread.id}")
         return lambda: self._send(list(brands.values()), writes)
 
     def articles(self, db: Session, article_ids: list[int]) -> Callable[[], None]:
         writes = _Writes()
-        loaded = db.scalars(
-            select(Article)
-            .where(Article.id.in_(article_ids))
-            .options(selectinload(Article.brand), selectinload(Article.forum))
+        loaded = list(
+            db.scalars(
+                select(Article)
+                .where(Article.id.in_(article_ids))
+                .options(selectinload(Article.brand), selectinload(Article.forum))
+            )
         )
         brands: dict[int, Brand] = {}
+        specs: dict[int, list[vectors.ModelSpec]] = {}
+        for article in loaded:
+            if article.brand.id not in specs:
+                specs[article.brand.id] = vectors.model_specs(
+                    article.brand, self.engine.default_model
+                )
+        keys = sorted({spec.key for brand_specs in specs.values() for spec in brand_specs})
+        stored = vectors.stored(db, [vectors.article_subject(a.id) for a in loaded], keys)
         for article in loaded:
             brands[article.brand.id] = article.brand
             uid = self.engine.kb_index(article.brand.slug)
             if article.is_live:
-                writes.upserts[uid].append(article_document(article))
+                document = article_document(article)
+                brand_specs = specs[article.brand.id]
+                if brand_specs:
+                    subject = vectors.article_subject(article.id)
+                    document["_vectors"] = vectors.vectors_field(brand_specs, subject, stored)
+                    digest = vectors.text_hash(vectors.article_text(article))
+                    if vectors.missing(brand_specs, subject, digest, stored):
+                        vectors.request_article_vectors(db, article.id)
+                writes.upserts[uid].append(document)
             else:
                 writes.deletes[uid].append(f"article-{article.id}")
         return lambda: self._send(list(brands.values()), writes)
@@ -125,8 +173,36 @@ class Indexer:
         writes.send(self.engine)
 
 
+class VectorJob:
+    """The worker's side of kb.vectors: compute what threads and articles lack, with no
+    database transaction open while the models run, then store the vectors and index the
+    documents again with them. A model that cannot run fails the batch: the outbox retries it
+    with back-off, and search stays lexical meanwhile."""
+
+    def __init__(self, indexer: Indexer, session_factory: sessionmaker[Session]) -> None:
+        self.indexer = indexer
+        self.session_factory = session_factory
+
+    def run(self, thread_ids: list[int], article_ids: list[int]) -> None:
+        default = self.indexer.engine.default_model
+        with self.session_factory() as db:
+            needed = vectors.needed_vectors(db, default, thread_ids, article_ids)
+        computed = vectors.compute(needed)
+        with self.session_factory() as db:
+            begin_write(db)
+            vectors.store(db, computed)
+            sends = [self.indexer.threads(db, thread_ids)] if thread_ids else []
+            if article_ids:
+                sends.append(self.indexer.articles(db, article_ids))
+            db.commit()
+        for send in sends:
+            send()
+
+
 def register(worker: Worker, engine: SearchEngine) -> Indexer:
     indexer = Indexer(engine)
+    job = VectorJob(indexer, worker.session_factory)
+    duplicates.register(worker, engine)
 
     def on_threads(db: Session, events: list[OutboxEvent]) -> Callable[[], None]:
         return indexer.threads(db, sorted({int(event.payload["thread_id"]) for event in events}))
@@ -147,7 +223,17 @@ def register(worker: Worker, engine: SearchEngine) -> Indexer:
 
         return apply
 
+    def on_vectors(_db: Session, events: list[OutboxEvent]) -> Callable[[], None]:
+        thread_ids = sorted(
+            {int(e.payload["thread_id"]) for e in events if "thread_id" in e.payload}
+        )
+        article_ids = sorted(
+            {int(e.payload["article_id"]) for e in events if "article_id" in e.payload}
+        )
+        return lambda: job.run(thread_ids, article_ids)
+
     worker.register_batch(THREAD_CHANGED, on_threads)
+    worker.register_batch(vectors.VECTORS_NEEDED, on_vectors)
     worker.register_batch(ARTICLE_CHANGED, on_articles)
     worker.register_batch(BRAND_SEARCH_SETTINGS, on_settings)
     return indexer

@@ -71,6 +71,7 @@ from scripts.relevance import (  # noqa: E402
     System,
     by_site,
     cases_for,
+    compute_vectors,
     dump_folders,
     english_queries,
     evaluate,
@@ -388,6 +389,13 @@ def main(
             console.print(f"Importing {folder.name} …")
             imported.append(import_dump(session_factory, folder, writer))
         print_imports(imported)
+        console.print(f"Computing vectors ({settings.search_model}) …")
+        vector_run = compute_vectors(session_factory, settings)
+        console.print(
+            f"vectors: {vector_run.documents} documents in {vector_run.seconds:.1f} s "
+            f"({vector_run.documents / max(vector_run.seconds, 1e-9):.1f} documents/s, "
+            "both models, the worker's batches, one BLAS thread each)"
+        )
         sites = {site.folder.name: site for site in imported}
         client = stack.enter_context(TestClient(create_app(settings, engine=engine)))
         contexts = {

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lxml import html as lxml_html
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -37,8 +37,13 @@ from community.importing.models import ImportKey  # noqa: E402
 from community.importing.service import Importer, ImportReport, ensure_forum  # noqa: E402
 from community.importing.stackexchange import StackExchangeDump  # noqa: E402
 from community.models import Brand, ThreadStatus  # noqa: E402
+from community.outbox import OutboxEvent  # noqa: E402
+from community.settings import Settings  # noqa: E402
+from community.worker import Worker  # noqa: E402
+from kb import service_search  # noqa: E402
 from kb.models import Article, Solution  # noqa: E402
 from kb.search import LEXICAL_RULES, LOCALES, SearchEngine, equals, lexical_queries  # noqa: E402
+from kb.vectors import VECTORS_NEEDED  # noqa: E402
 from scripts.check_real import forum_slug_for, iter_rows  # noqa: E402
 
 if TYPE_CHECKING:
@@ -175,6 +180,38 @@ def import_dump(
             ).all()
         )
     return ImportedSite(folder, brand_slug, report, seconds, threads, kb_entries)
+
+
+@dataclass(frozen=True)
+class VectorRun:
+    documents: int  # threads and articles embedded (a KB solution shares its thread's)
+    seconds: float
+
+
+def compute_vectors(session_factory: sessionmaker[Session], settings: Settings) -> VectorRun:
+    """What the worker does after an import, run here until nothing is left: every search
+    event handled, so every document has its vectors (kb.vectors) and carries them in the
+    indexes. Timed: the catch-up after an import."""
+    worker = Worker(settings, session_factory)
+    started = time.perf_counter()
+    with session_factory() as db:
+        pending = db.scalar(
+            select(func.count())
+            .select_from(OutboxEvent)
+            .where(OutboxEvent.kind == VECTORS_NEEDED, OutboxEvent.done_at.is_(None))
+        )
+    while worker.drain_outbox(limit=200):
+        pass
+    seconds = time.perf_counter() - started
+    with session_factory() as db:
+        failed = db.scalar(
+            select(func.count())
+            .select_from(OutboxEvent)
+            .where(OutboxEvent.done_at.is_(None), OutboxEvent.last_error.is_not(None))
+        )
+    if failed:
+        raise EvaluationError(f"{failed} worker events failed while computing vectors")
+    return VectorRun(int(pending or 0), seconds)
 
 
 # --- the systems -------------------------------------------------------------------------------
@@ -359,6 +396,43 @@ for _rule in LEXICAL_RULES:
         )
 
 
+def _suggest_variant(
+    site: SiteContext, query: str, locale: str, *, rule: str, ratio: float, model: str | None
+) -> list[int]:
+    """The ask form's pipeline (kb.service_search.suggest) with another lexical rule, semantic
+    ratio or model: the candidates for the product's choice."""
+    with site.session_factory() as db:
+        brand = db.scalar(select(Brand).where(Brand.slug == site.brand))
+        if brand is None:
+            raise EvaluationError(f"no brand {site.brand}")
+        hits, degraded = service_search.suggest(
+            db,
+            site.search,
+            brand,
+            query,
+            locale=locale,
+            limit=SUGGESTIONS_SHOWN,
+            rule=rule,
+            semantic_ratio=ratio,
+            model=model,
+        )
+    if degraded:
+        raise EvaluationError("suggestions came from the database fallback, not Meilisearch")
+    return [site.entry_thread(hit.kind, hit.entry_id) for hit in hits]
+
+
+SEMANTIC_RATIOS = (0.3, 0.5, 0.7, 0.9, 1.0)
+for _model in ("minilm", "use-multilingual"):
+    for _rule in ("frequency", "drop-one-weighted"):
+        for _ratio in SEMANTIC_RATIOS:
+            register(
+                f"suggest-{_model}-{_rule}-{_ratio:g}",
+                f"suggestion pipeline, model {_model}, lexical rule {_rule!r}, semantic ratio "
+                f"{_ratio:g}",
+                partial(_suggest_variant, rule=_rule, ratio=_ratio, model=_model),
+            )
+
+
 # --- running and the figures --------------------------------------------------------------------
 
 
@@ -419,7 +493,7 @@ def duplicate_unborn(site: SiteContext, thread_id: int) -> Iterator[None]:
     documents = (
         site.search.client()
         .index(index)
-        .get_documents({"filter": f'id = "{int(thread_id)}"', "limit": 1})
+        .get_documents({"filter": f'id = "{int(thread_id)}"', "limit": 1, "retrieveVectors": True})
     )
     kept = [dict(document) for document in documents.results]
     if kept:

@@ -204,6 +204,10 @@ def make_settings(
         "argon2_time_cost": 1,
         "argon2_memory_kib": 8192,
         "argon2_parallelism": 1,
+        # Lexical search unless a test chooses a model (tests/kb/test_vectors.py and others):
+        # loading and running the sentence models in every test that drains the outbox would
+        # add minutes to the suite and prove nothing more.
+        "search_model": "off",
     }
     values.update(extra)
     return Settings(**values)  # type: ignore[arg-type]

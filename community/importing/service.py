@@ -60,7 +60,7 @@ from community.models import (
 from community.threads import TAGS_MAX
 from kb import promotion
 from kb.models import Solution
-from kb.reindex import reindex_brand
+from kb.reindex import reindex_brand, request_vectors
 from kb.scoring import inputs_from, score
 from kb.search import SearchEngine
 
@@ -997,7 +997,9 @@ class Importer:
         with self.session_factory() as db:
             brand = db.get(Brand, self.brand_id)
             assert brand is not None
-            return reindex_brand(db, self.search, brand, progress=progress).threads
+            indexed = reindex_brand(db, self.search, brand, progress=progress).threads
+        request_vectors(self.session_factory, self.search, self.brand_id)
+        return indexed
 
 
 def _status_expression(threads: Any) -> Any:

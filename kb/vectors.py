@@ -1,0 +1,530 @@
+"""Semantic search's document vectors: which models a brand searches with, the text each
+document is embedded as, the vectors the worker computes in batches and keeps (search_vectors),
+and the vector of a query.
+
+A brand's indexes hold one Meilisearch `userProvided` embedder per model; documents carry their
+vectors in `_vectors`, so hybrid search (lexical and semantic, merged by Meilisearch) runs in one
+request. Vectors are never computed on the request path of a write: a changed document is
+indexed at once with the vector it had (or none), and an outbox event has the worker compute
+the new one and index the document again. When the model cannot run, search stays lexical and
+the events wait and retry: nothing is lost and the vectors catch up.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from community import outbox
+from community.clock import utcnow
+from community.models import Brand, Forum, Post, Thread, Visibility
+from kb.documents import plain_text
+from kb.embeddings import (
+    CachingEmbedder,
+    EmbedderConfigError,
+    EmbedderUnavailable,
+    create_embedder,
+    document_text,
+    get_embedder,
+)
+from kb.embeddings.remote import HttpEmbedderConfig
+from kb.models import Article, ArticleStatus, SearchVector
+
+logger = logging.getLogger(__name__)
+
+VECTORS_NEEDED = "search.vectors"
+# A thread got its first vector: the worker looks for threads it may duplicate (kb.duplicates).
+FIRST_THREAD_VECTOR = "kb.first_thread_vector"
+AUTO = "auto"
+OFF = "off"
+# Texts per model run in the worker: big enough to amortise a run, small enough that a batch
+# that fails (a service timing out) is retried without much work lost.
+EMBED_BATCH = 32
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model a brand's documents are embedded with."""
+
+    key: str  # the embedder's name in the brand's Meilisearch indexes and in search_vectors
+    name: str  # the registry name (kb.embeddings)
+    options_json: str
+    dimensions: int
+    # The query languages this model serves; None: every language. With several models the
+    # first that serves a query's language embeds it.
+    languages: frozenset[str] | None = None
+
+    @property
+    def options(self) -> dict[str, Any]:
+        loaded: dict[str, Any] = json.loads(self.options_json)
+        return loaded
+
+    def embedder(self) -> CachingEmbedder:
+        return get_embedder(self.name, self.options)
+
+    def meili_settings(self) -> dict[str, Any]:
+        return {"source": "userProvided", "dimensions": self.dimensions}
+
+
+@functools.lru_cache(maxsize=64)
+def _spec(name: str, options_json: str, languages: frozenset[str] | None) -> ModelSpec:
+    options = json.loads(options_json)
+    if name == "http":
+        config = HttpEmbedderConfig.model_validate(options)
+        digest = hashlib.sha256(
+            f"{config.url}|{config.model}|{config.dimensions}".encode()
+        ).hexdigest()
+        key, dimensions = f"http_{digest[:10]}", config.dimensions
+    else:
+        key, dimensions = name.replace("-", "_"), create_embedder(name, options).dimensions
+    return ModelSpec(key, name, options_json, dimensions, languages)
+
+
+def model_specs(brand: Brand, default: str) -> list[ModelSpec]:
+    """The models `brand` searches with: its own choice, else the site's default. "auto" is
+    all-MiniLM-L6-v2 for English queries (the most accurate here on English questions) and
+    the multilingual Universal Sentence Encoder for every other language (a Spanish question
+    finds an English answer). A configuration that no longer validates is logged and searched
+    lexically rather than failing every search."""
+    name = brand.search_model or default
+    options = brand.search_model_options if brand.search_model else {}
+    if name == OFF:
+        return []
+    try:
+        if name == AUTO:
+            return [
+                _spec("minilm", "{}", frozenset({"en"})),
+                _spec("use-multilingual", "{}", None),
+            ]
+        return [_spec(name, json.dumps(options or {}, sort_keys=True), None)]
+    except (EmbedderConfigError, ValueError) as exc:
+        logger.warning("brand %s: semantic search is off: %s", brand.slug, exc)
+        return []
+
+
+def validate_model(name: str, options: Mapping[str, Any]) -> ModelSpec | None:
+    """The spec a model choice stands for, or EmbedderConfigError (shown to the admin)."""
+    if name in (OFF, AUTO):
+        return None
+    try:
+        return _spec(name, json.dumps(dict(options), sort_keys=True), None)
+    except ValueError as exc:
+        raise EmbedderConfigError(str(exc)) from exc
+
+
+def query_spec(specs: Sequence[ModelSpec], language: str) -> ModelSpec | None:
+    for spec in specs:
+        if spec.languages is None or language in spec.languages:
+            return spec
+    return None
+
+
+# --- health: what /readyz reports -----------------------------------------------------------
+
+
+class _Health:
+    """The last failure of each model in this process (a query or a batch that could not be
+    embedded), so /readyz can say that search is lexical only for now."""
+
+    def __init__(self) -> None:
+        self._failures: dict[str, tuple[float, str]] = {}
+        self._lock = threading.Lock()
+
+    def failed(self, key: str, error: str) -> None:
+        with self._lock:
+            self._failures[key] = (time.monotonic(), error)
+
+    def worked(self, key: str) -> None:
+        with self._lock:
+            self._failures.pop(key, None)
+
+    def failures(self) -> dict[str, str]:
+        with self._lock:
+            return {key: error for key, (_at, error) in self._failures.items()}
+
+
+health = _Health()
+
+
+def query_vector(spec: ModelSpec, text: str) -> list[float] | None:
+    """The query's vector, or None when the model cannot run now (search stays lexical)."""
+    try:
+        vector = spec.embedder().embed_query(text)
+    except EmbedderUnavailable as exc:
+        health.failed(spec.key, str(exc))
+        logger.warning("semantic search unavailable (%s): %s", spec.key, exc)
+        return None
+    health.worked(spec.key)
+    return [float(value) for value in vector]
+
+
+# --- texts -------------------------------------------------------------------------------------
+
+
+def thread_subject(thread_id: int) -> str:
+    return f"thread:{thread_id}"
+
+
+def article_subject(article_id: int) -> str:
+    return f"article:{article_id}"
+
+
+def thread_text(thread: Thread, posts: Iterable[Post]) -> str:
+    """Title, the start of the question and of the best answer (the accepted one, else the
+    best scored): what a thread is about and what solves it. Its KB solution shares it."""
+    visible = [post for post in posts if post.visibility == Visibility.VISIBLE]
+    question = next((post for post in visible if post.is_question), None)
+    answers = sorted(
+        (post for post in visible if not post.is_question),
+        key=lambda post: (post.id != thread.accepted_post_id, -post.score, post.id),
+    )
+    return document_text(
+        thread.title,
+        plain_text(question.body_html, 4000) if question else "",
+        plain_text(answers[0].body_html, 4000) if answers else "",
+    )
+
+
+def article_text(article: Article) -> str:
+    return document_text(article.title, article.summary or "", plain_text(article.body_html, 4000))
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# --- attaching stored vectors to documents ------------------------------------------------------
+
+
+def stored(
+    db: Session, subjects: Sequence[str], keys: Sequence[str]
+) -> dict[tuple[str, str], SearchVector]:
+    if not subjects or not keys:
+        return {}
+    found: dict[tuple[str, str], SearchVector] = {}
+    for start in range(0, len(subjects), 500):
+        for row in db.scalars(
+            select(SearchVector).where(
+                SearchVector.subject.in_(subjects[start : start + 500]),
+                SearchVector.model.in_(keys),
+            )
+        ):
+            found[(row.subject, row.model)] = row
+    return found
+
+
+def as_floats(blob: bytes) -> list[float]:
+    return [float(value) for value in np.frombuffer(blob, dtype="<f4")]
+
+
+def vectors_field(
+    specs: Sequence[ModelSpec], subject: str, rows: Mapping[tuple[str, str], SearchVector]
+) -> dict[str, list[float] | None]:
+    """A document's `_vectors`: every model of the index named, null when there is no vector
+    yet (Meilisearch refuses a document that leaves a userProvided embedder out)."""
+    return {
+        spec.key: as_floats(row.vector) if (row := rows.get((subject, spec.key))) else None
+        for spec in specs
+    }
+
+
+def missing(
+    specs: Sequence[ModelSpec],
+    subject: str,
+    digest: str,
+    rows: Mapping[tuple[str, str], SearchVector],
+) -> bool:
+    """Whether some model has no vector of this text yet."""
+    return any(
+        (row := rows.get((subject, spec.key))) is None or row.text_hash != digest for spec in specs
+    )
+
+
+def request_thread_vectors(db: Session, thread_id: int) -> None:
+    outbox.enqueue(
+        db, VECTORS_NEEDED, {"thread_id": thread_id}, dedupe_key=f"vectors:thread:{thread_id}"
+    )
+
+
+def request_article_vectors(db: Session, article_id: int) -> None:
+    outbox.enqueue(
+        db, VECTORS_NEEDED, {"article_id": article_id}, dedupe_key=f"vectors:article:{article_id}"
+    )
+
+
+# --- computing vectors (the worker) -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Needed:
+    brand_id: int
+    subject: str
+    spec: ModelSpec
+    text: str
+    digest: str
+    first: bool = False  # the subject had no vector of this model before
+
+
+def needed_vectors(
+    db: Session, default_model: str, thread_ids: Sequence[int], article_ids: Sequence[int]
+) -> list[Needed]:
+    """The vectors these threads and articles lack for their brands' models (a thread that is
+    hidden or gone needs none: its documents leave the index)."""
+    needed: list[Needed] = []
+    brands: dict[int, list[ModelSpec]] = {}
+
+    def specs_of(brand: Brand) -> list[ModelSpec]:
+        if brand.id not in brands:
+            brands[brand.id] = model_specs(brand, default_model)
+        return brands[brand.id]
+
+    texts: list[tuple[int, str, list[ModelSpec], str]] = []
+    if thread_ids:
+        threads = list(
+            db.scalars(
+                select(Thread)
+                .join(Forum, Forum.id == Thread.forum_id)
+                .where(Thread.id.in_(thread_ids), Thread.visibility == Visibility.VISIBLE)
+            )
+        )
+        posts: dict[int, list[Post]] = {thread.id: [] for thread in threads}
+        for post in db.scalars(
+            select(Post).where(
+                Post.thread_id.in_(list(posts)), Post.visibility == Visibility.VISIBLE
+            )
+        ):
+            posts[post.thread_id].append(post)
+        for thread in threads:
+            brand = thread.forum.brand
+            texts.append(
+                (
+                    brand.id,
+                    thread_subject(thread.id),
+                    specs_of(brand),
+                    thread_text(thread, posts[thread.id]),
+                )
+            )
+    if article_ids:
+        for article in db.scalars(
+            select(Article).where(
+                Article.id.in_(article_ids),
+                Article.status == ArticleStatus.PUBLISHED,
+                Article.obsolete.is_(False),
+            )
+        ):
+            texts.append(
+                (
+                    article.brand_id,
+                    article_subject(article.id),
+                    specs_of(article.brand),
+                    article_text(article),
+                )
+            )
+    keys = sorted({spec.key for _b, _s, specs, _t in texts for spec in specs})
+    rows = stored(db, [subject for _b, subject, _s, _t in texts], keys)
+    for brand_id, subject, specs, text in texts:
+        digest = text_hash(text)
+        for spec in specs:
+            row = rows.get((subject, spec.key))
+            if row is None or row.text_hash != digest:
+                needed.append(Needed(brand_id, subject, spec, text, digest, first=row is None))
+    return needed
+
+
+def compute(needed: Sequence[Needed]) -> list[tuple[Needed, bytes]]:
+    """Runs the models, in batches per model (no database session held meanwhile).
+    EmbedderUnavailable when a model cannot run: the caller retries later."""
+    by_model: dict[str, list[Needed]] = {}
+    for item in needed:
+        by_model.setdefault(item.spec.key, []).append(item)
+    computed: list[tuple[Needed, bytes]] = []
+    for key, items in by_model.items():
+        embedder = items[0].spec.embedder()
+        for start in range(0, len(items), EMBED_BATCH):
+            batch = items[start : start + EMBED_BATCH]
+            try:
+                vectors = embedder.embed([item.text for item in batch])
+            except EmbedderUnavailable as exc:
+                health.failed(key, str(exc))
+                raise
+            health.worked(key)
+            computed.extend(
+                (item, np.asarray(vector, dtype="<f4").tobytes())
+                for item, vector in zip(batch, vectors, strict=True)
+            )
+    return computed
+
+
+def store(db: Session, computed: Sequence[tuple[Needed, bytes]]) -> None:
+    """Insert or replace each vector (one row per subject and model); a thread's first vector
+    asks for its duplicate check."""
+    if not computed:
+        return
+    for thread_id in sorted(
+        {
+            int(item.subject.removeprefix("thread:"))
+            for item, _blob in computed
+            if item.first and item.subject.startswith("thread:")
+        }
+    ):
+        outbox.enqueue(
+            db, FIRST_THREAD_VECTOR, {"thread_id": thread_id}, dedupe_key=f"first:{thread_id}"
+        )
+    insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+    now = utcnow()
+    rows = [
+        {
+            "brand_id": item.brand_id,
+            "subject": item.subject,
+            "model": item.spec.key,
+            "text_hash": item.digest,
+            "vector": blob,
+            "updated_at": now,
+        }
+        for item, blob in computed
+    ]
+    for start in range(0, len(rows), 200):
+        statement = insert(SearchVector).values(rows[start : start + 200])
+        db.execute(
+            statement.on_conflict_do_update(
+                index_elements=["subject", "model"],
+                set_={
+                    "text_hash": statement.excluded.text_hash,
+                    "vector": statement.excluded.vector,
+                    "updated_at": statement.excluded.updated_at,
+                    "brand_id": statement.excluded.brand_id,
+                },
+            )
+        )
+
+
+# --- catching up ------------------------------------------------------------------------------
+
+
+def request_missing(db: Session, brand: Brand, default_model: str) -> int:
+    """Ask the worker for every vector `brand` lacks (after an import, a change of model, a
+    restored database): one event per thread or article without a vector for every model.
+    Returns how many were asked for."""
+    specs = model_specs(brand, default_model)
+    if not specs:
+        return 0
+    keys = [spec.key for spec in specs]
+    complete = (
+        select(SearchVector.subject)
+        .where(SearchVector.brand_id == brand.id, SearchVector.model.in_(keys))
+        .group_by(SearchVector.subject)
+        .having(func.count() == len(keys))
+    )
+    have = set(db.scalars(complete))
+    thread_ids = [
+        thread_id
+        for thread_id in db.scalars(
+            select(Thread.id)
+            .join(Forum, Forum.id == Thread.forum_id)
+            .where(Forum.brand_id == brand.id, Thread.visibility == Visibility.VISIBLE)
+            .order_by(Thread.id)
+        )
+        if thread_subject(thread_id) not in have
+    ]
+    article_ids = [
+        article_id
+        for article_id in db.scalars(
+            select(Article.id).where(
+                Article.brand_id == brand.id,
+                Article.status == ArticleStatus.PUBLISHED,
+                Article.obsolete.is_(False),
+            )
+        )
+        if article_subject(article_id) not in have
+    ]
+    wanted = [("thread", thread_id) for thread_id in thread_ids] + [
+        ("article", article_id) for article_id in article_ids
+    ]
+    # In bulk (an import asks for tens of thousands): one query for what is already waiting,
+    # one insert per thousand.
+    waiting = set(
+        db.scalars(
+            select(outbox.OutboxEvent.dedupe_key).where(
+                outbox.OutboxEvent.kind == VECTORS_NEEDED, outbox.OutboxEvent.done_at.is_(None)
+            )
+        )
+    )
+    now = utcnow()
+    rows = [
+        {
+            "kind": VECTORS_NEEDED,
+            "payload": {f"{kind}_id": entity_id},
+            "dedupe_key": f"vectors:{kind}:{entity_id}",
+            "created_at": now,
+            "available_at": now,
+            "attempts": 0,
+        }
+        for kind, entity_id in wanted
+        if f"vectors:{kind}:{entity_id}" not in waiting
+    ]
+    for start in range(0, len(rows), 1000):
+        db.execute(insert(outbox.OutboxEvent), rows[start : start + 1000])
+    return len(rows)
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How many of a brand's searchable documents have a vector for every model."""
+
+    models: list[str]
+    documents: int
+    with_vectors: int
+
+    @property
+    def complete(self) -> bool:
+        return self.with_vectors >= self.documents
+
+
+def coverage(db: Session, brand: Brand, default_model: str) -> Coverage:
+    specs = model_specs(brand, default_model)
+    threads = (
+        db.scalar(
+            select(func.count())
+            .select_from(Thread)
+            .join(Forum, Forum.id == Thread.forum_id)
+            .where(Forum.brand_id == brand.id, Thread.visibility == Visibility.VISIBLE)
+        )
+        or 0
+    )
+    articles = (
+        db.scalar(
+            select(func.count())
+            .select_from(Article)
+            .where(
+                Article.brand_id == brand.id,
+                Article.status == ArticleStatus.PUBLISHED,
+                Article.obsolete.is_(False),
+            )
+        )
+        or 0
+    )
+    if not specs:
+        return Coverage([], threads + articles, 0)
+    keys = [spec.key for spec in specs]
+    complete = (
+        select(SearchVector.subject)
+        .where(SearchVector.brand_id == brand.id, SearchVector.model.in_(keys))
+        .group_by(SearchVector.subject)
+        .having(func.count() == len(keys))
+        .subquery()
+    )
+    with_vectors = db.scalar(select(func.count()).select_from(complete)) or 0
+    return Coverage(keys, threads + articles, min(with_vectors, threads + articles))
