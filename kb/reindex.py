@@ -175,8 +175,9 @@ def reindex_brand(
     for task_uid in tasks:
         engine.wait(task_uid)
     # The live indexes must exist to be swapped; swapping is atomic for searchers.
-    engine.ensure_index(live_threads, THREAD_SETTINGS, synonyms, embedders)
-    engine.ensure_index(live_kb, KB_SETTINGS, synonyms, embedders)
+    # (Their models are left alone: the new indexes replace them whole.)
+    engine.ensure_index(live_threads, THREAD_SETTINGS, synonyms)
+    engine.ensure_index(live_kb, KB_SETTINGS, synonyms)
     engine.swap([(live_threads, new_threads), (live_kb, new_kb)])
     engine.drop(new_threads)
     engine.drop(new_kb)

@@ -21,6 +21,7 @@ import httpx
 import meilisearch
 from meilisearch.errors import MeilisearchApiError, MeilisearchCommunicationError, MeilisearchError
 from meilisearch.errors import MeilisearchTimeoutError as MeiliTimeout
+from meilisearch.models.task import TaskInfo
 
 from community.settings import Settings
 
@@ -362,7 +363,11 @@ class SearchEngine:
             current.get(name) != value for name, value in wanted_embedders.items()
         ):
             wanted["embedders"] = wanted_embedders
-        self.wait(self._run(lambda: client.index(uid).update_settings(wanted)))
+        # Straight to the route: the client library's update_settings cannot send the null
+        # that removes an embedder.
+        self.wait(
+            self._run(lambda: TaskInfo(**client.http.patch(f"indexes/{uid}/settings", wanted)))
+        )
 
     def _embedders(self, uid: str) -> dict[str, Any]:
         """The index's embedders as Meilisearch describes them (source and dimensions)."""

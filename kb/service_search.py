@@ -16,7 +16,14 @@ from community.models import Brand, Forum, Post, Tag, Thread, ThreadStatus, User
 from kb import vectors
 from kb.documents import plain_text
 from kb.models import Article, ArticleStatus, DeflectionEvent, Solution
-from kb.search import SearchEngine, SearchUnavailable, Semantic, equals, lexical_queries
+from kb.search import (
+    FederatedQuery,
+    SearchEngine,
+    SearchUnavailable,
+    Semantic,
+    equals,
+    lexical_queries,
+)
 from kb.search_log import SearchLog
 
 Scope = Literal["kb", "community"]
@@ -389,14 +396,20 @@ def _database_kb(db: Session, brand: Brand, words: list[str], chosen: dict[str, 
 SUGGESTABLE_THREADS = '(reply_count > 0 AND status != "closed") OR duplicate_of > 0'
 # Candidates fetched before duplicates are replaced and repeats dropped: more than are shown.
 SUGGEST_CANDIDATES = 20
-# A KB entry or a solved thread outranks an answered thread that matches about as well, not
-# one that matches clearly better (Meilisearch's ranking scores lie between 0 and 1).
-SUGGEST_BOOST = 1.15
-# How a typed question becomes queries (kb.search.lexical_queries), chosen with make
-# eval-relevance on the three dumps: the whole title, and the title without each of its words
-# in turn, so one rare or misspelled word cannot hide every other match.
+# A KB entry or a solved thread outranks an answered thread that ranks about as well, not one
+# that ranks clearly better: with rank fusion, 1.05 is worth one or two places among the first.
+SUGGEST_BOOST = 1.05
+# How a typed question becomes lexical queries (kb.search.lexical_queries): the whole title,
+# and the title without each of its words in turn, so one rare or misspelled word cannot hide
+# every other match.
 SUGGEST_RULE = "drop-one-weighted"
+# The share of the semantic list in the fused ranking (0: lexical only, 1: semantic only).
+# Chosen with make eval-relevance on the duplicate pairs of the three dumps (README, "Measuring
+# relevance on real data").
 SUGGEST_SEMANTIC_RATIO = 0.5
+# Reciprocal rank fusion's constant: the usual 60, which makes a first place in one list worth
+# about as much as a tenth place in both, so neither list's score scale matters.
+RRF_K = 60
 
 
 @dataclass(frozen=True)
@@ -426,8 +439,12 @@ def suggest(
     if len(text) < 4:
         return [], False
     try:
-        semantic = semantic_for(engine, brand, text, locale, semantic_ratio, model=model)
-        candidates = _suggest_from_meili(engine, brand, text, locale, boost, rule, semantic)
+        semantic = semantic_for(engine, brand, text, locale, 1.0, model=model)
+        if semantic_ratio <= 0:
+            semantic = None
+        candidates = _suggest_from_meili(
+            engine, brand, text, locale, boost, rule, semantic, semantic_ratio
+        )
         degraded = False
     except SearchUnavailable:
         candidates = _suggest_from_database(db, brand, text)
@@ -443,34 +460,63 @@ def _suggest_from_meili(
     boost: float,
     rule: str,
     semantic: Semantic | None,
+    semantic_ratio: float,
 ) -> list[_Candidate]:
+    """Two ranked lists, fused by reciprocal rank: the lexical one (Meilisearch's federated
+    keyword search over both indexes) and, when the brand has a model that runs, the semantic
+    one (nearest vectors in both indexes). Fusing ranks rather than scores needs no common
+    scale between keyword and cosine scores, which is what keeps it from being tuned to one
+    data set."""
     threads_uid, kb_uid = engine.threads_index(brand.slug), engine.kb_index(brand.slug)
-    hits = engine.federated(
-        lexical_queries(
-            threads_uid, text, filters=(SUGGESTABLE_THREADS,), rule=rule, semantic=semantic
+    attributes = ["type", "entry_id", "thread_id", "solved", "duplicate_of"]
+    lists: list[tuple[float, list[dict[str, Any]]]] = []
+    if semantic_ratio < 1 or semantic is None:
+        lexical = engine.federated(
+            lexical_queries(threads_uid, text, filters=(SUGGESTABLE_THREADS,), rule=rule)
+            + lexical_queries(kb_uid, text, rule=rule),
+            limit=SUGGEST_CANDIDATES,
+            locale=locale,
+            attributes=attributes,
         )
-        + lexical_queries(kb_uid, text, rule=rule, semantic=semantic),
-        limit=SUGGEST_CANDIDATES,
-        locale=locale,
-        attributes=["type", "entry_id", "thread_id", "solved", "duplicate_of"],
-    )
-    candidates = []
-    for hit in hits:
-        score = float((hit.get("_federation") or {}).get("weightedRankingScore", 0.0))
-        if hit.get("thread_id") is None:  # a KB entry
-            kind, entry_id, score = (
-                str(hit.get("type")),
-                int(hit.get("entry_id") or 0),
-                score * boost,
-            )
-        elif hit.get("duplicate_of"):
-            kind, entry_id = "thread", int(hit["duplicate_of"])
-        else:
-            kind, entry_id = "thread", int(hit["thread_id"])
-            score = score * boost if hit.get("solved") else score
-        candidates.append(_Candidate(kind, entry_id, score))
-    candidates.sort(key=lambda candidate: -candidate.score)  # stable: ties keep Meilisearch's order
+        lists.append((1.0 - semantic_ratio if semantic is not None else 1.0, lexical))
+    if semantic is not None:
+        nearest = engine.federated(
+            [
+                FederatedQuery(threads_uid, text, (SUGGESTABLE_THREADS,), semantic=semantic),
+                FederatedQuery(kb_uid, text, semantic=semantic),
+            ],
+            limit=SUGGEST_CANDIDATES,
+            locale=locale,
+            attributes=attributes,
+        )
+        lists.append((semantic_ratio, nearest))
+    fused: dict[tuple[str, int], float] = {}
+    order: list[tuple[str, int]] = []
+    for weight, hits in lists:
+        seen: set[tuple[str, int]] = set()
+        for hit in hits:
+            key = _candidate_key(hit)
+            if key in seen:  # a duplicate and its original: the better place counts
+                continue
+            seen.add(key)
+            if key not in fused:
+                fused[key] = 0.0
+                order.append(key)
+            fused[key] += weight / (RRF_K + len(seen))
+            if boost != 1.0 and (key[0] != "thread" or hit.get("solved")):
+                fused[key] += weight / (RRF_K + len(seen)) * (boost - 1.0)
+    candidates = [_Candidate(kind, entry_id, fused[(kind, entry_id)]) for kind, entry_id in order]
+    candidates.sort(key=lambda candidate: -candidate.score)  # stable: ties keep list order
     return candidates
+
+
+def _candidate_key(hit: dict[str, Any]) -> tuple[str, int]:
+    """What a hit stands for: a KB entry, or a thread (a duplicate's original)."""
+    if hit.get("thread_id") is None:
+        return str(hit.get("type")), int(hit.get("entry_id") or 0)
+    if hit.get("duplicate_of"):
+        return "thread", int(hit["duplicate_of"])
+    return "thread", int(hit["thread_id"])
 
 
 def _suggest_from_database(db: Session, brand: Brand, text: str) -> list[_Candidate]:

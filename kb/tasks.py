@@ -19,8 +19,9 @@ from community.outbox import OutboxEvent
 from kb import duplicates, promotion, vectors
 from kb.documents import article_document, solution_document, thread_document
 from kb.models import Article, ArticleStatus
+from kb.reindex import reindex_brand, request_vectors
 from kb.scoring import rescore
-from kb.search import KB_SETTINGS, THREAD_SETTINGS, SearchEngine, synonym_map
+from kb.search import KB_SETTINGS, THREAD_SETTINGS, SearchEngine, SearchUnavailable, synonym_map
 
 if TYPE_CHECKING:
     from community.worker import Worker
@@ -49,8 +50,12 @@ def brand_embedders(engine: SearchEngine, brand: Brand) -> dict[str, dict[str, A
 class Indexer:
     """Builds documents from the database and writes them to a SearchEngine."""
 
-    def __init__(self, engine: SearchEngine) -> None:
+    def __init__(
+        self, engine: SearchEngine, session_factory: sessionmaker[Session] | None = None
+    ) -> None:
         self.engine = engine
+        # For rebuilding a brand's indexes when its model changes (see ensure_brand).
+        self.session_factory = session_factory
         self._ready: set[str] = set()
 
     def ensure_brand(self, brand: Brand, *, force: bool = False) -> None:
@@ -60,9 +65,36 @@ class Indexer:
             (self.engine.kb_index(brand.slug), KB_SETTINGS),
             (self.engine.threads_index(brand.slug), THREAD_SETTINGS),
         ):
-            if force or uid not in self._ready:
-                self.engine.ensure_index(uid, settings, synonyms, embedders)
-                self._ready.add(uid)
+            # Keyed by the models too: a brand that changed model gets its embedders now,
+            # before documents carrying the new vectors arrive.
+            ready = f"{uid}|{','.join(sorted(embedders))}"
+            if force or ready not in self._ready:
+                try:
+                    self.engine.ensure_index(uid, settings, synonyms, embedders)
+                except SearchUnavailable as exc:
+                    if exc.code != "vector_embedding_error" or self.session_factory is None:
+                        raise
+                    # Meilisearch cannot add a model to an index whose documents have no
+                    # vectors for it: build the brand's indexes anew beside the live ones
+                    # (documents with the vectors known, the rest asked for) and swap.
+                    self._rebuild(brand.id)
+                    self._ready.update(
+                        f"{name}|{','.join(sorted(embedders))}"
+                        for name in (
+                            self.engine.kb_index(brand.slug),
+                            self.engine.threads_index(brand.slug),
+                        )
+                    )
+                    return
+                self._ready.add(ready)
+
+    def _rebuild(self, brand_id: int) -> None:
+        assert self.session_factory is not None
+        with self.session_factory() as db:
+            brand = db.get(Brand, brand_id)
+            if brand is not None:
+                reindex_brand(db, self.engine, brand)
+        request_vectors(self.session_factory, self.engine, brand_id)
 
     def threads(self, db: Session, thread_ids: list[int]) -> Callable[[], None]:
         """Rescore and promote in the database; return the index writes to make after the
@@ -200,7 +232,7 @@ class VectorJob:
 
 
 def register(worker: Worker, engine: SearchEngine) -> Indexer:
-    indexer = Indexer(engine)
+    indexer = Indexer(engine, worker.session_factory)
     job = VectorJob(indexer, worker.session_factory)
     duplicates.register(worker, engine)
 

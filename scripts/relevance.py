@@ -397,10 +397,17 @@ for _rule in LEXICAL_RULES:
 
 
 def _suggest_variant(
-    site: SiteContext, query: str, locale: str, *, rule: str, ratio: float, model: str | None
+    site: SiteContext,
+    query: str,
+    locale: str,
+    *,
+    rule: str,
+    ratio: float,
+    model: str | None,
+    boost: float,
 ) -> list[int]:
     """The ask form's pipeline (kb.service_search.suggest) with another lexical rule, semantic
-    ratio or model: the candidates for the product's choice."""
+    ratio, model or boost: the candidates for the product's choice."""
     with site.session_factory() as db:
         brand = db.scalar(select(Brand).where(Brand.slug == site.brand))
         if brand is None:
@@ -415,22 +422,37 @@ def _suggest_variant(
             rule=rule,
             semantic_ratio=ratio,
             model=model,
+            boost=boost,
         )
     if degraded:
         raise EvaluationError("suggestions came from the database fallback, not Meilisearch")
     return [site.entry_thread(hit.kind, hit.entry_id) for hit in hits]
 
 
-SEMANTIC_RATIOS = (0.3, 0.5, 0.7, 0.9, 1.0)
-for _model in ("minilm", "use-multilingual"):
-    for _rule in ("frequency", "drop-one-weighted"):
-        for _ratio in SEMANTIC_RATIOS:
+SEMANTIC_RATIOS = (0.0, 0.3, 0.5, 0.7, 1.0)
+BOOSTS = (1.0, 1.05, 1.15)
+for _rule in ("frequency", "drop-one-weighted"):
+    for _ratio in SEMANTIC_RATIOS:
+        for _boost in BOOSTS:
             register(
-                f"suggest-{_model}-{_rule}-{_ratio:g}",
-                f"suggestion pipeline, model {_model}, lexical rule {_rule!r}, semantic ratio "
-                f"{_ratio:g}",
-                partial(_suggest_variant, rule=_rule, ratio=_ratio, model=_model),
+                f"suggest-{_rule}-r{_ratio:g}-b{_boost:g}",
+                f"suggestion pipeline, lexical rule {_rule!r}, semantic share {_ratio:g} of the "
+                f"rank fusion, KB/solved boost {_boost:g}",
+                partial(_suggest_variant, rule=_rule, ratio=_ratio, model=None, boost=_boost),
             )
+for _model in ("minilm", "use-multilingual"):
+    register(
+        f"suggest-{_model}-only",
+        f"suggestion pipeline with the {_model} model for every language (the product's rule, "
+        "share and boost)",
+        partial(
+            _suggest_variant,
+            rule=service_search.SUGGEST_RULE,
+            ratio=service_search.SUGGEST_SEMANTIC_RATIO,
+            model=_model,
+            boost=service_search.SUGGEST_BOOST,
+        ),
+    )
 
 
 # --- running and the figures --------------------------------------------------------------------
