@@ -515,6 +515,6 @@ def test_http_embedder_refuses_private_addresses_unless_allowed(service: str, ho
     port = service.rsplit(":", 1)[1]
     before = len(_EmbeddingService.requests)
     embedder = http_embedder(f"http://{host}:{port}", "/texts", allow_private=False)
-    with pytest.raises(EmbedderUnavailable, match="is refused: .*private, loopback or reserved"):
+    with pytest.raises(EmbedderUnavailable, match=r"is refused: .*private, loopback or reserved"):
         embedder.embed(TEXTS)
     assert len(_EmbeddingService.requests) == before
