@@ -542,8 +542,9 @@ def search_model_command(
             if found is None:
                 raise CommandError(f"no brand {brand!r}")
             if model is not None:
-                if model != search_model.HTTP and (option or authorization or clear_authorization):
-                    raise CommandError("--option and --authorization are for the http model only")
+                if model != search_model.HTTP and option:
+                    raise CommandError("--option is for the http model only")
+                # Only the http model has a header: anything else drops it with its options.
                 fields = _http_fields(option or [], authorization, clear_authorization)
                 saved = search_model.do_set_search_model(
                     db, None, found, model, fields, default_model=settings.search_model
