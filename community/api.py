@@ -18,6 +18,7 @@ from community.auth import CurrentUser, client_ip, require_role
 from community.db import SessionDep
 from community.models import Role, User
 from community.schemas import BrandOut, ErrorOut, ForumOut, HealthOut, MeOut, RoleChangeIn, UserOut
+from kb import search_model
 
 ERRORS = {
     401: {"model": ErrorOut},
@@ -75,15 +76,20 @@ def healthz() -> HealthOut:
 @probes.get("/readyz", response_model=HealthOut, responses={503: {"model": HealthOut}})
 def readyz(request: Request) -> JSONResponse:
     """Ready to serve: the database answers and Meilisearch is healthy; 503 says which is not.
-    A rate-limit store that does not answer is reported as degraded, still ready."""
+    A rate-limit store that does not answer, or a semantic search model that fails, is
+    reported as degraded, still ready."""
     checks: dict[str, str] = {}
+    settings = request.app.state.settings
     try:
         with request.app.state.session_factory() as db:
             db.execute(text("SELECT 1"))
-        checks["database"] = "ok"
+            checks["database"] = "ok"
+            # Like the rate limits: without its model, search is lexical but still works.
+            checks["embedder"] = search_model.embedder_check(db, settings.search_model)
     except SQLAlchemyError as exc:
         checks["database"] = f"unavailable: {type(exc).__name__}"
-    meili_url = request.app.state.settings.meili_url
+        checks.setdefault("embedder", search_model.embedder_check(None, settings.search_model))
+    meili_url = settings.meili_url
     if not meili_url:
         checks["search"] = "unavailable: MEILI_URL is not configured"
     elif meili.is_healthy(meili_url):

@@ -26,6 +26,7 @@ from community.mail import Mailer, email_templates, stable_message_id
 from community.models import EmailPreference, Notification, Thread, User
 from community.service import default_brand
 from community.settings import Settings
+from kb import search_model_tasks as kb_search_model_tasks
 from kb import tasks as kb_tasks
 from kb.search import SearchEngine
 
@@ -72,6 +73,7 @@ class Worker:
         ]
         self.search = SearchEngine(settings)
         self.indexer = kb_tasks.register(self, self.search)
+        kb_search_model_tasks.register(self, self.indexer)
         from crowdservice import webhooks as crowd_webhooks  # crowd-service builds on community
 
         crowd_webhooks.register(self)

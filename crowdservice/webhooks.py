@@ -22,24 +22,23 @@ URL is saved and again at each delivery, and the request goes to the address tha
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 import logging
 import math
 import secrets
-import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlunsplit
 
 import httpx
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks import Webhook as StandardWebhook
 
+from community import netguard
 from community.clock import utcnow
 from community.db import begin_write
 from community.errors import Conflict, FormErrors, NotFound, PermissionDenied
@@ -66,7 +65,7 @@ EVENTS = (
 )
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the Standard Webhooks prefix, not a secret
 SECRET_BYTES = 24
-MAX_URL_LENGTH = 500
+MAX_URL_LENGTH = netguard.MAX_URL_LENGTH
 # Standard Webhooks' recommended retry schedule: the wait after the 1st, 2nd, ... failure.
 BACKOFF = (
     timedelta(seconds=5),
@@ -80,108 +79,22 @@ BACKOFF = (
 RETRY_WINDOW = timedelta(hours=24)
 DELIVERY_INTERVAL = timedelta(seconds=5)
 USER_AGENT = "community-webhooks/1.0"
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-# --- URLs and the SSRF guard -----------------------------------------------------------------
+# --- URLs and the SSRF guard (community.netguard, shared with brands' embedding services) ---
 
-
-@dataclass(frozen=True, slots=True)
-class _Target:
-    scheme: str
-    host: str  # without brackets, lower case
-    port: int
-    netloc: str  # host[:port] as written, for the Host header
-    path: str
-    query: str
-
-
-class _Refused(Exception):
-    """The URL cannot be used; the message says why (shown to admins, logged per attempt)."""
+_Target = netguard.Target
+_Refused = netguard.Refused
+_checked_addresses = netguard.checked_addresses
+is_public_address = netguard.is_public_address
 
 
 def _parse_url(url: str) -> _Target:
-    if not url:
-        raise _Refused(_("Enter the URL of the helpdesk's webhook endpoint."))
-    if len(url) > MAX_URL_LENGTH:
-        raise _Refused(_("The URL is too long (at most %(max)d characters).") % {"max": 500})
-    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
-        raise _Refused(_("The URL must not contain spaces or control characters."))
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise _Refused(_("That is not a valid URL.")) from exc
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
-        raise _Refused(_("Use an http:// or https:// URL."))
-    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
-        raise _Refused(_("Do not put a user name or password in the URL: deliveries are signed."))
-    host = (parts.hostname or "").lower()
-    if not host:
-        raise _Refused(_("The URL needs a host name."))
-    return _Target(
-        scheme=scheme,
-        host=host,
-        port=port or (443 if scheme == "https" else 80),
-        netloc=parts.netloc.lower(),
-        path=parts.path or "/",
-        query=parts.query,
+    return netguard.parse_url(
+        url,
+        missing=_("Enter the URL of the helpdesk's webhook endpoint."),
+        credentials=_("Do not put a user name or password in the URL: deliveries are signed."),
     )
-
-
-def _resolve(target: _Target) -> list[IPAddress]:
-    try:
-        infos = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
-        # A link-local IPv6 answer may carry its interface ("fe80::1%eth0").
-        addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
-    except (OSError, UnicodeError, ValueError) as exc:
-        raise _Refused(
-            _("The host %(host)s could not be resolved.") % {"host": target.host}
-        ) from exc
-    if not addresses:
-        raise _Refused(_("The host %(host)s could not be resolved.") % {"host": target.host})
-    return addresses
-
-
-def is_public_address(address: IPAddress) -> bool:
-    """True for a globally routable unicast address. IPv4 addresses carried inside IPv6
-    (mapped ::ffff:a.b.c.d, 6to4, NAT64) are judged by the IPv4 address they carry."""
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return is_public_address(address.ipv4_mapped)
-        embedded = address.sixtofour
-        if embedded is None and address in _NAT64:
-            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-        if embedded is not None and not is_public_address(embedded):
-            return False
-    return address.is_global and not (
-        address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_multicast
-        or address.is_reserved
-        or address.is_unspecified
-    )
-
-
-def _checked_addresses(target: _Target, *, allow_private: bool) -> list[IPAddress]:
-    addresses = _resolve(target)
-    if not allow_private:
-        # Every answer must be public: a name with one public and one private address could
-        # otherwise be steered to the private one.
-        refused = [address for address in addresses if not is_public_address(address)]
-        if refused:
-            raise _Refused(
-                _(
-                    "%(host)s points to a private, loopback or reserved address (%(address)s). "
-                    "Such addresses are refused unless private addresses are allowed for testing."
-                )
-                % {"host": target.host, "address": str(refused[0])}
-            )
-    return addresses
 
 
 def check_url(url: str, *, allow_private: bool) -> str:

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Depends, Query, Request, status
 
 from community import service as community_service
 from community.api import ERRORS
-from community.auth import OptionalUser, require_role
+from community.auth import OptionalUser, client_ip, require_role
 from community.db import SessionDep
 from community.i18n import active_locale
-from community.models import Role, User
-from kb import service, service_search
+from community.models import Brand, Role, User
+from kb import search_model, service, service_search
 from kb.models import Article
 from kb.routes import engine_of
 from kb.schemas import (
@@ -22,14 +22,19 @@ from kb.schemas import (
     ArticleStaffOut,
     CandidateOut,
     FacetOut,
+    HttpEmbedderOut,
     SearchHitOut,
+    SearchModelIn,
+    SearchModelOut,
     SearchOut,
     StatusIn,
+    VectorCoverageOut,
 )
 from moderation.ratelimit import limited
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS, tags=["knowledge base"])  # type: ignore[arg-type]
 Curator = Annotated[User, Depends(require_role(Role.AGENT, Role.ADMIN))]
+Admin = Annotated[User, Depends(require_role(Role.ADMIN))]
 
 
 @router.get(
@@ -141,3 +146,59 @@ def api_article_status(db: SessionDep, user: Curator, article_id: int, body: Sta
 @router.get("/brands/{brand_slug}/kb/candidates", response_model=list[CandidateOut])
 def api_candidates(db: SessionDep, user: Curator, brand_slug: str) -> list[object]:
     return list(service.candidates(db, community_service.get_brand(db, brand_slug)))
+
+
+def _search_model_out(request: Request, db: SessionDep, brand: Brand) -> SearchModelOut:
+    described = search_model.describe(db, brand, request.app.state.settings.search_model)
+    coverage = described.coverage
+    return SearchModelOut(
+        model=described.choice,
+        site_default=described.site_default,
+        embedders=described.embedders,
+        http=HttpEmbedderOut.model_validate(described.http) if described.http else None,
+        authorization_set=described.authorization_set,
+        coverage=VectorCoverageOut(
+            models=coverage.models,
+            documents=coverage.documents,
+            with_vectors=coverage.with_vectors,
+            complete=coverage.complete,
+        ),
+    )
+
+
+@router.get("/brands/{brand_slug}/search-model", response_model=SearchModelOut)
+def api_search_model(
+    request: Request, db: SessionDep, user: Admin, brand_slug: str
+) -> SearchModelOut:
+    """The brand's semantic search model and how many documents have their vectors (admins)."""
+    return _search_model_out(request, db, community_service.get_brand(db, brand_slug))
+
+
+@router.put("/brands/{brand_slug}/search-model", response_model=SearchModelOut)
+def api_set_search_model(
+    request: Request, db: SessionDep, user: Admin, brand_slug: str, body: SearchModelIn
+) -> SearchModelOut:
+    """Choose the brand's semantic search model (admins). The worker then gives the brand's
+    indexes their new embedders and computes the documents' vectors."""
+    brand = community_service.get_brand(db, brand_slug)
+    fields = None
+    if body.http is not None:
+        http = body.http
+        fields = search_model.HttpFields(
+            url=http.url,
+            dimensions=http.dimensions,
+            request_format=http.request_format,
+            response_path=http.response_path,
+            model=http.model,
+            timeout_seconds=http.timeout_seconds,
+            batch_size=http.batch_size,
+            allow_private=http.allow_private,
+            authorization=http.authorization or None,
+            clear_authorization=http.authorization == "",
+        )
+    search_model.do_set_search_model(
+        db, user, brand, body.model, fields,
+        default_model=request.app.state.settings.search_model, ip=client_ip(request),
+    )  # fmt: skip
+    db.commit()
+    return _search_model_out(request, db, brand)

@@ -24,6 +24,7 @@ from community.threads import access_thread, split_tags
 from community.web import flash_redirect, render
 from kb import pii, service
 from kb.models import Article, ArticleStatus
+from kb.routes_search_model import search_page
 from kb.schemas import ArticleCreateIn, ArticleIn
 from moderation.audit import record_audit
 
@@ -323,11 +324,7 @@ def article_versions(request: Request, db: SessionDep, user: Curator, article_id
 
 @router.get("/admin/brands/{brand_slug}/search", response_class=HTMLResponse, name="admin_search")
 def search_settings(request: Request, db: SessionDep, user: Admin, brand_slug: str) -> Response:
-    brand = community_service.get_brand(db, brand_slug)
-    text = "\n".join(", ".join(group) for group in brand.synonyms or [])
-    return render(
-        request, "kb/admin_search.html", {"brand": brand, "synonyms_text": text, "errors": {}}
-    )
+    return search_page(request, db, community_service.get_brand(db, brand_slug))
 
 
 @router.post("/admin/brands/{brand_slug}/search", response_class=HTMLResponse)
@@ -365,11 +362,8 @@ def save_search_settings(
             }
         numbers[name] = value
     if errors:
-        return render(
-            request,
-            "kb/admin_search.html",
-            {"brand": brand, "synonyms_text": synonyms, "errors": errors},
-            status_code=422,
+        return search_page(
+            request, db, brand, synonyms_text=synonyms, errors=errors, status_code=422
         )
     before = {"synonyms": brand.synonyms, "solution_threshold": brand.solution_threshold}
     brand.synonyms = groups

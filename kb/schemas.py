@@ -103,3 +103,53 @@ class SearchOut(BaseModel):
     degraded: bool
     hits: list[SearchHitOut]
     facets: list[FacetOut]
+
+
+class HttpEmbedderIn(Input):
+    """A brand's own embedding service. `authorization` is the Authorization header's value:
+    omitted or null keeps the one stored, "" removes it; it is never sent back."""
+
+    url: Text = Field(max_length=2000)
+    dimensions: int
+    request_format: Literal["texts", "openai"] = "texts"
+    response_path: Text | None = Field(default=None, max_length=300)
+    model: Text | None = Field(default=None, max_length=300)
+    timeout_seconds: float = 5.0
+    batch_size: int = 64
+    allow_private: bool = False
+    authorization: Text | None = Field(default=None, max_length=4000)
+
+
+class SearchModelIn(Input):
+    """`model`: "auto", "use-multilingual", "minilm", "http" (with `http`), "off", or null for
+    the site's default (SEARCH_MODEL)."""
+
+    model: Text | None = Field(max_length=40)
+    http: HttpEmbedderIn | None = None
+
+
+class HttpEmbedderOut(BaseModel):
+    url: str
+    dimensions: int
+    request_format: str = "texts"
+    response_path: str | None = None
+    model: str | None = None
+    timeout_seconds: float = 5.0
+    batch_size: int = 64
+    allow_private: bool = False
+
+
+class VectorCoverageOut(BaseModel):
+    models: list[str]
+    documents: int
+    with_vectors: int
+    complete: bool
+
+
+class SearchModelOut(BaseModel):
+    model: str | None = Field(description="The brand's choice; null: the site's default")
+    site_default: str
+    embedders: list[str] = Field(description="The embedders of the brand's indexes")
+    http: HttpEmbedderOut | None
+    authorization_set: bool = Field(description="Whether an Authorization header is stored")
+    coverage: VectorCoverageOut

@@ -5,6 +5,10 @@ Two request shapes: `{"texts": [...]}` (the default) or OpenAI's `{"input": [...
 (`embeddings`, or `data.*.embedding` for OpenAI's shape; `*` walks a list). Every failure
 (refused connection, timeout, an error status, an answer that is not the vectors asked for)
 is an `EmbedderUnavailable`, so the caller falls back to lexical search.
+
+The service's address is checked like a webhook's (community.netguard) before every request:
+one that resolves to a private, loopback or reserved address is refused unless the brand's
+admin allowed private addresses, and the request goes to the address that was checked.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import httpx
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
+from community import netguard
 from kb.embeddings.base import (
     EmbedderTimeout,
     EmbedderUnavailable,
@@ -49,6 +54,8 @@ class HttpEmbedderConfig(BaseModel):
     timeout_seconds: float = Field(default=5.0, gt=0, le=120)
     batch_size: int = Field(default=64, ge=1, le=2048)
     name: str = Field(default="http", min_length=1, max_length=60)
+    # A service on the private network (or this machine, in tests): off unless the admin says so.
+    allow_private: bool = False
 
     @model_validator(mode="after")
     def _default_path(self) -> HttpEmbedderConfig:
@@ -97,9 +104,15 @@ class HttpEmbedder:
             payload["model"] = config.model
         limit = 4096 + len(texts) * (config.dimensions * _BYTES_PER_NUMBER + 256)
         deadline = time.monotonic() + config.timeout_seconds
+        url, headers, extensions = self._destination()
         try:
             with self._client.stream(
-                "POST", str(config.url), json=payload, timeout=config.timeout_seconds
+                "POST",
+                url,
+                json=payload,
+                headers=headers,
+                extensions=extensions,
+                timeout=config.timeout_seconds,
             ) as response:
                 if response.status_code != 200:
                     raise EmbedderUnavailable(
@@ -137,6 +150,23 @@ class HttpEmbedder:
                 f"{self._source} answered other than {config.dimensions} numbers per text"
             )
         return np.asarray(vectors, dtype=np.float32)
+
+    def _destination(self) -> tuple[str, dict[str, str], dict[str, Any]]:
+        """Where to send a request: the URL as configured when private addresses are allowed
+        (nothing to guard), else the checked public address with the host name kept."""
+        if self.config.allow_private:
+            return str(self.config.url), {}, {}
+        try:
+            target = netguard.parse_url(
+                str(self.config.url),
+                missing="no URL",
+                credentials="a user name or password in the URL",
+            )
+            address = netguard.checked_addresses(target, allow_private=False)[0]
+        except netguard.Refused as exc:
+            raise EmbedderUnavailable(f"{self._source} is refused: {exc}") from exc
+        pinned = netguard.pinned(target, address)
+        return pinned.url, pinned.headers, pinned.extensions
 
 
 def _find(document: Any, path: list[str]) -> Any:

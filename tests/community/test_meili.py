@@ -53,7 +53,12 @@ def test_readyz_reports_503_when_meilisearch_stops(
             assert ready.status_code == 200
             assert ready.json() == {
                 "status": "ok",
-                "checks": {"database": "ok", "search": "ok", "rate_limits": "ok"},
+                "checks": {
+                    "database": "ok",
+                    "embedder": "ok",
+                    "search": "ok",
+                    "rate_limits": "ok",
+                },
             }
             server.stop()
             down = client.get("/readyz")

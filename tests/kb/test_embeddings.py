@@ -395,6 +395,7 @@ def http_embedder(service: str, path: str, **options: Any) -> HttpEmbedder:
         "dimensions": 512,
         "headers": {"Authorization": f"Bearer {_EmbeddingService.api_key}"},
         "timeout_seconds": 5,
+        "allow_private": True,  # the service is on loopback
     } | options
     embedder = create_embedder("http", config)
     assert isinstance(embedder, HttpEmbedder)
@@ -496,7 +497,24 @@ def test_http_embedder_without_a_service_is_unavailable() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     config = HttpEmbedderConfig.model_validate(
-        {"url": f"http://127.0.0.1:{port}/embed", "dimensions": 512, "timeout_seconds": 2}
+        {
+            "url": f"http://127.0.0.1:{port}/embed",
+            "dimensions": 512,
+            "timeout_seconds": 2,
+            "allow_private": True,
+        }
     )
     with pytest.raises(EmbedderUnavailable, match="could not be reached"):
         HttpEmbedder(config).embed(TEXTS)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]", "10.0.0.1"])
+def test_http_embedder_refuses_private_addresses_unless_allowed(service: str, host: str) -> None:
+    """Checked before every request like a webhook (a service whose name now resolves inside,
+    or whose admin turned the testing switch off, gets nothing)."""
+    port = service.rsplit(":", 1)[1]
+    before = len(_EmbeddingService.requests)
+    embedder = http_embedder(f"http://{host}:{port}", "/texts", allow_private=False)
+    with pytest.raises(EmbedderUnavailable, match=r"is refused: .*private, loopback or reserved"):
+        embedder.embed(TEXTS)
+    assert len(_EmbeddingService.requests) == before
