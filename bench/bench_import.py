@@ -59,6 +59,10 @@ from community.importing.stackexchange import FILES, StackExchangeDump
 from community.importing.synthetic import SyntheticSource
 from kb.search import SearchEngine
 
+if str(REPO_ROOT) not in sys.path:  # scripts/ is not an installed package
+    sys.path.insert(0, str(REPO_ROOT))
+from scripts.relevance import compute_vectors
+
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 DEFAULT_SERVER_URL = os.environ.get("TEST_DATABASE_URL", DEFAULT_ADMIN_URL)
 BRAND, FORUM = "bench", "imported"
@@ -89,6 +93,7 @@ class Options:
     data_dir: Path
     server_url: str
     seed: int
+    vectors: bool = False
 
 
 def parse_args(argv: Sequence[str] | None) -> Options:
@@ -124,6 +129,12 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         ),
     )
     parser.add_argument("--seed", type=int, default=1, help="the synthetic source's seed (1)")
+    parser.add_argument(
+        "--vectors",
+        action="store_true",
+        help="after the scale import, time the worker computing every document's vectors "
+        "(SEARCH_MODEL, default auto: both models; long: about 12 documents/s per core)",
+    )
     args = parser.parse_args(argv)
     if args.posts < 3:
         parser.error("--posts must be at least 3")
@@ -137,6 +148,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         data_dir=args.data_dir,
         server_url=args.database_url,
         seed=args.seed,
+        vectors=args.vectors,
     )
 
 
@@ -297,6 +309,7 @@ def run_pipeline(
     workdir: Path,
     *,
     validate: Callable[[], None] | None = None,
+    vectors: bool = False,
 ) -> RunResult:
     """Migrate an empty database, then time validate + import + scores + search index."""
     started = time.perf_counter()
@@ -337,6 +350,13 @@ def run_pipeline(
         peak = peak_rss_mib()
         load_after = load_average()
         busy = busy_cpus(counters_before, cpu_counters())
+        if vectors:
+            catch_up = compute_vectors(session_factory, settings)
+            console.print(
+                f"  vectors ({settings.search_model}): {catch_up.documents:,} documents in "
+                f"{catch_up.seconds:.0f} s ({catch_up.documents / max(catch_up.seconds, 1e-9):.1f}"
+                " documents/s) after the import; lexical search worked meanwhile"
+            )
     finally:
         engine.dispose()
         # Keeps the shared server small for the next run; never hides the run's own error.
@@ -427,6 +447,7 @@ def scale_runs(options: Options, meili_server: meili.MeiliServer, workdir: Path)
                 SyntheticSource(threads, seed=options.seed),
                 meili_server,
                 workdir,
+                vectors=options.vectors,
             )
         console.print(f"  {backend}: {result.posts:,} posts in {result.wall:.1f} s")
         results.append(result)

@@ -429,15 +429,15 @@ def _suggest_variant(
     return [site.entry_thread(hit.kind, hit.entry_id) for hit in hits]
 
 
-SEMANTIC_RATIOS = (0.0, 0.3, 0.5, 0.7, 1.0)
-BOOSTS = (1.0, 1.05, 1.15)
+SEMANTIC_RATIOS = (0.0, 0.5, 0.7, 1.0)
+BOOSTS = (1.0, 1.02, 1.05)
 for _rule in ("frequency", "drop-one-weighted"):
     for _ratio in SEMANTIC_RATIOS:
         for _boost in BOOSTS:
             register(
                 f"suggest-{_rule}-r{_ratio:g}-b{_boost:g}",
-                f"suggestion pipeline, lexical rule {_rule!r}, semantic share {_ratio:g} of the "
-                f"rank fusion, KB/solved boost {_boost:g}",
+                f"suggestion pipeline, lexical rule {_rule!r}, hybrid semantic ratio {_ratio:g}, "
+                f"KB/solved boost {_boost:g}",
                 partial(_suggest_variant, rule=_rule, ratio=_ratio, model=None, boost=_boost),
             )
 for _model in ("minilm", "use-multilingual"):
