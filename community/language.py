@@ -5,7 +5,7 @@ import says nothing about each post), so the text decides when it can: py3langid
 model, restricted to the languages we serve, with probabilities calibrated for the length of
 the text. It overrides the fallback only when it is sure *and* has enough text to be sure of:
 short titles full of product names ("Dos Equis Amber", "El Jimador Reposado price") score
-high for Spanish while being English questions, and a title alone is never enough.
+high for Spanish while being English questions, so a few words never decide.
 
 Measured on the three Stack Exchange dumps (1,802 English questions), 5,000 synthetic questions
 (20% Spanish) and the demo threads (`bench/bench_language.py`): no question is moved to the wrong
@@ -45,7 +45,7 @@ class _Classifier(Protocol):
 
 @cache
 def _identifier() -> _Classifier:
-    """The model, loaded once per process (about half a second) on first use."""
+    """The model, loaded once per process (a third of a second) on first use."""
     identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     identifier.set_languages(list(SUPPORTED_LOCALES))
     return cast(_Classifier, identifier)
