@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeVar
 from sqlalchemy import Select, and_, func, or_, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session, joinedload, selectinload
 
-from community import indexing, notifications, revisions, visibility
+from community import indexing, language, notifications, revisions, visibility
 from community.clock import utcnow
 from community.db import insert_missing
 from community.errors import BadRequest, FormErrors, NotFound, PermissionDenied, ThreadMerged
@@ -182,6 +182,8 @@ def check_question(data: AskIn) -> tuple[CleanQuestion, dict[str, str]]:
 
 
 def ask(db: Session, author: User, forum: Forum, data: AskIn, *, locale: str) -> Thread:
+    """`locale` is the asker's interface language: the thread's language when its text does not
+    say clearly which language it is written in."""
     ensure_can_participate(author)
     checked, errors = check_question(data)
     if errors:
@@ -196,7 +198,7 @@ def ask(db: Session, author: User, forum: Forum, data: AskIn, *, locale: str) ->
         kind=data.kind,
         status=ThreadStatus.OPEN,
         visibility=Visibility.PENDING,
-        locale=locale,
+        locale=language.detect_post_language(title, html, fallback=locale),
         created_at=now,
         updated_at=now,
         last_activity_at=now,
@@ -333,6 +335,10 @@ def edit_post(db: Session, editor: User, post: Post, data: EditIn) -> Post:
         thread.updated_at = post.edited_at
     if title is not None:
         thread.title = title
+    if post.is_question:
+        # The language in which the question is indexed follows its text; unclear text keeps
+        # what it had.
+        thread.locale = language.detect_post_language(thread.title, html, fallback=thread.locale)
     if kind is not None:
         thread.kind = kind
     if tag_names is not None and tag_names != [tag.name for tag in thread.tags]:

@@ -16,7 +16,8 @@ class ArticleIn(Input):
     summary: Text = Field(default="", max_length=500)
     body: Text = Field(max_length=60_000)
     tags: list[Tag] = Field(default_factory=list, max_length=10)
-    locale: Literal["en", "es"] = "en"
+    # The editor always chooses; left out (the API), the text's language is detected.
+    locale: Literal["en", "es"] | None = None
     forum_id: int | None = None
     note: Text | None = Field(default=None, max_length=300)
 

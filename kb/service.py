@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from community import indexing
+from community import indexing, language
 from community.clock import utcnow
 from community.errors import FormErrors, NotFound, PermissionDenied
 from community.i18n import gettext as _
@@ -176,6 +176,7 @@ def create_article(db: Session, agent: User, brand: Brand, data: ArticleCreateIn
     if data.source_thread_id and (thread is None or thread.forum.brand_id != brand.id):
         raise NotFound()
     forum_id = data.forum_id if _forum_in_brand(db, brand, data.forum_id) else None
+    html = render_markdown(body)
     now = utcnow()
     article = Article(
         brand_id=brand.id,
@@ -185,9 +186,9 @@ def create_article(db: Session, agent: User, brand: Brand, data: ArticleCreateIn
         title=title,
         summary=summary,
         body_source=body,
-        body_html=render_markdown(body),
+        body_html=html,
         tags=" ".join(tags),
-        locale=data.locale,
+        locale=data.locale or _detected_locale(title, summary, html, brand.default_locale),
         status=ArticleStatus.DRAFT,
         owner_id=agent.id,
         created_at=now,
@@ -219,6 +220,10 @@ def create_article(db: Session, agent: User, brand: Brand, data: ArticleCreateIn
     return article
 
 
+def _detected_locale(title: str, summary: str, body_html: str, fallback: str) -> str:
+    return language.detect_post_language(f"{title}\n{summary}", body_html, fallback=fallback)
+
+
 def _forum_in_brand(db: Session, brand: Brand, forum_id: int | None) -> bool:
     if forum_id is None:
         return False
@@ -233,7 +238,9 @@ def update_article(db: Session, agent: User, article: Article, data: ArticleIn) 
     article.title, article.summary, article.body_source = title, summary, body
     article.body_html = render_markdown(body)
     article.tags = " ".join(tags)
-    article.locale = data.locale
+    article.locale = data.locale or _detected_locale(
+        title, summary, article.body_html, article.locale
+    )
     if _forum_in_brand(db, article.brand, data.forum_id):
         article.forum_id = data.forum_id
     article.updated_at = utcnow()

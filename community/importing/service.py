@@ -44,6 +44,7 @@ from community.importing.records import (
     UserRecord,
     VoteTotals,
 )
+from community.language import detect_post_language
 from community.markdown import HTML_VERSION, render_markdown, sanitize_html
 from community.models import (
     Brand,
@@ -518,18 +519,29 @@ class Importer:
             tag_names.append(names)
         report.note("tags left off (not allowed here, or over the limit)", dropped_tags)
         self._create_tags(db, sorted({n for names in tag_names for n in names} - set(self.tag_ids)))
+        authors_of = [authors.get(r.author_external_id or 0) for r in fresh]
+        questions = [
+            self._post_row(0, author_id, r, is_question=True)
+            for r, author_id in zip(fresh, authors_of, strict=True)
+        ]
+        # A source's locale is one guess for all its questions (a dump has none): each
+        # question's own text says which language to index it in, when it says so clearly.
+        locales = [
+            detect_post_language(r.title, row["body_html"], fallback=r.locale)
+            for r, row in zip(fresh, questions, strict=True)
+        ]
         thread_ids = self._insert_ids(
             db,
             Thread,
             [
                 {
                     "forum_id": self.forum_id,
-                    "author_id": authors.get(r.author_external_id or 0),
+                    "author_id": author_id,
                     "title": r.title,
                     "kind": r.kind,
                     "status": ThreadStatus.OPEN,
                     "visibility": Visibility.VISIBLE,
-                    "locale": r.locale,
+                    "locale": locale,
                     "view_count": r.view_count,
                     "score": r.score,
                     "reply_count": 0,
@@ -540,18 +552,12 @@ class Importer:
                     "updated_at": r.created_at,
                     "source_url": r.source_url,
                 }
-                for r in fresh
+                for r, author_id, locale in zip(fresh, authors_of, locales, strict=True)
             ],
         )
-        db.execute(
-            insert(Post),
-            [
-                self._post_row(
-                    thread_id, authors.get(r.author_external_id or 0), r, is_question=True
-                )
-                for r, thread_id in zip(fresh, thread_ids, strict=True)
-            ],
-        )
+        for row, thread_id in zip(questions, thread_ids, strict=True):
+            row["thread_id"] = thread_id
+        db.execute(insert(Post), questions)
         links = [
             {"thread_id": thread_id, "tag_id": self.tag_ids[name]}
             for names, thread_id in zip(tag_names, thread_ids, strict=True)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from community import voting
 from community.clock import utcnow
 from community.db import make_session_factory
-from community.models import Brand, Role, Thread, User
+from community.models import Brand, Forum, Role, Thread, User
 from community.settings import Settings
 from community.worker import Worker
 from kb import pii, service
@@ -404,6 +404,41 @@ def test_status_workflow_rules_and_api(as_role: RoleClient, db: Session, solved:
     assert browser.get(f"/api/v1/kb/articles/{article_id}").json()["helpful_yes"] == 0
     member, _user = as_role(Role.MEMBER)
     assert member.get(f"/api/v1/kb/articles/{article_id}").status_code == 404
+
+
+SPANISH_ARTICLE = {
+    "title": "Cómo grabar el saludo del buzón de voz",
+    "summary": "Graba tu saludo en tres pasos",
+    "body": "Llama al 121, pulsa el 3, graba el mensaje y pulsa la almohadilla para guardarlo.",
+}
+
+
+def test_api_articles_without_a_language_get_their_text_language(
+    as_role: RoleClient, forum: Forum
+) -> None:
+    browser, token = _agent(as_role)
+    headers = {"X-CSRF-Token": token}
+    detected = browser.post(
+        "/api/v1/brands/acme/kb/articles", json=SPANISH_ARTICLE, headers=headers
+    )
+    assert detected.status_code == 201, detected.text
+    assert detected.json()["locale"] == "es"  # the brand's default is English
+    chosen = browser.post(
+        "/api/v1/brands/acme/kb/articles", json=SPANISH_ARTICLE | {"locale": "en"}, headers=headers
+    )
+    assert chosen.json()["locale"] == "en"  # an explicit choice (the editor's) stands
+
+    article_id = detected.json()["id"]
+    english = {
+        "title": "Record your voicemail greeting",
+        "body": "Dial 121, press 3, record your message, then press the hash key to save it.",
+    }
+    edited = browser.put(f"/api/v1/kb/articles/{article_id}", json=english, headers=headers)
+    assert edited.json()["locale"] == "en"
+    unclear = {"title": "Buzón de voz", "body": "Pulsa 3."}
+    edited = browser.put(f"/api/v1/kb/articles/{article_id}", json=unclear, headers=headers)
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["locale"] == "en"  # too little text: the article keeps its language
 
 
 @pytest.mark.parametrize(
