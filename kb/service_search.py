@@ -12,6 +12,7 @@ from markupsafe import Markup
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from community.language import detect_language
 from community.models import Brand, Forum, Post, Tag, Thread, ThreadStatus, User, Visibility
 from kb import vectors
 from kb.documents import plain_text
@@ -166,6 +167,10 @@ def semantic_for(
     if not text.strip() or ratio <= 0:
         return None
     specs = vectors.model_specs(brand, engine.default_model)
+    if len(specs) > 1:
+        # Models by language ("auto"): a question clearly written in another language than
+        # the reader's interface goes to the model for its own language.
+        language = detect_language(text, fallback=language)
     if model is not None:
         specs = [spec for spec in specs if spec.name == model]
     spec = vectors.query_spec(specs, language) if model is None else next(iter(specs), None)

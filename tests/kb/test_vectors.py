@@ -243,3 +243,40 @@ def test_hidden_threads_keep_no_place_in_semantic_search(
     drain(worker)
     assert f"/t/{thread.id}" not in _suggested(client, query, "es")
     assert str(thread.id) not in _documents(settings, SearchEngine(settings).threads_index("acme"))
+
+
+def test_auto_embeds_with_both_models_and_routes_a_query_by_its_language(
+    db: Session,
+    qa: QA,
+    forum: Forum,
+    make_user: UserFactory,
+    settings: Settings,
+    engine: Engine,
+    client: TestClient,
+) -> None:
+    _use_model(db, forum, "auto")
+    asker, helper = make_user("asker"), make_user("helper")
+    router = qa.ask(
+        asker, title="Router drops the wireless connection every night", body="Always at 2 am."
+    )
+    qa.answer(helper, router, "Disable the scheduled channel scan in the router settings.")
+    for title, answer in (
+        ("Mi factura tiene una dirección antigua", "Cámbiala en Cuenta y pide otra factura."),
+        (
+            "La batería del móvil se descarga de noche",
+            "Desactiva la actualización en segundo plano.",
+        ),
+        ("Phone battery drains overnight", "Turn off background refresh for the mail app."),
+    ):
+        qa.answer(helper, qa.ask(asker, title=title, body=title + "."), answer)
+    drain(Worker(settings, make_session_factory(engine)))
+
+    models = set(db.scalars(select(SearchVector.model)))
+    assert models == {"minilm", "use_multilingual"}
+    # Typed in Spanish from an English interface: the text decides the model (the English
+    # one knows no Spanish; the multilingual one finds the thread).
+    spanish = "el wifi de mi router se corta todas las noches a la misma hora"
+    assert _suggested(client, spanish, "en")[:1] == [f"/t/{router.id}"]
+    assert _suggested(client, "wireless keeps disconnecting overnight", "en")[:1] == [
+        f"/t/{router.id}"
+    ]
