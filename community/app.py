@@ -39,6 +39,7 @@ from crowdservice import routes_webhooks as crowd_webhooks
 from kb import api as kb_api
 from kb import routes as kb_routes
 from kb import routes_curation as kb_curation
+from kb import routes_duplicates as kb_duplicates
 from kb import service as kb_service
 from kb.search import SearchEngine
 from kb.search_log import SearchLog
@@ -140,6 +141,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     # /b/{brand}/{forum} (forum slugs "kb", "search", "ask", "mod", "conduct" are reserved).
     app.include_router(kb_routes.router)
     app.include_router(kb_curation.router)
+    # Before moderation's /b/{brand}/mod/{queue}: the duplicates section is not one of its queues.
+    app.include_router(kb_duplicates.router)
     app.include_router(moderation_routes.router)
     app.include_router(moderation_admin.router)
     app.include_router(crowd_routes.router)
