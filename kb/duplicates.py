@@ -95,8 +95,8 @@ def is_imported(db: Session, thread_id: int) -> bool:
 
 
 def should_check(db: Session, thread: Thread, *, now: datetime | None = None) -> bool:
-    """A question just published here: visible, open, not brought by an import (its duplicates
-    were decided where it came from)."""
+    """A question just published here: visible, open, asked within RECENT, not brought by an
+    import (its duplicates were decided where it came from)."""
     return (
         thread.visibility == Visibility.VISIBLE
         and thread.kind in CHECKED_KINDS
