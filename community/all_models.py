@@ -5,6 +5,7 @@ from community import outbox as outbox_models
 from community.db import Base
 from community.importing import models as importing_models
 from crowdservice import models as crowdservice_models
+from kb import duplicate_models as kb_duplicate_models
 from kb import models as kb_models
 from moderation import models as moderation_models
 
@@ -13,6 +14,7 @@ __all__ = [
     "community_models",
     "crowdservice_models",
     "importing_models",
+    "kb_duplicate_models",
     "kb_models",
     "moderation_models",
     "outbox_models",

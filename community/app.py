@@ -39,6 +39,7 @@ from crowdservice import routes_webhooks as crowd_webhooks
 from kb import api as kb_api
 from kb import routes as kb_routes
 from kb import routes_curation as kb_curation
+from kb import routes_duplicates as kb_duplicates
 from kb import routes_search_model as kb_search_model
 from kb import service as kb_service
 from kb.search import SearchEngine
@@ -142,6 +143,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(kb_routes.router)
     app.include_router(kb_curation.router)
     app.include_router(kb_search_model.router)
+    # Before moderation's /b/{brand}/mod/{queue}: the duplicates section is not one of its queues.
+    app.include_router(kb_duplicates.router)
     app.include_router(moderation_routes.router)
     app.include_router(moderation_admin.router)
     app.include_router(crowd_routes.router)

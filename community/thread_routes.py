@@ -22,6 +22,7 @@ from community.policy import ThreadPermissions, is_staff
 from community.schemas import AnswerIn, AskIn, EditIn
 from community.web import flash_redirect, is_htmx, page_viewer_key, render
 from crowdservice import service as crowd_service
+from kb import duplicate_review
 from kb import service as kb_service
 from moderation.ratelimit import limited
 
@@ -175,6 +176,8 @@ def _render_thread(
             "is_curator": kb_service.is_curator(user),
             "can_retag": threads.can_retag(user, thread) and thread.locked_at is None,
             "support": crowd_service.thread_panel(db, user, thread),
+            "duplicate_suggestions": duplicate_review.for_thread(db, user, thread),
+            "can_decide_duplicates": duplicate_review.can_decide(user),
             "oob": oob,
         },
         block=block,

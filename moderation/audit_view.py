@@ -29,6 +29,7 @@ ACTIONS = {
     "thread.moved": N_("Thread moved"),
     "thread.deleted": N_("Thread deleted"),
     "thread.retagged": N_("Tags changed"),
+    "thread.duplicate_dismissed": N_("Possible duplicate dismissed"),
     "user.role_changed": N_("Role changed"),
     "user.warned": N_("Member warned"),
     "user.suspended": N_("Account suspended"),
@@ -84,6 +85,7 @@ FIELDS = {
     "status": N_("Status"),
     "reason": N_("Reason"),
     "duplicate_of": N_("Duplicate of"),
+    "not_duplicate_of": N_("Not a duplicate of"),
     "forum": N_("Forum"),
     "into": N_("Merged into"),
     "posts": N_("Posts"),
@@ -151,7 +153,7 @@ def action_label(action: str) -> str:
 
 
 # Fields that hold the id of a thread, shown as "#12".
-_THREAD_IDS = {"thread_id", "into", "duplicate_of"}
+_THREAD_IDS = {"thread_id", "into", "duplicate_of", "not_duplicate_of"}
 
 
 def _value(row: AuditLog, key: str, value: Any, users: Mapping[int, User]) -> str:

@@ -23,6 +23,7 @@ from community.markdown import render_markdown
 from community.models import Brand, Forum, Role, Thread, User, Visibility
 from community.threads import access_post, access_thread
 from community.web import flash_redirect, is_htmx, render
+from kb import duplicate_review
 from moderation import actions, audit_view, queue
 from moderation.models import AuditLog, FlagReason, ItemStatus, Queue
 from moderation.ratelimit import limited
@@ -62,7 +63,12 @@ def dashboard(request: Request, db: SessionDep, user: Moderator, brand_slug: str
     return render(
         request,
         "moderation/dashboard.html",
-        {"brand": brand, "counts": queue.counts(db, brand.id), "queues": list(Queue)},
+        {
+            "brand": brand,
+            "counts": queue.counts(db, brand.id),
+            "queues": list(Queue),
+            "duplicate_count": duplicate_review.count_open(db, brand.id),
+        },
     )
 
 
@@ -87,6 +93,7 @@ def queue_page(
             "items": items,
             "histories": histories,
             "counts": queue.counts(db, brand.id),
+            "duplicate_count": duplicate_review.count_open(db, brand.id),
             "decisions": actions.decisions_for(chosen),
             "choices": actions.CHOICES[chosen],
         },
@@ -136,6 +143,7 @@ def resolve_item(
                 "brand": brand,
                 "queue": item.queue,
                 "counts": queue.counts(db, brand.id),
+                "duplicate_count": duplicate_review.count_open(db, brand.id),
             },
         )
     return flash_redirect(
