@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -50,7 +50,7 @@ from crowdservice.models import (
 )
 from crowdservice.routes_webhooks import router
 from moderation.models import AuditLog
-from tests.conftest import QA, csrf_token, fresh, run_concurrently
+from tests.conftest import QA, csrf_token, fresh, loopback_http_server, run_concurrently
 
 UserFactory = Callable[..., User]
 RoleClient = Callable[[Role | None], tuple[TestClient, User | None]]
@@ -113,15 +113,9 @@ def receiver() -> Iterator[Receiver]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    with loopback_http_server(Handler) as port:
+        state.port = port
+        yield state
 
 
 # --- fixtures and helpers --------------------------------------------------------------------

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 
 import numpy as np
@@ -34,6 +34,7 @@ from kb.embeddings import (
 )
 from kb.embeddings.base import LoadOnce
 from kb.embeddings.text import shorten
+from tests.conftest import loopback_http_server
 
 MODEL_NAMES = ["use-multilingual", "minilm"]
 
@@ -376,17 +377,11 @@ class _EmbeddingService(BaseHTTPRequestHandler):
 def service(models: dict[str, Embedder]) -> Iterator[str]:
     _EmbeddingService.model = models["use-multilingual"]
     _EmbeddingService.release = threading.Event()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _EmbeddingService)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        with loopback_http_server(_EmbeddingService) as port:
+            yield f"http://127.0.0.1:{port}"
     finally:
         _EmbeddingService.release.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 def http_embedder(service: str, path: str, **options: Any) -> HttpEmbedder:

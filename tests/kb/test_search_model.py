@@ -11,7 +11,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
@@ -31,7 +31,7 @@ from kb import vectors
 from kb.search import SearchEngine
 from kb.search_model import MODEL_CHANGED
 from moderation.models import AuditLog
-from tests.conftest import MEILI_TEST_KEY, QA, csrf_token, drain, fresh
+from tests.conftest import MEILI_TEST_KEY, QA, csrf_token, drain, fresh, loopback_http_server
 
 UserFactory = Callable[..., User]
 AsRole = Callable[[Role | None], tuple[TestClient, User | None]]
@@ -94,15 +94,9 @@ def service() -> Iterator[EmbeddingService]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    with loopback_http_server(Handler) as port:
+        state.port = port
+        yield state
 
 
 # --- helpers --------------------------------------------------------------------------------------
