@@ -21,6 +21,7 @@ For each model (`use-multilingual`, `minilm`; `--models` to choose):
     .venv/bin/python bench/bench_embeddings.py                    # both models, ~3 min
     .venv/bin/python bench/bench_embeddings.py --models use-multilingual
     .venv/bin/python bench/bench_embeddings.py --text-variants    # how much of a thread to embed
+    .venv/bin/python bench/bench_embeddings.py --blends           # the two models together
 
 Figures are printed, never asserted. See bench/README.md.
 """
@@ -442,6 +443,52 @@ def text_variants(models: Sequence[str], sites: list[Site]) -> None:
     console.print(table)
 
 
+# MiniLM's share of the cosine in the blends tried by --blends (the rest is the multilingual
+# model's): kb.vectors.AUTO_BLEND_WEIGHTS is the middle of the best plateau.
+BLEND_WEIGHTS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+def blends(sites: list[Site]) -> None:
+    """Semantic-only relevance of MiniLM and the multilingual model together: the weighted
+    sum of their cosines (what kb.vectors.blend's vectors give Meilisearch)."""
+    minilm, multilingual = create_embedder("minilm"), create_embedder("use-multilingual")
+    embedded = []
+    for site in sites:
+        texts, titles = site.texts(600, 400), [pair.title for pair in site.pairs]
+        spanish = spanish_queries(site)
+        embedded.append(
+            (
+                site,
+                [minilm.embed(texts), minilm.embed(titles), minilm.embed(spanish)],
+                [
+                    multilingual.embed(texts),
+                    multilingual.embed(titles),
+                    multilingual.embed(spanish),
+                ],
+            )
+        )
+    table = Table(title="Blends: MiniLM's share of the cosine (the rest: multilingual USE)")
+    for column in ("MiniLM weight", "queries", "recall@1", "recall@5", "recall@10", "MRR"):
+        table.add_column(column)
+    for weight in BLEND_WEIGHTS:
+        for label, query_row in (("English titles", 1), ("Spanish titles", 2)):
+            total = Ranks()
+            for site, first, second in embedded:
+                documents = np.hstack([first[0] * np.sqrt(weight), second[0] * np.sqrt(1 - weight)])
+                queries = np.hstack(
+                    [first[query_row] * np.sqrt(weight), second[query_row] * np.sqrt(1 - weight)]
+                )
+                total.add(rank_originals(site, documents, queries))
+            table.add_row(
+                f"{weight:g}",
+                label,
+                *(f"{total.recall(k):.2f}" for k in KS),
+                f"{total.mrr:.2f}",
+            )
+        table.add_section()
+    console.print(table)
+
+
 # --- main ------------------------------------------------------------------------------------
 
 
@@ -455,6 +502,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--text-variants",
         action="store_true",
         help="compare how much of the question and answer goes into a document's text",
+    )
+    parser.add_argument(
+        "--blends",
+        action="store_true",
+        help="compare weighted blends of the two models (what SEARCH_MODEL=auto does in English)",
     )
     parser.add_argument("--rss-child", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -495,6 +547,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if options.text_variants:
         text_variants(options.models, sites)
+        return 0
+    if options.blends:
+        blends(sites)
         return 0
     runs: list[ModelRun] = []
     for name in options.models:

@@ -77,7 +77,7 @@ DUPLICATE = "duplicate"
 
 def duplicate_spec(brand: Brand, default_model: str) -> vectors.ModelSpec | None:
     """The model suggestions are computed with: the brand's first, when it is calibrated."""
-    specs = vectors.model_specs(brand, default_model)
+    specs = vectors.computed_specs(vectors.model_specs(brand, default_model))
     if not specs or specs[0].key not in DUPLICATE_THRESHOLD:
         return None
     return specs[0]

@@ -389,7 +389,10 @@ def embedder_check(db: Session | None, default_model: str) -> str:
 def choice_labels(site_default: str) -> list[tuple[str, str]]:
     """The model select's options: (form value, label); "" is the site's default."""
     labels = {
-        vectors.AUTO: _("Automatic — MiniLM for English, multilingual for other languages"),
+        vectors.AUTO: _(
+            "Automatic — MiniLM and multilingual together for English, "
+            "multilingual for other languages"
+        ),
         "use-multilingual": _("Multilingual USE"),
         "minilm": _("MiniLM (English)"),
         HTTP: _("Your own embedding service (HTTP)"),

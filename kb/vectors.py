@@ -66,13 +66,23 @@ class ModelSpec:
     # The query languages this model serves; None: every language. With several models the
     # first that serves a query's language embeds it.
     languages: frozenset[str] | None = None
+    # A blend: no model of its own, its vectors are its parts' (each unit length, scaled by the
+    # square root of its weight, end to end), so that the cosine of two blended vectors is the
+    # weighted sum of the parts' cosines. Never computed nor stored: made from the parts'.
+    parts: tuple[tuple[ModelSpec, float], ...] = ()
 
     @property
     def options(self) -> dict[str, Any]:
         loaded: dict[str, Any] = json.loads(self.options_json)
         return loaded
 
+    @property
+    def is_blend(self) -> bool:
+        return bool(self.parts)
+
     def embedder(self) -> CachingEmbedder:
+        if self.is_blend:
+            raise TypeError(f"{self.key} is a blend of other models: it has no embedder")
         return get_embedder(self.name, self.options)
 
     def meili_settings(self) -> dict[str, Any]:
@@ -93,22 +103,47 @@ def _spec(name: str, options_json: str, languages: frozenset[str] | None) -> Mod
     return ModelSpec(key, name, options_json, dimensions, languages)
 
 
+# "auto" searches English with both models at once: MiniLM's cosine weighted 0.7, the
+# multilingual model's 0.3. On the duplicate pairs of the three dumps (bench/bench_embeddings.py
+# --blends) every weight from 0.6 to 0.8 found the same originals, two more in the first five
+# than MiniLM alone (0.91 against 0.86); 0.7 is the middle of that plateau, not a tuned point.
+# Models that err differently make fewer errors together; the vectors exist anyway ("auto"
+# embeds every document with both), so the blend costs one more query vector (about 2 ms).
+AUTO_BLEND_WEIGHTS = (0.7, 0.3)
+
+
+def blend(parts: Sequence[tuple[ModelSpec, float]], languages: frozenset[str] | None) -> ModelSpec:
+    """A spec searching with several models at once (see ModelSpec.parts)."""
+    return ModelSpec(
+        key="_".join(["blend", *(spec.key for spec, _weight in parts)]),
+        name="+".join(spec.name for spec, _weight in parts),
+        options_json="{}",
+        dimensions=sum(spec.dimensions for spec, _weight in parts),
+        languages=languages,
+        parts=tuple(parts),
+    )
+
+
 def model_specs(brand: Brand, default: str) -> list[ModelSpec]:
-    """The models `brand` searches with: its own choice, else the site's default. "auto" is
-    all-MiniLM-L6-v2 for English queries (the most accurate here on English questions) and
-    the multilingual Universal Sentence Encoder for every other language (a Spanish question
-    finds an English answer). A configuration that no longer validates is logged and searched
-    lexically rather than failing every search."""
+    """The models `brand` searches with: its own choice, else the site's default. "auto" is a
+    blend of all-MiniLM-L6-v2 and the multilingual Universal Sentence Encoder for English
+    queries (more accurate on English questions than either alone) and the multilingual model
+    for every other language (a Spanish question finds an English answer); MiniLM alone is
+    also indexed (the duplicate check is calibrated on it). A configuration that no longer
+    validates is logged and searched lexically rather than failing every search."""
     name = brand.search_model or default
     options = brand.search_model_options if brand.search_model else {}
     if name == OFF:
         return []
     try:
         if name == AUTO:
-            return [
-                _spec("minilm", "{}", frozenset({"en"})),
-                _spec("use-multilingual", "{}", None),
-            ]
+            english = _spec("minilm", "{}", frozenset({"en"}))
+            multilingual = _spec("use-multilingual", "{}", None)
+            mixed = blend(
+                list(zip((english, multilingual), AUTO_BLEND_WEIGHTS, strict=True)),
+                english.languages,
+            )
+            return [mixed, english, multilingual]
         return [_spec(name, json.dumps(options or {}, sort_keys=True), None)]
     except (EmbedderConfigError, ValueError) as exc:
         logger.warning("brand %s: semantic search is off: %s", brand.slug, exc)
@@ -123,6 +158,11 @@ def validate_model(name: str, options: Mapping[str, Any]) -> ModelSpec | None:
         return _spec(name, json.dumps(dict(options), sort_keys=True), None)
     except ValueError as exc:
         raise EmbedderConfigError(str(exc)) from exc
+
+
+def computed_specs(specs: Sequence[ModelSpec]) -> list[ModelSpec]:
+    """The models whose vectors the worker computes and search_vectors keeps (not blends)."""
+    return [spec for spec in specs if not spec.is_blend]
 
 
 def query_spec(specs: Sequence[ModelSpec], language: str) -> ModelSpec | None:
@@ -160,7 +200,15 @@ health = _Health()
 
 
 def query_vector(spec: ModelSpec, text: str) -> list[float] | None:
-    """The query's vector, or None when the model cannot run now (search stays lexical)."""
+    """The query's vector, or None when a model cannot run now (search stays lexical)."""
+    if spec.is_blend:
+        pieces = []
+        for part, weight in spec.parts:
+            part_vector = query_vector(part, text)
+            if part_vector is None:
+                return None
+            pieces.append((np.asarray(part_vector, dtype=np.float32), weight))
+        return [float(value) for value in blended(pieces)]
     try:
         vector = spec.embedder().embed_query(text)
     except EmbedderUnavailable as exc:
@@ -169,6 +217,18 @@ def query_vector(spec: ModelSpec, text: str) -> list[float] | None:
         return None
     health.worked(spec.key)
     return [float(value) for value in vector]
+
+
+def blended(pieces: Sequence[tuple[np.ndarray, float]]) -> np.ndarray:
+    """Unit vectors scaled by the square roots of their weights, end to end: the dot product of
+    two such vectors is the weighted sum of the parts' cosines (unit length when the weights
+    sum to 1)."""
+    return np.concatenate(
+        [
+            vector / (np.linalg.norm(vector) or 1.0) * np.float32(np.sqrt(weight))
+            for vector, weight in pieces
+        ]
+    ).astype(np.float32)
 
 
 # --- texts -------------------------------------------------------------------------------------
@@ -234,11 +294,31 @@ def vectors_field(
     specs: Sequence[ModelSpec], subject: str, rows: Mapping[tuple[str, str], SearchVector]
 ) -> dict[str, list[float] | None]:
     """A document's `_vectors`: every model of the index named, null when there is no vector
-    yet (Meilisearch refuses a document that leaves a userProvided embedder out)."""
-    return {
-        spec.key: as_floats(row.vector) if (row := rows.get((subject, spec.key))) else None
-        for spec in specs
-    }
+    yet (Meilisearch refuses a document that leaves a userProvided embedder out). A blend's is
+    made from its parts' when they all have one. `rows` holds the parts' vectors too (every
+    part of a brand's blend is one of its models)."""
+    field: dict[str, list[float] | None] = {}
+    for spec in specs:
+        if spec.is_blend:
+            found = [(rows.get((subject, part.key)), weight) for part, weight in spec.parts]
+            field[spec.key] = (
+                [
+                    float(value)
+                    for value in blended(
+                        [
+                            (np.frombuffer(row.vector, dtype="<f4"), weight)
+                            for row, weight in found
+                            if row
+                        ]
+                    )
+                ]
+                if all(row is not None for row, _weight in found)
+                else None
+            )
+        else:
+            row = rows.get((subject, spec.key))
+            field[spec.key] = as_floats(row.vector) if row else None
+    return field
 
 
 def missing(
@@ -249,7 +329,8 @@ def missing(
 ) -> bool:
     """Whether some model has no vector of this text yet."""
     return any(
-        (row := rows.get((subject, spec.key))) is None or row.text_hash != digest for spec in specs
+        (row := rows.get((subject, spec.key))) is None or row.text_hash != digest
+        for spec in computed_specs(specs)
     )
 
 
@@ -288,7 +369,7 @@ def needed_vectors(
 
     def specs_of(brand: Brand) -> list[ModelSpec]:
         if brand.id not in brands:
-            brands[brand.id] = model_specs(brand, default_model)
+            brands[brand.id] = computed_specs(model_specs(brand, default_model))
         return brands[brand.id]
 
     texts: list[tuple[int, str, list[ModelSpec], str]] = []
@@ -418,7 +499,7 @@ def request_missing(db: Session, brand: Brand, default_model: str) -> int:
     """Ask the worker for every vector `brand` lacks (after an import, a change of model, a
     restored database): one event per thread or article without a vector for every model.
     Returns how many were asked for."""
-    specs = model_specs(brand, default_model)
+    specs = computed_specs(model_specs(brand, default_model))
     if not specs:
         return 0
     keys = [spec.key for spec in specs]
@@ -494,7 +575,7 @@ class Coverage:
 
 
 def coverage(db: Session, brand: Brand, default_model: str) -> Coverage:
-    specs = model_specs(brand, default_model)
+    specs = computed_specs(model_specs(brand, default_model))
     threads = (
         db.scalar(
             select(func.count())

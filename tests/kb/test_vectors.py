@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -25,6 +26,7 @@ from community.worker import Worker
 from kb import vectors
 from kb.models import SearchVector
 from kb.search import SearchEngine
+from kb.service_search import semantic_for
 from moderation.actions import set_post_visibility
 from tests.conftest import QA, drain
 
@@ -280,3 +282,81 @@ def test_auto_embeds_with_both_models_and_routes_a_query_by_its_language(
     assert _suggested(client, "wireless keeps disconnecting overnight", "en")[:1] == [
         f"/t/{router.id}"
     ]
+
+
+def test_auto_searches_english_with_a_blend_of_both_models(
+    db: Session,
+    qa: QA,
+    forum: Forum,
+    make_user: UserFactory,
+    settings: Settings,
+    engine: Engine,
+) -> None:
+    brand = _use_model(db, forum, "auto")
+    asker, helper = make_user("asker"), make_user("helper")
+    thread = qa.ask(
+        asker, title="Printer prints blank pages after a refill", body="The ink is full."
+    )
+    qa.answer(helper, thread, "Run the head cleaning twice, then print a test page.")
+    drain(Worker(settings, make_session_factory(engine)))
+
+    specs = vectors.model_specs(brand, settings.search_model)
+    mixed = specs[0]
+    assert [part.key for part, _weight in mixed.parts] == ["minilm", "use_multilingual"]
+    # The blend is never computed nor stored: the worker keeps the two models' vectors.
+    assert set(db.scalars(select(SearchVector.model))) == {"minilm", "use_multilingual"}
+    stored = {
+        row.model: np.frombuffer(row.vector, dtype="<f4")
+        for row in db.scalars(
+            select(SearchVector).where(SearchVector.subject == f"thread:{thread.id}")
+        )
+    }
+    document = _documents(settings, SearchEngine(settings).threads_index("acme"))[str(thread.id)]
+    (sent,) = document["_vectors"][mixed.key]["embeddings"]
+    weights = dict(zip(["minilm", "use_multilingual"], vectors.AUTO_BLEND_WEIGHTS, strict=True))
+    expected = np.concatenate([stored[key] * np.sqrt(weight) for key, weight in weights.items()])
+    assert np.allclose(sent, expected, atol=1e-5)
+
+    # An English query goes to the blend, and its score there is the weighted sum of the two
+    # models' cosines; a Spanish one goes to the multilingual model.
+    query = "blank pages after refilling the ink"
+    engine_ = SearchEngine(settings)
+    english = semantic_for(engine_, brand, query, "en", 0.5)
+    assert english is not None and english.embedder == mixed.key
+    minilm_query = np.asarray(vectors.query_vector(specs[1], query))
+    use_query = np.asarray(vectors.query_vector(specs[2], query))
+    blended_score = float(np.dot(english.vector, sent))
+    assert blended_score == pytest.approx(
+        weights["minilm"] * float(np.dot(minilm_query, stored["minilm"]))
+        + weights["use_multilingual"] * float(np.dot(use_query, stored["use_multilingual"])),
+        abs=1e-4,
+    )
+    spanish = semantic_for(
+        engine_, brand, "páginas en blanco después de rellenar la tinta", "en", 0.5
+    )
+    assert spanish is not None and spanish.embedder == "use_multilingual"
+
+
+def test_a_blend_waits_for_every_part() -> None:
+    first = vectors.ModelSpec("one", "one", "{}", 2)
+    second = vectors.ModelSpec("two", "two", "{}", 2)
+    mixed = vectors.blend([(first, 0.75), (second, 0.25)], None)
+    assert mixed.dimensions == 4 and vectors.computed_specs([mixed, first, second]) == [
+        first,
+        second,
+    ]
+    row = SearchVector(
+        subject="thread:1", model="one", vector=np.array([3, 4], dtype="<f4").tobytes()
+    )
+    only_first = {("thread:1", "one"): row}
+    field = vectors.vectors_field([mixed, first, second], "thread:1", only_first)
+    assert field == {mixed.key: None, "one": [3.0, 4.0], "two": None}
+    both = only_first | {
+        ("thread:1", "two"): SearchVector(
+            subject="thread:1", model="two", vector=np.array([0, 2], dtype="<f4").tobytes()
+        )
+    }
+    # Each part made unit length, then scaled by the square root of its weight.
+    assert vectors.vectors_field([mixed], "thread:1", both)[mixed.key] == pytest.approx(
+        [0.6 * 0.75**0.5, 0.8 * 0.75**0.5, 0.0, 0.25**0.5]
+    )
