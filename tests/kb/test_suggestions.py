@@ -16,6 +16,7 @@ from community.db import make_session_factory
 from community.models import Role, Thread, User
 from community.settings import Settings
 from community.worker import Worker
+from kb.service_search import SUGGEST_BOOST, ranked_candidates
 from moderation.actions import CloseReason, close
 from tests.conftest import QA, drain
 
@@ -119,6 +120,25 @@ def test_a_solved_thread_is_boosted_but_a_better_answered_match_comes_first(
 
     twins = [link for link, _state in _suggested(client, "headset creaks when braking")]
     assert twins[:2] == [f"/t/{twin_solved.id}", f"/t/{twin_answered.id}"]
+
+
+def _hit(score: float, **fields: object) -> dict[str, object]:
+    return {"_federation": {"weightedRankingScore": score}, **fields}
+
+
+def test_kb_entries_and_solved_threads_win_ties_only() -> None:
+    hits = [
+        _hit(0.9, thread_id=1, solved=False),  # answered, matches best
+        _hit(0.8, thread_id=2, solved=False),  # answered, tied with the two below
+        _hit(0.8, thread_id=3, solved=True),
+        _hit(0.8, type="article", entry_id=7),
+        _hit(0.7, thread_id=4, solved=True, duplicate_of=5),  # stands for its original
+    ]
+    order = [(c.kind, c.entry_id) for c in ranked_candidates(hits, SUGGEST_BOOST)]
+    assert order == [("thread", 1), ("thread", 3), ("article", 7), ("thread", 2), ("thread", 5)]
+    # A multiplicative boost (the evaluation's variants) lifts them over better matches.
+    boosted = [(c.kind, c.entry_id) for c in ranked_candidates(hits, 1.2)]
+    assert boosted[:2] == [("thread", 3), ("article", 7)]
 
 
 def test_one_rare_word_does_not_hide_every_other_match(
