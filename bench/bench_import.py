@@ -56,7 +56,7 @@ from community.db import make_engine, make_session_factory
 from community.importing.records import Source
 from community.importing.service import Importer, ImportReport, PartReport, ensure_forum
 from community.importing.stackexchange import FILES, StackExchangeDump
-from community.importing.synthetic import SyntheticSource
+from community.importing.synthetic.source import SyntheticSource
 from kb.search import SearchEngine
 
 if str(REPO_ROOT) not in sys.path:  # scripts/ is not an installed package
