@@ -54,9 +54,10 @@ from sqlalchemy import text
 from community import meili, migrate
 from community.db import make_engine, make_session_factory
 from community.importing.records import Source
-from community.importing.service import Importer, ImportReport, PartReport, ensure_forum
+from community.importing.report import ImportReport, PartReport
+from community.importing.service import Importer, ensure_forum
 from community.importing.stackexchange import FILES, StackExchangeDump
-from community.importing.synthetic import SyntheticSource
+from community.importing.synthetic.source import SyntheticSource
 from kb.search import SearchEngine
 
 if str(REPO_ROOT) not in sys.path:  # scripts/ is not an installed package

@@ -26,7 +26,7 @@ from rich.table import Table
 from community import language
 from community.demo_content import THREADS
 from community.importing.stackexchange import StackExchangeDump
-from community.importing.synthetic import SyntheticSource
+from community.importing.synthetic.source import SyntheticSource
 from community.markdown import render_markdown, sanitize_html
 
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"

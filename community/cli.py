@@ -42,9 +42,10 @@ from community.demo import has_any_brand
 from community.demo import seed_demo as load_demo
 from community.errors import FormErrors
 from community.importing.records import Source
-from community.importing.service import Importer, ImportRefused, ImportReport, ensure_forum
+from community.importing.report import ImportReport
+from community.importing.service import Importer, ImportRefused, ensure_forum
 from community.importing.stackexchange import DumpError, StackExchangeDump
-from community.importing.synthetic import SyntheticSource
+from community.importing.synthetic.source import SyntheticSource
 from community.models import Brand, Role
 from community.schemas import RegistrationIn
 from community.settings import Settings, load_or_create_secret

@@ -249,11 +249,11 @@ class Worker:
 
     def _moderation_sweep(self, db: Session) -> None:
         # Imported here: moderation builds on community, not the other way round.
-        from moderation import actions, trust
+        from moderation import accounts, trust
 
         begin_write(db)
         promoted = trust.promote_active_members(db)
-        ended = actions.end_expired_suspensions(db)
+        ended = accounts.end_expired_suspensions(db)
         if promoted or ended:
             logger.info("trust levels raised: %d; suspensions ended: %d", promoted, ended)
 

@@ -16,7 +16,7 @@ from community.db import SessionDep
 from community.models import Role, User
 from community.schemas import Input, Output, Text
 from community.threads import access_post
-from moderation import actions, queue
+from moderation import decisions, queue
 from moderation.models import AuditLog, FlagReason, FlagStatus, ItemStatus, Queue
 from moderation.ratelimit import limited
 
@@ -52,7 +52,7 @@ class ItemOut(Output):
 
 
 class ResolveIn(Input):
-    decision: actions.Decision
+    decision: decisions.Decision
     reason: Text | None = Field(default=None, max_length=300)
 
 
@@ -119,7 +119,7 @@ def api_resolve(
     request: Request, db: SessionDep, user: Moderator, item_id: int, body: ResolveIn
 ) -> object:
     item = queue.access_item(db, item_id)
-    actions.resolve(db, user, item, body.decision, reason=body.reason, ip=client_ip(request))
+    decisions.resolve(db, user, item, body.decision, reason=body.reason, ip=client_ip(request))
     db.commit()
     return item
 

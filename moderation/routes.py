@@ -24,7 +24,7 @@ from community.models import Brand, Forum, Role, Thread, User, Visibility
 from community.threads import access_post, access_thread
 from community.web import flash_redirect, is_htmx, render
 from kb import duplicate_review
-from moderation import actions, audit_view, queue
+from moderation import accounts, actions, audit_view, decisions, queue
 from moderation.models import AuditLog, FlagReason, ItemStatus, Queue
 from moderation.ratelimit import limited
 
@@ -94,8 +94,8 @@ def queue_page(
             "histories": histories,
             "counts": queue.counts(db, brand.id),
             "duplicate_count": duplicate_review.count_open(db, brand.id),
-            "decisions": actions.decisions_for(chosen),
-            "choices": actions.CHOICES[chosen],
+            "decisions": decisions.decisions_for(chosen),
+            "choices": decisions.CHOICES[chosen],
         },
     )
 
@@ -110,14 +110,14 @@ def resolve_item(
     reason: FormText = "",
     confirm: FormText = "",
 ) -> Response:
-    if decision not in actions.Decision._value2member_map_:
+    if decision not in decisions.Decision._value2member_map_:
         raise NotFound()
     item = queue.access_item(db, item_id)
     brand = db.get(Brand, item.brand_id)
-    chosen = actions.Decision(decision)
+    chosen = decisions.Decision(decision)
     if (
         item.status == ItemStatus.OPEN
-        and actions.needs_confirmation(item.queue, chosen)
+        and decisions.needs_confirmation(item.queue, chosen)
         and confirm != "1"
     ):
         # One click must not remove published content or suspend someone: say what will
@@ -129,7 +129,7 @@ def resolve_item(
             {"item": item, "decision": chosen, "reason": reason, "back": _back(request, "/mod")},
             block="item",
         )
-    actions.resolve(
+    decisions.resolve(
         db, user, item, chosen, reason=reason.strip()[:300] or None, ip=client_ip(request)
     )
     db.commit()
@@ -165,12 +165,12 @@ def resolve_bulk(
     back: FormText = "/mod",
     confirm: FormText = "",
 ) -> Response:
-    if decision not in actions.Decision._value2member_map_:
+    if decision not in decisions.Decision._value2member_map_:
         raise FormErrors({"decision": _("Choose one of the offered options.")})
     ids = some_record_ids(items)
-    chosen = actions.Decision(decision)
+    chosen = decisions.Decision(decision)
     waiting = queue.open_items_by_id(db, ids)
-    asks = [item for item in waiting if actions.needs_confirmation(item.queue, chosen)]
+    asks = [item for item in waiting if decisions.needs_confirmation(item.queue, chosen)]
     if asks and confirm != "1":
         return render(
             request,
@@ -183,8 +183,8 @@ def resolve_bulk(
                 "back": back,
             },
         )
-    done, skipped = actions.resolve_many(
-        db, user, ids, actions.Decision(decision), reason=reason.strip()[:300] or None,
+    done, skipped = decisions.resolve_many(
+        db, user, ids, decisions.Decision(decision), reason=reason.strip()[:300] or None,
         ip=client_ip(request),
     )  # fmt: skip
     db.commit()
@@ -335,24 +335,24 @@ def user_action(
     member = community_service.get_user_by_username(db, username)
     ip = client_ip(request)
     if action == "warn":
-        actions.warn(db, user, member, message, ip=ip)
+        accounts.warn(db, user, member, message, ip=ip)
     elif action == "suspend":
-        actions.suspend(
+        accounts.suspend(
             db, user, member, days=_days(days), reason=reason.strip(), hide_posts=not keep_posts,
             ip=ip,
         )  # fmt: skip
     elif action == "unsuspend":
-        actions.unsuspend(db, user, member, ip=ip)
+        accounts.unsuspend(db, user, member, ip=ip)
     elif action == "silence":
-        actions.silence(db, user, member, days=_days(days), reason=reason.strip(), ip=ip)
+        accounts.silence(db, user, member, days=_days(days), reason=reason.strip(), ip=ip)
     elif action == "unsilence":
-        actions.unsilence(db, user, member, ip=ip)
+        accounts.unsilence(db, user, member, ip=ip)
     elif action == "trust":
         level = whole_number(
             trust_level, field="trust_level", low=0, high=4,
             message=_("Trust levels go from 0 to 4."),
         )  # fmt: skip
-        actions.set_trust_level(db, user, member, level, reason=reason or None, ip=ip)
+        accounts.set_trust_level(db, user, member, level, reason=reason or None, ip=ip)
     else:
         raise NotFound()
     db.commit()
@@ -360,7 +360,7 @@ def user_action(
 
 
 def _days(raw: str) -> int:
-    return whole_number(raw, field="days", low=1, high=actions.MAX_SUSPENSION_DAYS)
+    return whole_number(raw, field="days", low=1, high=accounts.MAX_SUSPENSION_DAYS)
 
 
 # --- the audit log -----------------------------------------------------------------------------
@@ -466,7 +466,7 @@ def report_user(
     request: Request, db: SessionDep, user: CurrentUser, username: str, note: FormText = ""
 ) -> Response:
     member = community_service.get_user_by_username(db, username)
-    actions.report_user(db, user, member, note)
+    accounts.report_user(db, user, member, note)
     db.commit()
     return flash_redirect(
         request, f"/u/{member.username}", _("Thanks: a moderator will look at this account.")

@@ -34,7 +34,8 @@ if str(REPO_ROOT) not in sys.path:  # run as a file: make the project's packages
     sys.path.insert(0, str(REPO_ROOT))
 
 from community.importing.models import ImportKey  # noqa: E402
-from community.importing.service import Importer, ImportReport, ensure_forum  # noqa: E402
+from community.importing.report import ImportReport  # noqa: E402
+from community.importing.service import Importer, ensure_forum  # noqa: E402
 from community.importing.stackexchange import StackExchangeDump  # noqa: E402
 from community.models import Brand, ThreadStatus  # noqa: E402
 from community.outbox import OutboxEvent  # noqa: E402

@@ -26,7 +26,7 @@ from community.models import (
     Visibility,
 )
 from community.notifications import describe
-from moderation import actions, queue
+from moderation import decisions, queue
 from moderation.models import AuditLog, Flag, FlagReason, FlagStatus, ItemStatus, Queue, QueueItem
 from tests.browser.conftest import PageProblems, WatchedBrowser
 from tests.conftest import PASSWORD, QA, LiveServer, fresh
@@ -414,7 +414,7 @@ def test_an_item_someone_else_handled_says_so_in_place(
     expect(page.locator(f"#item-{first_id}")).to_be_focused()
 
     # Colin hides the first item while Maya is looking at it.
-    actions.resolve(db, colleague, first, actions.Decision.HIDE)
+    decisions.resolve(db, colleague, first, decisions.Decision.HIDE)
     db.commit()
 
     with page.expect_response(resolved(first_id, "approve")) as answered:

@@ -20,7 +20,8 @@ from typer.testing import CliRunner
 from community.cli import app as cli_app
 from community.db import make_session_factory
 from community.importing.models import ImportKey, ImportRun
-from community.importing.service import Importer, ImportReport, ensure_forum
+from community.importing.report import ImportReport
+from community.importing.service import Importer, ensure_forum
 from community.importing.stackexchange import DumpError, StackExchangeDump
 from community.models import (
     Brand,

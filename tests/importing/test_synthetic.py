@@ -22,7 +22,8 @@ from community.importing.records import (
     UserRecord,
     VoteTotals,
 )
-from community.importing.synthetic import ANCHOR, SyntheticSource
+from community.importing.synthetic.outline import ANCHOR
+from community.importing.synthetic.source import SyntheticSource
 from community.models import ThreadKind
 
 TAG_PATTERN = re.compile(r"[^\W_][\w+#.-]{0,29}")

@@ -39,7 +39,7 @@ from crowdservice import escalation
 from crowdservice.models import EscalationReason
 from kb import service as kb_service
 from kb.models import CandidateStatus, PromotionCandidate
-from moderation import actions, queue
+from moderation import accounts, actions, decisions, queue
 from moderation.models import (
     AccountWarning,
     AuditLog,
@@ -97,7 +97,7 @@ def test_approve_publishes_a_held_post_and_counts_it(
 ) -> None:
     thread, question = _held_thread(db, qa, make_user, "newbie")
     assert _forum(db).thread_count == 0
-    actions.resolve(db, moderator, _pending_item(db, question), actions.Decision.APPROVE)
+    decisions.resolve(db, moderator, _pending_item(db, question), decisions.Decision.APPROVE)
     db.commit()
     forum = _forum(db)
     assert forum.thread_count == 1 and forum.post_count == 1
@@ -118,12 +118,12 @@ def test_reject_needs_a_reason_which_reaches_the_author(
     thread, question = _held_thread(db, qa, make_user, "newbie")
     item = _pending_item(db, question)
     with pytest.raises(FormErrors):
-        actions.resolve(db, moderator, item, actions.Decision.REJECT, reason=" ")
+        decisions.resolve(db, moderator, item, decisions.Decision.REJECT, reason=" ")
     db.rollback()
     assert _pending_item(db, question).status == ItemStatus.OPEN  # nothing changed
 
-    actions.resolve(
-        db, moderator, _pending_item(db, question), actions.Decision.REJECT,
+    decisions.resolve(
+        db, moderator, _pending_item(db, question), decisions.Decision.REJECT,
         reason="please ask in the billing forum",
     )  # fmt: skip
     db.commit()
@@ -175,9 +175,9 @@ def test_actions_are_idempotent(
         actions.set_locked(db, moderator, thread, True, reason=None),
         actions.close(db, moderator, thread, actions.CloseReason.OFF_TOPIC),
         actions.close(db, moderator, thread, actions.CloseReason.OFF_TOPIC),
-        actions.suspend(db, moderator, member, days=3, reason="x") and False,
-        actions.unsuspend(db, moderator, member),
-        actions.unsuspend(db, moderator, member),
+        accounts.suspend(db, moderator, member, days=3, reason="x") and False,
+        accounts.unsuspend(db, moderator, member),
+        accounts.unsuspend(db, moderator, member),
     ]
     db.commit()
     assert results == [True, False, True, False, True, False, False, True, False]
@@ -198,7 +198,7 @@ def test_members_cannot_moderate(db: Session, qa: QA, make_user: UserFactory) ->
         with pytest.raises(PermissionDenied):
             actions.set_locked(db, actor, thread, True, reason=None)
         with pytest.raises(PermissionDenied):
-            actions.suspend(db, actor, make_user(), days=1, reason="x")
+            accounts.suspend(db, actor, make_user(), days=1, reason="x")
         db.rollback()
     assert _audit(db, "post.hidden") == []
 
@@ -465,9 +465,9 @@ def test_thread_actions_through_the_pages(
 def test_warning_reaches_the_member(db: Session, make_user: UserFactory, moderator: User) -> None:
     member = make_user("member")
     with pytest.raises(FormErrors):
-        actions.warn(db, moderator, member, "  ")
+        accounts.warn(db, moderator, member, "  ")
     db.rollback()
-    actions.warn(db, moderator, member, "Please keep it civil.")
+    accounts.warn(db, moderator, member, "Please keep it civil.")
     db.commit()
     fresh(db)
     assert db.scalars(select(AccountWarning)).one().message == "Please keep it civil."
@@ -491,7 +491,7 @@ def test_suspension_ends_sessions_refuses_login_and_hides_posts_until_lifted(
     log_in(browser, "rudeguy")
     assert browser.get("/account").status_code == 200
 
-    actions.suspend(db, moderator, rude, days=7, reason="abuse")
+    accounts.suspend(db, moderator, rude, days=7, reason="abuse")
     db.commit()
     fresh(db)
     assert browser.get("/account", follow_redirects=False).status_code in (303, 401)
@@ -516,7 +516,7 @@ def test_suspension_ends_sessions_refuses_login_and_hides_posts_until_lifted(
     assert (forum.thread_count, forum.post_count) == (1, 1)
     assert _audit(db, "user.suspended")[0].after["posts_hidden"] == 2  # type: ignore[index]
 
-    actions.unsuspend(db, moderator, db.get(User, rude.id))  # type: ignore[arg-type]
+    accounts.unsuspend(db, moderator, db.get(User, rude.id))  # type: ignore[arg-type]
     db.commit()
     fresh(db)
     assert db.get(Thread, thread.id).visibility == Visibility.VISIBLE  # type: ignore[union-attr]
@@ -534,20 +534,20 @@ def test_posts_hidden_for_other_reasons_stay_hidden_after_a_suspension(
     removed = qa.answer(rude, other)
     actions.set_post_visibility(db, moderator, removed, Visibility.HIDDEN, reason="insult")
     db.commit()
-    actions.suspend(db, moderator, rude, days=1, reason="abuse")
+    accounts.suspend(db, moderator, rude, days=1, reason="abuse")
     db.commit()
     # The suspension runs out on its own; the worker's sweep gives the posts back.
     rude_now = db.get(User, rude.id)
     assert rude_now is not None
     rude_now.suspended_until = utcnow() - timedelta(minutes=1)
     db.commit()
-    assert actions.end_expired_suspensions(db) == 1
+    assert accounts.end_expired_suspensions(db) == 1
     db.commit()
     fresh(db)
     assert db.get(Post, kept.id).visibility == Visibility.VISIBLE  # type: ignore[union-attr]
     assert db.get(Post, removed.id).visibility == Visibility.HIDDEN  # type: ignore[union-attr]
     assert _audit(db, "user.suspension_ended")[0].after == {"posts_restored": 1}
-    assert actions.end_expired_suspensions(db) == 0
+    assert accounts.end_expired_suspensions(db) == 0
 
 
 def test_suspension_limits_and_who_may_be_sanctioned(
@@ -556,16 +556,16 @@ def test_suspension_limits_and_who_may_be_sanctioned(
     member = make_user("member")
     for days in (0, 4000):
         with pytest.raises(FormErrors):
-            actions.suspend(db, moderator, member, days=days, reason="x")
+            accounts.suspend(db, moderator, member, days=days, reason="x")
     with pytest.raises(PermissionDenied):
-        actions.suspend(db, moderator, moderator, days=1, reason="x")
+        accounts.suspend(db, moderator, moderator, days=1, reason="x")
     with pytest.raises(PermissionDenied):
-        actions.suspend(
+        accounts.suspend(
             db, moderator, make_user("othermod", role=Role.MODERATOR), days=1, reason="x"
         )
     db.rollback()
     admin = make_user("adminalex", role=Role.ADMIN)
-    assert actions.suspend(db, admin, make_user("badmod", role=Role.MODERATOR), days=1, reason="x")
+    assert accounts.suspend(db, admin, make_user("badmod", role=Role.MODERATOR), days=1, reason="x")
 
 
 def test_silenced_members_read_but_cannot_post_vote_or_flag(
@@ -574,7 +574,7 @@ def test_silenced_members_read_but_cannot_post_vote_or_flag(
     loud = make_user("loudlou")
     thread = qa.ask(make_user("asker"))
     answer = qa.answer(make_user("helper"), thread)
-    actions.silence(db, moderator, loud, days=2, reason="spamming threads")
+    accounts.silence(db, moderator, loud, days=2, reason="spamming threads")
     db.commit()
     fresh(db)
     loud = db.get(User, loud.id)  # type: ignore[assignment]
@@ -588,7 +588,7 @@ def test_silenced_members_read_but_cannot_post_vote_or_flag(
         voting.cast_vote(db, loud, answer.id, 1)
     db.rollback()
     assert threads.access_thread(db, loud, thread.id).id == thread.id
-    assert actions.unsilence(db, moderator, loud)
+    assert accounts.unsilence(db, moderator, loud)
     db.commit()
     qa.answer(loud, thread)
 
@@ -695,18 +695,18 @@ def test_two_moderators_on_one_item_give_one_result(
     second = make_user("modbob", role=Role.MODERATOR)
     db.commit()
 
-    def act(user_id: int, decision: actions.Decision) -> Callable[[Session], object]:
+    def act(user_id: int, decision: decisions.Decision) -> Callable[[Session], object]:
         def run(session: Session) -> object:
             moderator = session.get(User, user_id)
             item = session.get(QueueItem, item_id)
             assert moderator is not None and item is not None
-            return actions.resolve(session, moderator, item, decision, reason="no")
+            return decisions.resolve(session, moderator, item, decision, reason="no")
 
         return run
 
     outcomes = run_concurrently(
         engine,
-        [act(first.id, actions.Decision.APPROVE), act(second.id, actions.Decision.REJECT)],
+        [act(first.id, decisions.Decision.APPROVE), act(second.id, decisions.Decision.REJECT)],
     )
     codes = sorted(code for code, _message in outcomes)
     assert codes == ["conflict", "ok"], outcomes
@@ -795,7 +795,7 @@ def test_bulk_approve_skips_what_someone_else_handled(
 ) -> None:
     held = [_held_thread(db, qa, make_user, f"newbie{index}") for index in range(4)]
     items = [_pending_item(db, question) for _thread, question in held]
-    actions.resolve(db, moderator, items[0], actions.Decision.APPROVE)
+    decisions.resolve(db, moderator, items[0], decisions.Decision.APPROVE)
     db.commit()
     browser, _other = as_role(Role.MODERATOR)
     token = csrf_token(browser, "/b/acme/mod/pending")
@@ -827,8 +827,8 @@ def test_bulk_spam_deletes_and_suspends_the_authors(
     second_post = qa.ask(spammers[0], title="Even cheaper watches now")
     items = list(db.scalars(select(QueueItem).where(QueueItem.queue == Queue.PENDING)))
     assert len(items) == 4  # one per held post
-    done, skipped = actions.resolve_many(
-        db, moderator, [items[0].id, items[1].id, items[2].id], actions.Decision.SPAM
+    done, skipped = decisions.resolve_many(
+        db, moderator, [items[0].id, items[1].id, items[2].id], decisions.Decision.SPAM
     )
     db.commit()
     assert (done, skipped) == (3, [])

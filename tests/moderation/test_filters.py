@@ -30,7 +30,7 @@ from community.models import (
     Visibility,
 )
 from community.schemas import AskIn
-from moderation import actions, filters
+from moderation import decisions, filters
 from moderation.models import (
     AuditLog,
     BlockedPattern,
@@ -144,7 +144,7 @@ def newcomer(db: Session, qa: QA, make_user: UserFactory, moderator: User) -> Us
     user = make_user("newcomer", trust_level=0)
     first = _question(db, qa.ask(user, title="Hello from a brand new member"))
     [item] = _open_items(db, first)
-    actions.resolve(db, moderator, item, actions.Decision.APPROVE)
+    decisions.resolve(db, moderator, item, decisions.Decision.APPROVE)
     db.commit()
     return user
 
@@ -163,7 +163,7 @@ def test_first_post_of_a_new_account_waits_and_is_kept_until_approved(
     assert _load(db, Forum, forum.id).thread_count == 0  # not counted while it waits
 
     # Kept, never lost: approving it publishes the very same post.
-    actions.resolve(db, moderator, _load(db, QueueItem, item.id), actions.Decision.APPROVE)
+    decisions.resolve(db, moderator, _load(db, QueueItem, item.id), decisions.Decision.APPROVE)
     db.commit()
     fresh(db)
     assert _load(db, Post, question.id).visibility == Visibility.VISIBLE

@@ -24,7 +24,7 @@ from community.models import (
     Visibility,
 )
 from community.notifications import describe
-from moderation import actions, queue
+from moderation import actions, decisions, queue
 from moderation.models import (
     AuditLog,
     Flag,
@@ -171,7 +171,7 @@ def test_flaggers_hear_the_outcome(db: Session, qa: QA, make_user: UserFactory) 
     _flag(db, upheld_by, post)
     moderator = make_user("modsam", role=Role.MODERATOR)
     item = _items(db, post)[0]
-    actions.resolve(db, moderator, item, actions.Decision.DELETE, reason="advertising")
+    decisions.resolve(db, moderator, item, decisions.Decision.DELETE, reason="advertising")
     db.commit()
     fresh(db)
     flag = db.scalars(select(Flag)).one()
@@ -199,7 +199,7 @@ def test_a_rejected_flag_is_reported_as_such(db: Session, qa: QA, make_user: Use
     flagger = make_user("flagger")
     _flag(db, flagger, post, FlagReason.OFF_TOPIC)
     moderator = make_user("modsam", role=Role.MODERATOR)
-    actions.resolve(db, moderator, _items(db, post)[0], actions.Decision.APPROVE)
+    decisions.resolve(db, moderator, _items(db, post)[0], decisions.Decision.APPROVE)
     db.commit()
     fresh(db)
     assert db.scalars(select(Flag)).one().status == FlagStatus.REJECTED
@@ -314,9 +314,9 @@ def test_members_report_accounts_into_the_users_queue(
 
     moderator = make_user("modsam", role=Role.MODERATOR)
     with pytest.raises(FormErrors):  # an account report has no post to hide
-        actions.resolve(db, moderator, items[0], actions.Decision.HIDE)
+        decisions.resolve(db, moderator, items[0], decisions.Decision.HIDE)
     db.rollback()
-    actions.resolve(db, moderator, items[0], actions.Decision.SPAM, reason="spammer")
+    decisions.resolve(db, moderator, items[0], decisions.Decision.SPAM, reason="spammer")
     db.commit()
     fresh(db)
     troll = db.scalars(select(User).where(User.username == "troll")).one()

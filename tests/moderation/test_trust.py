@@ -23,7 +23,7 @@ from community.schemas import EditIn
 from community.settings import Settings
 from community.viewcount import ViewCounter, viewer_key
 from community.worker import Worker
-from moderation import actions, queue, trust
+from moderation import accounts, actions, decisions, queue, trust
 from moderation.models import AuditLog, FlagReason, ItemStatus, Queue, QueueItem
 from moderation.trust import Activity
 from tests.conftest import QA, csrf_token, fresh, log_in
@@ -243,7 +243,7 @@ def test_activity_counts_real_posts_votes_acceptance_and_upheld_flags(
                 QueueItem.status == ItemStatus.OPEN,
             )
         ).all()
-        actions.resolve(db, moderator, item, actions.Decision.HIDE, reason="rude")
+        decisions.resolve(db, moderator, item, decisions.Decision.HIDE, reason="rude")
     db.commit()
     stats = trust.activity(db, member)
     assert (stats.posts, stats.upvotes, stats.flags_upheld) == (5, 5, 2)
@@ -386,7 +386,7 @@ def test_moderators_set_and_pin_a_level(
 ) -> None:
     moderator = make_user("mod_maria", role=Role.MODERATOR)
     member = make_member("linker", level=1, days_visited=50, threads_read=500, age_days=90)
-    assert actions.set_trust_level(db, moderator, member, 0, reason="affiliate links")
+    assert accounts.set_trust_level(db, moderator, member, 0, reason="affiliate links")
     db.commit()
     assert _level(db, member) == (0, True)
     [audit] = _audits(db, "trust.set", member)
@@ -399,12 +399,12 @@ def test_moderators_set_and_pin_a_level(
     # Pinned: the sweep does not undo it; setting the same level again changes nothing.
     member = _load(db, User, member.id)
     assert trust.promote_if_earned(db, member, forum.brand) is None
-    assert not actions.set_trust_level(db, moderator, member, 0)
+    assert not accounts.set_trust_level(db, moderator, member, 0)
     db.commit()
     assert _level(db, member) == (0, True)
     assert len(_audits(db, "trust.set", member)) == 1
 
-    assert actions.set_trust_level(db, moderator, member, 4)  # level 4 only by hand
+    assert accounts.set_trust_level(db, moderator, member, 4)  # level 4 only by hand
     db.commit()
     assert _level(db, member) == (4, True)
 
@@ -415,10 +415,10 @@ def test_members_cannot_set_levels_and_levels_stay_0_to_4(
     moderator = make_user("mod_maria", role=Role.MODERATOR)
     member, other = make_user("member", trust_level=3), make_user("other")
     with pytest.raises(PermissionDenied):
-        actions.set_trust_level(db, member, other, 4)
+        accounts.set_trust_level(db, member, other, 4)
     for level in (-1, 5):
         with pytest.raises(FormErrors):
-            actions.set_trust_level(db, moderator, other, level)
+            accounts.set_trust_level(db, moderator, other, level)
     db.rollback()
     assert _level(db, other) == (1, False)
     assert _audits(db, "trust.set", other) == []

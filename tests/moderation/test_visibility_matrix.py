@@ -58,7 +58,7 @@ from community.models import (
 from community.schemas import EditIn
 from community.settings import Settings
 from community.worker import Worker
-from moderation import actions, queue
+from moderation import accounts, actions, decisions, queue
 from moderation.models import FlagReason, QueueItem
 from tests.conftest import QA, Inbox, drain, fresh, log_in
 
@@ -290,7 +290,7 @@ def build_world(
     actions.set_post_visibility(
         db, moderator, question_post(deleted), Visibility.DELETED, reason="duplicate"
     )
-    actions.suspend(db, moderator, suspendee, days=7, reason="abusive messages")
+    accounts.suspend(db, moderator, suspendee, days=7, reason="abusive messages")
     db.commit()
     drain(worker)
     fresh(db)
@@ -907,7 +907,7 @@ def test_held_posts_notify_list_and_count_only_once_approved(
     question_post = visibility.question_of(db, db.get(Thread, question.id))  # type: ignore[arg-type]
     for post_id in (question_post.id, answer.id):
         item = db.scalars(select(QueueItem).where(QueueItem.post_id == post_id)).one()
-        actions.resolve(db, moderator, item, actions.Decision.APPROVE)
+        decisions.resolve(db, moderator, item, decisions.Decision.APPROVE)
     db.commit()
 
     assert notified(watching) == {question_post.id, answer.id}, "approval did not notify"
@@ -950,10 +950,10 @@ def test_suspended_members_content_stays_hidden_until_the_suspension_ends(
     removed = {"thread page": 404, "answer": False, "listed": False, "counts": (1, 1)}
     assert seen(anonymous) == shown
 
-    actions.suspend(db, moderator, suspendee, days=7, reason="abusive messages")
+    accounts.suspend(db, moderator, suspendee, days=7, reason="abusive messages")
     db.commit()
     # The worker's sweep leaves a suspension that has not run out alone.
-    actions.end_expired_suspensions(db)
+    accounts.end_expired_suspensions(db)
     db.commit()
     for client, who in ((anonymous, "anonymous"), (member, "member")):
         assert seen(client) == removed, f"{who} sees a suspended member's content"
@@ -962,14 +962,14 @@ def test_suspended_members_content_stays_hidden_until_the_suspension_ends(
         fresh(db)
         target = db.get(User, suspendee.id)
         assert target is not None
-        actions.unsuspend(db, moderator, target)
+        accounts.unsuspend(db, moderator, target)
         db.commit()
         assert seen(anonymous) == shown
         return
     with time_machine.travel(utcnow() + timedelta(days=8), tick=False):
         assert seen(anonymous) == removed, "shown again before the worker's sweep"
         fresh(db)
-        assert actions.end_expired_suspensions(db) == 1
+        assert accounts.end_expired_suspensions(db) == 1
         db.commit()
         assert seen(anonymous) == shown
 
