@@ -13,7 +13,9 @@ from community import readable
 from community.i18n import gettext as _
 from community.i18n import ngettext
 from community.labels import N_, label
-from crowdservice import triage
+from crowdservice.triage.rules import FALLBACK_PRIORITY, FALLBACK_RULE
+from crowdservice.triage.segments import INFLUENCER_REPUTATION
+from crowdservice.triage.sentiment import NEGATIVE_AT, POSITIVE_AT
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +24,7 @@ class Fact:
     value: str
 
 
-# Names of triage.DEFAULT_RULES (a brand's own rules keep the names the admin gave them).
+# Names of triage.rules.DEFAULT_RULES (a brand's own rules keep the names the admin gave them).
 _RULE_NAMES = {
     "troll-noise": N_("Troll noise"),
     "critical-words": N_("Critical words"),
@@ -33,7 +35,7 @@ _RULE_NAMES = {
     "suggestion": N_("Suggestion"),
     "praise": N_("Praise"),
     "fallback": N_("Everything else"),
-    triage.FALLBACK_RULE: N_("No rule matched"),
+    FALLBACK_RULE: N_("No rule matched"),
     "staff correction": N_("Corrected by staff"),
 }
 _RULE_SOURCES = {
@@ -138,8 +140,8 @@ def _value(key: str, value: Any) -> str:
             )
         if key == "thresholds":
             return _("positive from %(positive)s, negative up to %(negative)s") % {
-                "positive": readable.number(float(value.get("positive", triage.POSITIVE_AT))),
-                "negative": readable.number(float(value.get("negative", triage.NEGATIVE_AT))),
+                "positive": readable.number(float(value.get("positive", POSITIVE_AT))),
+                "negative": readable.number(float(value.get("negative", NEGATIVE_AT))),
             }
         return " · ".join(
             f"{_key_label(str(inner))}: {_value(str(inner), item)}" for inner, item in value.items()
@@ -172,7 +174,7 @@ def _followups(items: list[Any] | tuple[Any, ...]) -> str:
 def _priority(priority: Any, needs_response: Any) -> str:
     if needs_response is False:
         return _("no response needed")
-    return str(priority or triage.FALLBACK_PRIORITY.value)
+    return str(priority or FALLBACK_PRIORITY.value)
 
 
 def _facts(reasons: Mapping[str, Any], skipped: set[str]) -> list[Fact]:
@@ -199,7 +201,7 @@ def triage_facts(reasons: Mapping[str, Any] | None) -> list[Fact]:
 
 
 def segment_because(facts: Mapping[str, Any]) -> str:
-    """The rule of triage.segment_for that placed the author, in the reader's language."""
+    """The rule of triage.segments.segment_for that placed the author, in the reader's language."""
     segment = facts.get("segment")
     count = int(facts.get("upheld_flags") or 0)
     if segment == "troll":
@@ -216,7 +218,7 @@ def segment_because(facts: Mapping[str, Any]) -> str:
     if segment == "influencer":
         return _("reputation %(reputation)s, at least %(threshold)s") % {
             "reputation": readable.number(int(facts.get("reputation") or 0)),
-            "threshold": readable.number(triage.INFLUENCER_REPUTATION),
+            "threshold": readable.number(INFLUENCER_REPUTATION),
         }
     if segment == "advocate":
         return _("%(num)d accepted answers, mostly positive") % {
