@@ -13,7 +13,9 @@ from community import readable
 from community.i18n import gettext as _
 from community.i18n import ngettext
 from community.labels import N_, label
-from crowdservice import triage
+from crowdservice.triage.rules import FALLBACK_PRIORITY, FALLBACK_RULE
+from crowdservice.triage.segments import INFLUENCER_REPUTATION
+from crowdservice.triage.sentiment import NEGATIVE_AT, POSITIVE_AT
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +24,7 @@ class Fact:
     value: str
 
 
-# Names of triage.DEFAULT_RULES (a brand's own rules keep the names the admin gave them).
+# Names of triage.rules.DEFAULT_RULES (a brand's own rules keep the names the admin gave them).
 _RULE_NAMES = {
     "troll-noise": N_("Troll noise"),
     "critical-words": N_("Critical words"),
@@ -33,7 +35,7 @@ _RULE_NAMES = {
     "suggestion": N_("Suggestion"),
     "praise": N_("Praise"),
     "fallback": N_("Everything else"),
-    triage.FALLBACK_RULE: N_("No rule matched"),
+    FALLBACK_RULE: N_("No rule matched"),
     "staff correction": N_("Corrected by staff"),
 }
 _RULE_SOURCES = {
@@ -104,6 +106,23 @@ def _phrase(value: str, phrases: Mapping[str, str] = _PHRASES) -> str:
     return _(known) if known else value
 
 
+# Keys whose values are codes with a label (`community.labels`), by the label's prefix.
+_CODE_LABELS = {
+    "interaction_type": "type:",
+    "kind_hint": "type:",
+    "sentiment": "sentiment:",
+    "segment": "segment:",
+    "author_segment": "segment:",
+    "language": "",
+}
+# Keys whose values are names with a phrase of their own.
+_NAMED = {
+    "rule": _RULE_NAMES,
+    "rule_after_correction": _RULE_NAMES,
+    "rules_source": _RULE_SOURCES,
+}
+
+
 def _value(key: str, value: Any) -> str:
     """One value as text: labels for known codes, numbers in the reader's locale, lists and
     mappings flattened."""
@@ -112,45 +131,47 @@ def _value(key: str, value: Any) -> str:
     if isinstance(value, int | float):
         return readable.number(value)
     if isinstance(value, str):
-        if key in ("interaction_type", "kind_hint"):
-            return label(f"type:{value}")
-        if key == "sentiment":
-            return label(f"sentiment:{value}")
-        if key in ("segment", "author_segment"):
-            return label(f"segment:{value}")
-        if key == "language":
-            return label(value)
-        if key in ("rule", "rule_after_correction"):
-            return _phrase(value, _RULE_NAMES)
-        if key == "rules_source":
-            return _phrase(value, _RULE_SOURCES)
-        return _phrase(value)
+        return _text(key, value)
     if isinstance(value, Mapping):
-        if key == "type_scores":
-            ranked = sorted(value.items(), key=lambda item: -float(item[1]))
-            return " · ".join(
-                f"{label('type:' + kind)} {readable.number(score)}" for kind, score in ranked
-            )
-        if key == "cues":
-            return " · ".join(
-                f"{label('type:' + kind)}: {', '.join(map(str, words))}"
-                for kind, words in value.items()
-            )
-        if key == "thresholds":
-            return _("positive from %(positive)s, negative up to %(negative)s") % {
-                "positive": readable.number(float(value.get("positive", triage.POSITIVE_AT))),
-                "negative": readable.number(float(value.get("negative", triage.NEGATIVE_AT))),
-            }
-        return " · ".join(
-            f"{_key_label(str(inner))}: {_value(str(inner), item)}" for inner, item in value.items()
-        )
+        return _mapping(key, value)
     if isinstance(value, list | tuple):
-        if key == "corrected_fields":
-            return ", ".join(_key_label(str(item)) for item in value)
-        if key == "followups":
-            return _followups(value)
-        return ", ".join(_value(key, item) for item in value)
+        return _sequence(key, value)
     return str(value)
+
+
+def _text(key: str, value: str) -> str:
+    if key in _CODE_LABELS:
+        return label(_CODE_LABELS[key] + value)
+    return _phrase(value, _NAMED.get(key, _PHRASES))
+
+
+def _mapping(key: str, value: Mapping[Any, Any]) -> str:
+    if key == "type_scores":
+        ranked = sorted(value.items(), key=lambda item: -float(item[1]))
+        return " · ".join(
+            f"{label('type:' + kind)} {readable.number(score)}" for kind, score in ranked
+        )
+    if key == "cues":
+        return " · ".join(
+            f"{label('type:' + kind)}: {', '.join(map(str, words))}"
+            for kind, words in value.items()
+        )
+    if key == "thresholds":
+        return _("positive from %(positive)s, negative up to %(negative)s") % {
+            "positive": readable.number(float(value.get("positive", POSITIVE_AT))),
+            "negative": readable.number(float(value.get("negative", NEGATIVE_AT))),
+        }
+    return " · ".join(
+        f"{_key_label(str(inner))}: {_value(str(inner), item)}" for inner, item in value.items()
+    )
+
+
+def _sequence(key: str, value: list[Any] | tuple[Any, ...]) -> str:
+    if key == "corrected_fields":
+        return ", ".join(_key_label(str(item)) for item in value)
+    if key == "followups":
+        return _followups(value)
+    return ", ".join(_value(key, item) for item in value)
 
 
 def _followups(items: list[Any] | tuple[Any, ...]) -> str:
@@ -172,7 +193,7 @@ def _followups(items: list[Any] | tuple[Any, ...]) -> str:
 def _priority(priority: Any, needs_response: Any) -> str:
     if needs_response is False:
         return _("no response needed")
-    return str(priority or triage.FALLBACK_PRIORITY.value)
+    return str(priority or FALLBACK_PRIORITY.value)
 
 
 def _facts(reasons: Mapping[str, Any], skipped: set[str]) -> list[Fact]:
@@ -199,7 +220,7 @@ def triage_facts(reasons: Mapping[str, Any] | None) -> list[Fact]:
 
 
 def segment_because(facts: Mapping[str, Any]) -> str:
-    """The rule of triage.segment_for that placed the author, in the reader's language."""
+    """The rule of triage.segments.segment_for that placed the author, in the reader's language."""
     segment = facts.get("segment")
     count = int(facts.get("upheld_flags") or 0)
     if segment == "troll":
@@ -216,7 +237,7 @@ def segment_because(facts: Mapping[str, Any]) -> str:
     if segment == "influencer":
         return _("reputation %(reputation)s, at least %(threshold)s") % {
             "reputation": readable.number(int(facts.get("reputation") or 0)),
-            "threshold": readable.number(triage.INFLUENCER_REPUTATION),
+            "threshold": readable.number(INFLUENCER_REPUTATION),
         }
     if segment == "advocate":
         return _("%(num)d accepted answers, mostly positive") % {

@@ -23,7 +23,9 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from community.models import Brand, Thread, User, Visibility
-from crowdservice.agent import ACTIVE_STATUSES, COUNTED_STATES, seconds_left
+from crowdservice.agent.access import ACTIVE_STATUSES
+from crowdservice.agent.clocks import seconds_left
+from crowdservice.agent.queries import COUNTED_STATES
 from crowdservice.models import Escalation, EscalationStatus, Priority, SLABreach
 
 

@@ -13,11 +13,11 @@ from typing import Any
 
 from community.errors import FormErrors
 from community.i18n import gettext as _
-from crowdservice import triage
 from crowdservice.models import InteractionType, Priority, Segment, Sentiment
+from crowdservice.triage.rules import MAX_RULES, validate_rules
 
 BLANK_ROWS = 3
-MAX_ROWS = triage.MAX_RULES + BLANK_ROWS
+MAX_ROWS = MAX_RULES + BLANK_ROWS
 NO_RESPONSE = "none"
 TYPES = [item.value for item in InteractionType]
 SENTIMENTS = [item.value for item in Sentiment]
@@ -151,4 +151,4 @@ def rules_from_rows(rows: Sequence[RuleRow]) -> list[dict[str, Any]]:
             raise FormErrors({"rules": message})
         kept.append((position, index, row))
     kept.sort(key=lambda item: (item[0], item[1]))
-    return triage.validate_rules([_rule(row) for _position, _index, row in kept])
+    return validate_rules([_rule(row) for _position, _index, row in kept])

@@ -249,37 +249,9 @@ def validate_business_hours(raw: object) -> dict[str, Any] | None:
     if not isinstance(raw, Mapping):
         raise FormErrors({"business_hours": _("Business hours are not in a form we can read.")})
     errors: dict[str, str] = {}
-    zone_name = raw.get("timezone")
-    zone_name = zone_name.strip() if isinstance(zone_name, str) else ""
-    if not zone_name:
-        errors["timezone"] = _("Choose a timezone, such as Europe/Madrid.")
-    elif zone_name not in _known_timezones():
-        errors["timezone"] = _("“%(zone)s” is not a timezone we know (e.g. Europe/Madrid).") % {
-            "zone": zone_name[:60]
-        }
-    days: list[int] = []
-    raw_days = raw.get("days")
-    if not isinstance(raw_days, list | tuple) or not raw_days:
-        errors["days"] = _("Choose at least one day.")
-    else:
-        for value in raw_days:
-            day: int | None
-            if isinstance(value, int) and not isinstance(value, bool):
-                day = value
-            else:
-                day = read_whole_number(value) if isinstance(value, str) else None
-            if day is None or not 0 <= day <= 6:
-                errors["days"] = _("Days are numbers from 0 (Monday) to 6 (Sunday).")
-                break
-            days.append(day)
-    start = _parse_hh_mm(raw.get("start"), allow_midnight_end=False)
-    end = _parse_hh_mm(raw.get("end"), allow_midnight_end=True)
-    if start is None:
-        errors["start"] = _("Enter the opening time as HH:MM, e.g. 09:00.")
-    if end is None:
-        errors["end"] = _("Enter the closing time as HH:MM, e.g. 18:00.")
-    if start is not None and end is not None and start >= end:
-        errors["end"] = _("The closing time must be after the opening time.")
+    zone_name = _checked_timezone(raw.get("timezone"), errors)
+    days = _checked_days(raw.get("days"), errors)
+    start, end = _checked_opening(raw.get("start"), raw.get("end"), errors)
     if errors:
         raise FormErrors(errors)
     assert start is not None
@@ -290,6 +262,50 @@ def validate_business_hours(raw: object) -> dict[str, Any] | None:
         "start": f"{start // 60:02d}:{start % 60:02d}",
         "end": f"{end // 60:02d}:{end % 60:02d}",
     }
+
+
+def _checked_timezone(value: object, errors: dict[str, str]) -> str:
+    zone_name = value.strip() if isinstance(value, str) else ""
+    if not zone_name:
+        errors["timezone"] = _("Choose a timezone, such as Europe/Madrid.")
+    elif zone_name not in _known_timezones():
+        errors["timezone"] = _("“%(zone)s” is not a timezone we know (e.g. Europe/Madrid).") % {
+            "zone": zone_name[:60]
+        }
+    return zone_name
+
+
+def _checked_days(raw_days: object, errors: dict[str, str]) -> list[int]:
+    days: list[int] = []
+    if not isinstance(raw_days, list | tuple) or not raw_days:
+        errors["days"] = _("Choose at least one day.")
+        return days
+    for value in raw_days:
+        day: int | None
+        if isinstance(value, int) and not isinstance(value, bool):
+            day = value
+        else:
+            day = read_whole_number(value) if isinstance(value, str) else None
+        if day is None or not 0 <= day <= 6:
+            errors["days"] = _("Days are numbers from 0 (Monday) to 6 (Sunday).")
+            break
+        days.append(day)
+    return days
+
+
+def _checked_opening(
+    raw_start: object, raw_end: object, errors: dict[str, str]
+) -> tuple[int | None, int | None]:
+    """Opening and closing as minutes after midnight."""
+    start = _parse_hh_mm(raw_start, allow_midnight_end=False)
+    end = _parse_hh_mm(raw_end, allow_midnight_end=True)
+    if start is None:
+        errors["start"] = _("Enter the opening time as HH:MM, e.g. 09:00.")
+    if end is None:
+        errors["end"] = _("Enter the closing time as HH:MM, e.g. 18:00.")
+    if start is not None and end is not None and start >= end:
+        errors["end"] = _("The closing time must be after the opening time.")
+    return start, end
 
 
 # --- business-time arithmetic (pure) ------------------------------------------------------------

@@ -1,8 +1,6 @@
-"""Helpdesk webhooks: per-brand endpoints that receive escalation events, signed the Standard
-Webhooks way (`webhook-id`, `webhook-timestamp`, `webhook-signature`). The helpdesk's signed
-call-back that reports the ticket it opened is in crowdservice.callbacks.
+"""Delivering webhook events, at least once, with a per-message id so receivers can drop
+repeats:
 
-Delivery is at-least-once with a per-message id, so receivers can drop repeats:
 - `enqueue_event` writes one delivery per subscribed webhook in the caller's transaction, so
   nothing is sent for a change that rolls back and nothing is lost once it commits;
 - `deliver_due` (run by the worker every few seconds) claims due deliveries with a lease
@@ -13,21 +11,17 @@ Delivery is at-least-once with a per-message id, so receivers can drop repeats:
 - failures are retried on the schedule Standard Webhooks recommends (5 s, 5 min, 30 min, 2 h,
   5 h, 10 h, 10 h) until the next try would fall more than 24 hours after the event.
 
-URLs that resolve to private, loopback, link-local, multicast or reserved addresses are refused
-(server-side request forgery) unless the admin allowed them for testing. The check runs when the
-URL is saved and again at each delivery, and the request goes to the address that was checked
-(with the original Host header and TLS server name), so DNS cannot swap it in between.
+Each request goes to the address the URL guard checked (with the original Host header and TLS
+server name), so DNS cannot swap it in between.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import math
 import secrets
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -41,15 +35,16 @@ from standardwebhooks import Webhook as StandardWebhook
 from community import netguard
 from community.clock import utcnow
 from community.db import begin_write
-from community.errors import Conflict, FormErrors, NotFound, PermissionDenied
+from community.errors import Conflict
 from community.i18n import gettext as _
-from community.models import Brand, Role, User
+from community.models import User
 from crowdservice.models import (
     DeliveryStatus,
     Webhook,
     WebhookAttempt,
     WebhookDelivery,
 )
+from crowdservice.webhooks.endpoints import EVENTS, parse_url, require_admin
 from moderation.audit import record_audit
 
 if TYPE_CHECKING:
@@ -57,15 +52,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-EVENTS = (
-    "escalation.created",
-    "escalation.handed_off",
-    "escalation.resolved",
-    "escalation.returned",
-)
-SECRET_PREFIX = "whsec_"  # noqa: S105 - the Standard Webhooks prefix, not a secret
-SECRET_BYTES = 24
-MAX_URL_LENGTH = netguard.MAX_URL_LENGTH
 # Standard Webhooks' recommended retry schedule: the wait after the 1st, 2nd, ... failure.
 BACKOFF = (
     timedelta(seconds=5),
@@ -79,188 +65,6 @@ BACKOFF = (
 RETRY_WINDOW = timedelta(hours=24)
 DELIVERY_INTERVAL = timedelta(seconds=5)
 USER_AGENT = "community-webhooks/1.0"
-
-
-# --- URLs and the SSRF guard (community.netguard, shared with brands' embedding services) ---
-
-_Target = netguard.Target
-_Refused = netguard.Refused
-_checked_addresses = netguard.checked_addresses
-is_public_address = netguard.is_public_address
-
-
-def _parse_url(url: str) -> _Target:
-    return netguard.parse_url(
-        url,
-        missing=_("Enter the URL of the helpdesk's webhook endpoint."),
-        credentials=_("Do not put a user name or password in the URL: deliveries are signed."),
-    )
-
-
-def check_url(url: str, *, allow_private: bool) -> str:
-    """The cleaned URL, or FormErrors({"url": why}) if deliveries may not go there."""
-    cleaned = url.strip()
-    try:
-        _checked_addresses(_parse_url(cleaned), allow_private=allow_private)
-    except _Refused as exc:
-        raise FormErrors({"url": str(exc)}) from exc
-    return cleaned
-
-
-# --- managing webhooks (admins) ----------------------------------------------------------------
-
-
-def _require_admin(user: User) -> None:
-    if user.role != Role.ADMIN:
-        raise PermissionDenied()
-
-
-def _check_events(events: list[str]) -> list[str]:
-    chosen = [event for event in EVENTS if event in set(events)]
-    if not chosen or len(set(events)) != len(chosen):
-        raise FormErrors({"events": _("Choose at least one of the offered events.")})
-    return chosen
-
-
-def new_secret() -> str:
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
-
-
-def masked_secret(secret: str) -> str:
-    """What the admin pages show after creation: enough to tell secrets apart, no more."""
-    return secret[: len(SECRET_PREFIX) + 4] + "…"
-
-
-def _checked_settings(
-    url: str, events: list[str] | None, *, allow_private: bool, unchanged: Sequence[str] = ()
-) -> tuple[str, list[str]]:
-    """The cleaned URL and events (`unchanged` where `events` is None), checked together so
-    that the form shows every error at once."""
-    errors: dict[str, str] = {}
-    cleaned = url
-    chosen = list(unchanged)
-    try:
-        cleaned = check_url(url, allow_private=allow_private)
-    except FormErrors as exc:
-        errors |= exc.errors
-    if events is not None:
-        try:
-            chosen = _check_events(events)
-        except FormErrors as exc:
-            errors |= exc.errors
-    if errors:
-        raise FormErrors(errors)
-    return cleaned, chosen
-
-
-def _described(webhook: Webhook) -> dict[str, Any]:
-    # Never the secret: audit rows are read by more people than the webhook settings.
-    return {
-        "url": webhook.url,
-        "events": list(webhook.events),
-        "active": webhook.active,
-        "allow_private": webhook.allow_private,
-        "brand_id": webhook.brand_id,
-    }
-
-
-def create_webhook(
-    db: Session,
-    admin: User,
-    brand: Brand,
-    *,
-    url: str,
-    events: list[str],
-    allow_private: bool,
-    ip: str | None = None,
-) -> tuple[Webhook, str]:
-    """A new webhook and its secret (the only time the secret is handed out)."""
-    _require_admin(admin)
-    cleaned, chosen = _checked_settings(url, events, allow_private=allow_private)
-    secret = new_secret()
-    webhook = Webhook(
-        brand_id=brand.id,
-        url=cleaned,
-        secret=secret,
-        events=chosen,
-        active=True,
-        allow_private=allow_private,
-        created_by_id=admin.id,
-    )
-    db.add(webhook)
-    db.flush()
-    record_audit(
-        db, actor=admin, action="webhook.created", target_type="webhook", target_id=webhook.id,
-        after=_described(webhook), ip=ip,
-    )  # fmt: skip
-    return webhook, secret
-
-
-def update_webhook(
-    db: Session,
-    admin: User,
-    webhook: Webhook,
-    *,
-    url: str | None = None,
-    events: list[str] | None = None,
-    allow_private: bool | None = None,
-    active: bool | None = None,
-    ip: str | None = None,
-) -> Webhook:
-    """Change what is given; the URL is checked again against the (new) private setting."""
-    _require_admin(admin)
-    before = _described(webhook)
-    new_allow = webhook.allow_private if allow_private is None else allow_private
-    new_url, chosen = _checked_settings(
-        webhook.url if url is None else url,
-        events,
-        allow_private=new_allow,
-        unchanged=webhook.events,
-    )
-    webhook.url = new_url
-    webhook.allow_private = new_allow
-    webhook.events = chosen
-    if active is not None:
-        webhook.active = active
-    db.flush()
-    record_audit(
-        db, actor=admin, action="webhook.updated", target_type="webhook", target_id=webhook.id,
-        before=before, after=_described(webhook), ip=ip,
-    )  # fmt: skip
-    return webhook
-
-
-def delete_webhook(db: Session, admin: User, webhook: Webhook, *, ip: str | None = None) -> None:
-    """Remove the webhook with its deliveries and their log (the audit row remains)."""
-    _require_admin(admin)
-    record_audit(
-        db, actor=admin, action="webhook.deleted", target_type="webhook", target_id=webhook.id,
-        before=_described(webhook), ip=ip,
-    )  # fmt: skip
-    db.delete(webhook)
-    db.flush()
-
-
-def rotate_secret(db: Session, admin: User, webhook: Webhook, *, ip: str | None = None) -> str:
-    """A new secret, effective for the next attempt (and for call-backs) at once."""
-    _require_admin(admin)
-    webhook.secret = new_secret()
-    db.flush()
-    record_audit(
-        db, actor=admin, action="webhook.secret_rotated", target_type="webhook",
-        target_id=webhook.id, after={"secret_prefix": masked_secret(webhook.secret)}, ip=ip,
-    )  # fmt: skip
-    return webhook.secret
-
-
-def get_webhook(db: Session, brand: Brand, webhook_id: int) -> Webhook:
-    webhook = db.get(Webhook, webhook_id)
-    if webhook is None or webhook.brand_id != brand.id:
-        raise NotFound()
-    return webhook
-
-
-# --- events and delivery ---------------------------------------------------------------------
 
 
 def enqueue_event(
@@ -403,9 +207,9 @@ def _send(client: httpx.Client, job: _Job, attempted_at: datetime) -> _Outcome:
     if not job.active:
         return outcome(None, "The webhook is switched off.")
     try:
-        target = _parse_url(job.url)
-        address = _checked_addresses(target, allow_private=job.allow_private)[0]
-    except _Refused as exc:
+        target = parse_url(job.url)
+        address = netguard.checked_addresses(target, allow_private=job.allow_private)[0]
+    except netguard.Refused as exc:
         return outcome(None, f"Refused: {exc}")
     host = f"[{address}]" if address.version == 6 else str(address)
     # Connect to the address that was checked; keep the name for Host and TLS (SNI and
@@ -523,7 +327,7 @@ def redeliver(
 ) -> WebhookDelivery:
     """Send a delivery again soon, with the same message id (receivers can de-duplicate).
     Outside the 24-hour window a failed redelivery is not retried on its own."""
-    _require_admin(admin)
+    require_admin(admin)
     now = utcnow()
     if (
         delivery.status == DeliveryStatus.PENDING

@@ -1,0 +1,47 @@
+"""The agent workspace: the queue of escalations, claiming (exactly one holder, whatever the
+race), answering in public, asking the author for details, handing off to the helpdesk,
+returning to the community, resolving, and the whole context of one item (the queue's counts
+and an agent's own figures are in crowdservice/figures.py).
+
+- `access`: who works escalations (agents and admins; admins are the "lead agents" who may act
+  on an item someone else holds and reassign it) and loading one for them;
+- `clocks`: the due time that matters now, and the pauses while waiting on the customer;
+- `actions`: claim, release, reassign, respond, ask for details; `links`: answer with a link to
+  a KB entry or a solved thread; `handoff`: hand off, return, resolve, and what the helpdesk
+  receives;
+- `queries`: the queue, one item's context and similar entries.
+
+Every state change is a `do_*`-style action: it checks who may do it, changes the rows, writes
+the audit entry and records side effects (notifications, webhook deliveries, search outbox) in
+the caller's transaction. Nothing here commits.
+"""
+
+from crowdservice.agent.access import ACTIVE_STATUSES, access_escalation, is_agent, is_lead
+from crowdservice.agent.actions import ask_details, claim, reassign, release, respond
+from crowdservice.agent.clocks import resolution_due, seconds_left
+from crowdservice.agent.handoff import context_payload, hand_off, resolve, return_to_community
+from crowdservice.agent.links import link_answer
+from crowdservice.agent.queries import QueueFilters, item_context, queue, similar_entries
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "QueueFilters",
+    "access_escalation",
+    "ask_details",
+    "claim",
+    "context_payload",
+    "hand_off",
+    "is_agent",
+    "is_lead",
+    "item_context",
+    "link_answer",
+    "queue",
+    "reassign",
+    "release",
+    "resolution_due",
+    "resolve",
+    "respond",
+    "return_to_community",
+    "seconds_left",
+    "similar_entries",
+]
