@@ -4,9 +4,9 @@ real duplicate pairs typed into the ask form. The suggestions must keep finding 
 at least as often as they do now, so a later change cannot quietly lose it.
 
 It runs the product's default search model ("auto": all-MiniLM-L6-v2 blended with the
-multilingual USE for English, the multilingual USE alone for other languages), vectors computed by the worker as after any import. The
-import takes about 10 s per backend and the vectors about a minute; the iot dump would be
-quicker but has 2 pairs, too few for a floor that means anything.
+multilingual USE for English, the multilingual USE alone for other languages), vectors computed
+by the worker as after any import. The import takes about 10 s per backend and the vectors about
+a minute; the iot dump would be quicker but has 2 pairs, too few for a floor that means anything.
 """
 
 from __future__ import annotations
