@@ -59,14 +59,14 @@ from rich.table import Table
 from sqlalchemy import Engine, event, func, insert, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from community import migrate
 from community.app import create_app
-from community.clock import utcnow
-from community.db import begin_write, make_engine
-from community.indexing import THREAD_CHANGED
-from community.markdown import HTML_VERSION, render_markdown
-from community.meili import MeiliServer
-from community.models import (
+from community.core import migrate
+from community.core.clock import utcnow
+from community.core.db import begin_write, make_engine
+from community.core.indexing import THREAD_CHANGED
+from community.core.markdown import HTML_VERSION, render_markdown
+from community.core.meili import MeiliServer
+from community.core.models import (
     Brand,
     Forum,
     Post,
@@ -80,9 +80,9 @@ from community.models import (
     Vote,
     thread_tags,
 )
-from community.outbox import OutboxEvent
-from community.schemas import AnswerIn, AskIn
-from community.settings import Settings
+from community.core.outbox import OutboxEvent
+from community.core.schemas import AnswerIn, AskIn
+from community.core.settings import Settings
 from community.threads import answer, ask
 from community.voting import accept, cast_vote
 from community.worker import Worker, start_in_background

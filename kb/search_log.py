@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from community.clock import utcnow
-from community.db import begin_write
+from community.core.clock import utcnow
+from community.core.db import begin_write
 from kb.models import SearchQuery
 
 logger = logging.getLogger(__name__)

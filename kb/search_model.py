@@ -17,18 +17,18 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from community import netguard, outbox
-from community.clock import utcnow
-from community.errors import FormErrors, PermissionDenied
-from community.forms import read_decimal_number, read_whole_number
-from community.i18n import gettext as _
-from community.i18n import ngettext
-from community.models import Brand, Forum, Role, Thread, User, Visibility
-from community.readable import number
+from community.core import netguard, outbox
+from community.core.audit import record_audit
+from community.core.clock import utcnow
+from community.core.errors import FormErrors, PermissionDenied
+from community.core.forms import read_decimal_number, read_whole_number
+from community.core.i18n import gettext as _
+from community.core.i18n import ngettext
+from community.core.models import Brand, Forum, Role, Thread, User, Visibility
+from community.core.readable import number
 from kb import vectors
 from kb.embeddings import EmbedderConfigError
 from kb.models import Article, ArticleStatus
-from moderation.audit import record_audit
 
 HTTP = "http"
 # A brand's model changed: the worker prepares its indexes' documents, then gives the indexes

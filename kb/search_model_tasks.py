@@ -8,17 +8,14 @@ document again with its new vector. Until then a document is found by its words.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from community.models import Brand
-from community.outbox import OutboxEvent
+from community.core.jobs import Worker
+from community.core.models import Brand
+from community.core.outbox import OutboxEvent
 from kb.search_model import MODEL_CHANGED
 from kb.tasks import Indexer
-
-if TYPE_CHECKING:
-    from community.worker import Worker
 
 
 class ModelChange:

@@ -7,24 +7,22 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from community.db import begin_write
-from community.indexing import ARTICLE_CHANGED, BRAND_SEARCH_SETTINGS, THREAD_CHANGED
-from community.models import Brand, Forum, Post, Thread, Visibility
-from community.outbox import OutboxEvent
+from community.core.db import begin_write
+from community.core.indexing import ARTICLE_CHANGED, BRAND_SEARCH_SETTINGS, THREAD_CHANGED
+from community.core.jobs import Worker
+from community.core.models import Brand, Forum, Post, Thread, Visibility
+from community.core.outbox import OutboxEvent
 from kb import duplicates, promotion, vectors
 from kb.documents import article_document, solution_document, thread_document
 from kb.models import Article, ArticleStatus
 from kb.reindex import reindex_brand, request_vectors
 from kb.scoring import rescore
 from kb.search import KB_SETTINGS, THREAD_SETTINGS, SearchEngine, SearchUnavailable, synonym_map
-
-if TYPE_CHECKING:
-    from community.worker import Worker
 
 
 @dataclass

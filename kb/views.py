@@ -1,4 +1,4 @@
-"""Article views: like thread views (community.viewcount), once per viewer per article per
+"""Article views: like thread views (community.core.viewcount), once per viewer per article per
 day, buffered in memory and written in batches."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from community.clock import utcnow
-from community.db import begin_write
-from community.viewcount import MAX_BUFFER, store_new_views
+from community.core.clock import utcnow
+from community.core.db import begin_write
+from community.core.viewcount import MAX_BUFFER, store_new_views
 from kb.models import Article, ArticleView
 
 logger = logging.getLogger(__name__)
