@@ -14,9 +14,7 @@ from community.core.jobs import start_in_background
 from community.core.settings import Settings
 from community.wiring import subscribe_all
 from crowdservice import tasks as crowdservice_tasks
-from kb import search_model_tasks as kb_search_model_tasks
 from kb import tasks as kb_tasks
-from kb.search import SearchEngine
 from moderation import tasks as moderation_tasks
 
 __all__ = ["Worker", "start_in_background"]
@@ -31,10 +29,11 @@ class Worker(jobs.Worker):
         worker_id: str | None = None,
     ) -> None:
         super().__init__(settings, session_factory, worker_id=worker_id)
-        subscribe_all()  # jobs publish domain events too (a sweep closing a thread)
+        # A job that calls a service sends the same domain events as a request does.
+        subscribe_all()
         community_tasks.register(self)  # notification e-mails, daily digests
         moderation_tasks.register(self)  # trust levels, suspensions
-        self.search = SearchEngine(settings)
-        self.indexer = kb_tasks.register(self, self.search)
-        kb_search_model_tasks.register(self, self.indexer)
+        # Search indexing, vectors, possible duplicates, search-model changes.
+        self.indexer = kb_tasks.register(self)
+        self.search = self.indexer.engine
         crowdservice_tasks.register(self)  # escalation sweep, webhook deliveries
