@@ -85,6 +85,7 @@ from community.core.schemas import AnswerIn, AskIn
 from community.core.settings import Settings
 from community.threads import answer, ask
 from community.voting import accept, cast_vote
+from community.wiring import subscribe_all
 from community.worker import Worker, start_in_background
 from kb.reindex import reindex_all, rescore_all
 from kb.search import SearchEngine
@@ -1651,6 +1652,7 @@ def run(options: Options) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
     exit_cleanly_on_signals()
+    subscribe_all()  # the freshness run asks and answers through the services directly
     run(options)
     return 0
 
