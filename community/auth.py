@@ -418,7 +418,3 @@ def require_role(*roles: Role) -> Callable[[User], User]:
 def client_ip(request: Request) -> str:
     # Behind a proxy, uvicorn rewrites client from X-Forwarded-For only for TRUSTED_PROXIES.
     return request.client.host if request.client else "unknown"
-
-
-def session_expiry(settings: Settings) -> datetime:
-    return utcnow() + timedelta(days=settings.session_max_age_days)

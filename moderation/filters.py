@@ -26,7 +26,7 @@ from community.clock import utcnow
 from community.errors import FormErrors
 from community.i18n import gettext as _
 from community.i18n import ngettext
-from community.models import Brand, Forum, ModerationPolicy, Post, Thread, User, Visibility
+from community.models import Brand, Forum, ModerationPolicy, Post, User, Visibility
 from moderation import trust
 from moderation.audit import record_audit
 from moderation.models import BlockedPattern, FilterHit, FilterMode
@@ -251,7 +251,3 @@ def record_hits(db: Session, screening: Screening, post: Post) -> None:
                 pattern_id=pattern.id, post_id=post.id, excerpt=excerpt[:300], enforced=enforced
             )
         )
-
-
-def thread_of_forum(thread: Thread) -> Forum:
-    return thread.forum

@@ -19,7 +19,7 @@ from community.clock import utcnow
 from community.errors import Conflict, NotFound, PermissionDenied
 from community.i18n import gettext as _
 from community.labels import N_, label, queue_label
-from community.models import Forum, NotificationKind, Post, Thread, User, Visibility
+from community.models import NotificationKind, Post, Thread, User, Visibility
 from community.policy import ensure_can_participate, ensure_post_visible, is_staff
 from moderation import trust
 from moderation.audit import record_audit
@@ -364,7 +364,3 @@ def tell_flaggers(db: Session, flags: list[Flag], upheld: bool, actor: User) -> 
             post=db.get(Post, item.post_id),
             data=message,
         )
-
-
-def forum_of(post: Post) -> Forum:
-    return post.thread.forum
