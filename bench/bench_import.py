@@ -51,8 +51,8 @@ from common import (
 from rich.table import Table
 from sqlalchemy import text
 
-from community import meili, migrate
-from community.db import make_engine, make_session_factory
+from community.core import meili, migrate
+from community.core.db import make_engine, make_session_factory
 from community.importing.records import Source
 from community.importing.report import ImportReport, PartReport
 from community.importing.service import Importer, ensure_forum

@@ -1,4 +1,4 @@
-"""How well and how fast `community.language` tells English from Spanish, on questions whose
+"""How well and how fast `community.core.language` tells English from Spanish, on questions whose
 language we know: the Stack Exchange dumps in the data directory (all English), the synthetic
 source behind `community seed` (20% Spanish) and the demo threads.
 
@@ -23,11 +23,11 @@ from pathlib import Path
 from common import REPO_ROOT, console, run_main
 from rich.table import Table
 
-from community import language
+from community.core import language
+from community.core.markdown import render_markdown, sanitize_html
 from community.demo_content import THREADS
 from community.importing.stackexchange import StackExchangeDump
 from community.importing.synthetic.source import SyntheticSource
-from community.markdown import render_markdown, sanitize_html
 
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 THRESHOLDS = (0.9, 0.95, 0.99, 0.999)

@@ -65,14 +65,14 @@ from sqlalchemy import Engine, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from community import migrate
 from community.all_models import Base
 from community.app import create_app
-from community.auth import Passwords
-from community.clock import utcnow
-from community.db import make_engine
-from community.markdown import HTML_VERSION, render_markdown
-from community.models import (
+from community.core import migrate
+from community.core.auth import Passwords
+from community.core.clock import utcnow
+from community.core.db import make_engine
+from community.core.markdown import HTML_VERSION, render_markdown
+from community.core.models import (
     Brand,
     Forum,
     Post,
@@ -82,8 +82,8 @@ from community.models import (
     Visibility,
     Vote,
 )
+from community.core.settings import Settings
 from community.reputation import ACCEPTED, ACCEPTER, DOWNVOTE, UPVOTE_ANSWER, UPVOTE_QUESTION
-from community.settings import Settings
 from community.threads import PAGE_SIZE, encode_cursor
 from community.voting import MILESTONES
 

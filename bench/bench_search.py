@@ -59,14 +59,14 @@ from rich.table import Table
 from sqlalchemy import Engine, event, func, insert, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from community import migrate
 from community.app import create_app
-from community.clock import utcnow
-from community.db import begin_write, make_engine
-from community.indexing import THREAD_CHANGED
-from community.markdown import HTML_VERSION, render_markdown
-from community.meili import MeiliServer
-from community.models import (
+from community.core import migrate
+from community.core.clock import utcnow
+from community.core.db import begin_write, make_engine
+from community.core.indexing import THREAD_CHANGED
+from community.core.markdown import HTML_VERSION, render_markdown
+from community.core.meili import MeiliServer
+from community.core.models import (
     Brand,
     Forum,
     Post,
@@ -80,11 +80,12 @@ from community.models import (
     Vote,
     thread_tags,
 )
-from community.outbox import OutboxEvent
-from community.schemas import AnswerIn, AskIn
-from community.settings import Settings
+from community.core.outbox import OutboxEvent
+from community.core.schemas import AnswerIn, AskIn
+from community.core.settings import Settings
 from community.threads import answer, ask
 from community.voting import accept, cast_vote
+from community.wiring import subscribe_all
 from community.worker import Worker, start_in_background
 from kb.reindex import reindex_all, rescore_all
 from kb.search import SearchEngine
@@ -1651,6 +1652,7 @@ def run(options: Options) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
     exit_cleanly_on_signals()
+    subscribe_all()  # the freshness run asks and answers through the services directly
     run(options)
     return 0
 

@@ -31,8 +31,8 @@ from sqlalchemy import Engine, event
 from sqlalchemy.engine import URL, make_url
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from community import meili
-from community.settings import Settings, normalise_database_url
+from community.core import meili
+from community.core.settings import Settings, normalise_database_url
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"

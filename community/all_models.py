@@ -1,9 +1,10 @@
 """Imports every domain's tables so Base.metadata is complete (Alembic and tests use it)."""
 
-from community import models as community_models
-from community import outbox as outbox_models
-from community.db import Base
-from community.importing import models as importing_models
+from community.core import audit as audit_models
+from community.core import import_models as importing_models
+from community.core import models as community_models
+from community.core import outbox as outbox_models
+from community.core.db import Base
 from crowdservice import models as crowdservice_models
 from kb import duplicate_models as kb_duplicate_models
 from kb import models as kb_models
@@ -11,6 +12,7 @@ from moderation import models as moderation_models
 
 __all__ = [
     "Base",
+    "audit_models",
     "community_models",
     "crowdservice_models",
     "importing_models",

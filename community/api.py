@@ -13,11 +13,19 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from community import meili, service
-from community.auth import CurrentUser, client_ip, require_role
-from community.db import SessionDep
-from community.models import Role, User
-from community.schemas import BrandOut, ErrorOut, ForumOut, HealthOut, MeOut, RoleChangeIn, UserOut
+from community.core import meili, service
+from community.core.auth import CurrentUser, client_ip, require_role
+from community.core.db import SessionDep
+from community.core.models import Role, User
+from community.core.schemas import (
+    BrandOut,
+    ErrorOut,
+    ForumOut,
+    HealthOut,
+    MeOut,
+    RoleChangeIn,
+    UserOut,
+)
 from kb import search_model
 
 ERRORS = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from community.web import render
+from community.core.web import render
 
 router = APIRouter(include_in_schema=False)
 

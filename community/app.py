@@ -17,11 +17,12 @@ from starlette.concurrency import run_in_threadpool
 from community import api as community_api
 from community import api_docs, notification_routes, thread_api, thread_routes
 from community import routes as community_routes
-from community.admission import AdmissionControl
-from community.auth import LimitStore, LoginThrottle, Passwords
-from community.db import make_engine, make_session_factory
-from community.protocol import HeadAsGet, RequireUtf8Forms
-from community.security import (
+from community.core.admission import AdmissionControl
+from community.core.auth import LimitStore, LoginThrottle, Passwords
+from community.core.db import make_engine, make_session_factory
+from community.core.protocol import HeadAsGet, RequireUtf8Forms
+from community.core.ratelimit import RateLimiter
+from community.core.security import (
     BodySizeLimitMiddleware,
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
@@ -29,9 +30,10 @@ from community.security import (
     path_ids_exist,
     send_unavailable,
 )
-from community.settings import Settings
-from community.viewcount import ViewCounter
-from community.web import STATIC_DIR, build_templates, install_error_handlers
+from community.core.settings import Settings
+from community.core.viewcount import ViewCounter
+from community.core.web import STATIC_DIR, build_templates, install_error_handlers
+from community.wiring import subscribe_all
 from crowdservice import routes as crowd_routes
 from crowdservice import routes_admin as crowd_admin
 from crowdservice import routes_agent as crowd_agent
@@ -48,7 +50,6 @@ from kb.views import ArticleViews
 from moderation import api as moderation_api
 from moderation import routes as moderation_routes
 from moderation import routes_admin as moderation_admin
-from moderation.ratelimit import RateLimiter
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ async def _flush_views_periodically(flushes: list[Callable[[], int]], settings: 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
     settings = settings or Settings()
     logging.basicConfig(level=settings.log_level)
+    subscribe_all()
     settings.effective_secret_key  # noqa: B018 - create the generated secret now, not mid-request
     # An engine handed in belongs to the caller (tests share one): only dispose our own.
     owns_engine = engine is None

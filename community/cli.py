@@ -33,22 +33,23 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from community import meili, service
-from community import migrate as migrations
 from community.app import create_app
-from community.auth import Passwords
-from community.db import begin_write, make_engine, make_session_factory
+from community.core import meili, service
+from community.core import migrate as migrations
+from community.core.auth import Passwords
+from community.core.db import begin_write, make_engine, make_session_factory
+from community.core.errors import FormErrors
+from community.core.models import Brand, Role
+from community.core.schemas import RegistrationIn
+from community.core.settings import Settings, load_or_create_secret
 from community.demo import has_any_brand
 from community.demo import seed_demo as load_demo
-from community.errors import FormErrors
 from community.importing.records import Source
 from community.importing.report import ImportReport
 from community.importing.service import Importer, ImportRefused, ensure_forum
 from community.importing.stackexchange import DumpError, StackExchangeDump
 from community.importing.synthetic.source import SyntheticSource
-from community.models import Brand, Role
-from community.schemas import RegistrationIn
-from community.settings import Settings, load_or_create_secret
+from community.wiring import subscribe_all
 from community.worker import Worker, start_in_background
 from kb import search_model, vectors
 from kb.reindex import reindex_all, rescore_all
@@ -633,6 +634,7 @@ def meili_start() -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING)
+    subscribe_all()  # imports and demo data publish posts: moderation and crowd-service listen
     try:
         app()
     except KeyboardInterrupt:

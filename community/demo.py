@@ -7,22 +7,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from community import indexing
-from community.auth import Passwords
-from community.clock import utcnow
-from community.demo_content import (
-    ARTICLES,
-    BRAND,
-    DEMO_PASSWORD,
-    FORUMS,
-    SYNONYMS,
-    THREADS,
-    USERS,
-    DemoThread,
-)
-from community.identity import normalise_username
-from community.markdown import HTML_VERSION, render_markdown
-from community.models import (
+from community.core import indexing
+from community.core.auth import Passwords
+from community.core.clock import utcnow
+from community.core.identity import normalise_username
+from community.core.markdown import HTML_VERSION, render_markdown
+from community.core.models import (
     Brand,
     Forum,
     Post,
@@ -33,6 +23,17 @@ from community.models import (
     ThreadStatus,
     User,
 )
+from community.demo_content import (
+    ARTICLES,
+    BRAND,
+    DEMO_PASSWORD,
+    FORUMS,
+    SYNONYMS,
+    THREADS,
+    USERS,
+    DemoThread,
+)
+from crowdservice import sla, triage
 from kb.models import Article, ArticleCredit, ArticleStatus, ArticleVersion
 
 
@@ -90,8 +91,6 @@ def seed_demo(db: Session, passwords: Passwords) -> Brand:
 def _triage(db: Session, thread_ids: list[int]) -> None:
     """Triage every demo thread and give the unanswered ones their deadlines: they are days
     old, so the worker's first sweep escalates them and the agent workspace has work to show."""
-    from crowdservice import sla, triage  # crowd-service builds on community
-
     triage.triage_many(db, thread_ids)
     for thread in db.scalars(select(Thread).where(Thread.id.in_(thread_ids))):
         if thread.reply_count == 0 and thread.status == ThreadStatus.OPEN:

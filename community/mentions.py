@@ -7,8 +7,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from community.markdown import MAX_MENTIONS, mentioned_keys, parse, render_tokens
-from community.models import User
+from community.core.markdown import MAX_MENTIONS, mentioned_keys, parse, render_tokens
+from community.core.models import User
 
 __all__ = ["MAX_MENTIONS", "find_mentions", "render_with_mentions"]
 

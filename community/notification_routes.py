@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from community import notifications
-from community.auth import CurrentUser, ViewerDep
-from community.db import SessionDep
-from community.i18n import gettext as _
-from community.web import flash_redirect, is_htmx, render
+from community.core import notifications
+from community.core.auth import CurrentUser, ViewerDep
+from community.core.db import SessionDep
+from community.core.i18n import gettext as _
+from community.core.web import flash_redirect, is_htmx, render
 
 router = APIRouter(include_in_schema=False)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from community.models import Post, ReputationEvent, Thread, User
+from community.core.models import Post, ReputationEvent, Thread, User
 
 UPVOTE_ANSWER = 10
 UPVOTE_QUESTION = 5

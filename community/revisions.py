@@ -16,12 +16,12 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from community.clock import utcnow
-from community.errors import Conflict, NotFound, PermissionDenied
-from community.i18n import gettext as _
-from community.models import Post, PostRevision, User
-from community.policy import ensure_can_participate, ensure_post_visible, is_staff
-from moderation.audit import record_audit
+from community.core.audit import record_audit
+from community.core.clock import utcnow
+from community.core.errors import Conflict, NotFound, PermissionDenied
+from community.core.i18n import gettext as _
+from community.core.models import Post, PostRevision, User
+from community.core.policy import ensure_can_participate, ensure_post_visible, is_staff
 
 
 @dataclass(frozen=True, slots=True)

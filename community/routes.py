@@ -10,8 +10,9 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
-from community import api_tokens, reputation, service
-from community.auth import (
+from community import reputation
+from community.core import api_tokens, service
+from community.core.auth import (
     CurrentUser,
     ViewerDep,
     client_ip,
@@ -19,14 +20,15 @@ from community.auth import (
     require_role,
     revoke_user_sessions,
 )
-from community.db import SessionDep
-from community.errors import FormErrors, TooManyRequests
-from community.forms import parse_form
-from community.i18n import SUPPORTED_LOCALES
-from community.i18n import gettext as _
-from community.labels import label
-from community.models import EmailPreference, Role, User, UserSession
-from community.schemas import (
+from community.core.db import SessionDep
+from community.core.errors import FormErrors, TooManyRequests
+from community.core.forms import parse_form
+from community.core.i18n import SUPPORTED_LOCALES
+from community.core.i18n import gettext as _
+from community.core.labels import label
+from community.core.models import EmailPreference, Role, User, UserSession
+from community.core.ratelimit import limited
+from community.core.schemas import (
     LoginIn,
     PasswordChangeIn,
     PreferencesIn,
@@ -34,10 +36,9 @@ from community.schemas import (
     RoleChangeIn,
     TokenIn,
 )
-from community.security import LANGUAGE_COOKIE, session_cookie_header
-from community.settings import Settings
-from community.web import flash_redirect, is_htmx, render, safe_next
-from moderation.ratelimit import limited
+from community.core.security import LANGUAGE_COOKIE, session_cookie_header
+from community.core.settings import Settings
+from community.core.web import flash_redirect, is_htmx, render, safe_next
 
 router = APIRouter(include_in_schema=False)
 

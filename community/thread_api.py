@@ -8,16 +8,18 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from community import api_tokens, notifications, revisions, threads, voting
+from community import revisions, threads, voting
 from community.api import ERRORS
-from community.auth import CurrentUser, OptionalUser, client_ip
-from community.db import SessionDep
-from community.errors import NotFound, PermissionDenied, ThreadMerged
-from community.i18n import active_locale
-from community.i18n import gettext as _
-from community.models import Forum, Notification, Post, Thread, ThreadKind, ThreadStatus, User
-from community.policy import is_staff
-from community.schemas import (
+from community.core import api_tokens, notifications
+from community.core.auth import CurrentUser, OptionalUser, client_ip
+from community.core.db import SessionDep
+from community.core.errors import NotFound, PermissionDenied, ThreadMerged
+from community.core.i18n import active_locale
+from community.core.i18n import gettext as _
+from community.core.models import Forum, Notification, Post, Thread, ThreadKind, ThreadStatus, User
+from community.core.policy import is_staff
+from community.core.ratelimit import limited
+from community.core.schemas import (
     AnswerIn,
     AskIn,
     AuthorOut,
@@ -39,7 +41,6 @@ from community.schemas import (
     VoteIn,
     VoteOut,
 )
-from moderation.ratelimit import limited
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)  # type: ignore[arg-type]
 

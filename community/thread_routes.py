@@ -8,23 +8,24 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from community import revisions, service, threads, voting
-from community.auth import CurrentUser, OptionalUser, client_ip
-from community.db import SessionDep
+from community import revisions, threads, voting
+from community.core import service
+from community.core.auth import CurrentUser, OptionalUser, client_ip
+from community.core.db import SessionDep
+from community.core.errors import FormErrors, PermissionDenied, ThreadMerged
+from community.core.forms import parse_form
+from community.core.i18n import active_locale
+from community.core.i18n import gettext as _
+from community.core.markdown import render_markdown
+from community.core.models import Post, Thread, ThreadKind, ThreadStatus, User, Visibility
+from community.core.policy import ThreadPermissions, is_staff
+from community.core.ratelimit import limited
+from community.core.schemas import AnswerIn, AskIn, EditIn
+from community.core.web import flash_redirect, is_htmx, page_viewer_key, render
 from community.diffs import revision_diffs
-from community.errors import FormErrors, PermissionDenied, ThreadMerged
-from community.forms import parse_form
-from community.i18n import active_locale
-from community.i18n import gettext as _
-from community.markdown import render_markdown
-from community.models import Post, Thread, ThreadKind, ThreadStatus, User, Visibility
-from community.policy import ThreadPermissions, is_staff
-from community.schemas import AnswerIn, AskIn, EditIn
-from community.web import flash_redirect, is_htmx, page_viewer_key, render
 from crowdservice import service as crowd_service
 from kb import duplicate_review
 from kb import service as kb_service
-from moderation.ratelimit import limited
 
 router = APIRouter(include_in_schema=False)
 

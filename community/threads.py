@@ -15,14 +15,15 @@ from typing import Any, Literal, TypeVar
 from sqlalchemy import Select, and_, func, or_, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session, joinedload, selectinload
 
-from community import indexing, language, notifications, revisions, visibility
-from community.clock import utcnow
-from community.db import insert_missing
-from community.errors import BadRequest, FormErrors, NotFound, PermissionDenied, ThreadMerged
-from community.i18n import gettext as _
-from community.markdown import HTML_VERSION
-from community.mentions import find_mentions, render_with_mentions
-from community.models import (
+from community import revisions, visibility
+from community.core import events, indexing, language, notifications
+from community.core.audit import record_audit
+from community.core.clock import utcnow
+from community.core.db import insert_missing
+from community.core.errors import BadRequest, FormErrors, NotFound, PermissionDenied, ThreadMerged
+from community.core.i18n import gettext as _
+from community.core.markdown import HTML_VERSION
+from community.core.models import (
     Forum,
     HelpfulMark,
     Post,
@@ -39,7 +40,7 @@ from community.models import (
     Vote,
     thread_tags,
 )
-from community.policy import (
+from community.core.policy import (
     ThreadPermissions,
     ensure_can_change,
     ensure_can_participate,
@@ -48,9 +49,8 @@ from community.policy import (
     ensure_thread_visible,
     is_staff,
 )
-from community.schemas import AnswerIn, AskIn, EditIn
-from moderation import filters, queue
-from moderation.audit import record_audit
+from community.core.schemas import AnswerIn, AskIn, EditIn
+from community.mentions import find_mentions, render_with_mentions
 
 TITLE_MIN, TITLE_MAX = 10, 150
 BODY_MAX = 30_000
@@ -221,10 +221,9 @@ def ask(db: Session, author: User, forum: Forum, data: AskIn, *, locale: str) ->
     db.add(question)
     db.add(ThreadWatch(user_id=author.id, thread_id=thread.id))
     db.flush()
-    screening = filters.screen(db, author, forum, f"{title}\n{body}", post=question)
-    filters.record_hits(db, screening, question)
-    if screening.held:
-        queue.hold(db, question, screening.reasons, account_reasons=screening.account_reasons)
+    submission = events.Submission(question, author, forum, f"{title}\n{body}")
+    events.post_submitted.send(db, submission)
+    if submission.held:
         indexing.thread_changed(db, thread.id)
     else:
         visibility.publish(db, question, author=author)
@@ -255,11 +254,9 @@ def answer(db: Session, author: User, thread: Thread, data: AnswerIn) -> Post:
     db.add(post)
     db.flush()
     watch(db, author, thread)
-    screening = filters.screen(db, author, thread.forum, body, post=post)
-    filters.record_hits(db, screening, post)
-    if screening.held:
-        queue.hold(db, post, screening.reasons, account_reasons=screening.account_reasons)
-    else:
+    submission = events.Submission(post, author, thread.forum, body)
+    events.post_submitted.send(db, submission)
+    if not submission.held:
         visibility.publish(db, post, author=author)
     return post
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from community import indexing, notifications
-from community.clock import utcnow
+from community.core import events, indexing, notifications
+from community.core.clock import utcnow
+from community.core.models import Forum, Post, Tag, Thread, ThreadStatus, User, Visibility
 from community.mentions import find_mentions
-from community.models import Forum, Post, Tag, Thread, ThreadStatus, User, Visibility
 from community.reputation import clear_acceptance
 
 
@@ -99,10 +99,7 @@ def publish(db: Session, post: Post, *, author: User) -> None:
         notifications.notify_new_post(
             db, thread=thread, post=post, author=author, mentioned=mentioned
         )
-    # Imported here: crowd-service builds on the Q&A services that import this module.
-    from crowdservice import service as crowd_service
-
-    crowd_service.on_published(db, post)
+    events.post_published.send(db, post)
 
 
 def question_of(db: Session, thread: Thread) -> Post:

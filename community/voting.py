@@ -14,11 +14,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from community import indexing, notifications, reputation
-from community.errors import Conflict, NotFound, PermissionDenied
-from community.i18n import gettext as _
-from community.models import HelpfulMark, Post, Thread, User, Visibility, Vote
-from community.policy import (
+from community import reputation
+from community.core import events, indexing, notifications
+from community.core.errors import Conflict, NotFound, PermissionDenied
+from community.core.i18n import gettext as _
+from community.core.models import HelpfulMark, Post, Thread, User, Visibility, Vote
+from community.core.policy import (
     ThreadPermissions,
     ensure_can_participate,
     ensure_post_visible,
@@ -136,9 +137,7 @@ def accept(db: Session, actor: User, post_id: int) -> Thread:
                          thread_id=thread.id)  # fmt: skip
         notifications.notify_accepted(db, post=post, actor=actor)
     indexing.thread_changed(db, thread.id)
-    from crowdservice import service as crowd_service  # builds on this module's callers
-
-    crowd_service.on_accepted(db, thread, post)
+    events.answer_accepted.send(db, events.Acceptance(thread=thread, post=post))
     db.flush()
     return thread
 

@@ -31,11 +31,11 @@ from sqlalchemy.orm import Session
 from standardwebhooks import Webhook as StandardWebhook
 from standardwebhooks import WebhookVerificationError
 
-from community.clock import utcnow
-from community.errors import AppError, NotFound
-from community.i18n import gettext as _
+from community.core.audit import record_audit
+from community.core.clock import utcnow
+from community.core.errors import AppError, NotFound
+from community.core.i18n import gettext as _
 from crowdservice.models import Escalation, HelpdeskCallback, Webhook
-from moderation.audit import record_audit
 
 logger = logging.getLogger(__name__)
 

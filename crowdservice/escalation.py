@@ -36,11 +36,12 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from community import i18n
-from community.clock import utcnow
-from community.errors import Conflict, FormErrors, NotFound, PermissionDenied
-from community.i18n import gettext as _
-from community.models import (
+from community.core import i18n
+from community.core.audit import record_audit
+from community.core.clock import utcnow
+from community.core.errors import Conflict, FormErrors, NotFound, PermissionDenied
+from community.core.i18n import gettext as _
+from community.core.models import (
     Brand,
     Forum,
     NotificationKind,
@@ -51,8 +52,8 @@ from community.models import (
     User,
     Visibility,
 )
-from community.notifications import notify
-from community.policy import ensure_can_participate, ensure_thread_visible
+from community.core.notifications import notify
+from community.core.policy import ensure_can_participate, ensure_thread_visible
 from community.visibility import recompute_status
 from crowdservice import experts, sla
 from crowdservice.models import (
@@ -67,7 +68,6 @@ from crowdservice.models import (
     SLABreach,
     TriageResult,
 )
-from moderation.audit import record_audit
 
 # Threads (or escalations) one sweep handles per kind of work; the rest wait for the next pass.
 BATCH = 200

@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from community.models import (
+from community.core.models import (
     Forum,
     NotificationKind,
     Post,
@@ -29,7 +29,7 @@ from community.models import (
     Visibility,
     thread_tags,
 )
-from community.notifications import notify
+from community.core.notifications import notify
 from crowdservice import sla
 from crowdservice.models import ExpertInvitation
 

@@ -9,10 +9,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from community import readable
-from community.i18n import gettext as _
-from community.i18n import ngettext
-from community.labels import N_, label
+from community.core import readable
+from community.core.i18n import gettext as _
+from community.core.i18n import ngettext
+from community.core.labels import N_, label
 from crowdservice.triage.rules import FALLBACK_PRIORITY, FALLBACK_RULE
 from crowdservice.triage.segments import INFLUENCER_REPUTATION
 from crowdservice.triage.sentiment import NEGATIVE_AT, POSITIVE_AT
@@ -106,7 +106,7 @@ def _phrase(value: str, phrases: Mapping[str, str] = _PHRASES) -> str:
     return _(known) if known else value
 
 
-# Keys whose values are codes with a label (`community.labels`), by the label's prefix.
+# Keys whose values are codes with a label (`community.core.labels`), by the label's prefix.
 _CODE_LABELS = {
     "interaction_type": "type:",
     "kind_hint": "type:",

@@ -22,7 +22,7 @@ from datetime import datetime
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from community.models import Brand, Thread, User, Visibility
+from community.core.models import Brand, Thread, User, Visibility
 from crowdservice.agent.access import ACTIVE_STATUSES
 from crowdservice.agent.clocks import seconds_left
 from crowdservice.agent.queries import COUNTED_STATES

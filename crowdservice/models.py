@@ -26,9 +26,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from community.clock import utcnow
-from community.db import Base, BigIntId, UTCDateTime
-from community.models import Brand, JSONDocument, Thread, User, str_enum
+from community.core.clock import utcnow
+from community.core.db import Base, BigIntId, UTCDateTime
+from community.core.models import Brand, JSONDocument, Thread, User, str_enum
 
 
 class Priority(enum.StrEnum):

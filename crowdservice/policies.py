@@ -7,15 +7,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from community.clock import utcnow
-from community.errors import FormErrors, PermissionDenied
-from community.forms import read_decimal_number, read_whole_number
-from community.i18n import gettext as _
-from community.models import Brand, Role, User
+from community.core.audit import record_audit
+from community.core.clock import utcnow
+from community.core.errors import FormErrors, PermissionDenied
+from community.core.forms import read_decimal_number, read_whole_number
+from community.core.i18n import gettext as _
+from community.core.models import Brand, Role, User
 from crowdservice import sla, triage
 from crowdservice.models import ServicePolicy
 from crowdservice.rules_form import RuleRow, rules_from_rows
-from moderation.audit import record_audit
 
 DELAY_RANGE = (0.1, 1.0)
 DAILY_RANGE = (0, 50)

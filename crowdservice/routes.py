@@ -8,11 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from community.auth import CurrentUser
-from community.db import SessionDep
-from community.i18n import gettext as _
+from community.core.auth import CurrentUser
+from community.core.db import SessionDep
+from community.core.i18n import gettext as _
+from community.core.web import flash_redirect
 from community.threads import access_thread
-from community.web import flash_redirect
 from crowdservice import escalation, service
 
 router = APIRouter(include_in_schema=False)

@@ -10,14 +10,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from community import service as community_service
-from community.auth import client_ip, require_role
-from community.clock import utcnow
-from community.db import SessionDep
-from community.errors import FormErrors, NotFound
-from community.i18n import gettext as _
-from community.models import Brand, Role, User
-from community.web import flash_redirect, render
+from community.core import service as community_service
+from community.core.auth import client_ip, require_role
+from community.core.clock import utcnow
+from community.core.db import SessionDep
+from community.core.errors import FormErrors, NotFound
+from community.core.i18n import gettext as _
+from community.core.models import Brand, Role, User
+from community.core.web import flash_redirect, render
 from crowdservice import escalation, experts, policies, rules_form, sla
 from crowdservice.models import Priority
 

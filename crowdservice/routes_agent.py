@@ -11,14 +11,14 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
-from community import service as community_service
-from community.auth import require_role
-from community.clock import utcnow
-from community.db import SessionDep
-from community.errors import Conflict, FormErrors, NotFound
-from community.i18n import gettext as _
-from community.models import Forum, Role, User
-from community.web import flash_redirect, render
+from community.core import service as community_service
+from community.core.auth import require_role
+from community.core.clock import utcnow
+from community.core.db import SessionDep
+from community.core.errors import Conflict, FormErrors, NotFound
+from community.core.i18n import gettext as _
+from community.core.models import Forum, Role, User
+from community.core.web import flash_redirect, render
 from crowdservice import agent, figures
 from crowdservice.models import Escalation, EscalationStatus
 

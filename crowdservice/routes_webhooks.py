@@ -2,7 +2,7 @@
 manual redelivery) and the helpdesk's signed call-back (JSON, /api/v1/helpdesk/...).
 
 The call-back is authenticated by its Standard Webhooks signature, not by a cookie, so it is
-exempt from the app-wide CSRF check (see community.security)."""
+exempt from the app-wide CSRF check (see community.core.security)."""
 
 from __future__ import annotations
 
@@ -17,14 +17,14 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from community import service as community_service
 from community.api import ERRORS
-from community.auth import client_ip, require_role
-from community.db import SessionDep
-from community.errors import FormErrors, NotFound
-from community.i18n import gettext as _
-from community.models import Brand, Role, User
-from community.web import flash_redirect, render
+from community.core import service as community_service
+from community.core.auth import client_ip, require_role
+from community.core.db import SessionDep
+from community.core.errors import FormErrors, NotFound
+from community.core.i18n import gettext as _
+from community.core.models import Brand, Role, User
+from community.core.web import flash_redirect, render
 from crowdservice import callbacks, webhooks
 from crowdservice.models import (
     DeliveryStatus,

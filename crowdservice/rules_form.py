@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from community.errors import FormErrors
-from community.i18n import gettext as _
+from community.core.errors import FormErrors
+from community.core.i18n import gettext as _
 from crowdservice.models import InteractionType, Priority, Segment, Sentiment
 from crowdservice.triage.rules import MAX_RULES, validate_rules
 

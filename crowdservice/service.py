@@ -1,5 +1,6 @@
-"""Where the community meets crowd-service: the hooks the Q&A code calls when content is
-published or an answer accepted, and what a thread page shows about support.
+"""Where the community meets crowd-service: the handlers of the Q&A events when content is
+published or an answer accepted (crowdservice.subscribers connects them), and what a thread page
+shows about support.
 
 Triage runs when a question becomes public (and again, for the sentiment, when its author posts
 more); the thread's service deadlines follow from the priority it gets. Everything here runs in
@@ -12,7 +13,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from community.models import Post, Role, Thread, ThreadStatus, User, Visibility
+from community.core.events import Acceptance
+from community.core.models import Post, Role, Thread, ThreadStatus, User, Visibility
 from crowdservice import escalation, explain, sla, triage
 from crowdservice.models import Escalation, TriageResult
 
@@ -36,8 +38,8 @@ def on_published(db: Session, post: Post) -> None:
     escalation.on_post_published(db, thread, post)
 
 
-def on_accepted(db: Session, thread: Thread, post: Post) -> None:
-    escalation.on_answer_accepted(db, thread, post)
+def on_accepted(db: Session, acceptance: Acceptance) -> None:
+    escalation.on_answer_accepted(db, acceptance.thread, acceptance.post)
 
 
 def correct_triage(

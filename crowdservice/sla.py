@@ -38,11 +38,11 @@ from zoneinfo import ZoneInfo, available_timezones
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from community.clock import utcnow
-from community.errors import FormErrors
-from community.forms import read_whole_number
-from community.i18n import gettext as _
-from community.models import Thread
+from community.core.clock import utcnow
+from community.core.errors import FormErrors
+from community.core.forms import read_whole_number
+from community.core.i18n import gettext as _
+from community.core.models import Thread
 from crowdservice.models import ACTIVE_ESCALATION, Escalation, Priority, ServicePolicy
 
 logger = logging.getLogger(__name__)

@@ -6,12 +6,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, status
 
-from community import service as community_service
 from community.api import ERRORS
-from community.auth import OptionalUser, client_ip, require_role
-from community.db import SessionDep
-from community.i18n import active_locale
-from community.models import Brand, Role, User
+from community.core import service as community_service
+from community.core.auth import OptionalUser, client_ip, require_role
+from community.core.db import SessionDep
+from community.core.i18n import active_locale
+from community.core.models import Brand, Role, User
+from community.core.ratelimit import limited
 from kb import search_model, service, service_search
 from kb.models import Article
 from kb.routes import engine_of
@@ -30,7 +31,6 @@ from kb.schemas import (
     StatusIn,
     VectorCoverageOut,
 )
-from moderation.ratelimit import limited
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS, tags=["knowledge base"])  # type: ignore[arg-type]
 Curator = Annotated[User, Depends(require_role(Role.AGENT, Role.ADMIN))]

@@ -9,7 +9,7 @@ from typing import Any
 
 import nh3
 
-from community.models import Post, Thread, Visibility
+from community.core.models import Post, Thread, Visibility
 from kb.models import Article, Solution
 
 BODY_LIMIT = 20_000

@@ -9,9 +9,9 @@ from datetime import datetime
 from sqlalchemy import Float, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from community.clock import utcnow
-from community.db import Base, BigIntId, UTCDateTime
-from community.models import Thread, User, str_enum
+from community.core.clock import utcnow
+from community.core.db import Base, BigIntId, UTCDateTime
+from community.core.models import Thread, User, str_enum
 
 
 class SuggestionStatus(enum.StrEnum):

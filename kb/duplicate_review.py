@@ -14,14 +14,14 @@ from typing import Any
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session, aliased, selectinload
 
-from community.clock import utcnow
-from community.errors import Conflict, NotFound
-from community.i18n import gettext as _
-from community.models import Forum, Thread, ThreadStatus, User, Visibility
-from community.policy import is_staff
+from community.core.audit import record_audit
+from community.core.clock import utcnow
+from community.core.errors import Conflict, NotFound
+from community.core.i18n import gettext as _
+from community.core.models import Forum, Thread, ThreadStatus, User, Visibility
+from community.core.policy import is_staff
 from kb.duplicate_models import DuplicateSuggestion, SuggestionStatus
 from moderation import actions
-from moderation.audit import record_audit
 
 QUEUE_PAGE = 50
 

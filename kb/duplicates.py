@@ -34,23 +34,20 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from community.clock import utcnow
-from community.db import begin_write
-from community.importing.models import ImportKey
-from community.models import Brand, Thread, ThreadKind, ThreadStatus, Visibility
-from community.outbox import OutboxEvent
+from community.core.clock import utcnow
+from community.core.db import begin_write
+from community.core.import_models import ImportKey
+from community.core.jobs import Worker
+from community.core.models import Brand, Thread, ThreadKind, ThreadStatus, Visibility
+from community.core.outbox import OutboxEvent
 from kb import vectors
 from kb.duplicate_models import DuplicateSuggestion
 from kb.search import SearchEngine, Semantic, equals
-
-if TYPE_CHECKING:
-    from community.worker import Worker
 
 logger = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from community.clock import utcnow
-from community.db import Base, BigIntId, UTCDateTime
-from community.models import Brand, Forum, JSONDocument, Thread, User, str_enum
+from community.core.clock import utcnow
+from community.core.db import Base, BigIntId, UTCDateTime
+from community.core.models import Brand, Forum, JSONDocument, Thread, User, str_enum
 
 
 class ArticleStatus(enum.StrEnum):
@@ -155,7 +155,7 @@ class ArticleFeedback(Base):
 
 
 class ArticleView(Base):
-    """Who viewed an article on which day (a keyed hash, see community.viewcount), so a view
+    """Who viewed an article on which day (a keyed hash, see community.core.viewcount), so a view
     counts once per viewer per article per day. Pruned after two days."""
 
     __tablename__ = "kb_article_views"

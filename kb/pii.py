@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from community.i18n import gettext as _
+from community.core.i18n import gettext as _
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from community.clock import utcnow
-from community.models import Post, Thread, ThreadStatus, Visibility
+from community.core.clock import utcnow
+from community.core.models import Post, Thread, ThreadStatus, Visibility
 from kb.models import CandidateStatus, PromotionCandidate, Solution
 from kb.scoring import Score
 

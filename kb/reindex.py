@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from community.db import begin_write
-from community.models import Brand, Forum, Post, Thread, Visibility
+from community.core.db import begin_write
+from community.core.models import Brand, Forum, Post, Thread, Visibility
 from kb import promotion, vectors
 from kb.documents import article_document, solution_document, thread_document
 from kb.models import Article, ArticleStatus, Solution

@@ -8,20 +8,20 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from community import service as community_service
-from community.auth import OptionalUser, client_ip
-from community.db import SessionDep
-from community.errors import FormErrors, NotFound
-from community.forms import MAX_ID, whole_number
-from community.i18n import active_locale
-from community.i18n import gettext as _
-from community.models import Brand
-from community.viewcount import viewer_key
-from community.web import flash_redirect, is_htmx, page_viewer_key, render
+from community.core import service as community_service
+from community.core.auth import OptionalUser, client_ip
+from community.core.db import SessionDep
+from community.core.errors import FormErrors, NotFound
+from community.core.forms import MAX_ID, whole_number
+from community.core.i18n import active_locale
+from community.core.i18n import gettext as _
+from community.core.models import Brand
+from community.core.ratelimit import limited
+from community.core.viewcount import viewer_key
+from community.core.web import flash_redirect, is_htmx, page_viewer_key, render
 from kb import service, service_search
 from kb.search import SearchEngine, SearchUnavailable
 from kb.service_search import Scope
-from moderation.ratelimit import limited
 
 router = APIRouter(include_in_schema=False)
 FormText = Annotated[str, Form()]

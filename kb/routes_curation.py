@@ -9,24 +9,24 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
-from community import indexing
-from community import service as community_service
-from community.auth import client_ip, require_role
-from community.clock import utcnow
-from community.db import SessionDep
+from community.core import indexing
+from community.core import service as community_service
+from community.core.audit import record_audit
+from community.core.auth import client_ip, require_role
+from community.core.clock import utcnow
+from community.core.db import SessionDep
+from community.core.errors import FormErrors, NotFound
+from community.core.forms import optional_record_id, parse_form, read_decimal_number, record_ids
+from community.core.i18n import gettext as _
+from community.core.models import Brand, Role, Thread, User
+from community.core.outbox import OutboxEvent
+from community.core.web import flash_redirect, render
 from community.diffs import diff_lines
-from community.errors import FormErrors, NotFound
-from community.forms import optional_record_id, parse_form, read_decimal_number, record_ids
-from community.i18n import gettext as _
-from community.models import Brand, Role, Thread, User
-from community.outbox import OutboxEvent
 from community.threads import access_thread, split_tags
-from community.web import flash_redirect, render
 from kb import pii, service
 from kb.models import Article, ArticleStatus
 from kb.routes_search_model import search_page
 from kb.schemas import ArticleCreateIn, ArticleIn
-from moderation.audit import record_audit
 
 router = APIRouter(include_in_schema=False)
 FormText = Annotated[str, Form()]

@@ -9,12 +9,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from community import service as community_service
-from community.auth import CurrentUser, client_ip, require_role
-from community.db import SessionDep
-from community.i18n import gettext as _
-from community.models import Role, User
-from community.web import flash_redirect, is_htmx, render, safe_next
+from community.core import service as community_service
+from community.core.auth import CurrentUser, client_ip, require_role
+from community.core.db import SessionDep
+from community.core.i18n import gettext as _
+from community.core.models import Role, User
+from community.core.web import flash_redirect, is_htmx, render, safe_next
 from kb import duplicate_review as review
 from kb.duplicate_models import DuplicateSuggestion
 from moderation import queue

@@ -9,13 +9,13 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
-from community import service as community_service
-from community.auth import client_ip, require_role
-from community.db import SessionDep
-from community.errors import FormErrors
-from community.i18n import gettext as _
-from community.models import Brand, Role, User
-from community.web import flash_redirect, render
+from community.core import service as community_service
+from community.core.auth import client_ip, require_role
+from community.core.db import SessionDep
+from community.core.errors import FormErrors
+from community.core.i18n import gettext as _
+from community.core.models import Brand, Role, User
+from community.core.web import flash_redirect, render
 from kb import search_model
 
 router = APIRouter(include_in_schema=False)

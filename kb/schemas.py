@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from community.schemas import Input, Output, Tag, Text
+from community.core.schemas import Input, Output, Tag, Text
 from kb.models import ArticleStatus, CandidateStatus
 
 

@@ -28,8 +28,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from community.clock import utcnow
-from community.models import Post, Thread, Visibility
+from community.core.clock import utcnow
+from community.core.models import Post, Thread, Visibility
 
 Z_95 = 1.959963984540054
 WEIGHT_BEST_ANSWER = 0.45

@@ -23,7 +23,7 @@ from meilisearch.errors import MeilisearchApiError, MeilisearchCommunicationErro
 from meilisearch.errors import MeilisearchTimeoutError as MeiliTimeout
 from meilisearch.models.task import TaskInfo
 
-from community.settings import Settings
+from community.core.settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from community.clock import utcnow
-from community.write_buffer import WriteBuffer
+from community.core.clock import utcnow
+from community.core.write_buffer import WriteBuffer
 from kb.models import SearchQuery
 
 logger = logging.getLogger(__name__)

@@ -17,22 +17,22 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from community import netguard, outbox
-from community.clock import utcnow
-from community.errors import FormErrors, PermissionDenied
-from community.forms import read_decimal_number, read_whole_number
-from community.i18n import gettext as _
-from community.i18n import ngettext
-from community.models import Brand, Forum, Role, Thread, User, Visibility
-from community.readable import number
+from community.core import netguard, outbox
+from community.core.audit import record_audit
+from community.core.clock import utcnow
+from community.core.errors import FormErrors, PermissionDenied
+from community.core.forms import read_decimal_number, read_whole_number
+from community.core.i18n import gettext as _
+from community.core.i18n import ngettext
+from community.core.models import Brand, Forum, Role, Thread, User, Visibility
+from community.core.readable import number
 from kb import vectors
 from kb.embeddings import EmbedderConfigError
 from kb.models import Article, ArticleStatus
-from moderation.audit import record_audit
 
 HTTP = "http"
 # A brand's model changed: the worker prepares its indexes' documents, then gives the indexes
-# their new embedders (kb.search_model_tasks).
+# their new embedders (kb.tasks: ModelChange).
 MODEL_CHANGED = "search.model_changed"
 # What an admin may choose; None (the form's "") is the site's SEARCH_MODEL.
 CHOICES = (vectors.AUTO, "use-multilingual", "minilm", HTTP, vectors.OFF)
@@ -300,7 +300,7 @@ def do_set_search_model(
     db.flush()
     # Handled before the vector events queued after it: the indexes get their embedders first.
     # Not indexing.brand_search_settings_changed: Meilisearch refuses a new embedder while
-    # documents of the index do not name it (see kb.search_model_tasks).
+    # documents of the index do not name it (see kb.tasks: ModelChange).
     outbox.enqueue(db, MODEL_CHANGED, {"brand_id": brand.id}, dedupe_key=f"model:{brand.id}")
     missing = vectors.request_missing(db, brand, default_model)
     after_keys = [spec.key for spec in vectors.model_specs(brand, default_model)]

@@ -11,12 +11,13 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from community import indexing, language
-from community.clock import utcnow
-from community.errors import FormErrors, NotFound, PermissionDenied
-from community.i18n import gettext as _
-from community.markdown import render_markdown
-from community.models import Brand, Forum, Post, Role, Thread, User, Visibility
+from community.core import indexing, language
+from community.core.audit import record_audit
+from community.core.clock import utcnow
+from community.core.errors import FormErrors, NotFound, PermissionDenied
+from community.core.i18n import gettext as _
+from community.core.markdown import render_markdown
+from community.core.models import Brand, Forum, Post, Role, Thread, User, Visibility
 from community.threads import clean_body, clean_tags, clean_title
 from kb import pii
 from kb.models import (
@@ -30,7 +31,6 @@ from kb.models import (
     Solution,
 )
 from kb.schemas import ArticleCreateIn, ArticleIn
-from moderation.audit import record_audit
 
 CURATORS = frozenset({Role.AGENT, Role.ADMIN})
 TRANSITIONS = {

@@ -12,8 +12,8 @@ from markupsafe import Markup
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from community.language import detect_language
-from community.models import Brand, Forum, Post, Tag, Thread, ThreadStatus, User, Visibility
+from community.core.language import detect_language
+from community.core.models import Brand, Forum, Post, Tag, Thread, ThreadStatus, User, Visibility
 from kb import vectors
 from kb.documents import plain_text
 from kb.models import Article, ArticleStatus, DeflectionEvent, Solution

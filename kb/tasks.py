@@ -7,24 +7,23 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from community.db import begin_write
-from community.indexing import ARTICLE_CHANGED, BRAND_SEARCH_SETTINGS, THREAD_CHANGED
-from community.models import Brand, Forum, Post, Thread, Visibility
-from community.outbox import OutboxEvent
+from community.core.db import begin_write
+from community.core.indexing import ARTICLE_CHANGED, BRAND_SEARCH_SETTINGS, THREAD_CHANGED
+from community.core.jobs import Worker
+from community.core.models import Brand, Forum, Post, Thread, Visibility
+from community.core.outbox import OutboxEvent
 from kb import duplicates, promotion, vectors
 from kb.documents import article_document, solution_document, thread_document
 from kb.models import Article, ArticleStatus
 from kb.reindex import reindex_brand, request_vectors
 from kb.scoring import rescore
 from kb.search import KB_SETTINGS, THREAD_SETTINGS, SearchEngine, SearchUnavailable, synonym_map
-
-if TYPE_CHECKING:
-    from community.worker import Worker
+from kb.search_model import MODEL_CHANGED
 
 
 @dataclass
@@ -231,8 +230,33 @@ class VectorJob:
             send()
 
 
-def register(worker: Worker, engine: SearchEngine) -> Indexer:
-    indexer = Indexer(engine, worker.session_factory)
+class ModelChange:
+    """The worker's side of a change of a brand's semantic search model (kb.search_model): the
+    brand's indexes get the new model's embedders and lose the old ones. Meilisearch cannot add a
+    `userProvided` embedder to an index whose documents have no vectors for it, so Indexer's
+    ensure_brand then builds the brand's indexes anew beside the live ones and swaps them in
+    (searchers never see an empty index); the vector events queued with the change send each
+    document again with its new vector. Until then a document is found by its words."""
+
+    def __init__(self, indexer: Indexer, session_factory: sessionmaker[Session]) -> None:
+        self.indexer = indexer
+        self.session_factory = session_factory
+
+    def run(self, brand_ids: list[int]) -> None:
+        for brand_id in brand_ids:
+            with self.session_factory() as db:
+                brand = db.get(Brand, brand_id)
+                if brand is None:
+                    continue
+                db.expunge(brand)
+            self.indexer.ensure_brand(brand, force=True)
+
+
+def register(worker: Worker) -> Indexer:
+    """Search indexing, vectors, possible duplicates and search-model changes; the indexer is
+    returned for the worker's callers (tests, benchmarks) that drive it directly."""
+    indexer = Indexer(SearchEngine(worker.settings), worker.session_factory)
+    engine = indexer.engine
     job = VectorJob(indexer, worker.session_factory)
     duplicates.register(worker, engine)
 
@@ -268,4 +292,11 @@ def register(worker: Worker, engine: SearchEngine) -> Indexer:
     worker.register_batch(vectors.VECTORS_NEEDED, on_vectors)
     worker.register_batch(ARTICLE_CHANGED, on_articles)
     worker.register_batch(BRAND_SEARCH_SETTINGS, on_settings)
+    change = ModelChange(indexer, worker.session_factory)
+
+    def on_changed(_db: Session, events: list[OutboxEvent]) -> Callable[[], None]:
+        brand_ids = sorted({int(event.payload["brand_id"]) for event in events})
+        return lambda: change.run(brand_ids)
+
+    worker.register_batch(MODEL_CHANGED, on_changed)
     return indexer

@@ -28,9 +28,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from community import outbox
-from community.clock import utcnow
-from community.models import Brand, Forum, Post, Thread, Visibility
+from community.core import outbox
+from community.core.clock import utcnow
+from community.core.models import Brand, Forum, Post, Thread, Visibility
 from kb.documents import plain_text
 from kb.embeddings import (
     CachingEmbedder,

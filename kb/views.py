@@ -1,4 +1,4 @@
-"""Article views: like thread views (community.viewcount), once per viewer per article per
+"""Article views: like thread views (community.core.viewcount), once per viewer per article per
 day, buffered in memory and written in batches."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from datetime import date, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from community.clock import utcnow
-from community.viewcount import MAX_BUFFER, store_new_views
-from community.write_buffer import WriteBuffer
+from community.core.clock import utcnow
+from community.core.viewcount import MAX_BUFFER, store_new_views
+from community.core.write_buffer import WriteBuffer
 from kb.models import Article, ArticleView
 
 logger = logging.getLogger(__name__)

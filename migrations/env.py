@@ -1,4 +1,5 @@
-"""Alembic environment: migrations run on DATABASE_URL (or the URL community.migrate passes)."""
+"""Alembic environment: migrations run on DATABASE_URL (or the URL community.core.migrate
+passes)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import Connection
 
 from community.all_models import Base
-from community.db import UTCDateTime, make_engine
-from community.settings import Settings
+from community.core.db import UTCDateTime, make_engine
+from community.core.settings import Settings
 
 config = context.config
 if config.config_file_name and config.attributes.get("configure_logging", True):

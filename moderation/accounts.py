@@ -9,17 +9,18 @@ from datetime import timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from community import notifications, visibility
-from community.auth import revoke_user_sessions
-from community.clock import utcnow
-from community.errors import FormErrors, NotFound, PermissionDenied
-from community.i18n import gettext as _
-from community.labels import N_
-from community.models import Brand, Forum, Post, Role, Thread, User, Visibility
-from community.policy import ensure_can_participate, is_staff
+from community import visibility
+from community.core import notifications
+from community.core.audit import record_audit
+from community.core.auth import revoke_user_sessions
+from community.core.clock import utcnow
+from community.core.errors import FormErrors, NotFound, PermissionDenied
+from community.core.i18n import gettext as _
+from community.core.labels import N_
+from community.core.models import Brand, Forum, Post, Role, Thread, User, Visibility
+from community.core.policy import ensure_can_participate, is_staff
 from moderation import queue
 from moderation.actions import audit_action, ensure_moderator
-from moderation.audit import record_audit
 from moderation.models import AccountWarning, QueueItem
 
 MAX_SUSPENSION_DAYS = 3650

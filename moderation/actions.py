@@ -14,15 +14,16 @@ from collections.abc import Mapping
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from community import indexing, notifications, visibility
-from community.clock import utcnow
-from community.errors import FormErrors, NotFound, PermissionDenied
-from community.i18n import gettext as _
-from community.labels import N_
-from community.models import Forum, Post, Role, Thread, ThreadStatus, User, Visibility
+from community import visibility
+from community.core import indexing, notifications
+from community.core.audit import record_audit
+from community.core.clock import utcnow
+from community.core.errors import FormErrors, NotFound, PermissionDenied
+from community.core.i18n import gettext as _
+from community.core.labels import N_
+from community.core.models import Forum, Post, Role, Thread, ThreadStatus, User, Visibility
 from community.reputation import clear_acceptance
 from moderation import queue
-from moderation.audit import record_audit
 
 MODERATORS = frozenset({Role.MODERATOR, Role.ADMIN})
 MOVE_LEVEL = 3

@@ -9,16 +9,17 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from community import service as community_service
 from community.api import ERRORS
-from community.auth import CurrentUser, client_ip, require_role
-from community.db import SessionDep
-from community.models import Role, User
-from community.schemas import Input, Output, Text
-from community.threads import access_post
+from community.core import service as community_service
+from community.core.audit import AuditLog
+from community.core.auth import CurrentUser, client_ip, require_role
+from community.core.db import SessionDep
+from community.core.models import Role, User
+from community.core.ratelimit import limited
+from community.core.schemas import Input, Output, Text
+from community.threads import access_post, access_thread
 from moderation import decisions, queue
-from moderation.models import AuditLog, FlagReason, FlagStatus, ItemStatus, Queue
-from moderation.ratelimit import limited
+from moderation.models import FlagReason, FlagStatus, ItemStatus, Queue
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS, tags=["moderation"])  # type: ignore[arg-type]
 Moderator = Annotated[User, Depends(require_role(Role.MODERATOR, Role.ADMIN))]
@@ -82,8 +83,6 @@ class QueueCounts(BaseModel):
     dependencies=[limited("flag")],
 )
 def api_flag(db: SessionDep, user: CurrentUser, post_id: int, body: FlagIn) -> object:
-    from community.threads import access_thread
-
     post = access_post(db, user, post_id)
     original = (
         access_thread(db, user, body.duplicate_of_thread_id)

@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from community import readable
-from community.i18n import gettext as _
-from community.labels import LABELS, N_, label
-from community.models import User
-from moderation.models import AuditLog
+from community.core import readable
+from community.core.audit import AuditLog
+from community.core.i18n import gettext as _
+from community.core.labels import LABELS, N_, label
+from community.core.models import User
 
 ACTIONS = {
     "post.shown": N_("Post shown"),

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from community import notifications
-from community.clock import utcnow
-from community.errors import AppError, FormErrors
-from community.i18n import gettext as _
-from community.labels import N_
-from community.models import Post, User, Visibility
-from community.policy import is_staff
+from community.core import notifications
+from community.core.clock import utcnow
+from community.core.errors import AppError, FormErrors
+from community.core.i18n import gettext as _
+from community.core.labels import N_
+from community.core.models import Post, User, Visibility
+from community.core.policy import is_staff
 from moderation import queue
 from moderation.accounts import suspend
 from moderation.actions import ensure_moderator, not_published, set_post_visibility

@@ -22,13 +22,13 @@ import re2
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from community.clock import utcnow
-from community.errors import FormErrors
-from community.i18n import gettext as _
-from community.i18n import ngettext
-from community.models import Brand, Forum, ModerationPolicy, Post, User, Visibility
+from community.core.audit import record_audit
+from community.core.clock import utcnow
+from community.core.errors import FormErrors
+from community.core.i18n import gettext as _
+from community.core.i18n import ngettext
+from community.core.models import Brand, Forum, ModerationPolicy, Post, User, Visibility
 from moderation import trust
-from moderation.audit import record_audit
 from moderation.models import BlockedPattern, FilterHit, FilterMode
 
 logger = logging.getLogger(__name__)

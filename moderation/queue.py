@@ -14,15 +14,17 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from community import notifications, visibility
-from community.clock import utcnow
-from community.errors import Conflict, NotFound, PermissionDenied
-from community.i18n import gettext as _
-from community.labels import N_, label, queue_label
-from community.models import NotificationKind, Post, Thread, User, Visibility
-from community.policy import ensure_can_participate, ensure_post_visible, is_staff
-from moderation import trust
-from moderation.audit import record_audit
+from community import visibility
+from community.core import notifications
+from community.core.audit import record_audit
+from community.core.clock import utcnow
+from community.core.errors import Conflict, FormErrors, NotFound, PermissionDenied
+from community.core.events import Submission
+from community.core.i18n import gettext as _
+from community.core.labels import N_, label, queue_label
+from community.core.models import NotificationKind, Post, Thread, User, Visibility
+from community.core.policy import ensure_can_participate, ensure_post_visible, is_staff
+from moderation import filters, trust
 from moderation.models import (
     Flag,
     FlagReason,
@@ -110,6 +112,16 @@ def hold(
     return item
 
 
+def screen_submission(db: Session, submission: Submission) -> None:
+    """On post_submitted: screen a new post; what a filter catches waits in the pending queue."""
+    post = submission.post
+    screening = filters.screen(db, submission.author, submission.forum, submission.text, post=post)
+    filters.record_hits(db, screening, post)
+    if screening.held:
+        hold(db, post, screening.reasons, account_reasons=screening.account_reasons)
+        submission.held = True
+
+
 # --- flags -----------------------------------------------------------------------------------
 
 
@@ -127,8 +139,6 @@ def flag(
     if post.author_id == flagger.id:
         raise PermissionDenied(_("You cannot flag your own post."))
     if reason == FlagReason.OTHER and not (note or "").strip():
-        from community.errors import FormErrors
-
         raise FormErrors({"note": _("Say what is wrong.")})
     existing = db.scalar(
         select(Flag).where(

@@ -12,21 +12,22 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
-from community import service as community_service
-from community.auth import CurrentUser, client_ip, require_role
-from community.db import SessionDep
-from community.errors import FormErrors, NotFound
-from community.forms import record_id, some_record_ids, whole_number
-from community.i18n import gettext as _
-from community.labels import queue_label
-from community.markdown import render_markdown
-from community.models import Brand, Forum, Role, Thread, User, Visibility
+from community.core import service as community_service
+from community.core.audit import AuditLog
+from community.core.auth import CurrentUser, client_ip, require_role
+from community.core.db import SessionDep
+from community.core.errors import FormErrors, NotFound
+from community.core.forms import record_id, some_record_ids, whole_number
+from community.core.i18n import gettext as _
+from community.core.labels import queue_label
+from community.core.markdown import render_markdown
+from community.core.models import Brand, Forum, Role, Thread, User, Visibility
+from community.core.ratelimit import limited
+from community.core.web import flash_redirect, is_htmx, render, safe_next
 from community.threads import access_post, access_thread
-from community.web import flash_redirect, is_htmx, render
 from kb import duplicate_review
 from moderation import accounts, actions, audit_view, decisions, queue
-from moderation.models import AuditLog, FlagReason, ItemStatus, Queue
-from moderation.ratelimit import limited
+from moderation.models import AccountWarning, FlagReason, ItemStatus, Queue
 
 router = APIRouter(include_in_schema=False)
 FormText = Annotated[str, Form()]
@@ -36,8 +37,6 @@ Moderator = Annotated[User, Depends(require_role(Role.MODERATOR, Role.ADMIN))]
 
 def _back(request: Request, default: str) -> str:
     referer = request.headers.get("referer", "")
-    from community.web import safe_next
-
     path = referer.split(request.headers.get("host", ""), 1)[-1] if referer else ""
     return safe_next(path, default)
 
@@ -191,8 +190,6 @@ def resolve_bulk(
     message = _("%(done)d handled.") % {"done": done}
     if skipped:
         message += " " + " ".join(skipped[:3])
-    from community.web import safe_next
-
     return flash_redirect(request, safe_next(back, "/mod"), message)
 
 
@@ -290,8 +287,6 @@ def _thread_from(db: SessionDep, user: User, reference: str, *, field: str) -> T
 @router.get("/mod/users/{username}", response_class=HTMLResponse, name="mod_user")
 def user_page(request: Request, db: SessionDep, user: Moderator, username: str) -> Response:
     member = community_service.get_user_by_username(db, username)
-    from moderation.models import AccountWarning
-
     warnings = list(
         db.scalars(
             select(AccountWarning)

@@ -9,15 +9,15 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, select
 
-from community import service as community_service
-from community.auth import client_ip, require_role
-from community.db import SessionDep
-from community.errors import FormErrors, NotFound
-from community.i18n import gettext as _
-from community.models import Role, User
-from community.web import flash_redirect, render
+from community.core import service as community_service
+from community.core.audit import record_audit
+from community.core.auth import client_ip, require_role
+from community.core.db import SessionDep
+from community.core.errors import FormErrors, NotFound
+from community.core.i18n import gettext as _
+from community.core.models import Role, User
+from community.core.web import flash_redirect, render
 from moderation import filters, trust
-from moderation.audit import record_audit
 from moderation.models import BlockedPattern, FilterHit, FilterMode
 
 router = APIRouter(include_in_schema=False)

@@ -23,12 +23,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from community.clock import utcnow
-from community.errors import FormErrors, PermissionDenied
-from community.forms import whole_number
-from community.i18n import gettext as _
-from community.models import Brand, Post, Role, Thread, User, Visibility
-from moderation.audit import record_audit
+from community.core.audit import record_audit
+from community.core.clock import utcnow
+from community.core.errors import FormErrors, PermissionDenied
+from community.core.forms import whole_number
+from community.core.i18n import gettext as _
+from community.core.models import Brand, Post, Role, Thread, User, Visibility
 from moderation.models import Flag, FlagStatus
 
 DEFAULTS: dict[str, dict[str, int]] = {

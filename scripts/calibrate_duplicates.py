@@ -59,9 +59,9 @@ from bench.common import (  # noqa: E402
     throwaway_postgres,
     workspace,
 )
-from community import migrate  # noqa: E402
-from community.db import make_engine, make_session_factory  # noqa: E402
-from community.models import Brand, Forum, Post, Thread, Visibility  # noqa: E402
+from community.core import migrate  # noqa: E402
+from community.core.db import make_engine, make_session_factory  # noqa: E402
+from community.core.models import Brand, Forum, Post, Thread, Visibility  # noqa: E402
 from kb import duplicates, vectors  # noqa: E402
 from kb.duplicate_models import DuplicateSuggestion  # noqa: E402
 from scripts.relevance import (  # noqa: E402

@@ -50,10 +50,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:  # run as a file: make the project's packages importable
     sys.path.insert(0, str(REPO_ROOT))
 
-from community import meili  # noqa: E402
 from community.app import create_app  # noqa: E402
-from community.db import make_engine  # noqa: E402
-from community.settings import Settings, normalise_database_url  # noqa: E402
+from community.core import meili  # noqa: E402
+from community.core.db import make_engine  # noqa: E402
+from community.core.settings import Settings, normalise_database_url  # noqa: E402
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
@@ -706,7 +706,7 @@ def main(
             rate_limits_enabled=False,
             log_level="WARNING",
         )
-        logging.getLogger("community.security").addFilter(OncePerError())
+        logging.getLogger("community.core.security").addFilter(OncePerError())
         with TestClient(create_app(settings), base_url="http://testserver") as client:
             console.rule("pages")
             pages_started = time.monotonic()

@@ -51,10 +51,10 @@ from bench.common import (  # noqa: E402
     throwaway_postgres,
     workspace,
 )
-from community import migrate  # noqa: E402
 from community.app import create_app  # noqa: E402
-from community.db import make_engine, make_session_factory  # noqa: E402
-from community.models import Thread, ThreadStatus  # noqa: E402
+from community.core import migrate  # noqa: E402
+from community.core.db import make_engine, make_session_factory  # noqa: E402
+from community.core.models import Thread, ThreadStatus  # noqa: E402
 from kb.search import SearchEngine  # noqa: E402
 from scripts.relevance import (  # noqa: E402
     CUTOFFS,

@@ -33,13 +33,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:  # run as a file: make the project's packages importable
     sys.path.insert(0, str(REPO_ROOT))
 
-from community.importing.models import ImportKey  # noqa: E402
+from community.core.import_models import ImportKey  # noqa: E402
+from community.core.models import Brand, ThreadStatus  # noqa: E402
+from community.core.outbox import OutboxEvent  # noqa: E402
+from community.core.settings import Settings  # noqa: E402
 from community.importing.report import ImportReport  # noqa: E402
 from community.importing.service import Importer, ensure_forum  # noqa: E402
 from community.importing.stackexchange import StackExchangeDump  # noqa: E402
-from community.models import Brand, ThreadStatus  # noqa: E402
-from community.outbox import OutboxEvent  # noqa: E402
-from community.settings import Settings  # noqa: E402
 from community.worker import Worker  # noqa: E402
 from kb import service_search  # noqa: E402
 from kb.models import Article, Solution  # noqa: E402

@@ -35,16 +35,18 @@ from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session
 from starlette.routing import BaseRoute
 
-from community import meili, migrate, threads
+from community import threads
 from community.all_models import Base
 from community.app import create_app
-from community.auth import Passwords
-from community.db import begin_write, make_engine, make_session_factory
-from community.errors import AppError
-from community.models import Brand, Forum, Post, Role, Thread, ThreadKind, User
-from community.schemas import AnswerIn, AskIn, RegistrationIn
-from community.service import register
-from community.settings import Settings, normalise_database_url
+from community.core import meili, migrate
+from community.core.auth import Passwords
+from community.core.db import begin_write, make_engine, make_session_factory
+from community.core.errors import AppError
+from community.core.models import Brand, Forum, Post, Role, Thread, ThreadKind, User
+from community.core.schemas import AnswerIn, AskIn, RegistrationIn
+from community.core.service import register
+from community.core.settings import Settings, normalise_database_url
+from community.wiring import subscribe_all
 from community.worker import Worker
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
@@ -585,3 +587,10 @@ def mail_worker(
     """Makes workers that send e-mail to the `smtp` fixture's server."""
     configured = mail_settings(settings, smtp[1])
     return lambda: Worker(configured, make_session_factory(engine))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _domain_events() -> None:
+    """Services publish domain events; the app, the worker and the CLI connect the packages'
+    handlers at start-up, and so does the suite, for the tests that call services directly."""
+    subscribe_all()

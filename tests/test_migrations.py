@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect
 
-from community import migrate
 from community.all_models import Base
-from community.db import make_engine
+from community.core import migrate
+from community.core.db import make_engine
 from tests.conftest import fresh_database_url
 
 

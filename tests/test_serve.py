@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from community.meili import free_port
+from community.core.meili import free_port
 
 COMMUNITY = str(Path(sys.executable).with_name("community"))
 
@@ -105,7 +105,7 @@ def test_serve_runs_embedded_and_stops_cleanly_on_ctrl_c(embedded_env: dict[str,
     process = _start(embedded_env, port)
     try:
         _wait_ready(process, url)
-        assert (instance / "community.db").exists()
+        assert (instance / "community.core.db").exists()
         assert (instance / "secret_key").exists()
         meili_pid = _meili_pid(instance)
         assert _alive(meili_pid)

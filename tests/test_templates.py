@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from jinja2 import UndefinedError
 
-from community.web import build_templates
+from community.core.web import build_templates
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE_TEMPLATES = sorted(

@@ -10,7 +10,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
-from community.models import Post, Tag, Thread
+from community.core.models import Post, Tag, Thread
 
 T = TypeVar("T")
 THREADS = cast(Table, Thread.__table__)

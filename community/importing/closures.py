@@ -11,12 +11,12 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
+from community.core.import_models import ImportKey
+from community.core.models import Thread, ThreadStatus
 from community.importing.bulk import THREADS
 from community.importing.keys import RunKeys
-from community.importing.models import ImportKey
 from community.importing.records import Closure, DuplicateLink
 from community.importing.report import PartReport
-from community.models import Thread, ThreadStatus
 
 
 def store_duplicates(

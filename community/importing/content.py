@@ -18,7 +18,19 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from community.identity import USERNAME_MAX
+from community.core.identity import USERNAME_MAX
+from community.core.language import detect_post_language
+from community.core.markdown import HTML_VERSION, render_markdown, sanitize_html
+from community.core.models import (
+    Post,
+    PostComment,
+    Tag,
+    Thread,
+    ThreadStatus,
+    User,
+    Visibility,
+    thread_tags,
+)
 from community.importing.bulk import POSTS, THREADS, insert_ids
 from community.importing.keys import RunKeys
 from community.importing.records import (
@@ -29,18 +41,6 @@ from community.importing.records import (
     VoteTotals,
 )
 from community.importing.report import PartReport
-from community.language import detect_post_language
-from community.markdown import HTML_VERSION, render_markdown, sanitize_html
-from community.models import (
-    Post,
-    PostComment,
-    Tag,
-    Thread,
-    ThreadStatus,
-    User,
-    Visibility,
-    thread_tags,
-)
 from community.threads import TAGS_MAX
 
 _TAG = re.compile(r"^[^\W_][\w+#.-]{0,29}$")

@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import and_, bindparam, case, func, select, update
 from sqlalchemy.orm import Session, aliased
 
+from community.core.import_models import ImportKey
+from community.core.models import Forum, Thread, ThreadStatus, Visibility, thread_tags
 from community.importing.bulk import POSTS, TAGS, THREADS, batches
 from community.importing.keys import RunKeys
-from community.importing.models import ImportKey
-from community.models import Forum, Thread, ThreadStatus, Visibility, thread_tags
 
 
 def accept_answers(db: Session, keys: RunKeys) -> None:

@@ -7,11 +7,12 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from community.core.import_models import ImportKey
+from community.core.models import Brand, Forum, Post, Thread, ThreadStatus, Visibility
 from community.importing.bulk import batches
 from community.importing.keys import RunKeys
-from community.importing.models import ImportKey
 from community.importing.report import ProgressFn
-from community.models import Brand, Forum, Post, Thread, ThreadStatus, Visibility
+from crowdservice.triage import triage_many
 from kb import promotion
 from kb.models import Solution
 from kb.reindex import reindex_brand, request_vectors
@@ -85,8 +86,6 @@ def triage(session_factory: sessionmaker[Session], keys: RunKeys, progress: Prog
     """Type, sentiment, segment and priority for the threads this run created, in bulk.
     They get no service deadlines: history is not a queue (the sweeps only look at threads
     with due times, so importing years of questions escalates nothing)."""
-    from crowdservice.triage import triage_many  # crowd-service builds on community
-
     own_questions = select(ImportKey.local_id).where(
         ImportKey.run_id.in_(keys.own_runs), ImportKey.kind == "question"
     )

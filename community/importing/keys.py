@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from sqlalchemy import and_, insert, select
 from sqlalchemy.orm import Session
 
-from community.importing.models import ImportKey
+from community.core.import_models import ImportKey
+from community.core.models import Post
 from community.importing.records import AnswerRecord, CommentRecord, QuestionRecord
-from community.models import Post
 
 
 @dataclass(frozen=True, slots=True)

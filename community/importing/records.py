@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
-from community.models import ThreadKind
+from community.core.models import ThreadKind
 
 T = TypeVar("T")
 

@@ -31,16 +31,16 @@ from typing import Any, TypeVar
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from community.clock import utcnow
+from community.core.clock import utcnow
+from community.core.import_models import ImportRun
+from community.core.models import Brand, Forum, Tag
 from community.importing import counters, finishing
 from community.importing.bulk import batches
 from community.importing.closures import store_closures, store_duplicates
 from community.importing.content import ContentWriter
 from community.importing.keys import RunKeys
-from community.importing.models import ImportRun
 from community.importing.records import Part, Skips, Source
 from community.importing.report import ImportReport, PartReport, ProgressFn, no_progress
-from community.models import Brand, Forum, Tag
 from kb.search import SearchEngine
 
 BATCH = 500

@@ -7,10 +7,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from community.errors import Conflict, NotFound, PermissionDenied
-from community.i18n import gettext as _
-from community.models import Forum, Role, Thread, User
-from community.policy import ensure_can_participate
+from community.core.errors import Conflict, NotFound, PermissionDenied
+from community.core.i18n import gettext as _
+from community.core.models import Forum, Role, Thread, User
+from community.core.policy import ensure_can_participate
 from crowdservice.models import ACTIVE_ESCALATION, Escalation, EscalationStatus
 
 AGENT_ROLES = (Role.AGENT, Role.ADMIN)

@@ -14,13 +14,15 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from community import notifications, threads
-from community.clock import utcnow
-from community.errors import Conflict, FormErrors, PermissionDenied
-from community.i18n import gettext as _
-from community.i18n import override
-from community.models import Notification, NotificationKind, Post, Thread, User, Visibility
-from community.schemas import AnswerIn
+from community import threads
+from community.core import notifications
+from community.core.audit import record_audit
+from community.core.clock import utcnow
+from community.core.errors import Conflict, FormErrors, PermissionDenied
+from community.core.i18n import gettext as _
+from community.core.i18n import override
+from community.core.models import Notification, NotificationKind, Post, Thread, User, Visibility
+from community.core.schemas import AnswerIn
 from crowdservice import escalation as escalation_service
 from crowdservice.agent.access import (
     ACTIVE_STATUSES,
@@ -33,7 +35,6 @@ from crowdservice.agent.access import (
 )
 from crowdservice.agent.clocks import end_pause
 from crowdservice.models import BreachKind, Escalation, EscalationStatus
-from moderation.audit import record_audit
 
 
 def audit(

@@ -9,11 +9,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from community import indexing
-from community.clock import utcnow
-from community.i18n import gettext as _
-from community.i18n import override
-from community.models import Post, Role, Thread, User, Visibility
+from community.core import indexing
+from community.core.audit import AuditLog
+from community.core.clock import utcnow
+from community.core.i18n import gettext as _
+from community.core.i18n import override
+from community.core.models import Post, Role, Thread, User, Visibility
 from crowdservice import escalation as escalation_service
 from crowdservice import triage, webhooks
 from crowdservice.agent.access import (
@@ -39,7 +40,6 @@ from crowdservice.models import (
     Resolution,
     TriageResult,
 )
-from moderation.models import AuditLog
 
 # --- handing off, returning, resolving -------------------------------------------------------
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from community.errors import FormErrors, NotFound
-from community.i18n import gettext as _
-from community.i18n import override
-from community.models import Forum, Post, Thread, User, Visibility
+from community.core.errors import FormErrors, NotFound
+from community.core.i18n import gettext as _
+from community.core.i18n import override
+from community.core.models import Forum, Post, Thread, User, Visibility
 from crowdservice.agent.actions import public_locale, respond
 from crowdservice.models import Escalation
 from kb.models import Article

@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from community.clock import utcnow
-from community.models import Brand, Forum, Post, Thread, User, Visibility
+from community.core.clock import utcnow
+from community.core.models import Brand, Forum, Post, Thread, User, Visibility
 from crowdservice import explain, triage
 from crowdservice.agent.access import ACTIVE_STATUSES, ensure_agent
 from crowdservice.agent.clocks import due_that_matters, resolution_due, seconds_left

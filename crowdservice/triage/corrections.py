@@ -10,16 +10,16 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from community.clock import utcnow
-from community.errors import FormErrors, PermissionDenied
-from community.i18n import gettext as _
-from community.models import Thread, User
-from community.policy import is_staff
+from community.core.audit import record_audit
+from community.core.clock import utcnow
+from community.core.errors import FormErrors, PermissionDenied
+from community.core.i18n import gettext as _
+from community.core.models import Thread, User
+from community.core.policy import is_staff
 from crowdservice.models import InteractionType, Priority, Segment, Sentiment, TriageResult
 from crowdservice.triage.classifier import Classification
 from crowdservice.triage.rules import LIST_KEYS, priority_for, rules_for_brand
 from crowdservice.triage.service import brand_id, question_body, triage_fields, triage_thread
-from moderation.audit import record_audit
 
 # The priority staff choose when nobody needs to answer.
 NO_RESPONSE = "none"

@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from community.errors import FormErrors
-from community.i18n import gettext as _
+from community.core.errors import FormErrors
+from community.core.i18n import gettext as _
 from crowdservice.models import InteractionType, Priority, Segment, Sentiment, ServicePolicy
 from crowdservice.triage.classifier import Classification
 from crowdservice.triage.words import needle, padded_words, read_table

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from community.clock import utcnow
-from community.models import Post, Thread, User, Visibility
+from community.core.clock import utcnow
+from community.core.models import Post, Thread, User, Visibility
 from crowdservice.models import Segment, Sentiment
 from moderation.models import Flag, FlagStatus
 

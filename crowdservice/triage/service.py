@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 
-from community.clock import utcnow
-from community.models import Forum, Post, Thread
+from community.core.clock import utcnow
+from community.core.models import Forum, Post, Thread
 from crowdservice.models import InteractionType, Priority, Segment, Sentiment, TriageResult
 from crowdservice.triage.classifier import Classification, Classifier, default_classifier
 from crowdservice.triage.rules import priority_for, rules_for_brand, urgency

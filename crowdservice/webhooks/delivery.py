@@ -24,7 +24,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlunsplit
 
 import httpx
@@ -32,12 +32,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks import Webhook as StandardWebhook
 
-from community import netguard, outbox
-from community.clock import utcnow
-from community.db import begin_write
-from community.errors import Conflict
-from community.i18n import gettext as _
-from community.models import User
+from community.core import netguard, outbox
+from community.core.audit import record_audit
+from community.core.clock import utcnow
+from community.core.db import begin_write
+from community.core.errors import Conflict
+from community.core.i18n import gettext as _
+from community.core.jobs import Worker
+from community.core.models import User
 from crowdservice.models import (
     DeliveryStatus,
     Webhook,
@@ -45,10 +47,6 @@ from crowdservice.models import (
     WebhookDelivery,
 )
 from crowdservice.webhooks.endpoints import EVENTS, parse_url, require_admin
-from moderation.audit import record_audit
-
-if TYPE_CHECKING:
-    from community.worker import Worker
 
 logger = logging.getLogger(__name__)
 
@@ -336,9 +334,8 @@ def redeliver(
 
 def register(worker: Worker) -> None:
     """Add the delivery run to a worker's periodic tasks."""
-    from community.worker import Periodic  # the worker imports this module: import late
 
     def run(_db: Session) -> None:
         deliver_due(worker.session_factory, worker_id=worker.worker_id)
 
-    worker.periodic.append(Periodic("webhook deliveries", DELIVERY_INTERVAL, run))
+    worker.every("webhook deliveries", DELIVERY_INTERVAL, run)

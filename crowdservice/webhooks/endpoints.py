@@ -12,12 +12,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from community import netguard
-from community.errors import FormErrors, NotFound, PermissionDenied
-from community.i18n import gettext as _
-from community.models import Brand, Role, User
+from community.core import netguard
+from community.core.audit import record_audit
+from community.core.errors import FormErrors, NotFound, PermissionDenied
+from community.core.i18n import gettext as _
+from community.core.models import Brand, Role, User
 from crowdservice.models import Webhook
-from moderation.audit import record_audit
 
 EVENTS = (
     "escalation.created",
@@ -30,7 +30,7 @@ SECRET_BYTES = 24
 MAX_URL_LENGTH = netguard.MAX_URL_LENGTH
 
 
-# --- URLs and the SSRF guard (community.netguard, shared with brands' embedding services) ---
+# --- URLs and the SSRF guard (community.core.netguard, shared with brands' embedding services) ---
 
 _Target = netguard.Target
 _Refused = netguard.Refused

@@ -11,6 +11,7 @@ from typing import Any, Generic, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
+from threadpoolctl import ThreadpoolController
 
 Vectors: TypeAlias = NDArray[np.float32]
 
@@ -108,7 +109,5 @@ class BlasThreads:
 
 
 def _blas_limiter() -> Callable[..., AbstractContextManager[Any]]:
-    from threadpoolctl import ThreadpoolController
-
     limit: Callable[..., AbstractContextManager[Any]] = ThreadpoolController().limit
     return limit

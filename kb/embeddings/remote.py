@@ -6,7 +6,7 @@ Two request shapes: `{"texts": [...]}` (the default) or OpenAI's `{"input": [...
 (refused connection, timeout, an error status, an answer that is not the vectors asked for)
 is an `EmbedderUnavailable`, so the caller falls back to lexical search.
 
-The service's address is checked like a webhook's (community.netguard) before every request:
+The service's address is checked like a webhook's (community.core.netguard) before every request:
 one that resolves to a private, loopback or reserved address is refused unless the brand's
 admin allowed private addresses, and the request goes to the address that was checked.
 """
@@ -22,7 +22,7 @@ import httpx
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
-from community import netguard
+from community.core import netguard
 from kb.embeddings.base import (
     EmbedderTimeout,
     EmbedderUnavailable,

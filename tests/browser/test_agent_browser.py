@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from community.models import Post, Role, Thread, User
+from community.core.models import Post, Role, Thread, User
 from crowdservice.models import Escalation, EscalationReason, EscalationStatus
 from tests.browser.conftest import PageProblems, WatchedBrowser
 from tests.conftest import PASSWORD, QA, LiveServer, fresh

@@ -16,9 +16,9 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from community import voting
-from community.db import make_session_factory
-from community.models import Role, Thread, User
-from community.settings import Settings
+from community.core.db import make_session_factory
+from community.core.models import Role, Thread, User
+from community.core.settings import Settings
 from community.worker import Worker
 from kb.models import Article, ArticleStatus, DeflectionEvent
 from tests.browser.conftest import BrowserProblems, PageProblems, WatchedBrowser

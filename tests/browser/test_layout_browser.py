@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy.orm import Session
 
-from community.models import Role, User
+from community.core.models import Role, User
 from crowdservice import agent as agent_service
 from crowdservice.models import EscalationReason
 from moderation import actions

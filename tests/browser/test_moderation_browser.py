@@ -15,7 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from community import voting
-from community.models import (
+from community.core.audit import AuditLog
+from community.core.models import (
     Forum,
     Notification,
     NotificationKind,
@@ -25,9 +26,9 @@ from community.models import (
     User,
     Visibility,
 )
-from community.notifications import describe
+from community.core.notifications import describe
 from moderation import decisions, queue
-from moderation.models import AuditLog, Flag, FlagReason, FlagStatus, ItemStatus, Queue, QueueItem
+from moderation.models import Flag, FlagReason, FlagStatus, ItemStatus, Queue, QueueItem
 from tests.browser.conftest import PageProblems, WatchedBrowser
 from tests.conftest import PASSWORD, QA, LiveServer, fresh
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from community import threads
-from community.models import (
+from community.core.models import (
     Brand,
     Forum,
     HelpfulMark,
@@ -28,7 +28,7 @@ from community.models import (
     User,
     Vote,
 )
-from community.schemas import AnswerIn, AskIn
+from community.core.schemas import AnswerIn, AskIn
 from moderation import actions as moderation_actions
 from tests.browser.conftest import PageProblems, WatchedBrowser
 from tests.conftest import PASSWORD, LiveServer, fresh

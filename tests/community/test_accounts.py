@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from community.clock import utcnow
-from community.models import User, UserSession
-from community.settings import Settings
+from community.core.clock import utcnow
+from community.core.models import User, UserSession
+from community.core.settings import Settings
 from tests.conftest import PASSWORD, csrf_token, fresh, log_in
 
 COOKIE = "community_session"

@@ -11,8 +11,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from community.models import Brand, Forum, Role, User
-from community.web import _walk_routes
+from community.core.models import Brand, Forum, Role, User
+from community.core.web import _walk_routes
 
 RoleClient = Callable[[Role | None], tuple[TestClient, User | None]]
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import time_machine
 
-from community.auth import LoginThrottle, Passwords
-from community.clock import utcnow
-from community.settings import Settings
+from community.core.auth import LoginThrottle, Passwords
+from community.core.clock import utcnow
+from community.core.settings import Settings
 from tests.conftest import LIMIT_STORAGES, REDIS_URL
 
 

@@ -25,13 +25,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.types import Receive, Scope, Send
 
-from community.admission import AdmissionControl
-from community.api_tokens import create_token
 from community.app import create_app
-from community.auth import start_session
-from community.models import Post, Role, User
-from community.security import send_unavailable, session_cookie_name
-from community.settings import Settings
+from community.core.admission import AdmissionControl
+from community.core.api_tokens import create_token
+from community.core.auth import start_session
+from community.core.models import Post, Role, User
+from community.core.security import send_unavailable, session_cookie_name
+from community.core.settings import Settings
 from tests.conftest import QA, LiveServer, fresh, make_settings
 
 T = TypeVar("T")
@@ -91,7 +91,7 @@ def burst_server(burst_app: FastAPI) -> Iterator[LiveServer]:
 
     import uvicorn
 
-    from community.meili import free_port
+    from community.core.meili import free_port
 
     port = free_port()
     config = uvicorn.Config(
@@ -278,7 +278,7 @@ def test_pool_exhaustion_is_a_503_not_a_500(
     """If a request still cannot get a connection in time, it is told to retry."""
     from fastapi.testclient import TestClient
 
-    from community.db import make_engine
+    from community.core.db import make_engine
 
     engine = make_engine(database_url, concurrency=1, pool_timeout=0.2, max_overflow=0)
     app = create_app(settings, engine=engine)

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from community import migrate
 from community.cli import app
-from community.models import Brand, Forum, Role, Thread, User
+from community.core import migrate
+from community.core.models import Brand, Forum, Role, Thread, User
 from tests.conftest import fresh_database_url
 
 runner = CliRunner()

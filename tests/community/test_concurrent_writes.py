@@ -11,9 +11,9 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from community import threads
-from community.db import begin_write, make_session_factory
-from community.models import Forum, Post, Tag, Thread, ThreadWatch, User
-from community.schemas import AnswerIn, AskIn
+from community.core.db import begin_write, make_session_factory
+from community.core.models import Forum, Post, Tag, Thread, ThreadWatch, User
+from community.core.schemas import AnswerIn, AskIn
 from tests.conftest import QA, fresh
 
 

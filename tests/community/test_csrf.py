@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from community.models import Role, User
-from community.security import CSRF_EXEMPT_PREFIXES, csrf_protect
+from community.core.models import Role, User
+from community.core.security import CSRF_EXEMPT_PREFIXES, csrf_protect
 from tests.conftest import PASSWORD, api_routes, csrf_token, fresh, log_in
 
 

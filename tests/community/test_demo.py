@@ -6,10 +6,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from community.auth import Passwords
+from community.core.auth import Passwords
+from community.core.models import Forum, Role, Thread, User, Visibility
 from community.demo import seed_demo
 from community.demo_content import DEMO_PASSWORD
-from community.models import Forum, Role, Thread, User, Visibility
 from tests.conftest import log_in
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from community.errors import FormErrors
-from community.forms import (
+from community.core.errors import FormErrors
+from community.core.forms import (
     MAX_ID,
     read_decimal_number,
     read_whole_number,

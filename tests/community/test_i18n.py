@@ -11,8 +11,8 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 from fastapi.testclient import TestClient
 
-from community.i18n import negotiate, parse_accept_language
-from community.models import User
+from community.core.i18n import negotiate, parse_accept_language
+from community.core.models import User
 from tests.conftest import csrf_token, log_in
 
 ROOT = Path(__file__).resolve().parents[2]

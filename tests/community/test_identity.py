@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from community.identity import (
+from community.core.identity import (
     IdentityError,
     check_password_policy,
     normalise_display_name,

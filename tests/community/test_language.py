@@ -12,11 +12,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from community import language, threads
-from community.db import make_session_factory
-from community.models import Forum, Post, Thread, User
-from community.schemas import AnswerIn, AskIn, EditIn
-from community.settings import Settings
+from community import threads
+from community.core import language
+from community.core.db import make_session_factory
+from community.core.models import Forum, Post, Thread, User
+from community.core.schemas import AnswerIn, AskIn, EditIn
+from community.core.settings import Settings
 from community.worker import Worker
 from kb.documents import thread_document
 from kb.search import SearchEngine

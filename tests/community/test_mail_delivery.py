@@ -13,10 +13,10 @@ from sqlalchemy import Engine, event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from community.clock import utcnow
-from community.db import make_session_factory
-from community.models import EmailPreference, User
-from community.settings import Settings
+from community.core.clock import utcnow
+from community.core.db import make_session_factory
+from community.core.models import EmailPreference, User
+from community.core.settings import Settings
 from community.worker import Worker
 from tests.conftest import QA, Inbox, mail_settings
 

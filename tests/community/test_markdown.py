@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from community.markdown import (
+from community.core.markdown import (
     ALLOWED_ATTRIBUTES,
     ALLOWED_TAGS,
     LINK_REL,
@@ -24,8 +24,8 @@ from community.markdown import (
     render_markdown,
     sanitize_html,
 )
-from community.markdown import mentioned_keys as keys_in_tokens
-from community.markdown import parse as parse_markdown
+from community.core.markdown import mentioned_keys as keys_in_tokens
+from community.core.markdown import parse as parse_markdown
 
 # --------------------------------------------------------------------------------------------
 # The harmlessness checker

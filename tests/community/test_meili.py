@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from community import meili
 from community.app import create_app
+from community.core import meili
 from tests.conftest import MEILI_TEST_KEY, make_settings
 
 

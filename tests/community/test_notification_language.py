@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from community.models import Brand, Post, Role, User
+from community.core.models import Brand, Post, Role, User
 from community.worker import Worker
 from moderation.models import Queue, QueueItem
 from tests.conftest import QA, Inbox, csrf_token, fresh, log_in

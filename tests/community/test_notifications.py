@@ -11,14 +11,15 @@ import time_machine
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from community import notifications, voting
-from community.clock import utcnow
-from community.db import make_session_factory
-from community.errors import NotFound
-from community.models import EmailPreference, Notification, NotificationKind, User
-from community.notifications import EMAIL_EVENT
-from community.outbox import OutboxEvent
-from community.settings import Settings
+from community import voting
+from community.core import notifications
+from community.core.clock import utcnow
+from community.core.db import make_session_factory
+from community.core.errors import NotFound
+from community.core.models import EmailPreference, Notification, NotificationKind, User
+from community.core.notifications import EMAIL_EVENT
+from community.core.outbox import OutboxEvent
+from community.core.settings import Settings
 from community.worker import Worker
 from tests.conftest import QA, Inbox, fresh
 
@@ -74,13 +75,13 @@ def test_editing_in_a_new_mention_notifies_only_the_new_name(
     db: Session, qa: QA, make_user: UserFactory
 ) -> None:
     from community import threads
-    from community.schemas import EditIn
+    from community.core.schemas import EditIn
 
     asker, first, second = make_user("asker"), make_user("first"), make_user("second")
     thread = qa.ask(asker, body="Hello @first")
     question = thread.posts[0] if thread.posts else None
     fresh(db)
-    from community.models import Post
+    from community.core.models import Post
 
     question = db.scalars(select(Post).where(Post.thread_id == thread.id)).one()
     threads.edit_post(db, asker, question, EditIn(body="Hello @first and @second"))

@@ -9,8 +9,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from community.models import Role
-from community.security import is_row_number
+from community.core.models import Role
+from community.core.security import is_row_number
 from tests.conftest import api_routes, csrf_token
 
 # Values that are not an id of any row: past BIGINT, far past it, not ASCII digits, signs.

@@ -14,9 +14,9 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from community.app import create_app
-from community.db import make_engine
-from community.models import Post, User
-from community.settings import Settings
+from community.core.db import make_engine
+from community.core.models import Post, User
+from community.core.settings import Settings
 from tests.conftest import QA, csrf_token, fresh, log_in
 
 
@@ -139,12 +139,12 @@ def test_api_docs_are_off_by_default_on_https(
 
 
 def test_a_new_sqlite_database_is_readable_by_its_owner_only(tmp_path: Path) -> None:
-    path = tmp_path / "instance" / "community.db"
+    path = tmp_path / "instance" / "community.core.db"
     path.parent.mkdir()
     engine = make_engine(f"sqlite:///{path}")
     with engine.connect() as connection:
         connection.exec_driver_sql("CREATE TABLE t (x)")
     engine.dispose()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    for extra in path.parent.glob("community.db-*"):  # WAL and shared memory
+    for extra in path.parent.glob("community.core.db-*"):  # WAL and shared memory
         assert stat.S_IMODE(extra.stat().st_mode) & 0o077 == 0, extra

@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from community.models import Post, PostRevision, Role, Thread, User
-from moderation.models import AuditLog
+from community.core.audit import AuditLog
+from community.core.models import Post, PostRevision, Role, Thread, User
 from tests.conftest import QA, csrf_token, fresh, log_in
 
 UserFactory = Callable[..., User]

@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from community.models import Role, User
-from moderation.models import AuditLog
+from community.core.audit import AuditLog
+from community.core.models import Role, User
 from tests.conftest import csrf_token, fresh
 
 RoleClient = Callable[[Role | None], tuple[TestClient, User | None]]

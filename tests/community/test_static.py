@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from community.settings import Settings
+from community.core.settings import Settings
 from tests.conftest import MEILI_TEST_KEY
 
 ROOT = Path(__file__).resolve().parents[2]

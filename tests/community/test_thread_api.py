@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from community.models import ApiToken, Post, Role, Thread, User
+from community.core.models import ApiToken, Post, Role, Thread, User
 from tests.conftest import QA, csrf_token, fresh, log_in
 
 UserFactory = Callable[..., User]
@@ -313,7 +313,7 @@ def test_anonymous_api_writes_are_401(client: TestClient, qa: QA, make_user: Use
 def test_locked_threads_refuse_members_but_not_staff_through_the_api(
     client: TestClient, db: Session, qa: QA, token_for: Callable[..., str]
 ) -> None:
-    from community.clock import utcnow
+    from community.core.clock import utcnow
 
     member, agent = token_for("member1"), token_for("lee", Role.AGENT)
     asker = db.scalars(select(User).where(User.username_key == "member1")).one()

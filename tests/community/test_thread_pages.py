@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from community.clock import utcnow
-from community.models import Notification, Post, Role, Thread, User, Visibility, Vote
+from community.core.clock import utcnow
+from community.core.models import Notification, Post, Role, Thread, User, Visibility, Vote
 from tests.conftest import QA, csrf_token, fresh, log_in
 
 UserFactory = Callable[..., User]

@@ -10,9 +10,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from community import threads, voting
-from community.clock import utcnow
-from community.errors import BadRequest, FormErrors, NotFound, PermissionDenied
-from community.models import (
+from community.core.audit import AuditLog
+from community.core.clock import utcnow
+from community.core.errors import BadRequest, FormErrors, NotFound, PermissionDenied
+from community.core.models import (
     Forum,
     Post,
     PostRevision,
@@ -24,8 +25,7 @@ from community.models import (
     User,
     Visibility,
 )
-from community.schemas import AnswerIn, AskIn, EditIn
-from moderation.models import AuditLog
+from community.core.schemas import AnswerIn, AskIn, EditIn
 from tests.conftest import QA, fresh
 
 UserFactory = Callable[..., User]

@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from community.clock import utcnow
-from community.models import Thread, ThreadView, User
-from community.viewcount import ViewCounter, daily_viewer_key, is_bot, viewer_key
+from community.core.clock import utcnow
+from community.core.models import Thread, ThreadView, User
+from community.core.viewcount import ViewCounter, daily_viewer_key, is_bot, viewer_key
 from tests.conftest import QA, fresh, log_in
 
 BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"}

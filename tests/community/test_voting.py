@@ -9,8 +9,8 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from community import voting
-from community.errors import NotFound, PermissionDenied
-from community.models import (
+from community.core.errors import NotFound, PermissionDenied
+from community.core.models import (
     HelpfulMark,
     Notification,
     NotificationKind,
@@ -74,7 +74,7 @@ def test_vote_change_retract_and_reputation(db: Session, qa: QA, make_user: User
 def test_no_voting_on_own_post_hidden_post_or_locked_thread(
     db: Session, qa: QA, make_user: UserFactory
 ) -> None:
-    from community.clock import utcnow
+    from community.core.clock import utcnow
 
     asker, voter = make_user("asker"), make_user("voter")
     moderator = make_user("moddy", role=Role.MODERATOR)

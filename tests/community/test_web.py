@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from community.models import Forum, Role, User
+from community.core.models import Forum, Role, User
 from tests.conftest import csrf_token, fresh, log_in
 
 PAGES = ["/", "/login", "/register", "/healthz", "/api/v1/brands", "/no-such-page", "/api/v1/nope"]

@@ -16,10 +16,10 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from community import outbox
-from community.db import make_session_factory
-from community.models import User
-from community.settings import Settings
+from community.core import outbox
+from community.core.db import make_session_factory
+from community.core.models import User
+from community.core.settings import Settings
 from community.worker import Worker
 from tests.conftest import QA, Inbox, fresh
 

@@ -9,11 +9,11 @@ from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from community import voting
-from community.db import Base
-from community.models import Thread, User
+from community.core.audit import AuditLog
+from community.core.db import Base
+from community.core.models import Thread, User
 from crowdservice import escalation
 from crowdservice.models import Escalation, EscalationReason, Webhook
-from moderation.models import AuditLog
 from tests.conftest import QA, fresh
 
 WEBHOOK_SECRET = "whsec_dGVzdC1zZWNyZXQtZm9yLWFnZW50LXRlc3Rz"

@@ -11,10 +11,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from community.models import Forum, Role, User
+from community.core.audit import AuditLog
+from community.core.models import Forum, Role, User
 from crowdservice import sla, triage
 from crowdservice.models import Priority, ServicePolicy
-from moderation.models import AuditLog
 from tests.conftest import csrf_token, fresh
 
 PAGE = "/admin/brands/acme/service"

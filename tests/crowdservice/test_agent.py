@@ -19,10 +19,10 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from community import visibility, voting
-from community.clock import utcnow
-from community.db import make_session_factory
-from community.errors import Conflict, FormErrors, NotFound, PermissionDenied
-from community.models import (
+from community.core.clock import utcnow
+from community.core.db import make_session_factory
+from community.core.errors import Conflict, FormErrors, NotFound, PermissionDenied
+from community.core.models import (
     Forum,
     Notification,
     NotificationKind,
@@ -33,7 +33,7 @@ from community.models import (
     User,
     Visibility,
 )
-from community.settings import Settings
+from community.core.settings import Settings
 from community.worker import Worker
 from crowdservice import agent, figures
 from crowdservice.agent import QueueFilters

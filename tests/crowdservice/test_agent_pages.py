@@ -16,11 +16,12 @@ from httpx2 import Response
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from community.clock import utcnow
-from community.db import make_session_factory
-from community.markdown import HTML_VERSION
-from community.models import Forum, Post, Role, Thread, ThreadStatus, User
-from community.settings import Settings
+from community.core.audit import AuditLog
+from community.core.clock import utcnow
+from community.core.db import make_session_factory
+from community.core.markdown import HTML_VERSION
+from community.core.models import Forum, Post, Role, Thread, ThreadStatus, User
+from community.core.settings import Settings
 from community.worker import Worker
 from crowdservice import escalation as escalation_service
 from crowdservice.models import (
@@ -34,7 +35,6 @@ from crowdservice.models import (
     WebhookDelivery,
 )
 from kb.models import Article, ArticleStatus
-from moderation.models import AuditLog
 from tests.conftest import QA, csrf_token, drain, fresh, log_in
 from tests.crowdservice.helpers import add_webhook, audits, escalated, reloaded, solved_thread
 

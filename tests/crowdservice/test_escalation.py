@@ -16,9 +16,10 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from community import voting
-from community.clock import utcnow
-from community.errors import Conflict, FormErrors, NotFound, PermissionDenied
-from community.models import (
+from community.core.audit import AuditLog
+from community.core.clock import utcnow
+from community.core.errors import Conflict, FormErrors, NotFound, PermissionDenied
+from community.core.models import (
     Forum,
     Notification,
     NotificationKind,
@@ -40,7 +41,6 @@ from crowdservice.models import (
     SLABreach,
     TriageResult,
 )
-from moderation.models import AuditLog
 from tests.conftest import QA, fresh, run_concurrently
 from tests.crowdservice.helpers import reloaded
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from community.i18n import override
+from community.core.i18n import override
 from crowdservice.explain import Fact, segment_facts, triage_facts
 from crowdservice.triage import RulesClassifier, segment_for
 from tests.conftest import QA

@@ -15,9 +15,9 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from standardwebhooks import Webhook as StandardWebhook
 
-from community.clock import utcnow
-from community.db import make_session_factory
-from community.models import Brand, Role, User
+from community.core.clock import utcnow
+from community.core.db import make_session_factory
+from community.core.models import Brand, Role, User
 from crowdservice import escalation as escalations
 from crowdservice import webhooks
 from crowdservice.models import DeliveryStatus, Escalation, EscalationStatus, WebhookDelivery

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from community.errors import FormErrors
-from community.models import Forum, Thread, User
+from community.core.errors import FormErrors
+from community.core.models import Forum, Thread, User
 from crowdservice import escalation, sla
 from crowdservice.models import EscalationReason, Priority, ServicePolicy
 from tests.conftest import QA

@@ -17,9 +17,10 @@ import pytest
 from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
-from community.clock import utcnow
-from community.errors import FormErrors, PermissionDenied
-from community.models import Brand, Forum, Post, Role, Thread, ThreadKind, User
+from community.core.audit import AuditLog
+from community.core.clock import utcnow
+from community.core.errors import FormErrors, PermissionDenied
+from community.core.models import Brand, Forum, Post, Role, Thread, ThreadKind, User
 from crowdservice import triage
 from crowdservice.models import (
     InteractionType,
@@ -36,7 +37,7 @@ from crowdservice.triage import (
     priority_for,
     validate_rules,
 )
-from moderation.models import AuditLog, Flag, FlagReason, FlagStatus
+from moderation.models import Flag, FlagReason, FlagStatus
 from tests.conftest import QA, fresh
 
 UserFactory = Callable[..., User]

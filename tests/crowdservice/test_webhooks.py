@@ -29,12 +29,13 @@ from standardwebhooks import Webhook as StandardWebhook
 from standardwebhooks import WebhookVerificationError
 from starlette.routing import NoMatchFound
 
-from community import meili
-from community.clock import utcnow
-from community.db import make_session_factory
-from community.errors import Conflict, FormErrors, PermissionDenied
-from community.models import Brand, Forum, Role, User
-from community.settings import Settings
+from community.core import meili
+from community.core.audit import AuditLog
+from community.core.clock import utcnow
+from community.core.db import make_session_factory
+from community.core.errors import Conflict, FormErrors, PermissionDenied
+from community.core.models import Brand, Forum, Role, User
+from community.core.settings import Settings
 from community.worker import Worker
 from crowdservice import callbacks, webhooks
 from crowdservice.models import (
@@ -49,7 +50,6 @@ from crowdservice.models import (
     WebhookDelivery,
 )
 from crowdservice.routes_webhooks import router
-from moderation.models import AuditLog
 from tests.conftest import QA, csrf_token, fresh, loopback_http_server, run_concurrently
 
 UserFactory = Callable[..., User]

@@ -12,8 +12,10 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from community.db import make_session_factory
-from community.importing.models import ImportKey
+from community.core.db import make_session_factory
+from community.core.import_models import ImportKey
+from community.core.models import Thread
+from community.core.settings import Settings
 from community.importing.records import (
     AnswerRecord,
     Closure,
@@ -27,8 +29,6 @@ from community.importing.records import (
 )
 from community.importing.service import Importer, ensure_forum
 from community.importing.stackexchange import StackExchangeDump
-from community.models import Thread
-from community.settings import Settings
 from kb.search import SearchEngine
 from tests.conftest import MEILI_TEST_KEY, fresh
 from tests.importing.dumps import Ids, question, realistic_dump

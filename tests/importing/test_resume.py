@@ -15,12 +15,12 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from community.db import make_session_factory
-from community.importing.models import ImportKey, ImportRun
+from community.core.db import make_session_factory
+from community.core.import_models import ImportKey, ImportRun
+from community.core.models import Forum, Post, PostComment, Tag, Thread, User
+from community.core.settings import Settings
 from community.importing.service import Importer, ensure_forum
 from community.importing.stackexchange import StackExchangeDump
-from community.models import Forum, Post, PostComment, Tag, Thread, User
-from community.settings import Settings
 from crowdservice.models import TriageResult
 from kb.models import Solution
 from kb.search import SearchEngine

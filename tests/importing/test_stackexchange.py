@@ -18,12 +18,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from community.cli import app as cli_app
-from community.db import make_session_factory
-from community.importing.models import ImportKey, ImportRun
-from community.importing.report import ImportReport
-from community.importing.service import Importer, ensure_forum
-from community.importing.stackexchange import DumpError, StackExchangeDump
-from community.models import (
+from community.core.db import make_session_factory
+from community.core.import_models import ImportKey, ImportRun
+from community.core.models import (
     Brand,
     Forum,
     Post,
@@ -34,7 +31,10 @@ from community.models import (
     User,
     thread_tags,
 )
-from community.settings import Settings
+from community.core.settings import Settings
+from community.importing.report import ImportReport
+from community.importing.service import Importer, ensure_forum
+from community.importing.stackexchange import DumpError, StackExchangeDump
 from kb.search import SearchEngine
 from tests.conftest import csrf_token, fresh
 from tests.importing.dumps import (

@@ -13,6 +13,7 @@ from datetime import UTC, timedelta
 
 import pytest
 
+from community.core.models import ThreadKind
 from community.importing.records import (
     AnswerRecord,
     CommentRecord,
@@ -24,7 +25,6 @@ from community.importing.records import (
 )
 from community.importing.synthetic.outline import ANCHOR
 from community.importing.synthetic.source import SyntheticSource
-from community.models import ThreadKind
 
 TAG_PATTERN = re.compile(r"[^\W_][\w+#.-]{0,29}")
 WORD = re.compile(r"[a-záéíóúñü']+")

@@ -15,16 +15,16 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from community import voting
-from community.clock import utcnow
-from community.db import make_session_factory
-from community.models import Brand, Forum, Role, Thread, User
-from community.settings import Settings
+from community.core.audit import AuditLog
+from community.core.clock import utcnow
+from community.core.db import make_session_factory
+from community.core.models import Brand, Forum, Role, Thread, User
+from community.core.settings import Settings
 from community.worker import Worker
 from kb import pii, service
 from kb.models import Article, ArticleStatus, ArticleVersion
 from kb.schemas import ArticleCreateIn
 from kb.views import ArticleViews
-from moderation.models import AuditLog
 from tests.conftest import QA, csrf_token, drain, fresh, log_in
 
 UserFactory = Callable[..., User]

@@ -13,15 +13,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from community.db import make_session_factory
-from community.importing.models import ImportKey
-from community.models import Brand, Forum, Role, Thread, ThreadStatus, User
-from community.settings import Settings
+from community.core.audit import AuditLog
+from community.core.db import make_session_factory
+from community.core.import_models import ImportKey
+from community.core.models import Brand, Forum, Role, Thread, ThreadStatus, User
+from community.core.settings import Settings
 from community.worker import Worker
 from kb import duplicates
 from kb.duplicate_models import DuplicateSuggestion, SuggestionStatus
 from kb.search import SearchEngine
-from moderation.models import AuditLog
 from tests.conftest import QA, csrf_token, drain, fresh
 
 UserFactory = Callable[..., User]

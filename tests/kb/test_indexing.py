@@ -16,12 +16,13 @@ import time_machine
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from community import meili, voting
-from community.clock import utcnow
-from community.db import make_session_factory
-from community.models import Brand, Post, Role, Thread, User, Visibility
-from community.outbox import OutboxEvent
-from community.settings import Settings
+from community import voting
+from community.core import meili
+from community.core.clock import utcnow
+from community.core.db import make_session_factory
+from community.core.models import Brand, Post, Role, Thread, User, Visibility
+from community.core.outbox import OutboxEvent
+from community.core.settings import Settings
 from community.worker import Worker
 from kb import service_search
 from kb.models import CandidateStatus, PromotionCandidate, Solution
@@ -118,7 +119,7 @@ def test_hidden_and_unaccepted_threads_leave_the_index_in_one_cycle(
     stored = db.get(Thread, thread.id)
     assert stored is not None
     stored.visibility = Visibility.HIDDEN
-    from community import indexing
+    from community.core import indexing
 
     indexing.thread_changed(db, thread.id)
     db.commit()
@@ -145,7 +146,7 @@ def test_hidden_content_never_reaches_any_index(
     threads.delete_post(
         db, asker, db.scalars(select(Post).where(Post.thread_id == deleted.id)).one()
     )
-    from community import indexing
+    from community.core import indexing
 
     for thread in (shown, pending):
         indexing.thread_changed(db, thread.id)

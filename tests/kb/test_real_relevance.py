@@ -17,9 +17,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from community import meili, migrate
 from community.app import create_app
-from community.db import make_engine, make_session_factory
+from community.core import meili, migrate
+from community.core.db import make_engine, make_session_factory
 from kb.search import SearchEngine
 from scripts.relevance import (
     DEFAULT_DATA_DIR,

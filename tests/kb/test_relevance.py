@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from community.auth import Passwords
-from community.db import make_session_factory
+from community.core.auth import Passwords
+from community.core.db import make_session_factory
+from community.core.models import Brand, Thread
+from community.core.settings import Settings
 from community.demo import seed_demo
-from community.models import Brand, Thread
-from community.settings import Settings
 from community.worker import Worker
 from kb.models import Article, Solution
 from kb.search import SearchEngine

@@ -22,15 +22,15 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from community.cli import app as cli_app
-from community.db import make_session_factory
-from community.models import Brand, Forum, Role, User
-from community.outbox import OutboxEvent
-from community.settings import Settings
+from community.core.audit import AuditLog
+from community.core.db import make_session_factory
+from community.core.models import Brand, Forum, Role, User
+from community.core.outbox import OutboxEvent
+from community.core.settings import Settings
 from community.worker import Worker
 from kb import vectors
 from kb.search import SearchEngine
 from kb.search_model import MODEL_CHANGED
-from moderation.models import AuditLog
 from tests.conftest import MEILI_TEST_KEY, QA, csrf_token, drain, fresh, loopback_http_server
 
 UserFactory = Callable[..., User]

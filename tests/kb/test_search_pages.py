@@ -12,9 +12,9 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from community import voting
-from community.db import make_session_factory
-from community.models import Brand, Forum, Role, User
-from community.settings import Settings
+from community.core.db import make_session_factory
+from community.core.models import Brand, Forum, Role, User
+from community.core.settings import Settings
 from community.worker import Worker
 from kb.models import DeflectionEvent, SearchQuery
 from tests.conftest import QA, csrf_token, drain, fresh, log_in

@@ -12,9 +12,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from community import voting
-from community.db import make_session_factory
-from community.models import Role, Thread, User
-from community.settings import Settings
+from community.core.db import make_session_factory
+from community.core.models import Role, Thread, User
+from community.core.settings import Settings
 from community.worker import Worker
 from kb.service_search import SUGGEST_BOOST, ranked_candidates
 from moderation.actions import CloseReason, close

@@ -16,12 +16,12 @@ from sqlalchemy.orm import Session
 
 from community import threads as thread_service
 from community import voting
-from community.clock import utcnow
-from community.db import make_session_factory
-from community.models import Brand, Forum, Post, Role, User, Visibility
-from community.outbox import OutboxEvent
-from community.schemas import EditIn
-from community.settings import Settings
+from community.core.clock import utcnow
+from community.core.db import make_session_factory
+from community.core.models import Brand, Forum, Post, Role, User, Visibility
+from community.core.outbox import OutboxEvent
+from community.core.schemas import EditIn
+from community.core.settings import Settings
 from community.worker import Worker
 from kb import vectors
 from kb.models import SearchVector

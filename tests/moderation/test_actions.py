@@ -13,10 +13,11 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from community import threads
-from community.clock import utcnow
-from community.db import make_session_factory
-from community.errors import FormErrors, PermissionDenied
-from community.models import (
+from community.core.audit import AuditLog
+from community.core.clock import utcnow
+from community.core.db import make_session_factory
+from community.core.errors import FormErrors, PermissionDenied
+from community.core.models import (
     Brand,
     Forum,
     Notification,
@@ -30,9 +31,9 @@ from community.models import (
     UserSession,
     Visibility,
 )
-from community.notifications import describe
-from community.schemas import AnswerIn, EditIn
-from community.settings import Settings
+from community.core.notifications import describe
+from community.core.schemas import AnswerIn, EditIn
+from community.core.settings import Settings
 from community.worker import Worker
 from crowdservice import agent as crowd_agent
 from crowdservice import escalation
@@ -40,14 +41,7 @@ from crowdservice.models import EscalationReason
 from kb import service as kb_service
 from kb.models import CandidateStatus, PromotionCandidate
 from moderation import accounts, actions, decisions, queue
-from moderation.models import (
-    AccountWarning,
-    AuditLog,
-    FlagReason,
-    ItemStatus,
-    Queue,
-    QueueItem,
-)
+from moderation.models import AccountWarning, FlagReason, ItemStatus, Queue, QueueItem
 from tests.conftest import QA, csrf_token, drain, fresh, log_in, run_concurrently
 
 UserFactory = Callable[..., User]
@@ -948,7 +942,7 @@ def test_the_audit_log_reads_as_words(
 def test_trust_level_2_members_fix_tags_and_counters_follow(
     db: Session, qa: QA, make_user: UserFactory, as_role: RoleClient
 ) -> None:
-    from community.models import Tag
+    from community.core.models import Tag
 
     thread = qa.ask(make_user("asker"), tags=["esim"])
     with pytest.raises(PermissionDenied):

@@ -18,8 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from community import threads
-from community.clock import utcnow
-from community.models import (
+from community.core.audit import AuditLog
+from community.core.clock import utcnow
+from community.core.models import (
     Brand,
     Forum,
     ModerationPolicy,
@@ -29,17 +30,9 @@ from community.models import (
     User,
     Visibility,
 )
-from community.schemas import AskIn
+from community.core.schemas import AskIn
 from moderation import decisions, filters
-from moderation.models import (
-    AuditLog,
-    BlockedPattern,
-    FilterHit,
-    FilterMode,
-    ItemStatus,
-    Queue,
-    QueueItem,
-)
+from moderation.models import BlockedPattern, FilterHit, FilterMode, ItemStatus, Queue, QueueItem
 from tests.conftest import QA, csrf_token, fresh
 
 UserFactory = Callable[..., User]

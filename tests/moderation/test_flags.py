@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from community import voting
-from community.errors import Conflict, FormErrors, NotFound, PermissionDenied
-from community.models import (
+from community.core.audit import AuditLog
+from community.core.errors import Conflict, FormErrors, NotFound, PermissionDenied
+from community.core.models import (
     Brand,
     Forum,
     Notification,
@@ -23,17 +24,9 @@ from community.models import (
     User,
     Visibility,
 )
-from community.notifications import describe
+from community.core.notifications import describe
 from moderation import actions, decisions, queue
-from moderation.models import (
-    AuditLog,
-    Flag,
-    FlagReason,
-    FlagStatus,
-    ItemStatus,
-    Queue,
-    QueueItem,
-)
+from moderation.models import Flag, FlagReason, FlagStatus, ItemStatus, Queue, QueueItem
 from tests.conftest import QA, csrf_token, fresh
 
 UserFactory = Callable[..., User]

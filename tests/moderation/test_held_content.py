@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from community.models import Forum, Post, Role, Thread, User, Visibility
+from community.core.models import Forum, Post, Role, Thread, User, Visibility
 from community.worker import Worker
 from moderation.models import Queue, QueueItem
 from tests.conftest import QA, Inbox, csrf_token, fresh, log_in

@@ -18,16 +18,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from community import meili
 from community.app import create_app
-from community.auth import LimitStore
-from community.clock import utcnow
-from community.errors import TooManyRequests
-from community.models import Forum, Post, Thread, User, Vote
-from community.settings import Settings
+from community.core import meili
+from community.core.auth import LimitStore
+from community.core.clock import utcnow
+from community.core.errors import TooManyRequests
+from community.core.models import Forum, Post, Thread, User, Vote
+from community.core.ratelimit import RateLimiter
+from community.core.settings import Settings
 from kb.models import SearchQuery
 from moderation.models import Flag
-from moderation.ratelimit import RateLimiter
 from tests.conftest import (
     LIMIT_STORAGES,
     PASSWORD,
@@ -57,7 +57,8 @@ class Answer(Protocol):
 
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
 
-# (action, limit, limit for trust level 0, window in seconds) as moderation/ratelimit.py sets them.
+# (action, limit, limit for trust level 0, window in seconds) as community/core/ratelimit.py sets
+# them.
 DOCUMENTED = [
     ("register", 10, None, 3600),
     ("post", 20, 5, 600),
@@ -189,7 +190,7 @@ def _degraded_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [
         record.getMessage()
         for record in caplog.records
-        if record.name == "community.auth" and "rate limits degraded" in record.getMessage()
+        if record.name == "community.core.auth" and "rate limits degraded" in record.getMessage()
     ]
 
 
@@ -197,7 +198,7 @@ def test_an_unreachable_store_allows_and_says_so_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     limiter = _limiter(tmp_path, "unreachable")
-    with caplog.at_level(logging.WARNING, logger="community.auth"):
+    with caplog.at_level(logging.WARNING, logger="community.core.auth"):
         for _ in range(30):
             limiter.hit("post", "user:1", new_account=True)
     [warning] = _degraded_warnings(caplog)  # once per outage, not once per request
@@ -212,7 +213,7 @@ def test_the_end_of_an_outage_is_logged_once(
     store = LimitStore(
         Settings(instance_dir=tmp_path, secret_key="x", redis_url=redis_url, rate_limit_prefix="t")
     )
-    with caplog.at_level(logging.WARNING, logger="community.auth"):
+    with caplog.at_level(logging.WARNING, logger="community.core.auth"):
         # What a counter operation reports when its store drops the connection.
         store.failed(ConnectionError("connection refused"))
         store.failed(ConnectionError("connection refused"))

@@ -15,16 +15,17 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from community import threads, voting
-from community.clock import utcnow
-from community.db import make_session_factory
-from community.errors import FormErrors, PermissionDenied
-from community.models import Brand, Forum, Post, Role, Thread, User, Visibility
-from community.schemas import EditIn
-from community.settings import Settings
-from community.viewcount import ViewCounter, viewer_key
+from community.core.audit import AuditLog
+from community.core.clock import utcnow
+from community.core.db import make_session_factory
+from community.core.errors import FormErrors, PermissionDenied
+from community.core.models import Brand, Forum, Post, Role, Thread, User, Visibility
+from community.core.schemas import EditIn
+from community.core.settings import Settings
+from community.core.viewcount import ViewCounter, viewer_key
 from community.worker import Worker
 from moderation import accounts, actions, decisions, queue, trust
-from moderation.models import AuditLog, FlagReason, ItemStatus, Queue, QueueItem
+from moderation.models import FlagReason, ItemStatus, Queue, QueueItem
 from moderation.trust import Activity
 from tests.conftest import QA, csrf_token, fresh, log_in
 

@@ -42,9 +42,9 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from community import threads, visibility, voting
-from community.clock import utcnow
-from community.db import make_session_factory
-from community.models import (
+from community.core.clock import utcnow
+from community.core.db import make_session_factory
+from community.core.models import (
     EmailPreference,
     Forum,
     Notification,
@@ -55,8 +55,8 @@ from community.models import (
     User,
     Visibility,
 )
-from community.schemas import EditIn
-from community.settings import Settings
+from community.core.schemas import EditIn
+from community.core.settings import Settings
 from community.worker import Worker
 from moderation import accounts, actions, decisions, queue
 from moderation.models import FlagReason, QueueItem
@@ -77,7 +77,7 @@ STORED = {
 }
 # What authors see on their own held content.
 WAITING = '<span class="badge warn">Waiting for a moderator</span>'
-# The badge staff see (community/labels.py).
+# The badge staff see (community/core/labels.py).
 BADGE = {
     "pending": "Pending approval",
     "hidden": "Hidden",

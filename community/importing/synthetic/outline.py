@@ -11,6 +11,7 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from community.core.models import ThreadKind
 from community.importing.synthetic.randomness import Zipf, between, lognormal, lomax, seeded, unit
 from community.importing.synthetic.vocabulary import (
     ACCOUNT,
@@ -25,7 +26,6 @@ from community.importing.synthetic.vocabulary import (
     SYMPTOMS,
     TASKS,
 )
-from community.models import ThreadKind
 
 ANCHOR = datetime(2026, 1, 1, tzinfo=UTC)
 WINDOW = timedelta(days=730)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
+from community.core.models import ThreadKind
 from community.importing.synthetic.outline import Topic
 from community.importing.synthetic.randomness import between, choice
 from community.importing.synthetic.vocabulary import (
@@ -52,7 +53,6 @@ from community.importing.synthetic.vocabulary import (
     TITLES,
     TRIED,
 )
-from community.models import ThreadKind
 
 
 def display_name(rng: random.Random, locale: str) -> str:

@@ -1,0 +1,87 @@
+"""Personal API tokens for integrations: `Authorization: Bearer cmt_...`.
+
+The raw token is shown once at creation; only its SHA-256 is stored. A request that carries a
+bearer token is authenticated by it alone (cookies are ignored), so it needs no CSRF token: a
+browser never attaches such a header to a cross-site request on its own.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from community.core.auth import ANONYMOUS, Viewer, hash_token, may_sign_in, viewer_of
+from community.core.clock import utcnow
+from community.core.db import begin_write
+from community.core.errors import FormErrors, NotFound
+from community.core.i18n import gettext as _
+from community.core.models import ApiToken, User
+
+PREFIX = "cmt_"
+MAX_TOKENS_PER_USER = 20
+# Recording last use on every call would make every API read a write.
+_TOUCH_INTERVAL = timedelta(minutes=5)
+
+
+def create_token(db: Session, user: User, name: str) -> tuple[ApiToken, str]:
+    label = " ".join(name.split())[:60]
+    if not label:
+        raise FormErrors({"name": _("Give the token a name.")})
+    active = list_tokens(db, user)
+    if len(active) >= MAX_TOKENS_PER_USER:
+        raise FormErrors({"name": _("Revoke an old token first.")})
+    raw = PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(user_id=user.id, name=label, token_hash=hash_token(raw), prefix=raw[:10])
+    db.add(token)
+    db.flush()
+    return token, raw
+
+
+def list_tokens(db: Session, user: User) -> list[ApiToken]:
+    return list(
+        db.scalars(
+            select(ApiToken)
+            .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+            .order_by(ApiToken.id)
+        )
+    )
+
+
+def revoke_token(db: Session, user: User, token_id: int) -> None:
+    token = db.get(ApiToken, token_id)
+    if token is None or token.user_id != user.id or token.revoked_at is not None:
+        raise NotFound()
+    token.revoked_at = utcnow()
+
+
+def viewer_for_token(db: Session, raw: str) -> Viewer:
+    if not raw.startswith(PREFIX) or len(raw) > 128:
+        return ANONYMOUS
+    row = db.execute(
+        select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(
+            ApiToken.token_hash == hash_token(raw),
+            ApiToken.revoked_at.is_(None),
+            may_sign_in(utcnow()),
+        )
+    ).first()
+    if row is None:
+        return ANONYMOUS
+    token, user = row
+    viewer = viewer_of(user)
+    now = utcnow()
+    if token.last_used_at is None or now - token.last_used_at > _TOUCH_INTERVAL:
+        token_id = token.id
+        db.rollback()
+        try:
+            begin_write(db)
+            db.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
+            db.commit()
+        except OperationalError:  # a busy database delays the note, never the request
+            db.rollback()
+    return viewer

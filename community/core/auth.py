@@ -1,0 +1,432 @@
+"""Authentication: password hashing, server-side sessions, login throttling, role guards.
+
+The session cookie carries an opaque random token (256 bits). Only its SHA-256 is stored, so a
+database leak does not hand out live sessions; revoking is deleting-by-marking the row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from fastapi import Depends, Request
+from limits import RateLimitItem, RateLimitItemPerMinute, storage, strategies
+from limits.errors import StorageError
+from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from community.core.clock import utcnow
+from community.core.db import SessionDep, begin_write
+from community.core.errors import LoginRequired, PermissionDenied
+from community.core.models import Role, User, UserSession
+from community.core.notifications import unread_count
+from community.core.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+SESSION_TOKEN_BYTES = 32
+# Refreshing last_seen on every request would turn each page view into a write.
+SESSION_TOUCH_INTERVAL = timedelta(minutes=5)
+
+
+# --- passwords -------------------------------------------------------------------------------
+
+
+class Passwords:
+    """Argon2id with the configured cost; upgrades old hashes when a user next logs in."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._hasher = PasswordHasher(
+            time_cost=settings.argon2_time_cost,
+            memory_cost=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
+        )
+        # Verifying against this when the account does not exist keeps the timing the same.
+        self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
+
+    def hash(self, password: str) -> str:
+        return self._hasher.hash(password)
+
+    def verify(self, stored_hash: str | None, password: str) -> bool:
+        try:
+            return self._hasher.verify(stored_hash or self._dummy_hash, password) and bool(
+                stored_hash
+            )
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    def needs_rehash(self, stored_hash: str) -> bool:
+        return self._hasher.check_needs_rehash(stored_hash)
+
+
+# --- sessions --------------------------------------------------------------------------------
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(SESSION_TOKEN_BYTES)
+
+
+# Visitors who are not signed in still get a cookie (their CSRF tokens derive from it); the
+# prefix tells the server there is no session row to look up.
+ANONYMOUS_PREFIX = "a."
+
+
+def new_anonymous_token() -> str:
+    return ANONYMOUS_PREFIX + new_token()
+
+
+def is_anonymous_token(token: str) -> bool:
+    return token.startswith(ANONYMOUS_PREFIX)
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who is making the request, loaded once per request by the context middleware."""
+
+    user_id: int | None = None
+    username: str | None = None
+    display_name: str | None = None
+    role: Role | None = None
+    locale: str | None = None
+    session_id: int | None = None
+    unread_notifications: int = 0
+    trust_level: int = 0
+
+    @property
+    def is_authenticated(self) -> bool:
+        return self.user_id is not None
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in (Role.MODERATOR, Role.AGENT, Role.ADMIN)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+
+ANONYMOUS = Viewer()
+
+
+def viewer_of(user: User, *, session_id: int | None = None) -> Viewer:
+    """The viewer a signed-in user is, by cookie session (`session_id`) or API token."""
+    return Viewer(
+        user_id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        role=user.role,
+        locale=user.locale,
+        session_id=session_id,
+        trust_level=user.trust_level,
+    )
+
+
+def may_sign_in(now: datetime) -> ColumnElement[bool]:
+    """Accounts a session or token still works for: not deactivated, not suspended at `now`."""
+    return and_(
+        User.deactivated_at.is_(None),
+        or_(User.suspended_until.is_(None), User.suspended_until <= now),
+    )
+
+
+def start_session(
+    db: Session,
+    user: User,
+    *,
+    max_age: timedelta,
+    ip: str | None,
+    user_agent: str | None,
+) -> str:
+    """Create a session row and return the raw token for the cookie (the only copy)."""
+    token = new_token()
+    now = utcnow()
+    db.add(
+        UserSession(
+            user_id=user.id,
+            token_hash=hash_token(token),
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + max_age,
+            ip=ip,
+            user_agent=(user_agent or "")[:255] or None,
+        )
+    )
+    db.flush()
+    return token
+
+
+def revoke_session_token(db: Session, token: str | None) -> None:
+    if not token:
+        return
+    db.execute(
+        update(UserSession)
+        .where(UserSession.token_hash == hash_token(token), UserSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+def revoke_user_sessions(
+    db: Session, user_id: int, *, except_session_id: int | None = None
+) -> None:
+    statement = (
+        update(UserSession)
+        .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    if except_session_id is not None:
+        statement = statement.where(UserSession.id != except_session_id)
+    db.execute(statement)
+
+
+def load_viewer(db: Session, token: str | None) -> Viewer:
+    """The signed-in user behind a cookie token, or ANONYMOUS (unknown, expired, revoked)."""
+    if not token or len(token) > 128 or is_anonymous_token(token):
+        return ANONYMOUS
+    now = utcnow()
+    row = db.execute(
+        select(UserSession, User)
+        .join(User, User.id == UserSession.user_id)
+        .where(
+            UserSession.token_hash == hash_token(token),
+            UserSession.revoked_at.is_(None),
+            UserSession.expires_at > now,
+            may_sign_in(now),
+        )
+    ).first()
+    if row is None:
+        return ANONYMOUS
+    user_session, user = row
+    viewer = viewer_of(user, session_id=user_session.id)
+    if now - user_session.last_seen_at > SESSION_TOUCH_INTERVAL:
+        _touch(db, user_session.id, user.id, new_day=user.last_seen_at is None
+               or user.last_seen_at.date() != now.date())  # fmt: skip
+    return replace(viewer, unread_notifications=unread_count(db, user.id))
+
+
+def _touch(db: Session, session_id: int, user_id: int, *, new_day: bool) -> None:
+    """Record activity (last seen, days visited) in a short write of its own: a busy
+    database may delay it, but never turns a page view into an error or a sign-out."""
+    now = utcnow()
+    db.rollback()
+    try:
+        begin_write(db)
+        db.execute(update(UserSession).where(UserSession.id == session_id).values(last_seen_at=now))
+        values: dict[str, object] = {"last_seen_at": now}
+        if new_day:
+            values["days_visited"] = User.days_visited + 1  # an input of trust levels
+        db.execute(update(User).where(User.id == user_id).values(**values))
+        db.commit()
+    except OperationalError:
+        db.rollback()
+
+
+# --- login throttling ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Throttled:
+    retry_after_seconds: int
+
+
+# Redis answers in well under a millisecond; waiting longer for a lost one would only hold every
+# request (limits fail open, so a slow store must fail fast).
+REDIS_TIMEOUT_SECONDS = 1.0
+
+
+def limits_storage(settings: Settings) -> storage.Storage:
+    """Counters for the `limits` library: in memory (one process), or in Redis when REDIS_URL
+    is set so every web process shares them. Redis errors surface as StorageError, which
+    callers treat as "allow": an outage of the counter store must not take the site down."""
+    if not settings.redis_url:
+        return storage.MemoryStorage()
+    return storage.RedisStorage(
+        settings.redis_url,
+        key_prefix=settings.rate_limit_prefix,
+        wrap_exceptions=True,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
+    )
+
+
+class LimitStore:
+    """The counters of rate limits and login throttling, and whether their store answers.
+
+    When Redis does not answer, limits let requests through (an outage of the counters must
+    not take the site down). That is said once per outage in the log, when it starts and when
+    it ends, not once per request, and /readyz reports it while it lasts."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.shared = bool(settings.redis_url)
+        self.storage = limits_storage(settings)
+        self._lock = threading.Lock()
+        self._down_since: datetime | None = None
+
+    @property
+    def degraded(self) -> bool:
+        return self._down_since is not None
+
+    def failed(self, error: BaseException | None = None) -> None:
+        with self._lock:
+            if self._down_since is not None:
+                return
+            self._down_since = utcnow()
+        logger.warning(
+            "rate limits degraded: the counter store (Redis) does not answer (%s); rate limits "
+            "and login throttling let requests through until it does",
+            error or "no answer to a ping",
+        )
+
+    def answered(self) -> None:
+        if self._down_since is None:  # the usual case, without taking the lock
+            return
+        with self._lock:
+            since, self._down_since = self._down_since, None
+        if since is not None:
+            logger.warning(
+                "rate limits restored: the counter store answers again after %d s",
+                (utcnow() - since).total_seconds(),
+            )
+
+    def probe(self) -> bool:
+        """Ask the store now (for /readyz): True when it answers."""
+        if not self.shared or self.storage.check():
+            self.answered()
+            return True
+        self.failed()
+        return False
+
+
+class LoginThrottle:
+    """Counts failed logins in moving windows so that guessing is slow but nobody can lock an
+    owner out of their account from somewhere else.
+
+    - Per account and client address (LOGIN_FAILURES_PER_ACCOUNT): after that many failures
+      this address may not try this account again until the window moves on. Failures from
+      other addresses never count here, so the owner's own address is never blocked by them.
+    - Per client address (LOGIN_FAILURES_PER_IP), whatever the account: stops one client
+      spraying many accounts.
+    - Per account from every address (LOGIN_FAILURES_ACCOUNT_WIDE, much larger): a sign of a
+      distributed attack on it. It only slows: from then on an address that already failed on
+      the account in the window gets no further try on it, while an address without failures
+      still gets its try, so the right password from the owner's address still signs in.
+
+    Memory storage by default (one process); REDIS_URL shares counters between web processes.
+    A success clears that address's count for the account only: the account-wide count stays,
+    so an attack does not speed up again each time the owner signs in.
+    """
+
+    def __init__(self, settings: Settings, store: LimitStore | None = None) -> None:
+        self._store = store or LimitStore(settings)
+        self._limiter = strategies.MovingWindowRateLimiter(self._store.storage)
+        minutes = settings.login_throttle_minutes
+        self._per_pair = RateLimitItemPerMinute(settings.login_failures_per_account, minutes)
+        self._per_ip = RateLimitItemPerMinute(settings.login_failures_per_ip, minutes)
+        self._per_account = RateLimitItemPerMinute(settings.login_failures_account_wide, minutes)
+
+    @staticmethod
+    def _keys(account_key: str, ip: str) -> tuple[str, str, str]:
+        # An address never holds a space, so "pair:<ip> <account>" cannot be read two ways.
+        return f"pair:{ip} {account_key}", f"ip:{ip}", f"account:{account_key}"
+
+    def check(self, account_key: str, ip: str) -> Throttled | None:
+        pair, address, account = self._keys(account_key, ip)
+        now = utcnow().timestamp()
+        waits = []
+        try:
+            for item, key in ((self._per_pair, pair), (self._per_ip, address)):
+                if not self._limiter.test(item, "login", key):
+                    waits.append(self._wait(item, key, now))
+            if not waits and not self._limiter.test(self._per_account, "login", account):
+                stats = self._limiter.get_window_stats(self._per_pair, "login", pair)
+                if stats.remaining < self._per_pair.amount:  # this address failed already
+                    waits.append(max(1, int(stats.reset_time - now) + 1))
+        except StorageError as exc:
+            self._store.failed(exc)
+            return None
+        self._store.answered()
+        return Throttled(max(waits)) if waits else None
+
+    def _wait(self, item: RateLimitItem, key: str, now: float) -> int:
+        reset_at = self._limiter.get_window_stats(item, "login", key).reset_time
+        return max(1, int(reset_at - now) + 1)
+
+    def record_failure(self, account_key: str, ip: str) -> None:
+        pair, address, account = self._keys(account_key, ip)
+        try:
+            self._limiter.hit(self._per_pair, "login", pair)
+            self._limiter.hit(self._per_ip, "login", address)
+            self._limiter.hit(self._per_account, "login", account)
+        except StorageError as exc:
+            self._store.failed(exc)
+
+    def record_success(self, account_key: str, ip: str) -> None:
+        pair, _address, _account = self._keys(account_key, ip)
+        try:
+            self._limiter.clear(self._per_pair, "login", pair)
+        except StorageError as exc:
+            self._store.failed(exc)
+
+
+# --- request dependencies --------------------------------------------------------------------
+
+
+def get_viewer(request: Request) -> Viewer:
+    viewer: Viewer = getattr(request.state, "viewer", ANONYMOUS)
+    return viewer
+
+
+ViewerDep = Annotated[Viewer, Depends(get_viewer)]
+
+
+def get_current_user(request: Request, db: SessionDep) -> User:
+    viewer = get_viewer(request)
+    if viewer.user_id is None:
+        raise LoginRequired()
+    user = db.get(User, viewer.user_id)
+    if user is None or user.deactivated_at is not None:
+        raise LoginRequired()
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def get_optional_user(request: Request, db: SessionDep) -> User | None:
+    viewer = get_viewer(request)
+    if viewer.user_id is None:
+        return None
+    user = db.get(User, viewer.user_id)
+    return user if user is not None and user.deactivated_at is None else None
+
+
+OptionalUser = Annotated[User | None, Depends(get_optional_user)]
+
+
+def require_role(*roles: Role) -> Callable[[User], User]:
+    """A dependency that lets only the named roles through (admins are not implied)."""
+    allowed = frozenset(roles)
+
+    def guard(user: CurrentUser) -> User:
+        if user.role not in allowed:
+            raise PermissionDenied()
+        return user
+
+    return guard
+
+
+def client_ip(request: Request) -> str:
+    # Behind a proxy, uvicorn rewrites client from X-Forwarded-For only for TRUSTED_PROXIES.
+    return request.client.host if request.client else "unknown"

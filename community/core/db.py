@@ -1,0 +1,178 @@
+"""Database plumbing: the declarative base, column types, engines and the per-request session."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, create_engine, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Dialect, Engine, make_url
+from sqlalchemy.exc import DisconnectionError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.types import TypeDecorator
+
+# Stable constraint names: Alembic needs them to alter or drop constraints, SQLite batch mode too.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BIGINT on PostgreSQL; SQLite only auto-increments a column declared exactly INTEGER.
+BigIntId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every database (SQLite stores naive text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use community.core.clock.utcnow()")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers proceed while one writer commits; busy_timeout waits instead of failing.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _begin_sqlite(connection: Connection) -> None:
+    if connection.get_execution_options().get(SQLITE_IMMEDIATE):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        connection.exec_driver_sql("BEGIN")
+
+
+SQLITE_IMMEDIATE = "community_sqlite_immediate"
+
+
+def begin_write(session: Session) -> None:
+    """Start the session's transaction as a writer.
+
+    On SQLite a deferred transaction that reads and then writes fails at once ("database is
+    locked") when another writer got in between; BEGIN IMMEDIATE takes the write lock up front
+    and waits its turn (busy_timeout) instead. PostgreSQL needs nothing here: its row locks do
+    the ordering. Call before the first query of the transaction.
+    """
+    if session.in_transaction():
+        return
+    if session.get_bind().dialect.name == "sqlite":
+        session.connection(execution_options={SQLITE_IMMEDIATE: True})
+
+
+# The database could not serve the request right now (no pooled connection in time, the server
+# gone or restarting, SQLite's write lock held too long): the client should retry, it did
+# nothing wrong, and nothing was changed.
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    PoolTimeout,
+    OperationalError,
+    DisconnectionError,
+)
+RETRY_AFTER_SECONDS = 5
+
+DEFAULT_CONCURRENCY = 16
+# How long a request may wait for a pooled connection. Admission control (community.core.admission)
+# keeps requests from ever waiting this long; if one still does, it gets a 503, not a stall.
+POOL_TIMEOUT_SECONDS = 10
+
+
+def pool_sizes(concurrency: int) -> dict[str, int]:
+    """Connections for `concurrency` requests at once: one each for its session, plus a short
+    second one some pages take for cached lookups, plus the embedded worker and the view
+    flushers. Never fewer than the admitted requests can hold, so none waits on another."""
+    return {"pool_size": concurrency, "max_overflow": concurrency + 6}
+
+
+def insert_missing(db: Session, model: type[Base], rows: list[dict[str, Any]]) -> int:
+    """INSERT ... ON CONFLICT DO NOTHING: rows whose unique key exists already are left alone,
+    also when a concurrent transaction inserts the same key first (PostgreSQL waits for it and
+    then skips the row instead of failing on the unique index). Returns how many were added."""
+    if not rows:
+        return 0
+    insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+    result = db.execute(insert(model).values(rows).on_conflict_do_nothing())
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _create_private_file(path: str | None) -> None:
+    """Create the SQLite file readable by its owner only, like the instance's secrets (SQLite
+    gives its -wal and -shm files the database file's permissions)."""
+    if not path:
+        return
+    # An existing database keeps its permissions; a missing folder: SQLite says so.
+    with contextlib.suppress(FileExistsError, FileNotFoundError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def make_engine(url: str, *, concurrency: int = DEFAULT_CONCURRENCY, **kwargs: Any) -> Engine:
+    pool = {**pool_sizes(concurrency), "pool_timeout": POOL_TIMEOUT_SECONDS, **kwargs}
+    if url.startswith("sqlite"):
+        if ":memory:" in url or url in ("sqlite://", "sqlite:///"):
+            pool = kwargs  # one shared in-memory database: SQLAlchemy's own pool choice
+        else:
+            _create_private_file(make_url(url).database)
+        engine = create_engine(url, connect_args={"check_same_thread": False}, **pool)
+        # pysqlite's own transaction handling breaks SAVEPOINT; SQLAlchemy's documented recipe
+        # is to switch it off (isolation_level=None) and emit BEGIN ourselves.
+        event.listen(engine, "connect", _configure_sqlite)
+        event.listen(engine, "begin", _begin_sqlite)
+        return engine
+    return create_engine(url, pool_pre_ping=True, **pool)
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    # expire_on_commit=False: templates render after the commit without re-querying every row.
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+
+
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """One session per request. Routes commit once; anything else is rolled back.
+    Requests that change state start as writers (see begin_write)."""
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    with factory() as session:
+        if request.method not in _READ_METHODS:
+            begin_write(session)
+        try:
+            yield session
+        except BaseException:
+            session.rollback()
+            raise
+
+
+SessionDep = Annotated[Session, Depends(get_db)]

@@ -1,0 +1,189 @@
+"""The job runner: it claims outbox rows, dispatches them to the handlers the packages
+registered, backs failures off, and runs the periodic sweeps when they are due. It knows no job:
+each package's `tasks.register(worker)` adds its own (community.worker wires them all).
+
+`community worker` runs it as its own process; embedded mode runs it on a thread inside
+`community serve`. Any number of workers can run on PostgreSQL: outbox rows are claimed with
+SKIP LOCKED and sweeps claim their work with conditional updates, so nothing is done twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from community.core import outbox
+from community.core.clock import utcnow
+from community.core.db import begin_write
+from community.core.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[Session, outbox.OutboxEvent], None]
+# Batch handlers do their database work in the given session and return what to do after it
+# commits (writes to other systems), so no database lock is held while those run.
+BatchHandler = Callable[[Session, list[outbox.OutboxEvent]], Callable[[], None] | None]
+
+
+@dataclass
+class Periodic:
+    name: str
+    every: timedelta
+    run: Callable[[Session], None]
+    last_run: datetime | None = field(default=None)
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        session_factory: sessionmaker[Session],
+        *,
+        worker_id: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.session_factory = session_factory
+        self.worker_id = worker_id or f"{socket.gethostname()[:20]}-{uuid.uuid4().hex[:8]}"
+        self.handlers: dict[str, Handler] = {}
+        self.batch_handlers: dict[str, BatchHandler] = {}
+        self.periodic: list[Periodic] = []
+
+    def register(self, kind: str, handler: Handler) -> None:
+        self.handlers[kind] = handler
+
+    def register_batch(self, kind: str, handler: BatchHandler) -> None:
+        """A handler that takes every claimed event of its kind at once (one index write)."""
+        self.batch_handlers[kind] = handler
+
+    def every(self, name: str, interval: timedelta, run: Callable[[Session], None]) -> None:
+        """A sweep run in its own session (committed after it) every `interval`."""
+        self.periodic.append(Periodic(name, interval, run))
+
+    # --- the loop ------------------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """Drain what is due now and run the sweeps whose time has come."""
+        processed = self.drain_outbox()
+        self.run_periodic()
+        return processed
+
+    def run_forever(self, stop: threading.Event) -> None:
+        logger.info("worker %s started", self.worker_id)
+        while not stop.is_set():
+            try:
+                busy = self.run_once()
+            except Exception:
+                logger.exception("worker cycle failed; continuing")
+                busy = 0
+            if not busy:
+                stop.wait(self.settings.worker_poll_seconds)
+        logger.info("worker %s stopped", self.worker_id)
+
+    def drain_outbox(self, limit: int = 50) -> int:
+        with self.session_factory() as db:
+            begin_write(db)
+            claimed = [
+                (event.id, event.kind) for event in outbox.claim(db, self.worker_id, limit=limit)
+            ]
+            db.commit()
+        batches: dict[str, list[int]] = {}
+        for event_id, kind in claimed:
+            if kind in self.batch_handlers:
+                batches.setdefault(kind, []).append(event_id)
+            else:
+                self._handle(event_id)
+        for kind, event_ids in batches.items():
+            self._handle_batch(kind, event_ids)
+        return len(claimed)
+
+    def _handle_batch(self, kind: str, event_ids: list[int]) -> None:
+        try:
+            with self.session_factory() as db:
+                begin_write(db)
+                events = [
+                    event
+                    for event in db.scalars(
+                        select(outbox.OutboxEvent).where(outbox.OutboxEvent.id.in_(event_ids))
+                    )
+                    if event.done_at is None and event.claimed_by == self.worker_id
+                ]
+                if not events:
+                    return
+                mine = [event.id for event in events]
+                after_commit = self.batch_handlers[kind](db, events)
+                db.commit()
+            if after_commit is not None:
+                after_commit()
+            with self.session_factory() as db:
+                begin_write(db)
+                for event in db.scalars(
+                    select(outbox.OutboxEvent).where(outbox.OutboxEvent.id.in_(mine))
+                ):
+                    outbox.mark_done(db, event)
+                db.commit()
+            return
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            logger.warning("%d outbox events (%s) failed: %s", len(event_ids), kind, error)
+        with self.session_factory() as db:
+            begin_write(db)
+            for event in db.scalars(
+                select(outbox.OutboxEvent).where(outbox.OutboxEvent.id.in_(event_ids))
+            ):
+                if event.done_at is None:
+                    outbox.mark_failed(db, event, error)
+            db.commit()
+
+    def _handle(self, event_id: int) -> None:
+        with self.session_factory() as db:
+            begin_write(db)
+            event = db.get(outbox.OutboxEvent, event_id)
+            if event is None or event.done_at is not None or event.claimed_by != self.worker_id:
+                return
+            handler = self.handlers.get(event.kind)
+            try:
+                if handler is None:
+                    raise LookupError(f"no handler for outbox events of kind {event.kind!r}")
+                handler(db, event)
+                outbox.mark_done(db, event)
+                db.commit()
+                return
+            except Exception as exc:
+                db.rollback()
+                error = f"{type(exc).__name__}: {exc}"
+                logger.warning("outbox event %s (%s) failed: %s", event_id, event.kind, error)
+        with self.session_factory() as db:
+            begin_write(db)
+            failed = db.get(outbox.OutboxEvent, event_id)
+            if failed is not None:
+                outbox.mark_failed(db, failed, error)
+                db.commit()
+
+    def run_periodic(self) -> None:
+        now = utcnow()
+        for task in self.periodic:
+            if task.last_run is not None and now - task.last_run < task.every:
+                continue
+            task.last_run = now
+            with self.session_factory() as db:
+                try:
+                    task.run(db)
+                    db.commit()
+                except Exception:
+                    db.rollback()
+                    logger.exception("periodic task %s failed", task.name)
+
+
+def start_in_background(worker: Worker) -> tuple[threading.Thread, threading.Event]:
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run_forever, args=(stop,), name="worker", daemon=True)
+    thread.start()
+    return thread, stop

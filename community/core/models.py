@@ -1,0 +1,487 @@
+"""Core tables: brands, forums, users and their sessions, threads and posts.
+
+Columns follow ../shared/DESIGN.md section 4 so later features extend these tables rather than
+rewrite them. Enumerations are stored as short strings (validated by SQLAlchemy) so adding a value
+never needs a table rebuild on SQLite.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from community.core.clock import utcnow
+from community.core.db import Base, BigIntId, UTCDateTime
+
+JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+
+
+def str_enum(enum_class: type[enum.StrEnum]) -> Enum:
+    return Enum(
+        enum_class,
+        native_enum=False,
+        create_constraint=False,
+        validate_strings=True,
+        length=20,
+        values_callable=lambda members: [member.value for member in members],
+    )
+
+
+class Role(enum.StrEnum):
+    MEMBER = "member"
+    MODERATOR = "moderator"
+    AGENT = "agent"
+    ADMIN = "admin"
+
+
+class ThreadKind(enum.StrEnum):
+    QUESTION = "question"
+    PROBLEM = "problem"
+    COMPLAINT = "complaint"
+    IDEA = "idea"
+    PRAISE = "praise"
+    DISCUSSION = "discussion"
+
+
+class ThreadStatus(enum.StrEnum):
+    OPEN = "open"
+    ANSWERED = "answered"
+    SOLVED = "solved"
+    ESCALATED = "escalated"
+    CLOSED = "closed"
+    LOCKED = "locked"
+
+
+class Visibility(enum.StrEnum):
+    VISIBLE = "visible"
+    PENDING = "pending"
+    HIDDEN = "hidden"
+    DELETED = "deleted"
+
+
+class ModerationPolicy(enum.StrEnum):
+    OPEN = "open"
+    PREMODERATED = "premoderated"
+
+
+class EmailPreference(enum.StrEnum):
+    IMMEDIATE = "immediate"
+    DAILY = "daily"
+    OFF = "off"
+
+
+class NotificationKind(enum.StrEnum):
+    ANSWER = "answer"  # a new answer on your question
+    NEW_POST = "new_post"  # a new answer on a thread you watch
+    MENTION = "mention"
+    ACCEPTED = "accepted"  # your answer was accepted
+    VOTE_MILESTONE = "vote_milestone"
+    MODERATION = "moderation"  # a moderator acted on your post or account
+    APPROVED = "approved"  # a moderator published your held post
+    EXPERT_INVITATION = "expert_invitation"  # asked to help with an unanswered question
+    SUPPORT = "support"  # the support team took up (or answered) your thread
+
+
+class Brand(Base):
+    __tablename__ = "brands"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    theme: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    default_locale: Mapped[str] = mapped_column(String(8), default="en")
+    # Usefulness (0-100) at which a solved thread becomes a community solution, and at which a
+    # solution is suggested to agents for a curated article.
+    solution_threshold: Mapped[float] = mapped_column(default=35.0)
+    article_threshold: Mapped[float] = mapped_column(default=60.0)
+    review_period_days: Mapped[int] = mapped_column(Integer, default=180)
+    # Search synonyms, each group a list of words that mean the same ("wifi", "wi-fi", ...).
+    synonyms: Mapped[list[list[str]]] = mapped_column(JSONDocument, default=list)
+    # The sentence-embedding model of semantic search (kb.vectors): a name from
+    # kb.embeddings' registry, "auto" or "off"; None means the site's SEARCH_MODEL. Its options
+    # (an HTTP embedding service's address, ...) are in search_model_options.
+    search_model: Mapped[str | None] = mapped_column(String(40), default=None)
+    search_model_options: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    # Moderation: the summed flag weight that hides a post pending review, the trust-level
+    # thresholds (moderation.trust.DEFAULTS when empty) and the code of conduct (Markdown).
+    flag_hide_weight: Mapped[float] = mapped_column(default=3.0)
+    trust_thresholds: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    code_of_conduct: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    forums: Mapped[list[Forum]] = relationship(
+        back_populates="brand", order_by="Forum.position", cascade="all, delete-orphan"
+    )
+
+
+class Forum(Base):
+    __tablename__ = "forums"
+    __table_args__ = (UniqueConstraint("brand_id", "slug"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"), index=True)
+    slug: Mapped[str] = mapped_column(String(60))
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    moderation_policy: Mapped[ModerationPolicy] = mapped_column(
+        str_enum(ModerationPolicy), default=ModerationPolicy.OPEN
+    )
+    # Denormalised counters, kept by the services that add or hide content.
+    thread_count: Mapped[int] = mapped_column(Integer, default=0)
+    post_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    brand: Mapped[Brand] = relationship(back_populates="forums")
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    # As typed (PRECIS case-preserved) for display; the key (case-mapped) is what must be unique.
+    username: Mapped[str] = mapped_column(String(30))
+    username_key: Mapped[str] = mapped_column(String(30), unique=True)
+    email: Mapped[str | None] = mapped_column(String(254))
+    email_key: Mapped[str | None] = mapped_column(String(254), unique=True)
+    display_name: Mapped[str] = mapped_column(String(60))
+    # None means "no usable password" (imported accounts until they reset it).
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    role: Mapped[Role] = mapped_column(str_enum(Role), default=Role.MEMBER)
+    trust_level: Mapped[int] = mapped_column(SmallInteger, default=0)
+    reputation: Mapped[int] = mapped_column(Integer, default=0)
+    segment: Mapped[str | None] = mapped_column(String(20))
+    locale: Mapped[str | None] = mapped_column(String(8))
+    suspended_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    suspension_reason: Mapped[str | None] = mapped_column(String(300))
+    # Silenced: may read and sign in, may not post, vote or flag.
+    silenced_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set by a moderator: automatic trust changes leave this account alone.
+    trust_locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    days_visited: Mapped[int] = mapped_column(Integer, default=0)
+    # Crowd-service: a customer the brand has verified; experts who do not want invitations,
+    # or are away until a date.
+    verified_customer: Mapped[bool] = mapped_column(Boolean, default=False)
+    expert_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    vacation_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    threads_read: Mapped[int] = mapped_column(Integer, default=0)
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    email_notifications: Mapped[EmailPreference] = mapped_column(
+        str_enum(EmailPreference), default=EmailPreference.IMMEDIATE
+    )
+    # When the last daily digest went out; the next one is due a day later.
+    digest_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in (Role.MODERATOR, Role.AGENT, Role.ADMIN)
+
+
+class UserSession(Base):
+    """A server-side login session. The cookie holds a random token; only its hash is stored."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(255))
+
+    user: Mapped[User] = relationship()
+
+
+class ApiToken(Base):
+    """A personal token for integrations (Authorization: Bearer). Only its hash is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(60))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+
+thread_tags = Table(
+    "thread_tags",
+    Base.metadata,
+    Column("thread_id", ForeignKey("threads.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+    __table_args__ = (UniqueConstraint("brand_id", "name"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(30))
+    thread_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Thread(Base):
+    __tablename__ = "threads"
+    __table_args__ = (
+        Index("ix_threads_forum_listing", "forum_id", "visibility", "last_activity_at", "id"),
+        Index("ix_threads_forum_newest", "forum_id", "visibility", "created_at", "id"),
+        Index("ix_threads_forum_top", "forum_id", "visibility", "score", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    forum_id: Mapped[int] = mapped_column(ForeignKey("forums.id", ondelete="CASCADE"))
+    author_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[ThreadKind] = mapped_column(str_enum(ThreadKind), default=ThreadKind.QUESTION)
+    status: Mapped[ThreadStatus] = mapped_column(str_enum(ThreadStatus), default=ThreadStatus.OPEN)
+    visibility: Mapped[Visibility] = mapped_column(str_enum(Visibility), default=Visibility.VISIBLE)
+    locale: Mapped[str] = mapped_column(String(8), default="en")
+    accepted_post_id: Mapped[int | None] = mapped_column(
+        ForeignKey("posts.id", ondelete="SET NULL", use_alter=True)
+    )
+    accepted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_reason: Mapped[str | None] = mapped_column(String(20))
+    duplicate_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("threads.id", ondelete="SET NULL")
+    )
+    merged_into_id: Mapped[int | None] = mapped_column(
+        ForeignKey("threads.id", ondelete="SET NULL")
+    )
+    view_count: Mapped[int] = mapped_column(Integer, default=0)
+    score: Mapped[int] = mapped_column(Integer, default=0)
+    reply_count: Mapped[int] = mapped_column(Integer, default=0)
+    helpful_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Triage (crowd-service fills these; members never see them).
+    interaction_type: Mapped[str | None] = mapped_column(String(30))
+    sentiment: Mapped[str | None] = mapped_column(String(10))
+    sentiment_score: Mapped[float | None] = mapped_column()
+    priority: Mapped[str | None] = mapped_column(String(2))
+    author_segment: Mapped[str | None] = mapped_column(String(20))
+    # Service-level deadlines, stored when the thread is triaged or re-prioritised.
+    first_response_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolution_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The knowledge base's usefulness score (kb.scoring), kept current by the worker.
+    usefulness: Mapped[float] = mapped_column(default=0.0)
+    # Attribution for imported threads: the original page (CC BY-SA asks for a link).
+    source_url: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When the question's text, title, tags or kind last changed (not counters or votes).
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    forum: Mapped[Forum] = relationship()
+    author: Mapped[User | None] = relationship(foreign_keys=[author_id])
+    duplicate_of: Mapped[Thread | None] = relationship(
+        remote_side="Thread.id", foreign_keys=[duplicate_of_id]
+    )
+    tags: Mapped[list[Tag]] = relationship(secondary=thread_tags, order_by="Tag.name")
+    posts: Mapped[list[Post]] = relationship(
+        back_populates="thread",
+        foreign_keys="Post.thread_id",
+        order_by="Post.id",
+        cascade="all, delete-orphan",
+    )
+
+
+class Post(Base):
+    __tablename__ = "posts"
+    __table_args__ = (Index("ix_posts_thread_listing", "thread_id", "visibility", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"))
+    author_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    # The question is the thread's first post; answers follow.
+    is_question: Mapped[bool] = mapped_column(Boolean, default=False)
+    body_source: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text)
+    # Which sanitizer policy produced body_html, so a policy change can re-render old posts.
+    html_version: Mapped[int] = mapped_column(SmallInteger, default=1)
+    score: Mapped[int] = mapped_column(Integer, default=0)
+    upvotes: Mapped[int] = mapped_column(Integer, default=0)
+    downvotes: Mapped[int] = mapped_column(Integer, default=0)
+    helpful_count: Mapped[int] = mapped_column(Integer, default=0)
+    visibility: Mapped[Visibility] = mapped_column(str_enum(Visibility), default=Visibility.VISIBLE)
+    is_official: Mapped[bool] = mapped_column(Boolean, default=False)
+    edit_count: Mapped[int] = mapped_column(Integer, default=0)
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Hidden only because its author is suspended: shown again when the suspension ends.
+    hidden_by_suspension: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When the text last changed (votes and counters leave it alone).
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    thread: Mapped[Thread] = relationship(back_populates="posts", foreign_keys=[thread_id])
+    author: Mapped[User | None] = relationship()
+
+
+class PostComment(Base):
+    """A short remark under a question or answer, as Stack Exchange sites have them. They arrive
+    with imports; written remarks here are answers, so there is no form for these."""
+
+    __tablename__ = "post_comments"
+    __table_args__ = (Index("ix_post_comments_post", "post_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"))
+    author_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    # Shown when the author's account no longer exists (the source kept only a name).
+    author_name: Mapped[str | None] = mapped_column(String(60))
+    body_html: Mapped[str] = mapped_column(Text)
+    score: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    author: Mapped[User | None] = relationship()
+
+
+class PostRevision(Base):
+    """One saved version of a post. Written on the first edit (the original) and every edit."""
+
+    __tablename__ = "post_revisions"
+    __table_args__ = (UniqueConstraint("post_id", "number"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    editor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    title: Mapped[str | None] = mapped_column(String(200))
+    tags: Mapped[str | None] = mapped_column(String(200))
+    body_source: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Staff hid this version's text (personal data): only staff see it, marked.
+    redacted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    redacted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    editor: Mapped[User | None] = relationship(foreign_keys=[editor_id])
+
+
+class Vote(Base):
+    __tablename__ = "votes"
+    __table_args__ = (
+        UniqueConstraint("user_id", "post_id"),
+        CheckConstraint("value IN (-1, 1)", name="value_is_up_or_down"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), index=True)
+    value: Mapped[int] = mapped_column(SmallInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class HelpfulMark(Base):
+    """ "This helped me too": one per user and thread."""
+
+    __tablename__ = "helpful_marks"
+    __table_args__ = (UniqueConstraint("user_id", "thread_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ThreadWatch(Base):
+    __tablename__ = "thread_watches"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    thread_id: Mapped[int] = mapped_column(
+        ForeignKey("threads.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ThreadView(Base):
+    """Who viewed a thread on which day, so a view counts once per viewer per thread per day.
+    Written in batches by the view counter, pruned after two days."""
+
+    __tablename__ = "thread_views"
+
+    thread_id: Mapped[int] = mapped_column(
+        ForeignKey("threads.id", ondelete="CASCADE"), primary_key=True
+    )
+    viewer_key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True, index=True)
+
+
+class ReputationEvent(Base):
+    __tablename__ = "reputation_events"
+    __table_args__ = (Index("ix_reputation_events_user", "user_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    amount: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(30))
+    post_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id", ondelete="SET NULL"))
+    thread_id: Mapped[int | None] = mapped_column(ForeignKey("threads.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Notification(Base):
+    __tablename__ = "notifications"
+    __table_args__ = (
+        Index("ix_notifications_user_unread", "user_id", "read_at", "id"),
+        # Milestone checks and post deletions look notifications up by post.
+        Index("ix_notifications_post_kind", "post_id", "kind"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[NotificationKind] = mapped_column(str_enum(NotificationKind))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    thread_id: Mapped[int | None] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"))
+    post_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    actor: Mapped[User | None] = relationship(foreign_keys=[actor_id])
+    thread: Mapped[Thread | None] = relationship()

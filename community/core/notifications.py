@@ -1,0 +1,304 @@
+"""In-app notifications (and the e-mails they turn into).
+
+Rows are written in the same transaction as the action; an e-mail is an outbox event the worker
+sends after commit (immediately, or in the daily digest, as each person prefers). Nobody is
+notified of their own actions, and one action notifies a person once (a mention beats "new
+answer on a watched thread").
+
+A row stores what happened (kind, actor, thread, post, and values such as a moderator's reason),
+never a sentence: the text is written when it is read, in the reader's language, so a Spanish
+moderator's notice reaches an English member in English. Messages that are not one of the kinds'
+fixed sentences are stored as their English original (`message()`) and translated on display.
+E-mails go out in the recipient's language: their own choice, else the brand's default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from community.core import outbox
+from community.core.clock import utcnow
+from community.core.errors import NotFound
+from community.core.i18n import DEFAULT_LOCALE, SUPPORTED_LOCALES
+from community.core.i18n import gettext as _
+from community.core.models import (
+    EmailPreference,
+    Notification,
+    NotificationKind,
+    Post,
+    Thread,
+    ThreadWatch,
+    User,
+    Visibility,
+)
+
+EMAIL_EVENT = "email.notification"
+
+
+def message(msgid: str, **params: object) -> dict[str, object]:
+    """Notification data for a sentence translated when read: `msgid` is the English text
+    (mark it with N_ so the catalog has it) and `params` its values, as typed. A value may be
+    another message({...}) to translate too, such as a default reason."""
+    return {"msgid": msgid, "params": params}
+
+
+def recipient_locale(user: User, brand_locale: str | None) -> str:
+    """The language to write to someone when no request of theirs says which (e-mail)."""
+    for choice in (user.locale, brand_locale):
+        if choice in SUPPORTED_LOCALES:
+            return choice
+    return DEFAULT_LOCALE
+
+
+def notify(
+    db: Session,
+    recipient: User,
+    kind: NotificationKind,
+    *,
+    actor: User | None,
+    thread: Thread | None = None,
+    post: Post | None = None,
+    data: dict[str, object] | None = None,
+) -> Notification | None:
+    if actor is not None and recipient.id == actor.id:
+        return None
+    if recipient.deactivated_at is not None:
+        return None
+    notification = Notification(
+        user_id=recipient.id,
+        kind=kind,
+        actor_id=actor.id if actor else None,
+        thread_id=thread.id if thread else None,
+        post_id=post.id if post else None,
+        data=data or {},
+    )
+    db.add(notification)
+    db.flush()
+    if recipient.email and recipient.email_notifications == EmailPreference.IMMEDIATE:
+        outbox.enqueue(db, EMAIL_EVENT, {"notification_id": notification.id})
+    return notification
+
+
+def notify_mentions(
+    db: Session, users: Iterable[User], *, actor: User, thread: Thread, post: Post
+) -> set[int]:
+    notified: set[int] = set()
+    for user in users:
+        if notify(db, user, NotificationKind.MENTION, actor=actor, thread=thread, post=post):
+            notified.add(user.id)
+    return notified
+
+
+def notify_new_post(
+    db: Session, *, thread: Thread, post: Post, author: User, mentioned: list[User]
+) -> None:
+    """The asker hears about answers, watchers about new posts, the mentioned about mentions."""
+    done = notify_mentions(db, mentioned, actor=author, thread=thread, post=post) | {author.id}
+    if thread.author is not None and thread.author_id not in done:
+        notify(db, thread.author, NotificationKind.ANSWER, actor=author, thread=thread, post=post)
+        done.add(thread.author.id)
+    watchers = db.scalars(
+        select(User)
+        .join(ThreadWatch, ThreadWatch.user_id == User.id)
+        .where(ThreadWatch.thread_id == thread.id, User.id.not_in(done))
+    )
+    for watcher in watchers:
+        notify(db, watcher, NotificationKind.NEW_POST, actor=author, thread=thread, post=post)
+
+
+def notify_accepted(db: Session, *, post: Post, actor: User) -> None:
+    if post.author is not None:
+        notify(
+            db, post.author, NotificationKind.ACCEPTED, actor=actor, thread=post.thread, post=post
+        )
+
+
+def notify_approved(db: Session, *, post: Post, actor: User) -> None:
+    """A held post's author hears that it is public now."""
+    if post.author is not None:
+        notify(
+            db,
+            post.author,
+            NotificationKind.APPROVED,
+            actor=actor,
+            thread=post.thread,
+            post=post,
+            data={"question": post.is_question},
+        )
+
+
+def notify_milestone(db: Session, *, post: Post, milestone: int) -> None:
+    """Tell the author their post reached a score milestone, once per milestone."""
+    if post.author is None:
+        return
+    earlier = db.scalars(
+        select(Notification.data).where(
+            Notification.post_id == post.id, Notification.kind == NotificationKind.VOTE_MILESTONE
+        )
+    )
+    if any(item.get("milestone") == milestone for item in earlier):
+        return
+    notify(
+        db,
+        post.author,
+        NotificationKind.VOTE_MILESTONE,
+        actor=None,
+        thread=post.thread,
+        post=post,
+        data={"milestone": milestone},
+    )
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def only_shown(statement: Select[Any]) -> Select[Any]:
+    """Notifications about content that is no longer visible (hidden, pending, deleted) are
+    not shown; moderation notices about one's own post always are."""
+    return (
+        statement.outerjoin(Post, Post.id == Notification.post_id)
+        .outerjoin(Thread, Thread.id == Notification.thread_id)
+        .where(
+            or_(
+                Notification.kind == NotificationKind.MODERATION,
+                and_(
+                    or_(Notification.post_id.is_(None), Post.visibility == Visibility.VISIBLE),
+                    or_(Notification.thread_id.is_(None), Thread.visibility == Visibility.VISIBLE),
+                ),
+            )
+        )
+    )
+
+
+def is_shown(db: Session, notification: Notification) -> bool:
+    """Whether the notification may still be shown (or e-mailed): its content is visible."""
+    found = db.scalar(only_shown(select(Notification.id).where(Notification.id == notification.id)))
+    return found is not None
+
+
+def unread_count(db: Session, user_id: int) -> int:
+    statement = only_shown(
+        select(func.count())
+        .select_from(Notification)
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+    )
+    return db.scalar(statement) or 0
+
+
+@dataclass
+class NotificationPage:
+    items: list[Notification]
+    next_before: int | None
+
+
+def list_for(
+    db: Session, user_id: int, *, before: int | None = None, limit: int = 30, unread: bool = False
+) -> NotificationPage:
+    statement = only_shown(
+        select(Notification)
+        .where(Notification.user_id == user_id)
+        .options(selectinload(Notification.actor), selectinload(Notification.thread))
+        .order_by(Notification.id.desc())
+        .limit(limit + 1)
+    )
+    if before is not None:
+        statement = statement.where(Notification.id < before)
+    if unread:
+        statement = statement.where(Notification.read_at.is_(None))
+    rows = list(db.scalars(statement))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return NotificationPage(items=rows, next_before=rows[-1].id if more and rows else None)
+
+
+def access_notification(db: Session, user_id: int, notification_id: int) -> Notification:
+    notification = db.get(Notification, notification_id)
+    if notification is None or notification.user_id != user_id:
+        raise NotFound()
+    return notification
+
+
+def mark_read(db: Session, user_id: int, notification_id: int) -> Notification:
+    notification = access_notification(db, user_id, notification_id)
+    if notification.read_at is None:
+        notification.read_at = utcnow()
+    return notification
+
+
+def mark_all_read(db: Session, user_id: int) -> int:
+    result = db.execute(
+        update(Notification)
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        .values(read_at=utcnow())
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _translated(data: dict[str, Any], values: dict[str, object]) -> str | None:
+    """The stored message() in the active language, or None if the data holds none."""
+    msgid = data.get("msgid")
+    if not isinstance(msgid, str):
+        return None
+    params = data.get("params")
+    for name, value in params.items() if isinstance(params, dict) else ():
+        inner = value.get("msgid") if isinstance(value, dict) else None
+        values[name] = _(inner) if isinstance(inner, str) else value
+    for text in (_(msgid), msgid):
+        try:
+            return text % values
+        except (KeyError, TypeError, ValueError):
+            continue  # a translation that lost a placeholder: fall back to the original
+    return msgid
+
+
+def describe(notification: Notification) -> str:
+    """One sentence in the active language for the list, the e-mail subject and the digest."""
+    actor = notification.actor.display_name if notification.actor else _("Someone")
+    title = notification.thread.title if notification.thread else ""
+    values: dict[str, object] = {"actor": actor, "title": title}
+    data = notification.data or {}
+    stored = _translated(data, dict(values))
+    if stored is not None:
+        return stored
+    kind = notification.kind
+    if kind == NotificationKind.ANSWER:
+        return _("%(actor)s answered your question “%(title)s”") % values
+    if kind == NotificationKind.NEW_POST:
+        return _("%(actor)s posted in “%(title)s”") % values
+    if kind == NotificationKind.MENTION:
+        return _("%(actor)s mentioned you in “%(title)s”") % values
+    if kind == NotificationKind.ACCEPTED:
+        return _("%(actor)s accepted your answer in “%(title)s”") % values
+    if kind == NotificationKind.APPROVED:
+        if data.get("question"):
+            return (
+                _("A moderator approved your question “%(title)s”: everyone can see it now")
+                % values
+            )
+        return (
+            _("A moderator approved your answer in “%(title)s”: everyone can see it now") % values
+        )
+    if kind == NotificationKind.MODERATION:
+        # Rows written before messages were stored untranslated carry their text.
+        return str(data.get("message", _("A moderator acted on your post.")))
+    if kind == NotificationKind.EXPERT_INVITATION:
+        return _("Your know-how could help: “%(title)s” has no answer yet") % values
+    if kind == NotificationKind.SUPPORT:
+        return str(data.get("message", _("Our support team is looking at “%(title)s”") % values))
+    milestone = data.get("milestone", 0)
+    return _("Your post in “%(title)s” reached a score of %(milestone)s") % {
+        "title": title,
+        "milestone": milestone,
+    }
+
+
+def target_path(notification: Notification) -> str:
+    if notification.thread_id is None or notification.kind == NotificationKind.MODERATION:
+        return "/notifications"
+    anchor = f"#post-{notification.post_id}" if notification.post_id else ""
+    return f"/t/{notification.thread_id}{anchor}"

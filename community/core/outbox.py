@@ -1,0 +1,161 @@
+"""The transactional outbox: side effects (e-mail now; search indexing and webhooks later) are
+written as rows in the same transaction as the change, and a worker acts on them after commit.
+
+Rows carry ids, never copies of content: the handler re-reads the current state, so a late,
+repeated or out-of-order run does the right thing. Claiming works on both databases: on
+PostgreSQL with FOR UPDATE SKIP LOCKED (any number of workers), on SQLite inside the single
+writer lock (BEGIN IMMEDIATE).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Index, Integer, String, Text, or_, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Mapped, Session, mapped_column
+
+from community.core.clock import utcnow
+from community.core.db import Base, BigIntId, UTCDateTime
+from community.core.models import JSONDocument
+
+CLAIM_SECONDS = 120
+MAX_BACKOFF = timedelta(hours=6)
+
+
+class OutboxEvent(Base):
+    __tablename__ = "outbox_events"
+    __table_args__ = (
+        Index("ix_outbox_events_due", "done_at", "available_at", "id"),
+        Index("ix_outbox_events_pending_key", "kind", "dedupe_key", "done_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(60))
+    # Events with the same kind and key that are still waiting are one piece of work.
+    dedupe_key: Mapped[str | None] = mapped_column(String(80))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    available_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    claimed_by: Mapped[str | None] = mapped_column(String(40))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+def enqueue(
+    db: Session,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    delay: timedelta | None = None,
+    dedupe_key: str | None = None,
+) -> OutboxEvent | None:
+    """Record work for after commit.
+
+    With a dedupe key, an event still waiting for the same key covers this change too (handlers
+    re-read the current state). The waiting row is locked until this transaction ends, so a
+    worker cannot claim it in between and miss the change (it skips locked rows); on SQLite the
+    writer lock gives the same guarantee."""
+    if dedupe_key is not None:
+        waiting = (
+            select(OutboxEvent.id)
+            .where(
+                OutboxEvent.kind == kind,
+                OutboxEvent.dedupe_key == dedupe_key,
+                OutboxEvent.done_at.is_(None),
+                OutboxEvent.claimed_by.is_(None),
+            )
+            .limit(1)
+        )
+        if db.get_bind().dialect.name == "postgresql":
+            waiting = waiting.with_for_update(skip_locked=True)
+        if db.scalar(waiting) is not None:
+            return None
+    event = OutboxEvent(
+        kind=kind,
+        payload=payload,
+        dedupe_key=dedupe_key,
+        available_at=utcnow() + (delay or timedelta()),
+    )
+    db.add(event)
+    return event
+
+
+def lease_due(
+    db: Session,
+    id_column: InstrumentedAttribute[int],
+    *,
+    due: ColumnElement[bool],
+    order_by: Sequence[ColumnElement[Any] | InstrumentedAttribute[Any]],
+    holder_column: InstrumentedAttribute[str | None],
+    until_column: InstrumentedAttribute[datetime | None],
+    holder: str,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+) -> list[int]:
+    """Lease up to `limit` due rows that no live lease holds to `holder` until `now + lease`;
+    returns their ids. The job queues (outbox events, webhook deliveries) claim with this.
+
+    PostgreSQL locks the candidates FOR UPDATE SKIP LOCKED, so any number of workers claim
+    different rows; on SQLite the caller holds the writer lock (BEGIN IMMEDIATE). The UPDATE
+    repeats the conditions, so a row another worker took is left alone either way."""
+    free = or_(until_column.is_(None), until_column < now)
+    candidates = select(id_column).where(due, free).order_by(*order_by).limit(limit)
+    if db.get_bind().dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    ids = list(db.scalars(candidates))
+    if not ids:
+        return []
+    db.execute(
+        update(id_column.class_)
+        .where(id_column.in_(ids), due, free)
+        .values({holder_column: holder, until_column: now + lease})
+        # Objects of these rows already in the session get the new holder from the database.
+        .execution_options(synchronize_session="fetch")
+    )
+    return ids
+
+
+def claim(db: Session, worker_id: str, *, limit: int = 50) -> list[OutboxEvent]:
+    """Take up to `limit` due events for this worker; the caller commits right after."""
+    now = utcnow()
+    ids = lease_due(
+        db,
+        OutboxEvent.id,
+        due=OutboxEvent.done_at.is_(None) & (OutboxEvent.available_at <= now),
+        order_by=[OutboxEvent.id],
+        holder_column=OutboxEvent.claimed_by,
+        until_column=OutboxEvent.claimed_until,
+        holder=worker_id,
+        now=now,
+        lease=timedelta(seconds=CLAIM_SECONDS),
+        limit=limit,
+    )
+    if not ids:
+        return []
+    return list(
+        db.scalars(
+            select(OutboxEvent)
+            .where(OutboxEvent.id.in_(ids), OutboxEvent.claimed_by == worker_id)
+            .order_by(OutboxEvent.id)
+        )
+    )
+
+
+def mark_done(db: Session, event: OutboxEvent) -> None:
+    event.done_at = utcnow()
+    event.claimed_until = None
+    event.attempts += 1
+
+
+def mark_failed(db: Session, event: OutboxEvent, error: str) -> None:
+    """Retry later with exponential back-off (30 s, 1 min, 2 min, ... up to 6 h)."""
+    event.attempts += 1
+    event.last_error = error[:2000]
+    event.claimed_until = None
+    backoff = min(timedelta(seconds=30 * 2 ** min(event.attempts - 1, 16)), MAX_BACKOFF)
+    event.available_at = utcnow() + backoff

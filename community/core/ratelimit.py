@@ -1,0 +1,76 @@
+"""Rate limits on what people do, with the `limits` library: memory by default, Redis when
+REDIS_URL is set (shared by every web process). New accounts (trust level 0) get tighter limits.
+Exceeding one is a 429 with Retry-After, as a page or as JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from limits import RateLimitItem, parse, strategies
+from limits.errors import StorageError
+
+from community.core.auth import LimitStore, Viewer, client_ip, get_viewer
+from community.core.clock import utcnow
+from community.core.errors import TooManyRequests
+from community.core.i18n import gettext as _
+from community.core.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    default: str
+    new_account: str | None = None  # for trust level 0
+
+
+RULES: dict[str, Rule] = {
+    "register": Rule("10/hour"),
+    "post": Rule("20/10 minutes", new_account="5/10 minutes"),
+    "vote": Rule("60/minute", new_account="20/minute"),
+    "flag": Rule("30/hour", new_account="10/hour"),
+    "search": Rule("120/minute"),
+}
+
+
+class RateLimiter:
+    def __init__(self, settings: Settings, store: LimitStore | None = None) -> None:
+        self.enabled = settings.rate_limits_enabled
+        self._store = store or LimitStore(settings)
+        self._limiter = strategies.MovingWindowRateLimiter(self._store.storage)
+        self._items: dict[str, tuple[RateLimitItem, RateLimitItem | None]] = {
+            name: (parse(rule.default), parse(rule.new_account) if rule.new_account else None)
+            for name, rule in RULES.items()
+        }
+
+    def hit(self, name: str, key: str, *, new_account: bool = False) -> None:
+        """Count one action; raise TooManyRequests when over the limit (nothing is counted)."""
+        if not self.enabled:
+            return
+        default, strict = self._items[name]
+        item = strict if new_account and strict is not None else default
+        try:
+            allowed = self._limiter.hit(item, name, key)
+        except StorageError as exc:
+            self._store.failed(exc)  # let it through: the counters are out, not the site
+            return
+        self._store.answered()
+        if not allowed:
+            reset_at = self._limiter.get_window_stats(item, name, key).reset_time
+            wait = max(1, int(reset_at - utcnow().timestamp()) + 1)
+            raise TooManyRequests(
+                wait,
+                _("You are doing that too often. Try again in %(seconds)d seconds.")
+                % {"seconds": wait},
+            )
+
+
+def limited(name: str) -> Any:
+    """A route dependency: one `name` action per request, keyed by account (else address)."""
+
+    def check(request: Request, viewer: Annotated[Viewer, Depends(get_viewer)]) -> None:
+        limiter: RateLimiter = request.app.state.rate_limiter
+        key = f"user:{viewer.user_id}" if viewer.user_id else f"ip:{client_ip(request)}"
+        limiter.hit(name, key, new_account=viewer.trust_level == 0)
+
+    return Depends(check)

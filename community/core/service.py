@@ -1,0 +1,359 @@
+"""Business rules for accounts, brands and forums. No HTTP here: functions take a database
+session, flush (never commit) and raise community.core.errors exceptions the web layer renders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from community.core.audit import record_audit
+from community.core.auth import (
+    LoginThrottle,
+    Passwords,
+    revoke_session_token,
+    revoke_user_sessions,
+    start_session,
+)
+from community.core.clock import utcnow
+from community.core.errors import AppError, FormErrors, NotFound, PermissionDenied, TooManyRequests
+from community.core.i18n import SUPPORTED_LOCALES
+from community.core.i18n import gettext as _
+from community.core.identity import (
+    IdentityError,
+    check_password_policy,
+    normalise_display_name,
+    normalise_email,
+    normalise_username,
+)
+from community.core.models import Brand, Forum, Post, Role, Thread, User, Visibility
+from community.core.schemas import LoginIn, PasswordChangeIn, PreferencesIn, RegistrationIn
+
+
+class InvalidCredentials(AppError):
+    status_code = 401
+    code = "invalid_credentials"
+
+
+class AccountSuspended(AppError):
+    status_code = 403
+    code = "account_suspended"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStart:
+    user: User
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    """Where a sign-in comes from: the cookie it replaces and what we record about the device."""
+
+    previous_token: str | None
+    max_age: timedelta
+    ip: str | None
+    user_agent: str | None
+
+
+# --- accounts --------------------------------------------------------------------------------
+
+
+def register(
+    db: Session, passwords: Passwords, data: RegistrationIn, *, role: Role = Role.MEMBER
+) -> User:
+    errors: dict[str, str] = {}
+    username = username_key = email = email_key = ""
+    try:
+        username, username_key = normalise_username(data.username)
+    except IdentityError as exc:
+        errors["username"] = str(exc)
+    try:
+        email, email_key = normalise_email(data.email)
+    except IdentityError as exc:
+        errors["email"] = str(exc)
+    try:
+        check_password_policy(data.password, user_inputs=[data.username, data.email])
+    except IdentityError as exc:
+        errors["password"] = str(exc)
+    try:
+        display_name = normalise_display_name(data.display_name, fallback=username)
+    except IdentityError as exc:
+        errors["display_name"] = str(exc)
+    if "username" not in errors and _exists(db, User.username_key == username_key):
+        errors["username"] = _("That username is taken.")
+    if "email" not in errors and _exists(db, User.email_key == email_key):
+        errors["email"] = _("An account with that e-mail address already exists.")
+    if errors:
+        raise FormErrors(errors)
+    user = User(
+        username=username,
+        username_key=username_key,
+        email=email,
+        email_key=email_key,
+        display_name=display_name,
+        password_hash=passwords.hash(data.password),
+        password_changed_at=utcnow(),
+        role=role,
+    )
+    try:
+        with db.begin_nested():
+            db.add(user)
+            db.flush()
+    except IntegrityError as exc:
+        # Two sign-ups raced for the same name; the database's unique index decided.
+        raise FormErrors({"username": _("That username is taken.")}) from exc
+    return user
+
+
+def _exists(db: Session, condition: object) -> bool:
+    return db.scalar(select(func.count()).select_from(User).where(condition)) != 0  # type: ignore[arg-type]
+
+
+def _login_key(login: str) -> str:
+    """The throttling key for what was typed: the canonical username or e-mail if it parses."""
+    text = login.strip()
+    try:
+        return normalise_email(text)[1] if "@" in text else normalise_username(text)[1]
+    except IdentityError:
+        return text.casefold()[:254]
+
+
+def authenticate(
+    db: Session, passwords: Passwords, throttle: LoginThrottle, data: LoginIn, *, ip: str
+) -> User:
+    """The user whose credentials these are. Same answer and same work for unknown accounts."""
+    key = _login_key(data.login)
+    throttled = throttle.check(key, ip)
+    if throttled:
+        raise TooManyRequests(
+            throttled.retry_after_seconds,
+            _("Too many failed attempts. Try again in %(minutes)d minutes.")
+            % {"minutes": max(1, round(throttled.retry_after_seconds / 60))},
+        )
+    user = db.scalar(
+        select(User).where(
+            or_(User.username_key == key, User.email_key == key), User.deactivated_at.is_(None)
+        )
+    )
+    if not passwords.verify(user.password_hash if user else None, data.password) or user is None:
+        throttle.record_failure(key, ip)
+        raise InvalidCredentials(_("That username or password is not right."))
+    throttle.record_success(key, ip)
+    if user.suspended_until is not None and user.suspended_until > utcnow():
+        raise AccountSuspended(
+            _("This account is suspended until %(until)s.")
+            % {"until": user.suspended_until.strftime("%Y-%m-%d %H:%M UTC")}
+        )
+    assert user.password_hash is not None  # verify() is False for accounts without one
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = passwords.hash(data.password)
+    return user
+
+
+def log_in(db: Session, user: User, client: ClientInfo) -> SessionStart:
+    """Start a fresh session (a new token: the pre-login cookie is worthless afterwards)."""
+    revoke_session_token(db, client.previous_token)
+    now = utcnow()
+    if user.last_seen_at is None or user.last_seen_at.date() != now.date():
+        user.days_visited = User.days_visited + 1  # a visit on a new day: trust levels count it
+    user.last_seen_at = now
+    token = start_session(
+        db, user, max_age=client.max_age, ip=client.ip, user_agent=client.user_agent
+    )
+    return SessionStart(user=user, token=token)
+
+
+def log_out(db: Session, token: str | None) -> None:
+    revoke_session_token(db, token)
+
+
+def change_password(
+    db: Session,
+    passwords: Passwords,
+    user: User,
+    data: PasswordChangeIn,
+    client: ClientInfo,
+) -> SessionStart:
+    """Re-authenticate, set the new hash, end every other session and rotate this one."""
+    if not passwords.verify(user.password_hash, data.current_password):
+        raise FormErrors({"current_password": _("Your current password is not right.")})
+    try:
+        check_password_policy(data.new_password, user_inputs=[user.username, user.email or ""])
+    except IdentityError as exc:
+        raise FormErrors({"new_password": str(exc)}) from exc
+    user.password_hash = passwords.hash(data.new_password)
+    user.password_changed_at = utcnow()
+    revoke_user_sessions(db, user.id)
+    return log_in(db, user, client)
+
+
+def update_preferences(user: User, data: PreferencesIn) -> User:
+    try:
+        user.display_name = normalise_display_name(data.display_name, fallback=user.username)
+    except IdentityError as exc:
+        raise FormErrors({"display_name": str(exc)}) from exc
+    user.locale = data.locale if data.locale in SUPPORTED_LOCALES else None
+    user.email_notifications = data.email_notifications
+    if data.expert_invitations is not None:
+        user.expert_opt_out = not data.expert_invitations
+        # Away until the end of that day; a past day simply means "not away".
+        user.vacation_until = (
+            datetime.combine(data.away_until, time.max, tzinfo=UTC) if data.away_until else None
+        )
+    return user
+
+
+def set_role(db: Session, actor: User, target: User, role: Role, *, ip: str | None) -> User:
+    """Admins change other people's roles; nobody changes their own (no self-promotion and
+    no admin accidentally locking the site out of its last admin account)."""
+    if actor.role != Role.ADMIN:
+        raise PermissionDenied()
+    if actor.id == target.id:
+        raise PermissionDenied(_("You cannot change your own role."))
+    if target.role == role:
+        return target
+    before = {"role": target.role.value}
+    target.role = role
+    record_audit(
+        db,
+        actor=actor,
+        action="user.role_changed",
+        target_type="user",
+        target_id=target.id,
+        before=before,
+        after={"role": role.value},
+        ip=ip,
+    )
+    return target
+
+
+def get_user_by_username(db: Session, username: str) -> User:
+    try:
+        _display, key = normalise_username(username)
+    except IdentityError as exc:
+        raise NotFound() from exc
+    user = db.scalar(select(User).where(User.username_key == key, User.deactivated_at.is_(None)))
+    if user is None:
+        raise NotFound()
+    return user
+
+
+def get_user(db: Session, user_id: int) -> User:
+    user = db.get(User, user_id)
+    if user is None:
+        raise NotFound()
+    return user
+
+
+def search_users(db: Session, query: str = "", *, limit: int = 50, offset: int = 0) -> list[User]:
+    statement = select(User).order_by(User.id)
+    text = query.strip().casefold()
+    if text:
+        pattern = f"%{text.replace('%', '').replace('_', '')}%"
+        statement = statement.where(
+            or_(User.username_key.like(pattern), func.lower(User.display_name).like(pattern))
+        )
+    return list(db.scalars(statement.limit(limit).offset(offset)))
+
+
+# --- brands and forums -----------------------------------------------------------------------
+
+
+def list_brands(db: Session) -> list[Brand]:
+    return list(db.scalars(select(Brand).order_by(Brand.id)))
+
+
+def default_brand(db: Session, preferred_slug: str | None = None) -> Brand | None:
+    if preferred_slug:
+        brand = db.scalar(select(Brand).where(Brand.slug == preferred_slug))
+        if brand:
+            return brand
+    return db.scalar(select(Brand).order_by(Brand.id).limit(1))
+
+
+def get_brand(db: Session, slug: str) -> Brand:
+    brand = db.scalar(select(Brand).where(Brand.slug == slug))
+    if brand is None:
+        raise NotFound()
+    return brand
+
+
+def list_forums(db: Session, brand: Brand) -> list[Forum]:
+    return list(
+        db.scalars(select(Forum).where(Forum.brand_id == brand.id).order_by(Forum.position))
+    )
+
+
+def get_brand_by_id(db: Session, brand_id: int) -> Brand:
+    brand = db.get(Brand, brand_id)
+    if brand is None:
+        raise NotFound()
+    return brand
+
+
+def get_forum(db: Session, brand: Brand, slug: str) -> Forum:
+    forum = db.scalar(select(Forum).where(Forum.brand_id == brand.id, Forum.slug == slug))
+    if forum is None:
+        raise NotFound()
+    return forum
+
+
+@dataclass
+class ProfileActivity:
+    threads: list[Thread]
+    answers: list[Post]
+    thread_count: int
+    answer_count: int
+    accepted_count: int
+
+
+def visible_thread_ids(db: Session, thread_ids: set[int]) -> set[int]:
+    if not thread_ids:
+        return set()
+    return set(
+        db.scalars(
+            select(Thread.id).where(
+                Thread.id.in_(thread_ids), Thread.visibility == Visibility.VISIBLE
+            )
+        )
+    )
+
+
+def profile_activity(db: Session, user: User, *, limit: int = 10) -> ProfileActivity:
+    """What a profile shows: only visible threads and answers in visible threads."""
+    visible_threads = select(Thread).where(
+        Thread.author_id == user.id, Thread.visibility == Visibility.VISIBLE
+    )
+    visible_answers = (
+        select(Post)
+        .join(Thread, Thread.id == Post.thread_id)
+        .where(
+            Post.author_id == user.id,
+            Post.is_question.is_(False),
+            Post.visibility == Visibility.VISIBLE,
+            Thread.visibility == Visibility.VISIBLE,
+        )
+    )
+    accepted = visible_answers.where(Thread.accepted_post_id == Post.id)
+
+    def count(statement: Select[Any]) -> int:
+        return db.scalar(select(func.count()).select_from(statement.subquery())) or 0
+
+    return ProfileActivity(
+        threads=list(db.scalars(visible_threads.order_by(Thread.created_at.desc()).limit(limit))),
+        answers=list(
+            db.scalars(
+                visible_answers.options(selectinload(Post.thread))
+                .order_by(Post.created_at.desc())
+                .limit(limit)
+            )
+        ),
+        thread_count=count(visible_threads),
+        answer_count=count(visible_answers),
+        accepted_count=count(accepted),
+    )

@@ -1,0 +1,407 @@
+"""HTML helpers shared by every package: templates, the page-or-fragment render helper, flash
+messages, safe redirects and the error pages (JSON under /api/)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from babel.dates import format_datetime as babel_format_datetime
+from babel.dates import format_timedelta
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2_fragments import render_block
+from sqlalchemy.exc import DataError, SQLAlchemyError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from community.core import i18n
+from community.core.auth import ANONYMOUS, Viewer, client_ip
+from community.core.clock import utcnow
+from community.core.db import RETRY_AFTER_SECONDS, UNAVAILABLE_ERRORS
+from community.core.errors import AppError, FormErrors, LoginRequired, ThreadMerged, TooManyRequests
+from community.core.i18n import gettext as _
+from community.core.labels import label, queue_label, sort_label
+from community.core.service import default_brand
+from community.core.viewcount import daily_viewer_key, is_bot
+
+logger = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES_DIR = PROJECT_ROOT / "templates"
+STATIC_DIR = PROJECT_ROOT / "static"
+FLASH_COOKIE = "flash"
+
+
+def build_templates() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        extensions=["jinja2.ext.i18n"],
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.globals["language_name"] = i18n.language_name
+    env.globals["label"] = label
+    # A global, not an import per template: a block rendered alone (an htmx fragment) does not
+    # run the template's top-level imports.
+    env.globals["icon"] = env.get_template("_components/icons.html").module.icon  # type: ignore[attr-defined]
+    env.globals["queue_label"] = queue_label
+    env.globals["sort_label"] = sort_label
+    env.globals["now"] = utcnow
+    env.globals["supported_locales"] = i18n.SUPPORTED_LOCALES
+    env.filters["datetime"] = format_datetime
+    env.filters["ago"] = format_ago
+    env.filters["host"] = url_host
+    env.filters["duration"] = format_duration
+    return env
+
+
+def format_duration(seconds: int | float | None) -> str:
+    """ "12 minutes" in the reader's language (the sign is the caller's to word)."""
+    if seconds is None:
+        return ""
+    return format_timedelta(
+        timedelta(seconds=abs(seconds)), threshold=1.1, locale=i18n.active_locale()
+    )
+
+
+def url_host(url: str) -> str:
+    """The host of a link, for attribution lines ("beer.stackexchange.com")."""
+    return urlsplit(url).hostname or url
+
+
+def format_datetime(value: Any, style: str = "medium") -> str:
+    if value is None:
+        return ""
+    return babel_format_datetime(value, format=style, locale=i18n.active_locale(), tzinfo=None)
+
+
+def format_ago(value: datetime | None) -> str:
+    """ "3 hours ago" in the reader's language."""
+    if value is None:
+        return ""
+    return format_timedelta(
+        value - utcnow(), add_direction=True, threshold=1.1, locale=i18n.active_locale()
+    )
+
+
+def is_htmx(request: Request) -> bool:
+    return (
+        request.headers.get("hx-request") == "true" and request.headers.get("hx-boosted") != "true"
+    )
+
+
+_SITE_NAME_TTL = 60.0
+
+
+def page_viewer_key(request: Request, user_id: int | None) -> str | None:
+    """Whom a page view counts for today, or None for a bot (whose views never count)."""
+    user_agent = request.headers.get("user-agent")
+    if is_bot(user_agent):
+        return None
+    return daily_viewer_key(
+        request.app.state.settings.effective_secret_key,
+        user_id=user_id,
+        ip=client_ip(request),
+        user_agent=user_agent,
+        day=utcnow().date(),
+    )
+
+
+def site_brand(request: Request) -> tuple[str, str] | None:
+    """The default brand's (name, slug) for the header, cached briefly (it rarely changes)."""
+    cached: tuple[float, tuple[str, str] | None] | None = getattr(
+        request.app.state, "site_brand", None
+    )
+    now = time.monotonic()
+    if cached and cached[0] > now:
+        return cached[1]
+    settings = request.app.state.settings
+    try:
+        with request.app.state.session_factory() as db:
+            brand = default_brand(db, settings.default_brand)
+            found = (brand.name, brand.slug) if brand else None
+    except SQLAlchemyError:
+        return None
+    request.app.state.site_brand = (now + _SITE_NAME_TTL, found)
+    return found
+
+
+class RouteUrls:
+    """URL building for templates from a name → path table built once per app (FastAPI's
+    url_path_for walks every router on each call: a real cost at ~30 links a page)."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self.paths: dict[str, str] = {}
+        for route in _walk_routes(app.router.routes):
+            name, path = getattr(route, "name", None), getattr(route, "path", None)
+            if isinstance(name, str) and isinstance(path, str):
+                self.paths.setdefault(name, path)
+
+    def __call__(self, name: str, **params: object) -> str:
+        path = self.paths.get(name)
+        if path is None:
+            return str(self.app.url_path_for(name, **params))
+        return path.format(**{key: quote(str(value), safe="") for key, value in params.items()})
+
+
+def _walk_routes(routes: list[Any]) -> list[Any]:
+    found: list[Any] = []
+    for route in routes:
+        found.append(route)
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            found.extend(_walk_routes(inner.routes))
+    return found
+
+
+def route_urls(request: Request) -> RouteUrls:
+    urls: RouteUrls | None = getattr(request.app.state, "route_urls", None)
+    if urls is None:
+        urls = request.app.state.route_urls = RouteUrls(request.app)
+    return urls
+
+
+def base_context(request: Request) -> dict[str, Any]:
+    state = request.state
+    viewer: Viewer = getattr(state, "viewer", ANONYMOUS)
+    context: dict[str, Any] = {
+        "request": request,
+        "viewer": viewer,
+        "csrf_token": getattr(state, "csrf_token", ""),
+        "csp_nonce": getattr(state, "csp_nonce", ""),
+        "locale": getattr(state, "locale", i18n.DEFAULT_LOCALE),
+        "flashes": getattr(state, "flashes", None) or read_flashes(request),
+        "url": route_urls(request),
+        "current_path": request.url.path,
+    }
+    brand = site_brand(request)
+    if brand:
+        context["site_name"], context["brand_slug"] = brand
+    return context
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    block: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """Render a whole page, or only `block` when htmx asked for a fragment."""
+    env: Environment = request.app.state.templates
+    data = base_context(request) | (context or {})
+    fragment = block is not None and is_htmx(request)
+    if block is not None and fragment:
+        html = render_block(env, template, block, data)
+    else:
+        html = env.get_template(template).render(data)
+    response = HTMLResponse(html, status_code=status_code, headers=headers)
+    response.headers.append("vary", "HX-Request")
+    if data["flashes"] and not fragment:
+        response.delete_cookie(FLASH_COOKIE, path="/")
+    return response
+
+
+# --- flash messages --------------------------------------------------------------------------
+
+
+def _flash_signature(secret: str, payload: str) -> str:
+    return hmac.new(secret.encode(), f"flash:{payload}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def flash_redirect(
+    request: Request, location: str, message: str, *, category: str = "info"
+) -> RedirectResponse:
+    """Redirect (303, so the browser GETs) and show `message` on the next page."""
+    response = RedirectResponse(location, status_code=303)
+    payload = base64.urlsafe_b64encode(
+        json.dumps([{"category": category, "message": message}]).encode()
+    ).decode()
+    secret = request.app.state.settings.effective_secret_key
+    response.set_cookie(
+        FLASH_COOKIE,
+        f"{payload}.{_flash_signature(secret, payload)}",
+        max_age=60,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=request.app.state.settings.cookie_secure,
+    )
+    return response
+
+
+def read_flashes(request: Request) -> list[dict[str, str]]:
+    raw = request.cookies.get(FLASH_COOKIE)
+    if not raw or "." not in raw:
+        return []
+    payload, signature = raw.rsplit(".", 1)
+    secret = request.app.state.settings.effective_secret_key
+    if not hmac.compare_digest(signature, _flash_signature(secret, payload)):
+        return []
+    try:
+        items = json.loads(base64.urlsafe_b64decode(payload.encode()))
+    except (ValueError, TypeError):
+        return []
+    return [item for item in items if isinstance(item, dict)][:5]
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """Only same-site relative paths: '/x' yes; '//evil', '/\\evil', 'https:evil' no."""
+    if not target or len(target) > 2000:
+        return default
+    if not target.startswith("/") or target.startswith(("//", "/\\")):
+        return default
+    if any(ch in target for ch in "\\\r\n\t\x00"):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return default
+    return target
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+def wants_json(request: Request) -> bool:
+    if request.url.path.startswith("/api/"):
+        return True
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def error_response(
+    request: Request,
+    status_code: int,
+    code: str,
+    message: str,
+    *,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    if wants_json(request):
+        body: dict[str, Any] = {"error": {"code": code, "message": message}}
+        if details is not None:
+            body["error"]["details"] = details
+        return JSONResponse(body, status_code=status_code, headers=headers)
+    return render(
+        request,
+        "errors/error.html",
+        {"status_code": status_code, "code": code, "message": message, "details": details},
+        status_code=status_code,
+        headers=headers,
+    )
+
+
+def _default_message(status_code: int) -> str:
+    messages = {
+        400: _("The request could not be understood."),
+        401: _("Please log in to continue."),
+        403: _("You do not have permission to do that."),
+        404: _("We could not find that page."),
+        405: _("That action is not allowed here."),
+        409: _("Someone else changed this at the same time. Reload and try again."),
+        413: _("That was too much to send."),
+        422: _("Some of the information was not valid."),
+        429: _("Too many attempts. Please wait a moment and try again."),
+        503: _("The site is busy right now. Please try again in a moment."),
+    }
+    return messages.get(status_code, _("Something went wrong."))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def handle_app_error(request: Request, exc: AppError) -> Response:
+        if isinstance(exc, LoginRequired) and not wants_json(request):
+            target = safe_next(
+                request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            )
+            return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+        headers = None
+        if isinstance(exc, TooManyRequests):
+            headers = {"retry-after": str(exc.retry_after_seconds)}
+        details: Any = exc.errors if isinstance(exc, FormErrors) else None
+        if isinstance(exc, ThreadMerged):
+            details = exc.details
+        if exc.code == "csrf_failed":
+            message = _(
+                "This form has expired or did not come from this site. "
+                "Reload the page and try again."
+            )
+        else:
+            message = exc.message or _default_message(exc.status_code)
+        return error_response(
+            request, exc.status_code, exc.code, message, details=details, headers=headers
+        )
+
+    @app.exception_handler(DataError)
+    async def handle_data_error(request: Request, exc: DataError) -> Response:
+        # The database refused a value (a NUL character, an out-of-range number): the input
+        # was at fault, so say so instead of failing with a 500.
+        logger.warning("database refused input on %s: %s", request.url.path, exc.orig)
+        return error_response(
+            request, 400, "invalid_characters", _("The request contained values we cannot store.")
+        )
+
+    @app.exception_handler(OverflowError)
+    async def handle_overflow(request: Request, exc: OverflowError) -> Response:
+        # A number too large for the database driver (SQLite refuses past 2**63 - 1 before
+        # the query runs): the input's fault.
+        logger.warning("number out of range on %s: %s", request.url.path, exc)
+        return error_response(
+            request, 400, "number_out_of_range", _("A number in the request is too large.")
+        )
+
+    async def handle_unavailable(request: Request, exc: Exception) -> Response:
+        # Busy or unreachable database: the client may retry; nothing was changed.
+        logger.warning("database unavailable on %s: %s", request.url.path, exc)
+        return error_response(
+            request,
+            503,
+            "unavailable",
+            _default_message(503),
+            headers={"retry-after": str(RETRY_AFTER_SECONDS)},
+        )
+
+    for error_type in UNAVAILABLE_ERRORS:
+        app.add_exception_handler(error_type, handle_unavailable)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def handle_http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+            exc.status_code, "http_error"
+        )
+        return error_response(
+            request,
+            exc.status_code,
+            code,
+            _default_message(exc.status_code),
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def handle_validation_error(request: Request, exc: RequestValidationError) -> Response:
+        details = [
+            {
+                "field": ".".join(str(part) for part in error.get("loc", ()) if part != "body"),
+                "message": error.get("msg", ""),
+                "type": error.get("type", ""),
+            }
+            for error in exc.errors()
+        ]
+        return error_response(request, 422, "invalid_input", _default_message(422), details=details)

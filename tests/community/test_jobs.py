@@ -1,0 +1,41 @@
+"""The job runner knows no job: each package's tasks.register(worker) adds its own, and the
+worker process (community.worker) registers them all."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from community.core import jobs
+from community.core.db import make_session_factory
+from community.core.indexing import ARTICLE_CHANGED, BRAND_SEARCH_SETTINGS, THREAD_CHANGED
+from community.core.notifications import EMAIL_EVENT
+from community.core.settings import Settings
+from community.worker import Worker
+from kb.search_model import MODEL_CHANGED
+from kb.vectors import FIRST_THREAD_VECTOR, VECTORS_NEEDED
+
+
+def test_the_core_job_runner_starts_without_jobs(settings: Settings, engine: Engine) -> None:
+    runner = jobs.Worker(settings, make_session_factory(engine))
+
+    assert (runner.handlers, runner.batch_handlers, runner.periodic) == ({}, {}, [])
+
+
+def test_the_worker_process_has_every_packages_jobs(settings: Settings, engine: Engine) -> None:
+    worker = Worker(settings, make_session_factory(engine))
+
+    assert set(worker.handlers) == {EMAIL_EVENT}
+    assert set(worker.batch_handlers) == {
+        THREAD_CHANGED,
+        ARTICLE_CHANGED,
+        BRAND_SEARCH_SETTINGS,
+        VECTORS_NEEDED,
+        FIRST_THREAD_VECTOR,
+        MODEL_CHANGED,
+    }
+    assert [task.name for task in worker.periodic] == [
+        "digests",
+        "trust and suspensions",
+        "escalations",
+        "webhook deliveries",
+    ]
