@@ -243,13 +243,25 @@ def _breach(db: Session, escalation_id: int, kind: BreachKind) -> SLABreach | No
     )
 
 
+def paused_seconds(escalation: Escalation, at: datetime) -> int:
+    """Seconds the resolution clock has been stopped, a pause still running at `at` included."""
+    total = escalation.paused_seconds or 0
+    if escalation.waiting_since is not None:
+        total += max(0, int((at - escalation.waiting_since).total_seconds()))
+    return total
+
+
+def end_pause(escalation: Escalation, at: datetime) -> None:
+    """Start the resolution clock again: a running pause adds to `paused_seconds`."""
+    if escalation.waiting_since is not None:
+        escalation.paused_seconds = paused_seconds(escalation, at)
+        escalation.waiting_since = None
+
+
 def resolution_due(escalation: Escalation, at: datetime) -> datetime:
     """When the resolution is due, counting the time spent waiting on the customer (a pause
     still running at `at` included)."""
-    paused = escalation.paused_seconds or 0
-    if escalation.waiting_since is not None:
-        paused += max(0, int((at - escalation.waiting_since).total_seconds()))
-    return escalation.resolution_due_at + timedelta(seconds=paused)
+    return escalation.resolution_due_at + timedelta(seconds=paused_seconds(escalation, at))
 
 
 def _due(escalation: Escalation, kind: BreachKind, at: datetime) -> datetime:
@@ -309,10 +321,7 @@ def resume_from_waiting(
     if escalation.status != EscalationStatus.WAITING:
         return
     now = now or utcnow()
-    if escalation.waiting_since is not None:
-        waited = max(0, int((now - escalation.waiting_since).total_seconds()))
-        escalation.paused_seconds = (escalation.paused_seconds or 0) + waited
-    escalation.waiting_since = None
+    end_pause(escalation, now)
     escalation.status = (
         EscalationStatus.CLAIMED
         if escalation.assigned_agent_id is not None

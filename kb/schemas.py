@@ -31,15 +31,6 @@ class StatusIn(Input):
     status: ArticleStatus
 
 
-class FeedbackIn(Input):
-    helpful: bool
-    comment: Text | None = Field(default=None, max_length=1000)
-
-
-class SynonymsIn(Input):
-    synonyms: list[list[Text]] = Field(default_factory=list, max_length=200)
-
-
 class CreditOut(Output):
     user_id: int | None
     post_id: int | None

@@ -222,7 +222,6 @@ class SearchEngine:
 
     def __init__(self, settings: Settings, *, writes: bool = True) -> None:
         self.prefix = settings.meili_index_prefix
-        self._url = settings.meili_url
         self._master_key = settings.meili_master_key
         self._client = (
             meilisearch.Client(settings.meili_url, settings.meili_master_key, timeout=5)

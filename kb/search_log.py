@@ -4,14 +4,12 @@ stored in batches (like views), so a busy database never slows or fails a search
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from community.core.clock import utcnow
-from community.core.db import begin_write
+from community.core.write_buffer import WriteBuffer
 from kb.models import SearchQuery
 
 logger = logging.getLogger(__name__)
@@ -30,11 +28,17 @@ class _Entry:
     at: object
 
 
-class SearchLog:
+class SearchLog(WriteBuffer[_Entry]):
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
-        self._session_factory = session_factory
-        self._pending: list[_Entry] = []
-        self._lock = threading.Lock()
+        # Under a flood, analytics may drop entries; search never waits for them.
+        super().__init__(
+            session_factory,
+            what="searches",
+            limit=MAX_BUFFER,
+            unique=False,
+            when_full="drop",
+            logger=logger,
+        )
 
     def record(
         self,
@@ -47,36 +51,20 @@ class SearchLog:
         degraded: bool,
         user_id: int | None,
     ) -> None:
-        entry = _Entry(brand_id, query, scope, locale, result_count, degraded, user_id, utcnow())
-        with self._lock:
-            if len(self._pending) < MAX_BUFFER:  # under a flood, analytics may drop; search never
-                self._pending.append(entry)
+        self._add(_Entry(brand_id, query, scope, locale, result_count, degraded, user_id, utcnow()))
 
-    def flush(self) -> int:
-        with self._lock:
-            batch, self._pending = self._pending, []
-        if not batch:
-            return 0
-        try:
-            with self._session_factory() as db:
-                begin_write(db)
-                db.add_all(
-                    SearchQuery(
-                        brand_id=entry.brand_id,
-                        query=entry.query,
-                        scope=entry.scope,
-                        locale=entry.locale,
-                        result_count=entry.result_count,
-                        degraded=entry.degraded,
-                        user_id=entry.user_id,
-                        created_at=entry.at,
-                    )
-                    for entry in batch
-                )
-                db.commit()
-        except SQLAlchemyError:
-            logger.exception("could not store %d searches; will retry", len(batch))
-            with self._lock:
-                self._pending = batch + self._pending
-            return 0
+    def _store(self, db: Session, batch: list[_Entry]) -> int:
+        db.add_all(
+            SearchQuery(
+                brand_id=entry.brand_id,
+                query=entry.query,
+                scope=entry.scope,
+                locale=entry.locale,
+                result_count=entry.result_count,
+                degraded=entry.degraded,
+                user_id=entry.user_id,
+                created_at=entry.at,
+            )
+            for entry in batch
+        )
         return len(batch)

@@ -27,7 +27,7 @@ from community.core.clock import utcnow
 from community.core.errors import FormErrors
 from community.core.i18n import gettext as _
 from community.core.i18n import ngettext
-from community.core.models import Brand, Forum, ModerationPolicy, Post, Thread, User, Visibility
+from community.core.models import Brand, Forum, ModerationPolicy, Post, User, Visibility
 from moderation import trust
 from moderation.models import BlockedPattern, FilterHit, FilterMode
 
@@ -251,7 +251,3 @@ def record_hits(db: Session, screening: Screening, post: Post) -> None:
                 pattern_id=pattern.id, post_id=post.id, excerpt=excerpt[:300], enforced=enforced
             )
         )
-
-
-def thread_of_forum(thread: Thread) -> Forum:
-    return thread.forum

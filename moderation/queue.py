@@ -22,7 +22,7 @@ from community.core.errors import Conflict, FormErrors, NotFound, PermissionDeni
 from community.core.events import Submission
 from community.core.i18n import gettext as _
 from community.core.labels import N_, label, queue_label
-from community.core.models import Forum, NotificationKind, Post, Thread, User, Visibility
+from community.core.models import NotificationKind, Post, Thread, User, Visibility
 from community.core.policy import ensure_can_participate, ensure_post_visible, is_staff
 from moderation import filters, trust
 from moderation.models import (
@@ -374,7 +374,3 @@ def tell_flaggers(db: Session, flags: list[Flag], upheld: bool, actor: User) -> 
             post=db.get(Post, item.post_id),
             data=message,
         )
-
-
-def forum_of(post: Post) -> Forum:
-    return post.thread.forum

@@ -50,10 +50,6 @@ class AdmissionControl:
         self.waiting = 0
         self.refused = 0
 
-    @property
-    def in_flight(self) -> int:
-        return 0 if self._slots is None else self.limit - self._slots.value
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(_UNQUEUED_PREFIXES):
             await self.app(scope, receive, send)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from community.core.auth import ANONYMOUS, Viewer, hash_token
+from community.core.auth import ANONYMOUS, Viewer, hash_token, may_sign_in, viewer_of
 from community.core.clock import utcnow
 from community.core.db import begin_write
 from community.core.errors import FormErrors, NotFound
@@ -67,21 +67,13 @@ def viewer_for_token(db: Session, raw: str) -> Viewer:
         .where(
             ApiToken.token_hash == hash_token(raw),
             ApiToken.revoked_at.is_(None),
-            User.deactivated_at.is_(None),
-            or_(User.suspended_until.is_(None), User.suspended_until <= utcnow()),
+            may_sign_in(utcnow()),
         )
     ).first()
     if row is None:
         return ANONYMOUS
     token, user = row
-    viewer = Viewer(
-        user_id=user.id,
-        username=user.username,
-        display_name=user.display_name,
-        role=user.role,
-        locale=user.locale,
-        trust_level=user.trust_level,
-    )
+    viewer = viewer_of(user)
     now = utcnow()
     if token.last_used_at is None or now - token.last_used_at > _TOUCH_INTERVAL:
         token_id = token.id

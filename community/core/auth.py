@@ -20,7 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from fastapi import Depends, Request
 from limits import RateLimitItem, RateLimitItemPerMinute, storage, strategies
 from limits.errors import StorageError
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -121,6 +121,27 @@ class Viewer:
 ANONYMOUS = Viewer()
 
 
+def viewer_of(user: User, *, session_id: int | None = None) -> Viewer:
+    """The viewer a signed-in user is, by cookie session (`session_id`) or API token."""
+    return Viewer(
+        user_id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        role=user.role,
+        locale=user.locale,
+        session_id=session_id,
+        trust_level=user.trust_level,
+    )
+
+
+def may_sign_in(now: datetime) -> ColumnElement[bool]:
+    """Accounts a session or token still works for: not deactivated, not suspended at `now`."""
+    return and_(
+        User.deactivated_at.is_(None),
+        or_(User.suspended_until.is_(None), User.suspended_until <= now),
+    )
+
+
 def start_session(
     db: Session,
     user: User,
@@ -182,22 +203,13 @@ def load_viewer(db: Session, token: str | None) -> Viewer:
             UserSession.token_hash == hash_token(token),
             UserSession.revoked_at.is_(None),
             UserSession.expires_at > now,
-            User.deactivated_at.is_(None),
-            or_(User.suspended_until.is_(None), User.suspended_until <= now),
+            may_sign_in(now),
         )
     ).first()
     if row is None:
         return ANONYMOUS
     user_session, user = row
-    viewer = Viewer(
-        user_id=user.id,
-        username=user.username,
-        display_name=user.display_name,
-        role=user.role,
-        locale=user.locale,
-        session_id=user_session.id,
-        trust_level=user.trust_level,
-    )
+    viewer = viewer_of(user, session_id=user_session.id)
     if now - user_session.last_seen_at > SESSION_TOUCH_INTERVAL:
         _touch(db, user_session.id, user.id, new_day=user.last_seen_at is None
                or user.last_seen_at.date() != now.date())  # fmt: skip
@@ -418,7 +430,3 @@ def require_role(*roles: Role) -> Callable[[User], User]:
 def client_ip(request: Request) -> str:
     # Behind a proxy, uvicorn rewrites client from X-Forwarded-For only for TRUSTED_PROXIES.
     return request.client.host if request.client else "unknown"
-
-
-def session_expiry(settings: Settings) -> datetime:
-    return utcnow() + timedelta(days=settings.session_max_age_days)

@@ -355,10 +355,6 @@ class Post(Base):
     thread: Mapped[Thread] = relationship(back_populates="posts", foreign_keys=[thread_id])
     author: Mapped[User | None] = relationship()
 
-    @property
-    def is_visible(self) -> bool:
-        return self.visibility == Visibility.VISIBLE
-
 
 class PostComment(Base):
     """A short remark under a question or answer, as Stack Exchange sites have them. They arrive

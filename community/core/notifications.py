@@ -239,18 +239,6 @@ def mark_all_read(db: Session, user_id: int) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def mark_thread_read(db: Session, user_id: int, thread_id: int) -> None:
-    db.execute(
-        update(Notification)
-        .where(
-            Notification.user_id == user_id,
-            Notification.thread_id == thread_id,
-            Notification.read_at.is_(None),
-        )
-        .values(read_at=utcnow())
-    )
-
-
 def _translated(data: dict[str, Any], values: dict[str, object]) -> str | None:
     """The stored message() in the active language, or None if the data holds none."""
     msgid = data.get("msgid")

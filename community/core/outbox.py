@@ -9,11 +9,12 @@ writer lock (BEGIN IMMEDIATE).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Index, Integer, String, Text, select, update
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import ColumnElement, Index, Integer, String, Text, or_, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Mapped, Session, mapped_column
 
 from community.core.clock import utcnow
 from community.core.db import Base, BigIntId, UTCDateTime
@@ -83,29 +84,59 @@ def enqueue(
     return event
 
 
-def claim(db: Session, worker_id: str, *, limit: int = 50) -> list[OutboxEvent]:
-    """Take up to `limit` due events for this worker; the caller commits right after."""
-    now = utcnow()
-    due = (
-        select(OutboxEvent.id)
-        .where(
-            OutboxEvent.done_at.is_(None),
-            OutboxEvent.available_at <= now,
-            (OutboxEvent.claimed_until.is_(None)) | (OutboxEvent.claimed_until < now),
-        )
-        .order_by(OutboxEvent.id)
-        .limit(limit)
-    )
+def lease_due(
+    db: Session,
+    id_column: InstrumentedAttribute[int],
+    *,
+    due: ColumnElement[bool],
+    order_by: Sequence[ColumnElement[Any] | InstrumentedAttribute[Any]],
+    holder_column: InstrumentedAttribute[str | None],
+    until_column: InstrumentedAttribute[datetime | None],
+    holder: str,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+) -> list[int]:
+    """Lease up to `limit` due rows that no live lease holds to `holder` until `now + lease`;
+    returns their ids. The job queues (outbox events, webhook deliveries) claim with this.
+
+    PostgreSQL locks the candidates FOR UPDATE SKIP LOCKED, so any number of workers claim
+    different rows; on SQLite the caller holds the writer lock (BEGIN IMMEDIATE). The UPDATE
+    repeats the conditions, so a row another worker took is left alone either way."""
+    free = or_(until_column.is_(None), until_column < now)
+    candidates = select(id_column).where(due, free).order_by(*order_by).limit(limit)
     if db.get_bind().dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    ids = list(db.scalars(due))
+        candidates = candidates.with_for_update(skip_locked=True)
+    ids = list(db.scalars(candidates))
     if not ids:
         return []
     db.execute(
-        update(OutboxEvent)
-        .where(OutboxEvent.id.in_(ids))
-        .values(claimed_by=worker_id, claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
+        update(id_column.class_)
+        .where(id_column.in_(ids), due, free)
+        .values({holder_column: holder, until_column: now + lease})
+        # Objects of these rows already in the session get the new holder from the database.
+        .execution_options(synchronize_session="fetch")
     )
+    return ids
+
+
+def claim(db: Session, worker_id: str, *, limit: int = 50) -> list[OutboxEvent]:
+    """Take up to `limit` due events for this worker; the caller commits right after."""
+    now = utcnow()
+    ids = lease_due(
+        db,
+        OutboxEvent.id,
+        due=OutboxEvent.done_at.is_(None) & (OutboxEvent.available_at <= now),
+        order_by=[OutboxEvent.id],
+        holder_column=OutboxEvent.claimed_by,
+        until_column=OutboxEvent.claimed_until,
+        holder=worker_id,
+        now=now,
+        lease=timedelta(seconds=CLAIM_SECONDS),
+        limit=limit,
+    )
+    if not ids:
+        return []
     return list(
         db.scalars(
             select(OutboxEvent)

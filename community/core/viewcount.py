@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import threading
 from collections import Counter
 from datetime import date, timedelta
 from typing import Any
@@ -28,13 +27,12 @@ from crawlerdetect import CrawlerDetect
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from community.core import indexing
 from community.core.clock import utcnow
-from community.core.db import begin_write
 from community.core.models import Thread, ThreadView, User
+from community.core.write_buffer import WriteBuffer
 
 logger = logging.getLogger(__name__)
 
@@ -85,58 +83,35 @@ def store_new_views(
     return [(int(target_id), str(key)) for target_id, key in db.execute(statement)]
 
 
-class ViewCounter:
+class ViewCounter(WriteBuffer[tuple[int, str, date, int | None]]):
+    """Views waiting to be stored: (thread, viewer key, day, member id). A member's viewer key
+    carries their id, so the key alone still decides what is one view."""
+
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
-        self._session_factory = session_factory
-        self._pending: set[tuple[int, str, date]] = set()
-        # Whose viewer keys belong to signed-in members: new views add to their "threads read",
-        # an input of trust levels.
-        self._members: dict[str, int] = {}
-        self._lock = threading.Lock()
+        super().__init__(
+            session_factory,
+            what="thread views",
+            limit=MAX_BUFFER,
+            unique=True,
+            when_full="flush",
+            logger=logger,
+        )
         self._last_prune: date | None = None
 
     def record(self, thread_id: int, key: str, *, user_id: int | None = None) -> None:
-        with self._lock:
-            self._pending.add((thread_id, key, utcnow().date()))
-            if user_id is not None:
-                self._members[key] = user_id
-            full = len(self._pending) >= MAX_BUFFER
-        if full:
-            self.flush()
+        self._add((thread_id, key, utcnow().date(), user_id))
 
-    def pending(self) -> int:
-        with self._lock:
-            return len(self._pending)
-
-    def flush(self) -> int:
-        """Store buffered views; return how many were new. Failed batches are kept for later."""
-        with self._lock:
-            batch, self._pending = self._pending, set()
-            members, self._members = self._members, {}
-        if not batch:
-            return 0
-        try:
-            with self._session_factory() as db:
-                begin_write(db)
-                added = self._store(db, batch, members)
-                db.commit()
-        except SQLAlchemyError:
-            logger.exception("could not store %d thread views; will retry", len(batch))
-            with self._lock:
-                self._pending |= batch
-                self._members.update(members)
-            return 0
-        return added
-
-    def _store(
-        self, db: Session, batch: set[tuple[int, str, date]], members: dict[str, int]
-    ) -> int:
-        thread_ids = {thread_id for thread_id, _key, _day in batch}
+    def _store(self, db: Session, batch: list[tuple[int, str, date, int | None]]) -> int:
+        # Whose viewer keys belong to signed-in members: new views add to their "threads read",
+        # an input of trust levels.
+        members = {key: user_id for _thread, key, _day, user_id in batch if user_id is not None}
+        views = {(thread_id, key, day) for thread_id, key, day, _user in batch}
+        thread_ids = {thread_id for thread_id, _key, _day in views}
         # Views of threads deleted meanwhile would fail the foreign key: drop just those.
         existing = set(db.scalars(select(Thread.id).where(Thread.id.in_(thread_ids))))
         rows = [
             {"thread_id": thread_id, "viewer_key": key, "day": day}
-            for thread_id, key, day in sorted(batch)
+            for thread_id, key, day in sorted(views)
             if thread_id in existing
         ]
         added = 0

@@ -5,21 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from crowdservice import escalation as escalation_service
+from crowdservice.escalation import end_pause, resolution_due
 from crowdservice.models import BreachKind, Escalation
 
-
-def paused_seconds(escalation: Escalation, now: datetime) -> int:
-    """Seconds the resolution clock has been stopped, including a pause still running."""
-    total = escalation.paused_seconds or 0
-    if escalation.waiting_since is not None:
-        total += max(0, int((now - escalation.waiting_since).total_seconds()))
-    return total
-
-
-def resolution_due(escalation: Escalation, now: datetime) -> datetime:
-    """The resolution due time, moved on by the time spent waiting on the customer."""
-    return escalation_service.resolution_due(escalation, now)
+# The pause and resolution-due arithmetic lives with the escalation's SLA clock, which the
+# sweep uses too; the agent workspace takes it from here.
+__all__ = ["due_that_matters", "end_pause", "resolution_due", "seconds_left"]
 
 
 def due_that_matters(escalation: Escalation, now: datetime) -> tuple[BreachKind, datetime]:
@@ -33,9 +24,3 @@ def seconds_left(escalation: Escalation, now: datetime) -> int:
     """Negative once the target is missed."""
     _kind, due = due_that_matters(escalation, now)
     return int((due - now).total_seconds())
-
-
-def end_pause(escalation: Escalation, now: datetime) -> None:
-    if escalation.waiting_since is not None:
-        escalation.paused_seconds = paused_seconds(escalation, now)
-        escalation.waiting_since = None

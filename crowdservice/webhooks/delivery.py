@@ -28,11 +28,11 @@ from typing import Any
 from urllib.parse import urlunsplit
 
 import httpx
-from sqlalchemy import or_, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks import Webhook as StandardWebhook
 
-from community.core import netguard
+from community.core import netguard, outbox
 from community.core.audit import record_audit
 from community.core.clock import utcnow
 from community.core.db import begin_write
@@ -132,34 +132,21 @@ class _Outcome:
 
 
 def _claim(db: Session, token: str, now: datetime, lease: timedelta, limit: int) -> list[_Job]:
-    free = or_(WebhookDelivery.locked_until.is_(None), WebhookDelivery.locked_until < now)
-    due = (
-        select(WebhookDelivery.id)
-        .where(
-            WebhookDelivery.status == DeliveryStatus.PENDING,
-            WebhookDelivery.next_attempt_at <= now,
-            free,
-        )
-        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
-        .limit(limit)
+    ids = outbox.lease_due(
+        db,
+        WebhookDelivery.id,
+        due=(WebhookDelivery.status == DeliveryStatus.PENDING)
+        & (WebhookDelivery.next_attempt_at <= now),
+        order_by=[WebhookDelivery.next_attempt_at, WebhookDelivery.id],
+        holder_column=WebhookDelivery.locked_by,
+        until_column=WebhookDelivery.locked_until,
+        holder=token,
+        now=now,
+        lease=lease,
+        limit=limit,
     )
-    if db.get_bind().dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    ids = list(db.scalars(due))
     if not ids:
         return []
-    # Conditional: on SQLite this runs inside the writer lock, on PostgreSQL on rows this
-    # transaction holds; either way a row another worker took is left alone.
-    db.execute(
-        update(WebhookDelivery)
-        .where(
-            WebhookDelivery.id.in_(ids),
-            WebhookDelivery.status == DeliveryStatus.PENDING,
-            free,
-        )
-        .values(locked_by=token, locked_until=now + lease)
-        .execution_options(synchronize_session=False)
-    )
     rows = db.execute(
         select(WebhookDelivery, Webhook)
         .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)

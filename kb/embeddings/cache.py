@@ -51,9 +51,6 @@ class CachingEmbedder:
     def cache_info(self) -> Any:
         return self._cached.cache_info()
 
-    def clear_cache(self) -> None:
-        self._cached.cache_clear()
-
     def _embed_one(self, text: str) -> NDArray[np.float32]:
         vector: NDArray[np.float32] = self.inner.embed([text])[0].copy()
         vector.setflags(write=False)

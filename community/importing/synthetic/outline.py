@@ -29,7 +29,6 @@ from community.importing.synthetic.vocabulary import (
 
 ANCHOR = datetime(2026, 1, 1, tzinfo=UTC)
 WINDOW = timedelta(days=730)
-WINDOW_START = ANCHOR - WINDOW
 POST_ID_STRIDE = 100  # question k is post 100k; its answers follow, so at most 99 answers
 MAX_ANSWERS = 30
 FOUNDERS = 5  # users who joined before the window; always eligible authors
