@@ -1,6 +1,10 @@
 """Promotion: solved, visible threads whose usefulness crosses the brand's threshold become
 community solutions in the KB; the strongest are suggested to agents as article material.
 
+This is the KB's own step, run explicitly: the worker's `thread.changed` handler (kb.tasks)
+calls `refresh` and only then indexes what it decided; `community rescore` and the importer call
+`refresh`/`apply` the same way. Building search documents never promotes anything.
+
 A solution is withdrawn when its thread stops qualifying (hidden, deleted, no accepted answer,
 or its score falls clearly below the threshold: a 5-point margin keeps a thread hovering at the
 threshold from flickering in and out of the KB).
@@ -8,15 +12,16 @@ threshold from flickering in and out of the KB).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from community.core.clock import utcnow
-from community.core.models import Post, Thread, ThreadStatus, Visibility
+from community.core.models import Forum, Post, Thread, ThreadStatus, Visibility
 from kb.models import CandidateStatus, PromotionCandidate, Solution
-from kb.scoring import Score
+from kb.scoring import Score, rescore
 
 HYSTERESIS = 5.0
 
@@ -25,6 +30,17 @@ HYSTERESIS = 5.0
 class PromotionChange:
     solution: Solution | None
     solution_live: bool
+
+
+def refresh(db: Session, thread_ids: Sequence[int]) -> dict[int, PromotionChange]:
+    """Rescore the threads and promote, keep or withdraw each one's community solution (a
+    thread that no longer exists is skipped). Flushes; the caller commits."""
+    threads = db.scalars(
+        select(Thread)
+        .where(Thread.id.in_(thread_ids))
+        .options(selectinload(Thread.forum).selectinload(Forum.brand))
+    )
+    return {thread.id: apply(db, thread, rescore(db, thread)) for thread in threads}
 
 
 def _accepted_visible(db: Session, thread: Thread) -> bool:

@@ -16,7 +16,6 @@ from community.core.models import Brand, Forum, Post, Thread, Visibility
 from kb import promotion, vectors
 from kb.documents import article_document, solution_document, thread_document
 from kb.models import Article, ArticleStatus, Solution
-from kb.scoring import rescore
 from kb.search import KB_SETTINGS, THREAD_SETTINGS, SearchEngine, synonym_map
 
 BATCH = 500
@@ -35,13 +34,7 @@ def rescore_all(
         ids = list(db.scalars(select(Thread.id).order_by(Thread.id)))
     for start in range(0, len(ids), BATCH):
         with session_factory() as db:
-            threads = db.scalars(
-                select(Thread)
-                .where(Thread.id.in_(ids[start : start + BATCH]))
-                .options(selectinload(Thread.forum).selectinload(Forum.brand))
-            )
-            for thread in threads:
-                promotion.apply(db, thread, rescore(db, thread))
+            promotion.refresh(db, ids[start : start + BATCH])
             db.commit()
         progress("rescore", min(start + BATCH, len(ids)), len(ids))
     return len(ids)

@@ -1,6 +1,8 @@
 """Worker handlers that keep the knowledge base and the search indexes in step with the
-database: rescore and promote changed threads, then upsert or delete their documents, waiting
-for Meilisearch to confirm each write. Failures raise, so the outbox retries with back-off."""
+database. A changed thread goes through two named steps: the KB's promotion (kb.promotion.refresh:
+rescore, then promote or withdraw its community solution), then indexing (Indexer.threads: upsert
+or delete its documents as the database now says, waiting for Meilisearch to confirm each write).
+Failures raise, so the outbox retries with back-off."""
 
 from __future__ import annotations
 
@@ -19,9 +21,8 @@ from community.core.models import Brand, Forum, Post, Thread, Visibility
 from community.core.outbox import OutboxEvent
 from kb import duplicates, promotion, vectors
 from kb.documents import article_document, solution_document, thread_document
-from kb.models import Article, ArticleStatus
+from kb.models import Article, ArticleStatus, Solution
 from kb.reindex import reindex_brand, request_vectors
-from kb.scoring import rescore
 from kb.search import KB_SETTINGS, THREAD_SETTINGS, SearchEngine, SearchUnavailable, synonym_map
 from kb.search_model import MODEL_CHANGED
 
@@ -96,8 +97,9 @@ class Indexer:
         request_vectors(self.session_factory, self.engine, brand_id)
 
     def threads(self, db: Session, thread_ids: list[int]) -> Callable[[], None]:
-        """Rescore and promote in the database; return the index writes to make after the
-        caller commits (so no database lock is held while Meilisearch works)."""
+        """Build the threads' documents (and their live community solutions') from the
+        database; return the index writes to make after the caller commits (so no database
+        lock is held while Meilisearch works). Reads only: promotion is kb.promotion's step."""
         writes = _Writes()
         loaded = list(
             db.scalars(
@@ -117,11 +119,17 @@ class Indexer:
                 specs[brand.id] = vectors.model_specs(brand, self.engine.default_model)
         keys = sorted({spec.key for brand_specs in specs.values() for spec in brand_specs})
         stored = vectors.stored(db, [vectors.thread_subject(t.id) for t in loaded], keys)
+        live_solutions = {
+            solution.thread_id: solution
+            for solution in db.scalars(
+                select(Solution).where(
+                    Solution.thread_id.in_(thread_ids), Solution.withdrawn_at.is_(None)
+                )
+            )
+        }
         for thread in loaded:
             brand = thread.forum.brand
             brands[brand.id] = brand
-            score = rescore(db, thread)
-            change = promotion.apply(db, thread, score)
             posts = list(
                 db.scalars(
                     select(Post)
@@ -154,8 +162,9 @@ class Indexer:
                     Article.obsolete.is_(False),
                 )
             )
-            if change.solution_live and change.solution is not None and superseded is None:
-                solution = solution_document(change.solution, posts)
+            live_solution = live_solutions.get(thread.id)
+            if live_solution is not None and superseded is None:
+                solution = solution_document(live_solution, posts)
                 if brand_specs:
                     solution["_vectors"] = vectors_field
                 writes.upserts[kb_uid].append(solution)
@@ -261,7 +270,9 @@ def register(worker: Worker) -> Indexer:
     duplicates.register(worker, engine)
 
     def on_threads(db: Session, events: list[OutboxEvent]) -> Callable[[], None]:
-        return indexer.threads(db, sorted({int(event.payload["thread_id"]) for event in events}))
+        thread_ids = sorted({int(event.payload["thread_id"]) for event in events})
+        promotion.refresh(db, thread_ids)
+        return indexer.threads(db, thread_ids)
 
     def on_articles(db: Session, events: list[OutboxEvent]) -> Callable[[], None]:
         return indexer.articles(db, sorted({int(event.payload["article_id"]) for event in events}))

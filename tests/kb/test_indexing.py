@@ -24,7 +24,7 @@ from community.core.models import Brand, Post, Role, Thread, User, Visibility
 from community.core.outbox import OutboxEvent
 from community.core.settings import Settings
 from community.worker import Worker
-from kb import service_search
+from kb import promotion, service_search
 from kb.models import CandidateStatus, PromotionCandidate, Solution
 from kb.reindex import reindex_all
 from kb.search import SearchEngine
@@ -84,6 +84,28 @@ def test_promotion_happens_exactly_when_the_threshold_is_crossed(
     assert solution.score_at_promotion >= 35
     assert _urls(db, settings, "router reboots")[0] == f"/t/{thread.id}"
     assert db.scalars(select(PromotionCandidate)).first() is None  # strong, not yet outstanding
+
+
+def test_promotion_is_the_kb_step_and_indexing_only_reads_it(
+    db: Session, qa: QA, make_user: UserFactory, worker: Worker, settings: Settings
+) -> None:
+    thread, _answer = _solved(db, qa, make_user, upvotes=3)
+    # Building the documents of a thread that qualifies promotes nothing...
+    worker.indexer.threads(db, [thread.id])()
+    db.commit()
+    assert db.scalars(select(Solution)).first() is None
+    assert f"/t/{thread.id}" not in _urls(db, settings, "router reboots")
+
+    # ...the KB's own step does, and the next indexing shows what it decided.
+    changes = promotion.refresh(db, [thread.id, 999_999])
+    db.commit()
+    assert set(changes) == {thread.id}  # a thread that no longer exists is skipped
+    assert changes[thread.id].solution_live
+    solution = db.scalars(select(Solution)).one()
+    assert solution.thread_id == thread.id and solution.score_at_promotion >= 35
+    worker.indexer.threads(db, [thread.id])()
+    db.commit()
+    assert _urls(db, settings, "router reboots")[0] == f"/t/{thread.id}"
 
 
 def test_strong_solutions_are_suggested_for_articles_with_reasons(
