@@ -17,9 +17,11 @@ stays what they saw).
 Domain objects. The core imports no domain (import-linter), yet some rules are about a domain's
 object: who may act on an escalation. Those rules are written here too, against the few plain
 attributes they read (`HeldItem`, `ClosableItem` below), rather than in a policy module per
-domain: a reader then finds every rule in this one file, the rule stays a line or two, and the
-domain's model satisfies the protocol without knowing of it. `access_*` loaders stay with their
-domain (they query its tables) and call the checks here.
+domain: a reader then finds every rule in this one file, each rule stays a line or two, and the
+domain's model satisfies the protocol without importing it (a `crowdservice/policy.py` would
+also sit confusingly beside `crowdservice/policies.py`, the brands' service policies).
+`access_*` loaders stay with their domain (they query its tables), take the viewer and call the
+checks here.
 """
 
 from __future__ import annotations
