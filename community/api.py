@@ -6,17 +6,15 @@ X-CSRF-Token header for anything that changes state.
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from community.core import meili, service
-from community.core.auth import CurrentUser, client_ip, require_role
+from community.core.auth import Admin, CurrentUser, client_ip
 from community.core.db import SessionDep
-from community.core.models import Role, User
+from community.core.models import User
 from community.core.schemas import (
     BrandOut,
     ErrorOut,
@@ -55,7 +53,7 @@ def api_user_detail(db: SessionDep, user_id: int) -> User:
 def api_user_role(
     request: Request,
     db: SessionDep,
-    admin: Annotated[User, Depends(require_role(Role.ADMIN))],
+    admin: Admin,
     user_id: int,
     body: RoleChangeIn,
 ) -> User:

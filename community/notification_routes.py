@@ -41,7 +41,7 @@ def notification_count(request: Request, db: SessionDep, viewer: ViewerDep) -> R
 def open_notification(
     request: Request, db: SessionDep, user: CurrentUser, notification_id: int
 ) -> Response:
-    notification = notifications.mark_read(db, user.id, notification_id)
+    notification = notifications.mark_read(db, user, notification_id)
     db.commit()
     return RedirectResponse(notifications.target_path(notification), status_code=303)
 

@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session, selectinload
 
 from community.core.audit import record_audit
 from community.core.clock import utcnow
-from community.core.errors import Conflict, NotFound, PermissionDenied
+from community.core.errors import Conflict, NotFound
 from community.core.i18n import gettext as _
 from community.core.models import Post, PostRevision, User
-from community.core.policy import ensure_can_participate, ensure_post_visible, is_staff
+from community.core.policy import can_redact, ensure_can_redact
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,10 +38,6 @@ class ShownRevision:
     title: str | None
     tags: str | None
     body_source: str | None
-
-
-def can_redact(user: User | None) -> bool:
-    return is_staff(user)
 
 
 def history(db: Session, viewer: User | None, post: Post) -> list[ShownRevision]:
@@ -73,13 +69,6 @@ def history(db: Session, viewer: User | None, post: Post) -> list[ShownRevision]
     return shown
 
 
-def _ensure_can_redact(db: Session, actor: User, post: Post) -> None:
-    ensure_can_participate(actor)
-    ensure_post_visible(actor, post)
-    if not can_redact(actor):
-        raise PermissionDenied(_("Only staff can redact earlier versions."))
-
-
 def _latest_number(db: Session, post: Post) -> int:
     return (
         db.scalar(select(func.max(PostRevision.number)).where(PostRevision.post_id == post.id)) or 0
@@ -107,7 +96,7 @@ def redact(
     ip: str | None = None,
 ) -> bool:
     """Hide one earlier version's text from non-staff; False if it already was."""
-    _ensure_can_redact(db, actor, post)
+    ensure_can_redact(actor, post)
     revision = db.scalar(
         select(PostRevision).where(PostRevision.post_id == post.id, PostRevision.number == number)
     )
@@ -127,7 +116,7 @@ def redact_earlier(
     db: Session, actor: User, post: Post, *, reason: str | None = None, ip: str | None = None
 ) -> list[int]:
     """Hide every version but the latest (after an edit that removed personal data)."""
-    _ensure_can_redact(db, actor, post)
+    ensure_can_redact(actor, post)
     db.flush()
     latest = _latest_number(db, post)
     earlier = list(

@@ -6,18 +6,18 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from community import reputation
 from community.core import api_tokens, service
 from community.core.auth import (
+    Admin,
     CurrentUser,
     ViewerDep,
     client_ip,
     new_anonymous_token,
-    require_role,
     revoke_user_sessions,
 )
 from community.core.db import SessionDep
@@ -27,6 +27,7 @@ from community.core.i18n import SUPPORTED_LOCALES
 from community.core.i18n import gettext as _
 from community.core.labels import label
 from community.core.models import EmailPreference, Role, User, UserSession
+from community.core.policy import is_staff
 from community.core.ratelimit import limited
 from community.core.schemas import (
     LoginIn,
@@ -94,6 +95,7 @@ def profile_page(request: Request, db: SessionDep, username: str) -> Response:
         "community/profile.html",
         {
             "profile": user,
+            "profile_is_staff": is_staff(user),  # the role badge: members carry none
             "activity": service.profile_activity(db, user),
             "history": history,
             # Events stay (reputation is real) but link only to threads still public.
@@ -394,16 +396,14 @@ def set_language(
 
 # --- administration --------------------------------------------------------------------------
 
-AdminUser = Annotated[User, Depends(require_role(Role.ADMIN))]
-
 
 @router.get("/admin", response_class=HTMLResponse, name="admin_home")
-def admin_home(request: Request, db: SessionDep, admin: AdminUser) -> Response:
+def admin_home(request: Request, db: SessionDep, admin: Admin) -> Response:
     return render(request, "admin/home.html", {"brands": service.list_brands(db)})
 
 
 @router.get("/admin/users", response_class=HTMLResponse, name="admin_users")
-def admin_users(request: Request, db: SessionDep, admin: AdminUser, q: str = "") -> Response:
+def admin_users(request: Request, db: SessionDep, admin: Admin, q: str = "") -> Response:
     users = service.search_users(db, q[:100])
     return render(
         request,
@@ -417,7 +417,7 @@ def admin_users(request: Request, db: SessionDep, admin: AdminUser, q: str = "")
 def admin_user_role(
     request: Request,
     db: SessionDep,
-    admin: AdminUser,
+    admin: Admin,
     user_id: int,
     role: FormField = "",
 ) -> Response:

@@ -310,7 +310,7 @@ def api_notification_unread(db: SessionDep, user: CurrentUser) -> UnreadOut:
 def api_notification_read(
     db: SessionDep, user: CurrentUser, notification_id: int
 ) -> NotificationOut:
-    notification = notifications.mark_read(db, user.id, notification_id)
+    notification = notifications.mark_read(db, user, notification_id)
     db.commit()
     return _notification_out(notification)
 

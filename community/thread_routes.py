@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from community import revisions, threads, voting
-from community.core import service
+from community.core import policy, service
 from community.core.auth import CurrentUser, OptionalUser, client_ip
 from community.core.db import SessionDep
 from community.core.errors import FormErrors, PermissionDenied, ThreadMerged
@@ -174,11 +174,11 @@ def _render_thread(
             "errors": errors or {},
             "kb_article": kb_service.article_for_thread(db, thread.id),
             "kb_solution": kb_service.is_solution(db, thread.id),
-            "is_curator": kb_service.is_curator(user),
-            "can_retag": threads.can_retag(user, thread) and thread.locked_at is None,
+            "is_curator": policy.can_curate(user),
+            "can_retag": policy.can_retag(user, thread) and thread.locked_at is None,
             "support": crowd_service.thread_panel(db, user, thread),
             "duplicate_suggestions": duplicate_review.for_thread(db, user, thread),
-            "can_decide_duplicates": duplicate_review.can_decide(user),
+            "can_decide_duplicates": policy.can_moderate(user),
             "oob": oob,
         },
         block=block,
@@ -334,7 +334,7 @@ def _edit_context(
         "kinds": threads.ASKABLE_KINDS,
         "form": form,
         "errors": errors,
-        "can_redact": revisions.can_redact(user),
+        "can_redact": policy.can_redact(user),
     }
 
 
@@ -401,7 +401,7 @@ def revisions_page(request: Request, db: SessionDep, user: OptionalUser, post_id
             "post": post,
             "thread": post.thread,
             "entries": revision_diffs(history),
-            "can_redact": revisions.can_redact(user),
+            "can_redact": policy.can_redact(user),
             "latest": history[-1].number if history else 0,
         },
     )

@@ -29,7 +29,6 @@ from community.core.models import (
     Post,
     PostComment,
     PostRevision,
-    Role,
     Tag,
     Thread,
     ThreadKind,
@@ -42,11 +41,14 @@ from community.core.models import (
 )
 from community.core.policy import (
     ThreadPermissions,
+    can_redact,
+    can_retag,
     ensure_can_change,
     ensure_can_participate,
     ensure_post_visible,
     ensure_thread_open_for,
     ensure_thread_visible,
+    is_agent,
     is_staff,
 )
 from community.core.schemas import AnswerIn, AskIn, EditIn
@@ -246,7 +248,7 @@ def answer(db: Session, author: User, thread: Thread, data: AnswerIn) -> Post:
         body_html=html,
         html_version=HTML_VERSION,
         # Answers from the brand's support team carry the "official answer" badge.
-        is_official=author.role in (Role.AGENT, Role.ADMIN),
+        is_official=is_agent(author),
         visibility=Visibility.PENDING,
         created_at=now,
         updated_at=now,
@@ -306,7 +308,7 @@ def edit_post(db: Session, editor: User, post: Post, data: EditIn) -> Post:
     reason = (data.reason or "").strip() or None
     if not own and not reason:
         raise FormErrors({"reason": _("Say why you are editing someone else's post.")})
-    if data.redact_earlier and not revisions.can_redact(editor):
+    if data.redact_earlier and not can_redact(editor):
         raise PermissionDenied(_("Only staff can redact earlier versions."))
     body = clean_body(data.body)
     title = clean_title(data.title) if post.is_question and data.title is not None else None
@@ -362,21 +364,6 @@ def edit_post(db: Session, editor: User, post: Post, data: EditIn) -> Post:
     notifications.notify_mentions(db, new_mentions, actor=editor, thread=thread, post=post)
     indexing.thread_changed(db, thread.id)
     return post
-
-
-RETAG_LEVEL = 2
-
-
-def can_retag(user: User | None, thread: Thread) -> bool:
-    """The asker, staff, and members from trust level 2 may fix a thread's tags (a held
-    thread's only once it is published)."""
-    if user is None:
-        return False
-    if is_staff(user):
-        return True
-    if thread.visibility != Visibility.VISIBLE:
-        return False
-    return user.id == thread.author_id or user.trust_level >= RETAG_LEVEL
 
 
 def retag(db: Session, editor: User, thread: Thread, tags: list[str]) -> Thread:

@@ -46,14 +46,18 @@ from community.core.models import (
     Forum,
     NotificationKind,
     Post,
-    Role,
     Thread,
     ThreadStatus,
     User,
     Visibility,
 )
 from community.core.notifications import notify
-from community.core.policy import ensure_can_participate, ensure_thread_visible
+from community.core.policy import (
+    ensure_can_escalate,
+    ensure_can_participate,
+    ensure_thread_visible,
+    is_agent,
+)
 from community.visibility import recompute_status
 from crowdservice import experts, sla
 from crowdservice.models import (
@@ -73,8 +77,6 @@ from crowdservice.models import (
 BATCH = 200
 NOTE_MAX = 2000
 ACTIVE = tuple(EscalationStatus(value) for value in ACTIVE_ESCALATION)
-AGENT_ROLES = (Role.AGENT, Role.ADMIN)
-ESCALATING_ROLES = (Role.MODERATOR, Role.ADMIN)
 SWEPT_STATES = (ThreadStatus.OPEN, ThreadStatus.ANSWERED)
 
 
@@ -218,8 +220,7 @@ def request_support(db: Session, user: User, thread: Thread) -> Escalation:
 def escalate_by_moderator(
     db: Session, moderator: User, thread: Thread, note: str | None
 ) -> Escalation:
-    if moderator.role not in ESCALATING_ROLES:
-        raise PermissionDenied(_("Only moderators can escalate a thread."))
+    ensure_can_escalate(moderator)
     ensure_can_participate(moderator)
     cleaned = (note or "").strip() or None
     if cleaned is not None and len(cleaned) > NOTE_MAX:
@@ -335,7 +336,7 @@ def resume_from_waiting(
 
 
 def _is_agent_post(post: Post) -> bool:
-    return post.is_official or (post.author is not None and post.author.role in AGENT_ROLES)
+    return post.is_official or is_agent(post.author)
 
 
 def on_post_published(db: Session, thread: Thread, post: Post) -> None:

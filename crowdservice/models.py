@@ -192,6 +192,11 @@ class Escalation(Base):
     thread: Mapped[Thread] = relationship()
     assigned_agent: Mapped[User | None] = relationship(foreign_keys=[assigned_agent_id])
 
+    @property
+    def is_closed(self) -> bool:
+        """Resolved or returned: nobody acts on it any more (community.core.policy asks)."""
+        return self.status in (EscalationStatus.RESOLVED, EscalationStatus.RETURNED)
+
 
 class SLABreach(Base):
     """A target missed: recorded when the due time passes, `seconds_over` updated when the

@@ -9,10 +9,11 @@ from sqlalchemy.orm import Session
 
 from community.core.audit import record_audit
 from community.core.clock import utcnow
-from community.core.errors import FormErrors, PermissionDenied
+from community.core.errors import FormErrors
 from community.core.forms import read_decimal_number, read_whole_number
 from community.core.i18n import gettext as _
-from community.core.models import Brand, Role, User
+from community.core.models import Brand, User
+from community.core.policy import ensure_admin
 from crowdservice import sla, triage
 from crowdservice.models import ServicePolicy
 from crowdservice.rules_form import RuleRow, rules_from_rows
@@ -50,17 +51,12 @@ def _policy(db: Session, brand: Brand) -> ServicePolicy:
     return policy
 
 
-def _ensure_admin(admin: User) -> None:
-    if admin.role != Role.ADMIN:
-        raise PermissionDenied(_("Only administrators can change the service policy."))
-
-
 def save_rules(
     db: Session, admin: User, brand: Brand, raw: str, *, ip: str | None = None
 ) -> ServicePolicy:
     """Replace only the priority rules, from a JSON document (an import); audited like a save.
     An empty list goes back to the defaults."""
-    _ensure_admin(admin)
+    ensure_admin(admin, _("Only administrators can change the service policy."))
     cleaned = _validate_rules(raw.strip() or "[]")
     policy = _policy(db, brand)
     before = _snapshot(policy)
@@ -93,7 +89,7 @@ def save_policy(
 ) -> ServicePolicy:
     """Validate everything first (one message per field), then store it. Deadlines of threads
     already waiting keep the policy they were given; new and re-prioritised threads use this."""
-    _ensure_admin(admin)
+    ensure_admin(admin, _("Only administrators can change the service policy."))
     errors: dict[str, str] = {}
     cleaned: dict[str, Any] = {}
     for key, check, raw in (

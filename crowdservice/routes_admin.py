@@ -7,16 +7,16 @@ import json
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from community.core import service as community_service
-from community.core.auth import client_ip, require_role
+from community.core.auth import Admin, client_ip
 from community.core.clock import utcnow
 from community.core.db import SessionDep
 from community.core.errors import FormErrors, NotFound
 from community.core.i18n import gettext as _
-from community.core.models import Brand, Role, User
+from community.core.models import Brand
 from community.core.web import flash_redirect, render
 from crowdservice import escalation, experts, policies, rules_form, sla
 from crowdservice.models import Priority
@@ -24,7 +24,6 @@ from crowdservice.models import Priority
 router = APIRouter(include_in_schema=False)
 FormText = Annotated[str, Form()]
 FormList = Annotated[list[str], Form()]
-Admin = Annotated[User, Depends(require_role(Role.ADMIN))]
 STATS_DAYS = 30
 
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
+from community.core import policy
 from community.core import service as community_service
-from community.core.auth import require_role
+from community.core.auth import Agent
 from community.core.clock import utcnow
 from community.core.db import SessionDep
 from community.core.errors import Conflict, FormErrors, NotFound
@@ -23,7 +24,6 @@ from crowdservice import agent, figures
 from crowdservice.models import Escalation, EscalationStatus
 
 router = APIRouter(include_in_schema=False)
-Agent = Annotated[User, Depends(require_role(Role.AGENT, Role.ADMIN))]
 FormText = Annotated[str, Form()]
 ACTIONS = ("claim", "release", "reassign", "respond", "ask", "handoff", "return", "resolve", "link")
 
@@ -70,7 +70,7 @@ def item_page(request: Request, db: SessionDep, user: Agent, escalation_id: int)
     agents = list(
         db.scalars(
             select(User)
-            .where(User.role.in_([Role.AGENT, Role.ADMIN]), User.deactivated_at.is_(None))
+            .where(User.role.in_(Role.AGENTS), User.deactivated_at.is_(None))
             .order_by(User.username)
         )
     )
@@ -83,7 +83,7 @@ def item_page(request: Request, db: SessionDep, user: Agent, escalation_id: int)
             "brand": context.thread.forum.brand,
             "similar": similar,
             "agents": agents,
-            "is_lead": agent.is_lead(user),
+            "is_lead": policy.is_lead(user),
             "holds": escalation.assigned_agent_id == user.id,
         },
     )

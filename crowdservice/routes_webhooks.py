@@ -19,11 +19,11 @@ from sqlalchemy.orm import Session
 
 from community.api import ERRORS
 from community.core import service as community_service
-from community.core.auth import client_ip, require_role
+from community.core.auth import Admin, client_ip
 from community.core.db import SessionDep
 from community.core.errors import FormErrors, NotFound
 from community.core.i18n import gettext as _
-from community.core.models import Brand, Role, User
+from community.core.models import Brand
 from community.core.web import flash_redirect, render
 from crowdservice import callbacks, webhooks
 from crowdservice.models import (
@@ -38,7 +38,6 @@ from crowdservice.models import (
 router = APIRouter()
 FormText = Annotated[str, Form()]
 FormList = Annotated[list[str], Form()]
-Admin = Annotated[User, Depends(require_role(Role.ADMIN))]
 LOG_LIMIT = 100
 
 

@@ -13,13 +13,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from community.core import policy
 from community.core.events import Acceptance
-from community.core.models import Post, Role, Thread, ThreadStatus, User, Visibility
+from community.core.models import Post, Thread, ThreadStatus, User, Visibility
 from crowdservice import escalation, explain, sla, triage
 from crowdservice.models import Escalation, TriageResult
 
-STAFF = (Role.MODERATOR, Role.AGENT, Role.ADMIN)
-AGENTS = (Role.AGENT, Role.ADMIN)
 CLOSED_STATES = (ThreadStatus.SOLVED, ThreadStatus.CLOSED, ThreadStatus.LOCKED)
 
 
@@ -87,9 +86,8 @@ class SupportPanel:
 
 
 def thread_panel(db: Session, viewer: User | None, thread: Thread) -> SupportPanel:
-    role = viewer.role if viewer is not None else None
     is_author = viewer is not None and viewer.id == thread.author_id
-    is_staff = role in STAFF
+    is_staff = policy.is_staff(viewer)
     # Most readers are neither the author nor staff: they see nothing of support, so their
     # page (the hottest one) costs no query here.
     active = escalation.active_escalation(db, thread.id) if (is_author or is_staff) else None
@@ -104,7 +102,7 @@ def thread_panel(db: Session, viewer: User | None, thread: Thread) -> SupportPan
         triage=db.get(TriageResult, thread.id) if is_staff else None,
         is_author=is_author,
         show_triage=is_staff,
-        is_agent=role in AGENTS,
+        is_agent=policy.is_agent(viewer),
         can_request_support=is_author and open_for_help,
-        can_escalate=role in (Role.MODERATOR, Role.ADMIN) and open_for_help,
+        can_escalate=policy.can_moderate(viewer) and open_for_help,
     )

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 
 from community.api import ERRORS
+from community.core import policy
 from community.core import service as community_service
-from community.core.auth import OptionalUser, client_ip, require_role
+from community.core.auth import Admin, Curator, OptionalUser, client_ip
 from community.core.db import SessionDep
 from community.core.i18n import active_locale
-from community.core.models import Brand, Role, User
+from community.core.models import Brand
 from community.core.ratelimit import limited
 from kb import search_model, service, service_search
 from kb.models import Article
@@ -33,8 +34,6 @@ from kb.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS, tags=["knowledge base"])  # type: ignore[arg-type]
-Curator = Annotated[User, Depends(require_role(Role.AGENT, Role.ADMIN))]
-Admin = Annotated[User, Depends(require_role(Role.ADMIN))]
 
 
 @router.get(
@@ -103,7 +102,7 @@ def api_search(
 @router.get("/kb/articles/{article_id}", response_model=ArticleOut | ArticleStaffOut)
 def api_article(db: SessionDep, user: OptionalUser, article_id: int) -> ArticleOut:
     article = service.access_article(db, user, article_id)
-    if service.is_curator(user):
+    if policy.can_curate(user):
         return ArticleStaffOut.model_validate(article)
     return ArticleOut.model_validate(article)
 

@@ -19,7 +19,7 @@ from community.core.clock import utcnow
 from community.core.errors import Conflict, NotFound
 from community.core.i18n import gettext as _
 from community.core.models import Forum, Thread, ThreadStatus, User, Visibility
-from community.core.policy import is_staff
+from community.core.policy import ensure_moderator, is_staff
 from kb.duplicate_models import DuplicateSuggestion, SuggestionStatus
 from moderation import actions
 
@@ -27,10 +27,6 @@ QUEUE_PAGE = 50
 
 _Question = aliased(Thread)
 _Candidate = aliased(Thread)
-
-
-def can_decide(user: User | None) -> bool:
-    return user is not None and user.role in actions.MODERATORS
 
 
 def _shown(statement: Select[Any]) -> Select[Any]:
@@ -130,7 +126,7 @@ def close_as_duplicate(
     """One click: close the question as a duplicate of the suggested original (the
     moderators' own close action: its checks, audit row and reindexing). Returns the
     original."""
-    actions.ensure_moderator(moderator)
+    ensure_moderator(moderator)
     thread, original = suggestion.thread, suggestion.candidate
     if suggestion.status == SuggestionStatus.OPEN and thread.status == ThreadStatus.CLOSED:
         raise Conflict(_("This thread is already closed."))
@@ -154,7 +150,7 @@ def dismiss(
     db: Session, moderator: User, suggestion: DuplicateSuggestion, *, ip: str | None = None
 ) -> None:
     """Not a duplicate: the suggestion goes away and the pair is never suggested again."""
-    actions.ensure_moderator(moderator)
+    ensure_moderator(moderator)
     _decide(db, moderator, suggestion, SuggestionStatus.DISMISSED)
     record_audit(
         db,

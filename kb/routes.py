@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from community.core import policy
 from community.core import service as community_service
 from community.core.auth import OptionalUser, client_ip
 from community.core.db import SessionDep
@@ -68,7 +69,7 @@ def kb_home(request: Request, db: SessionDep, user: OptionalUser, brand_slug: st
             "brand": brand,
             "articles": service.published(db, brand, limit=12),
             "solutions": service.recent_solutions(db, brand, limit=12),
-            "is_curator": service.is_curator(user),
+            "is_curator": policy.can_curate(user),
         },
     )
 
@@ -194,7 +195,7 @@ def article_page(request: Request, db: SessionDep, user: OptionalUser, article_i
             "article": article,
             "brand": article.brand,
             "related": related,
-            "is_curator": service.is_curator(user),
+            "is_curator": policy.can_curate(user),
             "feedback_sent": None,
         },
     )
@@ -232,6 +233,6 @@ def feedback(
         {
             "article": article,
             "feedback_sent": helpful == "yes",
-            "is_curator": service.is_curator(user),
+            "is_curator": policy.can_curate(user),
         },
     )

@@ -5,20 +5,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
 from community.core import indexing
 from community.core import service as community_service
 from community.core.audit import record_audit
-from community.core.auth import client_ip, require_role
+from community.core.auth import Admin, Curator, client_ip
 from community.core.clock import utcnow
 from community.core.db import SessionDep
 from community.core.errors import FormErrors, NotFound
 from community.core.forms import optional_record_id, parse_form, read_decimal_number, record_ids
 from community.core.i18n import gettext as _
-from community.core.models import Brand, Role, Thread, User
+from community.core.models import Brand, Thread
 from community.core.outbox import OutboxEvent
 from community.core.web import flash_redirect, render
 from community.diffs import diff_lines
@@ -31,8 +31,6 @@ from kb.schemas import ArticleCreateIn, ArticleIn
 router = APIRouter(include_in_schema=False)
 FormText = Annotated[str, Form()]
 FormList = Annotated[list[str], Form()]
-Curator = Annotated[User, Depends(require_role(Role.AGENT, Role.ADMIN))]
-Admin = Annotated[User, Depends(require_role(Role.ADMIN))]
 
 
 @router.get("/b/{brand_slug}/kb/queue", response_class=HTMLResponse, name="kb_queue")

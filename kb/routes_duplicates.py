@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from community.core import service as community_service
-from community.core.auth import CurrentUser, client_ip, require_role
+from community.core.auth import CurrentUser, Moderator, client_ip
 from community.core.db import SessionDep
 from community.core.i18n import gettext as _
-from community.core.models import Role, User
 from community.core.web import flash_redirect, is_htmx, render, safe_next
 from kb import duplicate_review as review
 from kb.duplicate_models import DuplicateSuggestion
@@ -21,7 +20,6 @@ from moderation import queue
 
 router = APIRouter(include_in_schema=False)
 FormText = Annotated[str, Form()]
-Moderator = Annotated[User, Depends(require_role(Role.MODERATOR, Role.ADMIN))]
 
 
 @router.get("/b/{brand_slug}/mod/duplicates", response_class=HTMLResponse, name="mod_duplicates")

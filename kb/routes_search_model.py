@@ -5,22 +5,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from community.core import service as community_service
-from community.core.auth import client_ip, require_role
+from community.core.auth import Admin, client_ip
 from community.core.db import SessionDep
 from community.core.errors import FormErrors
 from community.core.i18n import gettext as _
-from community.core.models import Brand, Role, User
+from community.core.models import Brand
 from community.core.web import flash_redirect, render
 from kb import search_model
 
 router = APIRouter(include_in_schema=False)
 FormText = Annotated[str, Form()]
-Admin = Annotated[User, Depends(require_role(Role.ADMIN))]
 
 
 def _model_form(brand: Brand) -> dict[str, object]:

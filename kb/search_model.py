@@ -20,11 +20,12 @@ from sqlalchemy.orm import Session
 from community.core import netguard, outbox
 from community.core.audit import record_audit
 from community.core.clock import utcnow
-from community.core.errors import FormErrors, PermissionDenied
+from community.core.errors import FormErrors
 from community.core.forms import read_decimal_number, read_whole_number
 from community.core.i18n import gettext as _
 from community.core.i18n import ngettext
-from community.core.models import Brand, Forum, Role, Thread, User, Visibility
+from community.core.models import Brand, Forum, Thread, User, Visibility
+from community.core.policy import ensure_admin
 from community.core.readable import number
 from kb import vectors
 from kb.embeddings import EmbedderConfigError
@@ -272,8 +273,8 @@ def do_set_search_model(
     """Choose the brand's model (`actor` None: the operator at the command line). A change
     has the worker give the brand's indexes their new embedders and every document its
     vectors; search stays lexical for a document until its vector is there."""
-    if actor is not None and actor.role != Role.ADMIN:
-        raise PermissionDenied()
+    if actor is not None:
+        ensure_admin(actor)
     name = _choice(choice)
     options: dict[str, Any] = {}
     if name == HTTP:

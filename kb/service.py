@@ -14,10 +14,11 @@ from sqlalchemy.orm import Session, selectinload
 from community.core import indexing, language
 from community.core.audit import record_audit
 from community.core.clock import utcnow
-from community.core.errors import FormErrors, NotFound, PermissionDenied
+from community.core.errors import FormErrors, NotFound
 from community.core.i18n import gettext as _
 from community.core.markdown import render_markdown
-from community.core.models import Brand, Forum, Post, Role, Thread, User, Visibility
+from community.core.models import Brand, Forum, Post, Thread, User, Visibility
+from community.core.policy import can_curate, ensure_curator
 from community.threads import clean_body, clean_tags, clean_title
 from kb import pii
 from kb.models import (
@@ -32,7 +33,6 @@ from kb.models import (
 )
 from kb.schemas import ArticleCreateIn, ArticleIn
 
-CURATORS = frozenset({Role.AGENT, Role.ADMIN})
 TRANSITIONS = {
     ArticleStatus.DRAFT: {ArticleStatus.IN_REVIEW, ArticleStatus.PUBLISHED, ArticleStatus.ARCHIVED},
     ArticleStatus.IN_REVIEW: {ArticleStatus.DRAFT, ArticleStatus.PUBLISHED, ArticleStatus.ARCHIVED},
@@ -50,15 +50,6 @@ def next_statuses(status: str) -> list[str]:
     current = ArticleStatus(status)
     order = list(ArticleStatus)
     return [target.value for target in order if target in TRANSITIONS[current]]
-
-
-def is_curator(user: User | None) -> bool:
-    return user is not None and user.role in CURATORS
-
-
-def ensure_curator(user: User) -> None:
-    if not is_curator(user):
-        raise PermissionDenied(_("Only support agents and admins curate the knowledge base."))
 
 
 # --- drafting ----------------------------------------------------------------------------------
@@ -338,7 +329,7 @@ def access_article(db: Session, user: User | None, article_id: int) -> Article:
     )
     if article is None:
         raise NotFound()
-    if not article.is_live and not is_curator(user):
+    if not article.is_live and not can_curate(user):
         raise NotFound()
     return article
 

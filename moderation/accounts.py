@@ -17,10 +17,10 @@ from community.core.clock import utcnow
 from community.core.errors import FormErrors, NotFound, PermissionDenied
 from community.core.i18n import gettext as _
 from community.core.labels import N_
-from community.core.models import Brand, Forum, Post, Role, Thread, User, Visibility
-from community.core.policy import ensure_can_participate, is_staff
+from community.core.models import Brand, Forum, Post, Thread, User, Visibility
+from community.core.policy import ensure_can_participate, ensure_can_sanction, ensure_moderator
 from moderation import queue
-from moderation.actions import audit_action, ensure_moderator
+from moderation.actions import audit_action
 from moderation.models import AccountWarning, QueueItem
 
 MAX_SUSPENSION_DAYS = 3650
@@ -46,14 +46,6 @@ def warn(
     return warning
 
 
-def _ensure_can_sanction(actor: User, user: User) -> None:
-    ensure_moderator(actor)
-    if user.id == actor.id:
-        raise PermissionDenied(_("You cannot do that to your own account."))
-    if is_staff(user) and actor.role != Role.ADMIN:
-        raise PermissionDenied(_("Only admins can sanction staff accounts."))
-
-
 def suspend(
     db: Session,
     actor: User,
@@ -66,7 +58,7 @@ def suspend(
 ) -> bool:
     """Suspended accounts cannot sign in until the date; their sessions end now. By default
     their visible posts are hidden while the suspension lasts and come back when it ends."""
-    _ensure_can_sanction(actor, user)
+    ensure_can_sanction(actor, user)
     if not 1 <= days <= MAX_SUSPENSION_DAYS:
         raise FormErrors(
             {"days": _("Suspend for 1 to %(max)d days.") % {"max": MAX_SUSPENSION_DAYS}}
@@ -157,7 +149,7 @@ def end_expired_suspensions(db: Session) -> int:
 
 
 def unsuspend(db: Session, actor: User, user: User, *, ip: str | None = None) -> bool:
-    _ensure_can_sanction(actor, user)
+    ensure_can_sanction(actor, user)
     if user.suspended_until is None or user.suspended_until <= utcnow():
         return False
     user.suspended_until = None
@@ -171,7 +163,7 @@ def silence(
     db: Session, actor: User, user: User, *, days: int, reason: str, ip: str | None = None
 ) -> bool:
     """Read-only: they may sign in and read, not post, vote or flag."""
-    _ensure_can_sanction(actor, user)
+    ensure_can_sanction(actor, user)
     if not 1 <= days <= MAX_SUSPENSION_DAYS:
         raise FormErrors(
             {"days": _("Silence for 1 to %(max)d days.") % {"max": MAX_SUSPENSION_DAYS}}
@@ -202,7 +194,7 @@ def silence(
 
 
 def unsilence(db: Session, actor: User, user: User, *, ip: str | None = None) -> bool:
-    _ensure_can_sanction(actor, user)
+    ensure_can_sanction(actor, user)
     if user.silenced_until is None or user.silenced_until <= utcnow():
         return False
     user.silenced_until = None
@@ -220,7 +212,7 @@ def set_trust_level(
     ip: str | None = None,
 ) -> bool:
     """Moderators set any level (4 only by hand); the level is then pinned (no automation)."""
-    _ensure_can_sanction(actor, user)
+    ensure_can_sanction(actor, user)
     if not 0 <= level <= 4:
         raise FormErrors({"trust_level": _("Trust levels go from 0 to 4.")})
     if user.trust_level == level and user.trust_locked:

@@ -18,15 +18,13 @@ from community import visibility
 from community.core import indexing, notifications
 from community.core.audit import record_audit
 from community.core.clock import utcnow
-from community.core.errors import FormErrors, NotFound, PermissionDenied
+from community.core.errors import FormErrors, NotFound
 from community.core.i18n import gettext as _
 from community.core.labels import N_
-from community.core.models import Forum, Post, Role, Thread, ThreadStatus, User, Visibility
+from community.core.models import Forum, Post, Thread, ThreadStatus, User, Visibility
+from community.core.policy import ensure_can_move, ensure_moderator
 from community.reputation import clear_acceptance
 from moderation import queue
-
-MODERATORS = frozenset({Role.MODERATOR, Role.ADMIN})
-MOVE_LEVEL = 3
 
 
 def _lock(db: Session, *rows: Post | Thread | User) -> None:
@@ -38,11 +36,6 @@ def _lock(db: Session, *rows: Post | Thread | User) -> None:
         model = type(row)
         db.execute(select(model.id).where(model.id == row.id).with_for_update())
         db.refresh(row)
-
-
-def ensure_moderator(user: User) -> None:
-    if user.role not in MODERATORS:
-        raise PermissionDenied(_("Only moderators can do that."))
 
 
 def audit_action(
@@ -202,8 +195,7 @@ def move(
     ip: str | None = None,
 ) -> bool:
     """Moderators, and trust-level-3 members, may move a thread to another forum of the brand."""
-    if actor.role not in MODERATORS and actor.trust_level < MOVE_LEVEL:
-        raise PermissionDenied(_("Only moderators and trusted members can move threads."))
+    ensure_can_move(actor)
     if forum.brand_id != thread.forum.brand_id:
         raise NotFound()
     _lock(db, thread)

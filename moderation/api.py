@@ -5,16 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from community.api import ERRORS
 from community.core import service as community_service
 from community.core.audit import AuditLog
-from community.core.auth import CurrentUser, client_ip, require_role
+from community.core.auth import CurrentUser, Moderator, client_ip
 from community.core.db import SessionDep
-from community.core.models import Role, User
 from community.core.ratelimit import limited
 from community.core.schemas import Input, Output, Text
 from community.threads import access_post, access_thread
@@ -22,7 +21,6 @@ from moderation import decisions, queue
 from moderation.models import FlagReason, FlagStatus, ItemStatus, Queue
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS, tags=["moderation"])  # type: ignore[arg-type]
-Moderator = Annotated[User, Depends(require_role(Role.MODERATOR, Role.ADMIN))]
 
 
 class FlagIn(Input):
@@ -117,7 +115,7 @@ def api_queue(db: SessionDep, user: Moderator, brand_slug: str, queue_name: Queu
 def api_resolve(
     request: Request, db: SessionDep, user: Moderator, item_id: int, body: ResolveIn
 ) -> object:
-    item = queue.access_item(db, item_id)
+    item = queue.access_item(db, user, item_id)
     decisions.resolve(db, user, item, body.decision, reason=body.reason, ip=client_ip(request))
     db.commit()
     return item

@@ -16,10 +16,10 @@ from community.core.errors import AppError, FormErrors
 from community.core.i18n import gettext as _
 from community.core.labels import N_
 from community.core.models import Post, User, Visibility
-from community.core.policy import is_staff
+from community.core.policy import ensure_moderator, is_staff
 from moderation import queue
 from moderation.accounts import suspend
-from moderation.actions import ensure_moderator, not_published, set_post_visibility
+from moderation.actions import not_published, set_post_visibility
 from moderation.models import FlagStatus, ItemStatus, Queue, QueueItem
 
 

@@ -28,6 +28,7 @@ from community.core.errors import FormErrors
 from community.core.i18n import gettext as _
 from community.core.i18n import ngettext
 from community.core.models import Brand, Forum, ModerationPolicy, Post, User, Visibility
+from community.core.policy import is_staff
 from moderation import trust
 from moderation.models import BlockedPattern, FilterHit, FilterMode
 
@@ -159,7 +160,7 @@ def screen(
     `post` is the post being screened when it is already stored (it is not its own repeat)."""
     others = [Post.id != post.id] if post is not None and post.id is not None else []
     result = Screening()
-    if author.is_staff:
+    if is_staff(author):
         return result
     if forum.moderation_policy == ModerationPolicy.PREMODERATED:
         result.reasons.append(_("this forum reviews every post before it appears"))

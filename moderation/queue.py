@@ -23,7 +23,12 @@ from community.core.events import Submission
 from community.core.i18n import gettext as _
 from community.core.labels import N_, label, queue_label
 from community.core.models import NotificationKind, Post, Thread, User, Visibility
-from community.core.policy import ensure_can_participate, ensure_post_visible, is_staff
+from community.core.policy import (
+    can_moderate,
+    ensure_can_participate,
+    ensure_post_visible,
+    is_staff,
+)
 from moderation import filters, trust
 from moderation.models import (
     Flag,
@@ -297,7 +302,11 @@ def author_history(db: Session, user: User) -> AuthorHistory:
     )
 
 
-def access_item(db: Session, item_id: int) -> QueueItem:
+def access_item(db: Session, viewer: User, item_id: int) -> QueueItem:
+    """A review queue item, for moderators and admins; for anyone else it does not exist."""
+    # The role check comes first, so nobody else learns which ids exist.
+    if not can_moderate(viewer):
+        raise NotFound()
     item = db.get(QueueItem, item_id)
     if item is None:
         raise NotFound()

@@ -8,20 +8,20 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from community.core import service as community_service
 from community.core.audit import AuditLog
-from community.core.auth import CurrentUser, client_ip, require_role
+from community.core.auth import CurrentUser, Moderator, client_ip
 from community.core.db import SessionDep
 from community.core.errors import FormErrors, NotFound
 from community.core.forms import record_id, some_record_ids, whole_number
 from community.core.i18n import gettext as _
 from community.core.labels import queue_label
 from community.core.markdown import render_markdown
-from community.core.models import Brand, Forum, Role, Thread, User, Visibility
+from community.core.models import Brand, Forum, Thread, User, Visibility
 from community.core.ratelimit import limited
 from community.core.web import flash_redirect, is_htmx, render, safe_next
 from community.threads import access_post, access_thread
@@ -32,7 +32,6 @@ from moderation.models import AccountWarning, FlagReason, ItemStatus, Queue
 router = APIRouter(include_in_schema=False)
 FormText = Annotated[str, Form()]
 FormList = Annotated[list[str], Form()]
-Moderator = Annotated[User, Depends(require_role(Role.MODERATOR, Role.ADMIN))]
 
 
 def _back(request: Request, default: str) -> str:
@@ -111,7 +110,7 @@ def resolve_item(
 ) -> Response:
     if decision not in decisions.Decision._value2member_map_:
         raise NotFound()
-    item = queue.access_item(db, item_id)
+    item = queue.access_item(db, user, item_id)
     brand = db.get(Brand, item.brand_id)
     chosen = decisions.Decision(decision)
     if (

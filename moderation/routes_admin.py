@@ -5,17 +5,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, select
 
 from community.core import service as community_service
 from community.core.audit import record_audit
-from community.core.auth import client_ip, require_role
+from community.core.auth import Admin, client_ip
 from community.core.db import SessionDep
 from community.core.errors import FormErrors, NotFound
 from community.core.i18n import gettext as _
-from community.core.models import Role, User
 from community.core.web import flash_redirect, render
 from moderation import filters, trust
 from moderation.models import BlockedPattern, FilterHit, FilterMode
@@ -23,7 +22,6 @@ from moderation.models import BlockedPattern, FilterHit, FilterMode
 router = APIRouter(include_in_schema=False)
 FormText = Annotated[str, Form()]
 FormList = Annotated[list[str], Form()]
-Admin = Annotated[User, Depends(require_role(Role.ADMIN))]
 
 
 @router.get(

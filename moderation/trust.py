@@ -25,10 +25,11 @@ from sqlalchemy.orm import Session
 
 from community.core.audit import record_audit
 from community.core.clock import utcnow
-from community.core.errors import FormErrors, PermissionDenied
+from community.core.errors import FormErrors
 from community.core.forms import whole_number
 from community.core.i18n import gettext as _
-from community.core.models import Brand, Post, Role, Thread, User, Visibility
+from community.core.models import Brand, Post, Thread, User, Visibility
+from community.core.policy import ensure_admin, is_staff
 from moderation.models import Flag, FlagStatus
 
 DEFAULTS: dict[str, dict[str, int]] = {
@@ -128,8 +129,7 @@ def save_thresholds(
     db: Session, actor: User, brand: Brand, values: dict[str, list[str]], *, ip: str | None
 ) -> dict[str, dict[str, int]]:
     """An admin sets a brand's thresholds: each key gets one whole number per level 1-3."""
-    if actor.role != Role.ADMIN:
-        raise PermissionDenied()
+    ensure_admin(actor)
     chosen: dict[str, dict[str, int]] = {level: {} for level in LEVELS}
     for key in THRESHOLD_KEYS:
         numbers = values.get(key) or []
@@ -220,13 +220,13 @@ def promote_active_members(db: Session, *, since: timedelta = timedelta(days=1))
 
 
 def flag_weight(user: User) -> float:
-    if user.is_staff:
+    if is_staff(user):
         return STAFF_FLAG_WEIGHT
     return FLAG_WEIGHT.get(user.trust_level, 1.0)
 
 
 def links_allowed(user: User) -> int | None:
     """How many links a post may carry (None: no limit)."""
-    if user.is_staff:
+    if is_staff(user):
         return None
     return LINKS_ALLOWED.get(user.trust_level)

@@ -24,6 +24,7 @@ from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from community.core import policy
 from community.core.clock import utcnow
 from community.core.db import SessionDep, begin_write
 from community.core.errors import LoginRequired, PermissionDenied
@@ -109,13 +110,22 @@ class Viewer:
     def is_authenticated(self) -> bool:
         return self.user_id is not None
 
+    # What templates ask of the viewer (base.html's menu, moderator links): the policy's answers.
     @property
     def is_staff(self) -> bool:
-        return self.role in (Role.MODERATOR, Role.AGENT, Role.ADMIN)
+        return policy.is_staff(self)
+
+    @property
+    def can_moderate(self) -> bool:
+        return policy.can_moderate(self)
+
+    @property
+    def is_agent(self) -> bool:
+        return policy.is_agent(self)
 
     @property
     def is_admin(self) -> bool:
-        return self.role == Role.ADMIN
+        return policy.is_admin(self)
 
 
 ANONYMOUS = Viewer()
@@ -415,16 +425,24 @@ def get_optional_user(request: Request, db: SessionDep) -> User | None:
 OptionalUser = Annotated[User | None, Depends(get_optional_user)]
 
 
-def require_role(*roles: Role) -> Callable[[User], User]:
-    """A dependency that lets only the named roles through (admins are not implied)."""
-    allowed = frozenset(roles)
+def _signed_in_and(allowed: Callable[[User], bool]) -> Callable[[User], User]:
+    """A dependency that lets through the signed-in users the policy predicate allows (403 for
+    the others, the login page for nobody)."""
 
     def guard(user: CurrentUser) -> User:
-        if user.role not in allowed:
+        if not allowed(user):
             raise PermissionDenied()
         return user
 
     return guard
+
+
+# The role dependencies of every route and API module, defined once; what each lets through is
+# the policy predicate it names (admins pass each of them).
+Admin = Annotated[User, Depends(_signed_in_and(policy.is_admin))]
+Moderator = Annotated[User, Depends(_signed_in_and(policy.can_moderate))]
+Agent = Annotated[User, Depends(_signed_in_and(policy.is_agent))]
+Curator = Annotated[User, Depends(_signed_in_and(policy.can_curate))]
 
 
 def client_ip(request: Request) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -48,10 +48,25 @@ def str_enum(enum_class: type[enum.StrEnum]) -> Enum:
 
 
 class Role(enum.StrEnum):
+    """What an account may do beyond a member. Admins belong to every set below; moderators and
+    agents are not supersets of each other. The sets are what community.core.policy reads: code
+    elsewhere asks a policy predicate (is_staff, can_moderate, is_agent, is_admin)."""
+
     MEMBER = "member"
     MODERATOR = "moderator"
     AGENT = "agent"
     ADMIN = "admin"
+
+    # Annotated without a value so that the enum does not take them for members; filled in
+    # below, once the members exist.
+    STAFF: ClassVar[frozenset[Role]]  # see hidden content, act on locked threads, edit any post
+    MODERATORS: ClassVar[frozenset[Role]]  # review queue, sanctions, escalating, duplicates
+    AGENTS: ClassVar[frozenset[Role]]  # escalations, curating the KB, official answers
+
+
+Role.STAFF = frozenset({Role.MODERATOR, Role.AGENT, Role.ADMIN})
+Role.MODERATORS = frozenset({Role.MODERATOR, Role.ADMIN})
+Role.AGENTS = frozenset({Role.AGENT, Role.ADMIN})
 
 
 class ThreadKind(enum.StrEnum):
@@ -196,10 +211,6 @@ class User(Base):
     )
     # When the last daily digest went out; the next one is due a day later.
     digest_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-    @property
-    def is_staff(self) -> bool:
-        return self.role in (Role.MODERATOR, Role.AGENT, Role.ADMIN)
 
 
 class UserSession(Base):

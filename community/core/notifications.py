@@ -216,15 +216,16 @@ def list_for(
     return NotificationPage(items=rows, next_before=rows[-1].id if more and rows else None)
 
 
-def access_notification(db: Session, user_id: int, notification_id: int) -> Notification:
+def access_notification(db: Session, viewer: User, notification_id: int) -> Notification:
+    """The viewer's own notification; anyone else's does not exist for them."""
     notification = db.get(Notification, notification_id)
-    if notification is None or notification.user_id != user_id:
+    if notification is None or notification.user_id != viewer.id:
         raise NotFound()
     return notification
 
 
-def mark_read(db: Session, user_id: int, notification_id: int) -> Notification:
-    notification = access_notification(db, user_id, notification_id)
+def mark_read(db: Session, viewer: User, notification_id: int) -> Notification:
+    notification = access_notification(db, viewer, notification_id)
     if notification.read_at is None:
         notification.read_at = utcnow()
     return notification

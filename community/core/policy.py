@@ -1,26 +1,116 @@
-"""Who may do what to threads and posts. One place, used by services, pages and the API alike.
+"""Who may do what: every permission rule in one place (Discourse's Guardian is the model), used
+by services, pages, the API and the role dependencies of community.core.auth alike.
 
-Members act on visible, unlocked content; the asker accepts on their thread; moderators, agents
-and admins ("staff") may also act on locked threads, edit anyone's post (with a reason) and see
-content that is hidden from members. Authors see their own content while it waits for a
-moderator (marked as such), so "your question is waiting" never lands on a 404; nobody else does,
-and they cannot change it until it is approved (what the moderator reviews stays what they saw).
+Roles. The role sets live on `Role` (STAFF, MODERATORS, AGENTS; admins are in each); code
+elsewhere asks a predicate here (`is_staff`, `can_moderate`, `is_agent`, `can_curate`,
+`is_admin`, `is_lead`) rather than comparing roles, so who may do what is read in one file. The
+predicates take anything with a `role` (a `User`, or the request's `Viewer`) or None (nobody
+signed in), which is never allowed.
+
+Threads and posts. Members act on visible, unlocked content; the asker accepts on their thread;
+moderators, agents and admins ("staff") may also act on locked threads, edit anyone's post (with
+a reason) and see content that is hidden from members. Authors see their own content while it
+waits for a moderator (marked as such), so "your question is waiting" never lands on a 404;
+nobody else does, and they cannot change it until it is approved (what the moderator reviews
+stays what they saw).
+
+Domain objects. The core imports no domain (import-linter), yet some rules are about a domain's
+object: who may act on an escalation. Those rules are written here too, against the few plain
+attributes they read (`HeldItem`, `ClosableItem` below), rather than in a policy module per
+domain: a reader then finds every rule in this one file, each rule stays a line or two, and the
+domain's model satisfies the protocol without importing it (a `crowdservice/policy.py` would
+also sit confusingly beside `crowdservice/policies.py`, the brands' service policies).
+`access_*` loaders stay with their domain (they query its tables), take the viewer and call the
+checks here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from community.core.clock import utcnow
-from community.core.errors import NotFound, PermissionDenied
+from community.core.errors import Conflict, NotFound, PermissionDenied
 from community.core.i18n import gettext as _
 from community.core.models import Post, Role, Thread, User, Visibility
 
-STAFF_ROLES = frozenset({Role.MODERATOR, Role.AGENT, Role.ADMIN})
+# From this trust level members may fix the tags of others' threads.
+RETAG_LEVEL = 2
+# From this trust level members may move a thread to another forum of its brand.
+MOVE_LEVEL = 3
 
 
-def is_staff(user: User | None) -> bool:
-    return user is not None and user.role in STAFF_ROLES
+class HasRole(Protocol):
+    """A `User`, or the request's `Viewer` (whose role is None when nobody is signed in)."""
+
+    @property
+    def role(self) -> Role | None: ...
+
+
+class HeldItem(Protocol):
+    """Work one agent holds (an escalation)."""
+
+    @property
+    def assigned_agent_id(self) -> int | None: ...
+
+
+class ClosableItem(Protocol):
+    """Work that is over once closed (an escalation resolved or returned)."""
+
+    @property
+    def is_closed(self) -> bool: ...
+
+
+# --- roles -------------------------------------------------------------------------------------
+
+
+def is_staff(user: HasRole | None) -> bool:
+    """Moderators, agents and admins."""
+    return user is not None and user.role in Role.STAFF
+
+
+def can_moderate(user: HasRole | None) -> bool:
+    """Moderators and admins: the review queue, sanctions, escalating, duplicate decisions."""
+    return user is not None and user.role in Role.MODERATORS
+
+
+def is_agent(user: HasRole | None) -> bool:
+    """Support agents and admins: they work escalations and their answers are official."""
+    return user is not None and user.role in Role.AGENTS
+
+
+def can_curate(user: HasRole | None) -> bool:
+    """Curating the knowledge base is the agents' work."""
+    return is_agent(user)
+
+
+def is_admin(user: HasRole | None) -> bool:
+    return user is not None and user.role == Role.ADMIN
+
+
+def is_lead(user: HasRole | None) -> bool:
+    """Lead agents are admins (there is no separate role): they may act on an escalation
+    another agent holds and reassign it."""
+    return is_admin(user)
+
+
+def ensure_admin(user: HasRole, refusal: str | None = None) -> None:
+    """`refusal`: what the page says to someone else (nothing more than 403 by default)."""
+    if not is_admin(user):
+        raise PermissionDenied(refusal)
+
+
+def ensure_moderator(user: HasRole) -> None:
+    if not can_moderate(user):
+        raise PermissionDenied(_("Only moderators can do that."))
+
+
+def ensure_curator(user: HasRole) -> None:
+    if not can_curate(user):
+        raise PermissionDenied(_("Only support agents and admins curate the knowledge base."))
+
+
+# --- accounts ----------------------------------------------------------------------------------
 
 
 def ensure_can_participate(user: User) -> None:
@@ -32,6 +122,9 @@ def ensure_can_participate(user: User) -> None:
         raise PermissionDenied(_("Your account is suspended and cannot post or vote right now."))
     if user.silenced_until is not None and user.silenced_until > now:
         raise PermissionDenied(_("Your account is read-only for now: you cannot post or vote."))
+
+
+# --- threads and posts -------------------------------------------------------------------------
 
 
 def is_own_pending(user: User | None, content: Post | Thread) -> bool:
@@ -74,6 +167,86 @@ def ensure_can_change(user: User, post: Post) -> None:
 def ensure_thread_open_for(user: User, thread: Thread) -> None:
     if thread.locked_at is not None and not is_staff(user):
         raise PermissionDenied(_("This thread is locked."))
+
+
+def can_retag(user: User | None, thread: Thread) -> bool:
+    """The asker, staff, and members from trust level 2 may fix a thread's tags (a held
+    thread's only once it is published)."""
+    if user is None:
+        return False
+    if is_staff(user):
+        return True
+    if thread.visibility != Visibility.VISIBLE:
+        return False
+    return user.id == thread.author_id or user.trust_level >= RETAG_LEVEL
+
+
+def can_redact(user: HasRole | None) -> bool:
+    """Staff hide earlier versions of a post (and still see what they hid)."""
+    return is_staff(user)
+
+
+def ensure_can_redact(actor: User, post: Post) -> None:
+    ensure_can_participate(actor)
+    ensure_post_visible(actor, post)
+    if not can_redact(actor):
+        raise PermissionDenied(_("Only staff can redact earlier versions."))
+
+
+# --- moderation --------------------------------------------------------------------------------
+
+
+def ensure_can_move(actor: User) -> None:
+    """Moderators, and members from trust level 3, may move a thread to another forum."""
+    if not can_moderate(actor) and actor.trust_level < MOVE_LEVEL:
+        raise PermissionDenied(_("Only moderators and trusted members can move threads."))
+
+
+def ensure_can_sanction(actor: User, user: User) -> None:
+    """Warnings, suspensions and the like: moderators, never on their own account, and on
+    staff accounts only admins."""
+    ensure_moderator(actor)
+    if user.id == actor.id:
+        raise PermissionDenied(_("You cannot do that to your own account."))
+    if is_staff(user) and not is_admin(actor):
+        raise PermissionDenied(_("Only admins can sanction staff accounts."))
+
+
+def ensure_can_escalate(moderator: HasRole) -> None:
+    """Handing a thread to the support agents is a moderator's call (authors ask instead)."""
+    if not can_moderate(moderator):
+        raise PermissionDenied(_("Only moderators can escalate a thread."))
+
+
+# --- escalations (agents) ----------------------------------------------------------------------
+# Moderators and members may not open the agents' workspace at all.
+
+
+def ensure_agent(user: HasRole) -> None:
+    if not is_agent(user):
+        raise PermissionDenied()
+
+
+def ensure_acting_agent(user: User) -> None:
+    """An agent who may change things now (not deactivated, suspended or silenced)."""
+    ensure_agent(user)
+    ensure_can_participate(user)
+
+
+def ensure_holder_or_lead(user: User, item: HeldItem) -> None:
+    if item.assigned_agent_id == user.id or is_lead(user):
+        return
+    raise PermissionDenied(
+        _("Only the agent holding this escalation, or a lead agent, can do that.")
+    )
+
+
+def ensure_escalation_open(item: ClosableItem) -> None:
+    if item.is_closed:
+        raise Conflict(_("This escalation is already closed."))
+
+
+# --- what the thread page offers ---------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ from community.core.identity import (
     normalise_username,
 )
 from community.core.models import Brand, Forum, Post, Role, Thread, User, Visibility
+from community.core.policy import ensure_admin
 from community.core.schemas import LoginIn, PasswordChangeIn, PreferencesIn, RegistrationIn
 
 
@@ -211,8 +212,7 @@ def update_preferences(user: User, data: PreferencesIn) -> User:
 def set_role(db: Session, actor: User, target: User, role: Role, *, ip: str | None) -> User:
     """Admins change other people's roles; nobody changes their own (no self-promotion and
     no admin accidentally locking the site out of its last admin account)."""
-    if actor.role != Role.ADMIN:
-        raise PermissionDenied()
+    ensure_admin(actor)
     if actor.id == target.id:
         raise PermissionDenied(_("You cannot change your own role."))
     if target.role == role:

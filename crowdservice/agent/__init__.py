@@ -3,8 +3,9 @@ race), answering in public, asking the author for details, handing off to the he
 returning to the community, resolving, and the whole context of one item (the queue's counts
 and an agent's own figures are in crowdservice/figures.py).
 
-- `access`: who works escalations (agents and admins; admins are the "lead agents" who may act
-  on an item someone else holds and reassign it) and loading one for them;
+- `access`: loading an escalation for an agent (who works escalations, agents and admins,
+  admins being the "lead agents" who may act on an item someone else holds and reassign it, is
+  community.core.policy's to say);
 - `clocks`: the due time that matters now, and the pauses while waiting on the customer;
 - `actions`: claim, release, reassign, respond, ask for details; `links`: answer with a link to
   a KB entry or a solved thread; `handoff`: hand off, return, resolve, and what the helpdesk
@@ -16,7 +17,7 @@ the audit entry and records side effects (notifications, webhook deliveries, sea
 the caller's transaction. Nothing here commits.
 """
 
-from crowdservice.agent.access import ACTIVE_STATUSES, access_escalation, is_agent, is_lead
+from crowdservice.agent.access import ACTIVE_STATUSES, access_escalation
 from crowdservice.agent.actions import ask_details, claim, reassign, release, respond
 from crowdservice.agent.clocks import resolution_due, seconds_left
 from crowdservice.agent.handoff import context_payload, hand_off, resolve, return_to_community
@@ -31,8 +32,6 @@ __all__ = [
     "claim",
     "context_payload",
     "hand_off",
-    "is_agent",
-    "is_lead",
     "item_context",
     "link_answer",
     "queue",

@@ -22,17 +22,16 @@ from community.core.errors import Conflict, FormErrors, PermissionDenied
 from community.core.i18n import gettext as _
 from community.core.i18n import override
 from community.core.models import Notification, NotificationKind, Post, Thread, User, Visibility
-from community.core.schemas import AnswerIn
-from crowdservice import escalation as escalation_service
-from crowdservice.agent.access import (
-    ACTIVE_STATUSES,
+from community.core.policy import (
     ensure_acting_agent,
-    ensure_active,
+    ensure_escalation_open,
     ensure_holder_or_lead,
     is_agent,
     is_lead,
-    lock_escalation,
 )
+from community.core.schemas import AnswerIn
+from crowdservice import escalation as escalation_service
+from crowdservice.agent.access import ACTIVE_STATUSES, lock_escalation
 from crowdservice.agent.clocks import end_pause
 from crowdservice.models import BreachKind, Escalation, EscalationStatus
 
@@ -114,7 +113,7 @@ def release(db: Session, agent: User, escalation: Escalation) -> Escalation:
     """Give an item back to the queue (open, unassigned): its holder or a lead."""
     ensure_acting_agent(agent)
     lock_escalation(db, escalation)
-    ensure_active(escalation)
+    ensure_escalation_open(escalation)
     if escalation.assigned_agent_id is None:
         raise Conflict(_("This escalation is not held by anyone."))
     ensure_holder_or_lead(agent, escalation)
@@ -138,7 +137,7 @@ def reassign(db: Session, lead: User, escalation: Escalation, to_agent: User) ->
     if not is_lead(lead):
         raise PermissionDenied(_("Only lead agents can reassign escalations."))
     lock_escalation(db, escalation)
-    ensure_active(escalation)
+    ensure_escalation_open(escalation)
     now = utcnow()
     if not is_agent(to_agent) or not _is_active_account(to_agent, now):
         raise FormErrors({"agent": _("Escalations can only be assigned to active support agents.")})
@@ -169,7 +168,7 @@ def prepare_to_post(db: Session, agent: User, escalation: Escalation) -> None:
     """Holder or lead may post; an unclaimed open item is claimed by whoever answers it."""
     ensure_acting_agent(agent)
     lock_escalation(db, escalation)
-    ensure_active(escalation)
+    ensure_escalation_open(escalation)
     if escalation.assigned_agent_id is None and escalation.status == EscalationStatus.OPEN:
         claim(db, agent, escalation)
     ensure_holder_or_lead(agent, escalation)

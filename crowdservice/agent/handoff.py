@@ -15,14 +15,14 @@ from community.core.clock import utcnow
 from community.core.i18n import gettext as _
 from community.core.i18n import override
 from community.core.models import Post, Role, Thread, User, Visibility
+from community.core.policy import (
+    ensure_acting_agent,
+    ensure_escalation_open,
+    ensure_holder_or_lead,
+)
 from crowdservice import escalation as escalation_service
 from crowdservice import triage, webhooks
-from crowdservice.agent.access import (
-    ensure_acting_agent,
-    ensure_active,
-    ensure_holder_or_lead,
-    lock_escalation,
-)
+from crowdservice.agent.access import lock_escalation
 from crowdservice.agent.actions import (
     audit,
     claim,
@@ -72,7 +72,7 @@ def return_to_community(db: Session, agent: User, escalation: Escalation, note: 
     answered again) and the escalation closes as returned."""
     ensure_acting_agent(agent)
     lock_escalation(db, escalation)
-    ensure_active(escalation)
+    ensure_escalation_open(escalation)
     if escalation.assigned_agent_id is not None:
         ensure_holder_or_lead(agent, escalation)
     before = state_of(escalation)
@@ -100,7 +100,7 @@ def resolve(db: Session, agent: User, escalation: Escalation, public_note: str |
     agent's own note if given, else a standard sentence); an agent's note is posted anyway."""
     ensure_acting_agent(agent)
     lock_escalation(db, escalation)
-    ensure_active(escalation)
+    ensure_escalation_open(escalation)
     if escalation.assigned_agent_id is None and escalation.status == EscalationStatus.OPEN:
         claim(db, agent, escalation)
     ensure_holder_or_lead(agent, escalation)
@@ -165,7 +165,7 @@ def _peers_answered(db: Session, thread: Thread) -> bool:
             Post.thread_id == thread.id,
             Post.is_question.is_(False),
             Post.visibility == Visibility.VISIBLE,
-            User.role == Role.MEMBER,
+            User.role.not_in(Role.STAFF),  # a member: every role but the staff ones
             Post.author_id != thread.author_id,
         )
         .limit(1)

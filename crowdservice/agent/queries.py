@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from community.core.clock import utcnow
 from community.core.models import Brand, Forum, Post, Thread, User, Visibility
+from community.core.policy import ensure_agent
 from crowdservice import explain, triage
-from crowdservice.agent.access import ACTIVE_STATUSES, ensure_agent
+from crowdservice.agent.access import ACTIVE_STATUSES
 from crowdservice.agent.clocks import due_that_matters, resolution_due, seconds_left
 from crowdservice.models import (
     BreachKind,

@@ -40,13 +40,14 @@ from community.core.errors import Conflict
 from community.core.i18n import gettext as _
 from community.core.jobs import Worker
 from community.core.models import User
+from community.core.policy import ensure_admin
 from crowdservice.models import (
     DeliveryStatus,
     Webhook,
     WebhookAttempt,
     WebhookDelivery,
 )
-from crowdservice.webhooks.endpoints import EVENTS, parse_url, require_admin
+from crowdservice.webhooks.endpoints import EVENTS, parse_url
 
 logger = logging.getLogger(__name__)
 
@@ -312,7 +313,7 @@ def redeliver(
 ) -> WebhookDelivery:
     """Send a delivery again soon, with the same message id (receivers can de-duplicate).
     Outside the 24-hour window a failed redelivery is not retried on its own."""
-    require_admin(admin)
+    ensure_admin(admin)
     now = utcnow()
     if (
         delivery.status == DeliveryStatus.PENDING

@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session
 
 from community.core import netguard
 from community.core.audit import record_audit
-from community.core.errors import FormErrors, NotFound, PermissionDenied
+from community.core.errors import FormErrors, NotFound
 from community.core.i18n import gettext as _
-from community.core.models import Brand, Role, User
+from community.core.models import Brand, User
+from community.core.policy import ensure_admin
 from crowdservice.models import Webhook
 
 EVENTS = (
@@ -57,11 +58,6 @@ def check_url(url: str, *, allow_private: bool) -> str:
 
 
 # --- managing webhooks (admins) ----------------------------------------------------------------
-
-
-def require_admin(user: User) -> None:
-    if user.role != Role.ADMIN:
-        raise PermissionDenied()
 
 
 def _check_events(events: list[str]) -> list[str]:
@@ -124,7 +120,7 @@ def create_webhook(
     ip: str | None = None,
 ) -> tuple[Webhook, str]:
     """A new webhook and its secret (the only time the secret is handed out)."""
-    require_admin(admin)
+    ensure_admin(admin)
     cleaned, chosen = _checked_settings(url, events, allow_private=allow_private)
     secret = new_secret()
     webhook = Webhook(
@@ -157,7 +153,7 @@ def update_webhook(
     ip: str | None = None,
 ) -> Webhook:
     """Change what is given; the URL is checked again against the (new) private setting."""
-    require_admin(admin)
+    ensure_admin(admin)
     before = _described(webhook)
     new_allow = webhook.allow_private if allow_private is None else allow_private
     new_url, chosen = _checked_settings(
@@ -181,7 +177,7 @@ def update_webhook(
 
 def delete_webhook(db: Session, admin: User, webhook: Webhook, *, ip: str | None = None) -> None:
     """Remove the webhook with its deliveries and their log (the audit row remains)."""
-    require_admin(admin)
+    ensure_admin(admin)
     record_audit(
         db, actor=admin, action="webhook.deleted", target_type="webhook", target_id=webhook.id,
         before=_described(webhook), ip=ip,
@@ -192,7 +188,7 @@ def delete_webhook(db: Session, admin: User, webhook: Webhook, *, ip: str | None
 
 def rotate_secret(db: Session, admin: User, webhook: Webhook, *, ip: str | None = None) -> str:
     """A new secret, effective for the next attempt (and for call-backs) at once."""
-    require_admin(admin)
+    ensure_admin(admin)
     webhook.secret = new_secret()
     db.flush()
     record_audit(

@@ -100,11 +100,11 @@ def test_list_unread_count_and_mark_read(db: Session, qa: QA, make_user: UserFac
     assert len(page.items) == 2 and page.next_before is not None
     older = notifications.list_for(db, asker.id, before=page.next_before, limit=2)
     assert len(older.items) == 1 and older.next_before is None
-    notifications.mark_read(db, asker.id, page.items[0].id)
+    notifications.mark_read(db, asker, page.items[0].id)
     db.commit()
     assert notifications.unread_count(db, asker.id) == 2
     with pytest.raises(NotFound):
-        notifications.mark_read(db, make_user("other").id, page.items[1].id)
+        notifications.mark_read(db, make_user("other"), page.items[1].id)
     notifications.mark_all_read(db, asker.id)
     db.commit()
     assert notifications.unread_count(db, asker.id) == 0
