@@ -77,8 +77,11 @@ lint: deps
 typecheck: deps
 	$(BIN)/mypy
 
+# Spread over the cores (pytest-xdist): each worker has its own databases, Meilisearch and app
+# (tests/conftest.py). `pytest` on its own runs in one process, as a developer running one file
+# wants (a debugger, -x, -s work as usual); PYTEST_ARGS="-n 0" does the same here.
 pytest: deps meili
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n auto $(PYTEST_ARGS)
 
 # Import the real Stack Exchange dumps in ../shared/data into a throwaway PostgreSQL database
 # (TEST_DATABASE_URL's server) and check counts, pages and typo-tolerant search.

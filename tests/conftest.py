@@ -3,6 +3,38 @@ a real Meilisearch server for the session, the app, clients and user factories.
 
 Every test that touches the database runs once per backend: the `database_url` fixture is
 parametrized, so pytest groups the whole suite by backend.
+
+`make test` spreads the suite over the cores with pytest-xdist (`-n auto`). Each worker is a
+process with its own session: its own throwaway databases (one per backend, built by
+`alembic upgrade head`), its own Meilisearch server, its own app per backend and its own
+Chromium. Nothing is shared between workers but the PostgreSQL and Redis servers, where every
+worker has its own database and every test its own key prefix.
+
+How each test is isolated, and why:
+
+- Database rows: every test that takes `db`, `app` or `clean_db` starts from empty tables,
+  cleared after it (a failure leaves its rows to look at until the next test): a DELETE per
+  table in one round trip, with PostgreSQL's sequences set back to 1 as TRUNCATE ... RESTART
+  IDENTITY did, at a hundredth of TRUNCATE's cost. Not a transaction rolled back per test,
+  because nearly every test needs real commits seen by other connections: the app under
+  TestClient (its own session per request, on another thread), the worker, the view buffers,
+  the concurrency tests' threads, uvicorn for the browser. Only the service tests that use `db`
+  alone could run inside one outer transaction, and they are the cheap part: their clearing
+  costs a few milliseconds, less than the machinery to tell them apart.
+- Meilisearch: every test's settings carry an index prefix of their own, so its indexes and
+  search key are its own on the worker's server.
+- Rate limits: every test's counters live in a fresh in-memory store, or under a prefix of
+  their own in Redis.
+- The app: building it costs little, but its first request makes FastAPI analyse every route
+  (about a second of CPU). So each worker builds one app per backend (`_shared_app`) and the
+  `app` fixture hands it to each test with the test's settings and fresh per-test state (search
+  engine, counters, caches); its write buffers (views, search log) are flushed when the test
+  ends, before the tables are cleared, so nothing of one test reaches the next. A test whose
+  settings differ in anything but the per-test values gets an app of its own, as before.
+- Periodic view flushes are off in tests (an hour apart): the buffers are stored when a
+  client's lifespan ends or when a test flushes them, never at a moment that depends on the
+  machine's load (a flush committing between a test's read and its write on SQLite fails that
+  write with "database is locked").
 """
 
 from __future__ import annotations
@@ -39,21 +71,25 @@ from community import threads
 from community.all_models import Base
 from community.app import create_app
 from community.core import meili, migrate
-from community.core.auth import Passwords
+from community.core.auth import LimitStore, LoginThrottle, Passwords
 from community.core.db import begin_write, make_engine, make_session_factory
 from community.core.errors import AppError
 from community.core.models import Brand, Forum, Post, Role, Thread, ThreadKind, User
+from community.core.ratelimit import RateLimiter
 from community.core.schemas import AnswerIn, AskIn, RegistrationIn
 from community.core.service import register
 from community.core.settings import Settings, normalise_database_url
 from community.wiring import subscribe_all
 from community.worker import Worker
+from kb.search import SearchEngine
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", DEFAULT_PG)
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PASSWORD = "tall-orange-kettle-41"
 MEILI_TEST_KEY = "test-master-key-0123456789abcdef"
+# One secret per test process: a test's settings must sign as the shared app's middleware does.
+SECRET_KEY = "test-secret-key-" + uuid.uuid4().hex
 
 
 def _postgres_reachable() -> str | None:
@@ -113,6 +149,8 @@ class ThrowawayPostgres:
         name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
+            # A throwaway database need not survive a crash: commits do not wait for the disk.
+            conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
         base = PG_ADMIN_URL.rsplit("/", 1)[0]
         return cls(name=name, url=normalise_database_url(f"{base}/{name}"))
 
@@ -135,6 +173,18 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def _no_autovacuum(engine: Engine) -> None:
+    """Autovacuum would chase the suite's emptied tables, taking CPU the tests need; a database
+    that lives for one run never needs its space back."""
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            ";".join(
+                f'ALTER TABLE "{table.name}" SET (autovacuum_enabled = off)'
+                for table in Base.metadata.sorted_tables
+            )
+        )
+
+
 @pytest.fixture(scope="session")
 def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url, remove = fresh_database_url(backend, tmp_path_factory.mktemp(backend))
@@ -146,19 +196,28 @@ def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 @pytest.fixture(scope="session")
 def engine(database_url: str) -> Iterator[Engine]:
     engine = make_engine(database_url)
+    if engine.dialect.name == "postgresql":
+        _no_autovacuum(engine)
     yield engine
     engine.dispose()
 
 
 def _empty_all_tables(engine: Engine) -> None:
-    tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
+    # Children before parents, so every foreign key holds after each DELETE.
+    deletes = [f'DELETE FROM "{table.name}"' for table in reversed(Base.metadata.sorted_tables)]
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
-            quoted = ", ".join(f'"{name}"' for name in tables)
-            connection.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+            # One round trip (psycopg sends statements without parameters as one query). The
+            # sequences restart as TRUNCATE ... RESTART IDENTITY would have made them: ids
+            # begin at 1 in every test, as they do on SQLite.
+            sequences = connection.execute(
+                text("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")
+            ).scalars()
+            restarts = [f"SELECT setval('\"{name}\"', 1, false)" for name in sequences]
+            connection.exec_driver_sql(";".join(deletes + restarts))
         else:
-            for name in tables:
-                connection.execute(text(f'DELETE FROM "{name}"'))
+            for statement in deletes:
+                connection.exec_driver_sql(statement)
 
 
 @pytest.fixture
@@ -202,7 +261,7 @@ def make_settings(
         "meili_index_prefix": f"t{uuid.uuid4().hex[:10]}_",
         # ...and its own rate-limit counters when they live in a shared Redis.
         "rate_limit_prefix": f"t{uuid.uuid4().hex[:10]}",
-        "secret_key": "test-secret-key-" + uuid.uuid4().hex,
+        "secret_key": SECRET_KEY,
         # The cheapest Argon2id argon2-cffi accepts keeps the suite fast; production defaults
         # are tested separately.
         "argon2_time_cost": 1,
@@ -212,6 +271,9 @@ def make_settings(
         # loading and running the sentence models in every test that drains the outbox would
         # add minutes to the suite and prove nothing more.
         "search_model": "off",
+        # No periodic flush of the view and search-log buffers while a test runs (see the
+        # module's docstring): they are stored when the client stops, or when a test says so.
+        "view_flush_seconds": 3600.0,
     }
     values.update(extra)
     return Settings(**values)  # type: ignore[arg-type]
@@ -222,9 +284,85 @@ def settings(tmp_path: Path, database_url: str, meili_server: meili.MeiliServer)
     return make_settings(tmp_path, database_url, meili_server.url)
 
 
+# What differs from one test's settings to the next, and what the shared app is given per test.
+PER_TEST_SETTINGS = frozenset({"instance_dir", "meili_index_prefix", "rate_limit_prefix"})
+# The app's state, as create_app leaves it: the fixtures below know what each entry holds, so
+# an entry they do not know stops the suite rather than leaking from one test into the next.
+_APP_STATE = frozenset(
+    {
+        "settings", "engine", "session_factory", "templates", "passwords", "limit_store",
+        "login_throttle", "view_counter", "article_views", "search_log", "rate_limiter",
+        "search",
+    }
+)  # fmt: skip
+# Caches requests add to the state: the routes' URL table stays (the same routes), the default
+# brand's name goes (another test, another brand).
+_APP_STATE_CACHES = {"route_urls": True, "site_brand": False}
+
+
+@pytest.fixture(scope="session")
+def _shared_app(
+    database_url: str,
+    engine: Engine,
+    meili_server: meili.MeiliServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> FastAPI:
+    """The worker's app for one backend, handed to each test by `app`."""
+    settings = make_settings(tmp_path_factory.mktemp("app"), database_url, meili_server.url)
+    app = create_app(settings, engine=engine)
+    unknown = set(vars(app.state)["_state"]) - _APP_STATE
+    if unknown:
+        raise RuntimeError(f"tests/conftest.py does not know the app's state {sorted(unknown)}")
+    return app
+
+
+def _shares_app(settings: Settings, shared: Settings) -> bool:
+    return settings.model_dump(exclude=set(PER_TEST_SETTINGS)) == shared.model_dump(
+        exclude=set(PER_TEST_SETTINGS)
+    )
+
+
+def _give_test_state(app: FastAPI, settings: Settings) -> None:
+    """The state create_app would have built from this test's settings (the parts that read
+    them), and none of the caches the last test's requests filled."""
+    state = app.state
+    state.settings = settings
+    state.passwords = Passwords(settings)
+    state.limit_store = limit_store = LimitStore(settings)
+    state.login_throttle = LoginThrottle(settings, limit_store)
+    state.rate_limiter = RateLimiter(settings, limit_store)
+    state.search = SearchEngine(settings, writes=False)
+    for name, keep in _APP_STATE_CACHES.items():
+        if not keep and hasattr(state, name):
+            delattr(state, name)
+    unknown = set(vars(state)["_state"]) - _APP_STATE - set(_APP_STATE_CACHES)
+    if unknown:
+        raise RuntimeError(f"tests/conftest.py does not know the app's state {sorted(unknown)}")
+
+
+def _store_buffered_writes(app: FastAPI) -> None:
+    """Views and searches a test left in the app's buffers are stored now, into its own tables,
+    before they are cleared: never into the next test's."""
+    for buffer in (app.state.view_counter, app.state.article_views, app.state.search_log):
+        buffer.flush()
+        if buffer.pending():
+            raise RuntimeError(f"{type(buffer).__name__} could not store what it buffered")
+
+
 @pytest.fixture
-def app(settings: Settings, engine: Engine, clean_db: None) -> FastAPI:
-    return create_app(settings, engine=engine)
+def app(
+    settings: Settings, engine: Engine, clean_db: None, _shared_app: FastAPI
+) -> Iterator[FastAPI]:
+    """The worker's shared app with this test's settings; an app of its own for a test whose
+    settings differ in more than the per-test values (a module's own `settings` fixture)."""
+    if not _shares_app(settings, _shared_app.state.settings):
+        yield create_app(settings, engine=engine)
+        return
+    _give_test_state(_shared_app, settings)
+    try:
+        yield _shared_app
+    finally:
+        _store_buffered_writes(_shared_app)
 
 
 @pytest.fixture
