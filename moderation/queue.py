@@ -254,7 +254,10 @@ def open_items_by_id(db: Session, item_ids: list[int]) -> list[QueueItem]:
         db.scalars(
             select(QueueItem)
             .where(QueueItem.id.in_(item_ids[:100]), QueueItem.status == ItemStatus.OPEN)
-            .options(selectinload(QueueItem.post), selectinload(QueueItem.user))
+            .options(
+                selectinload(QueueItem.post).selectinload(Post.thread),
+                selectinload(QueueItem.user),
+            )
             .order_by(QueueItem.id)
         )
     )
@@ -298,7 +301,15 @@ def author_history(db: Session, user: User) -> AuthorHistory:
 
 
 def access_item(db: Session, item_id: int) -> QueueItem:
-    item = db.get(QueueItem, item_id)
+    # With what the confirmation page shows: the post, its thread's title, the member.
+    item = db.get(
+        QueueItem,
+        item_id,
+        options=[
+            selectinload(QueueItem.post).selectinload(Post.thread),
+            selectinload(QueueItem.user),
+        ],
+    )
     if item is None:
         raise NotFound()
     return item
