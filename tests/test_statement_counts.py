@@ -17,10 +17,13 @@ from sqlalchemy.orm import Session
 
 from community.app import create_app
 from community.core import meili
+from community.core.db import make_session_factory
 from community.core.models import Role, Thread, User
+from community.core.settings import Settings
+from community.worker import Worker
 from moderation import queue
 from moderation.models import FlagReason
-from tests.conftest import PASSWORD, QA, log_in, make_settings
+from tests.conftest import PASSWORD, QA, drain, log_in, make_settings
 from tests.crowdservice.helpers import escalated
 
 UserFactory = Callable[..., User]
@@ -28,14 +31,16 @@ FEW, MANY = 3, 30
 
 
 @pytest.fixture
-def browser(
-    tmp_path: Path, database_url: str, meili_server: meili.MeiliServer, engine: Engine
-) -> Iterator[TestClient]:
+def strict_settings(tmp_path: Path, database_url: str, meili_server: meili.MeiliServer) -> Settings:
     # The view counters flush on a timer; an hour keeps their statements out of the counts.
-    settings = make_settings(
+    return make_settings(
         tmp_path, database_url, meili_server.url, strict_queries=True, view_flush_seconds=3600
     )
-    with TestClient(create_app(settings, engine=engine)) as client:
+
+
+@pytest.fixture
+def browser(strict_settings: Settings, engine: Engine) -> Iterator[TestClient]:
+    with TestClient(create_app(strict_settings, engine=engine)) as client:
         yield client
 
 
@@ -88,6 +93,28 @@ def test_question_list(browser: TestClient, engine: Engine, qa: QA, make_user: U
             qa.ask(asker, title=f"Roaming question from {asker.username}", tags=["roaming"])
 
     _same_for_few_and_many(browser, engine, "/b/acme/mobile", add)
+
+
+def test_search_page(
+    browser: TestClient,
+    engine: Engine,
+    strict_settings: Settings,
+    qa: QA,
+    make_user: UserFactory,
+) -> None:
+    worker = Worker(strict_settings, make_session_factory(engine))
+
+    def add(count: int) -> None:
+        for asker in _members(make_user, count):
+            qa.ask(asker, title=f"Roaming charges abroad for {asker.username}")
+        drain(worker)
+
+    path = "/b/acme/search?scope=community&q=roaming"
+    _same_for_few_and_many(browser, engine, path, add)
+    # A real search, showing more than the first few results.
+    page = browser.get(path).text
+    assert "reduced mode" not in page
+    assert page.count("<mark>Roaming</mark> charges abroad for") > FEW
 
 
 def test_thread_page(browser: TestClient, engine: Engine, qa: QA, make_user: UserFactory) -> None:
