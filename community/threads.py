@@ -459,7 +459,12 @@ def access_thread(db: Session, user: User | None, thread_id: int) -> Thread:
     thread = db.scalar(
         select(Thread)
         .where(Thread.id == thread_id)
-        .options(selectinload(Thread.tags), joinedload(Thread.forum).joinedload(Forum.brand))
+        .options(
+            selectinload(Thread.tags),
+            joinedload(Thread.forum).joinedload(Forum.brand),
+            # The closed note links the original of a duplicate.
+            joinedload(Thread.duplicate_of),
+        )
     )
     if thread is None:
         raise NotFound()

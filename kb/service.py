@@ -325,6 +325,7 @@ def access_article(db: Session, user: User | None, article_id: int) -> Article:
             selectinload(Article.brand),
             selectinload(Article.credits).selectinload(ArticleCredit.user),
             selectinload(Article.source_thread),
+            selectinload(Article.owner),
         )
     )
     if article is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -259,7 +259,10 @@ def open_items_by_id(db: Session, item_ids: list[int]) -> list[QueueItem]:
         db.scalars(
             select(QueueItem)
             .where(QueueItem.id.in_(item_ids[:100]), QueueItem.status == ItemStatus.OPEN)
-            .options(selectinload(QueueItem.post), selectinload(QueueItem.user))
+            .options(
+                selectinload(QueueItem.post).selectinload(Post.thread),
+                selectinload(QueueItem.user),
+            )
             .order_by(QueueItem.id)
         )
     )
@@ -276,30 +279,47 @@ class AuthorHistory:
 
 
 def author_history(db: Session, user: User) -> AuthorHistory:
-    posts = db.scalar(select(func.count()).select_from(Post).where(Post.author_id == user.id))
-    removed = db.scalar(
-        select(func.count())
-        .select_from(Post)
-        .where(
-            Post.author_id == user.id,
-            Post.visibility.in_([Visibility.HIDDEN, Visibility.DELETED]),
-        )
+    return author_histories(db, [user])[user.id]
+
+
+def author_histories(db: Session, users: list[User]) -> dict[int, AuthorHistory]:
+    """Each author's history by user id, in three queries however many authors a queue shows."""
+    ids = {user.id for user in users}
+    if not ids:
+        return {}
+    posts = _counts_by_author(
+        db, select(Post.author_id, func.count()).where(Post.author_id.in_(ids))
     )
-    upheld = db.scalar(
-        select(func.count())
+    removed = _counts_by_author(
+        db,
+        select(Post.author_id, func.count()).where(
+            Post.author_id.in_(ids), Post.visibility.in_([Visibility.HIDDEN, Visibility.DELETED])
+        ),
+    )
+    upheld = _counts_by_author(
+        db,
+        select(Post.author_id, func.count())
         .select_from(Flag)
         .join(Post, Post.id == Flag.post_id)
-        .where(Post.author_id == user.id, Flag.status == FlagStatus.UPHELD)
+        .where(Post.author_id.in_(ids), Flag.status == FlagStatus.UPHELD),
     )
     now = utcnow()
-    return AuthorHistory(
-        posts=int(posts or 0),
-        hidden_or_deleted=int(removed or 0),
-        flags_upheld=int(upheld or 0),
-        trust_level=user.trust_level,
-        account_days=(now - user.created_at).days,
-        suspended=user.suspended_until is not None and user.suspended_until > now,
-    )
+    return {
+        user.id: AuthorHistory(
+            posts=posts.get(user.id, 0),
+            hidden_or_deleted=removed.get(user.id, 0),
+            flags_upheld=upheld.get(user.id, 0),
+            trust_level=user.trust_level,
+            account_days=(now - user.created_at).days,
+            suspended=user.suspended_until is not None and user.suspended_until > now,
+        )
+        for user in users
+    }
+
+
+def _counts_by_author(db: Session, statement: Select[int | None, int]) -> dict[int, int]:
+    rows = db.execute(statement.group_by(Post.author_id)).all()
+    return {int(author_id): int(count) for author_id, count in rows if author_id is not None}
 
 
 def access_item(db: Session, viewer: User, item_id: int) -> QueueItem:
@@ -307,7 +327,15 @@ def access_item(db: Session, viewer: User, item_id: int) -> QueueItem:
     # The role check comes first, so nobody else learns which ids exist.
     if not can_moderate(viewer):
         raise NotFound()
-    item = db.get(QueueItem, item_id)
+    # With what the confirmation page shows: the post, its thread's title, the member.
+    item = db.get(
+        QueueItem,
+        item_id,
+        options=[
+            selectinload(QueueItem.post).selectinload(Post.thread),
+            selectinload(QueueItem.user),
+        ],
+    )
     if item is None:
         raise NotFound()
     return item

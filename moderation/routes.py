@@ -79,9 +79,7 @@ def queue_page(
         raise NotFound()
     chosen = Queue(queue_name)
     items = queue.open_items(db, brand.id, chosen)
-    histories = {
-        item.user_id: queue.author_history(db, item.user) for item in items if item.user is not None
-    }
+    histories = queue.author_histories(db, [item.user for item in items if item.user is not None])
     return render(
         request,
         "moderation/queue.html",

@@ -271,6 +271,8 @@ def make_settings(
         # loading and running the sentence models in every test that drains the outbox would
         # add minutes to the suite and prove nothing more.
         "search_model": "off",
+        # A template that queries the database (a lazy load, an N+1) fails the test.
+        "strict_queries": True,
         # No periodic flush of the view and search-log buffers while a test runs (see the
         # module's docstring): they are stored when the client stops, or when a test says so.
         "view_flush_seconds": 3600.0,

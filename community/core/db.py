@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -15,9 +18,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Dialect, Engine, make_url
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
+
+logger = logging.getLogger(__name__)
 
 # Stable constraint names: Alembic needs them to alter or drop constraints, SQLite batch mode too.
 NAMING_CONVENTION = {
@@ -176,3 +181,64 @@ def get_db(request: Request) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_db)]
+
+
+# --- no queries while rendering --------------------------------------------------------------
+
+
+class QueryWhileRendering(RuntimeError):
+    """A template made the database work (a lazy relationship, an expired attribute, a query
+    passed in unexecuted): the route or service feeding it should have loaded the data."""
+
+
+@dataclass(frozen=True)
+class _Rendering:
+    template: str
+    strict: bool
+
+
+_rendering: ContextVar[_Rendering | None] = ContextVar("community_rendering", default=None)
+
+
+@contextlib.contextmanager
+def no_queries(template: str, *, strict: bool) -> Iterator[None]:
+    """While the block runs, any ORM statement on any session is a fault of `template`: it
+    raises QueryWhileRendering when `strict`, else it runs and is logged as a warning.
+
+    A context variable, not a flag on a session: the template reaches the database through
+    whichever session loaded its objects, and concurrent requests each have their own context.
+    """
+    token = _rendering.set(_Rendering(template, strict))
+    try:
+        yield
+    finally:
+        _rendering.reset(token)
+
+
+def _describe(state: ORMExecuteState) -> str:
+    path = state.loader_strategy_path
+    relationship = getattr(path, "prop", None) if path is not None else None
+    if state.is_relationship_load and relationship is not None:
+        return f"lazy load of {relationship}"
+    if state.is_column_load:
+        return f"reload of expired attributes of {state.bind_mapper}"
+    return " ".join(str(state.statement).split())[:300]
+
+
+def _check_not_rendering(state: ORMExecuteState) -> None:
+    rendering = _rendering.get()
+    if rendering is None:
+        return
+    problem = (
+        f"template {rendering.template} queried the database ({_describe(state)}); "
+        "load what it shows in the route or service before rendering"
+    )
+    if rendering.strict:
+        raise QueryWhileRendering(problem)
+    logger.warning(problem)
+
+
+# On the Session class, not one sessionmaker: every session the process opens (requests, the
+# cached lookups some pages make, tests' own) reaches the check. Outside no_queries() it costs
+# one context-variable read per statement.
+event.listen(Session, "do_orm_execute", _check_not_rendering)

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     request_queue_seconds: float = Field(default=20.0, gt=0, le=120)
     request_queue_limit: int = Field(default=1000, ge=0)
     rate_limits_enabled: bool = True
+    # A template that queries the database (a lazy relationship: an N+1) raises instead of
+    # logging a warning; on in the tests, off in production where it would be a 500.
+    strict_queries: bool = False
     # Rate-limit counters in Redis start with this (several sites or test runs can share one).
     rate_limit_prefix: str = Field(default="community", pattern=r"^[A-Za-z0-9_-]{1,40}$")
 

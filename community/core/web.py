@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from community.core import i18n
 from community.core.auth import ANONYMOUS, Viewer, client_ip
 from community.core.clock import utcnow
-from community.core.db import RETRY_AFTER_SECONDS, UNAVAILABLE_ERRORS
+from community.core.db import RETRY_AFTER_SECONDS, UNAVAILABLE_ERRORS, no_queries
 from community.core.errors import AppError, FormErrors, LoginRequired, ThreadMerged, TooManyRequests
 from community.core.i18n import gettext as _
 from community.core.labels import label, queue_label, sort_label
@@ -203,14 +203,22 @@ def render(
     block: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    """Render a whole page, or only `block` when htmx asked for a fragment."""
+    """Render a whole page, or only `block` when htmx asked for a fragment.
+
+    Templates never query: everything the page shows is loaded before this call (eager
+    loading in the service or loader that feeds it). A template that still reaches the
+    database, say through a lazy relationship, raises QueryWhileRendering under the
+    `strict_queries` setting (the tests) and logs a warning naming the template otherwise
+    (production, where the page still renders).
+    """
     env: Environment = request.app.state.templates
     data = base_context(request) | (context or {})
     fragment = block is not None and is_htmx(request)
-    if block is not None and fragment:
-        html = render_block(env, template, block, data)
-    else:
-        html = env.get_template(template).render(data)
+    with no_queries(template, strict=request.app.state.settings.strict_queries):
+        if block is not None and fragment:
+            html = render_block(env, template, block, data)
+        else:
+            html = env.get_template(template).render(data)
     response = HTMLResponse(html, status_code=status_code, headers=headers)
     response.headers.append("vary", "HX-Request")
     if data["flashes"] and not fragment:
