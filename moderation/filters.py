@@ -279,9 +279,7 @@ def pattern_report(db: Session, brand: Brand, *, recent: int = 20) -> PatternRep
             select(FilterHit.pattern_id, func.count())
             .where(FilterHit.pattern_id.in_(ids))
             .group_by(FilterHit.pattern_id)
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     logged = list(
         db.scalars(
