@@ -240,10 +240,7 @@ def thread_action(
     why = reason.strip()[:300] or None
     destination = f"/t/{thread.id}"
     if action == "move":  # trust level 3 members may recategorise too
-        try:
-            found = community_service.get_forum(db, thread.forum.brand, forum)
-        except NotFound as exc:
-            raise FormErrors({"forum": _("Choose a forum.")}) from exc
+        found = actions.forum_to_move_to(db, thread, forum)
         actions.move(db, user, thread, found, reason=why, ip=ip)
     elif action in ("lock", "unlock"):
         actions.set_locked(db, user, thread, action == "lock", reason=why, ip=ip)

@@ -1,5 +1,6 @@
 """The services behind the moderators' pages: the audit-log filter the page and the JSON API
-share, a member's warnings and history, and blocked patterns with what they caught."""
+share, a member's warnings and history, blocked patterns with what they caught, and the forum
+a move names."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from community.core.audit import AuditLog, record_audit
 from community.core.errors import FormErrors, NotFound
-from community.core.models import Forum, Role, User
-from moderation import accounts, audit_view, filters
+from community.core.models import Brand, Forum, Role, User
+from moderation import accounts, actions, audit_view, filters
 from moderation.audit_view import AuditFilter
 from moderation.models import BlockedPattern, FilterHit, FilterMode
 from tests.conftest import QA
@@ -175,3 +176,21 @@ def test_changing_a_pattern(db: Session, forum: Forum, make_user: UserFactory) -
     assert db.get(BlockedPattern, pattern.id) is None
     changes = audit_view.audit_entries(db, AuditFilter(action="filter.", target_type="brand"))
     assert [row.action for row in changes] == ["filter.delete", "filter.log_only", "filter.added"]
+
+
+def test_a_move_names_a_forum_of_the_threads_own_brand(
+    db: Session, qa: QA, forum: Forum, make_user: UserFactory
+) -> None:
+    thread = qa.ask(make_user("asker"))
+    billing = Forum(brand_id=forum.brand_id, slug="billing", name="Billing", description="")
+    other_brand = Brand(slug="other", name="Other")
+    db.add_all([billing, other_brand])
+    db.flush()
+    db.add(Forum(brand_id=other_brand.id, slug="elsewhere", name="Elsewhere", description=""))
+    db.commit()
+
+    assert actions.forum_to_move_to(db, thread, "billing").id == billing.id
+    for slug in ("elsewhere", "", "no-such-forum"):
+        with pytest.raises(FormErrors) as refused:
+            actions.forum_to_move_to(db, thread, slug)
+        assert set(refused.value.errors) == {"forum"}
