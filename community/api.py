@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 from community.core import meili, service
 from community.core.auth import Admin, CurrentUser, client_ip
-from community.core.db import SessionDep
+from community.core.db import DatabaseError, SessionDep, ping
 from community.core.models import User
 from community.core.schemas import (
     BrandOut,
@@ -88,11 +86,11 @@ def readyz(request: Request) -> JSONResponse:
     settings = request.app.state.settings
     try:
         with request.app.state.session_factory() as db:
-            db.execute(text("SELECT 1"))
+            ping(db)
             checks["database"] = "ok"
             # Like the rate limits: without its model, search is lexical but still works.
             checks["embedder"] = search_model.embedder_check(db, settings.search_model)
-    except SQLAlchemyError as exc:
+    except DatabaseError as exc:
         checks["database"] = f"unavailable: {type(exc).__name__}"
         checks.setdefault("embedder", search_model.embedder_check(None, settings.search_model))
     meili_url = settings.meili_url

@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 
 from community import reputation
 from community.core import api_tokens, service
@@ -26,7 +25,7 @@ from community.core.forms import parse_form
 from community.core.i18n import SUPPORTED_LOCALES
 from community.core.i18n import gettext as _
 from community.core.labels import label
-from community.core.models import EmailPreference, Role, User, UserSession
+from community.core.models import EmailPreference, Role, User
 from community.core.policy import is_staff
 from community.core.ratelimit import limited
 from community.core.schemas import (
@@ -233,17 +232,9 @@ def _client_info(request: Request) -> service.ClientInfo:
 
 
 def _account_context(db: SessionDep, user: User) -> dict[str, object]:
-    sessions = list(
-        db.scalars(
-            select(UserSession)
-            .where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
-            .order_by(UserSession.last_seen_at.desc())
-            .limit(20)
-        )
-    )
     return {
         "user": user,
-        "sessions": sessions,
+        "sessions": service.active_sessions(db, user),
         "tokens": api_tokens.list_tokens(db, user),
         "email_choices": list(EmailPreference),
         "new_token": None,

@@ -94,32 +94,17 @@ async def save_service(request: Request, db: SessionDep, user: Admin, brand_slug
         value = form.get(name)
         return value.strip() if isinstance(value, str) else ""
 
-    targets = {
-        priority.value: {kind: text(f"{priority.value}_{kind}") or None
-                         for kind in ("first_response", "resolution")}
-        for priority in Priority
-    }  # fmt: skip
-    hours: dict[str, object] | None = None
-    if text("hours_enabled"):
-        days = [value for value in form.getlist("days") if isinstance(value, str)]
-        hours = {
-            "timezone": text("timezone"),
-            "days": days,  # checked, with the rest, by the policy service
-            "start": text("start"),
-            "end": text("end"),
-        }
-
     def values(name: str) -> list[str]:
         return [value for value in form.getlist(name) if isinstance(value, str)]
 
     rows: list[rules_form.RuleRow] | None = None
     try:
-        rows = rules_form.rows_from_form(text("rule_rows"), values)
+        sent = rules_form.policy_form(text, values)
+        rows = sent.rules
         policies.save_policy(
-            db, user, brand, targets=targets, business_hours=hours, rules=rows,
-            expert_delay_factor=text("expert_delay_factor"),
-            expert_daily_invitations=text("expert_daily_invitations"),
-            ip=client_ip(request),
+            db, user, brand, targets=sent.targets, business_hours=sent.business_hours,
+            rules=rows, expert_delay_factor=sent.expert_delay_factor,
+            expert_daily_invitations=sent.expert_daily_invitations, ip=client_ip(request),
         )  # fmt: skip
     except FormErrors as exc:
         db.rollback()

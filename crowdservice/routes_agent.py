@@ -9,23 +9,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 
 from community.core import policy
 from community.core import service as community_service
 from community.core.auth import Agent
 from community.core.clock import utcnow
 from community.core.db import SessionDep
-from community.core.errors import Conflict, FormErrors, NotFound
-from community.core.i18n import gettext as _
-from community.core.models import Forum, Role, User
+from community.core.errors import Conflict, NotFound
 from community.core.web import flash_redirect, render
 from crowdservice import agent, figures
-from crowdservice.models import Escalation, EscalationStatus
+from crowdservice.models import EscalationStatus
 
 router = APIRouter(include_in_schema=False)
 FormText = Annotated[str, Form()]
-ACTIONS = ("claim", "release", "reassign", "respond", "ask", "handoff", "return", "resolve", "link")
 
 
 @router.get("/agent", name="agent_default")
@@ -43,9 +39,7 @@ def queue_page(request: Request, db: SessionDep, user: Agent, brand_slug: str) -
     filters = agent.QueueFilters.from_params(params)
     now = utcnow()
     listing = agent.queue(db, user, brand, filters, now=now)
-    forums = list(
-        db.scalars(select(Forum).where(Forum.brand_id == brand.id).order_by(Forum.position))
-    )
+    forums = community_service.list_forums(db, brand)
     return render(
         request,
         "crowdservice/agent_queue.html",
@@ -67,13 +61,7 @@ def item_page(request: Request, db: SessionDep, user: Agent, escalation_id: int)
     escalation = agent.access_escalation(db, user, escalation_id)
     context = agent.item_context(db, escalation, now=utcnow())
     similar = agent.similar_entries(request.app.state.search, db, escalation)
-    agents = list(
-        db.scalars(
-            select(User)
-            .where(User.role.in_(Role.AGENTS), User.deactivated_at.is_(None))
-            .order_by(User.username)
-        )
-    )
+    agents = agent.assignable_agents(db)
     return render(
         request,
         "crowdservice/agent_item.html",
@@ -101,62 +89,17 @@ def item_action(
     to: FormText = "",
     link: FormText = "",
 ) -> Response:
-    if action not in ACTIONS:
-        raise NotFound()
+    agent.ensure_known_action(action)
     escalation = agent.access_escalation(db, user, escalation_id)
     here = f"/agent/escalations/{escalation.id}"
+    form = agent.ActionForm(body=body, note=note, to=to, link=link)
     try:
-        message = _act(db, user, escalation, action, body=body, note=note, to=to, link=link)
+        message = agent.perform(db, user, escalation, action, form)
     except Conflict as exc:
         db.rollback()
         return flash_redirect(request, here, str(exc), category="error")
     db.commit()
     return flash_redirect(request, here, message)
-
-
-def _act(
-    db: SessionDep,
-    user: User,
-    escalation: Escalation,
-    action: str,
-    *,
-    body: str,
-    note: str,
-    to: str,
-    link: str,
-) -> str:
-    text = body.strip()
-    if action in ("respond", "ask") and not text:
-        raise FormErrors({"body": _("Write something first.")})
-    if action == "claim":
-        agent.claim(db, user, escalation)
-        return _("It is yours.")
-    if action == "release":
-        agent.release(db, user, escalation)
-        return _("Released to the queue.")
-    if action == "reassign":
-        target = db.scalar(select(User).where(User.username_key == to.strip().casefold()))
-        if target is None:
-            raise FormErrors({"agent": _("Choose an agent.")})
-        agent.reassign(db, user, escalation, target)
-        return _("Reassigned to %(name)s.") % {"name": target.display_name}
-    if action == "respond":
-        agent.respond(db, user, escalation, text)
-        return _("Your answer is on the thread.")
-    if action == "ask":
-        agent.ask_details(db, user, escalation, text)
-        return _("Asked for details; the resolution clock is paused.")
-    if action == "handoff":
-        agent.hand_off(db, user, escalation, note)
-        return _("Handed off to the helpdesk.")
-    if action == "return":
-        agent.return_to_community(db, user, escalation, note)
-        return _("Returned to the community.")
-    if action == "resolve":
-        agent.resolve(db, user, escalation, note)
-        return _("Resolved.")
-    agent.link_answer(db, user, escalation, link)
-    return _("Linked on the thread.")
 
 
 @router.get("/agent/me", response_class=HTMLResponse, name="agent_figures")

@@ -6,7 +6,6 @@ exempt from the app-wide CSRF check (see community.core.security)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -14,51 +13,33 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from community.api import ERRORS
 from community.core import service as community_service
 from community.core.auth import Admin, client_ip
 from community.core.db import SessionDep
-from community.core.errors import FormErrors, NotFound
+from community.core.errors import FormErrors
 from community.core.i18n import gettext as _
 from community.core.models import Brand
 from community.core.web import flash_redirect, render
 from crowdservice import callbacks, webhooks
-from crowdservice.models import (
-    DeliveryStatus,
-    Escalation,
-    EscalationStatus,
-    Webhook,
-    WebhookAttempt,
-    WebhookDelivery,
-)
+from crowdservice.models import Escalation, EscalationStatus, Webhook
 
 router = APIRouter()
 FormText = Annotated[str, Form()]
 FormList = Annotated[list[str], Form()]
-LOG_LIMIT = 100
 
 
 # --- admin pages -----------------------------------------------------------------------------
 
 
 def _list_context(db: Session, brand: Brand) -> dict[str, Any]:
-    hooks = list(
-        db.scalars(select(Webhook).where(Webhook.brand_id == brand.id).order_by(Webhook.id))
-    )
-    counts: dict[int, dict[str, int]] = defaultdict(dict)
-    for webhook_id, status, count in db.execute(
-        select(WebhookDelivery.webhook_id, WebhookDelivery.status, func.count())
-        .where(WebhookDelivery.webhook_id.in_([hook.id for hook in hooks]))
-        .group_by(WebhookDelivery.webhook_id, WebhookDelivery.status)
-    ):
-        counts[webhook_id][DeliveryStatus(status).value] = count
+    hooks = webhooks.brand_webhooks(db, brand)
     return {
         "brand": brand,
         "webhooks": hooks,
-        "counts": counts,
+        "counts": webhooks.delivery_counts(db, [hook.id for hook in hooks]),
         "events": webhooks.EVENTS,
         "masked": webhooks.masked_secret,
         "errors": {},
@@ -82,26 +63,12 @@ def _list_page(
 def _log_page(
     request: Request, db: Session, webhook: Webhook, *, status_code: int = 200, **extra: Any
 ) -> Response:
-    deliveries = list(
-        db.scalars(
-            select(WebhookDelivery)
-            .where(WebhookDelivery.webhook_id == webhook.id)
-            .order_by(WebhookDelivery.id.desc())
-            .limit(LOG_LIMIT)
-        )
-    )
-    attempts: dict[int, list[WebhookAttempt]] = defaultdict(list)
-    for attempt in db.scalars(
-        select(WebhookAttempt)
-        .where(WebhookAttempt.delivery_id.in_([delivery.id for delivery in deliveries]))
-        .order_by(WebhookAttempt.id)
-    ):
-        attempts[attempt.delivery_id].append(attempt)
+    log = webhooks.delivery_log(db, webhook)
     context: dict[str, Any] = {
         "brand": webhook.brand,
         "webhook": webhook,
-        "deliveries": deliveries,
-        "attempts": attempts,
+        "deliveries": log.deliveries,
+        "attempts": log.attempts,
         "events": webhooks.EVENTS,
         "masked": webhooks.masked_secret,
         "errors": {},
@@ -253,9 +220,7 @@ def delete_webhook(
     include_in_schema=False,
 )
 def redeliver(request: Request, db: SessionDep, user: Admin, delivery_id: int) -> Response:
-    delivery = db.get(WebhookDelivery, delivery_id, with_for_update=True)
-    if delivery is None:
-        raise NotFound()
+    delivery = webhooks.get_delivery(db, delivery_id)
     webhooks.redeliver(db, user, delivery, ip=client_ip(request))
     db.commit()
     webhook = delivery.webhook

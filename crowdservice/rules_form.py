@@ -152,3 +152,44 @@ def rules_from_rows(rows: Sequence[RuleRow]) -> list[dict[str, Any]]:
         kept.append((position, index, row))
     kept.sort(key=lambda item: (item[0], item[1]))
     return validate_rules([_rule(row) for _position, _index, row in kept])
+
+
+# --- the whole service-policy form ---------------------------------------------------------------
+
+TARGET_KINDS = ("first_response", "resolution")
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyForm:
+    """The service-policy page as sent, before policies.save_policy checks it: targets in
+    minutes as typed ("P1_first_response" and so on), business hours only when switched on."""
+
+    targets: dict[str, dict[str, str | None]]
+    business_hours: dict[str, object] | None
+    rules: list[RuleRow]
+    expert_delay_factor: str
+    expert_daily_invitations: str
+
+
+def policy_form(text: Callable[[str], str], values: Callable[[str], list[str]]) -> PolicyForm:
+    """`text(name)` gives a field's value stripped ("" when absent), `values(name)` all of a
+    field's values. Refused (FormErrors) only when the rule rows cannot be read at all."""
+    targets = {
+        priority.value: {kind: text(f"{priority.value}_{kind}") or None for kind in TARGET_KINDS}
+        for priority in Priority
+    }
+    hours: dict[str, object] | None = None
+    if text("hours_enabled"):
+        hours = {
+            "timezone": text("timezone"),
+            "days": values("days"),  # checked, with the rest, by the policy service
+            "start": text("start"),
+            "end": text("end"),
+        }
+    return PolicyForm(
+        targets=targets,
+        business_hours=hours,
+        rules=rows_from_form(text("rule_rows"), values),
+        expert_delay_factor=text("expert_delay_factor"),
+        expert_daily_invitations=text("expert_daily_invitations"),
+    )

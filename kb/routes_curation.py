@@ -7,19 +7,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
 
-from community.core import indexing
+from community.core import outbox
 from community.core import service as community_service
-from community.core.audit import record_audit
 from community.core.auth import Admin, Curator, client_ip
-from community.core.clock import utcnow
 from community.core.db import SessionDep
 from community.core.errors import FormErrors, NotFound
-from community.core.forms import optional_record_id, parse_form, read_decimal_number, record_ids
+from community.core.forms import optional_record_id, parse_form, record_ids
 from community.core.i18n import gettext as _
 from community.core.models import Brand, Thread
-from community.core.outbox import OutboxEvent
 from community.core.web import flash_redirect, render
 from community.diffs import diff_lines
 from community.threads import access_thread, split_tags
@@ -27,6 +23,7 @@ from kb import pii, service
 from kb.models import Article, ArticleStatus
 from kb.routes_search_model import search_page
 from kb.schemas import ArticleCreateIn, ArticleIn
+from kb.search_settings import SearchSettingsForm, do_save_search_settings
 
 router = APIRouter(include_in_schema=False)
 FormText = Annotated[str, Form()]
@@ -337,48 +334,16 @@ def save_search_settings(
     review_period_days: FormText = "",
 ) -> Response:
     brand = community_service.get_brand(db, brand_slug)
-    errors: dict[str, str] = {}
-    groups = []
-    for line in synonyms.splitlines()[:200]:
-        words = [word.strip().lower()[:40] for word in line.split(",") if word.strip()]
-        if len(words) >= 2:
-            groups.append(words[:20])
-    numbers: dict[str, float] = {}
-    for name, raw, low, high in (
-        ("solution_threshold", solution_threshold, 0, 100),
-        ("article_threshold", article_threshold, 0, 100),
-        ("review_period_days", review_period_days, 7, 3650),
-    ):
-        value = read_decimal_number(raw)
-        if value is None:
-            errors[name] = _("Enter a number.")
-            continue
-        if not low <= value <= high:
-            errors[name] = _("Enter a number from %(low)d to %(high)d.") % {
-                "low": low,
-                "high": high,
-            }
-        numbers[name] = value
-    if errors:
+    form = SearchSettingsForm(
+        synonyms=synonyms, solution_threshold=solution_threshold,
+        article_threshold=article_threshold, review_period_days=review_period_days,
+    )  # fmt: skip
+    try:
+        do_save_search_settings(db, user, brand, form, ip=client_ip(request))
+    except FormErrors as exc:
         return search_page(
-            request, db, brand, synonyms_text=synonyms, errors=errors, status_code=422
+            request, db, brand, synonyms_text=synonyms, errors=exc.errors, status_code=422
         )
-    before = {"synonyms": brand.synonyms, "solution_threshold": brand.solution_threshold}
-    brand.synonyms = groups
-    brand.solution_threshold = numbers["solution_threshold"]
-    brand.article_threshold = numbers["article_threshold"]
-    brand.review_period_days = int(numbers["review_period_days"])
-    record_audit(
-        db,
-        actor=user,
-        action="brand.search_settings",
-        target_type="brand",
-        target_id=brand.id,
-        before=before,
-        after={"synonyms": groups, "solution_threshold": brand.solution_threshold},
-        ip=client_ip(request),
-    )
-    indexing.brand_search_settings_changed(db, brand.id)
     db.commit()
     return flash_redirect(
         request, f"/admin/brands/{brand.slug}/search", _("Search settings are saved.")
@@ -388,23 +353,11 @@ def save_search_settings(
 @router.get("/admin/outbox", response_class=HTMLResponse, name="admin_outbox")
 def stuck_work(request: Request, db: SessionDep, user: Admin) -> Response:
     """Background work that failed at least once and is not done: what, why, when next."""
-    stuck = list(
-        db.scalars(
-            select(OutboxEvent)
-            .where(OutboxEvent.done_at.is_(None), OutboxEvent.attempts > 0)
-            .order_by(OutboxEvent.attempts.desc(), OutboxEvent.id)
-            .limit(200)
-        )
-    )
-    return render(request, "kb/admin_outbox.html", {"stuck": stuck})
+    return render(request, "kb/admin_outbox.html", {"stuck": outbox.stuck_events(db)})
 
 
 @router.post("/admin/outbox/{event_id}/retry", name="admin_outbox_retry")
 def retry_now(request: Request, db: SessionDep, user: Admin, event_id: int) -> Response:
-    event = db.get(OutboxEvent, event_id)
-    if event is None or event.done_at is not None:
-        raise NotFound()
-    event.available_at = utcnow()
-    event.claimed_until = None
+    outbox.retry_now(db, event_id)
     db.commit()
     return flash_redirect(request, "/admin/outbox", _("It will be retried in a moment."))

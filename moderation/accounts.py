@@ -263,3 +263,14 @@ def _brand_of_user(db: Session, user: User) -> int:
     if brand_id is None:
         raise NotFound()
     return int(brand_id)
+
+
+def warnings_of(db: Session, user: User) -> list[AccountWarning]:
+    """The warnings a member was given, newest first."""
+    return list(
+        db.scalars(
+            select(AccountWarning)
+            .where(AccountWarning.user_id == user.id)
+            .order_by(AccountWarning.id.desc())
+        )
+    )

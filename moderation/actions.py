@@ -278,3 +278,13 @@ def merge(
     indexing.thread_changed(db, target.id)
     db.flush()
     return len(posts)
+
+
+def forum_to_move_to(db: Session, thread: Thread, slug: str) -> Forum:
+    """The forum of the thread's own brand a move names; anything else is a 422 for `forum`."""
+    found = db.scalar(
+        select(Forum).where(Forum.brand_id == thread.forum.brand_id, Forum.slug == slug)
+    )
+    if found is None:
+        raise FormErrors({"forum": _("Choose a forum.")})
+    return found

@@ -7,17 +7,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from community.api import ERRORS
 from community.core import service as community_service
-from community.core.audit import AuditLog
 from community.core.auth import CurrentUser, Moderator, client_ip
 from community.core.db import SessionDep
 from community.core.ratelimit import limited
 from community.core.schemas import Input, Output, Text
 from community.threads import access_post, access_thread
-from moderation import decisions, queue
+from moderation import audit_view, decisions, queue
 from moderation.models import FlagReason, FlagStatus, ItemStatus, Queue
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS, tags=["moderation"])  # type: ignore[arg-type]
@@ -131,13 +129,7 @@ def api_audit(
     before: int | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[object]:
-    statement = select(AuditLog).order_by(AuditLog.id.desc()).limit(limit)
-    if action:
-        statement = statement.where(AuditLog.action.startswith(action))
-    if target_type:
-        statement = statement.where(AuditLog.target_type == target_type)
-    if target_id:
-        statement = statement.where(AuditLog.target_id == target_id)
-    if before:
-        statement = statement.where(AuditLog.id < before)
-    return list(db.scalars(statement))
+    wanted = audit_view.AuditFilter(
+        action=action, target_type=target_type, target_id=target_id, before=before, limit=limit
+    )
+    return list(audit_view.audit_entries(db, wanted))

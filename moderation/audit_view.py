@@ -1,14 +1,21 @@
 """The audit log in words: each action's translated name and its before/after as a list of
-changed fields (old → new), instead of the stored codes and JSON."""
+changed fields (old → new), instead of the stored codes and JSON; and which rows to show (the
+moderators' page and the JSON API share one filter)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from community.core import readable
+from community.core import service as community_service
 from community.core.audit import AuditLog
+from community.core.errors import FormErrors, NotFound
 from community.core.i18n import gettext as _
 from community.core.labels import LABELS, N_, label
 from community.core.models import User
@@ -218,3 +225,90 @@ def _reason(row: AuditLog) -> str:
             label(f"escreason:{row.reason}") if f"escreason:{row.reason}" in LABELS else row.reason
         )
     return row.reason or ""
+
+
+# --- which rows --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """Which audit rows to list, newest first. Empty fields do not filter."""
+
+    action: str = ""  # the start of the action code: "thread." lists every thread action
+    target_type: str = ""
+    target_id: str = ""
+    actor: str = ""  # a username; one nobody has matches no row
+    since: datetime | None = None
+    before: int | None = None  # rows with a smaller id: the next page
+    limit: int = 50
+
+    @classmethod
+    def from_query(
+        cls,
+        *,
+        action: str,
+        target_type: str,
+        target_id: str,
+        actor: str,
+        since: str,
+        before: int | None,
+        limit: int,
+    ) -> AuditFilter:
+        """The page's query string: over-long values are cut to the column sizes (a pasted
+        code still finds its rows) and `since` is a date, read as UTC when it names no zone."""
+        start: datetime | None = None
+        if since:
+            try:
+                start = datetime.fromisoformat(since[:40])
+            except ValueError as exc:
+                raise FormErrors({"since": _("Use a date like 2026-11-25.")}) from exc
+            start = start if start.tzinfo else start.replace(tzinfo=UTC)
+        return cls(
+            action=action[:60],
+            target_type=target_type[:30],
+            target_id=target_id[:40],
+            actor=actor,
+            since=start,
+            before=before,
+            limit=limit,
+        )
+
+
+def audit_entries(db: Session, wanted: AuditFilter) -> list[AuditLog]:
+    statement = select(AuditLog).order_by(AuditLog.id.desc()).limit(wanted.limit)
+    if wanted.action:
+        statement = statement.where(AuditLog.action.startswith(wanted.action))
+    if wanted.target_type:
+        statement = statement.where(AuditLog.target_type == wanted.target_type)
+    if wanted.target_id:
+        statement = statement.where(AuditLog.target_id == wanted.target_id)
+    if wanted.actor:
+        try:
+            actor = community_service.get_user_by_username(db, wanted.actor)
+        except NotFound:
+            return []
+        statement = statement.where(AuditLog.actor_id == actor.id)
+    if wanted.since is not None:
+        statement = statement.where(AuditLog.created_at >= wanted.since)
+    # 0 is no page: ids start at 1.
+    if wanted.before:
+        statement = statement.where(AuditLog.id < wanted.before)
+    return list(db.scalars(statement))
+
+
+def people_named(db: Session, rows: list[AuditLog]) -> dict[int, User]:
+    """Everyone the rows name (who acted, and the agents a change names), by id."""
+    named = {row.actor_id for row in rows if row.actor_id} | user_ids(rows)
+    return {person.id: person for person in db.scalars(select(User).where(User.id.in_(named)))}
+
+
+def history_of(db: Session, member: User, *, limit: int = 30) -> list[AuditLog]:
+    """What was done to a member's account, newest first."""
+    return list(
+        db.scalars(
+            select(AuditLog)
+            .where(AuditLog.target_type == "user", AuditLog.target_id == str(member.id))
+            .order_by(AuditLog.id.desc())
+            .limit(limit)
+        )
+    )

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from community.core.audit import record_audit
 from community.core.clock import utcnow
-from community.core.errors import FormErrors
+from community.core.errors import FormErrors, NotFound
 from community.core.i18n import gettext as _
 from community.core.i18n import ngettext
 from community.core.models import Brand, Forum, ModerationPolicy, Post, User, Visibility
@@ -252,3 +252,65 @@ def record_hits(db: Session, screening: Screening, post: Post) -> None:
                 pattern_id=pattern.id, post_id=post.id, excerpt=excerpt[:300], enforced=enforced
             )
         )
+
+
+# --- the admins' page --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PatternReport:
+    """A brand's blocked patterns with what they caught."""
+
+    patterns: list[BlockedPattern]
+    hits: dict[int, int]  # pattern id -> every hit it ever had
+    recent_logged: list[FilterHit]  # the latest hits of log-only patterns, to judge them by
+
+
+def pattern_report(db: Session, brand: Brand, *, recent: int = 20) -> PatternReport:
+    patterns = list(
+        db.scalars(
+            select(BlockedPattern)
+            .where(BlockedPattern.brand_id == brand.id)
+            .order_by(BlockedPattern.id)
+        )
+    )
+    ids = [pattern.id for pattern in patterns]
+    hits: dict[int, int] = dict(
+        db.execute(
+            select(FilterHit.pattern_id, func.count())
+            .where(FilterHit.pattern_id.in_(ids))
+            .group_by(FilterHit.pattern_id)
+        ).all()
+    )
+    logged = list(
+        db.scalars(
+            select(FilterHit)
+            .where(FilterHit.pattern_id.in_(ids), FilterHit.enforced.is_(False))
+            .order_by(FilterHit.id.desc())
+            .limit(recent)
+        )
+    )
+    return PatternReport(patterns=patterns, hits=hits, recent_logged=logged)
+
+
+PATTERN_CHANGES = ("enforce", "log_only", "delete")
+
+
+def change_pattern(
+    db: Session, admin: User, pattern_id: int, change: str, *, ip: str | None = None
+) -> int:
+    """An admin makes a pattern hold posts, only log, or removes it; returns its brand's id.
+    An unknown pattern or change is a 404 (they come from the page's URLs)."""
+    found = db.get(BlockedPattern, pattern_id)
+    if found is None or change not in PATTERN_CHANGES:
+        raise NotFound()
+    brand_id = found.brand_id
+    if change == "delete":
+        db.delete(found)
+    else:
+        found.mode = FilterMode(change)
+    record_audit(
+        db, actor=admin, action=f"filter.{change}", target_type="brand", target_id=brand_id,
+        after={"pattern": found.pattern}, ip=ip,
+    )  # fmt: skip
+    return brand_id

@@ -22,7 +22,7 @@ from community.core.errors import Conflict, FormErrors, NotFound, PermissionDeni
 from community.core.events import Submission
 from community.core.i18n import gettext as _
 from community.core.labels import N_, label, queue_label
-from community.core.models import NotificationKind, Post, Thread, User, Visibility
+from community.core.models import Brand, NotificationKind, Post, Thread, User, Visibility
 from community.core.policy import (
     can_moderate,
     ensure_can_participate,
@@ -411,3 +411,39 @@ def tell_flaggers(db: Session, flags: list[Flag], upheld: bool, actor: User) -> 
             post=db.get(Post, item.post_id),
             data=message,
         )
+
+
+def save_moderation_settings(
+    db: Session,
+    admin: User,
+    brand: Brand,
+    *,
+    flag_hide_weight: str,
+    code_of_conduct: str,
+    ip: str | None = None,
+) -> None:
+    """An admin sets the flag weight that hides a post (0.5 to 100) and the code of conduct."""
+    try:
+        weight = float(flag_hide_weight)
+    except ValueError as exc:
+        raise FormErrors({"flag_hide_weight": _("Enter a number.")}) from exc
+    if not 0.5 <= weight <= 100:
+        raise FormErrors(
+            {
+                "flag_hide_weight": _("Enter a number from %(low)s to %(high)s.")
+                % {"low": "0.5", "high": "100"}
+            }
+        )
+    before = {"flag_hide_weight": brand.flag_hide_weight}
+    brand.flag_hide_weight = weight
+    brand.code_of_conduct = code_of_conduct[:20_000]
+    record_audit(
+        db,
+        actor=admin,
+        action="brand.moderation_settings",
+        target_type="brand",
+        target_id=brand.id,
+        before=before,
+        after={"flag_hide_weight": weight},
+        ip=ip,
+    )

@@ -5,15 +5,12 @@ outcome of their flags, the code of conduct."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 
 from community.core import service as community_service
-from community.core.audit import AuditLog
 from community.core.auth import CurrentUser, Moderator, client_ip
 from community.core.db import SessionDep
 from community.core.errors import FormErrors, NotFound
@@ -21,17 +18,18 @@ from community.core.forms import record_id, some_record_ids, whole_number
 from community.core.i18n import gettext as _
 from community.core.labels import queue_label
 from community.core.markdown import render_markdown
-from community.core.models import Brand, Forum, Thread, User, Visibility
+from community.core.models import Brand, Thread, User, Visibility
 from community.core.ratelimit import limited
 from community.core.web import flash_redirect, is_htmx, render, safe_next
 from community.threads import access_post, access_thread
 from kb import duplicate_review
 from moderation import accounts, actions, audit_view, decisions, queue
-from moderation.models import AccountWarning, FlagReason, ItemStatus, Queue
+from moderation.models import FlagReason, ItemStatus, Queue
 
 router = APIRouter(include_in_schema=False)
 FormText = Annotated[str, Form()]
 FormList = Annotated[list[str], Form()]
+AUDIT_PAGE = 50
 
 
 def _back(request: Request, default: str) -> str:
@@ -239,11 +237,7 @@ def thread_action(
     why = reason.strip()[:300] or None
     destination = f"/t/{thread.id}"
     if action == "move":  # trust level 3 members may recategorise too
-        found = db.scalar(
-            select(Forum).where(Forum.brand_id == thread.forum.brand_id, Forum.slug == forum)
-        )
-        if found is None:
-            raise FormErrors({"forum": _("Choose a forum.")})
+        found = actions.forum_to_move_to(db, thread, forum)
         actions.move(db, user, thread, found, reason=why, ip=ip)
     elif action in ("lock", "unlock"):
         actions.set_locked(db, user, thread, action == "lock", reason=why, ip=ip)
@@ -284,29 +278,14 @@ def _thread_from(db: SessionDep, user: User, reference: str, *, field: str) -> T
 @router.get("/mod/users/{username}", response_class=HTMLResponse, name="mod_user")
 def user_page(request: Request, db: SessionDep, user: Moderator, username: str) -> Response:
     member = community_service.get_user_by_username(db, username)
-    warnings = list(
-        db.scalars(
-            select(AccountWarning)
-            .where(AccountWarning.user_id == member.id)
-            .order_by(AccountWarning.id.desc())
-        )
-    )
-    history = list(
-        db.scalars(
-            select(AuditLog)
-            .where(AuditLog.target_type == "user", AuditLog.target_id == str(member.id))
-            .order_by(AuditLog.id.desc())
-            .limit(30)
-        )
-    )
     return render(
         request,
         "moderation/user.html",
         {
             "member": member,
             "stats": queue.author_history(db, member),
-            "warnings": warnings,
-            "history": history,
+            "warnings": accounts.warnings_of(db, member),
+            "history": audit_view.history_of(db, member),
         },
     )
 
@@ -370,40 +349,21 @@ def audit_log(
     since: str = "",
     before: int | None = None,
 ) -> Response:
-    statement = select(AuditLog).order_by(AuditLog.id.desc()).limit(51)
-    if action:
-        statement = statement.where(AuditLog.action.startswith(action[:60]))
-    if target_type:
-        statement = statement.where(AuditLog.target_type == target_type[:30])
-    if target_id:
-        statement = statement.where(AuditLog.target_id == target_id[:40])
-    if actor:
-        try:
-            found = community_service.get_user_by_username(db, actor)
-            statement = statement.where(AuditLog.actor_id == found.id)
-        except NotFound:
-            statement = statement.where(AuditLog.id < 0)
-    if since:
-        try:
-            start = datetime.fromisoformat(since[:40])
-        except ValueError as exc:
-            raise FormErrors({"since": _("Use a date like 2026-11-25.")}) from exc
-        statement = statement.where(
-            AuditLog.created_at >= (start if start.tzinfo else start.replace(tzinfo=UTC))
-        )
-    if before:
-        statement = statement.where(AuditLog.id < before)
-    rows = list(db.scalars(statement))
-    named = {r.actor_id for r in rows if r.actor_id} | audit_view.user_ids(rows[:50])
-    people = {row.id: row for row in db.scalars(select(User).where(User.id.in_(named)))}
+    wanted = audit_view.AuditFilter.from_query(
+        action=action, target_type=target_type, target_id=target_id, actor=actor, since=since,
+        before=before, limit=AUDIT_PAGE + 1,  # one more than shown: is there a next page?
+    )  # fmt: skip
+    rows = audit_view.audit_entries(db, wanted)
+    shown = rows[:AUDIT_PAGE]
+    people = audit_view.people_named(db, shown)
     return render(
         request,
         "moderation/audit.html",
         {
-            "entries": [audit_view.describe(row, people) for row in rows[:50]],
+            "entries": [audit_view.describe(row, people) for row in shown],
             "actors": people,
             "target_types": audit_view.TARGETS,
-            "more": rows[50].id + 1 if len(rows) > 50 else None,
+            "more": rows[AUDIT_PAGE].id + 1 if len(rows) > AUDIT_PAGE else None,
             "filters": {
                 "action": action,
                 "actor": actor,

@@ -7,17 +7,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import func, select
 
 from community.core import service as community_service
-from community.core.audit import record_audit
 from community.core.auth import Admin, client_ip
 from community.core.db import SessionDep
-from community.core.errors import FormErrors, NotFound
 from community.core.i18n import gettext as _
 from community.core.web import flash_redirect, render
-from moderation import filters, trust
-from moderation.models import BlockedPattern, FilterHit, FilterMode
+from moderation import filters, queue, trust
 
 router = APIRouter(include_in_schema=False)
 FormText = Annotated[str, Form()]
@@ -29,30 +25,8 @@ FormList = Annotated[list[str], Form()]
 )
 def settings_page(request: Request, db: SessionDep, user: Admin, brand_slug: str) -> Response:
     brand = community_service.get_brand(db, brand_slug)
-    patterns = list(
-        db.scalars(
-            select(BlockedPattern)
-            .where(BlockedPattern.brand_id == brand.id)
-            .order_by(BlockedPattern.id)
-        )
-    )
-    hits = dict(
-        db.execute(
-            select(FilterHit.pattern_id, func.count())
-            .where(FilterHit.pattern_id.in_([p.id for p in patterns]))
-            .group_by(FilterHit.pattern_id)
-        ).all()
-    )
-    recent = list(
-        db.scalars(
-            select(FilterHit)
-            .where(
-                FilterHit.pattern_id.in_([p.id for p in patterns]), FilterHit.enforced.is_(False)
-            )
-            .order_by(FilterHit.id.desc())
-            .limit(20)
-        )
-    )
+    report = filters.pattern_report(db, brand)
+    patterns = report.patterns
     return render(
         request,
         "moderation/admin.html",
@@ -61,8 +35,8 @@ def settings_page(request: Request, db: SessionDep, user: Admin, brand_slug: str
             "patterns": patterns,
             # Stored before patterns were checked on save: say why they never match.
             "problems": {p.id: filters.regex_problem(p.pattern) for p in patterns if p.is_regex},
-            "hits": hits,
-            "recent": recent,
+            "hits": report.hits,
+            "recent": report.recent_logged,
             "errors": {},
             "thresholds": trust.thresholds(brand),
             "threshold_keys": trust.THRESHOLD_KEYS,
@@ -80,30 +54,10 @@ def save_settings(
     code_of_conduct: FormText = "",
 ) -> Response:
     brand = community_service.get_brand(db, brand_slug)
-    try:
-        weight = float(flag_hide_weight)
-    except ValueError as exc:
-        raise FormErrors({"flag_hide_weight": _("Enter a number.")}) from exc
-    if not 0.5 <= weight <= 100:
-        raise FormErrors(
-            {
-                "flag_hide_weight": _("Enter a number from %(low)s to %(high)s.")
-                % {"low": "0.5", "high": "100"}
-            }
-        )
-    before = {"flag_hide_weight": brand.flag_hide_weight}
-    brand.flag_hide_weight = weight
-    brand.code_of_conduct = code_of_conduct[:20_000]
-    record_audit(
-        db,
-        actor=user,
-        action="brand.moderation_settings",
-        target_type="brand",
-        target_id=brand.id,
-        before=before,
-        after={"flag_hide_weight": weight},
+    queue.save_moderation_settings(
+        db, user, brand, flag_hide_weight=flag_hide_weight, code_of_conduct=code_of_conduct,
         ip=client_ip(request),
-    )
+    )  # fmt: skip
     db.commit()
     return flash_redirect(request, f"/admin/brands/{brand.slug}/moderation", _("Saved."))
 
@@ -159,18 +113,7 @@ def add_pattern(
 def change_pattern(
     request: Request, db: SessionDep, user: Admin, pattern_id: int, action: str
 ) -> Response:
-    found = db.get(BlockedPattern, pattern_id)
-    if found is None or action not in ("enforce", "log_only", "delete"):
-        raise NotFound()
-    brand = found.brand_id
-    slug = community_service.get_brand_by_id(db, brand).slug
-    if action == "delete":
-        db.delete(found)
-    else:
-        found.mode = FilterMode(action)
-    record_audit(
-        db, actor=user, action=f"filter.{action}", target_type="brand", target_id=brand,
-        after={"pattern": found.pattern}, ip=client_ip(request),
-    )  # fmt: skip
+    brand_id = filters.change_pattern(db, user, pattern_id, action, ip=client_ip(request))
+    slug = community_service.get_brand_by_id(db, brand_id).slug
     db.commit()
     return flash_redirect(request, f"/admin/brands/{slug}/moderation", _("Saved."))

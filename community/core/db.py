@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, create_engine, event
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, create_engine, event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Dialect, Engine, make_url
-from sqlalchemy.exc import DisconnectionError, OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -242,3 +242,10 @@ def _check_not_rendering(state: ORMExecuteState) -> None:
 # cached lookups some pages make, tests' own) reaches the check. Outside no_queries() it costs
 # one context-variable read per statement.
 event.listen(Session, "do_orm_execute", _check_not_rendering)
+# What the readiness probe catches: any failure to reach or use the database.
+DatabaseError = SQLAlchemyError
+
+
+def ping(db: Session) -> None:
+    """A round trip to the database; DatabaseError when it does not answer."""
+    db.execute(text("SELECT 1"))

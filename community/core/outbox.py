@@ -18,6 +18,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Mapped, Session, mapped_column
 
 from community.core.clock import utcnow
 from community.core.db import Base, BigIntId, UTCDateTime
+from community.core.errors import NotFound
 from community.core.models import JSONDocument
 
 CLAIM_SECONDS = 120
@@ -159,3 +160,30 @@ def mark_failed(db: Session, event: OutboxEvent, error: str) -> None:
     event.claimed_until = None
     backoff = min(timedelta(seconds=30 * 2 ** min(event.attempts - 1, 16)), MAX_BACKOFF)
     event.available_at = utcnow() + backoff
+
+
+STUCK_LIMIT = 200
+
+
+def stuck_events(db: Session, *, limit: int = STUCK_LIMIT) -> list[OutboxEvent]:
+    """Work that failed at least once and is not done, the most tried first: what, why, when
+    next (the admins' page)."""
+    return list(
+        db.scalars(
+            select(OutboxEvent)
+            .where(OutboxEvent.done_at.is_(None), OutboxEvent.attempts > 0)
+            .order_by(OutboxEvent.attempts.desc(), OutboxEvent.id)
+            .limit(limit)
+        )
+    )
+
+
+def retry_now(db: Session, event_id: int) -> OutboxEvent:
+    """An admin skips the back-off: the event is due now and its lease is dropped, so the
+    worker's next claim takes it. Work already done, or unknown, is a 404."""
+    event = db.get(OutboxEvent, event_id)
+    if event is None or event.done_at is not None:
+        raise NotFound()
+    event.available_at = utcnow()
+    event.claimed_until = None
+    return event

@@ -30,7 +30,7 @@ from community.core.identity import (
     normalise_email,
     normalise_username,
 )
-from community.core.models import Brand, Forum, Post, Role, Thread, User, Visibility
+from community.core.models import Brand, Forum, Post, Role, Thread, User, UserSession, Visibility
 from community.core.policy import ensure_admin
 from community.core.schemas import LoginIn, PasswordChangeIn, PreferencesIn, RegistrationIn
 
@@ -356,4 +356,17 @@ def profile_activity(db: Session, user: User, *, limit: int = 10) -> ProfileActi
         thread_count=count(visible_threads),
         answer_count=count(visible_answers),
         accepted_count=count(accepted),
+    )
+
+
+def active_sessions(db: Session, user: User, *, limit: int = 20) -> list[UserSession]:
+    """The member's signed-in sessions, the most recently used first (the account page lists
+    them, each with a sign-out button)."""
+    return list(
+        db.scalars(
+            select(UserSession)
+            .where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
+            .order_by(UserSession.last_seen_at.desc())
+            .limit(limit)
+        )
     )

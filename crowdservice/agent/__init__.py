@@ -10,7 +10,8 @@ and an agent's own figures are in crowdservice/figures.py).
 - `actions`: claim, release, reassign, respond, ask for details; `links`: answer with a link to
   a KB entry or a solved thread; `handoff`: hand off, return, resolve, and what the helpdesk
   receives;
-- `queries`: the queue, one item's context and similar entries.
+- `queries`: the queue, one item's context and similar entries;
+- `dispatch`: the table from an action's name in the URL to the action and its message.
 
 Every state change is a `do_*`-style action: it checks who may do it, changes the rows, writes
 the audit entry and records side effects (notifications, webhook deliveries, search outbox) in
@@ -20,20 +21,32 @@ the caller's transaction. Nothing here commits.
 from crowdservice.agent.access import ACTIVE_STATUSES, access_escalation
 from crowdservice.agent.actions import ask_details, claim, reassign, release, respond
 from crowdservice.agent.clocks import resolution_due, seconds_left
+from crowdservice.agent.dispatch import (
+    ACTION_HANDLERS,
+    ActionForm,
+    assignable_agents,
+    ensure_known_action,
+    perform,
+)
 from crowdservice.agent.handoff import context_payload, hand_off, resolve, return_to_community
 from crowdservice.agent.links import link_answer
 from crowdservice.agent.queries import QueueFilters, item_context, queue, similar_entries
 
 __all__ = [
+    "ACTION_HANDLERS",
     "ACTIVE_STATUSES",
+    "ActionForm",
     "QueueFilters",
     "access_escalation",
     "ask_details",
+    "assignable_agents",
     "claim",
     "context_payload",
+    "ensure_known_action",
     "hand_off",
     "item_context",
     "link_answer",
+    "perform",
     "queue",
     "reassign",
     "release",

@@ -1,0 +1,124 @@
+"""The workspace's action buttons, by name: one table from the name in the URL
+(`/agent/escalations/{id}/{action}`) to the action and the message the agent sees after it.
+A name not in the table is a 404, whatever the escalation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from community.core.errors import FormErrors, NotFound
+from community.core.i18n import gettext as _
+from community.core.models import Role, User
+from crowdservice.agent.actions import ask_details, claim, reassign, release, respond
+from crowdservice.agent.handoff import hand_off, resolve, return_to_community
+from crowdservice.agent.links import link_answer
+from crowdservice.models import Escalation
+
+
+@dataclass(frozen=True, slots=True)
+class ActionForm:
+    """The item page's form fields; each action reads the ones it needs."""
+
+    body: str = ""  # the public answer or the question to the customer
+    note: str = ""  # for the helpdesk, the community or the resolution
+    to: str = ""  # the username of the agent to reassign to
+    link: str = ""  # a KB entry or solved thread, by link or number
+
+
+# An action changes the escalation (flushing, never committing) and says what it did.
+ActionHandler = Callable[[Session, User, Escalation, ActionForm], str]
+
+
+def _text(form: ActionForm) -> str:
+    text = form.body.strip()
+    if not text:
+        raise FormErrors({"body": _("Write something first.")})
+    return text
+
+
+def _claim(db: Session, user: User, escalation: Escalation, form: ActionForm) -> str:
+    claim(db, user, escalation)
+    return _("It is yours.")
+
+
+def _release(db: Session, user: User, escalation: Escalation, form: ActionForm) -> str:
+    release(db, user, escalation)
+    return _("Released to the queue.")
+
+
+def _reassign(db: Session, user: User, escalation: Escalation, form: ActionForm) -> str:
+    target = db.scalar(select(User).where(User.username_key == form.to.strip().casefold()))
+    if target is None:
+        raise FormErrors({"agent": _("Choose an agent.")})
+    reassign(db, user, escalation, target)
+    return _("Reassigned to %(name)s.") % {"name": target.display_name}
+
+
+def _respond(db: Session, user: User, escalation: Escalation, form: ActionForm) -> str:
+    respond(db, user, escalation, _text(form))
+    return _("Your answer is on the thread.")
+
+
+def _ask(db: Session, user: User, escalation: Escalation, form: ActionForm) -> str:
+    ask_details(db, user, escalation, _text(form))
+    return _("Asked for details; the resolution clock is paused.")
+
+
+def _handoff(db: Session, user: User, escalation: Escalation, form: ActionForm) -> str:
+    hand_off(db, user, escalation, form.note)
+    return _("Handed off to the helpdesk.")
+
+
+def _return(db: Session, user: User, escalation: Escalation, form: ActionForm) -> str:
+    return_to_community(db, user, escalation, form.note)
+    return _("Returned to the community.")
+
+
+def _resolve(db: Session, user: User, escalation: Escalation, form: ActionForm) -> str:
+    resolve(db, user, escalation, form.note)
+    return _("Resolved.")
+
+
+def _link(db: Session, user: User, escalation: Escalation, form: ActionForm) -> str:
+    link_answer(db, user, escalation, form.link)
+    return _("Linked on the thread.")
+
+
+ACTION_HANDLERS: Mapping[str, ActionHandler] = {
+    "claim": _claim,
+    "release": _release,
+    "reassign": _reassign,
+    "respond": _respond,
+    "ask": _ask,
+    "handoff": _handoff,
+    "return": _return,
+    "resolve": _resolve,
+    "link": _link,
+}
+
+
+def ensure_known_action(action: str) -> None:
+    """Checked before the escalation is loaded, so a made-up URL is a 404 for anyone."""
+    if action not in ACTION_HANDLERS:
+        raise NotFound()
+
+
+def perform(db: Session, user: User, escalation: Escalation, action: str, form: ActionForm) -> str:
+    """Run the named action on the escalation; the message to show the agent after it."""
+    ensure_known_action(action)
+    return ACTION_HANDLERS[action](db, user, escalation, form)
+
+
+def assignable_agents(db: Session) -> list[User]:
+    """Who an item may be reassigned to: active agents and admins, by username."""
+    return list(
+        db.scalars(
+            select(User)
+            .where(User.role.in_(Role.AGENTS), User.deactivated_at.is_(None))
+            .order_by(User.username)
+        )
+    )
