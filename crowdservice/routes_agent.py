@@ -89,7 +89,7 @@ def item_action(
     to: FormText = "",
     link: FormText = "",
 ) -> Response:
-    agent.ensure_known_action(action)
+    agent.require_known_action(action)
     escalation = agent.access_escalation(db, user, escalation_id)
     here = f"/agent/escalations/{escalation.id}"
     form = agent.ActionForm(body=body, note=note, to=to, link=link)

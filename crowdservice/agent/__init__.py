@@ -25,8 +25,8 @@ from crowdservice.agent.dispatch import (
     ACTION_HANDLERS,
     ActionForm,
     assignable_agents,
-    ensure_known_action,
     perform,
+    require_known_action,
 )
 from crowdservice.agent.handoff import context_payload, hand_off, resolve, return_to_community
 from crowdservice.agent.links import link_answer
@@ -42,7 +42,6 @@ __all__ = [
     "assignable_agents",
     "claim",
     "context_payload",
-    "ensure_known_action",
     "hand_off",
     "item_context",
     "link_answer",
@@ -50,6 +49,7 @@ __all__ = [
     "queue",
     "reassign",
     "release",
+    "require_known_action",
     "resolution_due",
     "resolve",
     "respond",

@@ -101,7 +101,7 @@ ACTION_HANDLERS: Mapping[str, ActionHandler] = {
 }
 
 
-def ensure_known_action(action: str) -> None:
+def require_known_action(action: str) -> None:
     """Checked before the escalation is loaded, so a made-up URL is a 404 for anyone."""
     if action not in ACTION_HANDLERS:
         raise NotFound()
@@ -109,7 +109,7 @@ def ensure_known_action(action: str) -> None:
 
 def perform(db: Session, user: User, escalation: Escalation, action: str, form: ActionForm) -> str:
     """Run the named action on the escalation; the message to show the agent after it."""
-    ensure_known_action(action)
+    require_known_action(action)
     return ACTION_HANDLERS[action](db, user, escalation, form)
 
 

@@ -38,7 +38,7 @@ def test_an_unknown_action_is_refused_before_anything_runs(
     ana = make_user("ana", role=Role.AGENT)
     for unknown in ("explode", "", "CLAIM", "claim "):
         with pytest.raises(NotFound):
-            agent.ensure_known_action(unknown)
+            agent.require_known_action(unknown)
         with pytest.raises(NotFound):
             agent.perform(db, ana, item, unknown, ActionForm())
     assert reloaded(db, item).status == EscalationStatus.OPEN
