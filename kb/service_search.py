@@ -17,14 +17,9 @@ from community.core.models import Brand, Forum, Post, Tag, Thread, ThreadStatus,
 from kb import vectors
 from kb.documents import plain_text
 from kb.models import Article, ArticleStatus, DeflectionEvent, Solution
-from kb.search import (
-    SearchEngine,
-    SearchUnavailable,
-    Semantic,
-    equals,
-    lexical_queries,
-)
+from kb.search import SearchEngine, SearchUnavailable
 from kb.search_log import SearchLog
+from kb.search_queries import Semantic, equals, lexical_queries
 
 Scope = Literal["kb", "community"]
 QUERY_MAX = 200

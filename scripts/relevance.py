@@ -43,7 +43,8 @@ from community.importing.stackexchange import StackExchangeDump  # noqa: E402
 from community.worker import Worker  # noqa: E402
 from kb import service_search  # noqa: E402
 from kb.models import Article, Solution  # noqa: E402
-from kb.search import LEXICAL_RULES, LOCALES, SearchEngine, equals, lexical_queries  # noqa: E402
+from kb.search import LOCALES, SearchEngine  # noqa: E402
+from kb.search_queries import LEXICAL_RULES, equals, lexical_queries  # noqa: E402
 from kb.vectors import VECTORS_NEEDED  # noqa: E402
 from scripts.check_real import forum_slug_for, iter_rows  # noqa: E402
 

@@ -26,7 +26,8 @@ from crowdservice.models import (
     TriageResult,
 )
 from kb import service_search
-from kb.search import STOP_WORDS, SearchEngine, SearchUnavailable
+from kb.search import SearchEngine, SearchUnavailable
+from kb.search_queries import STOP_WORDS
 
 QUEUE_LIMIT = 200
 RECENT_THREADS = 10
