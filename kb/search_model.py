@@ -164,6 +164,44 @@ def check_service_url(url: str, *, allow_private: bool) -> str:
     return cleaned
 
 
+def _bounded_whole(
+    raw: str | int, default: int | None, low: int, high: int, name: str, errors: dict[str, str]
+) -> int | None:
+    """The whole number typed, or the default when blank; a message in `errors` if neither."""
+    number = _whole(raw, default, low, high)
+    if number is None:
+        errors[name] = _("Enter a whole number from %(low)d to %(high)d.") % {
+            "low": low,
+            "high": high,
+        }
+    return number
+
+
+def _response_path(fields: HttpFields, errors: dict[str, str]) -> str:
+    path = (fields.response_path or "").strip()
+    if path and (len(path) > 200 or not _PATH.fullmatch(path)):
+        errors["response_path"] = _(
+            "Use names separated by dots, with * for every item of a list, e.g. data.*.embedding."
+        )
+    return path
+
+
+def _authorization_to_keep(
+    fields: HttpFields, previous_authorization: str | None, errors: dict[str, str]
+) -> str | None:
+    """The header value to keep: the one typed, none when cleared, else the stored one."""
+    if fields.clear_authorization:
+        return None
+    if not fields.authorization:
+        return previous_authorization
+    authorization = fields.authorization.strip()
+    if len(authorization) > MAX_SECRET_LENGTH or not _HEADER_VALUE.fullmatch(authorization):
+        errors["authorization"] = _(
+            "Use printable characters only, on one line (at most %(max)d)."
+        ) % {"max": MAX_SECRET_LENGTH}
+    return authorization
+
+
 def http_options(fields: HttpFields, previous_authorization: str | None) -> dict[str, Any]:
     """The options of kb.embeddings.remote.HttpEmbedderConfig, or FormErrors naming every
     field that is wrong at once."""
@@ -173,40 +211,18 @@ def http_options(fields: HttpFields, previous_authorization: str | None) -> dict
         url = check_service_url(fields.url, allow_private=fields.allow_private)
     except FormErrors as exc:
         errors |= exc.errors
-    dimensions = _whole(fields.dimensions, None, 1, 8192)
-    if dimensions is None:
-        errors["dimensions"] = _("Enter a whole number from %(low)d to %(high)d.") % {
-            "low": 1,
-            "high": 8192,
-        }
+    dimensions = _bounded_whole(fields.dimensions, None, 1, 8192, "dimensions", errors)
     if fields.request_format not in ("texts", "openai"):
         errors["request_format"] = _("Choose one of the offered request formats.")
-    path = (fields.response_path or "").strip()
-    if path and (len(path) > 200 or not _PATH.fullmatch(path)):
-        errors["response_path"] = _(
-            "Use names separated by dots, with * for every item of a list, e.g. data.*.embedding."
-        )
+    path = _response_path(fields, errors)
     model = (fields.model or "").strip()
     if len(model) > 200:
         errors["model"] = _("At most %(max)d characters.") % {"max": 200}
     timeout = _seconds(fields.timeout_seconds, 5.0)
     if timeout is None:
         errors["timeout_seconds"] = _("Enter a number of seconds above 0, at most 120.")
-    batch_size = _whole(fields.batch_size, 64, 1, 2048)
-    if batch_size is None:
-        errors["batch_size"] = _("Enter a whole number from %(low)d to %(high)d.") % {
-            "low": 1,
-            "high": 2048,
-        }
-    authorization = previous_authorization
-    if fields.clear_authorization:
-        authorization = None
-    elif fields.authorization:
-        authorization = fields.authorization.strip()
-        if len(authorization) > MAX_SECRET_LENGTH or not _HEADER_VALUE.fullmatch(authorization):
-            errors["authorization"] = _(
-                "Use printable characters only, on one line (at most %(max)d)."
-            ) % {"max": MAX_SECRET_LENGTH}
+    batch_size = _bounded_whole(fields.batch_size, 64, 1, 2048, "batch_size", errors)
+    authorization = _authorization_to_keep(fields, previous_authorization, errors)
     if errors:
         raise FormErrors(errors)
     options: dict[str, Any] = {
