@@ -19,7 +19,7 @@ from community.core.models import Brand
 from community.core.ratelimit import limited
 from community.core.viewcount import viewer_key
 from community.core.web import flash_redirect, is_htmx, page_viewer_key, render
-from kb import service, service_search
+from kb import service, service_search, suggestions
 from kb.search import SearchEngine, SearchUnavailable
 from kb.service_search import Scope
 
@@ -134,7 +134,7 @@ def search_page(
 def suggest(request: Request, db: SessionDep, brand_slug: str, title: str = "") -> Response:
     """Answers that may already exist, shown while a question's title is typed."""
     brand = community_service.get_brand(db, brand_slug)
-    hits, degraded = service_search.suggest(
+    hits, degraded = suggestions.suggest(
         db, engine_of(request), brand, title, locale=active_locale()
     )
     return render(

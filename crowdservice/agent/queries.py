@@ -25,7 +25,7 @@ from crowdservice.models import (
     Segment,
     TriageResult,
 )
-from kb import service_search
+from kb import suggestions
 from kb.search import SearchEngine, SearchUnavailable
 from kb.search_queries import STOP_WORDS
 
@@ -297,7 +297,7 @@ def similar_entries(
     # would otherwise be required and keep matching entries out.
     words = [word for word in _WORD.findall(thread.title.lower()) if word not in _STOP_WORDS]
     try:
-        hits, _degraded = service_search.suggest(
+        hits, _degraded = suggestions.suggest(
             db, search_engine, brand, " ".join(words), locale=thread.locale, limit=limit + 1
         )
     except SearchUnavailable:
