@@ -9,6 +9,7 @@ only whether one is set.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,8 +27,9 @@ from community.core.i18n import gettext as _
 from community.core.i18n import ngettext
 from community.core.models import Brand, Forum, Role, Thread, User, Visibility
 from community.core.readable import number
-from kb import vectors
+from kb import vector_coverage, vectors
 from kb.embeddings import EmbedderConfigError
+from kb.embeddings.health import health
 from kb.models import Article, ArticleStatus
 
 HTTP = "http"
@@ -70,7 +72,7 @@ class ModelSettings:
     embedders: list[str]
     http: dict[str, Any] | None
     authorization_set: bool
-    coverage: vectors.Coverage
+    coverage: vector_coverage.Coverage
 
 
 @dataclass(frozen=True)
@@ -105,11 +107,11 @@ def describe(db: Session, brand: Brand, default_model: str) -> ModelSettings:
         embedders=[spec.key for spec in vectors.model_specs(brand, default_model)],
         http=http,
         authorization_set=_authorization(brand) is not None,
-        coverage=vectors.coverage(db, brand, default_model),
+        coverage=vector_coverage.coverage(db, brand, default_model),
     )
 
 
-def coverage_text(coverage: vectors.Coverage) -> str:
+def coverage_text(coverage: vector_coverage.Coverage) -> str:
     if not coverage.models:
         return _("Semantic search is off: search is lexical only.")
     return ngettext(
@@ -243,9 +245,19 @@ def http_options(fields: HttpFields, previous_authorization: str | None) -> dict
     return options
 
 
+def validate_model(name: str, options: Mapping[str, Any]) -> vectors.ModelSpec | None:
+    """The spec a model choice stands for, or EmbedderConfigError (shown to the admin)."""
+    if name in (vectors.OFF, vectors.AUTO):
+        return None
+    try:
+        return vectors.spec_for(name, json.dumps(dict(options), sort_keys=True), None)
+    except ValueError as exc:
+        raise EmbedderConfigError(str(exc)) from exc
+
+
 def _validated(choice: str, options: dict[str, Any]) -> None:
     try:
-        vectors.validate_model(choice, options)
+        validate_model(choice, options)
     except EmbedderConfigError as exc:
         message = str(exc)
         for value in (options.get("headers") or {}).values():
@@ -383,7 +395,7 @@ def _without_query(match: re.Match[str]) -> str:
 def embedder_check(db: Session | None, default_model: str) -> str:
     """/readyz's line: "ok", or which model fails and why. With the database, a model no brand
     uses any more (a service replaced by another) is left out."""
-    failures = vectors.health.failures()
+    failures = health.failures()
     if not failures:
         return "ok"
     in_use = None

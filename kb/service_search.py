@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from community.core.language import detect_language
 from community.core.models import Brand, Forum, Post, Tag, Thread, ThreadStatus, User, Visibility
-from kb import vectors
+from kb import query_vectors, vectors
 from kb.documents import plain_text
 from kb.models import Article, ArticleStatus, DeflectionEvent, Solution
 from kb.search import SearchEngine, SearchUnavailable
@@ -169,10 +169,10 @@ def semantic_for(
         language = detect_language(text, fallback=language)
     if model is not None:
         specs = [spec for spec in specs if spec.name == model]
-    spec = vectors.query_spec(specs, language) if model is None else next(iter(specs), None)
+    spec = query_vectors.query_spec(specs, language) if model is None else next(iter(specs), None)
     if spec is None:
         return None
-    vector = vectors.query_vector(spec, text)
+    vector = query_vectors.query_vector(spec, text)
     return Semantic(spec.key, vector, ratio) if vector is not None else None
 
 

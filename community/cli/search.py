@@ -16,7 +16,7 @@ from community.core import meili
 from community.core.db import begin_write, make_engine, make_session_factory
 from community.core.models import Brand
 from community.core.settings import Settings, load_or_create_secret
-from kb import search_model, vectors
+from kb import search_model, vector_coverage
 from kb.reindex import reindex_all, rescore_all
 from kb.search import SearchEngine, SearchUnavailable
 
@@ -222,7 +222,7 @@ def vectors_status() -> None:
             if not brands:
                 raise CommandError("no brand")
             for each in brands:
-                coverage = vectors.coverage(db, each, settings.search_model)
+                coverage = vector_coverage.coverage(db, each, settings.search_model)
                 chosen = each.search_model or f"default ({settings.search_model})"
                 if not coverage.models:
                     console.print(f"{each.slug}: {chosen}: lexical only", soft_wrap=True)
