@@ -19,7 +19,7 @@ from community.core.models import Brand
 from community.core.ratelimit import limited
 from community.core.viewcount import viewer_key
 from community.core.web import flash_redirect, is_htmx, page_viewer_key, render
-from kb import service, service_search, suggestions
+from kb import article_feedback, service, service_search, suggestions
 from kb.search import SearchEngine, SearchUnavailable
 from kb.service_search import Scope
 
@@ -212,7 +212,7 @@ def feedback(
     article = service.access_article(db, user, article_id)
     if helpful not in ("yes", "no"):
         raise FormErrors({"helpful": _("Choose one of the offered options.")})
-    service.record_feedback(
+    article_feedback.record_feedback(
         db,
         article,
         user=user,
