@@ -6,9 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.progress import (
-    TaskID,
-)
+from rich.progress import TaskID
 from sqlalchemy import select
 
 from community.cli.terminal import CommandError, console, friendly_errors, progress_bar
