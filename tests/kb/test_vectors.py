@@ -14,8 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from community import threads as thread_service
-from community import voting
+from community import thread_editing, voting
 from community.core.clock import utcnow
 from community.core.db import make_session_factory
 from community.core.models import Brand, Forum, Post, Role, User, Visibility
@@ -168,7 +167,7 @@ def test_vectors_follow_the_text_not_every_change(
 
     question = db.scalar(select(Post).where(Post.thread_id == thread.id, Post.is_question))
     assert question is not None
-    thread_service.edit_post(
+    thread_editing.edit_post(
         db, asker, question, EditIn(title="Screen flickers on battery", body="Only unplugged.")
     )
     db.commit()
