@@ -37,7 +37,7 @@ SUGGEST_CANDIDATES = 20
 # three (README, "Measuring relevance on real data"). The `boost` parameter stays for the
 # evaluation's variants.
 SUGGEST_BOOST = 1.0
-# How a typed question becomes queries (kb.search.lexical_queries). With a model: the whole
+# How a typed question becomes queries (kb.search_queries.lexical_queries). With a model: the whole
 # title, hybrid (keywords and meaning; the meaning finds what a rare or misspelled word would
 # hide). Without one: the whole title and the title without each of its words in turn, so one
 # rare or misspelled word cannot hide every other match.
