@@ -73,6 +73,7 @@ lint: deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/xenon --max-absolute C community kb moderation crowdservice
 
 typecheck: deps
 	$(BIN)/mypy

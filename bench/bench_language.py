@@ -25,7 +25,7 @@ from rich.table import Table
 
 from community.core import language
 from community.core.markdown import render_markdown, sanitize_html
-from community.demo_content import THREADS
+from community.demo_threads import THREADS
 from community.importing.stackexchange import StackExchangeDump
 from community.importing.synthetic.source import SyntheticSource
 

@@ -84,7 +84,7 @@ from community.core.models import (
 )
 from community.core.settings import Settings
 from community.reputation import ACCEPTED, ACCEPTER, DOWNVOTE, UPVOTE_ANSWER, UPVOTE_QUESTION
-from community.threads import PAGE_SIZE, encode_cursor
+from community.thread_reading import PAGE_SIZE, encode_cursor
 from community.voting import MILESTONES
 
 if TYPE_CHECKING:

@@ -29,10 +29,9 @@ from community.demo_content import (
     DEMO_PASSWORD,
     FORUMS,
     SYNONYMS,
-    THREADS,
     USERS,
-    DemoThread,
 )
+from community.demo_threads import THREADS, DemoThread
 from crowdservice import sla, triage
 from kb.models import Article, ArticleCredit, ArticleStatus, ArticleVersion
 

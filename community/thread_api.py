@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from community import revisions, threads, voting
+from community import revisions, thread_editing, thread_reading, threads, voting
 from community.api import ERRORS
 from community.core import api_tokens, notifications
 from community.core.auth import CurrentUser, OptionalUser, client_ip
@@ -79,11 +79,11 @@ def api_list_threads(
     limit: Annotated[int, Query(ge=1, le=100)] = 30,
     viewer: OptionalUser = None,
 ) -> Page[ThreadOut]:
-    query = threads.ThreadQuery(
+    query = thread_reading.ThreadQuery(
         sort=sort, tag=tag, status=status_filter, kind=kind, cursor=cursor, limit=limit,
         include_removed=is_staff(viewer),
     )  # fmt: skip
-    listing = threads.list_threads(db, _forum(db, forum_id), query)
+    listing = thread_reading.list_threads(db, _forum(db, forum_id), query)
     return Page[ThreadOut](
         items=[thread_out(item) for item in listing.items], next_cursor=listing.next_cursor
     )
@@ -130,7 +130,7 @@ def api_thread_detail(
             status_code=301,
             headers={"Location": f"/api/v1/threads/{merged.target_id}"},
         )
-    page = threads.thread_page(db, user, thread, answer_sort=answers)
+    page = thread_reading.thread_page(db, user, thread, answer_sort=answers)
     ordered = ([page.accepted] if page.accepted else []) + page.answers
     return ThreadDetailOut(
         **thread_out(thread).model_dump(),
@@ -159,14 +159,14 @@ def api_create_answer(db: SessionDep, user: CurrentUser, thread_id: int, body: A
 @router.patch("/posts/{post_id}", response_model=PostOut, tags=["threads"])
 def api_edit_post(db: SessionDep, user: CurrentUser, post_id: int, body: EditIn) -> PostOut:
     post = threads.access_post(db, user, post_id)
-    threads.edit_post(db, user, post, body)
+    thread_editing.edit_post(db, user, post, body)
     db.commit()
     return post_out(post, post.thread)
 
 
 @router.delete("/posts/{post_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["threads"])
 def api_delete_post(db: SessionDep, user: CurrentUser, post_id: int) -> Response:
-    threads.delete_post(db, user, threads.access_post(db, user, post_id))
+    thread_editing.delete_post(db, user, threads.access_post(db, user, post_id))
     db.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -256,7 +256,7 @@ def api_unmark_helpful(db: SessionDep, user: CurrentUser, thread_id: int) -> Hel
 
 @router.put("/threads/{thread_id}/tags", response_model=ThreadOut, tags=["threads"])
 def api_retag(db: SessionDep, user: CurrentUser, thread_id: int, body: TagsIn) -> ThreadOut:
-    thread = threads.retag(db, user, threads.access_thread(db, user, thread_id), body.tags)
+    thread = thread_editing.retag(db, user, threads.access_thread(db, user, thread_id), body.tags)
     db.commit()
     return thread_out(threads.access_thread(db, user, thread.id))
 

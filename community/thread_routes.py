@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from community import revisions, threads, voting
+from community import revisions, thread_editing, thread_reading, threads, voting
 from community.core import policy, service
 from community.core.auth import CurrentUser, OptionalUser, client_ip
 from community.core.db import SessionDep
@@ -54,15 +54,15 @@ def forum_page(
 ) -> Response:
     brand = service.get_brand(db, brand_slug)
     forum = service.get_forum(db, brand, forum_slug)
-    query = threads.ThreadQuery(
+    query = thread_reading.ThreadQuery(
         include_removed=is_staff(viewer),
-        sort=sort if sort in threads.SORTS else "activity",
+        sort=sort if sort in thread_reading.SORTS else "activity",
         tag=tag[:30] or None,
         status=ThreadStatus(status) if status in ThreadStatus._value2member_map_ else None,
         kind=ThreadKind(kind) if kind in ThreadKind._value2member_map_ else None,
         cursor=cursor[:400] or None,
     )
-    listing = threads.list_threads(db, forum, query)
+    listing = thread_reading.list_threads(db, forum, query)
     return render(
         request,
         "community/forum.html",
@@ -70,10 +70,10 @@ def forum_page(
             "brand": brand,
             "forum": forum,
             "listing": listing,
-            "sorts": threads.SORTS,
+            "sorts": thread_reading.SORTS,
             "kinds": threads.ASKABLE_KINDS,
             "statuses": [ThreadStatus.OPEN, ThreadStatus.ANSWERED, ThreadStatus.SOLVED],
-            "tags": threads.popular_tags(db, brand.id),
+            "tags": thread_reading.popular_tags(db, brand.id),
         },
         block="thread_list",
     )
@@ -161,7 +161,7 @@ def _render_thread(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    page = threads.thread_page(db, user, thread, answer_sort=answer_sort)
+    page = thread_reading.thread_page(db, user, thread, answer_sort=answer_sort)
     return render(
         request,
         "community/thread.html",
@@ -290,7 +290,7 @@ def helpful(
     thread = voting.set_helpful(db, user, thread_id, helpful=helpful != "0")
     db.commit()
     if is_htmx(request):
-        page = threads.thread_page(db, user, thread)
+        page = thread_reading.thread_page(db, user, thread)
         return render(request, "community/_helpful.html", {"page": page, "thread": thread})
     return RedirectResponse(_thread_url(thread_id), status_code=303)
 
@@ -306,7 +306,7 @@ def watch(
         threads.watch(db, user, thread)
     db.commit()
     if is_htmx(request):
-        page = threads.thread_page(db, user, thread)
+        page = thread_reading.thread_page(db, user, thread)
         return render(request, "community/_watch.html", {"page": page, "thread": thread})
     return RedirectResponse(_thread_url(thread_id), status_code=303)
 
@@ -316,7 +316,7 @@ def retag(
     request: Request, db: SessionDep, user: CurrentUser, thread_id: int, tags: FormText = ""
 ) -> Response:
     thread = threads.access_thread(db, user, thread_id)
-    threads.retag(db, user, thread, threads.split_tags(tags[:400]))
+    thread_editing.retag(db, user, thread, threads.split_tags(tags[:400]))
     db.commit()
     return flash_redirect(request, _thread_url(thread_id), _("Tags saved."))
 
@@ -378,7 +378,7 @@ def edit_submit(
     if post.is_question:
         fields |= {"title": title, "tags": threads.split_tags(tags), "kind": kind or None}
     try:
-        threads.edit_post(db, user, post, parse_form(EditIn, fields))
+        thread_editing.edit_post(db, user, post, parse_form(EditIn, fields))
     except FormErrors as exc:
         db.rollback()
         post = threads.access_post(db, user, post_id)
@@ -434,7 +434,7 @@ def delete_post(
 ) -> Response:
     post = threads.access_post(db, user, post_id)
     thread_id, was_question = post.thread_id, post.is_question
-    threads.delete_post(db, user, post, reason=reason.strip()[:300] or None)
+    thread_editing.delete_post(db, user, post, reason=reason.strip()[:300] or None)
     db.commit()
     if was_question:
         brand = post.thread.forum.brand

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from community.core.db import begin_write
 from community.core.jobs import Worker
-from crowdservice import escalation
 from crowdservice import webhooks as crowd_webhooks
+from crowdservice.escalation_sweep import sweep
 
 logger = logging.getLogger(__name__)
 
@@ -24,5 +24,5 @@ def register(worker: Worker) -> None:
 
 def escalation_sweep(db: Session) -> None:
     begin_write(db)
-    report = escalation.sweep(db)
+    report = sweep(db)
     logger.debug("escalation sweep: %s", report)

@@ -47,7 +47,8 @@ from community.core.models import Brand, Thread, ThreadKind, ThreadStatus, Visib
 from community.core.outbox import OutboxEvent
 from kb import vectors
 from kb.duplicate_models import DuplicateSuggestion
-from kb.search import SearchEngine, Semantic, equals
+from kb.search import SearchEngine
+from kb.search_queries import Semantic, equals
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from community.core.models import Brand
 from community.core.ratelimit import limited
 from community.core.viewcount import viewer_key
 from community.core.web import flash_redirect, is_htmx, page_viewer_key, render
-from kb import service, service_search
+from kb import article_feedback, service, service_search, suggestions
 from kb.search import SearchEngine, SearchUnavailable
 from kb.service_search import Scope
 
@@ -135,7 +135,7 @@ def search_page(
 def suggest(request: Request, db: SessionDep, brand_slug: str, title: str = "") -> Response:
     """Answers that may already exist, shown while a question's title is typed."""
     brand = community_service.get_brand(db, brand_slug)
-    hits, degraded = service_search.suggest(
+    hits, degraded = suggestions.suggest(
         db, engine_of(request), brand, title, locale=active_locale()
     )
     return render(
@@ -213,7 +213,7 @@ def feedback(
     article = service.access_article(db, user, article_id)
     if helpful not in ("yes", "no"):
         raise FormErrors({"helpful": _("Choose one of the offered options.")})
-    service.record_feedback(
+    article_feedback.record_feedback(
         db,
         article,
         user=user,

@@ -19,7 +19,7 @@ from community.core.models import Brand, Thread
 from community.core.web import flash_redirect, render
 from community.diffs import diff_lines
 from community.threads import access_thread, split_tags
-from kb import pii, service
+from kb import article_feedback, pii, service
 from kb.models import Article, ArticleStatus
 from kb.routes_search_model import search_page
 from kb.schemas import ArticleCreateIn, ArticleIn
@@ -39,7 +39,7 @@ def queue(request: Request, db: SessionDep, user: Curator, brand_slug: str) -> R
         {
             "brand": brand,
             "candidates": service.candidates(db, brand),
-            "review": service.needs_review(db, brand),
+            "review": article_feedback.needs_review(db, brand),
             "drafts": service.drafts(db, brand),
         },
     )

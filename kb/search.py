@@ -9,7 +9,6 @@ quoted and escaped, never interpolated.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 import uuid
@@ -24,6 +23,7 @@ from meilisearch.errors import MeilisearchTimeoutError as MeiliTimeout
 from meilisearch.models.task import TaskInfo
 
 from community.core.settings import Settings
+from kb.search_queries import STOP_WORDS, FederatedQuery, Semantic, quote
 
 logger = logging.getLogger(__name__)
 
@@ -42,17 +42,6 @@ RANKING_RULES = [
     "exactness",
     "usefulness:desc",
 ]
-# Words that carry no meaning in a support question; dropping them lets "my wifi keeps dropping
-# at night" match on wifi/dropping/night instead of on "my".
-STOP_WORDS = sorted(
-    {
-        "a", "an", "and", "are", "at", "be", "can", "do", "does", "for", "from", "how", "i", "in",
-        "is", "it", "me", "my", "of", "on", "or", "the", "this", "to", "what", "when", "why",
-        "with", "you", "your",
-        "al", "con", "cómo", "como", "de", "del", "el", "en", "es", "la", "las", "lo", "los",
-        "mi", "mis", "por", "qué", "que", "se", "su", "un", "una", "y",
-    }
-)  # fmt: skip
 LOCALIZED_ATTRIBUTES = [
     {"attributePatterns": ["*_en"], "locales": ["eng"]},
     {"attributePatterns": ["*_es"], "locales": ["spa"]},
@@ -99,15 +88,6 @@ class SearchUnavailable(RuntimeError):
         self.code = code
 
 
-def quote(value: str) -> str:
-    """A Meilisearch filter string literal for any user-supplied value."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def equals(field_name: str, value: str) -> str:
-    return f"{field_name} = {quote(value)}"
-
-
 def synonym_map(groups: Iterable[Sequence[str]]) -> dict[str, list[str]]:
     """Meilisearch wants, for each word, the words it may be replaced with."""
     mapping: dict[str, set[str]] = {}
@@ -116,83 +96,6 @@ def synonym_map(groups: Iterable[Sequence[str]]) -> dict[str, list[str]]:
         for word in words:
             mapping.setdefault(word, set()).update(other for other in words if other != word)
     return {word: sorted(others) for word, others in mapping.items() if others}
-
-
-@dataclass(frozen=True)
-class FederatedQuery:
-    """One query of a federated multi-search: its hits are merged with the others' by
-    Meilisearch's ranking score times `weight`."""
-
-    index: str
-    text: str
-    filters: tuple[str, ...] = ()
-    weight: float = 1.0
-    strategy: str = "frequency"
-    # Hybrid search: the query's vector for the index's embedder of that name, and the share of
-    # the semantic ranking in the merged one (0 lexical only, 1 semantic only).
-    semantic: Semantic | None = None
-
-
-@dataclass(frozen=True)
-class Semantic:
-    embedder: str
-    vector: Sequence[float]
-    ratio: float
-
-    def options(self) -> dict[str, Any]:
-        return {
-            "vector": list(self.vector),
-            "hybrid": {"embedder": self.embedder, "semanticRatio": self.ratio},
-        }
-
-
-_WORD = re.compile(r"\w+")
-# Enough for a question's title; past it, the leave-one-out queries cost more than they find.
-MAX_QUERY_WORDS = 10
-LEXICAL_RULES = ("frequency", "last", "frequency+last", "drop-one", "drop-one-weighted")
-
-
-def query_words(text: str) -> list[str]:
-    """The words of a query Meilisearch matches on: lower-cased, stop words and repeats out."""
-    words: list[str] = []
-    for word in _WORD.findall(text.lower()):
-        if word not in STOP_WORDS and word not in words:
-            words.append(word)
-    return words[:MAX_QUERY_WORDS]
-
-
-def lexical_queries(
-    index: str,
-    text: str,
-    *,
-    filters: Sequence[str] = (),
-    weight: float = 1.0,
-    rule: str = "drop-one",
-    semantic: Semantic | None = None,
-) -> list[FederatedQuery]:
-    """The queries one typed question becomes, for a federated search (see LEXICAL_RULES).
-    With `semantic`, the whole question is searched hybrid, its variants lexically."""
-    base = FederatedQuery(index, text, tuple(filters), weight, "frequency", semantic)
-    if rule == "frequency":
-        return [base]
-    if rule == "last":
-        return [FederatedQuery(index, text, tuple(filters), weight, "last")]
-    if rule == "frequency+last":
-        return [base, FederatedQuery(index, text, tuple(filters), weight, "last")]
-    words = query_words(text)
-    if len(words) < 3:
-        return [base]
-    shrink = (len(words) - 1) / len(words) if rule == "drop-one-weighted" else 1.0
-    return [base] + [
-        FederatedQuery(
-            index,
-            " ".join(words[:skipped] + words[skipped + 1 :]),
-            tuple(filters),
-            weight * shrink,
-            "frequency",
-        )
-        for skipped in range(len(words))
-    ]
 
 
 def _embedder_refused(response: httpx.Response) -> bool:
@@ -494,33 +397,53 @@ class SearchEngine:
         chosen = [query for query in queries if query.text.strip()]
         if not chosen:
             return []
+        response = self._multi_search(chosen, limit, locale, attributes)
+        retry = self._federated_retry(response, chosen)
+        if retry is not None:
+            if not retry:
+                return []
+            return self.federated(retry, limit=limit, locale=locale, attributes=attributes)
+        if response.status_code >= 400:
+            raise SearchUnavailable(f"Meilisearch answered {response.status_code}: {response.text}")
+        hits: list[dict[str, Any]] = response.json().get("hits", [])
+        return hits
+
+    def _multi_search(
+        self,
+        chosen: Sequence[FederatedQuery],
+        limit: int,
+        locale: str | None,
+        attributes: Sequence[str] | None,
+    ) -> httpx.Response:
+        assert self._http is not None
         body: dict[str, Any] = {
             "federation": {"limit": limit},
             "queries": [self._federated_query(query, locale, attributes) for query in chosen],
         }
         try:
-            response = self._http.post(
+            return self._http.post(
                 "/multi-search",
                 json=body,
                 headers={"Authorization": f"Bearer {self.search_key()}"},
             )
         except httpx.HTTPError as exc:
             raise self._trip(exc) from exc
+
+    def _federated_retry(
+        self, response: httpx.Response, chosen: Sequence[FederatedQuery]
+    ) -> list[FederatedQuery] | None:
+        """The queries to send again when Meilisearch refused some of them ([]: none of them
+        can succeed), or None when its answer stands."""
         if _embedder_refused(response) and any(query.semantic for query in chosen):
             # An index whose embedders are not set up yet (a brand that just changed model):
             # lexical results now rather than none.
-            lexical = [replace(query, semantic=None) for query in chosen]
-            return self.federated(lexical, limit=limit, locale=locale, attributes=attributes)
+            return [replace(query, semantic=None) for query in chosen]
         if response.status_code == 400 and "index_not_found" in response.text:
             missing = {query.index for query in chosen if not self._index_exists(query.index)}
             if missing and len(missing) < len({query.index for query in chosen}):
-                kept = [query for query in chosen if query.index not in missing]
-                return self.federated(kept, limit=limit, locale=locale, attributes=attributes)
+                return [query for query in chosen if query.index not in missing]
             return []
-        if response.status_code >= 400:
-            raise SearchUnavailable(f"Meilisearch answered {response.status_code}: {response.text}")
-        hits: list[dict[str, Any]] = response.json().get("hits", [])
-        return hits
+        return None
 
     @staticmethod
     def _federated_query(

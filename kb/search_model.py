@@ -9,6 +9,7 @@ only whether one is set.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,8 +28,9 @@ from community.core.i18n import ngettext
 from community.core.models import Brand, Forum, Thread, User, Visibility
 from community.core.policy import ensure_admin
 from community.core.readable import number
-from kb import vectors
+from kb import vector_coverage, vectors
 from kb.embeddings import EmbedderConfigError
+from kb.embeddings.health import health
 from kb.models import Article, ArticleStatus
 
 HTTP = "http"
@@ -71,7 +73,7 @@ class ModelSettings:
     embedders: list[str]
     http: dict[str, Any] | None
     authorization_set: bool
-    coverage: vectors.Coverage
+    coverage: vector_coverage.Coverage
 
 
 @dataclass(frozen=True)
@@ -106,11 +108,11 @@ def describe(db: Session, brand: Brand, default_model: str) -> ModelSettings:
         embedders=[spec.key for spec in vectors.model_specs(brand, default_model)],
         http=http,
         authorization_set=_authorization(brand) is not None,
-        coverage=vectors.coverage(db, brand, default_model),
+        coverage=vector_coverage.coverage(db, brand, default_model),
     )
 
 
-def coverage_text(coverage: vectors.Coverage) -> str:
+def coverage_text(coverage: vector_coverage.Coverage) -> str:
     if not coverage.models:
         return _("Semantic search is off: search is lexical only.")
     return ngettext(
@@ -165,6 +167,44 @@ def check_service_url(url: str, *, allow_private: bool) -> str:
     return cleaned
 
 
+def _bounded_whole(
+    raw: str | int, default: int | None, low: int, high: int, name: str, errors: dict[str, str]
+) -> int | None:
+    """The whole number typed, or the default when blank; a message in `errors` if neither."""
+    number = _whole(raw, default, low, high)
+    if number is None:
+        errors[name] = _("Enter a whole number from %(low)d to %(high)d.") % {
+            "low": low,
+            "high": high,
+        }
+    return number
+
+
+def _response_path(fields: HttpFields, errors: dict[str, str]) -> str:
+    path = (fields.response_path or "").strip()
+    if path and (len(path) > 200 or not _PATH.fullmatch(path)):
+        errors["response_path"] = _(
+            "Use names separated by dots, with * for every item of a list, e.g. data.*.embedding."
+        )
+    return path
+
+
+def _authorization_to_keep(
+    fields: HttpFields, previous_authorization: str | None, errors: dict[str, str]
+) -> str | None:
+    """The header value to keep: the one typed, none when cleared, else the stored one."""
+    if fields.clear_authorization:
+        return None
+    if not fields.authorization:
+        return previous_authorization
+    authorization = fields.authorization.strip()
+    if len(authorization) > MAX_SECRET_LENGTH or not _HEADER_VALUE.fullmatch(authorization):
+        errors["authorization"] = _(
+            "Use printable characters only, on one line (at most %(max)d)."
+        ) % {"max": MAX_SECRET_LENGTH}
+    return authorization
+
+
 def http_options(fields: HttpFields, previous_authorization: str | None) -> dict[str, Any]:
     """The options of kb.embeddings.remote.HttpEmbedderConfig, or FormErrors naming every
     field that is wrong at once."""
@@ -174,40 +214,18 @@ def http_options(fields: HttpFields, previous_authorization: str | None) -> dict
         url = check_service_url(fields.url, allow_private=fields.allow_private)
     except FormErrors as exc:
         errors |= exc.errors
-    dimensions = _whole(fields.dimensions, None, 1, 8192)
-    if dimensions is None:
-        errors["dimensions"] = _("Enter a whole number from %(low)d to %(high)d.") % {
-            "low": 1,
-            "high": 8192,
-        }
+    dimensions = _bounded_whole(fields.dimensions, None, 1, 8192, "dimensions", errors)
     if fields.request_format not in ("texts", "openai"):
         errors["request_format"] = _("Choose one of the offered request formats.")
-    path = (fields.response_path or "").strip()
-    if path and (len(path) > 200 or not _PATH.fullmatch(path)):
-        errors["response_path"] = _(
-            "Use names separated by dots, with * for every item of a list, e.g. data.*.embedding."
-        )
+    path = _response_path(fields, errors)
     model = (fields.model or "").strip()
     if len(model) > 200:
         errors["model"] = _("At most %(max)d characters.") % {"max": 200}
     timeout = _seconds(fields.timeout_seconds, 5.0)
     if timeout is None:
         errors["timeout_seconds"] = _("Enter a number of seconds above 0, at most 120.")
-    batch_size = _whole(fields.batch_size, 64, 1, 2048)
-    if batch_size is None:
-        errors["batch_size"] = _("Enter a whole number from %(low)d to %(high)d.") % {
-            "low": 1,
-            "high": 2048,
-        }
-    authorization = previous_authorization
-    if fields.clear_authorization:
-        authorization = None
-    elif fields.authorization:
-        authorization = fields.authorization.strip()
-        if len(authorization) > MAX_SECRET_LENGTH or not _HEADER_VALUE.fullmatch(authorization):
-            errors["authorization"] = _(
-                "Use printable characters only, on one line (at most %(max)d)."
-            ) % {"max": MAX_SECRET_LENGTH}
+    batch_size = _bounded_whole(fields.batch_size, 64, 1, 2048, "batch_size", errors)
+    authorization = _authorization_to_keep(fields, previous_authorization, errors)
     if errors:
         raise FormErrors(errors)
     options: dict[str, Any] = {
@@ -228,9 +246,19 @@ def http_options(fields: HttpFields, previous_authorization: str | None) -> dict
     return options
 
 
+def validate_model(name: str, options: Mapping[str, Any]) -> vectors.ModelSpec | None:
+    """The spec a model choice stands for, or EmbedderConfigError (shown to the admin)."""
+    if name in (vectors.OFF, vectors.AUTO):
+        return None
+    try:
+        return vectors.spec_for(name, json.dumps(dict(options), sort_keys=True), None)
+    except ValueError as exc:
+        raise EmbedderConfigError(str(exc)) from exc
+
+
 def _validated(choice: str, options: dict[str, Any]) -> None:
     try:
-        vectors.validate_model(choice, options)
+        validate_model(choice, options)
     except EmbedderConfigError as exc:
         message = str(exc)
         for value in (options.get("headers") or {}).values():
@@ -368,7 +396,7 @@ def _without_query(match: re.Match[str]) -> str:
 def embedder_check(db: Session | None, default_model: str) -> str:
     """/readyz's line: "ok", or which model fails and why. With the database, a model no brand
     uses any more (a service replaced by another) is left out."""
-    failures = vectors.health.failures()
+    failures = health.failures()
     if not failures:
         return "ok"
     in_use = None

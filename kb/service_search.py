@@ -1,6 +1,7 @@
 """Searching the KB and the community: Meilisearch first, a database query when it is down (and
 the page says results may be incomplete). Every search is recorded for the content-gap report;
-opened suggestions on the ask form are recorded as possible deflections."""
+opened suggestions on the ask form are recorded as possible deflections (the suggestions
+themselves are in `kb.suggestions`)."""
 
 from __future__ import annotations
 
@@ -14,17 +15,12 @@ from sqlalchemy.orm import Session, selectinload
 
 from community.core.language import detect_language
 from community.core.models import Brand, Forum, Post, Tag, Thread, ThreadStatus, User, Visibility
-from kb import vectors
+from kb import query_vectors, vectors
 from kb.documents import plain_text
 from kb.models import Article, ArticleStatus, DeflectionEvent, Solution
-from kb.search import (
-    SearchEngine,
-    SearchUnavailable,
-    Semantic,
-    equals,
-    lexical_queries,
-)
+from kb.search import SearchEngine, SearchUnavailable
 from kb.search_log import SearchLog
+from kb.search_queries import Semantic, equals
 
 Scope = Literal["kb", "community"]
 QUERY_MAX = 200
@@ -72,7 +68,7 @@ class SearchPage:
     degraded: bool = False
 
 
-def _marked(text: str) -> Markup:
+def marked(text: str) -> Markup:
     """Escape what Meilisearch returned, then turn its highlight markers into <mark>."""
     escaped = html.escape(text, quote=False)
     return Markup(escaped.replace("\x02", "<mark>").replace("\x03", "</mark>"))  # noqa: S704
@@ -99,8 +95,8 @@ def _hit_from_document(document: dict[str, Any]) -> Hit:
         entry_id=int(document.get("entry_id") or document.get("thread_id") or 0),
         title=title,
         url=str(document.get("url", "#")),
-        snippet=_marked(snippet),
-        title_html=_marked(_first(formatted, ["title_en", "title_es"]) or title),
+        snippet=marked(snippet),
+        title_html=marked(_first(formatted, ["title_en", "title_es"]) or title),
         tags=list(document.get("tags") or []),
         forum=document.get("forum_name") or document.get("forum"),
         status=document.get("status"),
@@ -173,10 +169,10 @@ def semantic_for(
         language = detect_language(text, fallback=language)
     if model is not None:
         specs = [spec for spec in specs if spec.name == model]
-    spec = vectors.query_spec(specs, language) if model is None else next(iter(specs), None)
+    spec = query_vectors.query_spec(specs, language) if model is None else next(iter(specs), None)
     if spec is None:
         return None
-    vector = vectors.query_vector(spec, text)
+    vector = query_vectors.query_vector(spec, text)
     return Semantic(spec.key, vector, ratio) if vector is not None else None
 
 
@@ -241,7 +237,7 @@ def _like(value: str) -> str:
     return f"%{escaped}%"
 
 
-def _words(text: str) -> list[str]:
+def search_words(text: str) -> list[str]:
     return [word for word in text.lower().split() if len(word) > 1][:8]
 
 
@@ -256,12 +252,12 @@ def _database(
 ) -> SearchPage:
     """Plain substring matching over titles and bodies: slower and cruder, never wrong about
     what may be shown (the same visibility rules as the pages)."""
-    words = _words(text)
+    words = search_words(text)
     hits: list[Hit] = []
     if scope == "kb":
-        hits = _database_kb(db, brand, words, chosen)
+        hits = database_kb_hits(db, brand, words, chosen)
     else:
-        hits = _database_threads(db, brand, words, chosen)
+        hits = database_thread_hits(db, brand, words, chosen)
     start = (page - 1) * per_page
     total = len(hits)
     return SearchPage(
@@ -297,7 +293,7 @@ def _thread_filters(statement: SelectT, brand: Brand, chosen: dict[str, str]) ->
     return statement
 
 
-def _database_threads(
+def database_thread_hits(
     db: Session, brand: Brand, words: list[str], chosen: dict[str, str]
 ) -> list[Hit]:
     statement = (
@@ -323,8 +319,8 @@ def _database_threads(
             entry_id=thread.id,
             title=thread.title,
             url=f"/t/{thread.id}",
-            snippet=_marked(plain_text(question.body_html, 240)),
-            title_html=_marked(thread.title),
+            snippet=marked(plain_text(question.body_html, 240)),
+            title_html=marked(thread.title),
             tags=[tag.name for tag in thread.tags],
             status=thread.status.value,
             locale=thread.locale,
@@ -333,7 +329,9 @@ def _database_threads(
     ]
 
 
-def _database_kb(db: Session, brand: Brand, words: list[str], chosen: dict[str, str]) -> list[Hit]:
+def database_kb_hits(
+    db: Session, brand: Brand, words: list[str], chosen: dict[str, str]
+) -> list[Hit]:
     hits: list[tuple[float, Hit]] = []
     if chosen.get("type") in (None, "solution"):
         statement = (
@@ -354,8 +352,8 @@ def _database_kb(db: Session, brand: Brand, words: list[str], chosen: dict[str, 
                         entry_id=thread.id,
                         title=thread.title,
                         url=f"/t/{thread.id}",
-                        snippet=_marked(plain_text(question.body_html, 240)),
-                        title_html=_marked(thread.title),
+                        snippet=marked(plain_text(question.body_html, 240)),
+                        title_html=marked(thread.title),
                         locale=thread.locale,
                     ),
                 )
@@ -381,8 +379,8 @@ def _database_kb(db: Session, brand: Brand, words: list[str], chosen: dict[str, 
                         entry_id=article.id,
                         title=article.title,
                         url=f"/kb/articles/{article.id}",
-                        snippet=_marked(article.summary or plain_text(article.body_html, 240)),
-                        title_html=_marked(article.title),
+                        snippet=marked(article.summary or plain_text(article.body_html, 240)),
+                        title_html=marked(article.title),
                         tags=article.tag_list,
                         locale=article.locale,
                     ),
@@ -390,227 +388,6 @@ def _database_kb(db: Session, brand: Brand, words: list[str], chosen: dict[str, 
             )
     hits.sort(key=lambda pair: -pair[0])
     return [hit for _score, hit in hits]
-
-
-# --- suggestions while asking ----------------------------------------------------------------
-
-
-# Every visible thread with an answer may hold the answer, solved or not; a thread closed as a
-# duplicate comes back too, to be replaced by its original. Closed threads are never suggested.
-SUGGESTABLE_THREADS = '(reply_count > 0 AND status != "closed") OR duplicate_of > 0'
-# Candidates fetched before duplicates are replaced and repeats dropped: more than are shown.
-SUGGEST_CANDIDATES = 20
-# A KB entry or a solved thread outranks an answered thread that matches exactly as well, not
-# one that matches better. Measured on the dumps' duplicates (half the originals answered but
-# not solved), every multiplicative boost cost originals in the first five: 1.02 one pair, 1.05
-# three (README, "Measuring relevance on real data"). The `boost` parameter stays for the
-# evaluation's variants.
-SUGGEST_BOOST = 1.0
-# How a typed question becomes queries (kb.search.lexical_queries). With a model: the whole
-# title, hybrid (keywords and meaning; the meaning finds what a rare or misspelled word would
-# hide). Without one: the whole title and the title without each of its words in turn, so one
-# rare or misspelled word cannot hide every other match.
-SUGGEST_RULE = "frequency"
-SUGGEST_LEXICAL_RULE = "drop-one-weighted"
-# The share of the semantic ranking in the hybrid query (Meilisearch's semanticRatio).
-# Chosen with make eval-relevance on the duplicate pairs of the three dumps (README,
-# "Measuring relevance on real data"): 0.7 found the original first most often (MRR 0.57 against
-# 0.48 at 0.5, for one pair less in the first five).
-SUGGEST_SEMANTIC_RATIO = 0.7
-
-
-@dataclass(frozen=True)
-class _Candidate:
-    kind: str  # "article", "solution" (a thread in the KB) or "thread"
-    entry_id: int  # the article's id, or the thread's
-    score: float
-
-
-def suggest(
-    db: Session,
-    engine: SearchEngine,
-    brand: Brand,
-    title: str,
-    *,
-    locale: str,
-    limit: int = 5,
-    boost: float = SUGGEST_BOOST,
-    rule: str | None = None,
-    semantic_ratio: float = SUGGEST_SEMANTIC_RATIO,
-    model: str | None = None,
-) -> tuple[list[Hit], bool]:
-    """Answers that may already exist for a question being typed: KB entries and every visible
-    thread with an answer, interleaved by relevance (keywords and, when the brand has a model
-    that runs, meaning), KB entries and solved threads boosted; a thread closed as a duplicate
-    stands for its original. (hits, degraded)."""
-    text = " ".join(title.split())[:QUERY_MAX]
-    if len(text) < 4:
-        return [], False
-    try:
-        semantic = semantic_for(engine, brand, text, locale, semantic_ratio, model=model)
-        if rule is None:
-            rule = SUGGEST_RULE if semantic is not None else SUGGEST_LEXICAL_RULE
-        candidates = _suggest_from_meili(engine, brand, text, locale, boost, rule, semantic)
-        degraded = False
-    except SearchUnavailable:
-        candidates = _suggest_from_database(db, brand, text)
-        degraded = True
-    return _suggestion_hits(db, brand, candidates, limit), degraded
-
-
-def _suggest_from_meili(
-    engine: SearchEngine,
-    brand: Brand,
-    text: str,
-    locale: str,
-    boost: float,
-    rule: str,
-    semantic: Semantic | None,
-) -> list[_Candidate]:
-    """One federated search over both indexes: Meilisearch merges the hybrid and keyword
-    queries' hits by ranking score (weighted); KB entries and solved threads win ties."""
-    threads_uid, kb_uid = engine.threads_index(brand.slug), engine.kb_index(brand.slug)
-    hits = engine.federated(
-        lexical_queries(
-            threads_uid, text, filters=(SUGGESTABLE_THREADS,), rule=rule, semantic=semantic
-        )
-        + lexical_queries(kb_uid, text, rule=rule, semantic=semantic),
-        limit=SUGGEST_CANDIDATES,
-        locale=locale,
-        attributes=["type", "entry_id", "thread_id", "solved", "duplicate_of"],
-    )
-    return ranked_candidates(hits, boost)
-
-
-def ranked_candidates(hits: list[dict[str, Any]], boost: float) -> list[_Candidate]:
-    """Federated hits by score, KB entries and solved threads multiplied by `boost` and first
-    among equals, then in Meilisearch's order."""
-    candidates = []
-    preferred: set[tuple[str, int]] = set()
-    for hit in hits:
-        score = float((hit.get("_federation") or {}).get("weightedRankingScore", 0.0))
-        kind, entry_id = _candidate_key(hit)
-        if kind != "thread" or (hit.get("solved") and not hit.get("duplicate_of")):
-            score *= boost
-            preferred.add((kind, entry_id))
-        candidates.append(_Candidate(kind, entry_id, score))
-    candidates.sort(key=lambda c: (-c.score, (c.kind, c.entry_id) not in preferred))
-    return candidates
-
-
-def _candidate_key(hit: dict[str, Any]) -> tuple[str, int]:
-    """What a hit stands for: a KB entry, or a thread (a duplicate's original)."""
-    if hit.get("thread_id") is None:
-        return str(hit.get("type")), int(hit.get("entry_id") or 0)
-    if hit.get("duplicate_of"):
-        return "thread", int(hit["duplicate_of"])
-    return "thread", int(hit["thread_id"])
-
-
-def _suggest_from_database(db: Session, brand: Brand, text: str) -> list[_Candidate]:
-    words = _words(text)
-    found = _database_kb(db, brand, words, {}) + _database_threads(db, brand, words, {})
-    return [_Candidate(hit.kind, hit.entry_id, 0.0) for hit in found[:SUGGEST_CANDIDATES]]
-
-
-def _suggestion_hits(
-    db: Session, brand: Brand, candidates: list[_Candidate], limit: int
-) -> list[Hit]:
-    """The candidates as hits, in order, checked against the database (visible, not closed,
-    answered; an original the index did not vouch for is checked here), each thread once."""
-    thread_ids = {c.entry_id for c in candidates if c.kind != "article"}
-    article_ids = {c.entry_id for c in candidates if c.kind == "article"}
-    threads = {
-        thread.id: thread
-        for thread in db.scalars(
-            select(Thread)
-            .join(Forum, Forum.id == Thread.forum_id)
-            .where(
-                Thread.id.in_(thread_ids),
-                Forum.brand_id == brand.id,
-                Thread.visibility == Visibility.VISIBLE,
-                Thread.merged_into_id.is_(None),
-                Thread.status != ThreadStatus.CLOSED,
-                Thread.reply_count > 0,
-            )
-        )
-    }
-    articles = {
-        article.id: article
-        for article in db.scalars(
-            select(Article).where(
-                Article.id.in_(article_ids),
-                Article.brand_id == brand.id,
-                Article.status == ArticleStatus.PUBLISHED,
-                Article.obsolete.is_(False),
-            )
-        )
-    }
-    # A thread found both in the KB (as a community solution) and in the threads index is one
-    # suggestion: the KB entry, wherever either ranked.
-    in_kb = {c.entry_id for c in candidates if c.kind == "solution"}
-    hits: list[Hit] = []
-    seen: set[str] = set()
-    for found in candidates:
-        candidate = (
-            _Candidate("solution", found.entry_id, found.score)
-            if found.kind == "thread" and found.entry_id in in_kb
-            else found
-        )
-        hit = _suggestion_hit(candidate, threads, articles)
-        if hit is None or hit.url in seen:
-            continue
-        seen.add(hit.url)
-        hits.append(hit)
-        if len(hits) == limit:
-            break
-    questions = {
-        post.thread_id: post
-        for post in db.scalars(
-            select(Post).where(
-                Post.thread_id.in_([hit.entry_id for hit in hits if hit.kind != "article"]),
-                Post.is_question.is_(True),
-            )
-        )
-    }
-    for hit in hits:
-        if hit.kind != "article" and hit.entry_id in questions:
-            hit.snippet = _marked(plain_text(questions[hit.entry_id].body_html, 240))
-    return hits
-
-
-def _suggestion_hit(
-    candidate: _Candidate, threads: dict[int, Thread], articles: dict[int, Article]
-) -> Hit | None:
-    if candidate.kind == "article":
-        article = articles.get(candidate.entry_id)
-        if article is None:
-            return None
-        return Hit(
-            kind="article",
-            entry_id=article.id,
-            title=article.title,
-            url=f"/kb/articles/{article.id}",
-            snippet=_marked(article.summary),
-            title_html=_marked(article.title),
-            locale=article.locale,
-            state="article",
-        )
-    thread = threads.get(candidate.entry_id)
-    if thread is None:
-        return None
-    solved = thread.accepted_post_id is not None
-    return Hit(
-        kind="solution" if candidate.kind == "solution" and solved else "thread",
-        entry_id=thread.id,
-        title=thread.title,
-        url=f"/t/{thread.id}",
-        snippet=Markup(""),
-        title_html=_marked(thread.title),
-        status=thread.status.value,
-        locale=thread.locale,
-        state="solved" if solved else "answered",
-    )
 
 
 def record_deflection(

@@ -1,6 +1,6 @@
 """Semantic search's document vectors: which models a brand searches with, the text each
-document is embedded as, the vectors the worker computes in batches and keeps (search_vectors),
-and the vector of a query.
+document is embedded as, the vectors the worker computes in batches and keeps (search_vectors).
+A query's vector is in `kb.query_vectors`, how many documents have theirs in `kb.vector_coverage`.
 
 A brand's indexes hold one Meilisearch `userProvided` embedder per model; documents carry their
 vectors in `_vectors`, so hybrid search (lexical and semantic, merged by Meilisearch) runs in one
@@ -16,8 +16,6 @@ import functools
 import hashlib
 import json
 import logging
-import threading
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +38,7 @@ from kb.embeddings import (
     document_text,
     get_embedder,
 )
+from kb.embeddings.health import health
 from kb.embeddings.remote import HttpEmbedderConfig
 from kb.models import Article, ArticleStatus, SearchVector
 
@@ -90,7 +89,8 @@ class ModelSpec:
 
 
 @functools.lru_cache(maxsize=64)
-def _spec(name: str, options_json: str, languages: frozenset[str] | None) -> ModelSpec:
+def spec_for(name: str, options_json: str, languages: frozenset[str] | None) -> ModelSpec:
+    """The spec of one model with these options (cached: building one may load the model)."""
     options = json.loads(options_json)
     if name == "http":
         config = HttpEmbedderConfig.model_validate(options)
@@ -137,98 +137,22 @@ def model_specs(brand: Brand, default: str) -> list[ModelSpec]:
         return []
     try:
         if name == AUTO:
-            english = _spec("minilm", "{}", frozenset({"en"}))
-            multilingual = _spec("use-multilingual", "{}", None)
+            english = spec_for("minilm", "{}", frozenset({"en"}))
+            multilingual = spec_for("use-multilingual", "{}", None)
             mixed = blend(
                 list(zip((english, multilingual), AUTO_BLEND_WEIGHTS, strict=True)),
                 english.languages,
             )
             return [mixed, english, multilingual]
-        return [_spec(name, json.dumps(options or {}, sort_keys=True), None)]
+        return [spec_for(name, json.dumps(options or {}, sort_keys=True), None)]
     except (EmbedderConfigError, ValueError) as exc:
         logger.warning("brand %s: semantic search is off: %s", brand.slug, exc)
         return []
 
 
-def validate_model(name: str, options: Mapping[str, Any]) -> ModelSpec | None:
-    """The spec a model choice stands for, or EmbedderConfigError (shown to the admin)."""
-    if name in (OFF, AUTO):
-        return None
-    try:
-        return _spec(name, json.dumps(dict(options), sort_keys=True), None)
-    except ValueError as exc:
-        raise EmbedderConfigError(str(exc)) from exc
-
-
 def computed_specs(specs: Sequence[ModelSpec]) -> list[ModelSpec]:
     """The models whose vectors the worker computes and search_vectors keeps (not blends)."""
     return [spec for spec in specs if not spec.is_blend]
-
-
-def query_spec(specs: Sequence[ModelSpec], language: str) -> ModelSpec | None:
-    for spec in specs:
-        if spec.languages is None or language in spec.languages:
-            return spec
-    return None
-
-
-# --- health: what /readyz reports -----------------------------------------------------------
-
-
-class _Health:
-    """The last failure of each model in this process (a query or a batch that could not be
-    embedded), so /readyz can say that search is lexical only for now."""
-
-    def __init__(self) -> None:
-        self._failures: dict[str, tuple[float, str]] = {}
-        self._lock = threading.Lock()
-
-    def failed(self, key: str, error: str) -> None:
-        with self._lock:
-            self._failures[key] = (time.monotonic(), error)
-
-    def worked(self, key: str) -> None:
-        with self._lock:
-            self._failures.pop(key, None)
-
-    def failures(self) -> dict[str, str]:
-        with self._lock:
-            return {key: error for key, (_at, error) in self._failures.items()}
-
-
-health = _Health()
-
-
-def query_vector(spec: ModelSpec, text: str) -> list[float] | None:
-    """The query's vector, or None when a model cannot run now (search stays lexical)."""
-    if spec.is_blend:
-        pieces = []
-        for part, weight in spec.parts:
-            part_vector = query_vector(part, text)
-            if part_vector is None:
-                return None
-            pieces.append((np.asarray(part_vector, dtype=np.float32), weight))
-        return [float(value) for value in blended(pieces)]
-    try:
-        vector = spec.embedder().embed_query(text)
-    except EmbedderUnavailable as exc:
-        health.failed(spec.key, str(exc))
-        logger.warning("semantic search unavailable (%s): %s", spec.key, exc)
-        return None
-    health.worked(spec.key)
-    return [float(value) for value in vector]
-
-
-def blended(pieces: Sequence[tuple[np.ndarray, float]]) -> np.ndarray:
-    """Unit vectors scaled by the square roots of their weights, end to end: the dot product of
-    two such vectors is the weighted sum of the parts' cosines (unit length when the weights
-    sum to 1)."""
-    return np.concatenate(
-        [
-            vector / (np.linalg.norm(vector) or 1.0) * np.float32(np.sqrt(weight))
-            for vector, weight in pieces
-        ]
-    ).astype(np.float32)
 
 
 # --- texts -------------------------------------------------------------------------------------
@@ -288,6 +212,18 @@ def stored(
 
 def as_floats(blob: bytes) -> list[float]:
     return [float(value) for value in np.frombuffer(blob, dtype="<f4")]
+
+
+def blended(pieces: Sequence[tuple[np.ndarray, float]]) -> np.ndarray:
+    """Unit vectors scaled by the square roots of their weights, end to end: the dot product of
+    two such vectors is the weighted sum of the parts' cosines (unit length when the weights
+    sum to 1)."""
+    return np.concatenate(
+        [
+            vector / (np.linalg.norm(vector) or 1.0) * np.float32(np.sqrt(weight))
+            for vector, weight in pieces
+        ]
+    ).astype(np.float32)
 
 
 def vectors_field(
@@ -559,53 +495,3 @@ def request_missing(db: Session, brand: Brand, default_model: str) -> int:
     for start in range(0, len(rows), 1000):
         db.execute(insert(outbox.OutboxEvent), rows[start : start + 1000])
     return len(rows)
-
-
-@dataclass(frozen=True)
-class Coverage:
-    """How many of a brand's searchable documents have a vector for every model."""
-
-    models: list[str]
-    documents: int
-    with_vectors: int
-
-    @property
-    def complete(self) -> bool:
-        return self.with_vectors >= self.documents
-
-
-def coverage(db: Session, brand: Brand, default_model: str) -> Coverage:
-    specs = computed_specs(model_specs(brand, default_model))
-    threads = (
-        db.scalar(
-            select(func.count())
-            .select_from(Thread)
-            .join(Forum, Forum.id == Thread.forum_id)
-            .where(Forum.brand_id == brand.id, Thread.visibility == Visibility.VISIBLE)
-        )
-        or 0
-    )
-    articles = (
-        db.scalar(
-            select(func.count())
-            .select_from(Article)
-            .where(
-                Article.brand_id == brand.id,
-                Article.status == ArticleStatus.PUBLISHED,
-                Article.obsolete.is_(False),
-            )
-        )
-        or 0
-    )
-    if not specs:
-        return Coverage([], threads + articles, 0)
-    keys = [spec.key for spec in specs]
-    complete = (
-        select(SearchVector.subject)
-        .where(SearchVector.brand_id == brand.id, SearchVector.model.in_(keys))
-        .group_by(SearchVector.subject)
-        .having(func.count() == len(keys))
-        .subquery()
-    )
-    with_vectors = db.scalar(select(func.count()).select_from(complete)) or 0
-    return Coverage(keys, threads + articles, min(with_vectors, threads + articles))

@@ -41,9 +41,10 @@ from community.importing.report import ImportReport  # noqa: E402
 from community.importing.service import Importer, ensure_forum  # noqa: E402
 from community.importing.stackexchange import StackExchangeDump  # noqa: E402
 from community.worker import Worker  # noqa: E402
-from kb import service_search  # noqa: E402
+from kb import suggestions  # noqa: E402
 from kb.models import Article, Solution  # noqa: E402
-from kb.search import LEXICAL_RULES, LOCALES, SearchEngine, equals, lexical_queries  # noqa: E402
+from kb.search import LOCALES, SearchEngine  # noqa: E402
+from kb.search_queries import LEXICAL_RULES, equals, lexical_queries  # noqa: E402
 from kb.vectors import VECTORS_NEEDED  # noqa: E402
 from scripts.check_real import forum_slug_for, iter_rows  # noqa: E402
 
@@ -54,7 +55,7 @@ DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 SPANISH_SET = REPO_ROOT / "scripts" / "eval_relevance_es.tsv"
 DEPTH = 10  # ranks beyond this count as not found (MRR 0)
 CUTOFFS = (1, 5, 10)
-SUGGESTIONS_SHOWN = 5  # kb.service_search.suggest's limit: the ask form shows no more
+SUGGESTIONS_SHOWN = 5  # kb.suggestions.suggest's limit: the ask form shows no more
 
 
 class EvaluationError(RuntimeError):
@@ -407,13 +408,13 @@ def _suggest_variant(
     model: str | None,
     boost: float,
 ) -> list[int]:
-    """The ask form's pipeline (kb.service_search.suggest) with another lexical rule, semantic
+    """The ask form's pipeline (kb.suggestions.suggest) with another lexical rule, semantic
     ratio, model or boost: the candidates for the product's choice."""
     with site.session_factory() as db:
         brand = db.scalar(select(Brand).where(Brand.slug == site.brand))
         if brand is None:
             raise EvaluationError(f"no brand {site.brand}")
-        hits, degraded = service_search.suggest(
+        hits, degraded = suggestions.suggest(
             db,
             site.search,
             brand,
@@ -448,10 +449,10 @@ for _model in ("minilm", "use-multilingual"):
         "share and boost)",
         partial(
             _suggest_variant,
-            rule=service_search.SUGGEST_RULE,
-            ratio=service_search.SUGGEST_SEMANTIC_RATIO,
+            rule=suggestions.SUGGEST_RULE,
+            ratio=suggestions.SUGGEST_SEMANTIC_RATIO,
             model=_model,
-            boost=service_search.SUGGEST_BOOST,
+            boost=suggestions.SUGGEST_BOOST,
         ),
     )
 

@@ -26,8 +26,9 @@ from crowdservice.models import (
     Segment,
     TriageResult,
 )
-from kb import service_search
-from kb.search import STOP_WORDS, SearchEngine, SearchUnavailable
+from kb import suggestions
+from kb.search import SearchEngine, SearchUnavailable
+from kb.search_queries import STOP_WORDS
 
 QUEUE_LIMIT = 200
 RECENT_THREADS = 10
@@ -297,7 +298,7 @@ def similar_entries(
     # would otherwise be required and keep matching entries out.
     words = [word for word in _WORD.findall(thread.title.lower()) if word not in _STOP_WORDS]
     try:
-        hits, _degraded = service_search.suggest(
+        hits, _degraded = suggestions.suggest(
             db, search_engine, brand, " ".join(words), locale=thread.locale, limit=limit + 1
         )
     except SearchUnavailable:

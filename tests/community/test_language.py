@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from community import threads
+from community import thread_editing, threads
 from community.core import language
 from community.core.db import make_session_factory
 from community.core.models import Forum, Post, Thread, User
@@ -161,14 +161,16 @@ def test_editing_a_question_detects_its_language_again(
     author = make_user("lucia")
     thread = _ask(db, forum, author, ENGLISH_TITLE, ENGLISH_BODY, ui="en")
     question = _question(db, thread)
-    threads.edit_post(db, author, question, EditIn(title=SPANISH_TITLE, body=SPANISH_BODY))
+    thread_editing.edit_post(db, author, question, EditIn(title=SPANISH_TITLE, body=SPANISH_BODY))
     db.commit()
     fresh(db)
     assert db.get_one(Thread, thread.id).locale == "es"
 
     # An edit to something unclear keeps the language the question had.
     question = _question(db, thread)
-    threads.edit_post(db, author, question, EditIn(title="Ayuda, por favor", body="¿Alguien?"))
+    thread_editing.edit_post(
+        db, author, question, EditIn(title="Ayuda, por favor", body="¿Alguien?")
+    )
     db.commit()
     fresh(db)
     assert db.get_one(Thread, thread.id).locale == "es"
@@ -181,7 +183,7 @@ def test_editing_an_answer_leaves_the_thread_language_alone(
     thread = _ask(db, forum, asker, ENGLISH_TITLE, ENGLISH_BODY, ui="en")
     reply = threads.answer(db, helper, thread, AnswerIn(body="Prueba en Ajustes."))
     db.commit()
-    threads.edit_post(db, helper, reply, EditIn(body=SPANISH_BODY))
+    thread_editing.edit_post(db, helper, reply, EditIn(body=SPANISH_BODY))
     db.commit()
     fresh(db)
     assert db.get_one(Thread, thread.id).locale == "en"

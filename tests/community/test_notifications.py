@@ -74,7 +74,7 @@ def test_mentions_in_code_do_not_notify(db: Session, qa: QA, make_user: UserFact
 def test_editing_in_a_new_mention_notifies_only_the_new_name(
     db: Session, qa: QA, make_user: UserFactory
 ) -> None:
-    from community import threads
+    from community import thread_editing
     from community.core.schemas import EditIn
 
     asker, first, second = make_user("asker"), make_user("first"), make_user("second")
@@ -84,7 +84,7 @@ def test_editing_in_a_new_mention_notifies_only_the_new_name(
     from community.core.models import Post
 
     question = db.scalars(select(Post).where(Post.thread_id == thread.id)).one()
-    threads.edit_post(db, asker, question, EditIn(body="Hello @first and @second"))
+    thread_editing.edit_post(db, asker, question, EditIn(body="Hello @first and @second"))
     db.commit()
     assert _kinds(db, first) == ["mention"]
     assert _kinds(db, second) == ["mention"]

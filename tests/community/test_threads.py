@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from community import threads, voting
+from community import thread_editing, thread_reading, threads, voting
 from community.core.audit import AuditLog
 from community.core.clock import utcnow
 from community.core.errors import BadRequest, FormErrors, NotFound, PermissionDenied
@@ -176,9 +176,9 @@ def test_edit_keeps_history_and_staff_need_a_reason(
     question = db.scalars(select(Post).where(Post.thread_id == thread.id)).one()
 
     with pytest.raises(PermissionDenied):
-        threads.edit_post(db, other, question, EditIn(body="vandalism"))
+        thread_editing.edit_post(db, other, question, EditIn(body="vandalism"))
     db.rollback()
-    threads.edit_post(
+    thread_editing.edit_post(
         db,
         asker,
         question,
@@ -186,10 +186,12 @@ def test_edit_keeps_history_and_staff_need_a_reason(
     )
     db.commit()
     with pytest.raises(FormErrors) as missing_reason:
-        threads.edit_post(db, moderator, question, EditIn(body="third version"))
+        thread_editing.edit_post(db, moderator, question, EditIn(body="third version"))
     assert "reason" in missing_reason.value.errors
     db.rollback()
-    threads.edit_post(db, moderator, question, EditIn(body="third version", reason="Typo fix"))
+    thread_editing.edit_post(
+        db, moderator, question, EditIn(body="third version", reason="Typo fix")
+    )
     db.commit()
 
     fresh(db)
@@ -226,15 +228,15 @@ def test_delete_rules(db: Session, qa: QA, make_user: UserFactory) -> None:
     reply = qa.answer(helper, thread)
 
     with pytest.raises(PermissionDenied):
-        threads.delete_post(db, other, reply)
+        thread_editing.delete_post(db, other, reply)
     db.rollback()
     with pytest.raises(PermissionDenied):  # the asker cannot take answered content away
-        threads.delete_post(db, asker, question)
+        thread_editing.delete_post(db, asker, question)
     db.rollback()
 
     voting.accept(db, asker, reply.id)
     db.commit()
-    threads.delete_post(db, helper, reply)
+    thread_editing.delete_post(db, helper, reply)
     db.commit()
     fresh(db)
     stored = db.get(Thread, thread.id)
@@ -247,7 +249,7 @@ def test_delete_rules(db: Session, qa: QA, make_user: UserFactory) -> None:
     assert db.get(User, helper.id).reputation == 0  # type: ignore[union-attr]
     assert db.get(Post, reply.id).visibility == Visibility.DELETED  # type: ignore[union-attr]
 
-    threads.delete_post(db, asker, question)  # no answers left: allowed
+    thread_editing.delete_post(db, asker, question)  # no answers left: allowed
     db.commit()
     fresh(db)
     assert db.get(Thread, thread.id).visibility == Visibility.DELETED  # type: ignore[union-attr]
@@ -267,7 +269,7 @@ def test_moderator_can_delete_an_answered_question_and_it_is_audited(
     question = db.scalars(
         select(Post).where(Post.thread_id == thread.id, Post.is_question.is_(True))
     ).one()
-    threads.delete_post(db, moderator, question, reason="spam")
+    thread_editing.delete_post(db, moderator, question, reason="spam")
     db.commit()
     entry = db.scalars(select(AuditLog)).one()
     assert (entry.action, entry.reason) == ("thread.deleted", "spam")
@@ -296,10 +298,10 @@ def _walk(db: Session, forum: Forum, **query: object) -> list[int]:
     seen: list[int] = []
     cursor = None
     while True:
-        listing = threads.list_threads(
+        listing = thread_reading.list_threads(
             db,
             forum,
-            threads.ThreadQuery(cursor=cursor, limit=7, **query),  # type: ignore[arg-type]
+            thread_reading.ThreadQuery(cursor=cursor, limit=7, **query),  # type: ignore[arg-type]
         )
         seen.extend(thread.id for thread in listing.items)
         if listing.next_cursor is None:
@@ -341,7 +343,10 @@ def test_listing_filters_and_hides_what_members_may_not_see(
 
     def ids(**query: object) -> set[int]:
         return {
-            t.id for t in threads.list_threads(db, qa.forum, threads.ThreadQuery(**query)).items
+            t.id
+            for t in thread_reading.list_threads(
+                db, qa.forum, thread_reading.ThreadQuery(**query)
+            ).items
         }  # type: ignore[arg-type]
 
     assert ids() == {unanswered.id, answered.id, solved.id}
@@ -354,16 +359,20 @@ def test_listing_filters_and_hides_what_members_may_not_see(
 @pytest.mark.parametrize("cursor", ["garbage", "eyJ4IjoxfQ", "WyJ0b3AiLCJ4IiwxXQ", "W10"])
 def test_bad_cursors_are_client_errors(db: Session, qa: QA, cursor: str) -> None:
     with pytest.raises(BadRequest):
-        threads.list_threads(db, qa.forum, threads.ThreadQuery(sort="top", cursor=cursor))
+        thread_reading.list_threads(
+            db, qa.forum, thread_reading.ThreadQuery(sort="top", cursor=cursor)
+        )
 
 
 def test_cursor_of_one_sort_is_refused_by_another(
     db: Session, qa: QA, make_user: UserFactory
 ) -> None:
     made = _make_threads(qa, make_user("asker"), 3)
-    cursor = threads.encode_cursor("top", made[0])
+    cursor = thread_reading.encode_cursor("top", made[0])
     with pytest.raises(BadRequest):
-        threads.list_threads(db, qa.forum, threads.ThreadQuery(sort="newest", cursor=cursor))
+        thread_reading.list_threads(
+            db, qa.forum, thread_reading.ThreadQuery(sort="newest", cursor=cursor)
+        )
 
 
 def test_thread_page_orders_question_accepted_then_answers(
@@ -381,11 +390,11 @@ def test_thread_page_orders_question_accepted_then_answers(
     db.commit()
     fresh(db)
     stored = threads.access_thread(db, asker, thread.id)
-    page = threads.thread_page(db, asker, stored)
+    page = thread_reading.thread_page(db, asker, stored)
     assert page.question.is_question
     assert page.accepted is not None and page.accepted.id == second.id
     assert [post.id for post in page.answers] == [third.id, first.id]  # by score, then date
-    by_date = threads.thread_page(db, asker, stored, answer_sort="date")
+    by_date = thread_reading.thread_page(db, asker, stored, answer_sort="date")
     assert [post.id for post in by_date.answers] == [first.id, third.id]
     assert page.my_votes == {third.id: 1}
     assert page.permissions.can_accept

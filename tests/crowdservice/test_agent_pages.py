@@ -23,7 +23,7 @@ from community.core.markdown import HTML_VERSION
 from community.core.models import Forum, Post, Role, Thread, ThreadStatus, User
 from community.core.settings import Settings
 from community.worker import Worker
-from crowdservice import escalation as escalation_service
+from crowdservice import escalation_sweep
 from crowdservice.models import (
     Escalation,
     EscalationReason,
@@ -888,7 +888,7 @@ def test_the_queue_and_my_figures_count_overdue_items_and_breaches_alike(
         item.first_response_due_at = now - timedelta(minutes=10)
     db.commit()
     # The sweep records the three missed first responses while nobody holds the items...
-    escalation_service.sweep(db, now=now)
+    escalation_sweep.sweep(db, now=now)
     db.commit()
     assert db.scalar(select(func.count()).select_from(SLABreach)) == 3
     # ...then Ana takes one on; it is still overdue (nobody from support answered yet).

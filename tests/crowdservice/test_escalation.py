@@ -29,7 +29,7 @@ from community.core.models import (
     User,
     Visibility,
 )
-from crowdservice import escalation, experts, sla
+from crowdservice import escalation, escalation_sweep, experts, sla
 from crowdservice.models import (
     BreachKind,
     Escalation,
@@ -76,8 +76,8 @@ def _ask(db: Session, qa: QA, author: User, priority: str = "P3", **fields: obje
     return thread
 
 
-def _sweep(db: Session) -> escalation.SweepReport:
-    report = escalation.sweep(db)
+def _sweep(db: Session) -> escalation_sweep.SweepReport:
+    report = escalation_sweep.sweep(db)
     db.commit()
     return report
 
@@ -356,7 +356,7 @@ def test_concurrent_escalations_of_one_thread_leave_one_row(
         return escalation.request_support(session, author, target)
 
     actions = [as_moderator(moderator.id) for moderator in moderators]
-    actions += [as_author, escalation.sweep, escalation.sweep]
+    actions += [as_author, escalation_sweep.sweep, escalation_sweep.sweep]
     outcomes = run_concurrently(engine, actions)
     assert outcomes == [("ok", "")] * len(actions)
     rows = _escalations(db)

@@ -21,7 +21,7 @@ from community.core.db import make_session_factory
 from community.core.models import Brand, Forum, Role, Thread, User
 from community.core.settings import Settings
 from community.worker import Worker
-from kb import pii, service
+from kb import article_feedback, pii, service
 from kb.models import Article, ArticleStatus, ArticleVersion
 from kb.schemas import ArticleCreateIn
 from kb.views import ArticleViews
@@ -246,25 +246,25 @@ def test_needs_review_for_age_falling_ratio_and_new_answers(
     moved.source_thread_id = solved.id
     moved.source_reply_count = solved.reply_count
     db.commit()
-    assert service.needs_review(db, brand) == []
+    assert article_feedback.needs_review(db, brand) == []
 
     for index in range(5):
-        service.record_feedback(
+        article_feedback.record_feedback(
             db, disliked, user=None, visitor_key=f"v{index}", helpful=index == 0, comment=None
         )
     qa.answer(make_user("late"), solved, "Newer firmware changed the menu.")
     db.commit()
-    reasons = {item.article.id: item.reasons for item in service.needs_review(db, brand)}
+    reasons = {item.article.id: item.reasons for item in article_feedback.needs_review(db, brand)}
     assert set(reasons) == {disliked.id, moved.id}
     assert "only 20% found it helpful lately" in reasons[disliked.id]
     assert "the source thread has new answers" in reasons[moved.id]
 
     with time_machine.travel(utcnow() + timedelta(days=181)):
-        stale = {item.article.id for item in service.needs_review(db, brand)}
+        stale = {item.article.id for item in article_feedback.needs_review(db, brand)}
         assert aged.id in stale
         service.verify(db, agent, aged)
         db.commit()
-        assert aged.id not in {item.article.id for item in service.needs_review(db, brand)}
+        assert aged.id not in {item.article.id for item in article_feedback.needs_review(db, brand)}
 
 
 def test_obsolete_articles_leave_the_index(

@@ -154,7 +154,7 @@ def test_hidden_content_never_reaches_any_index(
 ) -> None:
     """The canary: a unique word in hidden, pending and deleted content is never searchable,
     not even straight at Meilisearch with the master key."""
-    from community import threads
+    from community import thread_editing
 
     canary = "zqxcanaryword"
     asker, helper = make_user("asker"), make_user("helper")
@@ -165,7 +165,7 @@ def test_hidden_content_never_reaches_any_index(
     pending.visibility = Visibility.PENDING
     deleted = qa.ask(asker, title=f"Deleted question {canary} there")
     db.commit()
-    threads.delete_post(
+    thread_editing.delete_post(
         db, asker, db.scalars(select(Post).where(Post.thread_id == deleted.id)).one()
     )
     from community.core import indexing

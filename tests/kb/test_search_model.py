@@ -29,8 +29,9 @@ from community.core.outbox import OutboxEvent
 from community.core.settings import Settings
 from community.worker import Worker
 from kb import vectors
+from kb.embeddings.health import health
 from kb.search import SearchEngine
-from kb.search_model import MODEL_CHANGED
+from kb.search_model import MODEL_CHANGED, validate_model
 from tests.conftest import MEILI_TEST_KEY, QA, csrf_token, drain, fresh, loopback_http_server
 
 UserFactory = Callable[..., User]
@@ -144,7 +145,7 @@ def _brand(db: Session) -> Brand:
 
 def _key(db: Session) -> str:
     """The embedder name of the brand's HTTP service (kb.vectors' spec key)."""
-    spec = vectors.validate_model("http", _brand(db).search_model_options)
+    spec = validate_model("http", _brand(db).search_model_options)
     assert spec is not None
     return spec.key
 
@@ -551,7 +552,7 @@ def test_readyz_says_when_the_model_fails_and_stays_ready(
     assert _save(admin, _http_form(service, "/error?key=hidden-in-url")).status_code == 303
     drain(worker)  # the vectors cannot be computed: they wait, lexical search goes on
     key = _key(db)
-    vectors.health.worked(key)  # the worker's failure: this test is about the search's
+    health.worked(key)  # the worker's failure: this test is about the search's
     try:
         assert client.get("/readyz").json()["checks"]["embedder"] == "ok"
         page = client.get("/b/acme/search", params={"q": "router reboots", "scope": "community"})
@@ -569,7 +570,7 @@ def test_readyz_says_when_the_model_fails_and_stays_ready(
         client.get("/b/acme/search", params={"q": "router reboots", "scope": "community"})
         assert client.get("/readyz").json()["checks"]["embedder"] == "ok"
     finally:
-        vectors.health.worked(key)
+        health.worked(key)
 
 
 # --- the command line -----------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from community.core.db import make_session_factory
 from community.core.models import Role, Thread, User
 from community.core.settings import Settings
 from community.worker import Worker
-from kb.service_search import SUGGEST_BOOST, ranked_candidates
+from kb.suggestions import SUGGEST_BOOST, ranked_candidates
 from moderation.actions import CloseReason, close
 from tests.conftest import QA, drain
 

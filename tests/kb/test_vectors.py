@@ -14,8 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from community import threads as thread_service
-from community import voting
+from community import thread_editing, voting
 from community.core.clock import utcnow
 from community.core.db import make_session_factory
 from community.core.models import Brand, Forum, Post, Role, User, Visibility
@@ -23,7 +22,8 @@ from community.core.outbox import OutboxEvent
 from community.core.schemas import EditIn
 from community.core.settings import Settings
 from community.worker import Worker
-from kb import vectors
+from kb import query_vectors, vector_coverage, vectors
+from kb.embeddings.health import health
 from kb.models import SearchVector
 from kb.search import SearchEngine
 from kb.service_search import semantic_for
@@ -167,7 +167,7 @@ def test_vectors_follow_the_text_not_every_change(
 
     question = db.scalar(select(Post).where(Post.thread_id == thread.id, Post.is_question))
     assert question is not None
-    thread_service.edit_post(
+    thread_editing.edit_post(
         db, asker, question, EditIn(title="Screen flickers on battery", body="Only unplugged.")
     )
     db.commit()
@@ -198,7 +198,7 @@ def test_a_model_that_cannot_run_leaves_search_lexical_and_vectors_catch_up(
 
     # Lexical search still answers, with the document indexed (its vector left out).
     assert f"/t/{thread.id}" in _suggested(client, "invoice wrong address")
-    assert vectors.health.failures()
+    assert health.failures()
     waiting = db.scalars(
         select(OutboxEvent).where(
             OutboxEvent.kind == vectors.VECTORS_NEEDED, OutboxEvent.done_at.is_(None)
@@ -211,11 +211,11 @@ def test_a_model_that_cannot_run_leaves_search_lexical_and_vectors_catch_up(
     # is retried once its back-off is over, and computes what was missing.
     brand = _use_model(db, forum)
     assert vectors.request_missing(db, brand, settings.search_model) == 0
-    assert not vectors.coverage(db, brand, settings.search_model).complete
+    assert not vector_coverage.coverage(db, brand, settings.search_model).complete
     waiting[0].available_at = utcnow()
     db.commit()
     drain(worker)
-    assert vectors.coverage(db, brand, settings.search_model).complete
+    assert vector_coverage.coverage(db, brand, settings.search_model).complete
     assert f"/t/{thread.id}" in _suggested(client, "factura con la dirección equivocada", "es")
 
 
@@ -323,8 +323,8 @@ def test_auto_searches_english_with_a_blend_of_both_models(
     engine_ = SearchEngine(settings)
     english = semantic_for(engine_, brand, query, "en", 0.5)
     assert english is not None and english.embedder == mixed.key
-    minilm_query = np.asarray(vectors.query_vector(specs[1], query))
-    use_query = np.asarray(vectors.query_vector(specs[2], query))
+    minilm_query = np.asarray(query_vectors.query_vector(specs[1], query))
+    use_query = np.asarray(query_vectors.query_vector(specs[2], query))
     blended_score = float(np.dot(english.vector, sent))
     assert blended_score == pytest.approx(
         weights["minilm"] * float(np.dot(minilm_query, stored["minilm"]))

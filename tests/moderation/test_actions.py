@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from community import threads
+from community import thread_editing, threads
 from community.core.audit import AuditLog
 from community.core.clock import utcnow
 from community.core.db import make_session_factory
@@ -232,9 +232,9 @@ def test_moderators_edit_with_a_reason_kept_in_history(
     thread = qa.ask(make_user("asker"))
     answer = qa.answer(make_user("helper"), thread, "Call 555-0100 and ask for the boss.")
     with pytest.raises(FormErrors):
-        threads.edit_post(db, moderator, answer, EditIn(body="Call support."))
+        thread_editing.edit_post(db, moderator, answer, EditIn(body="Call support."))
     db.rollback()
-    threads.edit_post(
+    thread_editing.edit_post(
         db, moderator, answer, EditIn(body="Call support.", reason="removed a phone number")
     )
     db.commit()
@@ -949,10 +949,10 @@ def test_trust_level_2_members_fix_tags_and_counters_follow(
 
     thread = qa.ask(make_user("asker"), tags=["esim"])
     with pytest.raises(PermissionDenied):
-        threads.retag(db, make_user("newish", trust_level=1), thread, ["billing"])
+        thread_editing.retag(db, make_user("newish", trust_level=1), thread, ["billing"])
     db.rollback()
     editor = make_user("regular2", trust_level=2)
-    threads.retag(db, editor, thread, ["billing", "Roaming"])
+    thread_editing.retag(db, editor, thread, ["billing", "Roaming"])
     db.commit()
     fresh(db)
     counts = {tag.name: tag.thread_count for tag in db.scalars(select(Tag))}

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from community import threads, voting
+from community import thread_editing, voting
 from community.core.audit import AuditLog
 from community.core.clock import utcnow
 from community.core.db import make_session_factory
@@ -598,11 +598,11 @@ def test_trust_level_2_may_edit_the_tags_of_others_questions(
         select(Post).where(Post.thread_id == thread.id, Post.is_question.is_(True))
     ).one()
     with pytest.raises(PermissionDenied):
-        threads.retag(db, make_user("member1", trust_level=1), thread, ["mms", "android"])
+        thread_editing.retag(db, make_user("member1", trust_level=1), thread, ["mms", "android"])
     db.rollback()
 
     editor = make_user("member2", trust_level=2)
-    threads.retag(db, editor, _load(db, Thread, thread.id), ["mms", "android"])
+    thread_editing.retag(db, editor, _load(db, Thread, thread.id), ["mms", "android"])
     db.commit()
     fresh(db)
     assert sorted(tag.name for tag in _load(db, Thread, thread.id).tags) == ["android", "mms"]
@@ -610,7 +610,7 @@ def test_trust_level_2_may_edit_the_tags_of_others_questions(
     # Only the tags: the words stay the author's.
     rewrite = EditIn(body="Something else entirely", title=thread.title, reason="clearer")
     with pytest.raises(PermissionDenied):
-        threads.edit_post(db, editor, _load(db, Post, question.id), rewrite)
+        thread_editing.edit_post(db, editor, _load(db, Post, question.id), rewrite)
 
 
 def test_admins_set_the_thresholds_on_the_settings_page(

@@ -41,7 +41,7 @@ from httpx2 import Response  # what Starlette's TestClient returns
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from community import threads, visibility, voting
+from community import thread_editing, threads, visibility, voting
 from community.core.clock import utcnow
 from community.core.db import make_session_factory
 from community.core.models import (
@@ -228,7 +228,7 @@ def build_world(
         answer = qa.answer(author, host, f"Same here: the {words.answer} trick helped. {mentions}")
         if answer.visibility == Visibility.VISIBLE:
             # Edited once, so the answer has a revision history showing its text.
-            threads.edit_post(
+            thread_editing.edit_post(
                 db,
                 author,
                 answer,
@@ -286,7 +286,7 @@ def build_world(
     )
     for flagger in flaggers:  # three trust-level-1 flags reach the brand's hide weight (3)
         queue.flag(db, flagger, answer_post(hidden), FlagReason.OFFENSIVE)
-    threads.delete_post(db, writer, answer_post(deleted))
+    thread_editing.delete_post(db, writer, answer_post(deleted))
     actions.set_post_visibility(
         db, moderator, question_post(deleted), Visibility.DELETED, reason="duplicate"
     )

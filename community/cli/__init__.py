@@ -1,0 +1,48 @@
+"""The `community` command: every command and group is registered here, in the order `--help`
+lists them; each lives in the module of its kind (database, processes, search, importing).
+Expected failures print one line (`error: ...`) and exit 1."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from community.cli import database, importing, processes, search
+from community.wiring import subscribe_all
+
+app = typer.Typer(
+    help="Run and manage the support community.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+meili_app = typer.Typer(help="The managed local Meilisearch (used when MEILI_URL is not set).")
+app.add_typer(meili_app, name="meili")
+import_app = typer.Typer(help="Bring an existing community in.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+vectors_app = typer.Typer(help="Semantic search's document vectors.", no_args_is_help=True)
+app.add_typer(vectors_app, name="vectors")
+
+app.command(name="migrate")(database.migrate_database)
+app.command(name="seed-demo")(database.seed_demo)
+app.command(name="create-user")(database.create_user)
+app.command(name="serve")(processes.serve)
+app.command(name="worker")(processes.worker)
+app.command(name="reindex")(search.reindex)
+app.command(name="rescore")(search.rescore)
+import_app.command("stackexchange")(importing.import_stackexchange)
+app.command(name="seed")(importing.seed)
+app.command(name="search-model")(search.search_model_command)
+vectors_app.command("status")(search.vectors_status)
+meili_app.command("status")(processes.meili_status)
+meili_app.command("start")(processes.meili_start)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING)
+    subscribe_all()  # imports and demo data publish posts: moderation and crowd-service listen
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,138 @@
+"""The long-running processes: the web server (with its embedded worker and managed
+Meilisearch), the standalone worker, and the managed Meilisearch on its own."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import subprocess
+import threading
+from typing import Annotated
+
+import typer
+import uvicorn
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from community.app import create_app
+from community.cli.terminal import CommandError, console, friendly_errors
+from community.core import meili
+from community.core.db import make_engine, make_session_factory
+from community.core.models import Brand
+from community.core.settings import Settings
+from community.worker import Worker, start_in_background
+from kb.reindex import reindex_all
+from kb.search import SearchEngine, SearchUnavailable
+
+
+@friendly_errors
+def serve(
+    host: Annotated[str, typer.Option(envvar="HOST", help="Address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="PORT", help="Port to bind")] = 8000,
+) -> None:
+    """Serve the site. Without MEILI_URL, also runs a managed local Meilisearch."""
+    settings = Settings()
+    server: meili.MeiliServer | None = None
+    if settings.uses_managed_meili:
+        server = meili.start_managed(settings)
+        settings.meili_url = server.url
+        settings.meili_master_key = server.master_key
+        console.print(f"meilisearch: managed server on {server.url}")
+    worker_stop: threading.Event | None = None
+    try:
+        application = create_app(settings)
+        _rebuild_missing_indexes(application.state.session_factory, application.state.search)
+        if settings.embedded_worker:
+            embedded = Worker(settings, application.state.session_factory)
+            _thread, worker_stop = start_in_background(embedded)
+            console.print("worker: running in this process (EMBEDDED_WORKER=false to disable)")
+        config = uvicorn.Config(
+            application,
+            host=host,
+            port=port,
+            log_level=settings.log_level.lower(),
+            proxy_headers=bool(settings.trusted_proxy_list),
+            forwarded_allow_ips=settings.trusted_proxy_list or None,
+            server_header=False,
+        )
+        console.print(f"serving on http://{host}:{port} (Ctrl-C to stop)")
+        with contextlib.suppress(KeyboardInterrupt):
+            # uvicorn re-raises Ctrl-C after its graceful shutdown; stopping is what we want.
+            uvicorn.Server(config).run()
+    finally:
+        if worker_stop is not None:
+            worker_stop.set()
+        if server is not None:
+            server.stop()
+            console.print("meilisearch: stopped")
+
+
+def _rebuild_missing_indexes(session_factory: sessionmaker[Session], search: SearchEngine) -> None:
+    """A brand whose indexes are gone (new Meilisearch, lost data) is indexed before serving."""
+    with session_factory() as db:
+        slugs = list(db.scalars(select(Brand.slug).order_by(Brand.id)))
+    for slug in slugs:
+        try:
+            if search.has_index(search.threads_index(slug)):
+                continue
+            console.print(f"search: building the indexes of {slug}")
+            reindex_all(session_factory, search, brand_slug=slug)
+        except SearchUnavailable as exc:
+            console.print(f"search: unavailable ({exc}); the worker will catch up later")
+            return
+
+
+@friendly_errors
+def worker() -> None:
+    """Run the background worker (outbox, e-mail, sweeps) until Ctrl-C or SIGTERM.
+
+    Run as many as you like beside the web processes on PostgreSQL; on SQLite prefer the
+    embedded worker of `community serve`."""
+    settings = Settings()
+    engine = make_engine(settings.sqlalchemy_url)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    background = Worker(settings, make_session_factory(engine))
+    console.print(f"worker {background.worker_id}: started (Ctrl-C to stop)")
+    try:
+        background.run_forever(stop)
+    except KeyboardInterrupt:
+        stop.set()
+    finally:
+        engine.dispose()
+        console.print("worker: stopped")
+
+
+@friendly_errors
+def meili_status() -> None:
+    """Which binary would run, its version, and whether a managed server is running."""
+    settings = Settings()
+    if settings.meili_url:
+        healthy = meili.is_healthy(settings.meili_url)
+        console.print(f"MEILI_URL={settings.meili_url}: {'healthy' if healthy else 'unreachable'}")
+        if not healthy:
+            raise CommandError(f"Meilisearch at {settings.meili_url} does not answer")
+        return
+    binary = meili.find_binary(settings)
+    version = subprocess.run(  # noqa: S603 - the resolved binary with a fixed flag
+        [str(binary), "--version"], capture_output=True, text=True, check=False, timeout=30
+    ).stdout.strip()
+    console.print(f"binary: {binary} ({version or 'version unknown'})")
+    running = meili.managed_status(settings)
+    console.print(f"managed server: {running or 'not running'}")
+
+
+@friendly_errors
+def meili_start() -> None:
+    """Run the managed Meilisearch in the foreground until Ctrl-C."""
+    settings = Settings()
+    if settings.meili_url:
+        raise CommandError("MEILI_URL is set: this site uses an external Meilisearch")
+    server = meili.start_managed(settings)
+    console.print(f"meilisearch: running on {server.url} (Ctrl-C to stop)")
+    try:
+        server.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()

@@ -1,0 +1,239 @@
+"""Reading threads: one thread's page (question, accepted answer pinned next, the rest by score
+or date) and the forum listing with keyset pagination."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import Select, and_, or_, select, tuple_
+from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
+
+from community.core.errors import BadRequest, NotFound
+from community.core.i18n import gettext as _
+from community.core.models import (
+    Forum,
+    HelpfulMark,
+    Post,
+    PostComment,
+    Tag,
+    Thread,
+    ThreadKind,
+    ThreadStatus,
+    User,
+    Visibility,
+    Vote,
+    thread_tags,
+)
+from community.core.policy import ThreadPermissions, is_staff
+from community.threads import is_watching
+
+PAGE_SIZE = 30
+Sort = Literal["activity", "newest", "unanswered", "top", "solved"]
+SORTS: tuple[Sort, ...] = ("activity", "newest", "unanswered", "top", "solved")
+
+
+# --- one thread's page -----------------------------------------------------------------------
+
+
+@dataclass
+class ThreadPage:
+    thread: Thread
+    question: Post
+    accepted: Post | None
+    answers: list[Post]
+    my_votes: dict[int, int]
+    helped: bool
+    watching: bool
+    permissions: ThreadPermissions
+    answer_sort: str
+    # Remarks under posts (imported from Stack Exchange), by post id, oldest first.
+    comments: dict[int, list[PostComment]] = field(default_factory=dict)
+
+
+def comments_by_post(db: Session, post_ids: list[int]) -> dict[int, list[PostComment]]:
+    comments: dict[int, list[PostComment]] = {}
+    if not post_ids:
+        return comments
+    for comment in db.scalars(
+        select(PostComment)
+        .where(PostComment.post_id.in_(post_ids))
+        .options(selectinload(PostComment.author))
+        .order_by(PostComment.post_id, PostComment.id)
+    ):
+        comments.setdefault(comment.post_id, []).append(comment)
+    return comments
+
+
+def thread_page(
+    db: Session, user: User | None, thread: Thread, *, answer_sort: str = "score"
+) -> ThreadPage:
+    """The question, the accepted answer pinned next, then the rest by score or by date."""
+    statement = select(Post).where(Post.thread_id == thread.id).options(selectinload(Post.author))
+    if user is None:
+        statement = statement.where(Post.visibility == Visibility.VISIBLE)
+    elif not is_staff(user):
+        own_pending = and_(Post.visibility == Visibility.PENDING, Post.author_id == user.id)
+        statement = statement.where(or_(Post.visibility == Visibility.VISIBLE, own_pending))
+    posts = list(db.scalars(statement.order_by(Post.id)))
+    question = next((post for post in posts if post.is_question), None)
+    if question is None:
+        raise NotFound()
+    accepted = next((post for post in posts if post.id == thread.accepted_post_id), None)
+    answers = [post for post in posts if not post.is_question and post is not accepted]
+    if answer_sort == "date":
+        answers.sort(key=lambda post: (post.created_at, post.id))
+    else:
+        answer_sort = "score"
+        answers.sort(key=lambda post: (-post.score, post.created_at, post.id))
+    my_votes: dict[int, int] = {}
+    helped = watching = False
+    if user is not None:
+        ids = [post.id for post in posts]
+        rows = db.execute(
+            select(Vote.post_id, Vote.value).where(Vote.user_id == user.id, Vote.post_id.in_(ids))
+        )
+        my_votes = dict(rows.all())
+        helped = (
+            db.scalar(
+                select(HelpfulMark.id).where(
+                    HelpfulMark.user_id == user.id, HelpfulMark.thread_id == thread.id
+                )
+            )
+            is not None
+        )
+        watching = is_watching(db, user.id, thread.id)
+    return ThreadPage(
+        thread=thread,
+        question=question,
+        accepted=accepted,
+        answers=answers,
+        my_votes=my_votes,
+        helped=helped,
+        watching=watching,
+        permissions=ThreadPermissions(user, thread),
+        answer_sort=answer_sort,
+        comments=comments_by_post(db, [post.id for post in posts]),
+    )
+
+
+# --- the forum listing -----------------------------------------------------------------------
+
+
+@dataclass
+class ThreadQuery:
+    sort: Sort = "activity"
+    tag: str | None = None
+    status: ThreadStatus | None = None
+    kind: ThreadKind | None = None
+    cursor: str | None = None
+    limit: int = PAGE_SIZE
+    # Staff see pending, hidden and deleted threads too (marked as such) so they can act on
+    # them; merged threads are only pointers and stay out.
+    include_removed: bool = False
+
+
+@dataclass
+class ThreadListing:
+    items: list[Thread]
+    next_cursor: str | None
+    query: ThreadQuery = field(default_factory=ThreadQuery)
+
+
+def _sort_columns(sort: Sort) -> tuple[InstrumentedAttribute[Any], InstrumentedAttribute[int]]:
+    if sort in ("newest", "unanswered"):
+        return (Thread.created_at, Thread.id)
+    if sort == "top":
+        return (Thread.score, Thread.id)
+    return (Thread.last_activity_at, Thread.id)
+
+
+def encode_cursor(sort: Sort, thread: Thread) -> str:
+    key: object
+    if sort in ("newest", "unanswered"):
+        key = thread.created_at.isoformat()
+    elif sort == "top":
+        key = thread.score
+    else:
+        key = thread.last_activity_at.isoformat()
+    raw = json.dumps([sort, key, thread.id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(sort: Sort, cursor: str) -> tuple[object, int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        cursor_sort, key, thread_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if cursor_sort != sort or not isinstance(thread_id, int):
+            raise ValueError("cursor for another sort")
+        if sort == "top":
+            if not isinstance(key, int):
+                raise ValueError("bad score")
+            return key, thread_id
+        parsed = datetime.fromisoformat(str(key))
+        if parsed.tzinfo is None:
+            raise ValueError("naive time")
+        return parsed, thread_id
+    except (ValueError, TypeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest(_("That page link is not valid any more."), code="bad_cursor") from exc
+
+
+def list_threads(db: Session, forum: Forum, query: ThreadQuery) -> ThreadListing:
+    """Keyset pagination: each page continues after the last row of the previous one, so
+    page 1,000 costs what page 1 costs."""
+    if query.sort not in SORTS:
+        raise BadRequest(_("Unknown sort order."), code="bad_sort")
+    limit = max(1, min(query.limit, 100))
+    key_column, id_column = _sort_columns(query.sort)
+    statement: Select[Thread] = select(Thread).where(Thread.forum_id == forum.id)
+    if query.include_removed:
+        statement = statement.where(Thread.merged_into_id.is_(None))
+    else:
+        statement = statement.where(Thread.visibility == Visibility.VISIBLE)
+    if query.sort == "unanswered":
+        statement = statement.where(Thread.reply_count == 0, Thread.status != ThreadStatus.SOLVED)
+    if query.sort == "solved":
+        statement = statement.where(Thread.status == ThreadStatus.SOLVED)
+    if query.status is not None:
+        statement = statement.where(Thread.status == query.status)
+    if query.kind is not None:
+        statement = statement.where(Thread.kind == query.kind)
+    if query.tag:
+        tag_id = db.scalar(
+            select(Tag.id).where(Tag.brand_id == forum.brand_id, Tag.name == query.tag.lower())
+        )
+        if tag_id is None:
+            return ThreadListing(items=[], next_cursor=None, query=query)
+        statement = statement.join(
+            thread_tags,
+            and_(thread_tags.c.thread_id == Thread.id, thread_tags.c.tag_id == tag_id),
+        )
+    if query.cursor:
+        key, last_id = decode_cursor(query.sort, query.cursor)
+        statement = statement.where(
+            or_(
+                key_column < key,
+                and_(key_column == key, id_column < last_id),
+            )
+            if db.get_bind().dialect.name == "sqlite"
+            else tuple_(key_column, id_column) < tuple_(key, last_id)
+        )
+    statement = statement.order_by(key_column.desc(), id_column.desc()).limit(limit + 1)
+    statement = statement.options(selectinload(Thread.author), selectinload(Thread.tags))
+    rows = list(db.scalars(statement))
+    next_cursor = encode_cursor(query.sort, rows[limit - 1]) if len(rows) > limit else None
+    return ThreadListing(items=rows[:limit], next_cursor=next_cursor, query=query)
+
+
+def popular_tags(db: Session, brand_id: int, *, limit: int = 20) -> list[Tag]:
+    return list(
+        db.scalars(
+            select(Tag)
+            .where(Tag.brand_id == brand_id, Tag.thread_count > 0)
+            .order_by(Tag.thread_count.desc(), Tag.name)
+            .limit(limit)
+        )
+    )
