@@ -22,6 +22,7 @@ from meilisearch.errors import MeilisearchApiError, MeilisearchCommunicationErro
 from meilisearch.errors import MeilisearchTimeoutError as MeiliTimeout
 from meilisearch.models.task import TaskInfo
 
+from community.core import meili
 from community.core.settings import Settings
 from kb.search_queries import STOP_WORDS, FederatedQuery, Semantic, quote
 
@@ -217,7 +218,7 @@ class SearchEngine:
 
     def wait(self, task_uid: int) -> None:
         try:
-            task = self.client().wait_for_task(task_uid, timeout_in_ms=TASK_TIMEOUT_MS)
+            task = meili.wait_for_task(self.client(), task_uid, timeout_ms=TASK_TIMEOUT_MS)
         except (MeilisearchCommunicationError, MeiliTimeout) as exc:
             raise self._trip(exc) from exc
         if task.status != "succeeded":

@@ -35,6 +35,19 @@ def test_meili_fixture_is_a_real_server(meili_server: meili.MeiliServer) -> None
     client.wait_for_task(client.delete_index(index_uid).task_uid)
 
 
+def test_waiting_for_a_task_returns_it_finished(meili_server: meili.MeiliServer) -> None:
+    client = meilisearch.Client(meili_server.url, MEILI_TEST_KEY)
+    index_uid = f"probe_{uuid.uuid4().hex[:8]}"
+    created = client.create_index(index_uid, {"primaryKey": "id"}).task_uid
+    assert meili.wait_for_task(client, created, timeout_ms=5000).status == "succeeded"
+    # A document without the primary key: the task fails, and the wait says so.
+    failing = client.index(index_uid).add_documents([{"title": "no id"}]).task_uid
+    failed = meili.wait_for_task(client, failing, timeout_ms=5000)
+    assert failed.status == "failed"
+    assert failed.error is not None and failed.error["code"] == "missing_document_id"
+    client.wait_for_task(client.delete_index(index_uid).task_uid)
+
+
 def test_meili_refuses_requests_without_the_key(meili_server: meili.MeiliServer) -> None:
     anonymous = meilisearch.Client(meili_server.url, "not-the-key")
     with pytest.raises(meilisearch.errors.MeilisearchApiError) as refused:
