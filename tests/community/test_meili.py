@@ -48,6 +48,17 @@ def test_waiting_for_a_task_returns_it_finished(meili_server: meili.MeiliServer)
     client.wait_for_task(client.delete_index(index_uid).task_uid)
 
 
+def test_the_managed_server_indexes_within_a_bounded_memory_budget(
+    meili_server: meili.MeiliServer,
+) -> None:
+    # Two thirds of the machine's memory (Meilisearch's default) made every write slow.
+    arguments = Path(f"/proc/{meili_server.process.pid}/cmdline").read_bytes().split(b"\0")
+    budget = arguments.index(b"--max-indexing-memory") + 1
+    assert arguments[budget].decode() == meili.INDEXING_MEMORY == "1GiB"
+    client = meilisearch.Client(meili_server.url, MEILI_TEST_KEY)
+    assert client.health()["status"] == "available"  # the server accepted the option
+
+
 def test_meili_refuses_requests_without_the_key(meili_server: meili.MeiliServer) -> None:
     anonymous = meilisearch.Client(meili_server.url, "not-the-key")
     with pytest.raises(meilisearch.errors.MeilisearchApiError) as refused:
