@@ -22,7 +22,7 @@ from meilisearch.errors import MeilisearchApiError, MeilisearchCommunicationErro
 from meilisearch.errors import MeilisearchTimeoutError as MeiliTimeout
 from meilisearch.models.task import TaskInfo
 
-from community.core import meili
+from community.core import meili, tls
 from community.core.settings import Settings
 from kb.search_queries import STOP_WORDS, FederatedQuery, Semantic, quote
 
@@ -127,21 +127,21 @@ class SearchEngine:
     def __init__(self, settings: Settings, *, writes: bool = True) -> None:
         self.prefix = settings.meili_index_prefix
         self._master_key = settings.meili_master_key
+        url = settings.meili_url
         self._client = (
-            meilisearch.Client(settings.meili_url, settings.meili_master_key, timeout=5)
-            if settings.meili_url and writes
-            else None
+            meilisearch.Client(url, self._master_key, timeout=5) if url and writes else None
         )
         # Searches go through one kept-alive HTTP client (meilisearch-python opens a connection
         # per call). Uncompressed on purpose: compressed chunked replies on a kept-alive
         # connection stall on delayed ACKs (~40 ms per search).
         self._http = (
             httpx.Client(
-                base_url=settings.meili_url.rstrip("/"),
+                base_url=url.rstrip("/"),
                 headers={"Accept-Encoding": "identity"},
                 timeout=httpx.Timeout(5.0, connect=1.0),
+                verify=tls.client_context(),
             )
-            if settings.meili_url
+            if url
             else None
         )
         self._search_key = settings.meili_search_key

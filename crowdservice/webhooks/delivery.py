@@ -32,7 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks import Webhook as StandardWebhook
 
-from community.core import netguard, outbox
+from community.core import netguard, outbox, tls
 from community.core.audit import record_audit
 from community.core.clock import utcnow
 from community.core.db import begin_write
@@ -294,7 +294,12 @@ def deliver_due(
         db.commit()
     if not jobs:
         return 0
-    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+    with httpx.Client(
+        timeout=timeout,
+        follow_redirects=False,
+        trust_env=False,
+        verify=tls.client_context(),
+    ) as client:
         for job in jobs:
             outcome = _send(client, job, clock())
             if not outcome.succeeded:

@@ -22,7 +22,7 @@ import httpx
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
-from community.core import netguard
+from community.core import netguard, tls
 from kb.embeddings.base import (
     EmbedderTimeout,
     EmbedderUnavailable,
@@ -68,7 +68,9 @@ class HttpEmbedder:
     def __init__(self, config: HttpEmbedderConfig) -> None:
         self.config = config
         # httpx's Client is safe to share between threads; one keeps connections alive.
-        self._client = httpx.Client(headers=config.headers, follow_redirects=False)
+        self._client = httpx.Client(
+            headers=config.headers, follow_redirects=False, verify=tls.client_context()
+        )
 
     @property
     def name(self) -> str:
