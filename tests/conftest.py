@@ -40,6 +40,7 @@ How each test is isolated, and why:
 from __future__ import annotations
 
 import email
+import functools
 import os
 import re
 import threading
@@ -72,12 +73,13 @@ from community.all_models import Base
 from community.app import create_app
 from community.core import meili, migrate
 from community.core.auth import LimitStore, LoginThrottle, Passwords
+from community.core.clock import utcnow
 from community.core.db import begin_write, make_engine, make_session_factory
 from community.core.errors import AppError
+from community.core.identity import normalise_email, normalise_username
 from community.core.models import Brand, Forum, Post, Role, Thread, ThreadKind, User
 from community.core.ratelimit import RateLimiter
-from community.core.schemas import AnswerIn, AskIn, RegistrationIn
-from community.core.service import register
+from community.core.schemas import AnswerIn, AskIn
 from community.core.settings import Settings, normalise_database_url
 from community.wiring import subscribe_all
 from community.worker import Worker
@@ -166,6 +168,13 @@ def fresh_database_url(backend: str, tmp_dir: Path) -> tuple[str, Callable[[], N
         return f"sqlite:///{path}", lambda: None
     database = ThrowawayPostgres.create()
     return database.url, database.drop
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The long tests first (after pytest's grouping by backend): a worker that takes one
+    late would still be at it after the other has run out of tests."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -329,7 +338,7 @@ def _give_test_state(app: FastAPI, settings: Settings) -> None:
     them), and none of the caches the last test's requests filled."""
     state = app.state
     state.settings = settings
-    state.passwords = Passwords(settings)
+    state.passwords = passwords_for(settings)
     state.limit_store = limit_store = LimitStore(settings)
     state.login_throttle = LoginThrottle(settings, limit_store)
     state.rate_limiter = RateLimiter(settings, limit_store)
@@ -401,9 +410,33 @@ def cli_env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.delenv("MEILI_URL", raising=False)
 
 
+@functools.cache
+def _passwords(time_cost: int, memory_kib: int, parallelism: int) -> Passwords:
+    return Passwords(
+        Settings(
+            argon2_time_cost=time_cost,
+            argon2_memory_kib=memory_kib,
+            argon2_parallelism=parallelism,
+        )
+    )
+
+
+def passwords_for(settings: Settings) -> Passwords:
+    """One hasher per Argon2 cost for the whole run: a Passwords holds nothing of a test (its
+    timing-equalising dummy hash costs a hash to build, and every test would build it)."""
+    return _passwords(
+        settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
+    )
+
+
+@functools.cache
+def _password_hash(passwords: Passwords, password: str) -> str:
+    return passwords.hash(password)
+
+
 @pytest.fixture
 def passwords(settings: Settings) -> Passwords:
-    return Passwords(settings)
+    return passwords_for(settings)
 
 
 @pytest.fixture
@@ -423,13 +456,23 @@ def make_user(db: Session, passwords: Passwords) -> Callable[..., User]:
         # End any read transaction first: on SQLite a reader that turns writer after another
         # connection committed fails at once ("database is locked").
         db.commit()
-        user = register(
-            db,
-            passwords,
-            RegistrationIn(username=name, email=f"{name}@example.com", password=password),
+        # The account registration makes (tests/community/test_accounts.py tests registering
+        # itself), without its checks' cost: the password policy and an Argon2 hash took 9 ms
+        # per user, and the suite makes thousands. Every user shares one hash of a password.
+        username_shown, username_key = normalise_username(name)
+        email, email_key = normalise_email(f"{name}@example.com")
+        user = User(
+            username=username_shown,
+            username_key=username_key,
+            email=email,
+            email_key=email_key,
+            display_name=username_shown,
+            password_hash=_password_hash(passwords, password),
+            password_changed_at=utcnow(),
             role=role,
+            trust_level=trust_level,
         )
-        user.trust_level = trust_level
+        db.add(user)
         db.commit()
         return user
 

@@ -95,6 +95,7 @@ def _wait_dead(pid: int, timeout: float = 15) -> bool:
     return False
 
 
+@pytest.mark.long
 def test_serve_runs_embedded_and_stops_cleanly_on_ctrl_c(embedded_env: dict[str, str]) -> None:
     instance = Path(embedded_env["INSTANCE_DIR"])
     _run(embedded_env, "migrate")

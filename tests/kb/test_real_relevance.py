@@ -51,6 +51,7 @@ MIN_RECALL_AT_5 = 0.875
 MIN_MRR = 0.65
 
 
+@pytest.mark.long
 def test_ask_form_suggestions_find_the_originals_of_real_duplicates(
     tmp_path: Path, meili_server: meili.MeiliServer
 ) -> None:
