@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from community.core import i18n, notifications, outbox
 from community.core.clock import utcnow
-from community.core.db import begin_write
+from community.core.db import begin_write, no_queries
 from community.core.jobs import Worker
 from community.core.mail import Mailer, email_templates, stable_message_id
 from community.core.models import EmailPreference, Notification, Thread, User
@@ -35,7 +35,9 @@ class NotificationMail:
         self.emails = email_templates()
 
     def _render(self, name: str, **context: object) -> str:
-        return self.emails.get_template(name).render(base_url=self.settings.base_url, **context)
+        # Like a page, an e-mail renders what was loaded for it and never queries.
+        with no_queries(f"email/{name}", strict=self.settings.strict_queries):
+            return self.emails.get_template(name).render(base_url=self.settings.base_url, **context)
 
     def send_notification_email(self, db: Session, event: outbox.OutboxEvent) -> None:
         notification = db.get(Notification, event.payload.get("notification_id"))

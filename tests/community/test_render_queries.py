@@ -13,14 +13,15 @@ from fastapi.responses import HTMLResponse
 from fastapi.testclient import TestClient
 from jinja2 import ChoiceLoader, DictLoader, Environment
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from community.app import create_app
 from community.core import meili
-from community.core.db import QueryWhileRendering, SessionDep
+from community.core.db import QueryWhileRendering, SessionDep, make_session_factory
 from community.core.models import Thread, User
 from community.core.settings import Settings
 from community.core.web import render
+from community.tasks import NotificationMail
 from tests.conftest import QA, make_settings
 
 UserFactory = Callable[..., User]
@@ -114,3 +115,18 @@ def test_without_strict_queries_the_page_renders_and_the_template_is_logged(
         PROBE in record.getMessage() and "Thread.author" in record.getMessage()
         for record in caplog.records
     )
+
+
+def test_an_email_template_that_would_query_fails_too(
+    settings: Settings, engine: Engine, db: Session, make_user: UserFactory
+) -> None:
+    mail = NotificationMail(settings, make_session_factory(engine))
+    reader = make_user("reader")
+    context = {"subject": "A new answer", "link": "http://testserver/t/1"}
+
+    shown = mail._render("notification.txt", user=reader, **context)
+    assert "Hello reader," in shown
+
+    db.expire(reader)  # its name now needs a query: the template would make it
+    with pytest.raises(QueryWhileRendering, match=r"email/notification\.txt"):
+        mail._render("notification.txt", user=reader, **context)
