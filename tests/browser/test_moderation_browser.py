@@ -110,6 +110,9 @@ def sign_in_with_keys(page: Page, live_server: LiveServer, user: User, next_path
     page.keyboard.press("Enter")
     expect(page.get_by_role("status")).to_contain_text(f"Signed in as {user.display_name}.")
     expect(page).to_have_url(live_server.url + next_path)
+    # The queue's keys work once its deferred script has run, before DOMContentLoaded: a key
+    # pressed earlier (a loaded machine) would be lost, as a person's would.
+    page.wait_for_load_state("domcontentloaded")
 
 
 def resolving(item_id: int, decision: str) -> Callable[[Request], bool]:
