@@ -37,6 +37,7 @@ from community.wiring import subscribe_all
 from crowdservice import routes as crowd_routes
 from crowdservice import routes_admin as crowd_admin
 from crowdservice import routes_agent as crowd_agent
+from crowdservice import routes_insights as crowd_insights
 from crowdservice import routes_webhooks as crowd_webhooks
 from kb import api as kb_api
 from kb import routes as kb_routes
@@ -140,8 +141,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(thread_api.router)
     app.include_router(kb_api.router)
     app.include_router(moderation_api.router)
-    # KB and moderation pages first: /b/{brand}/kb, /search, /mod and /conduct must win over
-    # /b/{brand}/{forum} (forum slugs "kb", "search", "ask", "mod", "conduct" are reserved).
+    # KB, moderation and support pages first: /b/{brand}/kb, /search, /mod, /conduct, /agent
+    # and /insights must win over /b/{brand}/{forum} (those forum slugs are reserved).
     app.include_router(kb_routes.router)
     app.include_router(kb_curation.router)
     app.include_router(kb_search_model.router)
@@ -153,6 +154,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(crowd_webhooks.router)
     app.include_router(crowd_agent.router)
     app.include_router(crowd_admin.router)
+    app.include_router(crowd_insights.router)
+    app.include_router(crowd_insights.api)
     app.include_router(community_routes.router)
     app.include_router(thread_routes.router)
     app.include_router(notification_routes.router)
