@@ -3,11 +3,11 @@ each panel as JSON and as CSV from the API. All three call the same service func
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from community import api as community_api
@@ -29,26 +29,32 @@ Day = Annotated[date | None, Query(description="First or last UTC day (YYYY-MM-D
 Text = Annotated[str | None, Query(max_length=60)]
 
 
+@dataclass(frozen=True, slots=True)
+class Scope:
+    brand: Brand
+    period: InsightsFilter
+
+
 def _scope(
-    db: SessionDep, brand_slug: str, start: Day, end: Day, forum: Text, language: Text
-) -> tuple[Brand, InsightsFilter]:
-    brand = community_service.get_brand(db, brand_slug)
-    period = insights_filter(utcnow().date(), start=start, end=end, forum=forum, language=language)
-    return brand, period
-
-
-@router.get("/b/{brand_slug}/insights", response_class=HTMLResponse, name="insights")
-def insights_page(
-    request: Request,
     db: SessionDep,
-    user: Agent,
     brand_slug: str,
     start: Day = None,
     end: Day = None,
     forum: Text = None,
     language: Text = None,
-) -> Response:
-    brand, period = _scope(db, brand_slug, start, end, forum, language)
+) -> Scope:
+    brand = community_service.get_brand(db, brand_slug)
+    period = insights_filter(utcnow().date(), start=start, end=end, forum=forum, language=language)
+    return Scope(brand, period)
+
+
+# After `Agent` in every signature: who may look is settled before the brand and the period.
+InScope = Annotated[Scope, Depends(_scope)]
+
+
+@router.get("/b/{brand_slug}/insights", response_class=HTMLResponse, name="insights")
+def insights_page(request: Request, db: SessionDep, user: Agent, scope: InScope) -> Response:
+    brand, period = scope.brand, scope.period
     return render(
         request,
         "crowdservice/insights.html",
@@ -63,66 +69,32 @@ def insights_page(
 
 
 @api.get("/analytics/{brand_slug}/volume")
-def api_volume(
-    db: SessionDep,
-    user: Agent,
-    brand_slug: str,
-    start: Day = None,
-    end: Day = None,
-    forum: Text = None,
-    language: Text = None,
-) -> dict[str, Any]:
-    brand, period = _scope(db, brand_slug, start, end, forum, language)
-    return {"period": period.as_params(), **asdict(volume(db, brand, period))}
+def api_volume(db: SessionDep, user: Agent, scope: InScope) -> dict[str, Any]:
+    panel = volume(db, scope.brand, scope.period)
+    return {"period": scope.period.as_params(), **asdict(panel)}
 
 
 @api.get("/analytics/{brand_slug}/volume.csv", response_class=Response)
-def api_volume_csv(
-    db: SessionDep,
-    user: Agent,
-    brand_slug: str,
-    start: Day = None,
-    end: Day = None,
-    forum: Text = None,
-    language: Text = None,
-) -> Response:
-    brand, period = _scope(db, brand_slug, start, end, forum, language)
-    rows = export.volume_rows(volume(db, brand, period))
-    return _csv(export.to_csv(export.VOLUME_COLUMNS, rows), brand, "volume", period)
+def api_volume_csv(db: SessionDep, user: Agent, scope: InScope) -> Response:
+    rows = export.volume_rows(volume(db, scope.brand, scope.period))
+    return _csv(export.to_csv(export.VOLUME_COLUMNS, rows), scope, "volume")
 
 
 @api.get("/analytics/{brand_slug}/service")
-def api_service(
-    db: SessionDep,
-    user: Agent,
-    brand_slug: str,
-    start: Day = None,
-    end: Day = None,
-    forum: Text = None,
-    language: Text = None,
-) -> dict[str, Any]:
-    brand, period = _scope(db, brand_slug, start, end, forum, language)
-    panel = service_panel(db, brand, period, now=utcnow())
-    return {"period": period.as_params(), **asdict(panel)}
+def api_service(db: SessionDep, user: Agent, scope: InScope) -> dict[str, Any]:
+    panel = service_panel(db, scope.brand, scope.period, now=utcnow())
+    return {"period": scope.period.as_params(), **asdict(panel)}
 
 
 @api.get("/analytics/{brand_slug}/service.csv", response_class=Response)
-def api_service_csv(
-    db: SessionDep,
-    user: Agent,
-    brand_slug: str,
-    start: Day = None,
-    end: Day = None,
-    forum: Text = None,
-    language: Text = None,
-) -> Response:
-    brand, period = _scope(db, brand_slug, start, end, forum, language)
-    rows = export.service_rows(service_panel(db, brand, period, now=utcnow()))
-    return _csv(export.to_csv(export.SERVICE_COLUMNS, rows), brand, "service", period)
+def api_service_csv(db: SessionDep, user: Agent, scope: InScope) -> Response:
+    rows = export.service_rows(service_panel(db, scope.brand, scope.period, now=utcnow()))
+    return _csv(export.to_csv(export.SERVICE_COLUMNS, rows), scope, "service")
 
 
-def _csv(body: str, brand: Brand, panel: str, period: InsightsFilter) -> Response:
-    name = f"{brand.slug}-{panel}-{period.start.isoformat()}-{period.end.isoformat()}.csv"
+def _csv(body: str, scope: Scope, panel: str) -> Response:
+    period = scope.period
+    name = f"{scope.brand.slug}-{panel}-{period.start.isoformat()}-{period.end.isoformat()}.csv"
     return Response(
         body,
         media_type="text/csv; charset=utf-8",
