@@ -4,8 +4,12 @@ moderator hid was still asked)."""
 
 from __future__ import annotations
 
-from sqlalchemy import Select, select
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Date, Select, cast, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from community.core.models import Brand, Forum, Thread, ThreadKind, Visibility
 from crowdservice.insights.period import InsightsFilter
@@ -30,3 +34,17 @@ def counted_threads(ids: list[int], period: InsightsFilter) -> Select[Thread]:
     if period.language:
         query = query.where(Thread.locale == period.language)
     return query
+
+
+def utc_day(column: ColumnElement[Any] | Any, dialect: str) -> ColumnElement[Any]:
+    """The UTC calendar day of a stored moment, for GROUP BY. SQLite keeps UTC as naive text,
+    so its date() is the UTC day; PostgreSQL keeps timestamptz, whose cast to a date would use
+    the session's time zone, so the moment is moved to UTC first."""
+    if dialect == "sqlite":
+        return func.date(column)
+    return cast(func.timezone("UTC", column), Date)
+
+
+def as_date(value: object) -> date:
+    """A day as the database gave it back (SQLite: "2026-11-01"; PostgreSQL: a date)."""
+    return value if isinstance(value, date) else date.fromisoformat(str(value))

@@ -86,6 +86,7 @@ def staff_pages(db: Session, qa: QA, make_user: Callable[..., User]) -> tuple[Us
         f"/admin/brands/{brand}/search",
         "/admin/outbox",
         f"/b/{brand}/kb/queue",
+        f"/b/{brand}/insights",
         f"/t/{item.thread_id}",
     ]
     return admin, pages
