@@ -15,9 +15,11 @@ from community.core import service as community_service
 from community.core.auth import Agent
 from community.core.clock import utcnow
 from community.core.db import SessionDep
+from community.core.errors import FormErrors
+from community.core.i18n import gettext as _
 from community.core.models import Brand
 from community.core.web import render
-from crowdservice.insights import export
+from crowdservice.insights import export, weekly
 from crowdservice.insights.period import InsightsFilter, insights_filter
 from crowdservice.insights.service_levels import service_panel
 from crowdservice.insights.volume import volume
@@ -65,6 +67,21 @@ def insights_page(request: Request, db: SessionDep, user: Agent, scope: InScope)
             "service": service_panel(db, brand, period, now=utcnow()),
             "forums": community_service.list_forums(db, brand),
         },
+    )
+
+
+@router.get("/b/{brand_slug}/insights/weekly", response_class=HTMLResponse, name="insights_weekly")
+def weekly_page(
+    request: Request, db: SessionDep, user: Agent, brand_slug: str, week: Day = None
+) -> Response:
+    brand = community_service.get_brand(db, brand_slug)
+    today = utcnow().date()
+    chosen = weekly.week_of(week) if week else weekly.last_full_week(today)
+    if chosen > weekly.week_of(today):
+        raise FormErrors({"week": _("That week has not begun.")})
+    summary = weekly.weekly_summary(db, brand, chosen, now=utcnow())
+    return render(
+        request, "crowdservice/insights_weekly.html", {"brand": brand, "summary": summary}
     )
 
 

@@ -1,5 +1,5 @@
-"""Crowd-service's background jobs: the escalation sweep (deadlines, reminders, hand-backs) and
-webhook deliveries."""
+"""Crowd-service's background jobs: the escalation sweep (deadlines, reminders, hand-backs),
+webhook deliveries and the admins' weekly insights summary."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
+from community.core.clock import utcnow
 from community.core.db import begin_write
 from community.core.jobs import Worker
 from crowdservice import webhooks as crowd_webhooks
 from crowdservice.escalation_sweep import sweep
+from crowdservice.insights.weekly import send_weekly_summaries
 
 logger = logging.getLogger(__name__)
 
@@ -19,6 +21,9 @@ logger = logging.getLogger(__name__)
 def register(worker: Worker) -> None:
     # Escalation deadlines are minutes long (P1: 10); a sweep every 30 s keeps them.
     worker.every("escalations", timedelta(seconds=30), escalation_sweep)
+    # Looks hourly; sends once a week per brand (Monday morning UTC), so a worker that was
+    # down on Monday still sends when it is back.
+    worker.every("weekly insights", timedelta(hours=1), weekly_insights)
     crowd_webhooks.register(worker)
 
 
@@ -26,3 +31,10 @@ def escalation_sweep(db: Session) -> None:
     begin_write(db)
     report = sweep(db)
     logger.debug("escalation sweep: %s", report)
+
+
+def weekly_insights(db: Session) -> None:
+    begin_write(db)
+    made = send_weekly_summaries(db, now=utcnow())
+    if made:
+        logger.info("weekly insights: %d notifications", made)

@@ -115,6 +115,7 @@ class NotificationKind(enum.StrEnum):
     APPROVED = "approved"  # a moderator published your held post
     EXPERT_INVITATION = "expert_invitation"  # asked to help with an unanswered question
     SUPPORT = "support"  # the support team took up (or answered) your thread
+    INSIGHTS = "insights"  # the weekly summary, to a brand's admins
 
 
 class Brand(Base):

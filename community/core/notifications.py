@@ -299,6 +299,9 @@ def describe(notification: Notification) -> str:
 
 
 def target_path(notification: Notification) -> str:
+    if notification.kind == NotificationKind.INSIGHTS:
+        # A page of this site the job wrote (crowdservice.insights.weekly), never user input.
+        return str((notification.data or {}).get("path", "/notifications"))
     if notification.thread_id is None or notification.kind == NotificationKind.MODERATION:
         return "/notifications"
     anchor = f"#post-{notification.post_id}" if notification.post_id else ""
