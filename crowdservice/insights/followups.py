@@ -59,12 +59,16 @@ def thread_times(
     ).all()
     times: dict[int, list[datetime]] = {}
     for author, created in rows:
-        times.setdefault(int(author), []).append(created)
+        if author is not None:  # the IN leaves no NULL out; this tells the type checker
+            times.setdefault(author, []).append(created)
     return times
 
 
-def asked_between(times: ThreadTimes, user_id: int, after: datetime, until: datetime) -> bool:
-    """Did the person start a thread after `after` and no later than `until`?"""
-    started = times.get(user_id, [])
+def asked_between(
+    times: ThreadTimes, user_id: int | None, after: datetime, until: datetime
+) -> bool:
+    """Did the person start a thread after `after` and no later than `until`? (Nobody, for
+    no one.)"""
+    started = times.get(user_id, []) if user_id is not None else []
     first_after = bisect_right(started, after)
     return first_after < len(started) and started[first_after] <= until

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from community.core.models import Brand, Thread
@@ -197,7 +197,7 @@ def _searches(db: Session, brand: Brand, period: InsightsFilter, now: datetime) 
     ).all()
     times = thread_times(db, brand, askers, period.since, window_end)
     followed = sum(
-        asked_between(times, int(user), moment, moment + FOLLOW_UP) for user, moment in judged
+        asked_between(times, user, moment, moment + FOLLOW_UP) for user, moment in judged
     )
     signed_in_judged = int(total) - int(not_linkable) - int(pending)
     return outcomes(int(total), int(not_linkable), int(pending), signed_in_judged - followed)

@@ -198,9 +198,7 @@ def knowledge_base(db: Session, forum: Forum, other: Forum, make_user: UserFacto
     solution(forum, at(1, 8))
     solution(forum, at(2, 9))
     db.flush()
-    db.query(Solution).filter(Solution.promoted_at == at(2, 9)).update(
-        {"withdrawn_at": at(3, 9)}
-    )
+    db.query(Solution).filter(Solution.promoted_at == at(2, 9)).update({"withdrawn_at": at(3, 9)})
     solution(billing, at(3, 9), locale="es")
     solution(forum, at(31, 9, month=10))
     solution(other, at(2, 9))
@@ -310,4 +308,4 @@ def test_csv_rows_carry_the_panel(db: Session, forum: Forum) -> None:
     assert [row["label"] for row in rows if row["section"] == "promoted"] == [
         "2026-W44", "2026-W45"
     ]  # fmt: skip
-    assert [row["label"] for row in rows if row["section"] == "rating"][0] == "Set up eSIM"
+    assert next(row["label"] for row in rows if row["section"] == "rating") == "Set up eSIM"
