@@ -28,6 +28,8 @@ from kb.search_settings import SearchSettingsForm, do_save_search_settings
 router = APIRouter(include_in_schema=False)
 FormText = Annotated[str, Form()]
 FormList = Annotated[list[str], Form()]
+# A title filled in from a link is cut to what the editor's title field takes.
+TITLE_PREFILL_MAX = 150
 
 
 @router.get("/b/{brand_slug}/kb/queue", response_class=HTMLResponse, name="kb_queue")
@@ -111,12 +113,16 @@ def new_article(
     brand_slug: str,
     thread: int | None = None,
     answers: str = "",
+    title: str = "",
 ) -> Response:
+    """The editor, empty, drafted from a thread, or with a `title` filled in (the insights'
+    "write an article" link for a search that found nothing). The title is only shown in the
+    form (escaped like any value); nothing is saved until the agent submits it."""
     brand = community_service.get_brand(db, brand_slug)
     source = access_thread(db, user, thread) if thread else None
     if source is not None and source.forum.brand_id != brand.id:
         raise NotFound()
-    form = _form("", "", "", "", "en", "", "")
+    form = _form(" ".join(title.split())[:TITLE_PREFILL_MAX], "", "", "", "en", "", "")
     credited: list[int] = []
     findings: list[pii.Finding] = []
     if source is not None:
