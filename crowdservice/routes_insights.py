@@ -15,14 +15,12 @@ from community.core import service as community_service
 from community.core.auth import Agent
 from community.core.clock import utcnow
 from community.core.db import SessionDep
-from community.core.errors import FormErrors
+from community.core.errors import FormErrors, NotFound
 from community.core.i18n import gettext as _
 from community.core.models import Brand
 from community.core.web import render
-from crowdservice.insights import export, weekly
+from crowdservice.insights import export, panels, weekly
 from crowdservice.insights.period import InsightsFilter, insights_filter
-from crowdservice.insights.service_levels import service_panel
-from crowdservice.insights.volume import volume
 
 router = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1", responses=community_api.ERRORS, tags=["insights"])  # type: ignore[arg-type]
@@ -63,8 +61,7 @@ def insights_page(request: Request, db: SessionDep, user: Agent, scope: InScope)
         {
             "brand": brand,
             "period": period,
-            "volume": volume(db, brand, period),
-            "service": service_panel(db, brand, period, now=utcnow()),
+            "panels": panels.compute_all(db, brand, period, now=utcnow()),
             "forums": community_service.list_forums(db, brand),
         },
     )
@@ -85,28 +82,26 @@ def weekly_page(
     )
 
 
-@api.get("/analytics/{brand_slug}/volume")
-def api_volume(db: SessionDep, user: Agent, scope: InScope) -> dict[str, Any]:
-    panel = volume(db, scope.brand, scope.period)
-    return {"period": scope.period.as_params(), **asdict(panel)}
+# The CSV route first: "{panel}" alone would also match "volume.csv".
+@api.get("/analytics/{brand_slug}/{panel}.csv", response_class=Response)
+def api_panel_csv(db: SessionDep, user: Agent, scope: InScope, panel: str) -> Response:
+    chosen = _panel(panel)
+    rows = chosen.rows(chosen.compute(db, scope.brand, scope.period, utcnow()))
+    return _csv(export.to_csv(chosen.columns, rows), scope, panel)
 
 
-@api.get("/analytics/{brand_slug}/volume.csv", response_class=Response)
-def api_volume_csv(db: SessionDep, user: Agent, scope: InScope) -> Response:
-    rows = export.volume_rows(volume(db, scope.brand, scope.period))
-    return _csv(export.to_csv(export.VOLUME_COLUMNS, rows), scope, "volume")
+@api.get("/analytics/{brand_slug}/{panel}")
+def api_panel(db: SessionDep, user: Agent, scope: InScope, panel: str) -> dict[str, Any]:
+    """One panel's figures for the period (see the insights page for each definition)."""
+    data = _panel(panel).compute(db, scope.brand, scope.period, utcnow())
+    return {"period": scope.period.as_params(), **asdict(data)}
 
 
-@api.get("/analytics/{brand_slug}/service")
-def api_service(db: SessionDep, user: Agent, scope: InScope) -> dict[str, Any]:
-    panel = service_panel(db, scope.brand, scope.period, now=utcnow())
-    return {"period": scope.period.as_params(), **asdict(panel)}
-
-
-@api.get("/analytics/{brand_slug}/service.csv", response_class=Response)
-def api_service_csv(db: SessionDep, user: Agent, scope: InScope) -> Response:
-    rows = export.service_rows(service_panel(db, scope.brand, scope.period, now=utcnow()))
-    return _csv(export.to_csv(export.SERVICE_COLUMNS, rows), scope, "service")
+def _panel(name: str) -> panels.Panel:
+    chosen = panels.PANELS.get(name)
+    if chosen is None:
+        raise NotFound(_("There is no insights panel of that name."))
+    return chosen
 
 
 def _csv(body: str, scope: Scope, panel: str) -> Response:
