@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TypeVarTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -60,6 +60,8 @@ from crowdservice.insights.period import InsightsFilter
 from crowdservice.insights.scope import counted_threads, forum_ids
 from crowdservice.insights.service_levels import Times, times
 from crowdservice.models import Escalation, EscalationStatus, ExpertInvitation, Resolution
+
+Columns = TypeVarTuple("Columns")  # a query's columns, kept through the filters
 
 TOP_CONTRIBUTORS = 10
 # Outcomes that resolve a case (a returned one goes back to the community unresolved).
@@ -121,7 +123,7 @@ def crowd_panel(db: Session, brand: Brand, period: InsightsFilter, *, now: datet
     )
 
 
-def _in_language(query: Select[Any], period: InsightsFilter) -> Select[Any]:
+def _in_language(query: Select[*Columns], period: InsightsFilter) -> Select[*Columns]:
     return query.where(Thread.locale == period.language) if period.language else query
 
 
@@ -188,7 +190,7 @@ def _peer_answer_times(db: Session, ids: list[int], period: InsightsFilter) -> l
             Post.is_question.is_(False),
             Post.visibility == Visibility.VISIBLE,
             Post.is_official.is_(False),
-            User.role == Role.MEMBER,
+            User.role.not_in(Role.STAFF),
             or_(threads.c.author_id.is_(None), Post.author_id != threads.c.author_id),
         )
         .group_by(threads.c.id, threads.c.created_at)
@@ -250,7 +252,7 @@ def _top_contributors(db: Session, ids: list[int], period: InsightsFilter) -> li
             Post.is_official.is_(False),
             Post.created_at >= period.since,
             Post.created_at < period.until,
-            User.role == Role.MEMBER,
+            User.role.not_in(Role.STAFF),
             # Answers to their own questions help nobody else.
             or_(Thread.author_id.is_(None), Thread.author_id != Post.author_id),
         )
