@@ -6,7 +6,7 @@ followed to today, so a question asked on the period's last day counts as solved
 solved since: a cohort, the way a support lead asks "what became of the questions we got in
 March?", and a figure that settles once the questions have aged. (The store keeps no time of
 acceptance, so "solved within the period" could not be computed honestly anyway.) Shares are
-0 when there is nothing to divide by; each comes with its count and what it is a share of.
+None ("–") when there is nothing to divide; each comes with its count and what it is a share of.
 
 - **Solved without an agent**: of the period's questions solved so far, the share solved by the
   community. Solved: the question has an accepted answer that is still published, or one of its
@@ -72,11 +72,12 @@ BY_SUPPORT = (Resolution.AGENT, Resolution.HELPDESK)
 
 @dataclass(frozen=True, slots=True)
 class Part:
-    """`count` of `out_of`; `share` is count / out_of, 0 when out_of is 0."""
+    """`count` of `out_of`; `share` is count / out_of, None when there is nothing to divide
+    (shown as "–", as the service panel does)."""
 
     count: int
     out_of: int
-    share: float
+    share: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +102,7 @@ class CrowdPanel:
 
 
 def part(count: int, out_of: int) -> Part:
-    return Part(count, out_of, count / out_of if out_of else 0.0)
+    return Part(count, out_of, count / out_of if out_of else None)
 
 
 def crowd_panel(db: Session, brand: Brand, period: InsightsFilter, *, now: datetime) -> CrowdPanel:

@@ -12,7 +12,15 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from community.core.models import Brand
-from crowdservice.insights import export, gaps, self_service, service_levels, volume
+from crowdservice.insights import (
+    crowd,
+    export,
+    gaps,
+    health,
+    self_service,
+    service_levels,
+    volume,
+)
 from crowdservice.insights.period import InsightsFilter
 
 
@@ -38,6 +46,16 @@ PANELS: dict[str, Panel] = {
         lambda db, brand, period, now: self_service.self_service_panel(db, brand, period, now=now),
         self_service.self_service_rows,
         self_service.SELF_SERVICE_COLUMNS,
+    ),
+    "crowd": Panel(
+        lambda db, brand, period, now: crowd.crowd_panel(db, brand, period, now=now),
+        crowd.crowd_rows,
+        crowd.CROWD_COLUMNS,
+    ),
+    "health": Panel(
+        lambda db, brand, period, now: health.health_panel(db, brand, period, now=now),
+        health.health_rows,
+        health.HEALTH_COLUMNS,
     ),
     "gaps": Panel(
         lambda db, brand, period, now: gaps.gaps_panel(db, brand, period, now=now),

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from community.core.clock import utcnow
 from community.core.models import Forum, Post, Role, Thread, User, Visibility
+from crowdservice.insights.panels import PANELS
 from crowdservice.insights.period import insights_filter
 from crowdservice.insights.service_levels import nearest_rank, service_panel
 from crowdservice.insights.volume import volume
@@ -265,13 +266,10 @@ def test_members_moderators_and_anonymous_see_nothing(
     as_role: AsRole, forum: Forum, role: Role | None
 ) -> None:
     client, _user = as_role(role)
-    for path in (
-        "/b/acme/insights",
-        "/api/v1/analytics/acme/volume",
-        "/api/v1/analytics/acme/volume.csv",
-        "/api/v1/analytics/acme/service",
-        "/api/v1/analytics/acme/service.csv",
-    ):
+    paths = ["/b/acme/insights", "/b/acme/insights/weekly"]
+    for name in PANELS:
+        paths += [f"/api/v1/analytics/acme/{name}", f"/api/v1/analytics/acme/{name}.csv"]
+    for path in paths:
         response = client.get(path, follow_redirects=False)
         assert response.status_code in (401, 403, 303), path
         assert "New threads" not in response.text
@@ -304,3 +302,24 @@ def test_a_bad_period_is_refused_with_the_reason(
         assert field in response.text
     assert client.get("/b/acme/insights", params=params).status_code == 422
     assert client.get("/api/v1/analytics/nobrand/volume").status_code == 404
+
+
+@pytest.mark.usefixtures("volume_data")
+def test_every_panel_is_on_the_page_and_in_the_api_as_json_and_csv(
+    as_role: AsRole, forum: Forum
+) -> None:
+    client, _agent = as_role(Role.AGENT)
+    page = client.get("/b/acme/insights", params=PERIOD).text
+    for name, panel in PANELS.items():
+        assert f'id="panel-{name}"' in page, name
+        assert f"/api/v1/analytics/acme/{name}.csv?" in page, name
+        data = client.get(f"/api/v1/analytics/acme/{name}", params=PERIOD)
+        assert data.status_code == 200, (name, data.text)
+        assert data.json()["period"] == PERIOD
+        exported = client.get(f"/api/v1/analytics/acme/{name}.csv", params=PERIOD)
+        assert exported.status_code == 200
+        header = next(csv.reader(io.StringIO(exported.text)))
+        assert header == list(panel.columns), name
+    unknown = client.get("/api/v1/analytics/acme/nothing", params=PERIOD)
+    assert unknown.status_code == 404
+    assert client.get("/api/v1/analytics/acme/nothing.csv").status_code == 404

@@ -199,17 +199,17 @@ def test_crowd_panel_respects_the_forum_and_language_filters(db: Session, forum:
     assert billing.solved_without_agent == Part(0, 1, 0.0)
     assert billing.peer_answered == Part(1, 1, 1.0)
     assert billing.peer_answer_time == Times(1, 86400.0, 86400.0)
-    assert billing.community_escalations == Part(0, 0, 0.0)
-    assert billing.invitations_answered == Part(0, 0, 0.0)
+    assert billing.community_escalations == Part(0, 0, None)
+    assert billing.invitations_answered == Part(0, 0, None)
     assert [(c.name, c.answers, c.accepted) for c in billing.top_contributors] == [("Carl", 1, 1)]
 
     # Spanish holds Q6 only: unanswered, its escalation returned, bea's invitation unanswered.
     spanish = crowd_panel(db, forum.brand, period(language="es"), now=NOW)
     assert spanish.questions == 1
-    assert spanish.solved_without_agent == Part(0, 0, 0.0)
+    assert spanish.solved_without_agent == Part(0, 0, None)
     assert spanish.peer_answered == Part(0, 1, 0.0)
     assert spanish.peer_answer_time == Times(0, None, None)
-    assert spanish.community_escalations == Part(0, 0, 0.0)
+    assert spanish.community_escalations == Part(0, 0, None)
     assert spanish.invitations_answered == Part(0, 1, 0.0)
     assert spanish.invitations_in_time == Part(0, 1, 0.0)
     assert spanish.top_contributors == []
@@ -220,7 +220,7 @@ def test_crowd_panel_with_no_data(db: Session, forum: Forum) -> None:
     assert panel.questions == 0
     for value in (panel.solved_without_agent, panel.peer_answered, panel.community_escalations,
                   panel.invitations_answered, panel.invitations_in_time):  # fmt: skip
-        assert value == Part(0, 0, 0.0)
+        assert value == Part(0, 0, None)
     assert panel.peer_answer_time == Times(0, None, None)
     assert panel.top_contributors == []
 
