@@ -138,8 +138,8 @@ def suggest(
     request: Request, db: SessionDep, user: OptionalUser, brand_slug: str, title: str = ""
 ) -> Response:
     """Answers that may already exist, shown while a question's title is typed; none for a
-    visitor in the brand's deflection holdout (kb.ask_sessions), whose session is recorded
-    like everyone's."""
+    visitor in the brand's deflection holdout (kb.ask_sessions). A signed-in visitor's session
+    and its group are recorded, in either group."""
     brand = community_service.get_brand(db, brand_slug)
     hits: list[Hit] = []
     degraded = False
