@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from community import revisions, thread_editing, thread_reading, threads, voting
 from community.core import policy, service
 from community.core.auth import CurrentUser, OptionalUser, client_ip
+from community.core.clock import utcnow
 from community.core.db import SessionDep
 from community.core.errors import FormErrors, PermissionDenied, ThreadMerged
 from community.core.forms import parse_form
@@ -21,10 +22,11 @@ from community.core.models import Post, Thread, ThreadKind, ThreadStatus, User, 
 from community.core.policy import ThreadPermissions, is_staff
 from community.core.ratelimit import limited
 from community.core.schemas import AnswerIn, AskIn, EditIn
+from community.core.viewcount import viewer_key
 from community.core.web import flash_redirect, is_htmx, page_viewer_key, render
 from community.diffs import revision_diffs
 from crowdservice import service as crowd_service
-from kb import duplicate_review
+from kb import ask_sessions, duplicate_review
 from kb import service as kb_service
 
 router = APIRouter(include_in_schema=False)
@@ -120,6 +122,9 @@ def ask_submit(
             _clean, errors = threads.check_question(data)
             raise FormErrors({"forum": _("Choose a forum.")} | errors)
         thread = threads.ask(db, user, target, data, locale=active_locale())
+        # The outcome of the asker's ask-form session, for the deflection experiment.
+        visitor = viewer_key(user_id=user.id, session_token=None, ip=None)
+        ask_sessions.record_question(db, brand, visitor, thread, now=utcnow())
     except FormErrors as exc:
         db.rollback()
         return render(

@@ -224,6 +224,41 @@ class DeflectionEvent(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class AskArm(enum.StrEnum):
+    """Which group of the deflection experiment an ask-form session is in."""
+
+    SUGGESTIONS = "suggestions"
+    HOLDOUT = "holdout"  # shown no suggestions
+
+
+class AskSession(Base):
+    """One visitor writing a question on one brand's ask form: a session lasts while the title
+    is being typed, ending 30 minutes after the last suggestion request or when the visitor
+    posts a question (kb.ask_sessions). The group it was assigned to and its outcome are kept,
+    so the deflection figure can be recomputed from these rows alone."""
+
+    __tablename__ = "kb_ask_sessions"
+    __table_args__ = (
+        # The visitor's n-th session in the brand: two requests at once cannot open two.
+        UniqueConstraint("brand_id", "visitor_key", "number"),
+        Index("ix_kb_ask_sessions_brand_started", "brand_id", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"))
+    # community.core.viewcount.viewer_key: a hash, never an address.
+    visitor_key: Mapped[str] = mapped_column(String(32))
+    number: Mapped[int] = mapped_column(Integer)
+    arm: Mapped[AskArm] = mapped_column(str_enum(AskArm))
+    # The brand's holdout share when the session was assigned.
+    holdout_percent: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The outcome: the question posted in the session. The time stays if the thread is deleted.
+    thread_id: Mapped[int | None] = mapped_column(ForeignKey("threads.id", ondelete="SET NULL"))
+    ended_with_thread_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
 class SearchVector(Base):
     """A document's sentence embedding for one model, kept so that re-indexing a thread (a vote,
     an edit of another post) re-sends its vector instead of computing it again, and so that a

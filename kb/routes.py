@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from community.core import policy
 from community.core import service as community_service
 from community.core.auth import OptionalUser, client_ip
+from community.core.clock import utcnow
 from community.core.db import SessionDep
 from community.core.errors import FormErrors, NotFound
 from community.core.forms import MAX_ID, whole_number
@@ -20,9 +21,10 @@ from community.core.models import Brand
 from community.core.ratelimit import limited
 from community.core.viewcount import viewer_key
 from community.core.web import flash_redirect, is_htmx, page_viewer_key, render
-from kb import article_feedback, service, service_search, suggestions
+from kb import article_feedback, ask_sessions, service, service_search, suggestions
+from kb.models import AskArm
 from kb.search import SearchEngine, SearchUnavailable
-from kb.service_search import Scope
+from kb.service_search import Hit, Scope
 
 router = APIRouter(include_in_schema=False)
 FormText = Annotated[str, Form()]
@@ -132,12 +134,23 @@ def search_page(
     name="kb_suggest",
     dependencies=[limited("search")],
 )
-def suggest(request: Request, db: SessionDep, brand_slug: str, title: str = "") -> Response:
-    """Answers that may already exist, shown while a question's title is typed."""
+def suggest(
+    request: Request, db: SessionDep, user: OptionalUser, brand_slug: str, title: str = ""
+) -> Response:
+    """Answers that may already exist, shown while a question's title is typed; none for a
+    visitor in the brand's deflection holdout (kb.ask_sessions). A signed-in visitor's session
+    and its group are recorded, in either group."""
     brand = community_service.get_brand(db, brand_slug)
-    hits, degraded = suggestions.suggest(
-        db, engine_of(request), brand, title, locale=active_locale()
-    )
+    hits: list[Hit] = []
+    degraded = False
+    if len(suggestions.typed_title(title)) >= suggestions.SUGGEST_MIN_CHARS:
+        visitor = _visitor(request, user.id if user else None)
+        arm = ask_sessions.visit(db, brand, visitor, signed_in=user is not None, now=utcnow())
+        db.commit()
+        if arm == AskArm.SUGGESTIONS:
+            hits, degraded = suggestions.suggest(
+                db, engine_of(request), brand, title, locale=active_locale()
+            )
     return render(
         request,
         "kb/_suggestions.html",

@@ -1,5 +1,6 @@
-"""The semantic search model on a brand's search settings page (the rest of the page, synonyms
-and thresholds, is in kb.routes_curation): the page's shared rendering and the model's form."""
+"""The semantic search model and the deflection holdout on a brand's search settings page (the
+rest of the page, synonyms and thresholds, is in kb.routes_curation): the page's shared
+rendering, the model's form and the holdout's."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from community.core.errors import FormErrors
 from community.core.i18n import gettext as _
 from community.core.models import Brand
 from community.core.web import flash_redirect, render
-from kb import search_model
+from kb import ask_sessions, search_model
 
 router = APIRouter(include_in_schema=False)
 FormText = Annotated[str, Form()]
@@ -37,6 +38,15 @@ def _model_form(brand: Brand) -> dict[str, object]:
     }
 
 
+def _holdout_form(brand: Brand) -> dict[str, object]:
+    """Switched off, the share field offers the default for when it is switched on."""
+    enabled = brand.holdout_percent > 0
+    return {
+        "enabled": enabled,
+        "percent": brand.holdout_percent if enabled else ask_sessions.DEFAULT_HOLDOUT_PERCENT,
+    }
+
+
 def search_page(
     request: Request,
     db: Session,
@@ -46,6 +56,8 @@ def search_page(
     errors: dict[str, str] | None = None,
     model_form: dict[str, object] | None = None,
     model_errors: dict[str, str] | None = None,
+    holdout_form: dict[str, object] | None = None,
+    holdout_errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
     default = request.app.state.settings.search_model
@@ -64,6 +76,8 @@ def search_page(
             "model_form": model_form or _model_form(brand),
             "model_errors": model_errors or {},
             "coverage_text": search_model.coverage_text(model.coverage),
+            "holdout_form": holdout_form or _holdout_form(brand),
+            "holdout_errors": holdout_errors or {},
         },
         status_code=status_code,
     )
@@ -137,4 +151,39 @@ def save_search_model(
         )
     else:
         message = _("The search model is saved.")
+    return flash_redirect(request, f"/admin/brands/{brand.slug}/search", message)
+
+
+@router.post(
+    "/admin/brands/{brand_slug}/search/holdout",
+    response_class=HTMLResponse,
+    name="admin_search_holdout",
+)
+def save_holdout(
+    request: Request,
+    db: SessionDep,
+    user: Admin,
+    brand_slug: str,
+    holdout_enabled: FormText = "",
+    holdout_percent: FormText = "",
+) -> Response:
+    """The deflection holdout: on or off, and the share of ask-form sessions held back."""
+    brand = community_service.get_brand(db, brand_slug)
+    form = ask_sessions.HoldoutForm(enabled=holdout_enabled == "1", percent=holdout_percent[:20])
+    try:
+        percent = ask_sessions.do_set_holdout(db, user, brand, form, ip=client_ip(request))
+    except FormErrors as exc:
+        db.rollback()
+        brand = community_service.get_brand(db, brand_slug)
+        typed: dict[str, object] = {"enabled": form.enabled, "percent": form.percent}
+        return search_page(
+            request, db, brand, holdout_form=typed, holdout_errors=exc.errors, status_code=422
+        )
+    db.commit()
+    message = (
+        _("The holdout is on: %(percent)d%% of ask-form sessions get no suggestions.")
+        % {"percent": percent}
+        if percent
+        else _("The holdout is off: every ask-form session gets suggestions.")
+    )
     return flash_redirect(request, f"/admin/brands/{brand.slug}/search", message)

@@ -144,6 +144,8 @@ class Brand(Base):
     flag_hide_weight: Mapped[float] = mapped_column(default=3.0)
     trust_thresholds: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
     code_of_conduct: Mapped[str] = mapped_column(Text, default="")
+    # Deflection holdout: the percent (0-50; 0 is off) of ask-form sessions shown no suggestions.
+    holdout_percent: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     forums: Mapped[list[Forum]] = relationship(
