@@ -54,6 +54,7 @@ ACTIONS = {
     "brand.trust_thresholds": N_("Trust thresholds changed"),
     "brand.search_settings": N_("Search settings changed"),
     "brand.search_model": N_("Semantic search model changed"),
+    "brand.holdout": N_("Deflection holdout changed"),
     "kb.article_created": N_("Article created"),
     "kb.article_status": N_("Article status changed"),
     "kb.article_verified": N_("Article verified"),

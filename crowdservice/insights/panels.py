@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from community.core.models import Brand
 from crowdservice.insights import (
     crowd,
+    deflection,
     export,
     gaps,
     health,
@@ -56,6 +57,11 @@ PANELS: dict[str, Panel] = {
         lambda db, brand, period, now: health.health_panel(db, brand, period, now=now),
         health.health_rows,
         health.HEALTH_COLUMNS,
+    ),
+    "deflection": Panel(
+        lambda db, brand, period, now: deflection.deflection_panel(db, brand, period, now=now),
+        deflection.deflection_rows,
+        deflection.DEFLECTION_COLUMNS,
     ),
     "gaps": Panel(
         lambda db, brand, period, now: gaps.gaps_panel(db, brand, period, now=now),
