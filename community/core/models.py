@@ -144,8 +144,7 @@ class Brand(Base):
     flag_hide_weight: Mapped[float] = mapped_column(default=3.0)
     trust_thresholds: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
     code_of_conduct: Mapped[str] = mapped_column(Text, default="")
-    # Deflection holdout: the percent (0-50; 0 is off) of ask-form sessions shown no suggestions.
-    holdout_percent: Mapped[int] = mapped_column(Integer, default=0)
+    holdout_percent: Mapped[int] = mapped_column(Integer, default=0)  # ask-form holdout %, 0 = off
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     forums: Mapped[list[Forum]] = relationship(
@@ -362,7 +361,7 @@ class Post(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Hidden only because its author is suspended: shown again when the suspension ends.
     hidden_by_suspension: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     # When the text last changed (votes and counters leave it alone).
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -128,7 +128,11 @@ def _asked_anyway(db: Session, brand: Brand, period: InsightsFilter) -> Counter[
             SearchQuery.user_id.in_(askers),
         )
     ).all()
-    times = thread_times(db, brand, askers, period.since, window_end)
+    # Only the searchers' threads: the period's askers can be every member of a busy brand.
+    searchers = select(SearchQuery.user_id).where(
+        *searches_in(brand, period, period.since, period.until), SearchQuery.result_count > 0
+    )
+    times = thread_times(db, brand, searchers, period.since, window_end)
     return Counter(
         str(text)
         for text, user, moment in rows

@@ -195,7 +195,9 @@ def _searches(db: Session, brand: Brand, period: InsightsFilter, now: datetime) 
             SearchQuery.user_id.in_(askers),
         )
     ).all()
-    times = thread_times(db, brand, askers, period.since, window_end)
+    # Only the searchers' threads: the period's askers can be every member of a busy brand.
+    searchers = select(SearchQuery.user_id).where(*in_period)
+    times = thread_times(db, brand, searchers, period.since, window_end)
     followed = sum(
         asked_between(times, user, moment, moment + FOLLOW_UP) for user, moment in judged
     )
