@@ -20,9 +20,11 @@ after the search or opened suggestion and at most 30 minutes later (see `followu
   after its last. Sessions of someone without an account cannot be linked; sessions whose last
   opened suggestion is under 30 minutes old are pending. Sessions in which nothing was opened
   are not recorded, so they are not counted.
-- **Suggestion click-through**: suggestions opened per ask-form session shown suggestions.
-  The opened suggestions are counted; the sessions shown suggestions are not recorded yet, so
-  the rate is not known (None) until they are.
+- **Suggestion click-through**: of the period's ask-form sessions that asked for suggestions
+  and were not held out (kb_ask_sessions: signed-in people, a title of 4 characters or more),
+  the share in which the person opened at least one suggestion, from the session's start to
+  30 minutes after its last suggestion request. `opened` also counts every suggestion opened
+  in the period. None without such sessions.
 - **KB entries promoted per ISO week**: community solutions whose latest promotion fell in
   the period (even if withdrawn since), and articles first published in the period (whatever
   their status now), per ISO week (Monday to Sunday; the first and last weeks count only the
@@ -39,6 +41,7 @@ after the search or opened suggestion and at most 30 minutes later (see `followu
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -60,6 +63,8 @@ from kb.models import (
     Article,
     ArticleFeedback,
     ArticleView,
+    AskArm,
+    AskSession,
     DeflectionEvent,
     SearchQuery,
     Solution,
@@ -89,8 +94,9 @@ class Outcomes:
 @dataclass(frozen=True, slots=True)
 class ClickThrough:
     opened: int  # suggestions opened on the ask form in the period
-    sessions_shown: int | None  # sessions shown suggestions: not recorded yet
-    rate: float | None  # opened / sessions_shown
+    sessions_shown: int  # ask-form sessions that asked for suggestions and were not held out
+    sessions_opening: int  # of those, the ones in which a suggestion was opened
+    rate: float | None  # sessions_opening / sessions_shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +149,7 @@ def self_service_panel(
     return SelfServicePanel(
         searches=_searches(db, brand, period, now),
         sessions=sessions,
-        click_through=ClickThrough(opened=opened, sessions_shown=None, rate=None),
+        click_through=_click_through(db, brand, period, opened),
         promoted=_promoted(db, brand, period, ids),
         article_views=views,
         views_from=views_from,
@@ -375,11 +381,45 @@ def _outcome_row(section: str, value: Outcomes) -> dict[str, object]:
     }
 
 
+def _click_through(db: Session, brand: Brand, period: InsightsFilter, opened: int) -> ClickThrough:
+    sessions = db.execute(
+        select(AskSession.visitor_key, AskSession.started_at, AskSession.last_activity_at).where(
+            AskSession.brand_id == brand.id,
+            AskSession.arm == AskArm.SUGGESTIONS,
+            AskSession.started_at >= period.since,
+            AskSession.started_at < period.until,
+        )
+    ).all()
+    opens: dict[str, list[datetime]] = {}
+    for key, moment in db.execute(
+        select(DeflectionEvent.visitor_key, DeflectionEvent.created_at)
+        .where(
+            DeflectionEvent.brand_id == brand.id,
+            DeflectionEvent.created_at >= period.since,
+            DeflectionEvent.created_at < period.until + FOLLOW_UP,
+        )
+        .order_by(DeflectionEvent.created_at)
+    ):
+        opens.setdefault(key, []).append(moment)
+    opening = sum(
+        _opened_between(opens.get(key, []), started, last + FOLLOW_UP)
+        for key, started, last in sessions
+    )
+    shown = len(sessions)
+    return ClickThrough(opened, shown, opening, opening / shown if shown else None)
+
+
+def _opened_between(moments: list[datetime], start: datetime, end: datetime) -> bool:
+    first = bisect_left(moments, start)
+    return first < len(moments) and moments[first] <= end
+
+
 def self_service_rows(panel: SelfServicePanel) -> list[dict[str, object]]:
     rows = [_outcome_row("searches", panel.searches), _outcome_row("sessions", panel.sessions)]
     click = panel.click_through
-    rows.append({"section": "click_through", "total": click.opened,
-                 "judged": click.sessions_shown, "share": click.rate})  # fmt: skip
+    rows.append({"section": "click_through", "total": click.opened, "judged":
+                 click.sessions_shown, "without_thread": click.sessions_opening,
+                 "share": click.rate})  # fmt: skip
     rows += [
         {"section": "promoted", "label": week.week, "solutions": week.solutions,
          "articles": week.articles}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
@@ -27,6 +28,7 @@ from crowdservice.models import (
     EscalationStatus,
     Priority,
     Resolution,
+    ServicePolicy,
     SLABreach,
 )
 from crowdservice.sla import policy_for, targets_of
@@ -323,3 +325,44 @@ def test_every_panel_is_on_the_page_and_in_the_api_as_json_and_csv(
     unknown = client.get("/api/v1/analytics/acme/nothing", params=PERIOD)
     assert unknown.status_code == 404
     assert client.get("/api/v1/analytics/acme/nothing.csv").status_code == 404
+
+
+def test_response_times_count_only_the_brands_business_hours(
+    db: Session, forum: Forum, make_user: UserFactory
+) -> None:
+    """Open Monday to Friday 09:00-17:00 UTC. A question asked on Friday 6 November at 16:30
+    and answered on Monday the 9th at 09:30 waited 30 minutes on Friday and 30 on Monday:
+    3,600 s of business time (not the 65 hours on the clock)."""
+    db.add(ServicePolicy(brand_id=forum.brand_id, targets={}, triage_rules=[],
+                         business_hours={"timezone": "UTC", "days": [0, 1, 2, 3, 4],
+                                         "start": "09:00", "end": "17:00"}))  # fmt: skip
+    asker, peer = make_user("asker"), make_user("peer")
+    asked, answered = at(6, 16, 30), at(9, 9, 30)
+    question = thread(db, forum, asker, asked, priority="P3",
+                      first_response_due_at=at(9, 12, 30), first_response_at=answered)  # fmt: skip
+    answer(db, question, peer, answered)
+    db.commit()
+
+    period = insights_filter(date(2026, 12, 6), start=date(2026, 11, 1), end=date(2026, 11, 10))
+    panel = service_panel(db, forum.brand, period, now=datetime(2026, 12, 6, tzinfo=UTC))
+    assert (panel.first_response.count, panel.first_response.median) == (1, 3600)
+    [p3] = panel.within_target
+    assert (p3.priority, p3.within, p3.counted) == ("P3", 1, 1)
+
+
+def test_the_service_headline_is_the_same_on_the_page_in_json_and_in_csv(
+    as_role: AsRole, service_data: datetime
+) -> None:
+    client, _agent = as_role(Role.AGENT)
+    page = client.get("/b/acme/insights", params=PERIOD).text
+    assert re.search(r"P1 answered within 10 minutes:</strong>\s*33%\s*<span[^>]*>\(1 of 3;", page)
+    data = client.get("/api/v1/analytics/acme/service", params=PERIOD).json()
+    [p1] = [line for line in data["within_target"] if line["priority"] == "P1"]
+    assert (p1["within"], p1["counted"]) == (1, 3)
+    assert p1["share"] == pytest.approx(1 / 3)
+    exported = client.get("/api/v1/analytics/acme/service.csv", params=PERIOD).text
+    [row] = [r for r in csv.DictReader(io.StringIO(exported))
+             if r["section"] == "within_target" and r["priority"] == "P1"]  # fmt: skip
+    assert (int(row["within"]), int(row["counted"])) == (1, 3)
+    assert float(row["share"]) == pytest.approx(p1["share"])
+    assert float(row["target_seconds"]) == p1["target_seconds"] == 600

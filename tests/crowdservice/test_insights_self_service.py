@@ -22,6 +22,8 @@ from kb.models import (
     ArticleFeedback,
     ArticleStatus,
     ArticleView,
+    AskArm,
+    AskSession,
     DeflectionEvent,
     SearchQuery,
     Solution,
@@ -170,7 +172,9 @@ def test_ask_form_sessions_without_a_new_thread_and_opened_suggestions(
     assert value.share == pytest.approx(2 / 3)
     click = panel.click_through
     # The sessions shown suggestions are not recorded: no rate, only what was opened.
-    assert (click.opened, click.sessions_shown, click.rate) == (8, None, None)
+    # No ask-form session was stored (see test_click_through_...): nothing to divide.
+    assert (click.opened, click.sessions_shown, click.sessions_opening) == (8, 0, 0)
+    assert click.rate is None
 
 
 @pytest.fixture
@@ -302,10 +306,49 @@ def test_csv_rows_carry_the_panel(db: Session, forum: Forum) -> None:
     by_section = {row["section"]: row for row in rows}
     assert by_section["searches"]["without_thread"] == 4
     assert by_section["sessions"]["judged"] == 3
-    assert by_section["click_through"] == {"section": "click_through", "total": 8,
-                                           "judged": None, "share": None}  # fmt: skip
+    assert by_section["click_through"] == {"section": "click_through", "total": 8, "judged": 0,
+                                           "without_thread": 0, "share": None}  # fmt: skip
     assert by_section["article_views"]["total"] == 4
     assert [row["label"] for row in rows if row["section"] == "promoted"] == [
         "2026-W44", "2026-W45"
     ]  # fmt: skip
     assert next(row["label"] for row in rows if row["section"] == "rating") == "Set up eSIM"
+
+
+def test_click_through_is_the_share_of_suggestion_sessions_with_an_opened_suggestion(
+    db: Session, forum: Forum, other: Forum
+) -> None:
+    """Stored ask-form sessions (kb_ask_sessions) in Acme, with the opens of the same visitor:
+    - k1, Nov 1 09:00-09:10, opened at 09:05: opening.
+    - k2, Nov 1 12:00-12:02, opened at 12:30 (28 min after its last request): opening.
+    - k3, Nov 2 08:00-08:01, opened at 08:40 (39 min after): not.
+    - k4, Nov 2 10:00-10:05, nothing opened: not.
+    - k5, held out (no suggestions), opened nothing: not a session shown suggestions.
+    - k6, Oct 31 (before the period), opened Nov 1 00:05: not counted.
+    - k1 in Globex, Nov 1 09:00, opened there: not Acme's.
+    Shown 4, opening 2: 2 / 4 = 0.5. Opened in the period: 09:05, 12:30, 08:40, 00:05 = 4."""
+    acme = forum.brand_id
+
+    def session(brand_id: int, key: str, started: datetime, last: datetime, arm: AskArm
+                ) -> None:  # fmt: skip
+        db.add(AskSession(brand_id=brand_id, visitor_key=key, number=1, arm=arm,
+                          holdout_percent=10, started_at=started,
+                          last_activity_at=last))  # fmt: skip
+
+    session(acme, "k1", at(1, 9), at(1, 9, 10), AskArm.SUGGESTIONS)
+    opened(db, acme, None, at(1, 9, 5), key="k1")
+    session(acme, "k2", at(1, 12), at(1, 12, 2), AskArm.SUGGESTIONS)
+    opened(db, acme, None, at(1, 12, 30), key="k2")
+    session(acme, "k3", at(2, 8), at(2, 8, 1), AskArm.SUGGESTIONS)
+    opened(db, acme, None, at(2, 8, 40), key="k3")
+    session(acme, "k4", at(2, 10), at(2, 10, 5), AskArm.SUGGESTIONS)
+    session(acme, "k5", at(2, 11), at(2, 11, 5), AskArm.HOLDOUT)
+    session(acme, "k6", at(31, 23, 50, month=10), at(31, 23, 55, month=10), AskArm.SUGGESTIONS)
+    opened(db, acme, None, at(1, 0, 5), key="k6")
+    session(other.brand_id, "k1", at(1, 9), at(1, 9, 10), AskArm.SUGGESTIONS)
+    opened(db, other.brand_id, None, at(1, 9, 5), key="k1")
+    db.commit()
+
+    click = self_service_panel(db, forum.brand, period(), now=NOW).click_through
+    assert (click.opened, click.sessions_shown, click.sessions_opening) == (4, 4, 2)
+    assert click.rate == 0.5
