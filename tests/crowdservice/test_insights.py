@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from community.core.clock import utcnow
-from community.core.models import Forum, Post, Role, Thread, User, Visibility
+from community.core.models import Forum, Role, Thread, User, Visibility
 from crowdservice.insights.panels import PANELS
 from crowdservice.insights.period import insights_filter
 from crowdservice.insights.service_levels import nearest_rank, service_panel
@@ -32,34 +32,12 @@ from crowdservice.models import (
     SLABreach,
 )
 from crowdservice.sla import policy_for, targets_of
+from tests.crowdservice.insights_data import answer, at, question
 
 UserFactory = Callable[..., User]
 AsRole = Callable[[Role | None], tuple[TestClient, User | None]]
 START, END = date(2026, 11, 1), date(2026, 11, 3)
 PERIOD = {"start": START.isoformat(), "end": END.isoformat()}
-
-
-def at(day: int, hour: int, minute: int = 0) -> datetime:
-    return datetime(2026, 11, day, hour, minute, tzinfo=UTC)
-
-
-def thread(db: Session, forum: Forum, author: User, created: datetime, **fields: object) -> Thread:
-    made = Thread(
-        forum_id=forum.id, author_id=author.id, title=f"Question {created}", created_at=created,
-        last_activity_at=created, updated_at=created, **fields,
-    )  # fmt: skip
-    db.add(made)
-    db.flush()
-    db.add(Post(thread_id=made.id, author_id=author.id, is_question=True, body_source="?",
-                body_html="<p>?</p>", created_at=created))  # fmt: skip
-    return made
-
-
-def answer(
-    db: Session, question: Thread, author: User, created: datetime, **fields: object
-) -> None:
-    db.add(Post(thread_id=question.id, author_id=author.id, body_source="!",
-                body_html="<p>!</p>", created_at=created, **fields))  # fmt: skip
 
 
 @pytest.fixture
@@ -77,12 +55,12 @@ def volume_data(db: Session, forum: Forum, billing: Forum, make_user: UserFactor
     counted (Nov 2). Left out: a thread the evening before, a deleted one, an answer after the
     period, an answer waiting for review."""
     asker, helper = make_user("asker"), make_user("helper")
-    first = thread(db, forum, asker, at(1, 10), interaction_type="question", sentiment="negative")
-    thread(db, forum, asker, at(1, 23, 59), interaction_type="problem", sentiment="neutral",
+    first = question(db, forum, asker, at(1, 10), interaction_type="question", sentiment="negative")
+    question(db, forum, asker, at(1, 23, 59), interaction_type="problem", sentiment="neutral",
            locale="es")  # fmt: skip
-    third = thread(db, billing, asker, at(3, 8))
-    thread(db, forum, asker, at(1, 0) - timedelta(minutes=1))
-    thread(db, forum, asker, at(2, 9), visibility=Visibility.DELETED)
+    third = question(db, billing, asker, at(3, 8))
+    question(db, forum, asker, at(1, 0) - timedelta(minutes=1))
+    question(db, forum, asker, at(2, 9), visibility=Visibility.DELETED)
     answer(db, first, helper, at(2, 12))
     answer(db, first, helper, at(4, 0))
     answer(db, third, helper, at(3, 9), visibility=Visibility.PENDING)
@@ -138,7 +116,7 @@ def service_data(db: Session, forum: Forum, make_user: UserFactory) -> datetime:
 
     def triaged(created: datetime, priority: str, due: timedelta, answered: timedelta | None,
                 ) -> Thread:  # fmt: skip
-        made = thread(db, forum, asker, created, priority=priority,
+        made = question(db, forum, asker, created, priority=priority,
                       first_response_due_at=created + due,
                       first_response_at=created + answered if answered else None)  # fmt: skip
         if answered:
@@ -150,7 +128,7 @@ def service_data(db: Session, forum: Forum, make_user: UserFactory) -> datetime:
     never = triaged(at(1, 11), "P1", timedelta(minutes=10), None)
     p2 = triaged(at(1, 12), "P2", timedelta(hours=1), timedelta(minutes=20))
     returned = triaged(at(2, 9), "P3", timedelta(days=60), None)
-    thread(db, forum, asker, at(2, 10))
+    question(db, forum, asker, at(2, 10))
 
     def escalation(on: Thread, created: datetime, **fields: object) -> Escalation:
         made = Escalation(
@@ -338,9 +316,9 @@ def test_response_times_count_only_the_brands_business_hours(
                                          "start": "09:00", "end": "17:00"}))  # fmt: skip
     asker, peer = make_user("asker"), make_user("peer")
     asked, answered = at(6, 16, 30), at(9, 9, 30)
-    question = thread(db, forum, asker, asked, priority="P3",
+    asked_then = question(db, forum, asker, asked, priority="P3",
                       first_response_due_at=at(9, 12, 30), first_response_at=answered)  # fmt: skip
-    answer(db, question, peer, answered)
+    answer(db, asked_then, peer, answered)
     db.commit()
 
     period = insights_filter(date(2026, 12, 6), start=date(2026, 11, 1), end=date(2026, 11, 10))

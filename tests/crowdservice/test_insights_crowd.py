@@ -21,36 +21,11 @@ from crowdservice.models import (
     Priority,
     Resolution,
 )
+from tests.crowdservice.insights_data import answer, at, question
 
 UserFactory = Callable[..., User]
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 TODAY = NOW.date()
-
-
-def at(day: int, hour: int, minute: int = 0, month: int = 11) -> datetime:
-    return datetime(2026, month, day, hour, minute, tzinfo=UTC)
-
-
-def question(
-    db: Session, forum: Forum, author: User, created: datetime, **fields: object
-) -> Thread:
-    made = Thread(
-        forum_id=forum.id, author_id=author.id, title=f"Question {created}", created_at=created,
-        last_activity_at=created, updated_at=created, **fields,
-    )  # fmt: skip
-    db.add(made)
-    db.flush()
-    db.add(Post(thread_id=made.id, author_id=author.id, is_question=True, body_source="?",
-                body_html="<p>?</p>", created_at=created))  # fmt: skip
-    return made
-
-
-def answer(db: Session, on: Thread, author: User, created: datetime, **fields: object) -> Post:
-    made = Post(thread_id=on.id, author_id=author.id, body_source="!", body_html="<p>!</p>",
-                created_at=created, **fields)  # fmt: skip
-    db.add(made)
-    db.flush()
-    return made
 
 
 def accept(on: Thread, post: Post) -> None:

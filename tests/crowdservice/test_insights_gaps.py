@@ -12,20 +12,17 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from community.core.models import Brand, Forum, Role, Thread, User
+from community.core.models import Forum, Role, Thread, User
 from crowdservice.insights.gaps import GAPS_COLUMNS, gaps_panel, gaps_rows, normalise_query
 from crowdservice.insights.period import InsightsFilter, insights_filter
 from kb.models import SearchQuery
+from tests.crowdservice.insights_data import at, other_brand_forum
 
 UserFactory = Callable[..., User]
 AsRole = Callable[[Role | None], tuple[TestClient, User | None]]
 # A week; the previous period is Nov 1-7.
 START, END = date(2026, 11, 8), date(2026, 11, 14)
 NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
-
-
-def at(day: int, hour: int, minute: int = 0) -> datetime:
-    return datetime(2026, 11, day, hour, minute, tzinfo=UTC)
 
 
 def period(**filters: str) -> InsightsFilter:
@@ -64,13 +61,7 @@ def test_normalise_query(typed: str, normalised: str) -> None:
 
 @pytest.fixture
 def other(db: Session, forum: Forum) -> Forum:
-    brand = Brand(slug="globex", name="Globex", description="", theme={}, default_locale="en")
-    db.add(brand)
-    db.flush()
-    made = Forum(brand_id=brand.id, slug="help", name="Help", description="")
-    db.add(made)
-    db.commit()
-    return made
+    return other_brand_forum(db)
 
 
 @pytest.fixture

@@ -10,18 +10,15 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy.orm import Session
 
-from community.core.models import Brand, Forum, Post, Role, Thread, ThreadKind, User, Visibility
+from community.core.models import Brand, Forum, Post, Role, ThreadKind, User, Visibility
 from crowdservice.insights.health import HEALTH_COLUMNS, Week, health_panel, health_rows
 from crowdservice.insights.period import InsightsFilter, insights_filter
 from crowdservice.insights.service_levels import Times
 from moderation.models import Flag, FlagReason, FlagStatus, ItemStatus, Queue, QueueItem
+from tests.crowdservice.insights_data import ask, at
 
 UserFactory = Callable[..., User]
 NOW = datetime(2026, 11, 12, 12, 0, tzinfo=UTC)
-
-
-def at(day: int, hour: int, minute: int = 0, month: int = 11) -> datetime:
-    return datetime(2026, month, day, hour, minute, tzinfo=UTC)
 
 
 def period(**filters: str) -> InsightsFilter:
@@ -30,17 +27,7 @@ def period(**filters: str) -> InsightsFilter:
 
 def thread(db: Session, forum: Forum, author: User, created: datetime, **fields: object) -> Post:
     """A thread and its question post (returned: what queue items and flags point at)."""
-    made = Thread(
-        forum_id=forum.id, author_id=author.id, title=f"Thread {created:%d %H:%M}",
-        created_at=created, last_activity_at=created, updated_at=created, **fields,
-    )  # fmt: skip
-    db.add(made)
-    db.flush()
-    post = Post(thread_id=made.id, author_id=author.id, is_question=True, body_source="?",
-                body_html="<p>?</p>", created_at=created)  # fmt: skip
-    db.add(post)
-    db.flush()
-    return post
+    return ask(db, forum, author, created, title=f"Thread {created:%d %H:%M}", **fields)[1]
 
 
 def reply(db: Session, to: Post, author: User, created: datetime, **fields: object) -> Post:

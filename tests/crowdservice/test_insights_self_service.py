@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy.orm import Session
 
-from community.core.models import Brand, Forum, Thread, User, Visibility
+from community.core.models import Forum, Thread, User, Visibility
 from crowdservice.insights.period import InsightsFilter, insights_filter
 from crowdservice.insights.self_service import (
     SELF_SERVICE_COLUMNS,
@@ -28,15 +28,12 @@ from kb.models import (
     SearchQuery,
     Solution,
 )
+from tests.crowdservice.insights_data import at, other_brand_forum
 
 UserFactory = Callable[..., User]
 START, END = date(2026, 11, 1), date(2026, 11, 3)
 # Ten minutes before the period's end: a search or an open after 23:20 on Nov 3 is pending.
 NOW = datetime(2026, 11, 3, 23, 50, tzinfo=UTC)
-
-
-def at(day: int, hour: int, minute: int = 0, month: int = 11) -> datetime:
-    return datetime(2026, month, day, hour, minute, tzinfo=UTC)
 
 
 def period(**filters: str) -> InsightsFilter:
@@ -70,14 +67,7 @@ def opened(db: Session, brand_id: int, who: User | None, created: datetime, key:
 
 @pytest.fixture
 def other(db: Session, forum: Forum) -> Forum:
-    """Another brand, whose rows must never count for Acme."""
-    brand = Brand(slug="globex", name="Globex", description="", theme={}, default_locale="en")
-    db.add(brand)
-    db.flush()
-    made = Forum(brand_id=brand.id, slug="help", name="Help", description="")
-    db.add(made)
-    db.commit()
-    return made
+    return other_brand_forum(db)
 
 
 @pytest.fixture

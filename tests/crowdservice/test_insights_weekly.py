@@ -28,7 +28,7 @@ from crowdservice.insights.weekly import (
     week_of,
     weekly_summary,
 )
-from tests.crowdservice.test_insights import answer, thread
+from tests.crowdservice.insights_data import answer, question
 
 UserFactory = Callable[..., User]
 AsRole = Callable[[Role | None], tuple[TestClient, User | None]]
@@ -51,14 +51,14 @@ def two_weeks(db: Session, forum: Forum, make_user: UserFactory) -> None:
     against a 10-min target."""
     asker, peer = make_user("asker"), make_user("peer")
     day = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
-    quick = thread(db, forum, asker, day, priority="P1", first_response_due_at=day + timedelta(
+    quick = question(db, forum, asker, day, priority="P1", first_response_due_at=day + timedelta(
         minutes=10), first_response_at=day + timedelta(minutes=5))  # fmt: skip
     answer(db, quick, peer, day + timedelta(minutes=5))
     later = day + timedelta(days=2)
-    thread(db, forum, asker, later, priority="P1",
+    question(db, forum, asker, later, priority="P1",
            first_response_due_at=later + timedelta(minutes=10))  # fmt: skip
     before = datetime(2026, 11, 17, 9, 0, tzinfo=UTC)
-    slow = thread(
+    slow = question(
         db, forum, asker, before, priority="P1",
         first_response_due_at=before + timedelta(minutes=10),
         first_response_at=before + timedelta(minutes=20),
