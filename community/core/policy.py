@@ -84,8 +84,12 @@ def can_curate(user: HasRole | None) -> bool:
     return is_agent(user)
 
 
+# For queries that want every admin (is_admin's set): who gets a brand's weekly summary.
+ADMIN_ROLES: frozenset[Role] = frozenset({Role.ADMIN})
+
+
 def is_admin(user: HasRole | None) -> bool:
-    return user is not None and user.role == Role.ADMIN
+    return user is not None and user.role in ADMIN_ROLES
 
 
 def is_lead(user: HasRole | None) -> bool:

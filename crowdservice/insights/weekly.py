@@ -16,9 +16,9 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from community.core import notifications
+from community.core import notifications, policy
 from community.core.labels import N_
-from community.core.models import Brand, Notification, NotificationKind, Role, User
+from community.core.models import Brand, Notification, NotificationKind, User
 from crowdservice.insights.period import InsightsFilter
 from crowdservice.insights.service_levels import service_panel
 from crowdservice.insights.volume import volume
@@ -95,10 +95,12 @@ def send_weekly_summaries(db: Session, *, now: datetime) -> int:
         return 0
     week = last_full_week(now.date())
     admins = db.scalars(
-        select(User).where(User.role == Role.ADMIN, User.deactivated_at.is_(None))
+        select(User).where(User.role.in_(policy.ADMIN_ROLES), User.deactivated_at.is_(None))
     ).all()
     made = 0
-    for brand in db.scalars(select(Brand).order_by(Brand.id)):
+    # The brands locked while their summaries go out: a second worker waits here and then
+    # sees them sent (PostgreSQL; on SQLite the caller's write lock already orders workers).
+    for brand in db.scalars(select(Brand).order_by(Brand.id).with_for_update()):
         path = summary_path(brand, week)
         already = set(
             db.scalars(

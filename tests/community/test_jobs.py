@@ -37,5 +37,6 @@ def test_the_worker_process_has_every_packages_jobs(settings: Settings, engine: 
         "digests",
         "trust and suspensions",
         "escalations",
+        "weekly insights",
         "webhook deliveries",
     ]
