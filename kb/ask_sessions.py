@@ -36,6 +36,9 @@ from community.core.models import Brand, Thread, User
 from kb.models import AskArm, AskSession
 
 SESSION_WINDOW = timedelta(minutes=30)
+# The ask form asks for suggestions every few hundred milliseconds while a title is typed: the
+# session's last activity is kept to the minute, so a title typed in one go costs one write.
+ACTIVITY_STEP = timedelta(minutes=1)
 # The share when an admin switches the holdout on without saying one, and the most allowed: a
 # holdout past half the visitors would cost more self-service than the measure is worth.
 DEFAULT_HOLDOUT_PERCENT = 10
@@ -76,7 +79,8 @@ def visit(db: Session, brand: Brand, visitor_key: str, *, signed_in: bool, now: 
         return assigned_arm(brand.id, visitor_key, brand.holdout_percent)
     session = _open_session(db, brand.id, visitor_key, now)
     if session is not None:
-        session.last_activity_at = now
+        if now - session.last_activity_at >= ACTIVITY_STEP:
+            session.last_activity_at = now
         return session.arm
     return _start_session(db, brand, visitor_key, now).arm
 

@@ -72,6 +72,23 @@ def test_the_assignment_is_stable_and_near_the_configured_share() -> None:
 # --- sessions (service) -------------------------------------------------------------------------
 
 
+def test_typing_in_one_go_writes_the_session_once(
+    db: Session, forum: Forum, make_user: UserFactory
+) -> None:
+    """Requests come every few hundred milliseconds while a title is typed: the last activity
+    moves on only once a minute has passed since the stored one."""
+    brand, key = forum.brand, _member_key(make_user("typist"))
+    visit(db, brand, key, signed_in=True, now=T0)
+    db.commit()
+    for tenths in range(1, 200, 3):  # 20 s of typing
+        visit(db, brand, key, signed_in=True, now=T0 + timedelta(milliseconds=100 * tenths))
+        assert not db.dirty
+    visit(db, brand, key, signed_in=True, now=T0 + timedelta(seconds=61))
+    db.commit()
+    [session] = db.scalars(select(AskSession)).all()
+    assert session.last_activity_at == T0 + timedelta(seconds=61)
+
+
 def test_a_session_lasts_while_requests_come_within_30_minutes(
     db: Session, forum: Forum, qa: QA, make_user: UserFactory
 ) -> None:
