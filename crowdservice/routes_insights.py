@@ -20,7 +20,7 @@ from community.core.i18n import gettext as _
 from community.core.models import Brand
 from community.core.web import render
 from crowdservice.insights import export, panels, weekly
-from crowdservice.insights.period import InsightsFilter, insights_filter
+from crowdservice.insights.period import InsightsFilter, insights_filter, week_of
 
 router = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1", responses=community_api.ERRORS, tags=["insights"])  # type: ignore[arg-type]
@@ -73,8 +73,8 @@ def weekly_page(
 ) -> Response:
     brand = community_service.get_brand(db, brand_slug)
     today = utcnow().date()
-    chosen = weekly.week_of(week) if week else weekly.last_full_week(today)
-    if chosen > weekly.week_of(today):
+    chosen = week_of(week) if week else weekly.last_full_week(today)
+    if chosen > week_of(today):
         raise FormErrors({"week": _("That week has not begun.")})
     summary = weekly.weekly_summary(db, brand, chosen, now=utcnow())
     return render(

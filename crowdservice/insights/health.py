@@ -37,7 +37,7 @@ from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from community.core.models import Brand, Post, Thread, User, Visibility
-from crowdservice.insights.period import InsightsFilter
+from crowdservice.insights.period import InsightsFilter, iso_week
 from crowdservice.insights.scope import counted_threads, forum_ids
 from crowdservice.insights.service_levels import Times, times
 from crowdservice.models import Segment, Sentiment
@@ -220,10 +220,10 @@ def _sentiment_trend(db: Session, ids: list[int], period: InsightsFilter) -> lis
     per_week: dict[str, Counter[str]] = defaultdict(Counter)
     for created, sentiment in rows:
         label = sentiment if sentiment in SENTIMENTS else UNTRIAGED
-        per_week[_iso_week(created.date())][label] += 1
+        per_week[iso_week(created.date())][label] += 1
     spans: dict[str, list[date]] = {}
     for day in period.days:
-        spans.setdefault(_iso_week(day), []).append(day)
+        spans.setdefault(iso_week(day), []).append(day)
     return [
         Week(
             week,
@@ -233,11 +233,6 @@ def _sentiment_trend(db: Session, ids: list[int], period: InsightsFilter) -> lis
         )
         for week, days in spans.items()
     ]
-
-
-def _iso_week(day: date) -> str:
-    year, week, _weekday = day.isocalendar()
-    return f"{year}-W{week:02d}"
 
 
 def _watched_people(

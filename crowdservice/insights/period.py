@@ -45,6 +45,17 @@ class InsightsFilter:
         return params
 
 
+def week_of(day: date) -> date:
+    """The Monday that starts the ISO week holding `day`."""
+    return day - timedelta(days=day.weekday())
+
+
+def iso_week(day: date) -> str:
+    """The ISO week's name, "2026-W45"."""
+    year, week, _weekday = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
 def insights_filter(
     today: date,
     *,

@@ -57,7 +57,7 @@ from crowdservice.insights.followups import (
     thread_authors,
     thread_times,
 )
-from crowdservice.insights.period import InsightsFilter
+from crowdservice.insights.period import InsightsFilter, iso_week, week_of
 from crowdservice.insights.scope import forum_ids
 from kb.models import (
     Article,
@@ -279,11 +279,6 @@ def _articles(brand: Brand, period: InsightsFilter, ids: list[int]) -> list[Any]
     return conditions
 
 
-def iso_week(day: date) -> str:
-    year, week, _weekday = day.isocalendar()
-    return f"{year}-W{week:02d}"
-
-
 def _promoted(
     db: Session, brand: Brand, period: InsightsFilter, ids: list[int]
 ) -> list[PromotedWeek]:
@@ -303,7 +298,7 @@ def _promoted(
     )
     solved = Counter(iso_week(moment.date()) for moment in db.scalars(solutions))
     written = Counter(iso_week(moment.date()) for moment in db.scalars(published) if moment)
-    mondays = sorted({day - timedelta(days=day.weekday()) for day in period.days})
+    mondays = sorted({week_of(day) for day in period.days})
     return [
         PromotedWeek(iso_week(monday), monday, solved[iso_week(monday)], written[iso_week(monday)])
         for monday in mondays

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from community.core import notifications, policy
 from community.core.labels import N_
 from community.core.models import Brand, Notification, NotificationKind, User
-from crowdservice.insights.period import InsightsFilter
+from crowdservice.insights.period import InsightsFilter, week_of
 from crowdservice.insights.service_levels import service_panel
 from crowdservice.insights.volume import volume
 
@@ -47,11 +47,6 @@ class WeeklySummary:
     brand: str
     week: WeekFigures
     previous: WeekFigures
-
-
-def week_of(day: date) -> date:
-    """The Monday that starts the ISO week holding `day`."""
-    return day - timedelta(days=day.weekday())
 
 
 def last_full_week(today: date) -> date:

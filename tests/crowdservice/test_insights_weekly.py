@@ -22,10 +22,10 @@ from community.core.models import (
     User,
 )
 from community.core.outbox import OutboxEvent
+from crowdservice.insights.period import week_of
 from crowdservice.insights.weekly import (
     last_full_week,
     send_weekly_summaries,
-    week_of,
     weekly_summary,
 )
 from tests.crowdservice.insights_data import answer, question
