@@ -37,7 +37,10 @@ from community.wiring import subscribe_all
 from crowdservice import routes as crowd_routes
 from crowdservice import routes_admin as crowd_admin
 from crowdservice import routes_agent as crowd_agent
+from crowdservice import routes_followup as crowd_followup
 from crowdservice import routes_insights as crowd_insights
+from crowdservice import routes_known_issues as crowd_known_issues
+from crowdservice import routes_saved_replies as crowd_saved_replies
 from crowdservice import routes_webhooks as crowd_webhooks
 from kb import api as kb_api
 from kb import routes as kb_routes
@@ -156,6 +159,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(crowd_admin.router)
     app.include_router(crowd_insights.router)
     app.include_router(crowd_insights.api)
+    app.include_router(crowd_followup.router)
+    app.include_router(crowd_followup.api)
+    app.include_router(crowd_saved_replies.router)
+    app.include_router(crowd_saved_replies.api)
+    app.include_router(crowd_known_issues.router)
+    app.include_router(crowd_known_issues.api)
     app.include_router(community_routes.router)
     app.include_router(thread_routes.router)
     app.include_router(notification_routes.router)

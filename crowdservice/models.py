@@ -27,8 +27,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from community.core.clock import utcnow
-from community.core.db import Base, BigIntId, UTCDateTime
-from community.core.models import Brand, JSONDocument, Thread, User, str_enum
+from community.core.db import Base, BigIntId, JSONDocument, UTCDateTime, str_enum
+from community.core.models import Brand, Thread, User
 
 
 class Priority(enum.StrEnum):

@@ -10,8 +10,8 @@ from sqlalchemy import Float, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from community.core.clock import utcnow
-from community.core.db import Base, BigIntId, UTCDateTime
-from community.core.models import Thread, User, str_enum
+from community.core.db import Base, BigIntId, UTCDateTime, str_enum
+from community.core.models import Thread, User
 
 
 class SuggestionStatus(enum.StrEnum):

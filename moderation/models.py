@@ -10,8 +10,8 @@ from sqlalchemy import Boolean, Float, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from community.core.clock import utcnow
-from community.core.db import Base, BigIntId, UTCDateTime
-from community.core.models import JSONDocument, Post, User, str_enum
+from community.core.db import Base, BigIntId, JSONDocument, UTCDateTime, str_enum
+from community.core.models import Post, User
 
 
 class FlagReason(enum.StrEnum):

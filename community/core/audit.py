@@ -10,8 +10,8 @@ from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from community.core.clock import utcnow
-from community.core.db import Base, BigIntId, UTCDateTime
-from community.core.models import JSONDocument, User
+from community.core.db import Base, BigIntId, JSONDocument, UTCDateTime
+from community.core.models import User
 
 
 class AuditLog(Base):

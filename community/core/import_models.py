@@ -10,8 +10,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from community.core.clock import utcnow
-from community.core.db import Base, BigIntId, UTCDateTime
-from community.core.models import JSONDocument
+from community.core.db import Base, BigIntId, JSONDocument, UTCDateTime
 
 
 class ImportRun(Base):

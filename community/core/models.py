@@ -12,12 +12,10 @@ from datetime import date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
-    JSON,
     Boolean,
     CheckConstraint,
     Column,
     Date,
-    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -27,24 +25,10 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from community.core.clock import utcnow
-from community.core.db import Base, BigIntId, UTCDateTime
-
-JSONDocument = JSON().with_variant(JSONB(), "postgresql")
-
-
-def str_enum(enum_class: type[enum.StrEnum]) -> Enum:
-    return Enum(
-        enum_class,
-        native_enum=False,
-        create_constraint=False,
-        validate_strings=True,
-        length=20,
-        values_callable=lambda members: [member.value for member in members],
-    )
+from community.core.db import Base, BigIntId, JSONDocument, UTCDateTime, str_enum
 
 
 class Role(enum.StrEnum):
@@ -116,6 +100,8 @@ class NotificationKind(enum.StrEnum):
     EXPERT_INVITATION = "expert_invitation"  # asked to help with an unanswered question
     SUPPORT = "support"  # the support team took up (or answered) your thread
     INSIGHTS = "insights"  # the weekly summary, to a brand's admins
+    PRIVATE_MESSAGE = "private_message"  # staff wrote in a thread's private follow-up
+    KNOWN_ISSUE = "known_issue"  # a known issue you reported or follow was fixed
 
 
 class Brand(Base):
@@ -304,6 +290,8 @@ class Thread(Base):
     helpful_count: Mapped[int] = mapped_column(Integer, default=0)
     last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Support continued in private (crowdservice.followup): the page says so, without a query.
+    private_followup_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Triage (crowd-service fills these; members never see them).
     interaction_type: Mapped[str | None] = mapped_column(String(30))
     sentiment: Mapped[str | None] = mapped_column(String(10))

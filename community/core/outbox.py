@@ -17,9 +17,8 @@ from sqlalchemy import ColumnElement, Index, Integer, String, Text, or_, select,
 from sqlalchemy.orm import InstrumentedAttribute, Mapped, Session, mapped_column
 
 from community.core.clock import utcnow
-from community.core.db import Base, BigIntId, UTCDateTime
+from community.core.db import Base, BigIntId, JSONDocument, UTCDateTime
 from community.core.errors import NotFound
-from community.core.models import JSONDocument
 
 CLAIM_SECONDS = 120
 MAX_BACKOFF = timedelta(hours=6)

@@ -9,6 +9,7 @@ import hmac
 import json
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -194,6 +195,16 @@ def base_context(request: Request) -> dict[str, Any]:
     return context
 
 
+# What a domain adds to every whole page (a brand's known-issue banner): called with the request
+# and the page's context before rendering, it returns more values. The composition root
+# registers them (add_page_context), so the core knows no domain.
+PageContext = Callable[[Request, dict[str, Any]], dict[str, Any]]
+
+
+def add_page_context(app: FastAPI, provider: PageContext) -> None:
+    app.state.page_context = [*getattr(app.state, "page_context", ()), provider]
+
+
 def render(
     request: Request,
     template: str,
@@ -214,6 +225,9 @@ def render(
     env: Environment = request.app.state.templates
     data = base_context(request) | (context or {})
     fragment = block is not None and is_htmx(request)
+    if not fragment:
+        for provide in getattr(request.app.state, "page_context", ()):
+            data |= provide(request, data)
     with no_queries(template, strict=request.app.state.settings.strict_queries):
         if block is not None and fragment:
             html = render_block(env, template, block, data)

@@ -1,0 +1,8 @@
+"""Pages and API for saved replies (filled in by issue 19)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(include_in_schema=False)
+api = APIRouter(prefix="/api/v1", tags=["support"])
