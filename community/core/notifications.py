@@ -291,6 +291,13 @@ def describe(notification: Notification) -> str:
         return _("Your know-how could help: “%(title)s” has no answer yet") % values
     if kind == NotificationKind.SUPPORT:
         return str(data.get("message", _("Our support team is looking at “%(title)s”") % values))
+    if kind == NotificationKind.PRIVATE_MESSAGE:
+        # Never the message itself: it may hold personal data, and e-mails carry this sentence.
+        if data.get("from_customer"):
+            return _("%(actor)s replied in private about “%(title)s”") % values
+        return _("The support team wrote to you in private about “%(title)s”") % values
+    if kind == NotificationKind.KNOWN_ISSUE:
+        return _("Fixed: “%(issue)s”") % {"issue": data.get("issue_title", "")}
     milestone = data.get("milestone", 0)
     return _("Your post in “%(title)s” reached a score of %(milestone)s") % {
         "title": title,
@@ -298,9 +305,15 @@ def describe(notification: Notification) -> str:
     }
 
 
+_PATH_KINDS = frozenset(
+    {NotificationKind.INSIGHTS, NotificationKind.PRIVATE_MESSAGE, NotificationKind.KNOWN_ISSUE}
+)
+
+
 def target_path(notification: Notification) -> str:
-    if notification.kind == NotificationKind.INSIGHTS:
-        # A page of this site the job wrote (crowdservice.insights.weekly), never user input.
+    if notification.kind in _PATH_KINDS:
+        # A page of this site the service wrote (the weekly summary, a private conversation, a
+        # known issue), never user input.
         return str((notification.data or {}).get("path", "/notifications"))
     if notification.thread_id is None or notification.kind == NotificationKind.MODERATION:
         return "/notifications"

@@ -327,3 +327,64 @@ class ThreadPermissions:
         if is_staff(self.user):
             return True
         return not (post.is_question and self.thread.reply_count > 0)
+
+
+# --- agent tools: private follow-up, saved replies, known issues -------------------------------
+
+
+class PrivateItem(Protocol):
+    """A private conversation: its customer (the thread's author when it was opened)."""
+
+    @property
+    def customer_id(self) -> int | None: ...
+
+
+def can_follow_up_privately(user: HasRole | None) -> bool:
+    """Agents and moderators continue a public thread in private with its author."""
+    return is_agent(user) or can_moderate(user)
+
+
+def ensure_can_follow_up_privately(user: User) -> None:
+    if not can_follow_up_privately(user):
+        raise PermissionDenied(_("Only the support team can continue a thread in private."))
+    ensure_can_participate(user)
+
+
+def can_read_private(user: User | None, item: PrivateItem) -> bool:
+    """The customer and the brand's staff; for anyone else the conversation does not exist."""
+    if user is None:
+        return False
+    return is_staff(user) or (item.customer_id is not None and item.customer_id == user.id)
+
+
+def ensure_private_visible(user: User | None, item: PrivateItem) -> None:
+    if not can_read_private(user, item):
+        raise NotFound()
+
+
+def can_use_saved_replies(user: HasRole | None) -> bool:
+    """Agents (and admins) answer with the brand's saved replies."""
+    return is_agent(user)
+
+
+def can_manage_saved_replies(user: HasRole | None) -> bool:
+    """Admins write, change and archive a brand's saved replies."""
+    return is_admin(user)
+
+
+def ensure_can_manage_saved_replies(user: User) -> None:
+    if not can_manage_saved_replies(user):
+        raise PermissionDenied(_("Only admins manage saved replies."))
+    ensure_can_participate(user)
+
+
+def can_announce(user: HasRole | None) -> bool:
+    """Agents (and admins) publish known issues, update, link, close and turn them into
+    articles."""
+    return is_agent(user)
+
+
+def ensure_can_announce(user: User) -> None:
+    if not can_announce(user):
+        raise PermissionDenied(_("Only support agents can publish known issues."))
+    ensure_can_participate(user)
