@@ -14,6 +14,7 @@ from community.core import policy
 from community.core.auth import CurrentUser
 from community.core.db import SessionDep
 from community.core.errors import Conflict, FormErrors, NotFound
+from community.core.forms import parse_form
 from community.core.i18n import gettext as _
 from community.core.models import Thread, User
 from community.core.ratelimit import limited
@@ -22,6 +23,7 @@ from community.core.web import flash_redirect, render
 from crowdservice.followup import service as followup
 from crowdservice.followup.models import PrivateConversation
 from crowdservice.followup.schemas import (
+    PrivateCloseIn,
     PrivateConversationOut,
     PrivateMessageIn,
     PrivateMessageOut,
@@ -117,7 +119,8 @@ def open_submit(
     policy.ensure_can_follow_up_privately(user)  # nobody else learns anything from the form
     thread = threads.access_thread(db, user, thread_id)
     try:
-        conversation = followup.open_followup(db, user, thread, body)
+        text = parse_form(PrivateMessageIn, {"body": body}).body
+        conversation = followup.open_followup(db, user, thread, text)
     except FormErrors as exc:
         db.rollback()
         thread = threads.access_thread(db, user, thread_id)
@@ -147,7 +150,8 @@ def reply_submit(
     conversation = followup.access_conversation(db, user, conversation_id)
     here = followup.conversation_path(conversation)
     try:
-        followup.reply(db, user, conversation, body)
+        text = parse_form(PrivateMessageIn, {"body": body}).body
+        followup.reply(db, user, conversation, text)
     except FormErrors as exc:
         db.rollback()
         conversation = followup.access_conversation(db, user, conversation_id)
@@ -172,7 +176,8 @@ def close_submit(
     conversation = followup.access_conversation(db, user, conversation_id)
     here = followup.conversation_path(conversation)
     try:
-        post = followup.close(db, user, conversation, public_outcome)
+        outcome = parse_form(PrivateCloseIn, {"public_outcome": public_outcome}).public_outcome
+        post = followup.close(db, user, conversation, outcome)
     except FormErrors as exc:
         db.rollback()
         conversation = followup.access_conversation(db, user, conversation_id)

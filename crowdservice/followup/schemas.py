@@ -14,6 +14,10 @@ class PrivateMessageIn(Input):
     body: Text = Field(max_length=40_000)
 
 
+class PrivateCloseIn(Input):
+    public_outcome: Text = Field(default="", max_length=40_000)
+
+
 class PrivateMessageOut(Output):
     id: int
     author: AuthorOut | None
