@@ -76,21 +76,6 @@ def conversation_for_thread(
     return conversation
 
 
-def conversation_id_for(db: Session, viewer: User | None, thread: Thread) -> int | None:
-    """The id of the thread's conversation for its customer and staff (the thread page's link);
-    None for everyone else, without a query for them."""
-    if thread.private_followup_at is None or viewer is None:
-        return None
-    if not (policy.is_staff(viewer) or viewer.id == thread.author_id):
-        return None
-    conversation = db.scalar(
-        select(PrivateConversation).where(PrivateConversation.thread_id == thread.id)
-    )
-    if conversation is None or not policy.can_read_private(viewer, conversation):
-        return None
-    return conversation.id
-
-
 # --- acting ----------------------------------------------------------------------------------
 
 
