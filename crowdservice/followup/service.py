@@ -21,7 +21,7 @@ from community.core.clock import utcnow
 from community.core.errors import Conflict, NotFound
 from community.core.i18n import gettext as _
 from community.core.markdown import render_markdown
-from community.core.models import Forum, NotificationKind, Post, Thread, User
+from community.core.models import Forum, NotificationKind, Post, Thread, User, Visibility
 from community.core.schemas import AnswerIn
 from crowdservice.followup.models import PrivateConversation, PrivateMessage
 
@@ -139,6 +139,10 @@ def open_followup(
     policy.ensure_can_follow_up_privately(staff)
     policy.ensure_thread_visible(staff, thread)
     body = threads.clean_body(first_message)
+    if thread.visibility != Visibility.VISIBLE:
+        # The notice belongs on a public page, and the author's notification of a thread that
+        # is not visible would never be shown or mailed (notifications.only_shown).
+        raise Conflict(_("Only a public thread can be continued in private."))
     customer = thread.author
     if customer is None or customer.deactivated_at is not None:
         raise Conflict(_("This thread's author no longer has an account to write to."))

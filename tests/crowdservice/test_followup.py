@@ -307,6 +307,15 @@ def test_bad_input_and_a_gone_author_change_nothing(
     assert account is not None
     account.deactivated_at = utcnow()
     db.commit()
+    hidden = qa.ask(people["member"], title="A question a moderator removed")
+    fresh(db)
+    removed = db.get(Thread, hidden.id)
+    assert removed is not None
+    removed.visibility = Visibility.HIDDEN
+    db.commit()
+    with pytest.raises(Conflict, match="Only a public thread"):
+        followup.open_followup(db, agent, removed, "Hello?")
+    db.rollback()
     with pytest.raises(Conflict, match="no longer has an account"):
         followup.open_followup(db, agent, db.get(Thread, gone.id), "Hello?")  # type: ignore[arg-type]
     db.rollback()
