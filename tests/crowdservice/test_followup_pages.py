@@ -9,15 +9,17 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
 from community.core import api_tokens
 from community.core.clock import utcnow
 from community.core.models import Post, Role, Thread, User
+from crowdservice.followup import service as followup
 from crowdservice.followup.models import PrivateConversation, PrivateMessage
 from tests.conftest import QA, csrf_token, fresh, log_in
 from tests.crowdservice.helpers import escalated
@@ -339,3 +341,34 @@ def test_htmx_and_plain_requests_both_render(world: World) -> None:
     )
     assert page.status_code == 200 and SECRET in page.text
     assert re.search(r"<title>[^<]*Private conversation", page.text)
+
+
+def test_the_conversation_page_costs_the_same_for_few_and_many_messages(
+    world: World, engine: Engine
+) -> None:
+    conversation_id = _open(world)
+    path = f"/private/{conversation_id}"
+    agent = world.browsers["agent"]
+
+    def statements() -> int:
+        assert agent.get(path).status_code == 200  # the per-app caches fill first
+        counted: list[str] = []
+
+        def count(*args: Any) -> None:
+            counted.append(str(args[2]))
+
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            assert agent.get(path).status_code == 200
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        return len(counted)
+
+    few = statements()
+    authors = [world.users[role] for role in ("customer", "moderator", "admin", "agent")]
+    for index in range(12):
+        author = authors[index % len(authors)]
+        conversation = followup.access_conversation(world.db, author, conversation_id)
+        followup.reply(world.db, author, conversation, f"Message number {index}")
+        world.db.commit()
+    assert few > 0 and statements() == few
