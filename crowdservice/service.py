@@ -74,6 +74,8 @@ class SupportPanel:
     is_agent: bool
     can_request_support: bool
     can_escalate: bool
+    # Staff who may continue the thread in private with its author (crowdservice.followup).
+    can_follow_up_privately: bool = False
 
     @property
     def triage_facts(self) -> list[explain.Fact]:
@@ -105,4 +107,6 @@ def thread_panel(db: Session, viewer: User | None, thread: Thread) -> SupportPan
         is_agent=policy.is_agent(viewer),
         can_request_support=is_author and open_for_help,
         can_escalate=policy.can_moderate(viewer) and open_for_help,
+        can_follow_up_privately=policy.can_follow_up_privately(viewer)
+        and thread.author_id is not None,
     )
