@@ -10,11 +10,11 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from community.core.clock import utcnow
-from community.core.errors import NotFound, PermissionDenied
+from community.core.errors import NotFound
 from community.core.i18n import gettext as _
 from community.core.i18n import override
 from community.core.models import Brand, Thread, User
-from community.core.policy import can_use_saved_replies
+from community.core.policy import can_use_saved_replies, ensure_can_use_saved_replies
 from crowdservice.saved_replies.models import SavedReply
 from crowdservice.saved_replies.placeholders import fill, plain_markdown
 from kb.models import Article
@@ -24,11 +24,6 @@ SEARCH_LIMIT = 20
 # match ignores case and accents the same way on SQLite and PostgreSQL.
 MAX_SCANNED = 2000
 MAX_QUERY = 200
-
-
-def _ensure_may_use(agent: User | None) -> None:
-    if not can_use_saved_replies(agent):
-        raise PermissionDenied(_("Only the support team uses saved replies."))
 
 
 def folded(text: str) -> str:
@@ -43,7 +38,7 @@ def search(
     """The brand's current replies whose title or body has every word of `query`: those in
     `locale` (the thread's language) first, then the most used. An empty query lists the most
     used."""
-    _ensure_may_use(agent)
+    ensure_can_use_saved_replies(agent)
     words = folded(query[:MAX_QUERY]).split()
     rows = db.scalars(
         select(SavedReply)
@@ -62,7 +57,7 @@ def search(
 
 def usable_reply(db: Session, agent: User, brand_id: int, reply_id: int) -> SavedReply:
     """A reply an agent may insert: of this brand and not archived; otherwise a 404."""
-    _ensure_may_use(agent)
+    ensure_can_use_saved_replies(agent)
     reply = db.get(SavedReply, reply_id) if 0 < reply_id < 2**63 else None
     if reply is None or reply.brand_id != brand_id or reply.archived_at is not None:
         raise NotFound()
@@ -92,7 +87,7 @@ def fill_reply(
 ) -> FilledReply:
     """The reply's body for `thread` (its forum and brand loaded): names and titles as plain
     text (never Markdown links or HTML), the KB link as a site path."""
-    _ensure_may_use(agent)
+    ensure_can_use_saved_replies(agent)
     brand = thread.forum.brand
     author = thread.author
     if author is None or author.deactivated_at is not None:
