@@ -12,8 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from community.core.audit import AuditLog
+from community.core.auth import Passwords
 from community.core.errors import FormErrors, NotFound, PermissionDenied
 from community.core.models import Brand, Forum, Role, User
+from community.demo import seed_demo
 from crowdservice import agent
 from crowdservice.saved_replies import service, use
 from crowdservice.saved_replies.models import SavedReply, SuggestedAction
@@ -409,3 +411,25 @@ def test_a_refused_answer_counts_nothing(db: Session, qa: QA, make_user: UserFac
         )
     db.rollback()
     assert reloaded(db, mine).usage_count == 0
+
+
+# --- demo ------------------------------------------------------------------------------------
+
+
+def test_the_demo_replies_pass_the_admins_checks_in_both_languages(
+    db: Session, passwords: Passwords
+) -> None:
+    brand = seed_demo(db, passwords)
+    db.commit()
+    replies = list(db.scalars(select(SavedReply).where(SavedReply.brand_id == brand.id)))
+    assert {reply.locale for reply in replies} == {"en", "es"}
+    assert {reply.action for reply in replies} == set(SuggestedAction)
+    pinned = [reply for reply in replies if reply.kb_article_id is not None]
+    assert len(pinned) == 1
+    for reply in replies:
+        fields = service.ReplyFields(
+            title=reply.title, locale=reply.locale, body=reply.body, action=reply.action.value,
+            kb_article_id=reply.kb_article_id,
+        )  # fmt: skip
+        # As an admin would resave it: every field valid, the title its own.
+        assert service._field_errors(db, brand, fields) == {}
