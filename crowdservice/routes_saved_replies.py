@@ -15,13 +15,14 @@ from community.api import ERRORS
 from community.core import service as community_service
 from community.core.auth import Admin, Agent, client_ip
 from community.core.db import SessionDep
-from community.core.errors import FormErrors
+from community.core.errors import FormErrors, NotFound
 from community.core.i18n import SUPPORTED_LOCALES, language_name
 from community.core.i18n import gettext as _
 from community.core.models import Brand, User
 from community.core.web import flash_redirect, is_htmx, render
 from crowdservice import agent
 from crowdservice.agent.actions import public_locale
+from crowdservice.models import Escalation
 from crowdservice.routes_agent import render_item
 from crowdservice.saved_replies import service, use
 from crowdservice.saved_replies.models import SavedReply, SuggestedAction
@@ -214,7 +215,7 @@ def archive_reply(
     request: Request, db: SessionDep, user: Admin, brand_slug: str, reply_id: int, change: str
 ) -> Response:
     if change not in ("archive", "unarchive"):
-        raise FormErrors({"change": _("Choose archive or unarchive.")})
+        raise NotFound()
     brand = community_service.get_brand(db, brand_slug)
     reply = service.access_managed_reply(db, user, reply_id, brand)
     archived = change == "archive"
@@ -250,6 +251,18 @@ def answer_box_search(
     )
 
 
+def _similar_kb_path(
+    request: Request, db: Session, escalation: Escalation, reply: SavedReply
+) -> str | None:
+    """The KB entry (article or community solution) most like the thread, asked of the search
+    engine only when the reply has a {kb_link} that its own article does not fill."""
+    if "{kb_link}" not in reply.body or use.pinned_article_path(db, reply) is not None:
+        return None
+    similar = agent.similar_entries(request.app.state.search, db, escalation)
+    in_kb = [entry["url"] for entry in similar if entry["kind"] in ("article", "solution")]
+    return str(in_kb[0]) if in_kb else None
+
+
 @router.get(
     "/agent/escalations/{escalation_id}/saved-replies/{reply_id}",
     response_class=HTMLResponse,
@@ -261,10 +274,12 @@ def answer_box_insert(
     """The answer box filled with the reply (nothing is counted until the answer is sent)."""
     escalation = agent.access_escalation(db, user, escalation_id)
     reply = use.usable_reply(db, user, escalation.brand_id, reply_id)
-    similar = agent.similar_entries(request.app.state.search, db, escalation)
-    in_kb = [entry["url"] for entry in similar if entry["kind"] in ("article", "solution")]
     inserted = use.fill_reply(
-        db, user, escalation.thread, reply, similar_path=in_kb[0] if in_kb else None
+        db,
+        user,
+        escalation.thread,
+        reply,
+        similar_path=_similar_kb_path(request, db, escalation, reply),
     )
     if not is_htmx(request):
         return render_item(request, db, user, escalation, inserted=inserted)

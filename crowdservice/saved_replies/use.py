@@ -75,11 +75,17 @@ class FilledReply:
 def kb_link(db: Session, reply: SavedReply, brand: Brand, similar_path: str | None) -> str:
     """Where `{kb_link}` points: the reply's own article while it is live, else the KB entry
     most like the thread, else the brand's knowledge-base home."""
-    if reply.kb_article_id is not None:
-        article = db.get(Article, reply.kb_article_id)
-        if article is not None and article.brand_id == brand.id and article.is_live:
-            return f"/kb/articles/{article.id}"
-    return similar_path or f"/b/{brand.slug}/kb"
+    return pinned_article_path(db, reply) or similar_path or f"/b/{brand.slug}/kb"
+
+
+def pinned_article_path(db: Session, reply: SavedReply) -> str | None:
+    """The path of the reply's own article, while it is live and of the reply's brand."""
+    if reply.kb_article_id is None:
+        return None
+    article = db.get(Article, reply.kb_article_id)
+    if article is None or article.brand_id != reply.brand_id or not article.is_live:
+        return None
+    return f"/kb/articles/{article.id}"
 
 
 def fill_reply(

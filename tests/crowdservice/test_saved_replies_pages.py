@@ -206,7 +206,7 @@ def test_an_admin_adds_fixes_edits_archives_and_restores_a_reply(
     assert f'id="saved-reply-{reply.id}"' in browser.get(f"{ADMIN_PAGE}?archived=1").text
     browser.post(f"{edit}/unarchive", data={"csrf_token": token})
     assert reloaded(db, reply).archived_at is None
-    assert browser.post(f"{edit}/explode", data={"csrf_token": token}).status_code == 422
+    assert browser.post(f"{edit}/explode", data={"csrf_token": token}).status_code == 404
 
 
 def test_another_brands_reply_is_not_found_under_this_brand(
