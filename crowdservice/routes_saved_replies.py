@@ -15,7 +15,7 @@ from community.api import ERRORS
 from community.core import service as community_service
 from community.core.auth import Admin, Agent, client_ip
 from community.core.db import SessionDep
-from community.core.errors import FormErrors, NotFound
+from community.core.errors import FormErrors
 from community.core.i18n import SUPPORTED_LOCALES, language_name
 from community.core.i18n import gettext as _
 from community.core.models import Brand, User
@@ -207,23 +207,36 @@ def update_reply(
     )
 
 
-@router.post(
-    "/admin/brands/{brand_slug}/saved-replies/{reply_id}/{change}",
-    name="admin_saved_reply_archive",
-)
-def archive_reply(
-    request: Request, db: SessionDep, user: Admin, brand_slug: str, reply_id: int, change: str
+def _set_archived(
+    request: Request, db: Session, user: User, brand_slug: str, reply_id: int, archived: bool
 ) -> Response:
-    if change not in ("archive", "unarchive"):
-        raise NotFound()
     brand = community_service.get_brand(db, brand_slug)
     reply = service.access_managed_reply(db, user, reply_id, brand)
-    archived = change == "archive"
     service.set_archived(db, user, reply, archived, ip=client_ip(request))
     db.commit()
     message = _("Saved reply archived.") if archived else _("Saved reply restored.")
     back = f"/admin/brands/{brand.slug}/saved-replies" + ("" if archived else "?archived=1")
     return flash_redirect(request, back, message)
+
+
+@router.post(
+    "/admin/brands/{brand_slug}/saved-replies/{reply_id}/archive",
+    name="admin_saved_reply_archive",
+)
+def archive_reply(
+    request: Request, db: SessionDep, user: Admin, brand_slug: str, reply_id: int
+) -> Response:
+    return _set_archived(request, db, user, brand_slug, reply_id, True)
+
+
+@router.post(
+    "/admin/brands/{brand_slug}/saved-replies/{reply_id}/unarchive",
+    name="admin_saved_reply_unarchive",
+)
+def unarchive_reply(
+    request: Request, db: SessionDep, user: Admin, brand_slug: str, reply_id: int
+) -> Response:
+    return _set_archived(request, db, user, brand_slug, reply_id, False)
 
 
 # --- the agent workspace's answer box --------------------------------------------------------
