@@ -28,11 +28,13 @@ from community.demo_content import (
     BRAND,
     DEMO_PASSWORD,
     FORUMS,
+    SAVED_REPLIES,
     SYNONYMS,
     USERS,
 )
 from community.demo_threads import THREADS, DemoThread
 from crowdservice import sla, triage
+from crowdservice.saved_replies.models import SavedReply, SuggestedAction
 from kb.models import Article, ArticleCredit, ArticleStatus, ArticleVersion
 
 
@@ -78,6 +80,7 @@ def seed_demo(db: Session, passwords: Passwords) -> Brand:
     db.flush()
     brand.synonyms = SYNONYMS
     _add_articles(db, brand, users, now)
+    _add_saved_replies(db, brand, users["acme_admin"], now)
     # The worker scores, promotes and indexes everything on its first run.
     thread_ids = list(db.scalars(select(Thread.id).join(Forum).where(Forum.brand_id == brand.id)))
     for thread_id in thread_ids:
@@ -94,6 +97,28 @@ def _triage(db: Session, thread_ids: list[int]) -> None:
     for thread in db.scalars(select(Thread).where(Thread.id.in_(thread_ids))):
         if thread.reply_count == 0 and thread.status == ThreadStatus.OPEN:
             sla.set_due_times(db, thread, thread.priority)
+
+
+def _add_saved_replies(db: Session, brand: Brand, admin: User, now: datetime) -> None:
+    """A few saved replies in both languages, so the agent workspace's answer box has some."""
+    for spec in SAVED_REPLIES:
+        article_id = None
+        if spec["article"]:
+            article_id = db.scalar(select(Article.id).where(Article.title == spec["article"]))
+        db.add(
+            SavedReply(
+                brand_id=brand.id,
+                title=spec["title"],
+                locale=spec["locale"],
+                body=spec["body"],
+                action=SuggestedAction(spec["action"]),
+                kb_article_id=article_id,
+                usage_count=0,
+                created_by_id=admin.id,
+                created_at=now,
+                updated_at=now,
+            )
+        )
 
 
 def _add_articles(db: Session, brand: Brand, users: dict[str, User], now: datetime) -> None:

@@ -158,3 +158,42 @@ ARTICLES: list[DemoArticle] = [
         "locale": "es",
     },
 ]
+
+# Saved replies (issue 19): the support team's agreed wording, in both languages. "article" is
+# the title of the demo article {kb_link} points at (None: the KB entry most like the thread).
+SAVED_REPLIES: list[dict[str, Any]] = [
+    {
+        "title": "Ask for the order number",
+        "locale": "en",
+        "action": "ask_details",
+        "article": None,
+        "body": 'Hi {author_name}, thanks for reaching out about "{thread_title}". Could you '
+        "tell us your order number (not your card or account number) so we can look into it?"
+        "\n\n{agent_name}, Acme support",
+    },
+    {
+        "title": "Pedir el número de pedido",
+        "locale": "es",
+        "action": "ask_details",
+        "article": None,
+        "body": 'Hola {author_name}, gracias por escribirnos sobre "{thread_title}". ¿Nos '
+        "indicas tu número de pedido (no el de tu tarjeta ni de tu cuenta) para revisarlo?"
+        "\n\n{agent_name}, soporte de Acme",
+    },
+    {
+        "title": "Known fix: link to the article",
+        "locale": "en",
+        "action": "resolve",
+        "article": None,
+        "body": "Hi {author_name}, this is a known problem with a fix: the steps are in {kb_link}. "
+        "We are marking this as resolved; reply here if it does not work for you.",
+    },
+    {
+        "title": "Wi-Fi drops: the router guide",
+        "locale": "en",
+        "action": "answer",
+        "article": "Fix Wi-Fi that drops at busy times of day",
+        "body": "Hi {author_name}, Wi-Fi that drops at busy times is usually the channel: "
+        "our guide {kb_link} walks you through changing it.",
+    },
+]

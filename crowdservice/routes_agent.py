@@ -5,10 +5,11 @@ Agents and admins only (admins are the lead agents)."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from community.core import policy
 from community.core import service as community_service
@@ -16,9 +17,10 @@ from community.core.auth import Agent
 from community.core.clock import utcnow
 from community.core.db import SessionDep
 from community.core.errors import Conflict, NotFound
+from community.core.models import User
 from community.core.web import flash_redirect, render
 from crowdservice import agent, figures
-from crowdservice.models import EscalationStatus
+from crowdservice.models import Escalation, EscalationStatus
 
 router = APIRouter(include_in_schema=False)
 FormText = Annotated[str, Form()]
@@ -56,9 +58,11 @@ def queue_page(request: Request, db: SessionDep, user: Agent, brand_slug: str) -
     )
 
 
-@router.get("/agent/escalations/{escalation_id}", response_class=HTMLResponse, name="agent_item")
-def item_page(request: Request, db: SessionDep, user: Agent, escalation_id: int) -> Response:
-    escalation = agent.access_escalation(db, user, escalation_id)
+def render_item(
+    request: Request, db: Session, user: User, escalation: Escalation, **extra: Any
+) -> Response:
+    """The whole item page; `extra` fills the answer box area (saved replies found, or one
+    inserted) when a browser without htmx asks for it."""
     context = agent.item_context(db, escalation, now=utcnow())
     similar = agent.similar_entries(request.app.state.search, db, escalation)
     agents = agent.assignable_agents(db)
@@ -73,8 +77,17 @@ def item_page(request: Request, db: SessionDep, user: Agent, escalation_id: int)
             "agents": agents,
             "is_lead": policy.is_lead(user),
             "holds": escalation.assigned_agent_id == user.id,
-        },
+            "saved_matches": None,
+            "saved_query": "",
+            "inserted": None,
+        }
+        | extra,
     )
+
+
+@router.get("/agent/escalations/{escalation_id}", response_class=HTMLResponse, name="agent_item")
+def item_page(request: Request, db: SessionDep, user: Agent, escalation_id: int) -> Response:
+    return render_item(request, db, user, agent.access_escalation(db, user, escalation_id))
 
 
 @router.post("/agent/escalations/{escalation_id}/{action}", name="agent_action")
@@ -88,11 +101,12 @@ def item_action(
     note: FormText = "",
     to: FormText = "",
     link: FormText = "",
+    saved_reply: FormText = "",
 ) -> Response:
     agent.require_known_action(action)
     escalation = agent.access_escalation(db, user, escalation_id)
     here = f"/agent/escalations/{escalation.id}"
-    form = agent.ActionForm(body=body, note=note, to=to, link=link)
+    form = agent.ActionForm(body=body, note=note, to=to, link=link, saved_reply=saved_reply)
     try:
         message = agent.perform(db, user, escalation, action, form)
     except Conflict as exc:

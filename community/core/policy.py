@@ -388,3 +388,11 @@ def ensure_can_announce(user: User) -> None:
     if not can_announce(user):
         raise PermissionDenied(_("Only support agents can publish known issues."))
     ensure_can_participate(user)
+
+
+# --- saved replies (issue 19 helper): the check that goes with can_use_saved_replies ----------
+
+
+def ensure_can_use_saved_replies(user: User | None) -> None:
+    if not can_use_saved_replies(user):
+        raise PermissionDenied(_("Only the support team uses saved replies."))

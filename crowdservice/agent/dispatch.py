@@ -17,6 +17,7 @@ from crowdservice.agent.actions import ask_details, claim, reassign, release, re
 from crowdservice.agent.handoff import hand_off, resolve, return_to_community
 from crowdservice.agent.links import link_answer
 from crowdservice.models import Escalation
+from crowdservice.saved_replies.use import count_use
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,7 @@ class ActionForm:
     note: str = ""  # for the helpdesk, the community or the resolution
     to: str = ""  # the username of the agent to reassign to
     link: str = ""  # a KB entry or solved thread, by link or number
+    saved_reply: str = ""  # the saved reply the answer box was filled from, if any
 
 
 # An action changes the escalation (flushing, never committing) and says what it did.
@@ -79,7 +81,9 @@ def _return(db: Session, user: User, escalation: Escalation, form: ActionForm) -
 
 
 def _resolve(db: Session, user: User, escalation: Escalation, form: ActionForm) -> str:
-    resolve(db, user, escalation, form.note)
+    # The resolve form sends a note; the answer box's "Answer and resolve" (a saved reply that
+    # suggests resolving) sends its body, posted the same way as the public note.
+    resolve(db, user, escalation, form.note.strip() or form.body)
     return _("Resolved.")
 
 
@@ -101,6 +105,11 @@ ACTION_HANDLERS: Mapping[str, ActionHandler] = {
 }
 
 
+# The actions that post what the answer box holds: sending one counts a use of the saved reply
+# it was filled from. Inserting a reply alone counts nothing.
+COUNTS_SAVED_REPLY = frozenset({"respond", "ask", "resolve"})
+
+
 def require_known_action(action: str) -> None:
     """Checked before the escalation is loaded, so a made-up URL is a 404 for anyone."""
     if action not in ACTION_HANDLERS:
@@ -110,7 +119,11 @@ def require_known_action(action: str) -> None:
 def perform(db: Session, user: User, escalation: Escalation, action: str, form: ActionForm) -> str:
     """Run the named action on the escalation; the message to show the agent after it."""
     require_known_action(action)
-    return ACTION_HANDLERS[action](db, user, escalation, form)
+    message = ACTION_HANDLERS[action](db, user, escalation, form)
+    if action in COUNTS_SAVED_REPLY and form.saved_reply:
+        # Only after the action succeeded, in its transaction: a refused answer counts nothing.
+        count_use(db, user, escalation.brand_id, form.saved_reply)
+    return message
 
 
 def assignable_agents(db: Session) -> list[User]:
