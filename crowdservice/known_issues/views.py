@@ -51,14 +51,14 @@ def agent_rows(db: Session, brand: Brand) -> list[IssueRow]:
                 select(KnownIssueThread.known_issue_id, func.count())
                 .where(KnownIssueThread.known_issue_id.in_(ids))
                 .group_by(KnownIssueThread.known_issue_id)
-            ).tuples()
+            ).all()
         )
         followers = dict(
             db.execute(
                 select(KnownIssueFollower.known_issue_id, func.count())
                 .where(KnownIssueFollower.known_issue_id.in_(ids))
                 .group_by(KnownIssueFollower.known_issue_id)
-            ).tuples()
+            ).all()
         )
     return [
         IssueRow(issue, linked.get(issue.id, 0), followers.get(issue.id, 0)) for issue in issues
@@ -134,8 +134,8 @@ def load_banner_data(db: Session) -> BannerData:
         )
         for issue in issues
     )
-    forums = dict(db.execute(select(Forum.id, Forum.brand_id)).tuples())
-    slugs = dict(db.execute(select(Brand.slug, Brand.id)).tuples())
+    forums = dict(db.execute(select(Forum.id, Forum.brand_id)).all())
+    slugs = dict(db.execute(select(Brand.slug, Brand.id)).all())
     return BannerData(issues=banner, brand_of_forum=forums, brand_of_slug=slugs)
 
 
