@@ -7,13 +7,10 @@ brand's list and the API's list show open ones only, unless an agent asks for al
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import inspect
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from community.api import ERRORS
@@ -23,10 +20,10 @@ from community.core.auth import Agent, CurrentUser, OptionalUser
 from community.core.db import SessionDep
 from community.core.errors import Conflict, FormErrors, NotFound
 from community.core.i18n import gettext as _
-from community.core.models import Brand, Forum, Thread
+from community.core.models import Brand
 from community.core.web import flash_redirect, is_htmx, render
-from crowdservice.known_issues import article, service, views
-from crowdservice.known_issues.forms import IssueForm, status_label
+from crowdservice.known_issues import article, banner, service, views
+from crowdservice.known_issues.forms import IssueForm
 from crowdservice.known_issues.models import KnownIssue, KnownIssueStatus
 from crowdservice.known_issues.notices import issue_path
 from crowdservice.known_issues.schemas import (
@@ -43,79 +40,22 @@ FormList = Annotated[list[str], Form()]
 
 # --- the banner -------------------------------------------------------------------------------
 
-BANNER_SECONDS = 15.0
 _CACHE = "known_issue_banners"
 
 
 def forget_banners(request: Request) -> None:
-    """This process shows a change at once; other processes within BANNER_SECONDS."""
+    """This process shows a change at once; other processes within banner.BANNER_SECONDS."""
     if hasattr(request.app.state, _CACHE):
         delattr(request.app.state, _CACHE)
 
 
-def _banner_data(request: Request) -> views.BannerData | None:
-    cached: tuple[float, views.BannerData] | None = getattr(request.app.state, _CACHE, None)
-    now = time.monotonic()
-    if cached and cached[0] > now:
-        return cached[1]
-    try:
-        # A short session of its own, like site_brand: the page's session is the route's.
-        with request.app.state.session_factory() as db:
-            data = views.load_banner_data(db)
-    except SQLAlchemyError:
-        return None  # a page still renders without its banner
-    setattr(request.app.state, _CACHE, (now + BANNER_SECONDS, data))
-    return data
-
-
-def _loaded(row: object, name: str) -> bool:
-    """Whether a relationship is already loaded (reading it must not query)."""
-    return name not in inspect(row).unloaded
-
-
-def _page_place(
-    data: views.BannerData, context: dict[str, Any]
-) -> tuple[int | None, int | None, list[str] | None]:
-    """The page's brand, forum and tags, from what the page already loaded."""
-    thread, forum, brand = context.get("thread"), context.get("forum"), context.get("brand")
-    forum_id: int | None = None
-    tags: list[str] | None = None
-    if isinstance(thread, Thread):
-        forum_id = thread.forum_id
-        if _loaded(thread, "tags"):
-            tags = [tag.name for tag in thread.tags]
-    elif isinstance(forum, Forum):
-        forum_id = forum.id
-    if isinstance(brand, Brand):
-        brand_id: int | None = brand.id
-    elif forum_id is not None:
-        brand_id = data.brand_of_forum.get(forum_id)
-    else:
-        brand_id = data.brand_of_slug.get(str(context.get("brand_slug", "")))
-    return brand_id, forum_id, tags
-
-
 def known_issue_banners(request: Request, context: dict[str, Any]) -> dict[str, Any]:
     """Page-context provider (community.app registers it): the open issues for this page."""
-    data = _banner_data(request)
-    if data is None or not data.issues:
-        return {"known_issue_banners": []}
-    brand_id, forum_id, tags = _page_place(data, context)
-    if brand_id is None:
-        return {"known_issue_banners": []}
-    slug = next((s for s, found in data.brand_of_slug.items() if found == brand_id), "")
-    shown = views.banner_issues(data, brand_id, forum_id=forum_id, tags=tags)
-    return {
-        "known_issue_banners": [
-            {
-                "title": issue.title,
-                "status": issue.status.value,
-                "status_label": status_label(issue.status),
-                "path": issue_path(slug, issue.id),
-            }
-            for issue in shown
-        ]
-    }
+    cache: banner.BannerCache | None = getattr(request.app.state, _CACHE, None)
+    if cache is None:
+        cache = banner.BannerCache(request.app.state.session_factory)
+        setattr(request.app.state, _CACHE, cache)
+    return {"known_issue_banners": banner.banners_for_page(cache.get(), context)}
 
 
 # --- public pages -----------------------------------------------------------------------------
