@@ -344,8 +344,8 @@ def api_list(
 ) -> list[KnownIssueOut]:
     brand = community_service.get_brand(db, brand_slug)
     include_closed = state == "all" and policy.can_announce(user)
-    issues = views.brand_issues(db, brand, include_closed=include_closed)
-    return [_out(user, service.access_issue(db, issue.id)) for issue in issues]
+    issues = views.brand_issues(db, brand, include_closed=include_closed, with_updates=True)
+    return [_out(user, issue) for issue in issues]
 
 
 @api.get("/known-issues/{issue_id}", response_model=KnownIssueStaffOut | KnownIssueOut)

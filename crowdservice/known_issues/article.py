@@ -21,7 +21,8 @@ _BODY_LIMIT = 45_000  # below the article limit, so a long timeline never makes 
 
 def article_body(issue: KnownIssue) -> str:
     """ "What happened" (the summary), then the updates, the latest first."""
-    parts = [f"## {_('What happened')}", issue.summary or issue.title, f"## {_('Updates')}"]
+    happened, updates = _("What happened"), _("Updates")
+    parts = [f"## {happened}", issue.summary or issue.title, f"## {updates}"]
     for update in reversed(issue.updates):
         day = update.created_at.date().isoformat()
         line = f"**{day} · {status_label(update.status)}**"

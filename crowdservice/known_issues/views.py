@@ -24,9 +24,13 @@ class IssueRow:
     followers: int
 
 
-def brand_issues(db: Session, brand: Brand, *, include_closed: bool) -> list[KnownIssue]:
-    """Open issues first, each group newest first."""
+def brand_issues(
+    db: Session, brand: Brand, *, include_closed: bool, with_updates: bool = False
+) -> list[KnownIssue]:
+    """Open issues first, each group newest first (with their timelines for the API)."""
     statement = select(KnownIssue).where(KnownIssue.brand_id == brand.id)
+    if with_updates:
+        statement = statement.options(selectinload(KnownIssue.updates))
     if not include_closed:
         statement = statement.where(KnownIssue.closed_at.is_(None))
     statement = statement.order_by(
