@@ -366,3 +366,15 @@ def test_the_app_registers_the_banner_provider(app: FastAPI) -> None:
     from crowdservice.routes_known_issues import known_issue_banners
 
     assert known_issue_banners in app.state.page_context
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_signed_in_role_may_follow(
+    as_role: RoleClient, db: Session, issue: KnownIssue, role: Role | None
+) -> None:
+    client, user = as_role(role)
+    response = _post(client, f"/known-issues/{issue.id}/follow")
+    assert response.status_code == 303
+    fresh(db)
+    followers = db.scalars(select(KnownIssueFollower.user_id)).all()
+    assert followers == ([] if user is None else [user.id])
