@@ -32,7 +32,12 @@ from community.core.security import (
 )
 from community.core.settings import Settings
 from community.core.viewcount import ViewCounter
-from community.core.web import STATIC_DIR, build_templates, install_error_handlers
+from community.core.web import (
+    STATIC_DIR,
+    add_page_context,
+    build_templates,
+    install_error_handlers,
+)
 from community.wiring import subscribe_all
 from crowdservice import routes as crowd_routes
 from crowdservice import routes_admin as crowd_admin
@@ -165,6 +170,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(crowd_saved_replies.api)
     app.include_router(crowd_known_issues.router)
     app.include_router(crowd_known_issues.api)
+    add_page_context(app, crowd_known_issues.known_issue_banners)  # the brand's open issues
     app.include_router(community_routes.router)
     app.include_router(thread_routes.router)
     app.include_router(notification_routes.router)

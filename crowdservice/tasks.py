@@ -11,9 +11,11 @@ from sqlalchemy.orm import Session
 from community.core.clock import utcnow
 from community.core.db import begin_write
 from community.core.jobs import Worker
+from community.core.outbox import OutboxEvent
 from crowdservice import webhooks as crowd_webhooks
 from crowdservice.escalation_sweep import sweep
 from crowdservice.insights.weekly import send_weekly_summaries
+from crowdservice.known_issues.notices import FIXED_EVENT, send_fix_notices
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +27,14 @@ def register(worker: Worker) -> None:
     # down on Monday still sends when it is back.
     worker.every("weekly insights", timedelta(hours=1), weekly_insights)
     crowd_webhooks.register(worker)
+    # Known issue fixed: tell the linked threads' authors and the followers.
+    worker.register(FIXED_EVENT, known_issue_fixed)
+
+
+def known_issue_fixed(db: Session, event: OutboxEvent) -> None:
+    sent = send_fix_notices(db, int(event.payload["id"]))
+    if sent:
+        logger.info("known issue %s fixed: %d notices", event.payload["id"], sent)
 
 
 def escalation_sweep(db: Session) -> None:

@@ -306,12 +306,12 @@ _APP_STATE = frozenset(
     {
         "settings", "engine", "session_factory", "templates", "passwords", "limit_store",
         "login_throttle", "view_counter", "article_views", "search_log", "rate_limiter",
-        "search",
+        "search", "page_context",
     }
 )  # fmt: skip
 # Caches requests add to the state: the routes' URL table stays (the same routes), the default
 # brand's name goes (another test, another brand).
-_APP_STATE_CACHES = {"route_urls": True, "site_brand": False}
+_APP_STATE_CACHES = {"route_urls": True, "site_brand": False, "known_issue_banners": False}
 
 
 @pytest.fixture(scope="session")
