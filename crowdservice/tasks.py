@@ -14,6 +14,7 @@ from community.core.jobs import Worker
 from crowdservice import webhooks as crowd_webhooks
 from crowdservice.escalation_sweep import sweep
 from crowdservice.insights.weekly import send_weekly_summaries
+from crowdservice.known_issues import linking as known_issue_linking
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +26,8 @@ def register(worker: Worker) -> None:
     # down on Monday still sends when it is back.
     worker.every("weekly insights", timedelta(hours=1), weekly_insights)
     crowd_webhooks.register(worker)
+    # Known-issue matching: links each new question or problem to the issues it reports.
+    known_issue_linking.register(worker)
 
 
 def escalation_sweep(db: Session) -> None:
