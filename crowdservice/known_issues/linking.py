@@ -44,14 +44,29 @@ def on_published(db: Session, post: Post) -> None:
     )
 
 
-def link_thread(db: Session, thread_id: int, *, default_model: str) -> list[int]:
-    """Link the thread to the open issues it reports; returns the ids newly linked."""
+def _linkable(db: Session, thread_id: int) -> Thread | None:
+    """The thread with its forum and tags, if it is a visible question or problem."""
     thread = db.scalars(
         select(Thread)
         .where(Thread.id == thread_id)
         .options(selectinload(Thread.tags), selectinload(Thread.forum))
     ).first()
-    if thread is None or thread.visibility != Visibility.VISIBLE or thread.kind not in LINKED_KINDS:
+    if thread is None or thread.visibility != Visibility.VISIBLE:
+        return None
+    return thread if thread.kind in LINKED_KINDS else None
+
+
+def _question_text(db: Session, thread: Thread) -> str:
+    question = db.scalars(
+        select(Post).where(Post.thread_id == thread.id, Post.is_question.is_(True)).limit(1)
+    ).first()
+    return plain_text(question.body_html, QUESTION_CHARS) if question is not None else ""
+
+
+def link_thread(db: Session, thread_id: int, *, default_model: str) -> list[int]:
+    """Link the thread to the open issues it reports; returns the ids newly linked."""
+    thread = _linkable(db, thread_id)
+    if thread is None:
         return []
     brand = thread.forum.brand
     tag_names = [tag.name for tag in thread.tags]
@@ -60,17 +75,13 @@ def link_thread(db: Session, thread_id: int, *, default_model: str) -> list[int]
         for issue in open_issues(db, brand.id)
         if applies_to(issue, thread.forum_id, tag_names)
     ]
-    if not issues:
-        return []
-    question = db.scalars(
-        select(Post).where(Post.thread_id == thread.id, Post.is_question.is_(True)).limit(1)
-    ).first()
-    body = plain_text(question.body_html, QUESTION_CHARS) if question is not None else ""
     matched = match_issues(
-        issues, thread.title, brand=brand, default_model=default_model, body=body
+        issues,
+        thread.title,
+        brand=brand,
+        default_model=default_model,
+        body=_question_text(db, thread) if issues else "",
     )
-    if not matched:
-        return []
     known = set(
         db.scalars(
             select(KnownIssueThread.known_issue_id).where(KnownIssueThread.thread_id == thread.id)

@@ -192,18 +192,20 @@ def match_issues(
         return []
     scores = cosines(brand, default_model, title, issues)
     threshold = threshold_for(brand, default_model) if scores else None
-    found: list[Match] = []
-    for issue in issues:
-        by_words = matches_terms(issue.match_terms or [], title, body)
-        cosine = scores.get(issue.id)
-        by_meaning = threshold is not None and cosine is not None and cosine >= threshold
-        if by_words or by_meaning:
-            found.append(Match(issue, by_words, cosine))
-    found.sort(
-        key=lambda match: (
-            not match.by_words,
-            -(match.cosine if match.cosine is not None else -1.0),
-            -match.issue.id,
-        )
-    )
+    candidates = [
+        Match(issue, matches_terms(issue.match_terms or [], title, body), scores.get(issue.id))
+        for issue in issues
+    ]
+    found = [match for match in candidates if match.by_words or _close(match.cosine, threshold)]
+    found.sort(key=_strength)
     return found[:limit]
+
+
+def _close(cosine: float | None, threshold: float | None) -> bool:
+    return cosine is not None and threshold is not None and cosine >= threshold
+
+
+def _strength(match: Match) -> tuple[bool, float, int]:
+    """Word matches first, then the closest in meaning, then the newest issue."""
+    cosine = match.cosine if match.cosine is not None else -1.0
+    return (not match.by_words, -cosine, -match.issue.id)
