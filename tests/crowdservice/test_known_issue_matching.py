@@ -445,3 +445,31 @@ def test_a_held_question_is_linked_once_approved(
     drain(worker)
     assert _links(db) == {(issue.id, thread.id, None)}
     assert db.get(Thread, thread.id).visibility == Visibility.VISIBLE  # type: ignore[union-attr]
+
+
+def test_meaning_links_a_thread_and_shows_on_the_ask_form(
+    db: Session,
+    qa: QA,
+    forum: Forum,
+    make_user: UserFactory,
+    make_client: Callable[[], TestClient],
+    worker: Worker,
+) -> None:
+    """A brand searched with the multilingual model: a paraphrase with none of the issue's
+    terms is linked by the worker and shown on the ask form; a loose one is neither."""
+    forum.brand.search_model = "use-multilingual"
+    db.commit()
+    issue = _issue(db, forum.brand_id, ROUTER_ISSUE, summary=ROUTER_SUMMARY, terms=["firmware"])
+    asker = make_user("asker")
+    paraphrase = qa.ask(asker, title="My router reboots by itself at midnight")
+    loose = qa.ask(asker, title="Router restarts every night")
+    drain(worker)
+    assert _links(db) == {(issue.id, paraphrase.id, None)}
+    assert loose.id not in {thread for _i, thread, _by in _links(db)}
+
+    browser = make_client()
+    log_in(browser, asker.username)
+    assert _issue_links(_suggest(browser, "My router reboots by itself at midnight")) == [
+        f"/b/acme/known-issues/{issue.id}"
+    ]
+    assert _issue_links(_suggest(browser, "Router restarts every night")) == []
