@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from community.core.db import insert_missing
@@ -38,19 +39,36 @@ def ask_form_issues(
         for match in match_issues(issues, title, brand=brand, default_model=default_model)
     ]
     if session is not None and matched:
-        # Race-safe: two suggestion requests of one session may match the same issue at once;
-        # the primary key (issue, session) keeps one row and the second insert skips it.
-        insert_missing(
-            db,
-            KnownIssueImpression,
-            [
-                {
-                    "known_issue_id": issue.id,
-                    "ask_session_id": session.id,
-                    "shown": arm == AskArm.SUGGESTIONS,
-                    "created_at": now,
-                }
-                for issue in matched
-            ],
-        )
+        _record_impressions(db, session, matched, shown=arm == AskArm.SUGGESTIONS, now=now)
     return matched if arm == AskArm.SUGGESTIONS else []
+
+
+def _record_impressions(
+    db: Session, session: AskSession, issues: list[KnownIssue], *, shown: bool, now: datetime
+) -> None:
+    # The title is typed a key at a time: only issues new to the session are written, so the
+    # requests that follow read and write nothing more.
+    recorded = set(
+        db.scalars(
+            select(KnownIssueImpression.known_issue_id).where(
+                KnownIssueImpression.ask_session_id == session.id,
+                KnownIssueImpression.known_issue_id.in_([issue.id for issue in issues]),
+            )
+        )
+    )
+    # Race-safe: two requests of one session may match the same issue at once; the primary
+    # key (issue, session) keeps one row and the second insert skips it.
+    insert_missing(
+        db,
+        KnownIssueImpression,
+        [
+            {
+                "known_issue_id": issue.id,
+                "ask_session_id": session.id,
+                "shown": shown,
+                "created_at": now,
+            }
+            for issue in issues
+            if issue.id not in recorded
+        ],
+    )

@@ -21,6 +21,7 @@ from community.core.outbox import OutboxEvent
 from community.core.settings import Settings
 from community.core.viewcount import viewer_key
 from community.worker import Worker
+from crowdservice.known_issues.ask_form import ask_form_issues
 from crowdservice.known_issues.linking import LINK_THREAD, link_thread
 from crowdservice.known_issues.matching import (
     applies_to,
@@ -40,7 +41,7 @@ from kb.ask_sessions import assigned_arm
 from kb.models import AskArm, AskSession, DeflectionEvent
 from moderation import decisions
 from moderation.models import Queue, QueueItem
-from tests.conftest import QA, csrf_token, drain, fresh, log_in
+from tests.conftest import QA, csrf_token, drain, fresh, log_in, run_concurrently
 
 UserFactory = Callable[..., User]
 SUGGEST = "/b/acme/kb/suggest"
@@ -238,8 +239,11 @@ def test_a_matched_issue_shows_first_with_its_status_and_a_follow_form(
     assert html.index("Known issue") < html.index(f'href="/t/{answered.id}"')
     assert 'data-status="investigating">Investigating<' in html
     assert 'datetime="2026-12-01T08:00:00+00:00"' in html
-    assert f'action="/known-issues/{issue.id}/follow"' in html
-    assert re.search(r'name="csrf_token" value="[0-9a-f]+"', html)
+    # A button, not a nested form (the suggestions sit inside the ask form): it posts the
+    # CSRF token and nothing of the question being written.
+    assert f'hx-post="/known-issues/{issue.id}/follow"' in html
+    assert re.search(r'hx-vals=\'\{"csrf_token": "[0-9a-f]+"\}\' hx-params="csrf_token"', html)
+    assert "<form" not in html
     assert 'data-entry-type="known_issue"' in html
 
     # The same session asking again: one impression per session and issue.
@@ -473,3 +477,33 @@ def test_meaning_links_a_thread_and_shows_on_the_ask_form(
         f"/b/acme/known-issues/{issue.id}"
     ]
     assert _issue_links(_suggest(browser, "Router restarts every night")) == []
+
+
+def test_two_requests_of_one_session_at_once_record_one_impression(
+    db: Session, forum: Forum, engine: Engine
+) -> None:
+    """Both requests read no impression yet, both insert: the primary key and insert-or-skip
+    keep one row and neither request fails."""
+    issue = _issue(db, forum.brand_id, "Checkout fails with error 502", terms=["502"])
+    now = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
+    session = AskSession(
+        brand_id=forum.brand_id, visitor_key="k" * 32, number=1, arm=AskArm.SUGGESTIONS,
+        holdout_percent=0, started_at=now, last_activity_at=now,
+    )  # fmt: skip
+    db.add(session)
+    db.commit()
+
+    def request(other: Session) -> None:
+        shown = ask_form_issues(
+            other,
+            other.get_one(Brand, forum.brand_id),
+            "error 502 at checkout",
+            arm=AskArm.SUGGESTIONS,
+            session=other.get_one(AskSession, session.id),
+            default_model="off",
+            now=now,
+        )
+        assert [found.id for found in shown] == [issue.id]
+
+    assert run_concurrently(engine, [request, request, request]) == [("ok", "")] * 3
+    assert _impressions(db) == [(issue.id, session.id, True)]
