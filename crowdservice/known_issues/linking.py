@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session, selectinload
 from community.core import outbox
 from community.core.db import insert_missing
 from community.core.jobs import Worker
-from community.core.models import Post, Thread, ThreadKind, Visibility
+from community.core.models import Forum, Post, Thread, ThreadKind, Visibility
 from crowdservice.known_issues.matching import applies_to, match_issues, open_issues
-from crowdservice.known_issues.models import KnownIssueThread
+from crowdservice.known_issues.models import KnownIssue, KnownIssueThread
 from kb.documents import plain_text
 
 LINK_THREAD = "known_issues.link_thread"
@@ -31,10 +31,13 @@ QUESTION_CHARS = 1000
 
 
 def on_published(db: Session, post: Post) -> None:
-    """A post became visible: a question or problem's first post asks for the link check."""
+    """A post became visible: a question or problem's first post asks for the link check, when
+    its brand has an open known issue (most of the time none is open: one indexed query, no
+    job). An issue published later is not matched against threads asked before it."""
     if not post.is_question:
         return
-    if post.thread.kind not in LINKED_KINDS:
+    thread = post.thread
+    if thread.kind not in LINKED_KINDS or not has_open_issue(db, thread.forum_id):
         return
     outbox.enqueue(
         db,
@@ -42,6 +45,17 @@ def on_published(db: Session, post: Post) -> None:
         {"thread_id": post.thread_id},
         dedupe_key=f"thread:{post.thread_id}",
     )
+
+
+def has_open_issue(db: Session, forum_id: int) -> bool:
+    """Whether the forum's brand has a known issue not closed (one indexed query)."""
+    found = db.scalar(
+        select(KnownIssue.id)
+        .join(Forum, Forum.brand_id == KnownIssue.brand_id)
+        .where(Forum.id == forum_id, KnownIssue.closed_at.is_(None))
+        .limit(1)
+    )
+    return found is not None
 
 
 def _linkable(db: Session, thread_id: int) -> Thread | None:
