@@ -507,3 +507,20 @@ def test_two_requests_of_one_session_at_once_record_one_impression(
 
     assert run_concurrently(engine, [request, request, request]) == [("ok", "")] * 3
     assert _impressions(db) == [(issue.id, session.id, True)]
+
+
+def test_no_link_job_while_the_brand_has_no_open_issue(
+    db: Session, qa: QA, forum: Forum, make_user: UserFactory
+) -> None:
+    other = Brand(slug="globex", name="Globex", description="", theme={}, default_locale="en")
+    db.add(other)
+    db.commit()
+    _issue(db, forum.brand_id, "Old outage", terms=["502"], closed=True)
+    _issue(db, other.id, "Globex outage", terms=["502"])
+    qa.ask(make_user("asker"), title="Error 502 when I pay")
+    fresh(db)
+    assert db.scalar(select(func.count()).where(OutboxEvent.kind == LINK_THREAD)) == 0
+    _issue(db, forum.brand_id, "Checkout error 502", terms=["502"])
+    qa.ask(make_user("second"), title="Error 502 again")
+    fresh(db)
+    assert db.scalar(select(func.count()).where(OutboxEvent.kind == LINK_THREAD)) == 1
