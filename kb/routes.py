@@ -141,7 +141,8 @@ def suggest(
 ) -> Response:
     """Answers that may already exist, shown while a question's title is typed; none for a
     visitor in the brand's deflection holdout (kb.ask_sessions). A signed-in visitor's session
-    and its group are recorded, in either group."""
+    and its group are recorded, in either group. Open known issues the title reports come
+    first (crowdservice.known_issues.ask_form)."""
     brand = community_service.get_brand(db, brand_slug)
     hits: list[Hit] = []
     issues: list[KnownIssue] = []
