@@ -15,6 +15,7 @@ from community.core.outbox import OutboxEvent
 from crowdservice import webhooks as crowd_webhooks
 from crowdservice.escalation_sweep import sweep
 from crowdservice.insights.weekly import send_weekly_summaries
+from crowdservice.known_issues import linking as known_issue_linking
 from crowdservice.known_issues.notices import FIXED_EVENT, send_fix_notices
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,8 @@ def register(worker: Worker) -> None:
     # down on Monday still sends when it is back.
     worker.every("weekly insights", timedelta(hours=1), weekly_insights)
     crowd_webhooks.register(worker)
+    # Known-issue matching: links each new question or problem to the issues it reports.
+    known_issue_linking.register(worker)
     # Known issue fixed: tell the linked threads' authors and the followers.
     worker.register(FIXED_EVENT, known_issue_fixed)
 

@@ -75,14 +75,23 @@ def _open_session(db: Session, brand_id: int, visitor_key: str, now: datetime) -
 def visit(db: Session, brand: Brand, visitor_key: str, *, signed_in: bool, now: datetime) -> AskArm:
     """A suggestion request from the ask form: the group whose treatment it gets. For a
     signed-in visitor it continues the open session (its stored group) or starts one."""
+    return visit_session(db, brand, visitor_key, signed_in=signed_in, now=now)[0]
+
+
+def visit_session(
+    db: Session, brand: Brand, visitor_key: str, *, signed_in: bool, now: datetime
+) -> tuple[AskArm, AskSession | None]:
+    """`visit`, with the stored session (flushed, so it has its id) of a signed-in visitor:
+    what was matched in it is recorded against it (known-issue impressions)."""
     if not signed_in:
-        return assigned_arm(brand.id, visitor_key, brand.holdout_percent)
+        return assigned_arm(brand.id, visitor_key, brand.holdout_percent), None
     session = _open_session(db, brand.id, visitor_key, now)
     if session is not None:
         if now - session.last_activity_at >= ACTIVITY_STEP:
             session.last_activity_at = now
-        return session.arm
-    return _start_session(db, brand, visitor_key, now).arm
+        return session.arm, session
+    started = _start_session(db, brand, visitor_key, now)
+    return started.arm, started
 
 
 def _start_session(db: Session, brand: Brand, visitor_key: str, now: datetime) -> AskSession:

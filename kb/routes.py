@@ -21,6 +21,8 @@ from community.core.models import Brand
 from community.core.ratelimit import limited
 from community.core.viewcount import viewer_key
 from community.core.web import flash_redirect, is_htmx, page_viewer_key, render
+from crowdservice.known_issues import ask_form
+from crowdservice.known_issues.models import KnownIssue
 from kb import article_feedback, ask_sessions, service, service_search, suggestions
 from kb.models import AskArm
 from kb.search import SearchEngine, SearchUnavailable
@@ -139,13 +141,29 @@ def suggest(
 ) -> Response:
     """Answers that may already exist, shown while a question's title is typed; none for a
     visitor in the brand's deflection holdout (kb.ask_sessions). A signed-in visitor's session
-    and its group are recorded, in either group."""
+    and its group are recorded, in either group. Open known issues the title reports come
+    first (crowdservice.known_issues.ask_form)."""
     brand = community_service.get_brand(db, brand_slug)
     hits: list[Hit] = []
+    issues: list[KnownIssue] = []
     degraded = False
     if len(suggestions.typed_title(title)) >= suggestions.SUGGEST_MIN_CHARS:
         visitor = _visitor(request, user.id if user else None)
-        arm = ask_sessions.visit(db, brand, visitor, signed_in=user is not None, now=utcnow())
+        now = utcnow()
+        arm, session = ask_sessions.visit_session(
+            db, brand, visitor, signed_in=user is not None, now=now
+        )
+        # Known issues first: they need no Meilisearch, and their impressions are written in
+        # the same transaction as the session.
+        issues = ask_form.ask_form_issues(
+            db,
+            brand,
+            suggestions.typed_title(title),
+            arm=arm,
+            session=session,
+            default_model=engine_of(request).default_model,
+            now=now,
+        )
         db.commit()
         if arm == AskArm.SUGGESTIONS:
             hits, degraded = suggestions.suggest(
@@ -154,7 +172,13 @@ def suggest(
     return render(
         request,
         "kb/_suggestions.html",
-        {"brand": brand, "hits": hits, "degraded": degraded, "q": title[:200]},
+        {
+            "brand": brand,
+            "hits": hits,
+            "known_issues": issues,
+            "degraded": degraded,
+            "q": title[:200],
+        },
     )
 
 

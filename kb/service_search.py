@@ -405,7 +405,9 @@ def record_deflection(
         user_id=user.id if user else None,
         visitor_key=visitor_key,
         query=" ".join(query.split())[:QUERY_MAX],
-        entry_type=entry_type if entry_type in ("solution", "article", "thread") else "other",
+        entry_type=entry_type
+        if entry_type in ("solution", "article", "thread", "known_issue")
+        else "other",
         entry_id=entry_id,
     )
     db.add(event)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from community.core.models import Brand
 from crowdservice.insights import (
+    announcements,
     crowd,
     deflection,
     export,
@@ -62,6 +63,13 @@ PANELS: dict[str, Panel] = {
         lambda db, brand, period, now: deflection.deflection_panel(db, brand, period, now=now),
         deflection.deflection_rows,
         deflection.DEFLECTION_COLUMNS,
+    ),
+    "announcements": Panel(
+        lambda db, brand, period, now: announcements.announcements_panel(
+            db, brand, period, now=now
+        ),
+        announcements.announcements_rows,
+        announcements.ANNOUNCEMENTS_COLUMNS,
     ),
     "gaps": Panel(
         lambda db, brand, period, now: gaps.gaps_panel(db, brand, period, now=now),

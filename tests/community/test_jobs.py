@@ -11,6 +11,7 @@ from community.core.indexing import ARTICLE_CHANGED, BRAND_SEARCH_SETTINGS, THRE
 from community.core.notifications import EMAIL_EVENT
 from community.core.settings import Settings
 from community.worker import Worker
+from crowdservice.known_issues.linking import LINK_THREAD
 from crowdservice.known_issues.notices import FIXED_EVENT
 from kb.search_model import MODEL_CHANGED
 from kb.vectors import FIRST_THREAD_VECTOR, VECTORS_NEEDED
@@ -25,7 +26,7 @@ def test_the_core_job_runner_starts_without_jobs(settings: Settings, engine: Eng
 def test_the_worker_process_has_every_packages_jobs(settings: Settings, engine: Engine) -> None:
     worker = Worker(settings, make_session_factory(engine))
 
-    assert set(worker.handlers) == {EMAIL_EVENT, FIXED_EVENT}
+    assert set(worker.handlers) == {EMAIL_EVENT, FIXED_EVENT, LINK_THREAD}
     assert set(worker.batch_handlers) == {
         THREAD_CHANGED,
         ARTICLE_CHANGED,
