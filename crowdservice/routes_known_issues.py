@@ -106,10 +106,22 @@ def _followable(issue: KnownIssue) -> bool:
     return issue.closed_at is None and issue.status != KnownIssueStatus.FIXED
 
 
+# The id prefix of the "Notify me when it is fixed" buttons in the ask form's suggestions.
+SUGGESTION_BUTTON = "follow-known-issue-"
+
+
 def _follow_response(
     request: Request, db: Session, issue: KnownIssue, *, following: bool, message: str
 ) -> Response:
     brand = community_service.get_brand_by_id(db, issue.brand_id)
+    if is_htmx(request) and request.headers.get("hx-target", "").startswith(SUGGESTION_BUTTON):
+        # The button among the ask form's suggestions: a sentence takes its place (a form
+        # there would nest inside the ask form).
+        return render(
+            request,
+            "crowdservice/_known_issue_followed.html",
+            {"issue": issue, "brand": brand, "message": message},
+        )
     if is_htmx(request):
         return render(
             request,

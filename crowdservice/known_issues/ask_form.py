@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 
 from community.core.db import insert_missing
 from community.core.models import Brand
-from crowdservice.known_issues.matching import match_issues, open_issues
+from crowdservice.known_issues.matching import match_issues
 from crowdservice.known_issues.models import KnownIssue, KnownIssueImpression
+from crowdservice.known_issues.service import open_issues
 from kb.models import AskArm, AskSession
 
 

@@ -19,8 +19,9 @@ from community.core import outbox
 from community.core.db import insert_missing
 from community.core.jobs import Worker
 from community.core.models import Forum, Post, Thread, ThreadKind, Visibility
-from crowdservice.known_issues.matching import applies_to, match_issues, open_issues
+from crowdservice.known_issues.matching import applies_to, match_issues
 from crowdservice.known_issues.models import KnownIssue, KnownIssueThread
+from crowdservice.known_issues.service import open_issues
 from kb.documents import plain_text
 
 LINK_THREAD = "known_issues.link_thread"

@@ -30,8 +30,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from community.core.models import Brand
 from crowdservice.known_issues.models import KnownIssue
@@ -82,18 +80,6 @@ def applies_to(issue: KnownIssue, forum_id: int, tag_names: Iterable[str]) -> bo
         return True
     wanted = {tag.casefold() for tag in issue.tags}
     return any(tag.casefold() in wanted for tag in tag_names)
-
-
-def open_issues(db: Session, brand_id: int) -> list[KnownIssue]:
-    """The brand's known issues not closed yet (fixed ones included until closed), oldest first.
-    (crowdservice.known_issues.service.open_issues says the same; one of them goes at merge.)"""
-    return list(
-        db.scalars(
-            select(KnownIssue)
-            .where(KnownIssue.brand_id == brand_id, KnownIssue.closed_at.is_(None))
-            .order_by(KnownIssue.id)
-        )
-    )
 
 
 # --- meaning -------------------------------------------------------------------------------------

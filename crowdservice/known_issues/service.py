@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, selectinload
 from community.core import outbox, policy
 from community.core.audit import record_audit
 from community.core.clock import utcnow
+from community.core.db import insert_missing
 from community.core.errors import Conflict, FormErrors, NotFound
 from community.core.i18n import gettext as _
 from community.core.markdown import render_markdown
@@ -200,9 +201,12 @@ def follow(db: Session, user: User, issue: KnownIssue) -> None:
     policy.ensure_can_participate(user)
     if issue.closed_at is not None or issue.status == KnownIssueStatus.FIXED:
         raise Conflict(_("This known issue is no longer open for notices."))
-    if db.get(KnownIssueFollower, (issue.id, user.id)) is None:
-        db.add(KnownIssueFollower(known_issue_id=issue.id, user_id=user.id))
-        db.flush()
+    # Two clicks at once are one follow, not a unique-key error.
+    insert_missing(
+        db,
+        KnownIssueFollower,
+        [{"known_issue_id": issue.id, "user_id": user.id, "created_at": utcnow()}],
+    )
 
 
 def unfollow(db: Session, user: User, issue: KnownIssue) -> None:

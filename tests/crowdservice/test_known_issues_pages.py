@@ -137,6 +137,26 @@ def test_follow_and_unfollow_with_and_without_htmx(
     assert "Stop following" in fragment.text
 
 
+def test_following_from_the_ask_forms_suggestions_answers_with_a_sentence_not_a_form(
+    as_role: RoleClient, db: Session, issue: KnownIssue
+) -> None:
+    """The button sits inside the ask form: what replaces it must not be a nested form."""
+    client, user = as_role(Role.MEMBER)
+    assert user is not None
+    target = {**HTMX, "HX-Target": f"follow-known-issue-{issue.id}"}
+    response = _post(client, f"/known-issues/{issue.id}/follow", headers=target)
+    assert response.status_code == 200
+    assert "We will tell you when it is fixed." in response.text
+    assert "<form" not in response.text and "<html" not in response.text
+    fresh(db)
+    assert db.get(KnownIssueFollower, (issue.id, user.id)) is not None
+    # A second click (or two at once) is still one follow.
+    assert _post(client, f"/known-issues/{issue.id}/follow", headers=target).status_code == 200
+    fresh(db)
+    followers = db.scalars(select(KnownIssueFollower)).all()
+    assert [(row.known_issue_id, row.user_id) for row in followers] == [(issue.id, user.id)]
+
+
 def test_following_needs_a_signed_in_member_and_the_csrf_token(
     client: TestClient, as_role: RoleClient, db: Session, issue: KnownIssue
 ) -> None:
