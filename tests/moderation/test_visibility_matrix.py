@@ -58,6 +58,7 @@ from community.core.models import (
 from community.core.schemas import EditIn
 from community.core.settings import Settings
 from community.worker import Worker
+from crowdservice.followup import service as followup
 from moderation import accounts, actions, decisions, queue
 from moderation.models import FlagReason, QueueItem
 from tests.conftest import QA, Inbox, drain, fresh, log_in
@@ -104,6 +105,12 @@ WORDS = {
     "deleted": Words("axolotl", "quetzal", "tamarin", "meerkat"),
     "suspended": Words("narwhal", "caracal", "manatee", "ocelot"),
 }
+
+
+# Written in the host thread's private follow-up (crowdservice.followup): no surface the matrix
+# reads, for any role, may show them (the conversation has its own page, for the customer and
+# staff only).
+PRIVATE_WORDS = ["wolverine", "quokka"]
 
 
 def secret_words(state: str) -> list[str]:
@@ -208,6 +215,11 @@ def build_world(
     )
     for role_user in role_users:
         threads.watch(db, role_user, host)
+    db.commit()
+    conversation = followup.open_followup(
+        db, moderator, host, f"Please send the {PRIVATE_WORDS[0]} serial number here."
+    )
+    followup.reply(db, asker, conversation, f"It is {PRIVATE_WORDS[1]}-4471.")
     db.commit()
 
     def make(state: str, author: User) -> Content:
@@ -861,6 +873,15 @@ def test_visibility_matrix(
                     cell = Cell(role, state, world.viewers[role][state], cache)
                     check(cell, world)
                     assert not cell.problems, cell.report()
+    with subtests.test("private follow-up on every surface read"):
+        leaks = [
+            f"{url}: {found(response.text, PRIVATE_WORDS)}"
+            for (_client, url, _htmx), response in cache.items()
+            if found(response.text, PRIVATE_WORDS)
+        ]
+        assert not leaks, leaks
+        # What was read: every role's pages, JSON and searches, the host thread among them.
+        assert len(cache) > 200 and any(url == f"/t/{world.host_id}" for _c, url, _h in cache)
 
 
 # --- the moments content changes state ---------------------------------------------------------
