@@ -16,7 +16,10 @@ customer typing the DUPLICATE's title.
   nothing (people shown an announcement that is not theirs), per 1,000 questions asked. An
   upper bound: some are unmarked duplicates, as scripts/calibrate_duplicates.py found by eye.
 
-    .venv/bin/python scripts/eval_known_issue_matching.py [--data ../shared/data]
+    .venv/bin/python scripts/eval_known_issue_matching.py [--data ../shared/data] [--sweep]
+
+--sweep also prints other thresholds, to see the trade-off; the matcher keeps the duplicate
+threshold (one judgement, calibrated once) rather than a point picked on 35 pairs.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from scripts.relevance import dump_folders, read_pairs  # noqa: E402
 
 # The registry's names of the models that have a calibrated threshold (by their vector key).
 MODELS = {"minilm": "minilm", "use_multilingual": "use-multilingual"}
+SWEEP = (0.8, 0.75, 0.7, 0.65, 0.6, 0.55, 0.5)
 
 
 def _questions(folder: Path) -> dict[int, tuple[str, str]]:
@@ -63,15 +67,18 @@ def main(
     data: Annotated[Path, typer.Option(help="Folder of Stack Exchange dumps")] = REPO_ROOT.parent
     / "shared"
     / "data",
+    sweep: Annotated[bool, typer.Option(help="Also print other thresholds")] = False,
 ) -> None:
     folders = dump_folders(data)
     if not folders:
         raise typer.BadParameter(f"no dumps in {data}")
     for key, name in MODELS.items():
         embedder = get_embedder(name)
-        threshold = DUPLICATE_THRESHOLD[key]
+        calibrated = DUPLICATE_THRESHOLD[key]
         started = time.perf_counter()
-        found = total = false_matches = compared = 0
+        # Per announcement: the cosines of its marked duplicates and of every other question.
+        positives: list[float] = []
+        negatives: list[np.ndarray] = []
         for folder in folders:
             questions = _questions(folder)
             pairs = [pair for pair in read_pairs(folder) if pair.original in questions]
@@ -87,23 +94,25 @@ def main(
             announcements = embedder.embed([_announcement(*questions[qid]) for qid in originals])
             cosines = titles @ announcements.T  # questions x announcements
             for column, original in enumerate(originals):
-                hits = cosines[:, column] >= threshold
-                for duplicate in marked[original]:
-                    total += 1
-                    found += bool(hits[row_of[duplicate]])
+                positives.extend(float(cosines[row_of[dup], column]) for dup in marked[original])
                 others = np.ones(len(ids), dtype=bool)
                 for qid in marked[original] | {original}:
                     others[row_of[qid]] = False
-                false_matches += int(np.count_nonzero(hits & others))
-                compared += int(np.count_nonzero(others))
+                negatives.append(cosines[others, column])
         seconds = time.perf_counter() - started
-        recall = found / max(total, 1)
-        per_thousand = 1000 * false_matches / max(compared, 1)
-        print(
-            f"{key:17} threshold {threshold:.3f}: recall {found}/{total} ({recall:.2f}); "
-            f"false matches {per_thousand:.2f} per 1,000 questions "
-            f"({false_matches} of {compared:,} comparisons); {seconds:.0f} s"
-        )
+        unrelated = np.concatenate(negatives)
+        shown = sorted({calibrated, *(SWEEP if sweep else ())}, reverse=True)
+        for threshold in shown:
+            found = sum(cosine >= threshold for cosine in positives)
+            false_matches = int(np.count_nonzero(unrelated >= threshold))
+            recall = found / max(len(positives), 1)
+            per_thousand = 1000 * false_matches / max(len(unrelated), 1)
+            mark = " (the matcher's)" if threshold == calibrated else ""
+            print(
+                f"{key:17} threshold {threshold:.3f}{mark}: recall {found}/{len(positives)} "
+                f"({recall:.2f}); false matches {per_thousand:.2f} per 1,000 questions "
+                f"({false_matches} of {len(unrelated):,}); {seconds:.0f} s"
+            )
 
 
 if __name__ == "__main__":

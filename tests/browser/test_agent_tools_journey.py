@@ -6,6 +6,7 @@ while asking, asks to be told, and is told when the agent marks it fixed."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -28,6 +29,7 @@ from tests.crowdservice.helpers import escalated
 
 pytestmark = pytest.mark.browser
 
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 PRIVATE_REQUEST = "Please send us the order number 7741-22 and your postcode here."
 ISSUE_TITLE = "Sign-in fails with error 502 since this morning"
 
@@ -45,7 +47,13 @@ def test_private_follow_up_saved_reply_and_a_known_issue_from_banner_to_fix_noti
     qa: QA,
     db: Session,
     worker: Worker,
+    backend: str,
 ) -> None:
+    def screenshot(on: Page, name: str) -> None:
+        if backend == "sqlite":  # once per run: the pictures in docs/
+            DOCS.mkdir(exist_ok=True)
+            on.screenshot(path=str(DOCS / name), full_page=True)
+
     admin = make_user("lead_lin", role=Role.ADMIN)
     agent = make_user("agent_ada", role=Role.AGENT)
     customer = make_user("mia")
@@ -71,6 +79,7 @@ def test_private_follow_up_saved_reply_and_a_known_issue_from_banner_to_fix_noti
     fresh(db)
     conversation = db.scalars(select(PrivateConversation)).one()
     assert page.url == f"{base}/private/{conversation.id}"
+    screenshot(page, "private-follow-up.png")
 
     # 2. Back on the item, a saved reply fills the answer box and asks for details.
     page.goto(f"{base}/agent/escalations/{item.id}")
@@ -82,6 +91,7 @@ def test_private_follow_up_saved_reply_and_a_known_issue_from_banner_to_fix_noti
     expect(page.locator("#agent-body")).to_have_value(
         "Hi mia, we have continued “My parcel never arrived” in private."
     )
+    screenshot(page, "saved-reply-inserted.png")
     page.locator("#answer-box").get_by_role("button").first.click()
     expect(page.locator("main")).to_contain_text("waiting", ignore_case=True)
 
@@ -124,6 +134,7 @@ def test_private_follow_up_saved_reply_and_a_known_issue_from_banner_to_fix_noti
     expect(member.locator("#suggestions > div").first).to_have_class(
         "suggestions known-issue-suggestions"
     )
+    screenshot(member, "known-issue-suggestion.png")
     suggestion.get_by_role("button", name="Notify me when it is fixed").click()
     expect(suggestion).to_contain_text("We will tell you when it is fixed.")
     fresh(db)
