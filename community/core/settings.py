@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     # The key web processes search with (actions: search). Unset: the site creates one for its
     # own indexes with the master key. Web processes never search with the master key.
     meili_search_key: str | None = None
+    # The key the worker and the commands that index write with (documents, settings and tasks
+    # of this site's indexes only; `community search keys` makes both from the master key).
+    # Unset: the master key, as in embedded mode.
+    meili_write_key: str | None = None
     # Index names start with this, so several sites (or test runs) can share one server.
     meili_index_prefix: str = Field(default="community_", pattern=r"^[A-Za-z0-9_-]{0,40}$")
     # Semantic search's model for brands that do not choose one (kb.vectors): "auto" (all-MiniLM
@@ -34,6 +38,13 @@ class Settings(BaseSettings):
     secret_key: str | None = None
     base_url: str = "http://127.0.0.1:8000"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # "json": one JSON object per line with the request id (carried into the worker's jobs).
+    log_format: Literal["text", "json"] = "text"
+    # /metrics (Prometheus) answers requests bearing this token; unset: loopback clients only.
+    metrics_token: str | None = None
+    # Logged-out pages are served from a cache for at most this long (0: no cache); the writes
+    # that change a page drop it sooner (community/core/page_cache.py).
+    page_cache_seconds: float = Field(default=5.0, ge=0, le=60)
     redis_url: str | None = None
     # Proxies whose X-Forwarded-For we believe; empty means the socket peer is the client.
     trusted_proxies: str = ""
