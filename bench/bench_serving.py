@@ -26,6 +26,7 @@ import random
 import shutil
 import statistics
 import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -56,6 +57,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from community.app import create_app
+from community.core import migrate
 from community.core.db import make_engine
 from community.core.models import Thread, Visibility
 from community.thread_reading import PAGE_SIZE, encode_cursor
@@ -80,7 +82,10 @@ class Options:
     search_model: str
     reuse: str | None
     keep: bool
+    seed_only: bool
     only: list[str]
+    profile: list[str]
+    py_spy: str
 
 
 def parse_args(argv: Sequence[str] | None) -> Options:
@@ -107,7 +112,19 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     )
     parser.add_argument("--reuse", metavar="NAME", help="an existing database seeded with --keep")
     parser.add_argument("--keep", action="store_true", help="keep the database at the end")
+    parser.add_argument("--seed-only", action="store_true", help="seed, keep the database, stop")
     parser.add_argument("--only", default="", help="comma-separated scenario names to run")
+    parser.add_argument(
+        "--profile",
+        default="",
+        help="comma-separated scenario names to run once more at c=8 under py-spy (a raw "
+        "profile per web process in --out, bucketed by bench/peers/bench/profile_buckets.py)",
+    )
+    parser.add_argument(
+        "--py-spy",
+        default=shutil.which("py-spy") or "/tmp/pyspy/bin/py-spy",  # noqa: S108
+        help="the py-spy binary (pip install --target /tmp/pyspy py-spy)",
+    )
     args = parser.parse_args(argv)
     threads = 2_000 if args.small and args.threads == 100_000 else args.threads
     duration = args.duration or (5 if args.small else 20)
@@ -124,8 +141,11 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         redis_url=args.redis_url,
         search_model=args.search_model,
         reuse=args.reuse,
-        keep=args.keep,
+        keep=args.keep or args.seed_only,
+        seed_only=args.seed_only,
         only=[name for name in args.only.split(",") if name],
+        profile=[name for name in args.profile.split(",") if name],
+        py_spy=args.py_spy,
     )
 
 
@@ -321,7 +341,7 @@ def wrk(
 ) -> dict[str, Any]:
     command = [
         shutil.which("wrk") or "wrk", f"-t{min(2, connections)}", f"-c{connections}",
-        f"-d{seconds}s", "--latency", "--timeout", "10s", "-s", str(script), url, "--", *args,
+        f"-d{round(seconds)}s", "--latency", "--timeout", "10s", "-s", str(script), url, "--", *args,
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, check=True)  # noqa: S603
     if raw is not None:
@@ -399,6 +419,37 @@ def meili_side_by_side(bench: Bench, meili_url: str, key: str, fixture: Fixture)
         console.print(_line(run))
         search = next(s for s in fixture.scenarios if s.name == "search")
         bench.run(search, connections, bench.options.duration, " (beside Meilisearch)")
+
+
+def profile(bench: Bench, scenario: Scenario) -> str:
+    """The scenario again at c=8 with py-spy sampling every web process (kept out of the
+    measured runs: sampling slows the process it samples); the buckets of where time goes."""
+    slug = scenario.name.replace(" ", "_").replace("(", "").replace(")", "")
+    seconds = bench.options.duration
+    raws = [
+        bench.options.out / f"profile_{slug}_{pid}.raw" for pid in bench.servers.web_processes()
+    ]
+    samplers = [
+        subprocess.Popen(  # noqa: S603
+            [bench.options.py_spy, "record", "-p", raw.stem.rsplit("_", 1)[1], "-f", "raw", "-r",
+             "200", "-d", str(seconds), "-o", str(raw)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        for raw in raws
+    ]  # fmt: skip
+    bench.run(scenario, 8, seconds, " (under py-spy)")
+    for sampler in samplers:
+        sampler.wait(timeout=seconds + 60)
+    buckets = Path(__file__).resolve().parent / "peers" / "bench" / "profile_buckets.py"
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, str(buckets), *[str(r) for r in raws if r.exists()]],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    summary = (
+        f"### {scenario.name}, c=8, py-spy on {len(raws)} web processes\n\n```\n{done.stdout}```\n"
+    )
+    (bench.options.out / f"profile_{slug}.md").write_text(summary)
+    return summary
 
 
 def soak(bench: Bench, fixture: Fixture, minutes: float) -> list[dict[str, Any]]:
@@ -519,6 +570,7 @@ def measure(database: PostgresDatabase, options: Options, workdir: Path) -> None
             burst = max(10, options.duration // 2)
             for name in ("thread page", "thread page (member)", "vote (member)"):
                 bench.run(next(s for s in fixture.scenarios if s.name == name), 200, burst)
+            profiles = [profile(bench, s) for s in fixture.scenarios if s.name in options.profile]
             soak_samples = (
                 soak(bench, fixture, options.soak_minutes) if options.soak_minutes else []
             )
@@ -526,7 +578,7 @@ def measure(database: PostgresDatabase, options: Options, workdir: Path) -> None
                 name: serving_setup.memory_kib(pid) for name, pid in running.all_processes().items()
             }
             info["load_at_end"] = os.getloadavg()
-    table = report(bench, memory, soak_samples)
+    table = report(bench, memory, soak_samples) + "".join(f"\n\n{p}" for p in profiles)
     console.print(table, markup=False, highlight=False)
     (options.out / "summary.md").write_text(f"{json.dumps(info, indent=1)}\n\n{table}\n")
     (options.out / "results.json").write_text(
@@ -550,6 +602,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with workspace("bench_serving_") as workdir:
         if options.reuse:
             database = PostgresDatabase(options.reuse, make_url(options.database_url))
+            migrate.upgrade(database.sqlalchemy_url)  # a kept database follows the code's schema
             measure(database, options, workdir)
             return 0
         with throwaway_postgres(
@@ -561,7 +614,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             console.print(f"Seeding {options.threads:,} threads...")
             seconds = serving_setup.seed(database, options.threads, options.database_url)
             console.print(f"Seeded in {seconds['total'] + seconds['extras']:.0f} s.")
-            measure(database, options, workdir)
+            if not options.seed_only:
+                measure(database, options, workdir)
     return 0
 
 
