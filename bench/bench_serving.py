@@ -31,12 +31,14 @@ import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import bench_qa
+import httpx
 import serving_setup
 from common import (
     DEFAULT_ADMIN_URL,
@@ -57,6 +59,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from community.app import create_app
+from community.core import meili as meili_process
 from community.core import migrate
 from community.core.db import make_engine
 from community.core.models import Thread, Visibility
@@ -86,6 +89,7 @@ class Options:
     only: list[str]
     profile: list[str]
     py_spy: str
+    meili_dir: Path | None
 
 
 def parse_args(argv: Sequence[str] | None) -> Options:
@@ -121,6 +125,12 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         "profile per web process in --out, bucketed by bench/peers/bench/profile_buckets.py)",
     )
     parser.add_argument(
+        "--meili-dir",
+        type=Path,
+        help="keep Meilisearch's data here: indexed once, reused by later runs with --reuse "
+        "(100,000 threads take minutes to index on 2 cores)",
+    )
+    parser.add_argument(
         "--py-spy",
         default=shutil.which("py-spy") or "/tmp/pyspy/bin/py-spy",  # noqa: S108
         help="the py-spy binary (pip install --target /tmp/pyspy py-spy)",
@@ -146,6 +156,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         only=[name for name in args.only.split(",") if name],
         profile=[name for name in args.profile.split(",") if name],
         py_spy=args.py_spy,
+        meili_dir=args.meili_dir,
     )
 
 
@@ -341,7 +352,8 @@ def wrk(
 ) -> dict[str, Any]:
     command = [
         shutil.which("wrk") or "wrk", f"-t{min(2, connections)}", f"-c{connections}",
-        f"-d{round(seconds)}s", "--latency", "--timeout", "10s", "-s", str(script), url, "--", *args,
+        f"-d{round(seconds)}s", "--latency", "--timeout", "10s", "-s", str(script), url, "--",
+        *args,
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, check=True)  # noqa: S603
     if raw is not None:
@@ -520,7 +532,7 @@ def report(
 def measure(database: PostgresDatabase, options: Options, workdir: Path) -> None:
     info = serving_setup.machine() | {"commit": code_version(), "threads": options.threads}
     console.print(f"Machine: {info}")
-    with meilisearch_server(workdir, note="for the served site") as meili:
+    with search_server(options, workdir) as meili:
         env = serving_setup.server_env(
             {
                 "DATABASE_URL": database.sqlalchemy_url,
@@ -540,7 +552,10 @@ def measure(database: PostgresDatabase, options: Options, workdir: Path) -> None
         )
         if not options.redis_url:
             env.pop("REDIS_URL")
-        info["indexing_seconds"] = serving_setup.run_cli(env, "reindex")
+        if _indexed(meili, options.threads):
+            console.print("search: the kept Meilisearch already holds this forum, not reindexed")
+        else:
+            info["indexing_seconds"] = serving_setup.run_cli(env, "reindex")
         engine = make_engine(database.sqlalchemy_url)
         fixture = load_fixture(engine, options.out)
         engine.dispose()
@@ -593,6 +608,35 @@ def measure(database: PostgresDatabase, options: Options, workdir: Path) -> None
             indent=1,
         )
     )
+
+
+@contextmanager
+def search_server(options: Options, workdir: Path) -> Iterator[meili_process.MeiliServer]:
+    """A Meilisearch of the run's own, or the one kept in --meili-dir (same master key)."""
+    if options.meili_dir is None:
+        with meilisearch_server(workdir, note="for the served site") as server:
+            yield server
+        return
+    key_file = options.meili_dir / "master-key"
+    if not key_file.exists():
+        options.meili_dir.mkdir(parents=True, exist_ok=True)
+        key_file.write_text("bench-master-key-" + uuid.uuid4().hex)
+    binary = meili_process.find_binary()
+    server = meili_process.start_server(binary, options.meili_dir, key_file.read_text())
+    console.print(f"Meilisearch on {server.url}, data kept in {options.meili_dir}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _indexed(server: meili_process.MeiliServer, threads: int) -> bool:
+    """Whether the kept index already holds (nearly) every seeded thread."""
+    response = httpx.get(
+        f"{server.url}/indexes/bench_threads_{BRAND}/stats",
+        headers={"Authorization": f"Bearer {server.master_key}"},
+    )
+    return response.status_code == 200 and response.json()["numberOfDocuments"] >= threads * 0.9
 
 
 def main(argv: Sequence[str] | None = None) -> int:
