@@ -12,6 +12,7 @@ import platform
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -124,8 +125,20 @@ class Servers:
         return found
 
 
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 @contextmanager
 def servers(env: dict[str, str], workers: int, port: int, logs: Path) -> Iterator[Servers]:
+    # Another server on the port would answer in ours' place (and the figures would be its).
+    if not _port_is_free(port):
+        raise RuntimeError(f"port {port} is in use: choose another with --port")
     command, note = serve_command(workers, port)
     console.print(f"web: {' '.join(command[0:1] + command[1:])}")
     with (logs / "web.log").open("wb") as web_log, (logs / "worker.log").open("wb") as worker_log:
