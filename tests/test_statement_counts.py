@@ -50,7 +50,7 @@ def browser(strict_settings: Settings, engine: Engine) -> Iterator[TestClient]:
 
 
 @contextmanager
-def _counting(engine: Engine) -> Iterator[list[str]]:
+def counting(engine: Engine) -> Iterator[list[str]]:
     statements: list[str] = []
 
     def count(*args: Any) -> None:
@@ -66,7 +66,7 @@ def _counting(engine: Engine) -> Iterator[list[str]]:
 def _statements(browser: TestClient, engine: Engine, path: str) -> list[str]:
     # A first request fills the per-app caches (the site's brand) so both counts leave them out.
     assert browser.get(path).status_code == 200
-    with _counting(engine) as statements:
+    with counting(engine) as statements:
         page = browser.get(path)
     assert page.status_code == 200, page.text[:500]
     return statements

@@ -4,13 +4,12 @@ the same scores, solutions, withdrawals and article suggestions."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import time_machine
-from sqlalchemy import Engine, event, select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from community.core.clock import utcnow
@@ -18,6 +17,7 @@ from community.core.models import Post, Thread, ThreadStatus, User, Visibility
 from kb import promotion
 from kb.models import CandidateStatus, PromotionCandidate, Solution
 from tests.conftest import QA
+from tests.test_statement_counts import counting
 
 UserFactory = Callable[..., User]
 Snapshot = dict[str, dict[int, Any]]
@@ -100,26 +100,12 @@ def _snapshot(db: Session) -> Snapshot:
     }
 
 
-@contextmanager
-def _counting(engine: Engine) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def count(*args: Any) -> None:
-        statements.append(str(args[2]))
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-
-
 def test_a_batch_decides_exactly_as_each_thread_alone_in_a_few_statements(
     db: Session, engine: Engine, qa: QA, make_user: UserFactory
 ) -> None:
     ids = _scenario(db, qa, make_user)
     with time_machine.travel(utcnow() + timedelta(hours=1), tick=False):
-        with _counting(engine) as statements:
+        with counting(engine) as statements:
             changes = promotion.refresh(db, [*ids.values(), 999_999])
             db.flush()
         batch = _snapshot(db)
