@@ -6,7 +6,7 @@ anonymous cookie or none, no Authorization header, no flash message waiting), wh
 no cookie and no `Cache-Control: private/no-store/no-cache`, and whose `Vary` names only what
 the key holds. Staff, account and machine paths are never kept, whatever they answer.
 
-The key: host, path, query string, the visitor's language, and every htmx header but
+The key: scheme, host, path, query string, the visitor's language, and every htmx header but
 HX-Current-URL (a fragment is never served as a page, nor the other way round).
 
 Per-visitor parts: an anonymous page embeds the visitor's CSRF token and the response's CSP
@@ -269,7 +269,14 @@ def request_key(scope: Scope) -> str | None:
         elif name.startswith(b"hx-") and name != _KEY_HEADERS_EXCLUDED:
             varies.append(name + b"=" + value)
     material = b"\0".join(
-        [host, path.encode(), query, str(state.get("locale", "")).encode(), *sorted(varies)]
+        [
+            str(scope.get("scheme", "")).encode(),  # what absolute links a page builds start with
+            host,
+            path.encode(),
+            query,
+            str(state.get("locale", "")).encode(),
+            *sorted(varies),
+        ]
     )
     return hashlib.sha256(material).hexdigest()
 
@@ -372,7 +379,10 @@ class PageCacheMiddleware:
             if replay is None:
                 logger.warning("page cache: no replay named %r", name)
                 continue
-            replay(request, *args)
+            try:
+                replay(request, *args)
+            except Exception:  # a view not counted must not fail the page
+                logger.exception("page cache: replay %r failed", name)
         body = entry.body.replace(cache.csrf_mark, state["csrf_token"].encode()).replace(
             cache.nonce_mark, state["csp_nonce"].encode()
         )
