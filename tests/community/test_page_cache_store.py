@@ -86,6 +86,18 @@ def test_memory_store_drops_an_entry_past_its_time() -> None:
     assert len(store) == 0
 
 
+def test_web_processes_share_entries_and_writes_through_redis() -> None:
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    one, other = (RedisStore(REDIS_URL, prefix, ttl=5.0) for _ in range(2))
+    generation = one.lookup("page")[0]  # type: ignore[index]
+    one.put("page", _entry(generation), ttl=5.0)
+    assert other.lookup("page") == (generation, _entry(generation))
+    other.bump()  # a write answered by the other process
+    assert one.lookup("page")[1] is None  # type: ignore[index]
+    client = redis.Redis.from_url(REDIS_URL)
+    client.delete(*client.scan_iter(f"{prefix}:*"))
+
+
 def test_with_redis_out_the_cache_steps_aside(tmp_path: Path) -> None:
     store = RedisStore(UNREACHABLE_REDIS, "t", ttl=5.0)
     assert store.lookup("page") is None  # render the page, do not fail it
