@@ -115,7 +115,7 @@ def run_wrk(url: str, seconds: int) -> tuple[float, dict[str, str]]:
         check=True,
     )
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", result.stdout).group(1))  # type: ignore[union-attr]
-    latencies = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)$", result.stdout, re.MULTILINE))
+    latencies = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)\s*$", result.stdout, re.MULTILINE))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", result.stdout)
     if errors:
         raise RuntimeError(f"{errors.group(1)} error responses:\n{result.stdout}")
