@@ -23,7 +23,6 @@ from meilisearch.errors import MeilisearchTimeoutError as MeiliTimeout
 from meilisearch.models.task import TaskInfo
 
 from community.core import meili, tls
-from community.core.metrics import SEARCH_BREAKER_TRIPS
 from community.core.settings import Settings
 from kb.search_queries import STOP_WORDS, FederatedQuery, Semantic, quote
 
@@ -166,11 +165,6 @@ class SearchEngine:
         """False while the breaker is open (recent failure) or when no server is configured."""
         return self._http is not None and time.monotonic() >= self._open_until
 
-    @property
-    def breaker_open(self) -> bool:
-        """True while a recent failure makes searches skip the server (/metrics shows it)."""
-        return time.monotonic() < self._open_until
-
     def search_key(self) -> str:
         """The key searches are sent with: never the master key."""
         if self._search_key is None:
@@ -208,7 +202,6 @@ class SearchEngine:
     def _trip(self, error: Exception) -> SearchUnavailable:
         with self._lock:
             self._open_until = time.monotonic() + BREAKER_SECONDS
-        SEARCH_BREAKER_TRIPS.inc()
         logger.warning("search unavailable: %s", error)
         return SearchUnavailable(str(error))
 

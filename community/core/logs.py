@@ -25,7 +25,7 @@ REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID_MAX_LENGTH = 64
 # What a proxy or a client may hand us: ids, UUIDs, trace ids. Nothing that could break a log
 # line, a header or a query (no spaces, quotes, newlines).
-_WELL_FORMED = re.compile(rf"[A-Za-z0-9._:-]{{8,{REQUEST_ID_MAX_LENGTH}}}")
+_WELL_FORMED = re.compile(rf"[A-Za-z0-9._:=+/-]{{8,{REQUEST_ID_MAX_LENGTH}}}")
 # A batch job handles the rows of many requests: its lines name at most this many of them.
 _BATCH_IDS = 10
 

@@ -3,8 +3,8 @@ request its id (docs/observability.md lists every metric).
 
 Three kinds of figures:
 
-- counted as things happen (request latency here, job outcomes in community.core.jobs, search
-  breaker trips in kb.search): prometheus-client metrics, shared by every process of a host
+- counted as things happen (request latency here, job outcomes in community.core.jobs):
+  prometheus-client metrics, shared by every process of a host
   through its multiprocess mode when PROMETHEUS_MULTIPROC_DIR is set;
 - read from the database at scrape time, one cheap query per source (outbox depth here; the
   domains add theirs with `add_database_gauges` at start-up, from community.wiring), so they are
@@ -68,10 +68,6 @@ JOBS = Counter(
     "community_worker_jobs",
     "Jobs the worker ran: outbox events by kind (ok, retried) and sweeps by name (ok, failed)",
     ["kind", "outcome"],
-)
-SEARCH_BREAKER_TRIPS = Counter(
-    "community_search_breaker_trips",
-    "Times Meilisearch failed and the search breaker opened (searches skipped for a while)",
 )
 
 
@@ -177,11 +173,12 @@ class _ScrapeTimeGauges(Collector):
     def collect(self) -> Iterator[Metric]:
         yield from self._pool()
         search = getattr(self.state, "search", None)
-        if search is not None:
+        if search is not None and self.state.settings.meili_url:
+            # A configured server that is not available: a recent failure opened the breaker.
             yield GaugeMetricFamily(
                 "community_search_breaker_open",
                 "1 while this process skips Meilisearch after a failure, else 0",
-                value=int(search.breaker_open),
+                value=int(not search.available),
             )
         with self.state.session_factory() as db:
             for source in tuple(_database_gauges):
