@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
 from community.core.settings import Settings
@@ -88,6 +89,8 @@ def json_formatter() -> logging.Formatter:
         "%(levelname)s %(name)s %(message)s",
         timestamp="time",
         rename_fields={"levelname": "level", "name": "logger", "exc_info": "exception"},
+        # uvicorn repeats its message with terminal colours; one copy is enough.
+        reserved_attrs=[*RESERVED_ATTRS, "color_message"],
     )
 
 

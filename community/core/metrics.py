@@ -84,9 +84,14 @@ def _header(scope: Scope, name: bytes) -> str | None:
 def route_template(scope: Scope) -> str:
     """The path pattern that handled the request ("/t/{thread_id}"), never the raw path."""
     # Set by the router (and for HEAD, by community.core.protocol.HeadAsGet).
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) and path else UNMATCHED_ROUTE
+    path = getattr(scope.get("route"), "path", None)
+    if isinstance(path, str) and path:
+        return path
+    if "app_root_path" in scope:
+        # A mounted app answered (static files): the router names no route, the mount's path
+        # is what the root path gained.
+        return str(scope["root_path"])[len(scope["app_root_path"]) :] or UNMATCHED_ROUTE
+    return UNMATCHED_ROUTE
 
 
 class ObservedRequests:
