@@ -40,7 +40,6 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -94,6 +93,22 @@ def route_template(scope: Scope) -> str:
     return UNMATCHED_ROUTE
 
 
+_REQUEST_ID = logs.REQUEST_ID_HEADER.lower().encode()
+_STATUS_CLASSES = {first: f"{first}xx" for first in range(1, 6)}
+# The histogram's child per label set: labels() validates and locks on every call.
+_timers: dict[tuple[str, str, int], Histogram] = {}
+
+
+def _timer(route: str, method: str, status: int) -> Histogram:
+    # Bounded keys, like the labels: a made-up method is "other".
+    key = (route, method if method in _METHODS else "other", status // 100)
+    timer = _timers.get(key)
+    if timer is None:
+        status_class = _STATUS_CLASSES.get(key[2], "other")
+        timer = _timers[key] = REQUEST_SECONDS.labels(key[0], key[1], status_class)
+    return timer
+
+
 class ObservedRequests:
     """Gives each request its id (a well-formed X-Request-ID from the client or proxy, else a
     new one) in the logging context and the response headers, and times it by route.
@@ -108,14 +123,15 @@ class ObservedRequests:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = logs.accept_request_id(_header(scope, b"x-request-id"))
+        request_id = logs.accept_request_id(_header(scope, _REQUEST_ID))
+        header = _REQUEST_ID
         status = 500  # what the client gets if the app fails before answering
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message)[logs.REQUEST_ID_HEADER] = request_id
+                message["headers"] = [*message.get("headers", ()), (header, request_id.encode())]
             await send(message)
 
         started = time.perf_counter()
@@ -124,8 +140,7 @@ class ObservedRequests:
             await self.app(scope, receive, send_with_id)
         finally:
             logs.request_id.reset(token)
-            method = scope["method"] if scope["method"] in _METHODS else "other"
-            REQUEST_SECONDS.labels(route_template(scope), method, f"{status // 100}xx").observe(
+            _timer(route_template(scope), scope["method"], status).observe(
                 time.perf_counter() - started
             )
 

@@ -88,6 +88,7 @@ def test_request_latency_is_labelled_by_route_template_not_path(
     assert client.head(f"/t/{thread.id}").status_code == 200
     assert client.get("/no/such/page/12345").status_code == 404
     assert client.get("/static/favicon.svg").status_code == 200
+    client.request("BREW", f"/t/{thread.id}")
 
     after = scrape(app)
     assert value(after, "community_http_request_duration_seconds_count", **route) == before + 1
@@ -97,6 +98,8 @@ def test_request_latency_is_labelled_by_route_template_not_path(
     assert value(after, "community_http_request_duration_seconds_count", **unmatched) >= 1
     static = {"route": "/static", "method": "GET", "status": "2xx"}
     assert value(after, "community_http_request_duration_seconds_count", **static) >= 1
+    methods = {dict(labels).get("method") for _name, labels in after}
+    assert "other" in methods and "BREW" not in methods
     routes = {dict(labels).get("route") for _name, labels in after}
     assert f"/t/{thread.id}" not in routes
     assert not any(route and "12345" in route for route in routes)
