@@ -340,19 +340,16 @@ def test_three_worker_processes_share_the_work_and_do_each_piece_once(
             "escalations",
             workers,
         )
-        wait_until(lambda: _outbox_drained(db), "the outbox drained", workers)
-        expected_mail = _count(
-            db,
-            select(func.count())
-            .select_from(Notification)
-            .join(User, User.id == Notification.user_id)
-            .where(User.email_notifications == EmailPreference.IMMEDIATE),
-        ) + len(seeded["readers"])
-        wait_until(lambda: len(inbox.messages) >= expected_mail, "the e-mails", workers)
         wait_until(
             lambda: _count(db, _audits("user.suspension_ended")) >= 1, "the suspension", workers
         )
         wait_until(lambda: _count(db, _audits("trust.promoted")) >= 1, "trust", workers)
+        # Settled: nothing left to do and every e-mail the notifications call for has arrived.
+        wait_until(
+            lambda: _outbox_drained(db) and len(inbox.messages) >= _expected_mail(db, seeded),
+            "the e-mails",
+            workers,
+        )
         for worker in workers:  # all at once: each takes a moment to exit
             worker.terminate()
         for worker in workers:
@@ -368,7 +365,7 @@ def test_three_worker_processes_share_the_work_and_do_each_piece_once(
     assert events and all(e.done_at is not None and e.attempts == 1 for e in events)
     # Each e-mail once: one per notification of an immediate reader, one digest per daily one.
     ids = [message["Message-ID"] for message in inbox.messages]
-    assert len(ids) == len(set(ids)) == expected_mail
+    assert len(ids) == len(set(ids)) == _expected_mail(db, seeded)
     to = Counter(email.utils.parseaddr(message["To"])[1] for message in inbox.messages)
     assert all(to[reader.email or ""] == 1 for reader in seeded["readers"])
     assert db.scalar(select(func.count()).select_from(Notification).where(
@@ -393,6 +390,17 @@ def test_three_worker_processes_share_the_work_and_do_each_piece_once(
     )
     assert stats.json()["numberOfDocuments"] == visible
     db.close()
+
+
+def _expected_mail(db: Session, seeded: dict[str, list[User]]) -> int:
+    immediate = _count(
+        db,
+        select(func.count())
+        .select_from(Notification)
+        .join(User, User.id == Notification.user_id)
+        .where(User.email_notifications == EmailPreference.IMMEDIATE),
+    )
+    return immediate + len(seeded["readers"])
 
 
 def _audits(action: str) -> Any:
