@@ -29,7 +29,6 @@ from community.core import meili, migrate, outbox
 from community.core.audit import AuditLog
 from community.core.clock import utcnow
 from community.core.db import make_engine, make_session_factory
-from community.core.identity import normalise_email, normalise_username
 from community.core.models import (
     Brand,
     EmailPreference,
@@ -50,6 +49,7 @@ from tests.conftest import (
     Inbox,
     ThrowawayPostgres,
     _empty_all_tables,
+    add_user,
     loopback_http_server,
     make_settings,
     passwords_for,
@@ -94,7 +94,7 @@ class People:
 
     def __init__(self, db: Session, settings: Settings) -> None:
         self.db = db
-        self.password_hash = passwords_for(settings).hash("tall-orange-kettle-41")
+        self.passwords = passwords_for(settings)
         brand = Brand(slug="acme", name="Acme", description="", theme={}, default_locale="en")
         db.add(brand)
         db.flush()
@@ -105,22 +105,7 @@ class People:
         self.made = 0
 
     def user(self, name: str, **fields: Any) -> User:
-        shown, key = normalise_username(name)
-        address, address_key = normalise_email(f"{name}@example.com")
-        values: dict[str, Any] = {"role": Role.MEMBER, "trust_level": 1} | fields
-        user = User(
-            username=shown,
-            username_key=key,
-            email=address,
-            email_key=address_key,
-            display_name=shown,
-            password_hash=self.password_hash,
-            password_changed_at=utcnow(),
-            **values,
-        )
-        self.db.add(user)
-        self.db.commit()
-        return user
+        return add_user(self.db, self.passwords, name, **fields)
 
     def ask(self, author: User) -> Thread:
         self.made += 1
