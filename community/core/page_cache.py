@@ -82,6 +82,7 @@ class Entry:
     headers: list[tuple[bytes, bytes]]
     body: bytes
     replays: list[list[Any]]
+    route: str = ""  # the route's path template, for the per-route metrics of a hit
 
     def size(self) -> int:
         return len(self.body) + sum(len(k) + len(v) for k, v in self.headers) + 200
@@ -92,6 +93,7 @@ class Entry:
             "s": self.status,
             "h": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in self.headers],
             "r": self.replays,
+            "t": self.route,
         }
         return json.dumps(head, separators=(",", ":")).encode() + b"\n" + self.body
 
@@ -100,7 +102,16 @@ class Entry:
         head_raw, _, body = raw.partition(b"\n")
         head = json.loads(head_raw)
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in head["h"]]
-        return cls(int(head["g"]), int(head["s"]), headers, body, list(head["r"]))
+        return cls(
+            int(head["g"]), int(head["s"]), headers, body, list(head["r"]), str(head.get("t", ""))
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CachedRoute:
+    """Stands in for the route that rendered a cached page (its `path` template)."""
+
+    path: str
 
 
 class Store(Protocol):
@@ -369,10 +380,15 @@ class PageCacheMiddleware:
         body = b"".join(chunks).replace(csrf, cache.csrf_mark).replace(nonce, cache.nonce_mark)
         kept = [(k, v) for k, v in headers if k != b"content-length"]
         replays = list(state.get(REPLAYS_STATE, []))
-        cache.store.put(key, Entry(generation, start["status"], kept, body, replays), cache.ttl)
+        route = str(getattr(scope.get("route"), "path", "") or "")
+        entry = Entry(generation, start["status"], kept, body, replays, route)
+        cache.store.put(key, entry, cache.ttl)
 
     async def _serve(self, cache: PageCache, entry: Entry, scope: Scope, send: Send) -> None:
         state = scope["state"]
+        if entry.route:
+            # What the router would have set: a hit is timed under the page's own route.
+            scope["route"] = CachedRoute(entry.route)
         request = Request(scope)
         for name, *args in entry.replays:
             replay = self.replays.get(name)

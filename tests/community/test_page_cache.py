@@ -13,10 +13,12 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from community.core import meili
+from community.core.metrics import UNMATCHED_ROUTE
 from community.core.models import Brand, Forum, Post, Role, Thread, User
 from community.core.security import csrf_token_for
 from community.core.settings import Settings
@@ -288,3 +290,22 @@ def test_a_hidden_post_never_reaches_anonymous_visitors_through_the_cache(
     _hide(_signed_in(make_client, make_user, "moddy", Role.MODERATOR), answer)
     for reader in readers:
         assert "cheap watches" not in _get(reader, f"/t/{thread.id}").text
+
+
+def test_a_hit_is_timed_under_its_page_route(
+    visitor: Callable[[], TestClient], thread: Thread
+) -> None:
+    def timed(route: str, method: str) -> float:
+        labels = {"route": route, "method": method, "status": "2xx"}
+        value = REGISTRY.get_sample_value("community_http_request_duration_seconds_count", labels)
+        return value or 0.0
+
+    before = {method: timed("/t/{thread_id}", method) for method in ("GET", "HEAD")}
+    unmatched = timed(UNMATCHED_ROUTE, "GET")
+    reader = visitor()
+    _get(reader, f"/t/{thread.id}")
+    assert _get(reader, f"/t/{thread.id}").headers["x-cache"] == "hit"
+    assert reader.head(f"/t/{thread.id}", headers=BROWSER).headers["x-cache"] == "hit"
+    assert timed("/t/{thread_id}", "GET") == before["GET"] + 2
+    assert timed("/t/{thread_id}", "HEAD") == before["HEAD"] + 1
+    assert timed(UNMATCHED_ROUTE, "GET") == unmatched
