@@ -52,7 +52,8 @@ def _server_env(tmp_path: Path, database_url: str, meili_url: str | None) -> dic
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in ("MEILI_URL", "MEILI_SEARCH_KEY", "MEILI_WRITE_KEY", "PROMETHEUS_MULTIPROC_DIR")
+        if key
+        not in ("MEILI_URL", "MEILI_SEARCH_KEY", "MEILI_WRITE_KEY", "PROMETHEUS_MULTIPROC_DIR")
     }
     env |= {
         "DATABASE_URL": database_url,
