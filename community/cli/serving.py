@@ -4,17 +4,9 @@ N uvicorn processes (httptools, uvloop) under uvicorn's own supervisor, which re
 that dies or hangs and stops them all gracefully on SIGTERM or SIGINT. No embedded worker and no
 managed Meilisearch: `community worker` processes run beside, and MEILI_URL names the server.
 
-Each web process listens on a socket of its own, bound to the same port with SO_REUSEPORT, so the
-kernel spreads new connections over the processes by a hash of their addresses. With the one
-shared socket that `uvicorn --workers` hands every process, the first process to wake accepts a
-whole burst of connections and keeps them while the others idle (8 of wrk's 8 on one process).
-
-Every listening socket has TCP_NODELAY, which Linux copies onto the sockets it accepts. Without
-it, a response written in two pieces (headers, then body) on a kept-alive connection waits for
-the client's delayed ACK of the first: 40 ms or more per request. asyncio only switches Nagle
-off on sockets created with proto IPPROTO_TCP, and `socket.socket(family)` (what uvicorn binds
-for --workers) has proto 0; uvloop does it on every connection, but the server must not depend
-on which event loop runs it.
+Each web process listens on a socket of its own on the port (SO_REUSEPORT, TCP_NODELAY:
+community.core.listeners), so connections spread over the processes and a kept-alive one does
+not wait 40 ms for a delayed ACK per response, as they did under `uvicorn --workers`.
 """
 
 from __future__ import annotations
