@@ -337,3 +337,23 @@ def test_workers_without_meili_url_is_refused(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stderr
     assert "--workers needs MEILI_URL" in result.stderr
     assert not (tmp_path / "instance" / "meili").exists()  # no managed Meilisearch started
+
+
+def test_taken_port_is_refused_before_any_process_starts(served_env: dict[str, str]) -> None:
+    # Another server on the port, with SO_REUSEPORT as a second `community serve --workers` has:
+    # the kernel would let us share the port with it, and the connections between us.
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        result = subprocess.run(
+            [COMMUNITY, "serve", "--workers", "2", "--port", str(port)],
+            env=served_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 1, result.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
