@@ -326,14 +326,7 @@ def test_killed_supervisor_takes_its_web_processes_with_it(served_env: dict[str,
 
 def test_workers_without_meili_url_is_refused(tmp_path: Path) -> None:
     env = _server_env(tmp_path, f"sqlite:///{tmp_path / 'site.db'}", meili_url=None)
-    result = subprocess.run(
-        [COMMUNITY, "serve", "--workers", "2", "--port", str(meili.free_port())],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = _serve_refused(env, meili.free_port())
     assert result.returncode == 2, result.stderr
     assert "--workers needs MEILI_URL" in result.stderr
     assert not (tmp_path / "instance" / "meili").exists()  # no managed Meilisearch started
@@ -347,13 +340,18 @@ def test_taken_port_is_refused_before_any_process_starts(served_env: dict[str, s
         other.bind(("127.0.0.1", 0))
         other.listen()
         port = other.getsockname()[1]
-        result = subprocess.run(
-            [COMMUNITY, "serve", "--workers", "2", "--port", str(port)],
-            env=served_env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        result = _serve_refused(served_env, port)
     assert result.returncode == 1, result.stderr
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+def _serve_refused(env: dict[str, str], port: int) -> subprocess.CompletedProcess[str]:
+    """`community serve --workers 2`, expected to stop before serving (a timeout if it serves)."""
+    return subprocess.run(
+        [COMMUNITY, "serve", "--workers", "2", "--port", str(port)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
