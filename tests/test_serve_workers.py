@@ -289,6 +289,17 @@ def test_connections_spread_over_every_web_process(served: Served) -> None:
                     assert _tcp_nodelay(pid, fd) == 1
         supervisor = _socket_owners({served.process.pid}, served.port)
         assert TCP_LISTEN not in supervisor.get(served.process.pid, {}).values()
+        # /metrics adds up every process's counts (the run's PROMETHEUS_MULTIPROC_DIR), though
+        # the process that answers served only some of the 16.
+        connections[0].request("GET", "/metrics")
+        metrics = connections[0].getresponse().read().decode()
+        count = next(
+            line.rsplit(" ", 1)[1]
+            for line in metrics.splitlines()
+            if line.startswith("community_http_request_duration_seconds_count")
+            and 'route="/healthz"' in line
+        )
+        assert float(count) >= 16, metrics
     finally:
         for connection in connections:
             connection.close()
@@ -311,8 +322,12 @@ def test_sigterm_stops_every_process_and_exits_0(served_env: dict[str, str]) -> 
 
 
 @pytest.mark.long
-def test_killed_supervisor_takes_its_web_processes_with_it(served_env: dict[str, str]) -> None:
-    server = _start(served_env, workers=1)
+def test_killed_supervisor_takes_its_web_processes_with_it(
+    served_env: dict[str, str], tmp_path: Path
+) -> None:
+    # Its own metrics directory: a killed supervisor cannot remove the one it would make.
+    env = served_env | {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    server = _start(env, workers=1)
     web = server.web_processes()
     try:
         server.process.kill()  # SIGKILL: no chance to stop its children

@@ -20,6 +20,7 @@ from community.cli.serving import serve_processes, server_options
 from community.cli.terminal import CommandError, console, friendly_errors
 from community.core import meili
 from community.core.db import make_engine, make_session_factory
+from community.core.logs import configure_logging
 from community.core.models import Brand
 from community.core.settings import Settings
 from community.worker import Worker, start_in_background
@@ -95,6 +96,7 @@ def worker() -> None:
     Run as many as you like beside the web processes on PostgreSQL; on SQLite prefer the
     embedded worker of `community serve`."""
     settings = Settings()
+    configure_logging(settings)
     engine = make_engine(settings.sqlalchemy_url)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -28,6 +28,7 @@ from uvicorn.supervisors import Multiprocess
 from community.cli.terminal import CommandError, console
 from community.core import listeners
 from community.core.db import make_engine
+from community.core.logs import uvicorn_log_config
 from community.core.settings import Settings
 
 # prometheus-client's multiprocess mode: every web process writes its counters here and /metrics
@@ -47,6 +48,7 @@ def server_options(settings: Settings, host: str, port: int) -> dict[str, Any]:
         "host": host,
         "port": port,
         "log_level": settings.log_level.lower(),
+        "log_config": uvicorn_log_config(settings),
         "proxy_headers": bool(settings.trusted_proxy_list),
         "forwarded_allow_ips": settings.trusted_proxy_list or None,
         "server_header": False,
