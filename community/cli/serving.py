@@ -28,7 +28,7 @@ from uvicorn.supervisors import Multiprocess
 from community.cli.terminal import CommandError, console
 from community.core import listeners
 from community.core.db import make_engine
-from community.core.logs import uvicorn_log_config
+from community.core.logs import configure_logging, uvicorn_log_config
 from community.core.settings import Settings
 
 # prometheus-client's multiprocess mode: every web process writes its counters here and /metrics
@@ -65,6 +65,7 @@ def serve_processes(settings: Settings, host: str, port: int, workers: int) -> N
             soft_wrap=True,
         )
         raise typer.Exit(code=2)
+    configure_logging(settings)  # the supervisor's own lines, as the web processes print theirs
     _check_database(settings)
     # Made once here: N processes starting at once would each try to create it.
     settings.effective_secret_key  # noqa: B018
