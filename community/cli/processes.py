@@ -56,7 +56,9 @@ def serve(
     worker_stop: threading.Event | None = None
     try:
         application = create_app(settings)
-        _rebuild_missing_indexes(application.state.session_factory, application.state.search)
+        if settings.meili_write_key or settings.meili_master_key:
+            # The app's own engine may only search: rebuilding writes, with the writer's key.
+            _rebuild_missing_indexes(application.state.session_factory, SearchEngine(settings))
         if settings.embedded_worker:
             embedded = Worker(settings, application.state.session_factory)
             _thread, worker_stop = start_in_background(embedded)
