@@ -220,7 +220,9 @@ def member(plan: Plan, tally: Tally, base_url: str, name: str, deadline: float) 
     """A signed-in member: writes at a steady pace within the limits, reads in between."""
     choose = random.Random(name)  # noqa: S311 - load shape, not security
     user_id = plan.member_ids[name]
-    with httpx.Client(base_url=base_url, timeout=TIMEOUT) as client:
+    # A browser's form posts name their origin: the proxy must pass Host on for it to match.
+    headers = {"Origin": base_url}
+    with httpx.Client(base_url=base_url, timeout=TIMEOUT, headers=headers) as client:
         token = _csrf(tally, client, "/login")
         form = {"login": name, "password": DEMO_PASSWORD, "csrf_token": token or ""}
         if _request(tally, client, "sign in", "POST", "/login", 303, form) is None:
