@@ -121,21 +121,22 @@ class Stack:
                 raise DeployFailed(f"{service.name} exited with {code}:\n{service.tail()}")
 
     def stop_all(self) -> list[str]:
-        """SIGTERM each (the proxy first, then the web processes, then the workers), wait, and
-        say which did not stop cleanly or left a process behind."""
+        """SIGTERM to each (the proxy first, then the web processes and the workers), then wait
+        for each; say which did not stop cleanly or left a process behind."""
         problems: list[str] = []
         for service in reversed(self.services):
-            problems += _stop(service)
+            if service.process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    service.process.send_signal(signal.SIGTERM)
+        for service in reversed(self.services):
+            problems += _wait_stopped(service)
         self.services.clear()
         return problems
 
 
-def _stop(service: Service) -> list[str]:
+def _wait_stopped(service: Service) -> list[str]:
     problems: list[str] = []
     process = service.process
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGTERM)
     try:
         code = process.wait(timeout=STOP_SECONDS)
     except subprocess.TimeoutExpired:
@@ -184,6 +185,40 @@ def run_step(command: list[str], env: dict[str, str], timeout: float = 120) -> s
             + result.stderr
         )
     return result.stdout
+
+
+@dataclass
+class Step:
+    """A one-shot command running beside the start of the processes."""
+
+    command: list[str]
+    process: subprocess.Popen[str]
+
+    @classmethod
+    def start(cls, workdir: Path, command: list[str], env: dict[str, str]) -> Step:
+        say("  $ " + " ".join([Path(command[0]).name, *command[1:]]) + " &")
+        process = subprocess.Popen(  # noqa: S603 - our own command with arguments we built
+            command,
+            env=env,
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            preexec_fn=_own_group_dying_with_us,
+        )
+        return cls(command, process)
+
+    def finish(self, timeout: float = 120) -> None:
+        output, _ = self.process.communicate(timeout=timeout)
+        if self.process.returncode != 0:
+            raise DeployFailed(f"{' '.join(self.command[1:3])} failed:\n{output}")
+        say(f"  {' '.join(self.command[1:3])}: done")
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.communicate()
 
 
 def free_port() -> int:
@@ -419,10 +454,13 @@ def deployment(args: argparse.Namespace) -> Iterator[tuple[Stack, str, str]]:
         env = site_environment(run_id, database.url, args.redis, proxy_url)
         env |= {"INSTANCE_DIR": str(workdir / "instance"), "MEILI_URL": server.url}
         run_step([community_binary(), "migrate"], env)
-        run_step([community_binary(), "seed-demo"], env)
         web_env, worker_env = meili_keys(env, master_key)
         stack = Stack(workdir)
         cleanup.callback(_stopped, stack)
+        # The demo data (what the load drives) goes in while the processes start: each of these
+        # mostly keeps one core busy importing, and there are two.
+        seeding = Step.start(workdir, [community_binary(), "seed-demo"], env)
+        cleanup.callback(seeding.kill)
         for number in range(1, WORKERS + 1):
             stack.start(f"worker-{number}", [community_binary(), "worker"], worker_env)
         stack.start("web", web_command(web_port), web_env)
@@ -431,6 +469,7 @@ def deployment(args: argparse.Namespace) -> Iterator[tuple[Stack, str, str]]:
         run_step([*nginx, "-t", "-q"], env)
         stack.start("nginx", [*nginx, "-g", "daemon off;"], env)
         wait_until_ready(stack, proxy_url)
+        seeding.finish()
         say(
             f"  ready: {proxy_url} -> nginx -> 127.0.0.1:{web_port} ({WEB_PROCESSES} web processes)"
         )
