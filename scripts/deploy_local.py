@@ -79,7 +79,6 @@ class Service:
     name: str
     process: subprocess.Popen[bytes]
     log: Path
-    expected_exit: tuple[int, ...] = (0,)
 
     def tail(self, lines: int = 25) -> str:
         try:
@@ -91,7 +90,7 @@ class Service:
 
 @dataclass
 class Stack:
-    """What this run started, stopped in reverse order."""
+    """The long-running processes this run started."""
 
     workdir: Path
     services: list[Service] = field(default_factory=list)
@@ -144,7 +143,7 @@ def _wait_stopped(service: Service) -> list[str]:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         code = process.wait(timeout=STOP_SECONDS)
-    if code not in service.expected_exit:
+    if code != 0:
         problems.append(f"{service.name} exited with {code} on SIGTERM:\n{service.tail()}")
     # Its children (the web processes under their supervisor) share its process group.
     deadline = time.monotonic() + STOP_SECONDS
@@ -195,7 +194,7 @@ class Step:
     process: subprocess.Popen[str]
 
     @classmethod
-    def start(cls, workdir: Path, command: list[str], env: dict[str, str]) -> Step:
+    def start(cls, command: list[str], env: dict[str, str]) -> Step:
         say("  $ " + " ".join([Path(command[0]).name, *command[1:]]) + " &")
         process = subprocess.Popen(  # noqa: S603 - our own command with arguments we built
             command,
@@ -459,7 +458,7 @@ def deployment(args: argparse.Namespace) -> Iterator[tuple[Stack, str, str]]:
         cleanup.callback(_stopped, stack)
         # The demo data (what the load drives) goes in while the processes start: each of these
         # mostly keeps one core busy importing, and there are two.
-        seeding = Step.start(workdir, [community_binary(), "seed-demo"], env)
+        seeding = Step.start([community_binary(), "seed-demo"], env)
         cleanup.callback(seeding.kill)
         for number in range(1, WORKERS + 1):
             stack.start(f"worker-{number}", [community_binary(), "worker"], worker_env)
