@@ -110,7 +110,8 @@ class Stack:
             )
         service = Service(name, process, log)
         self.services.append(service)
-        say(f"  started {name} (pid {process.pid})")
+        shown = " ".join([Path(command[0]).name, *command[1:]])
+        say(f"  started {name} (pid {process.pid}): {shown}")
         return service
 
     def check_running(self) -> None:
