@@ -282,10 +282,13 @@ def render_nginx(workdir: Path, listen: str, upstream: str) -> Path:
     keeps every file nginx writes in the run's directory."""
     base = workdir / "nginx"
     base.mkdir()
+    # Its own copy of the static files (2 MB), as the proxy container has its own mount: run as
+    # root, nginx's workers are `nobody`, who may not enter the checkout (under /root, say).
+    static = shutil.copytree(REPO_ROOT / "static", workdir / "static")
     values = {
         "COMMUNITY_LISTEN": listen,
         "COMMUNITY_UPSTREAM": upstream,
-        "COMMUNITY_STATIC": str(REPO_ROOT / "static"),
+        "COMMUNITY_STATIC": str(static),
     }
     template = (REPO_ROOT / "deploy" / "nginx.conf").read_text(encoding="utf-8")
     site = re.sub(r"\$\{(COMMUNITY_[A-Z]+)\}", lambda match: values[match.group(1)], template)
@@ -437,8 +440,8 @@ def deployment(args: argparse.Namespace) -> Iterator[tuple[Stack, str, str]]:
     with contextlib.ExitStack() as cleanup:
         workdir = Path(tempfile.mkdtemp(prefix=f"community-deploy-{run_id}-"))
         cleanup.callback(_removed, workdir)
-        # nginx's workers run as nobody when we are root: they read the static files and the
-        # temp paths below this directory.
+        # nginx's workers run as nobody when we are root: they read the static files and use
+        # the temp paths below this directory.
         workdir.chmod(0o755)
         say(f"== bringing the deployment up in {workdir}")
         cleanup.callback(_redis_cleaned, args.redis, f"deploy-{run_id}")
