@@ -26,7 +26,9 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -216,49 +218,61 @@ def _csrf(tally: Tally, client: httpx.Client, path: str) -> str | None:
     return match.group(1) if match else None
 
 
-def member(plan: Plan, tally: Tally, base_url: str, name: str, deadline: float) -> None:
-    """A signed-in member: writes at a steady pace within the limits, reads in between."""
-    choose = random.Random(name)  # noqa: S311 - load shape, not security
-    user_id = plan.member_ids[name]
+@dataclass
+class Member:
+    name: str
+    user_id: int
+    client: httpx.Client
+    token: str
+
+
+def sign_in(plan: Plan, tally: Tally, base_url: str, name: str) -> Member | None:
+    """A demo member signed in through the proxy, as a browser would (before the clock starts:
+    password hashing is slow on purpose)."""
     # A browser's form posts name their origin: the proxy must pass Host on for it to match.
-    headers = {"Origin": base_url}
-    with httpx.Client(base_url=base_url, timeout=TIMEOUT, headers=headers) as client:
-        token = _csrf(tally, client, "/login")
-        form = {"login": name, "password": DEMO_PASSWORD, "csrf_token": token or ""}
-        if _request(tally, client, "sign in", "POST", "/login", 303, form) is None:
-            return
+    client = httpx.Client(base_url=base_url, timeout=TIMEOUT, headers={"Origin": base_url})
+    token = _csrf(tally, client, "/login")
+    form = {"login": name, "password": DEMO_PASSWORD, "csrf_token": token or ""}
+    if _request(tally, client, "sign in", "POST", "/login", 303, form) is not None:
         token = _csrf(tally, client, f"/t/{plan.probe_thread}")
-        if token is None:
-            return
-        writes = ["answer"] * ANSWERS_PER_MEMBER + ["vote"] * VOTES_PER_MEMBER
-        choose.shuffle(writes)
-        if name == MEMBERS[0]:
-            writes.insert(0, "answer")  # the probe answer, first of the run
-        started = time.monotonic()
-        pace = (deadline - started) / (len(writes) + 1)
-        done = 0
-        while time.monotonic() < deadline:
-            if done < len(writes) and time.monotonic() >= started + done * pace:
-                if writes[done] == "answer":
-                    thread = plan.probe_thread if done == 0 and name == MEMBERS[0] else None
-                    _answer(plan, tally, client, token, thread or choose.choice(plan.threads))
-                else:
-                    _vote(plan, tally, client, token, user_id, choose, name)
-                done += 1
+        if token is not None:
+            return Member(name, plan.member_ids[name], client, token)
+    client.close()
+    return None
+
+
+def member(plan: Plan, tally: Tally, who: Member, deadline: float) -> None:
+    """A signed-in member: writes at a steady pace within the limits, reads in between."""
+    choose = random.Random(who.name)  # noqa: S311 - load shape, not security
+    writes = ["answer"] * ANSWERS_PER_MEMBER + ["vote"] * VOTES_PER_MEMBER
+    choose.shuffle(writes)
+    probing = who.name == MEMBERS[0]
+    if probing:
+        writes.insert(0, "answer")  # the probe answer, first of the run
+    started = time.monotonic()
+    pace = (deadline - started) / (len(writes) + 1)
+    done = 0
+    while time.monotonic() < deadline:
+        if done < len(writes) and time.monotonic() >= started + done * pace:
+            if writes[done] == "answer":
+                thread = plan.probe_thread if probing and done == 0 else None
+                _answer(plan, tally, who, thread or choose.choice(plan.threads))
             else:
-                _request(
-                    tally, client, "member read", "GET", f"/t/{choose.choice(plan.threads)}", 200
-                )
+                _vote(plan, tally, who, choose)
+            done += 1
+        else:
+            thread = choose.choice(plan.threads)
+            _request(tally, who.client, "member read", "GET", f"/t/{thread}", 200)
 
 
-def _answer(plan: Plan, tally: Tally, client: httpx.Client, token: str, thread: int) -> None:
+def _answer(plan: Plan, tally: Tally, who: Member, thread: int) -> None:
     word = f"{plan.marker}w{uuid.uuid4().hex[:10]}"
     body = (
         f"Restarting the router after the update fixed this for me; reference {word} "
         f"(written by the deployment check {plan.marker})."
     )
-    form = {"body": body, "csrf_token": token}
-    response = _request(tally, client, "answer", "POST", f"/t/{thread}/answers", 303, form)
+    form = {"body": body, "csrf_token": who.token}
+    response = _request(tally, who.client, "answer", "POST", f"/t/{thread}/answers", 303, form)
     if response is None:
         return
     location = response.headers.get("location", "")
@@ -269,26 +283,18 @@ def _answer(plan: Plan, tally: Tally, client: httpx.Client, token: str, thread: 
     with tally.lock:
         tally.answers[int(found.group(1))] = (thread, word)
     # Read your own write: the member's page (never the anonymous cache) shows it.
-    page = _request(tally, client, "member read", "GET", location.split("#")[0], 200)
+    page = _request(tally, who.client, "member read", "GET", location.split("#")[0], 200)
     if page is not None and word not in page.text:
         tally.record("member read", 0.0, f"the member's page {location} lacks their answer")
 
 
-def _vote(
-    plan: Plan,
-    tally: Tally,
-    client: httpx.Client,
-    token: str,
-    user_id: int,
-    choose: random.Random,
-    name: str,
-) -> None:
-    post = choose.choice(plan.votable[name])
+def _vote(plan: Plan, tally: Tally, who: Member, choose: random.Random) -> None:
+    post = choose.choice(plan.votable[who.name])
     value = choose.choice((1, 1, -1, 0))
-    form = {"value": str(value), "csrf_token": token}
-    if _request(tally, client, "vote", "POST", f"/posts/{post}/vote", 303, form) is not None:
+    form = {"value": str(value), "csrf_token": who.token}
+    if _request(tally, who.client, "vote", "POST", f"/posts/{post}/vote", 303, form) is not None:
         with tally.lock:
-            tally.votes[(user_id, post)] = value
+            tally.votes[(who.user_id, post)] = value
 
 
 # --- the checks ----------------------------------------------------------------------------
@@ -392,6 +398,19 @@ def wait_for_search(plan: Plan, tally: Tally, base_url: str) -> list[str]:
     return [f"search for {word} did not find thread {plan.probe_thread} in {SEARCH_SECONDS:.0f}s"]
 
 
+def check_proxy(base_url: str, proxy_log: Path) -> list[str]:
+    """Static files come from the proxy (its caching header); the site answers with the
+    request id the proxy logged."""
+    failures = []
+    static = httpx.get(f"{base_url}{STATIC_FILES[0]}", timeout=TIMEOUT)
+    if static.headers.get("cache-control") != "max-age=3600":
+        failures.append(f"{STATIC_FILES[0]} was not served by the proxy: {dict(static.headers)}")
+    request_id = httpx.get(f"{base_url}/healthz", timeout=TIMEOUT).headers.get("x-request-id")
+    if not request_id or f"id={request_id}" not in proxy_log.read_text(errors="replace"):
+        failures.append(f"/healthz answered with request id {request_id!r}, not the proxy's")
+    return failures
+
+
 def report(tally: Tally, seconds: float) -> None:
     total = sum(tally.requests.values())
     say(f"  load: {total} requests in {seconds:.1f}s ({total / seconds:.0f}/s), "
@@ -406,12 +425,16 @@ def report(tally: Tally, seconds: float) -> None:
 
 
 def drive_and_check(
-    base_url: str, database_url: str, seconds: float, alive: Callable[[], None]
+    base_url: str, database_url: str, seconds: float, alive: Callable[[], None], proxy_log: Path
 ) -> list[str]:
     """Run the load against the proxy at base_url, then check; the failures, if any."""
     plan = make_plan(database_url)
     # The demo's own events (scoring, indexing) first, so the load meets a settled site.
     failures = wait_for_outbox(database_url, alive)
+    signing_in = Tally()
+    with ThreadPoolExecutor(len(MEMBERS)) as pool:
+        members = list(pool.map(lambda name: sign_in(plan, signing_in, base_url, name), MEMBERS))
+    failures += signing_in.failures
     say(f"== mixed load for {seconds:.0f}s: {READERS} readers, {len(MEMBERS)} members")
     tally = Tally()
     deadline = time.monotonic() + seconds
@@ -419,14 +442,18 @@ def drive_and_check(
         threading.Thread(target=reader, args=(plan, tally, base_url, number, deadline))
         for number in range(READERS)
     ] + [
-        threading.Thread(target=member, args=(plan, tally, base_url, name, deadline))
-        for name in MEMBERS
+        threading.Thread(target=member, args=(plan, tally, who, deadline))
+        for who in members
+        if who is not None
     ]
     started = time.monotonic()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    for who in members:
+        if who is not None:
+            who.client.close()
     report(tally, time.monotonic() - started)
     alive()
     failures += tally.failures
@@ -436,4 +463,5 @@ def drive_and_check(
     failures += check_writes(plan, tally, database_url)
     failures += wait_for_outbox(database_url, alive)
     failures += wait_for_search(plan, tally, base_url)
+    failures += check_proxy(base_url, proxy_log)
     return failures

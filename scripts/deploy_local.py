@@ -114,6 +114,9 @@ class Stack:
         say(f"  started {name} (pid {process.pid}): {shown}")
         return service
 
+    def log_of(self, name: str) -> Path:
+        return next(service.log for service in self.services if service.name == name)
+
     def check_running(self) -> None:
         for service in self.services:
             code = service.process.poll()
@@ -498,8 +501,11 @@ def main() -> int:
     try:
         with deployment(args) as (stack, proxy_url, database_url):
             failures = deploy_load.drive_and_check(
-                proxy_url, database_url, args.seconds, stack.check_running
+                proxy_url, database_url, args.seconds, stack.check_running, stack.log_of("nginx")
             )
+            if failures:  # what the processes said, before their directory goes
+                for service in stack.services:
+                    say(f"  the end of {service.name}'s log:\n{service.tail()}")
     except DeployFailed as exc:
         failures.append(str(exc))
     say(f"== {time.monotonic() - started:.1f}s in all")
