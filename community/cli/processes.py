@@ -18,6 +18,7 @@ from community.app import create_app
 from community.cli.terminal import CommandError, console, friendly_errors
 from community.core import meili
 from community.core.db import make_engine, make_session_factory
+from community.core.logs import configure_logging, uvicorn_log_config
 from community.core.models import Brand
 from community.core.settings import Settings
 from community.worker import Worker, start_in_background
@@ -51,6 +52,7 @@ def serve(
             host=host,
             port=port,
             log_level=settings.log_level.lower(),
+            log_config=uvicorn_log_config(settings),
             proxy_headers=bool(settings.trusted_proxy_list),
             forwarded_allow_ips=settings.trusted_proxy_list or None,
             server_header=False,
@@ -89,6 +91,7 @@ def worker() -> None:
     Run as many as you like beside the web processes on PostgreSQL; on SQLite prefer the
     embedded worker of `community serve`."""
     settings = Settings()
+    configure_logging(settings)
     engine = make_engine(settings.sqlalchemy_url)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

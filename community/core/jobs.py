@@ -20,9 +20,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from community.core import outbox
+from community.core import logs, outbox
 from community.core.clock import utcnow
 from community.core.db import begin_write
+from community.core.metrics import JOBS
 from community.core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -91,17 +92,21 @@ class Worker:
         with self.session_factory() as db:
             begin_write(db)
             claimed = [
-                (event.id, event.kind) for event in outbox.claim(db, self.worker_id, limit=limit)
+                (event.id, event.kind, event.request_id)
+                for event in outbox.claim(db, self.worker_id, limit=limit)
             ]
             db.commit()
-        batches: dict[str, list[int]] = {}
-        for event_id, kind in claimed:
+        batches: dict[str, list[tuple[int, str | None]]] = {}
+        for event_id, kind, request_id in claimed:
             if kind in self.batch_handlers:
-                batches.setdefault(kind, []).append(event_id)
+                batches.setdefault(kind, []).append((event_id, request_id))
             else:
-                self._handle(event_id)
-        for kind, event_ids in batches.items():
-            self._handle_batch(kind, event_ids)
+                # The job's log lines carry the id of the request that caused it.
+                with logs.request_id_bound(request_id):
+                    self._handle(event_id)
+        for kind, events in batches.items():
+            with logs.request_id_bound(logs.batch_request_id([rid for _, rid in events])):
+                self._handle_batch(kind, [event_id for event_id, _ in events])
         return len(claimed)
 
     def _handle_batch(self, kind: str, event_ids: list[int]) -> None:
@@ -129,10 +134,13 @@ class Worker:
                 ):
                     outbox.mark_done(db, event)
                 db.commit()
+            JOBS.labels(kind, "ok").inc(len(mine))
+            logger.debug("%d outbox events (%s) done", len(mine), kind)
             return
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             logger.warning("%d outbox events (%s) failed: %s", len(event_ids), kind, error)
+            JOBS.labels(kind, "retried").inc(len(event_ids))
         with self.session_factory() as db:
             begin_write(db)
             for event in db.scalars(
@@ -148,18 +156,22 @@ class Worker:
             event = db.get(outbox.OutboxEvent, event_id)
             if event is None or event.done_at is not None or event.claimed_by != self.worker_id:
                 return
-            handler = self.handlers.get(event.kind)
+            kind = event.kind  # the event's attributes expire on rollback
+            handler = self.handlers.get(kind)
             try:
                 if handler is None:
                     raise LookupError(f"no handler for outbox events of kind {event.kind!r}")
                 handler(db, event)
                 outbox.mark_done(db, event)
                 db.commit()
+                JOBS.labels(kind, "ok").inc()
+                logger.debug("outbox event %s (%s) done", event_id, kind)
                 return
             except Exception as exc:
                 db.rollback()
                 error = f"{type(exc).__name__}: {exc}"
-                logger.warning("outbox event %s (%s) failed: %s", event_id, event.kind, error)
+                logger.warning("outbox event %s (%s) failed: %s", event_id, kind, error)
+                JOBS.labels(kind, "retried").inc()
         with self.session_factory() as db:
             begin_write(db)
             failed = db.get(outbox.OutboxEvent, event_id)
@@ -177,9 +189,11 @@ class Worker:
                 try:
                     task.run(db)
                     db.commit()
+                    JOBS.labels(task.name, "ok").inc()
                 except Exception:
                     db.rollback()
                     logger.exception("periodic task %s failed", task.name)
+                    JOBS.labels(task.name, "failed").inc()
 
 
 def start_in_background(worker: Worker) -> tuple[threading.Thread, threading.Event]:
