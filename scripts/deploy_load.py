@@ -398,10 +398,21 @@ def wait_for_search(plan: Plan, tally: Tally, base_url: str) -> list[str]:
     return [f"search for {word} did not find thread {plan.probe_thread} in {SEARCH_SECONDS:.0f}s"]
 
 
-def check_proxy(base_url: str, proxy_log: Path) -> list[str]:
+def check_proxy(base_url: str, proxy_log: Path, metrics_token: str) -> list[str]:
     """Static files come from the proxy (its caching header); the site answers with the
-    request id the proxy logged."""
+    request id the proxy logged; /metrics answers Prometheus' token only."""
     failures = []
+    anonymous = httpx.get(f"{base_url}/metrics", timeout=TIMEOUT)
+    scraped = httpx.get(
+        f"{base_url}/metrics", headers={"Authorization": f"Bearer {metrics_token}"}, timeout=TIMEOUT
+    )
+    if anonymous.status_code != 404 or scraped.status_code != 200:
+        failures.append(
+            f"/metrics: {anonymous.status_code} without the token (expected 404), "
+            f"{scraped.status_code} with it (expected 200)"
+        )
+    elif "community_http_request_duration_seconds" not in scraped.text:
+        failures.append("/metrics has no request latencies")
     static = httpx.get(f"{base_url}{STATIC_FILES[0]}", timeout=TIMEOUT)
     if static.headers.get("cache-control") != "max-age=3600":
         failures.append(f"{STATIC_FILES[0]} was not served by the proxy: {dict(static.headers)}")
@@ -425,7 +436,12 @@ def report(tally: Tally, seconds: float) -> None:
 
 
 def drive_and_check(
-    base_url: str, database_url: str, seconds: float, alive: Callable[[], None], proxy_log: Path
+    base_url: str,
+    database_url: str,
+    seconds: float,
+    alive: Callable[[], None],
+    proxy_log: Path,
+    metrics_token: str,
 ) -> list[str]:
     """Run the load against the proxy at base_url, then check; the failures, if any."""
     plan = make_plan(database_url)
@@ -463,5 +479,5 @@ def drive_and_check(
     failures += check_writes(plan, tally, database_url)
     failures += wait_for_outbox(database_url, alive)
     failures += wait_for_search(plan, tally, base_url)
-    failures += check_proxy(base_url, proxy_log)
+    failures += check_proxy(base_url, proxy_log, metrics_token)
     return failures

@@ -436,9 +436,10 @@ def _removed(workdir: Path) -> None:
 
 
 @contextlib.contextmanager
-def deployment(args: argparse.Namespace) -> Iterator[tuple[Stack, str, str]]:
-    """Bring the site up; yield (stack, proxy URL, database URL); take it all down (each part
-    as soon as it exists is on the clean-up stack, so a failed start removes what it made)."""
+def deployment(args: argparse.Namespace) -> Iterator[tuple[Stack, str, dict[str, str]]]:
+    """Bring the site up; yield (stack, proxy URL, the site's environment); take it all down
+    (each part is on the clean-up stack as soon as it exists: a failed start removes what it
+    made)."""
     run_id = uuid.uuid4().hex[:10]
     with contextlib.ExitStack() as cleanup:
         workdir = Path(tempfile.mkdtemp(prefix=f"community-deploy-{run_id}-"))
@@ -480,7 +481,7 @@ def deployment(args: argparse.Namespace) -> Iterator[tuple[Stack, str, str]]:
             f"  ready: {proxy_url} -> nginx -> 127.0.0.1:{web_port} ({WEB_PROCESSES} web processes)"
         )
         try:
-            yield stack, proxy_url, database.url
+            yield stack, proxy_url, env
         finally:
             say("== taking the deployment down")
 
@@ -499,9 +500,14 @@ def main() -> int:
     started = time.monotonic()
     failures: list[str] = []
     try:
-        with deployment(args) as (stack, proxy_url, database_url):
+        with deployment(args) as (stack, proxy_url, env):
             failures = deploy_load.drive_and_check(
-                proxy_url, database_url, args.seconds, stack.check_running, stack.log_of("nginx")
+                proxy_url,
+                env["DATABASE_URL"],
+                args.seconds,
+                stack.check_running,
+                stack.log_of("nginx"),
+                env["METRICS_TOKEN"],
             )
             if failures:  # what the processes said, before their directory goes
                 for service in stack.services:
