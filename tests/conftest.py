@@ -56,6 +56,7 @@ from email.header import decode_header, make_header
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -442,6 +443,42 @@ def passwords(settings: Settings) -> Passwords:
     return passwords_for(settings)
 
 
+def add_user(
+    db: Session,
+    passwords: Passwords,
+    name: str,
+    *,
+    role: Role = Role.MEMBER,
+    password: str = PASSWORD,
+    trust_level: int = 1,
+    **fields: Any,
+) -> User:
+    """The account registration makes (tests/community/test_accounts.py tests registering
+    itself), without its checks' cost: the password policy and an Argon2 hash took 9 ms per
+    user, and the suite makes thousands. Every user shares one hash of a password. `fields`
+    are more of the account's columns (preferences, activity, dates)."""
+    # End any read transaction first: on SQLite a reader that turns writer after another
+    # connection committed fails at once ("database is locked").
+    db.commit()
+    username_shown, username_key = normalise_username(name)
+    email, email_key = normalise_email(f"{name}@example.com")
+    user = User(
+        username=username_shown,
+        username_key=username_key,
+        email=email,
+        email_key=email_key,
+        display_name=username_shown,
+        password_hash=_password_hash(passwords, password),
+        password_changed_at=utcnow(),
+        role=role,
+        trust_level=trust_level,
+        **fields,
+    )
+    db.add(user)
+    db.commit()
+    return user
+
+
 @pytest.fixture
 def make_user(db: Session, passwords: Passwords) -> Callable[..., User]:
     counter = iter(range(1, 10_000))
@@ -456,28 +493,7 @@ def make_user(db: Session, passwords: Passwords) -> Callable[..., User]:
         """An established member by default (trust level 1: posts appear at once); pass
         trust_level=0 for a brand-new account whose first post waits for review."""
         name = username or f"user{next(counter)}"
-        # End any read transaction first: on SQLite a reader that turns writer after another
-        # connection committed fails at once ("database is locked").
-        db.commit()
-        # The account registration makes (tests/community/test_accounts.py tests registering
-        # itself), without its checks' cost: the password policy and an Argon2 hash took 9 ms
-        # per user, and the suite makes thousands. Every user shares one hash of a password.
-        username_shown, username_key = normalise_username(name)
-        email, email_key = normalise_email(f"{name}@example.com")
-        user = User(
-            username=username_shown,
-            username_key=username_key,
-            email=email,
-            email_key=email_key,
-            display_name=username_shown,
-            password_hash=_password_hash(passwords, password),
-            password_changed_at=utcnow(),
-            role=role,
-            trust_level=trust_level,
-        )
-        db.add(user)
-        db.commit()
-        return user
+        return add_user(db, passwords, name, role=role, password=password, trust_level=trust_level)
 
     return factory
 

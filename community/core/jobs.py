@@ -4,11 +4,16 @@ each package's `tasks.register(worker)` adds its own (community.worker wires the
 
 `community worker` runs it as its own process; embedded mode runs it on a thread inside
 `community serve`. Any number of workers can run on PostgreSQL: outbox rows are claimed with
-SKIP LOCKED and sweeps claim their work with conditional updates, so nothing is done twice.
+SKIP LOCKED, and a sweep runs in one worker at a time (a transaction-level advisory lock named
+after it: a worker that finds it taken skips its turn), so a sweep that reads and then acts
+(trust levels, suspensions) never acts twice. A sweep that shares its work safely itself
+(webhook deliveries, claimed with a lease) says `exclusive=False` and runs in every worker.
+On SQLite one writer at a time already orders the sweeps.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import socket
 import threading
@@ -17,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from community.core import logs, outbox
@@ -40,6 +45,7 @@ class Periodic:
     every: timedelta
     run: Callable[[Session], None]
     last_run: datetime | None = field(default=None)
+    exclusive: bool = True
 
 
 class Worker:
@@ -64,9 +70,17 @@ class Worker:
         """A handler that takes every claimed event of its kind at once (one index write)."""
         self.batch_handlers[kind] = handler
 
-    def every(self, name: str, interval: timedelta, run: Callable[[Session], None]) -> None:
-        """A sweep run in its own session (committed after it) every `interval`."""
-        self.periodic.append(Periodic(name, interval, run))
+    def every(
+        self,
+        name: str,
+        interval: timedelta,
+        run: Callable[[Session], None],
+        *,
+        exclusive: bool = True,
+    ) -> None:
+        """A sweep run in its own session (committed after it) every `interval`; in one
+        worker at a time unless `exclusive=False` (see the module's docstring)."""
+        self.periodic.append(Periodic(name, interval, run, exclusive=exclusive))
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -187,6 +201,8 @@ class Worker:
             task.last_run = now
             with self.session_factory() as db:
                 try:
+                    if task.exclusive and not _take_sweep_lock(db, task.name):
+                        continue  # another worker is running this sweep right now
                     task.run(db)
                     db.commit()
                     JOBS.labels(task.name, "ok").inc()
@@ -194,6 +210,16 @@ class Worker:
                     db.rollback()
                     logger.exception("periodic task %s failed", task.name)
                     JOBS.labels(task.name, "failed").inc()
+
+
+def _take_sweep_lock(db: Session, name: str) -> bool:
+    """The sweep's PostgreSQL advisory lock for this transaction (released when it ends), or
+    False when another worker holds it."""
+    if db.get_bind().dialect.name != "postgresql":
+        return True
+    digest = hashlib.blake2b(f"community sweep: {name}".encode(), digest_size=8).digest()
+    key = int.from_bytes(digest, "big", signed=True)
+    return bool(db.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}))
 
 
 def start_in_background(worker: Worker) -> tuple[threading.Thread, threading.Event]:
