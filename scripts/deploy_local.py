@@ -366,18 +366,16 @@ def site_environment(
 
 def meili_keys(env: dict[str, str], master_key: str) -> tuple[dict[str, str], dict[str, str]]:
     """(web's, workers') Meilisearch settings: `community search keys` makes a search-only
-    and a write key from the master key, which neither kind of process then holds."""
+    and a write key from the master key, which neither kind of process then holds. Workers
+    search too (possible duplicates of a new question): they get both keys."""
     with_master = env | {"MEILI_MASTER_KEY": master_key}
-    if not _has_command("search", "keys", "--help"):  # STAND-IN until it lands
-        say("  (no `community search keys` yet: both kinds of process get the master key)")
-        return with_master, with_master
     output = run_step([community_binary(), "search", "keys"], with_master)
     keys = dict(re.findall(r"^(MEILI_(?:SEARCH|WRITE)_KEY)=(\S+)$", output, re.MULTILINE))
     if set(keys) != {"MEILI_SEARCH_KEY", "MEILI_WRITE_KEY"}:
         raise DeployFailed(f"`community search keys` printed no keys:\n{output}")
     return (
         env | {"MEILI_SEARCH_KEY": keys["MEILI_SEARCH_KEY"]},
-        env | {"MEILI_WRITE_KEY": keys["MEILI_WRITE_KEY"]},
+        env | keys,
     )
 
 
