@@ -22,6 +22,7 @@ from community.core.admission import AdmissionControl
 from community.core.auth import LimitStore, LoginThrottle, Passwords
 from community.core.db import make_engine, make_session_factory
 from community.core.logs import configure_logging
+from community.core.page_cache import PageCache, PageCacheMiddleware
 from community.core.protocol import HeadAsGet, RequireUtf8Forms
 from community.core.ratelimit import RateLimiter
 from community.core.security import (
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.view_counter = view_counter
     app.state.article_views = article_views
     app.state.search_log = search_log
+    app.state.page_cache = PageCache(settings)
     app.state.rate_limiter = RateLimiter(settings, limit_store)
     # Pages only read the indexes; the worker writes them (with its own engine).
     app.state.search = SearchEngine(settings, writes=False)
@@ -179,6 +181,16 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(thread_routes.router)
     app.include_router(notification_routes.router)
 
+    # Inside the request context (it needs the viewer, the CSRF token, the language) and the
+    # security headers (a cached page still gets this response's headers and CSP nonce).
+    app.add_middleware(
+        PageCacheMiddleware,
+        replays={
+            "thread_view": thread_routes.count_thread_view,
+            "article_view": kb_routes.count_article_view,
+            "search": kb_routes.log_search,
+        },
+    )
     # Added last = outermost: headers wrap everything, including 413s and error pages.
     app.add_middleware(RequestContextMiddleware, settings=settings, session_factory=session_factory)
     # Reads form bodies, so inside the size limit.

@@ -19,6 +19,7 @@ from community.core.i18n import active_locale
 from community.core.i18n import gettext as _
 from community.core.markdown import render_markdown
 from community.core.models import Post, Thread, ThreadKind, ThreadStatus, User, Visibility
+from community.core.page_cache import replay_on_hit
 from community.core.policy import ThreadPermissions, is_staff
 from community.core.ratelimit import limited
 from community.core.schemas import AnswerIn, AskIn, EditIn
@@ -191,6 +192,13 @@ def _render_thread(
     )
 
 
+def count_thread_view(request: Request, thread_id: int, user_id: int | None = None) -> None:
+    """Also the page cache's replay: a view served from the cache counts too."""
+    key = page_viewer_key(request, user_id)
+    if key is not None:
+        request.app.state.view_counter.record(thread_id, key, user_id=user_id)
+
+
 @router.get("/t/{thread_id}", response_class=HTMLResponse, name="thread")
 def thread_page(
     request: Request, db: SessionDep, user: OptionalUser, thread_id: int, answers: str = "score"
@@ -202,9 +210,8 @@ def thread_page(
         # Anchors (#post-N) survive the redirect, and the posts kept their ids.
         query = f"?{request.url.query}" if request.url.query else ""
         return RedirectResponse(_thread_url(merged.target_id) + query, status_code=301)
-    key = page_viewer_key(request, user.id if user else None)
-    if key is not None:
-        request.app.state.view_counter.record(thread.id, key, user_id=user.id if user else None)
+    count_thread_view(request, thread.id, user.id if user else None)
+    replay_on_hit(request, "thread_view", thread.id)
     return _render_thread(request, db, user, thread, answer_sort=answers, block="answers")
 
 

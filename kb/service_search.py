@@ -130,17 +130,28 @@ def search(
         result = _meili(engine, brand, text, scope, chosen, page, per_page, locale)
     except SearchUnavailable:
         result = _database(db, brand, text, scope, chosen, page, per_page)
-    if log is not None and text:
-        log.record(
-            brand_id=brand.id,
-            query=text,
-            scope=scope,
-            locale=locale,
-            result_count=result.total,
-            degraded=result.degraded,
-            user_id=user_id,
-        )
+    logged = log_entry(brand, query, scope, locale, result)
+    if log is not None and logged is not None:
+        log.record(**logged, user_id=user_id)
     return result
+
+
+def log_entry(
+    brand: Brand, query: str, scope: Scope, locale: str, result: SearchPage
+) -> dict[str, Any] | None:
+    """What the search log keeps of a search (without who searched), or None for a search
+    without words (a filter alone), which it does not keep."""
+    text = " ".join(query.split())[:QUERY_MAX]
+    if not text:
+        return None
+    return {
+        "brand_id": brand.id,
+        "query": text,
+        "scope": scope,
+        "locale": locale,
+        "result_count": result.total,
+        "degraded": result.degraded,
+    }
 
 
 # The share of the semantic ranking in hybrid search, chosen with make eval-relevance on the

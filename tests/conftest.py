@@ -82,6 +82,7 @@ from community.core.db import begin_write, make_engine, make_session_factory
 from community.core.errors import AppError
 from community.core.identity import normalise_email, normalise_username
 from community.core.models import Brand, Forum, Post, Role, Thread, ThreadKind, User
+from community.core.page_cache import PageCache
 from community.core.ratelimit import RateLimiter
 from community.core.schemas import AnswerIn, AskIn
 from community.core.settings import Settings, normalise_database_url
@@ -289,6 +290,10 @@ def make_settings(
         # No periodic flush of the view and search-log buffers while a test runs (see the
         # module's docstring): they are stored when the client stops, or when a test says so.
         "view_flush_seconds": 3600.0,
+        # No anonymous page cache: many tests change rows directly (not by a web write, which
+        # would drop the cached pages) and read the page again at once. Its own tests turn it
+        # on (tests/community/test_page_cache*.py); it is per test state (PER_TEST_SETTINGS).
+        "page_cache_seconds": 0.0,
     }
     values.update(extra)
     return Settings(**values)  # type: ignore[arg-type]
@@ -300,14 +305,17 @@ def settings(tmp_path: Path, database_url: str, meili_server: meili.MeiliServer)
 
 
 # What differs from one test's settings to the next, and what the shared app is given per test.
-PER_TEST_SETTINGS = frozenset({"instance_dir", "meili_index_prefix", "rate_limit_prefix"})
+# (The rate limits' and the page cache's store are rebuilt per test from redis_url.)
+PER_TEST_SETTINGS = frozenset(
+    {"instance_dir", "meili_index_prefix", "rate_limit_prefix", "redis_url", "page_cache_seconds"}
+)
 # The app's state, as create_app leaves it: the fixtures below know what each entry holds, so
 # an entry they do not know stops the suite rather than leaking from one test into the next.
 _APP_STATE = frozenset(
     {
         "settings", "engine", "session_factory", "templates", "passwords", "limit_store",
         "login_throttle", "view_counter", "article_views", "search_log", "rate_limiter",
-        "search", "page_context",
+        "search", "page_context", "page_cache",
     }
 )  # fmt: skip
 # Caches requests add to the state: the routes' URL table stays (the same routes), the default
@@ -347,6 +355,7 @@ def _give_test_state(app: FastAPI, settings: Settings) -> None:
     state.login_throttle = LoginThrottle(settings, limit_store)
     state.rate_limiter = RateLimiter(settings, limit_store)
     state.search = SearchEngine(settings, writes=False)
+    state.page_cache = PageCache(settings)
     for name, keep in _APP_STATE_CACHES.items():
         if not keep and hasattr(state, name):
             delattr(state, name)
