@@ -435,6 +435,18 @@ def report(tally: Tally, seconds: float) -> None:
         )
 
 
+def _thread(tally: Tally, target: Callable[..., None], *args: object) -> threading.Thread:
+    """A load thread whose crash is a failure of the run, not a quietly shorter load."""
+
+    def guarded() -> None:
+        try:
+            target(*args)
+        except Exception as exc:  # any crash is reported, with its type
+            tally.record("load thread", 0.0, f"{target.__name__} crashed: {exc!r}")
+
+    return threading.Thread(target=guarded)
+
+
 def drive_and_check(
     base_url: str,
     database_url: str,
@@ -455,13 +467,8 @@ def drive_and_check(
     tally = Tally()
     deadline = time.monotonic() + seconds
     threads = [
-        threading.Thread(target=reader, args=(plan, tally, base_url, number, deadline))
-        for number in range(READERS)
-    ] + [
-        threading.Thread(target=member, args=(plan, tally, who, deadline))
-        for who in members
-        if who is not None
-    ]
+        _thread(tally, reader, plan, tally, base_url, number, deadline) for number in range(READERS)
+    ] + [_thread(tally, member, plan, tally, who, deadline) for who in members if who is not None]
     started = time.monotonic()
     for thread in threads:
         thread.start()
