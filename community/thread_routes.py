@@ -55,8 +55,8 @@ def forum_page(
     cursor: str = "",
     viewer: OptionalUser = None,
 ) -> Response:
-    brand = service.get_brand(db, brand_slug)
-    forum = service.get_forum(db, brand, forum_slug)
+    forum = thread_reading.forum_by_slugs(db, brand_slug, forum_slug)
+    brand = forum.brand
     query = thread_reading.ThreadQuery(
         include_removed=is_staff(viewer),
         sort=sort if sort in thread_reading.SORTS else "activity",
@@ -168,6 +168,7 @@ def _render_thread(
     status_code: int = 200,
 ) -> HTMLResponse:
     page = thread_reading.thread_page(db, user, thread, answer_sort=answer_sort)
+    kb_article, kb_solution = kb_service.thread_kb_status(db, thread.id)
     return render(
         request,
         "community/thread.html",
@@ -178,8 +179,8 @@ def _render_thread(
             "brand": thread.forum.brand,
             "answer_form": answer_form or {},
             "errors": errors or {},
-            "kb_article": kb_service.article_for_thread(db, thread.id),
-            "kb_solution": kb_service.is_solution(db, thread.id),
+            "kb_article": kb_article,
+            "kb_solution": kb_solution,
             "is_curator": policy.can_curate(user),
             "can_retag": policy.can_retag(user, thread) and thread.locked_at is None,
             "support": crowd_service.thread_panel(db, user, thread),

@@ -122,12 +122,13 @@ def search(
     locale: str = "en",
     user_id: int | None = None,
     log: SearchLog | None = None,
+    facets: bool = True,
 ) -> SearchPage:
     text = " ".join(query.split())[:QUERY_MAX]
     chosen = clean_filters(scope, filters or {})
     page = max(1, min(page, 100))
     try:
-        result = _meili(engine, brand, text, scope, chosen, page, per_page, locale)
+        result = _meili(engine, brand, text, scope, chosen, page, per_page, locale, facets)
     except SearchUnavailable:
         result = _database(db, brand, text, scope, chosen, page, per_page)
     logged = log_entry(brand, query, scope, locale, result)
@@ -196,6 +197,7 @@ def _meili(
     page: int,
     per_page: int,
     locale: str,
+    with_facets: bool,
 ) -> SearchPage:
     uid = engine.kb_index(brand.slug) if scope == "kb" else engine.threads_index(brand.slug)
     highlight = (
@@ -203,7 +205,9 @@ def _meili(
         if scope == "kb"
         else ["title_en", "title_es", "question_en", "question_es"]
     )
-    facet_names = KB_FACETS if scope == "kb" else THREAD_FACETS
+    # Counting facet values costs Meilisearch several milliseconds a query: only for callers
+    # that show them.
+    facet_names = (KB_FACETS if scope == "kb" else THREAD_FACETS) if with_facets else []
     result = engine.search(
         uid,
         text,
