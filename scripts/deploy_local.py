@@ -27,7 +27,6 @@ import re
 import secrets
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -136,13 +135,13 @@ def nginx_binary() -> str:
     return found
 
 
-def community_binary(name: str = "community") -> str:
-    beside = Path(sys.executable).parent / name
+def community_binary() -> str:
+    beside = Path(sys.executable).parent / "community"
     if beside.exists():
         return str(beside)
-    found = shutil.which(name)
+    found = shutil.which("community")
     if not found:
-        raise DeployFailed(f"no `{name}` command beside this Python or on PATH")
+        raise DeployFailed("no `community` command beside this Python or on PATH")
     return found
 
 
@@ -191,33 +190,9 @@ def meili_keys(env: dict[str, str], master_key: str) -> tuple[dict[str, str], di
     )
 
 
-def _has_command(*arguments: str) -> bool:
-    return (
-        subprocess.run(  # noqa: S603 - our own command
-            [community_binary(), *arguments], capture_output=True, check=False, timeout=60
-        ).returncode
-        == 0
-    )
-
-
 def web_command(port: int) -> list[str]:
-    if not _has_command("serve", "--workers", "1", "--help"):  # STAND-IN until it lands
-        return [
-            community_binary("uvicorn"), "--factory", "community.app:create_app",
-            "--host", "127.0.0.1", "--port", str(port), "--workers", str(WEB_PROCESSES),
-            "--proxy-headers", "--forwarded-allow-ips", "127.0.0.1", "--no-server-header",
-            "--log-level", "warning",
-        ]  # fmt: skip
-    return [
-        community_binary(),
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(WEB_PROCESSES),
-    ]
+    host = ["--host", "127.0.0.1", "--port", str(port)]
+    return [community_binary(), "serve", *host, "--workers", str(WEB_PROCESSES)]
 
 
 def _stopped(stack: Stack) -> None:
