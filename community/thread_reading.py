@@ -9,12 +9,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Select, and_, or_, select, tuple_
-from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
+from sqlalchemy import Select, and_, exists, or_, select, tuple_
+from sqlalchemy.orm import (
+    InstrumentedAttribute,
+    Session,
+    contains_eager,
+    joinedload,
+    selectinload,
+)
 
 from community.core.errors import BadRequest, NotFound
 from community.core.i18n import gettext as _
 from community.core.models import (
+    Brand,
     Forum,
     HelpfulMark,
     Post,
@@ -23,13 +30,13 @@ from community.core.models import (
     Thread,
     ThreadKind,
     ThreadStatus,
+    ThreadWatch,
     User,
     Visibility,
     Vote,
     thread_tags,
 )
 from community.core.policy import ThreadPermissions, is_staff
-from community.threads import is_watching
 
 PAGE_SIZE = 30
 Sort = Literal["activity", "newest", "unanswered", "top", "solved"]
@@ -61,24 +68,57 @@ def comments_by_post(db: Session, post_ids: list[int]) -> dict[int, list[PostCom
     for comment in db.scalars(
         select(PostComment)
         .where(PostComment.post_id.in_(post_ids))
-        .options(selectinload(PostComment.author))
+        .options(joinedload(PostComment.author))
         .order_by(PostComment.post_id, PostComment.id)
     ):
         comments.setdefault(comment.post_id, []).append(comment)
     return comments
 
 
+def _viewer_posts(
+    db: Session, user: User, thread: Thread
+) -> tuple[list[Post], dict[int, int], bool, bool]:
+    """The posts a signed-in viewer sees with their own votes, helpful mark and watch, in one
+    statement (the thread page's budget is six for everything)."""
+    statement = (
+        select(
+            Post,
+            Vote.value,
+            exists().where(HelpfulMark.user_id == user.id, HelpfulMark.thread_id == thread.id),
+            exists().where(ThreadWatch.user_id == user.id, ThreadWatch.thread_id == thread.id),
+        )
+        .outerjoin(Vote, and_(Vote.post_id == Post.id, Vote.user_id == user.id))
+        .where(Post.thread_id == thread.id)
+        .options(joinedload(Post.author))
+        .order_by(Post.id)
+    )
+    if not is_staff(user):
+        own_pending = and_(Post.visibility == Visibility.PENDING, Post.author_id == user.id)
+        statement = statement.where(or_(Post.visibility == Visibility.VISIBLE, own_pending))
+    rows = db.execute(statement).all()
+    posts = [row[0] for row in rows]
+    my_votes = {row[0].id: row[1] for row in rows if row[1] is not None}
+    helped, watching = (bool(rows[0][2]), bool(rows[0][3])) if rows else (False, False)
+    return posts, my_votes, helped, watching
+
+
 def thread_page(
     db: Session, user: User | None, thread: Thread, *, answer_sort: str = "score"
 ) -> ThreadPage:
     """The question, the accepted answer pinned next, then the rest by score or by date."""
-    statement = select(Post).where(Post.thread_id == thread.id).options(selectinload(Post.author))
+    my_votes: dict[int, int] = {}
+    helped = watching = False
     if user is None:
-        statement = statement.where(Post.visibility == Visibility.VISIBLE)
-    elif not is_staff(user):
-        own_pending = and_(Post.visibility == Visibility.PENDING, Post.author_id == user.id)
-        statement = statement.where(or_(Post.visibility == Visibility.VISIBLE, own_pending))
-    posts = list(db.scalars(statement.order_by(Post.id)))
+        posts = list(
+            db.scalars(
+                select(Post)
+                .where(Post.thread_id == thread.id, Post.visibility == Visibility.VISIBLE)
+                .options(joinedload(Post.author))
+                .order_by(Post.id)
+            )
+        )
+    else:
+        posts, my_votes, helped, watching = _viewer_posts(db, user, thread)
     question = next((post for post in posts if post.is_question), None)
     if question is None:
         raise NotFound()
@@ -89,23 +129,6 @@ def thread_page(
     else:
         answer_sort = "score"
         answers.sort(key=lambda post: (-post.score, post.created_at, post.id))
-    my_votes: dict[int, int] = {}
-    helped = watching = False
-    if user is not None:
-        ids = [post.id for post in posts]
-        rows = db.execute(
-            select(Vote.post_id, Vote.value).where(Vote.user_id == user.id, Vote.post_id.in_(ids))
-        )
-        my_votes = dict(rows.all())
-        helped = (
-            db.scalar(
-                select(HelpfulMark.id).where(
-                    HelpfulMark.user_id == user.id, HelpfulMark.thread_id == thread.id
-                )
-            )
-            is not None
-        )
-        watching = is_watching(db, user.id, thread.id)
     return ThreadPage(
         thread=thread,
         question=question,
@@ -181,6 +204,19 @@ def decode_cursor(sort: Sort, cursor: str) -> tuple[object, int]:
         raise BadRequest(_("That page link is not valid any more."), code="bad_cursor") from exc
 
 
+def forum_by_slugs(db: Session, brand_slug: str, forum_slug: str) -> Forum:
+    """A brand's forum with its brand, in one statement (a page's budget is six)."""
+    forum = db.scalar(
+        select(Forum)
+        .join(Forum.brand)
+        .where(Brand.slug == brand_slug, Forum.slug == forum_slug)
+        .options(contains_eager(Forum.brand))
+    )
+    if forum is None:
+        raise NotFound()
+    return forum
+
+
 def list_threads(db: Session, forum: Forum, query: ThreadQuery) -> ThreadListing:
     """Keyset pagination: each page continues after the last row of the previous one, so
     page 1,000 costs what page 1 costs."""
@@ -222,7 +258,7 @@ def list_threads(db: Session, forum: Forum, query: ThreadQuery) -> ThreadListing
             else tuple_(key_column, id_column) < tuple_(key, last_id)
         )
     statement = statement.order_by(key_column.desc(), id_column.desc()).limit(limit + 1)
-    statement = statement.options(selectinload(Thread.author), selectinload(Thread.tags))
+    statement = statement.options(joinedload(Thread.author), selectinload(Thread.tags))
     rows = list(db.scalars(statement))
     next_cursor = encode_cursor(query.sort, rows[limit - 1]) if len(rows) > limit else None
     return ThreadListing(items=rows[:limit], next_cursor=next_cursor, query=query)

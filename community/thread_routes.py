@@ -19,6 +19,7 @@ from community.core.i18n import active_locale
 from community.core.i18n import gettext as _
 from community.core.markdown import render_markdown
 from community.core.models import Post, Thread, ThreadKind, ThreadStatus, User, Visibility
+from community.core.page_cache import replay_on_hit
 from community.core.policy import ThreadPermissions, is_staff
 from community.core.ratelimit import limited
 from community.core.schemas import AnswerIn, AskIn, EditIn
@@ -54,8 +55,8 @@ def forum_page(
     cursor: str = "",
     viewer: OptionalUser = None,
 ) -> Response:
-    brand = service.get_brand(db, brand_slug)
-    forum = service.get_forum(db, brand, forum_slug)
+    forum = thread_reading.forum_by_slugs(db, brand_slug, forum_slug)
+    brand = forum.brand
     query = thread_reading.ThreadQuery(
         include_removed=is_staff(viewer),
         sort=sort if sort in thread_reading.SORTS else "activity",
@@ -167,6 +168,7 @@ def _render_thread(
     status_code: int = 200,
 ) -> HTMLResponse:
     page = thread_reading.thread_page(db, user, thread, answer_sort=answer_sort)
+    kb_article, kb_solution = kb_service.thread_kb_status(db, thread.id)
     return render(
         request,
         "community/thread.html",
@@ -177,8 +179,8 @@ def _render_thread(
             "brand": thread.forum.brand,
             "answer_form": answer_form or {},
             "errors": errors or {},
-            "kb_article": kb_service.article_for_thread(db, thread.id),
-            "kb_solution": kb_service.is_solution(db, thread.id),
+            "kb_article": kb_article,
+            "kb_solution": kb_solution,
             "is_curator": policy.can_curate(user),
             "can_retag": policy.can_retag(user, thread) and thread.locked_at is None,
             "support": crowd_service.thread_panel(db, user, thread),
@@ -189,6 +191,13 @@ def _render_thread(
         block=block,
         status_code=status_code,
     )
+
+
+def count_thread_view(request: Request, thread_id: int, user_id: int | None = None) -> None:
+    """Also the page cache's replay: a view served from the cache counts too."""
+    key = page_viewer_key(request, user_id)
+    if key is not None:
+        request.app.state.view_counter.record(thread_id, key, user_id=user_id)
 
 
 @router.get("/t/{thread_id}", response_class=HTMLResponse, name="thread")
@@ -202,9 +211,8 @@ def thread_page(
         # Anchors (#post-N) survive the redirect, and the posts kept their ids.
         query = f"?{request.url.query}" if request.url.query else ""
         return RedirectResponse(_thread_url(merged.target_id) + query, status_code=301)
-    key = page_viewer_key(request, user.id if user else None)
-    if key is not None:
-        request.app.state.view_counter.record(thread.id, key, user_id=user.id if user else None)
+    count_thread_view(request, thread.id, user.id if user else None)
+    replay_on_hit(request, "thread_view", thread.id)
     return _render_thread(request, db, user, thread, answer_sort=answers, block="answers")
 
 

@@ -54,6 +54,9 @@ def api_search(
     locale: Annotated[str, Query(max_length=8)] = "",
     kind: Annotated[str, Query(max_length=20)] = "",
     status_filter: Annotated[str, Query(alias="status", max_length=20)] = "",
+    facets: Annotated[
+        bool, Query(description="Count the values of each filter among the matches (slower)")
+    ] = False,
 ) -> SearchOut:
     brand = community_service.get_brand(db, brand_slug)
     result = service_search.search(
@@ -75,6 +78,7 @@ def api_search(
         locale=active_locale(),
         user_id=user.id if user else None,
         log=request.app.state.search_log,
+        facets=facets,
     )
     return SearchOut(
         query=result.query,

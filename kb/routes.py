@@ -3,7 +3,7 @@ asking, article pages with "Was this helpful?"."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -18,6 +18,7 @@ from community.core.forms import MAX_ID, whole_number
 from community.core.i18n import active_locale
 from community.core.i18n import gettext as _
 from community.core.models import Brand
+from community.core.page_cache import replay_on_hit
 from community.core.ratelimit import limited
 from community.core.viewcount import viewer_key
 from community.core.web import flash_redirect, is_htmx, page_viewer_key, render
@@ -122,6 +123,9 @@ def search_page(
             user_id=user.id if user else None,
             log=request.app.state.search_log,
         )
+        logged = service_search.log_entry(brand, q, chosen_scope, active_locale(), results)
+        if logged is not None:
+            replay_on_hit(request, "search", logged)
     return render(
         request,
         "kb/search.html",
@@ -179,6 +183,8 @@ def suggest(
             "degraded": degraded,
             "q": title[:200],
         },
+        # Per visitor (their holdout group, their session's impressions): never from a cache.
+        headers={"cache-control": "private"},
     )
 
 
@@ -207,12 +213,24 @@ def deflect(
     return Response(status_code=204)
 
 
+def count_article_view(request: Request, article_id: int, user_id: int | None = None) -> None:
+    """Also the page cache's replay: a view served from the cache counts too."""
+    key = page_viewer_key(request, user_id)
+    if key is not None:
+        request.app.state.article_views.record(article_id, key)
+
+
+def log_search(request: Request, entry: dict[str, Any]) -> None:
+    """The page cache's replay: a search page served from the cache is logged too (insights)."""
+    request.app.state.search_log.record(**entry, user_id=None)
+
+
 @router.get("/kb/articles/{article_id}", response_class=HTMLResponse, name="article")
 def article_page(request: Request, db: SessionDep, user: OptionalUser, article_id: int) -> Response:
     article = service.access_article(db, user, article_id)
-    key = page_viewer_key(request, user.id if user else None)
-    if article.is_live and key is not None:
-        request.app.state.article_views.record(article.id, key)
+    if article.is_live:
+        count_article_view(request, article.id, user.id if user else None)
+        replay_on_hit(request, "article_view", article.id)
     related = []
     if article.is_live:
         try:

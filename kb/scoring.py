@@ -21,7 +21,7 @@ Every component is non-decreasing in its input, so more upvotes never lower the 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -104,18 +104,24 @@ def score(inputs: ScoreInputs, *, now: datetime | None = None) -> Score:
     return Score(value=value, best_answer=best, accepted=accepted, helpful=helpful, views=views)
 
 
-def inputs_for(db: Session, thread: Thread) -> ScoreInputs:
-    rows = db.execute(
-        select(Post.id, Post.upvotes, Post.downvotes, Post.visibility).where(
-            Post.thread_id == thread.id, Post.is_question.is_(False)
-        )
-    )
-    return inputs_from(thread, [(row[0], row[1], row[2], row[3]) for row in rows])
+AnswerRow = tuple[int, int, int, Visibility]  # (post id, upvotes, downvotes, visibility)
 
 
-def inputs_from(
-    thread: Thread, answer_rows: Iterable[tuple[int, int, int, Visibility]]
-) -> ScoreInputs:
+def answer_rows(db: Session, thread_ids: Sequence[int]) -> dict[int, list[AnswerRow]]:
+    """Every answer's votes and visibility for many threads, in one statement."""
+    rows: dict[int, list[AnswerRow]] = {thread_id: [] for thread_id in thread_ids}
+    if not thread_ids:
+        return rows
+    for post_id, thread_id, up, down, visibility in db.execute(
+        select(Post.id, Post.thread_id, Post.upvotes, Post.downvotes, Post.visibility)
+        .where(Post.thread_id.in_(thread_ids), Post.is_question.is_(False))
+        .order_by(Post.id)
+    ):
+        rows[thread_id].append((post_id, up, down, visibility))
+    return rows
+
+
+def inputs_from(thread: Thread, rows: Iterable[AnswerRow]) -> ScoreInputs:
     """The inputs from the thread and its answers' (id, up, down, visibility) rows, for
     callers that load many threads' answers at once."""
     answers = tuple(
@@ -125,7 +131,7 @@ def inputs_from(
             visible=visibility == Visibility.VISIBLE,
             accepted=post_id == thread.accepted_post_id,
         )
-        for post_id, up, down, visibility in answer_rows
+        for post_id, up, down, visibility in rows
     )
     return ScoreInputs(
         answers=answers,
@@ -133,10 +139,3 @@ def inputs_from(
         views=thread.view_count,
         last_activity_at=thread.last_activity_at,
     )
-
-
-def rescore(db: Session, thread: Thread) -> Score:
-    """Compute and store the thread's usefulness (the caller commits)."""
-    result = score(inputs_for(db, thread))
-    thread.usefulness = round(result.value, 3)
-    return result

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -29,8 +28,6 @@ from kb.search_queries import STOP_WORDS, FederatedQuery, Semantic, quote
 logger = logging.getLogger(__name__)
 
 TASK_TIMEOUT_MS = 30_000
-# Namespace of the uids of the keys this site creates on the server (uuid5 of the index prefix).
-_KEY_NAMESPACE = uuid.UUID("5a0c3c8e-6f1e-4f7a-9d7e-3b1d2f8c9a41")
 BREAKER_SECONDS = 10.0
 LOCALES = {"en": "eng", "es": "spa"}
 
@@ -122,15 +119,14 @@ class SearchResult:
 class SearchEngine:
     """Meilisearch for one site. `writes=False` (the web process) holds no key that can change
     an index: searches use a search-only key, MEILI_SEARCH_KEY or one this site keeps on the
-    server for its own indexes (created with the master key on first use)."""
+    server for its own indexes (created with the master key on first use). Writes use
+    MEILI_WRITE_KEY when set (`community search keys`), else the master key."""
 
     def __init__(self, settings: Settings, *, writes: bool = True) -> None:
         self.prefix = settings.meili_index_prefix
         self._master_key = settings.meili_master_key
-        url = settings.meili_url
-        self._client = (
-            meilisearch.Client(url, self._master_key, timeout=5) if url and writes else None
-        )
+        url, write_key = settings.meili_url, settings.meili_write_key or self._master_key
+        self._client = meilisearch.Client(url, write_key, timeout=5) if url and writes else None
         # Searches go through one kept-alive HTTP client (meilisearch-python opens a connection
         # per call). Uncompressed on purpose: compressed chunked replies on a kept-alive
         # connection stall on delayed ACKs (~40 ms per search).
@@ -172,32 +168,18 @@ class SearchEngine:
         return self._search_key
 
     def _site_search_key(self) -> str:
-        """This site's search-only key for its own indexes, created once on the server (its uid
-        is derived from the index prefix, so every process finds the same key)."""
+        """This site's search-only key for its own indexes, created once on the server with the
+        master key (community.core.meili.ensure_site_key: every process finds the same key)."""
         if self._http is None or not self._master_key:
             raise SearchUnavailable("no search key: set MEILI_SEARCH_KEY or MEILI_MASTER_KEY")
-        uid = str(uuid.uuid5(_KEY_NAMESPACE, f"search:{self.prefix}"))
-        admin = {"Authorization": f"Bearer {self._master_key}"}
         try:
-            response = self._http.get(f"/keys/{uid}", headers=admin)
-            if response.status_code == 404:
-                response = self._http.post(
-                    "/keys",
-                    headers=admin,
-                    json={
-                        "uid": uid,
-                        "name": f"{self.prefix}search",
-                        "description": "Searches of the community site's web processes",
-                        "actions": ["search"],
-                        "indexes": [f"{self.prefix}*"],
-                        "expiresAt": None,
-                    },
-                )
+            return meili.ensure_site_key(
+                self._http, self._master_key, self.prefix, meili.SEARCH_KEY
+            )
         except httpx.HTTPError as exc:
             raise self._trip(exc) from exc
-        if response.status_code >= 400:
-            raise SearchUnavailable(f"could not get the search key: {response.status_code}")
-        return str(response.json()["key"])
+        except meili.KeyRequestFailed as exc:
+            raise SearchUnavailable(f"could not get the search key: {exc}") from exc
 
     def _trip(self, error: Exception) -> SearchUnavailable:
         with self._lock:
@@ -310,10 +292,14 @@ class SearchEngine:
         return self._run(lambda: self.client().index(uid).delete_documents(filter=condition))
 
     def swap(self, pairs: list[tuple[str, str]]) -> None:
-        payload: list[Mapping[str, list[str] | bool]] = [
-            {"indexes": [first, second]} for first, second in pairs
-        ]
-        self.wait(self._run(lambda: self.client().swap_indexes(payload)))
+        try:
+            meili.swap_indexes(self.client(), pairs, timeout_ms=TASK_TIMEOUT_MS)
+        except meili.TaskFailed as exc:
+            raise SearchUnavailable(str(exc), code=exc.code) from exc
+        except MeilisearchApiError as exc:
+            raise SearchUnavailable(f"Meilisearch refused: {exc}", code=exc.code) from exc
+        except (MeilisearchCommunicationError, MeiliTimeout, MeilisearchError) as exc:
+            raise self._trip(exc) from exc
 
     def drop(self, uid: str) -> None:
         try:

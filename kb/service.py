@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from community.core import indexing, language
@@ -341,29 +341,26 @@ def versions(db: Session, article: Article) -> list[ArticleVersion]:
     )
 
 
-def article_for_thread(db: Session, thread_id: int) -> Article | None:
-    """The live article promoted from a thread (shown on the thread)."""
-    return db.scalar(
-        select(Article)
-        .where(
-            Article.source_thread_id == thread_id,
-            Article.status == ArticleStatus.PUBLISHED,
-            Article.obsolete.is_(False),
+def thread_kb_status(db: Session, thread_id: int) -> tuple[Article | None, bool]:
+    """What the thread page shows of the KB, in one statement: the live article promoted from
+    the thread, and whether the thread is a live community solution."""
+    live_solution = exists().where(Solution.thread_id == Thread.id, Solution.withdrawn_at.is_(None))
+    row = db.execute(
+        select(Article, live_solution)
+        .select_from(Thread)
+        .outerjoin(
+            Article,
+            and_(
+                Article.source_thread_id == Thread.id,
+                Article.status == ArticleStatus.PUBLISHED,
+                Article.obsolete.is_(False),
+            ),
         )
+        .where(Thread.id == thread_id)
         .order_by(Article.id.desc())
         .limit(1)
-    )
-
-
-def is_solution(db: Session, thread_id: int) -> bool:
-    return (
-        db.scalar(
-            select(Solution.id).where(
-                Solution.thread_id == thread_id, Solution.withdrawn_at.is_(None)
-            )
-        )
-        is not None
-    )
+    ).first()
+    return (row[0], bool(row[1])) if row is not None else (None, False)
 
 
 def published(db: Session, brand: Brand, *, limit: int = 10) -> list[Article]:

@@ -122,25 +122,37 @@ def search(
     locale: str = "en",
     user_id: int | None = None,
     log: SearchLog | None = None,
+    facets: bool = True,
 ) -> SearchPage:
     text = " ".join(query.split())[:QUERY_MAX]
     chosen = clean_filters(scope, filters or {})
     page = max(1, min(page, 100))
     try:
-        result = _meili(engine, brand, text, scope, chosen, page, per_page, locale)
+        result = _meili(engine, brand, text, scope, chosen, page, per_page, locale, facets)
     except SearchUnavailable:
         result = _database(db, brand, text, scope, chosen, page, per_page)
-    if log is not None and text:
-        log.record(
-            brand_id=brand.id,
-            query=text,
-            scope=scope,
-            locale=locale,
-            result_count=result.total,
-            degraded=result.degraded,
-            user_id=user_id,
-        )
+    logged = log_entry(brand, query, scope, locale, result)
+    if log is not None and logged is not None:
+        log.record(**logged, user_id=user_id)
     return result
+
+
+def log_entry(
+    brand: Brand, query: str, scope: Scope, locale: str, result: SearchPage
+) -> dict[str, Any] | None:
+    """What the search log keeps of a search (without who searched), or None for a search
+    without words (a filter alone), which it does not keep."""
+    text = " ".join(query.split())[:QUERY_MAX]
+    if not text:
+        return None
+    return {
+        "brand_id": brand.id,
+        "query": text,
+        "scope": scope,
+        "locale": locale,
+        "result_count": result.total,
+        "degraded": result.degraded,
+    }
 
 
 # The share of the semantic ranking in hybrid search, chosen with make eval-relevance on the
@@ -185,6 +197,7 @@ def _meili(
     page: int,
     per_page: int,
     locale: str,
+    with_facets: bool,
 ) -> SearchPage:
     uid = engine.kb_index(brand.slug) if scope == "kb" else engine.threads_index(brand.slug)
     highlight = (
@@ -192,7 +205,9 @@ def _meili(
         if scope == "kb"
         else ["title_en", "title_es", "question_en", "question_es"]
     )
-    facet_names = KB_FACETS if scope == "kb" else THREAD_FACETS
+    # Counting facet values costs Meilisearch several milliseconds a query: only for callers
+    # that show them.
+    facet_names = (KB_FACETS if scope == "kb" else THREAD_FACETS) if with_facets else []
     result = engine.search(
         uid,
         text,

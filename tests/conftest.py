@@ -56,6 +56,7 @@ from email.header import decode_header, make_header
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -81,6 +82,7 @@ from community.core.db import begin_write, make_engine, make_session_factory
 from community.core.errors import AppError
 from community.core.identity import normalise_email, normalise_username
 from community.core.models import Brand, Forum, Post, Role, Thread, ThreadKind, User
+from community.core.page_cache import PageCache
 from community.core.ratelimit import RateLimiter
 from community.core.schemas import AnswerIn, AskIn
 from community.core.settings import Settings, normalise_database_url
@@ -288,6 +290,10 @@ def make_settings(
         # No periodic flush of the view and search-log buffers while a test runs (see the
         # module's docstring): they are stored when the client stops, or when a test says so.
         "view_flush_seconds": 3600.0,
+        # No anonymous page cache: many tests change rows directly (not by a web write, which
+        # would drop the cached pages) and read the page again at once. Its own tests turn it
+        # on (tests/community/test_page_cache*.py); it is per test state (PER_TEST_SETTINGS).
+        "page_cache_seconds": 0.0,
     }
     values.update(extra)
     return Settings(**values)  # type: ignore[arg-type]
@@ -299,14 +305,17 @@ def settings(tmp_path: Path, database_url: str, meili_server: meili.MeiliServer)
 
 
 # What differs from one test's settings to the next, and what the shared app is given per test.
-PER_TEST_SETTINGS = frozenset({"instance_dir", "meili_index_prefix", "rate_limit_prefix"})
+# (The rate limits' and the page cache's store are rebuilt per test from redis_url.)
+PER_TEST_SETTINGS = frozenset(
+    {"instance_dir", "meili_index_prefix", "rate_limit_prefix", "redis_url", "page_cache_seconds"}
+)
 # The app's state, as create_app leaves it: the fixtures below know what each entry holds, so
 # an entry they do not know stops the suite rather than leaking from one test into the next.
 _APP_STATE = frozenset(
     {
         "settings", "engine", "session_factory", "templates", "passwords", "limit_store",
         "login_throttle", "view_counter", "article_views", "search_log", "rate_limiter",
-        "search", "page_context",
+        "search", "page_context", "page_cache",
     }
 )  # fmt: skip
 # Caches requests add to the state: the routes' URL table stays (the same routes), the default
@@ -346,6 +355,7 @@ def _give_test_state(app: FastAPI, settings: Settings) -> None:
     state.login_throttle = LoginThrottle(settings, limit_store)
     state.rate_limiter = RateLimiter(settings, limit_store)
     state.search = SearchEngine(settings, writes=False)
+    state.page_cache = PageCache(settings)
     for name, keep in _APP_STATE_CACHES.items():
         if not keep and hasattr(state, name):
             delattr(state, name)
@@ -442,6 +452,42 @@ def passwords(settings: Settings) -> Passwords:
     return passwords_for(settings)
 
 
+def add_user(
+    db: Session,
+    passwords: Passwords,
+    name: str,
+    *,
+    role: Role = Role.MEMBER,
+    password: str = PASSWORD,
+    trust_level: int = 1,
+    **fields: Any,
+) -> User:
+    """The account registration makes (tests/community/test_accounts.py tests registering
+    itself), without its checks' cost: the password policy and an Argon2 hash took 9 ms per
+    user, and the suite makes thousands. Every user shares one hash of a password. `fields`
+    are more of the account's columns (preferences, activity, dates)."""
+    # End any read transaction first: on SQLite a reader that turns writer after another
+    # connection committed fails at once ("database is locked").
+    db.commit()
+    username_shown, username_key = normalise_username(name)
+    email, email_key = normalise_email(f"{name}@example.com")
+    user = User(
+        username=username_shown,
+        username_key=username_key,
+        email=email,
+        email_key=email_key,
+        display_name=username_shown,
+        password_hash=_password_hash(passwords, password),
+        password_changed_at=utcnow(),
+        role=role,
+        trust_level=trust_level,
+        **fields,
+    )
+    db.add(user)
+    db.commit()
+    return user
+
+
 @pytest.fixture
 def make_user(db: Session, passwords: Passwords) -> Callable[..., User]:
     counter = iter(range(1, 10_000))
@@ -456,28 +502,7 @@ def make_user(db: Session, passwords: Passwords) -> Callable[..., User]:
         """An established member by default (trust level 1: posts appear at once); pass
         trust_level=0 for a brand-new account whose first post waits for review."""
         name = username or f"user{next(counter)}"
-        # End any read transaction first: on SQLite a reader that turns writer after another
-        # connection committed fails at once ("database is locked").
-        db.commit()
-        # The account registration makes (tests/community/test_accounts.py tests registering
-        # itself), without its checks' cost: the password policy and an Argon2 hash took 9 ms
-        # per user, and the suite makes thousands. Every user shares one hash of a password.
-        username_shown, username_key = normalise_username(name)
-        email, email_key = normalise_email(f"{name}@example.com")
-        user = User(
-            username=username_shown,
-            username_key=username_key,
-            email=email,
-            email_key=email_key,
-            display_name=username_shown,
-            password_hash=_password_hash(passwords, password),
-            password_changed_at=utcnow(),
-            role=role,
-            trust_level=trust_level,
-        )
-        db.add(user)
-        db.commit()
-        return user
+        return add_user(db, passwords, name, role=role, password=password, trust_level=trust_level)
 
     return factory
 

@@ -5,6 +5,7 @@ killed site never leaves its Meilisearch behind."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -121,9 +122,11 @@ def test_serve_runs_embedded_and_stops_cleanly_on_ctrl_c(embedded_env: dict[str,
         if process.poll() is None:
             process.kill()
 
-    # A second run reuses the database, the secrets and the index data.
+    # A second run reuses the database and the secrets; the index data is lost (a new
+    # Meilisearch), so the site builds the indexes again before it serves.
     assert "already loaded" in _run(embedded_env, "seed-demo")
     secret = (instance / "secret_key").read_text()
+    shutil.rmtree(instance / "meili" / "data.ms")
     process = _start(embedded_env, port)
     try:
         _wait_ready(process, url)
@@ -131,6 +134,8 @@ def test_serve_runs_embedded_and_stops_cleanly_on_ctrl_c(embedded_env: dict[str,
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=30)
+    output = process.stdout.read() if process.stdout else ""
+    assert "search: building the indexes of acme" in output, output
 
 
 def test_killed_site_takes_its_meilisearch_with_it(embedded_env: dict[str, str]) -> None:

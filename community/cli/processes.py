@@ -1,5 +1,6 @@
 """The long-running processes: the web server (with its embedded worker and managed
-Meilisearch), the standalone worker, and the managed Meilisearch on its own."""
+Meilisearch, or N production web processes: community.cli.serving), the standalone worker, and
+the managed Meilisearch on its own."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from community.app import create_app
+from community.cli.serving import serve_processes, server_options
 from community.cli.terminal import CommandError, console, friendly_errors
 from community.core import meili
 from community.core.db import make_engine, make_session_factory
+from community.core.logs import configure_logging
 from community.core.models import Brand
 from community.core.settings import Settings
 from community.worker import Worker, start_in_background
@@ -29,9 +32,21 @@ from kb.search import SearchEngine, SearchUnavailable
 def serve(
     host: Annotated[str, typer.Option(envvar="HOST", help="Address to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="PORT", help="Port to bind")] = 8000,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Production: this many web processes, no embedded worker (run `community "
+            "worker` beside), MEILI_URL required",
+        ),
+    ] = None,
 ) -> None:
     """Serve the site. Without MEILI_URL, also runs a managed local Meilisearch."""
     settings = Settings()
+    if workers is not None:
+        serve_processes(settings, host, port, workers)
+        return
     server: meili.MeiliServer | None = None
     if settings.uses_managed_meili:
         server = meili.start_managed(settings)
@@ -41,20 +56,14 @@ def serve(
     worker_stop: threading.Event | None = None
     try:
         application = create_app(settings)
-        _rebuild_missing_indexes(application.state.session_factory, application.state.search)
+        if settings.meili_write_key or settings.meili_master_key:
+            # The app's own engine may only search: rebuilding writes, with the writer's key.
+            _rebuild_missing_indexes(application.state.session_factory, SearchEngine(settings))
         if settings.embedded_worker:
             embedded = Worker(settings, application.state.session_factory)
             _thread, worker_stop = start_in_background(embedded)
             console.print("worker: running in this process (EMBEDDED_WORKER=false to disable)")
-        config = uvicorn.Config(
-            application,
-            host=host,
-            port=port,
-            log_level=settings.log_level.lower(),
-            proxy_headers=bool(settings.trusted_proxy_list),
-            forwarded_allow_ips=settings.trusted_proxy_list or None,
-            server_header=False,
-        )
+        config = uvicorn.Config(application, **server_options(settings, host, port))
         console.print(f"serving on http://{host}:{port} (Ctrl-C to stop)")
         with contextlib.suppress(KeyboardInterrupt):
             # uvicorn re-raises Ctrl-C after its graceful shutdown; stopping is what we want.
@@ -89,6 +98,7 @@ def worker() -> None:
     Run as many as you like beside the web processes on PostgreSQL; on SQLite prefer the
     embedded worker of `community serve`."""
     settings = Settings()
+    configure_logging(settings)
     engine = make_engine(settings.sqlalchemy_url)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -1,10 +1,12 @@
 """Search from the command line: rebuilding the indexes, rescoring threads, choosing a brand's
-semantic search model and seeing how many documents have their vectors."""
+semantic search model, seeing how many documents have their vectors, and making this site's
+least-privilege Meilisearch keys."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
+import httpx
 import typer
 from rich.progress import TaskID
 from sqlalchemy import select
@@ -66,6 +68,31 @@ def reindex(
         engine.dispose()
         if server is not None:
             server.stop()
+
+
+@friendly_errors
+def keys() -> None:
+    """Create (or find) this site's two Meilisearch keys with the master key and print them for
+    an env file: MEILI_SEARCH_KEY for the web processes (search only), MEILI_WRITE_KEY for the
+    workers and indexing commands (index writes only); both reach only the indexes named
+    MEILI_INDEX_PREFIX*. Running it again prints the same keys."""
+    settings = Settings()
+    if not settings.meili_url or not settings.meili_master_key:
+        raise CommandError(
+            "set MEILI_URL and MEILI_MASTER_KEY: the keys are made on your own Meilisearch "
+            "server with its master key (the managed local server needs none)"
+        )
+    try:
+        made = meili.ensure_site_keys(
+            settings.meili_url, settings.meili_master_key, settings.meili_index_prefix
+        )
+    except httpx.HTTPError as exc:
+        raise CommandError(f"Meilisearch at {settings.meili_url}: {exc}") from exc
+    except meili.KeyRequestFailed as exc:
+        raise CommandError(str(exc)) from exc
+    # Plain lines on stdout, so `community search keys >> .env` writes an env file.
+    print(f"MEILI_SEARCH_KEY={made[meili.SEARCH_KEY]}")
+    print(f"MEILI_WRITE_KEY={made[meili.WRITE_KEY]}")
 
 
 @friendly_errors

@@ -29,7 +29,7 @@ from community.core.clock import utcnow
 from community.core.db import SessionDep, begin_write
 from community.core.errors import LoginRequired, PermissionDenied
 from community.core.models import Role, User, UserSession
-from community.core.notifications import unread_count
+from community.core.notifications import unread_count_of
 from community.core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -207,7 +207,7 @@ def load_viewer(db: Session, token: str | None) -> Viewer:
         return ANONYMOUS
     now = utcnow()
     row = db.execute(
-        select(UserSession, User)
+        select(UserSession, User, unread_count_of(User.id))
         .join(User, User.id == UserSession.user_id)
         .where(
             UserSession.token_hash == hash_token(token),
@@ -218,12 +218,12 @@ def load_viewer(db: Session, token: str | None) -> Viewer:
     ).first()
     if row is None:
         return ANONYMOUS
-    user_session, user = row
+    user_session, user, unread = row
     viewer = viewer_of(user, session_id=user_session.id)
     if now - user_session.last_seen_at > SESSION_TOUCH_INTERVAL:
         _touch(db, user_session.id, user.id, new_day=user.last_seen_at is None
                or user.last_seen_at.date() != now.date())  # fmt: skip
-    return replace(viewer, unread_notifications=unread_count(db, user.id))
+    return replace(viewer, unread_notifications=unread or 0)
 
 
 def _touch(db: Session, session_id: int, user_id: int, *, new_day: bool) -> None:

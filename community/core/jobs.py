@@ -4,11 +4,16 @@ each package's `tasks.register(worker)` adds its own (community.worker wires the
 
 `community worker` runs it as its own process; embedded mode runs it on a thread inside
 `community serve`. Any number of workers can run on PostgreSQL: outbox rows are claimed with
-SKIP LOCKED and sweeps claim their work with conditional updates, so nothing is done twice.
+SKIP LOCKED, and a sweep runs in one worker at a time (a transaction-level advisory lock named
+after it: a worker that finds it taken skips its turn), so a sweep that reads and then acts
+(trust levels, suspensions) never acts twice. A sweep that shares its work safely itself
+(webhook deliveries, claimed with a lease) says `exclusive=False` and runs in every worker.
+On SQLite one writer at a time already orders the sweeps.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import socket
 import threading
@@ -17,12 +22,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from community.core import outbox
+from community.core import logs, outbox
 from community.core.clock import utcnow
 from community.core.db import begin_write
+from community.core.metrics import JOBS
 from community.core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -39,6 +45,7 @@ class Periodic:
     every: timedelta
     run: Callable[[Session], None]
     last_run: datetime | None = field(default=None)
+    exclusive: bool = True
 
 
 class Worker:
@@ -63,9 +70,17 @@ class Worker:
         """A handler that takes every claimed event of its kind at once (one index write)."""
         self.batch_handlers[kind] = handler
 
-    def every(self, name: str, interval: timedelta, run: Callable[[Session], None]) -> None:
-        """A sweep run in its own session (committed after it) every `interval`."""
-        self.periodic.append(Periodic(name, interval, run))
+    def every(
+        self,
+        name: str,
+        interval: timedelta,
+        run: Callable[[Session], None],
+        *,
+        exclusive: bool = True,
+    ) -> None:
+        """A sweep run in its own session (committed after it) every `interval`; in one
+        worker at a time unless `exclusive=False` (see the module's docstring)."""
+        self.periodic.append(Periodic(name, interval, run, exclusive=exclusive))
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -91,17 +106,21 @@ class Worker:
         with self.session_factory() as db:
             begin_write(db)
             claimed = [
-                (event.id, event.kind) for event in outbox.claim(db, self.worker_id, limit=limit)
+                (event.id, event.kind, event.request_id)
+                for event in outbox.claim(db, self.worker_id, limit=limit)
             ]
             db.commit()
-        batches: dict[str, list[int]] = {}
-        for event_id, kind in claimed:
+        batches: dict[str, list[tuple[int, str | None]]] = {}
+        for event_id, kind, request_id in claimed:
             if kind in self.batch_handlers:
-                batches.setdefault(kind, []).append(event_id)
+                batches.setdefault(kind, []).append((event_id, request_id))
             else:
-                self._handle(event_id)
-        for kind, event_ids in batches.items():
-            self._handle_batch(kind, event_ids)
+                # The job's log lines carry the id of the request that caused it.
+                with logs.request_id_bound(request_id):
+                    self._handle(event_id)
+        for kind, events in batches.items():
+            with logs.request_id_bound(logs.batch_request_id([rid for _, rid in events])):
+                self._handle_batch(kind, [event_id for event_id, _ in events])
         return len(claimed)
 
     def _handle_batch(self, kind: str, event_ids: list[int]) -> None:
@@ -129,10 +148,13 @@ class Worker:
                 ):
                     outbox.mark_done(db, event)
                 db.commit()
+            JOBS.labels(kind, "ok").inc(len(mine))
+            logger.debug("%d outbox events (%s) done", len(mine), kind)
             return
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             logger.warning("%d outbox events (%s) failed: %s", len(event_ids), kind, error)
+            JOBS.labels(kind, "retried").inc(len(event_ids))
         with self.session_factory() as db:
             begin_write(db)
             for event in db.scalars(
@@ -148,18 +170,22 @@ class Worker:
             event = db.get(outbox.OutboxEvent, event_id)
             if event is None or event.done_at is not None or event.claimed_by != self.worker_id:
                 return
-            handler = self.handlers.get(event.kind)
+            kind = event.kind  # the event's attributes expire on rollback
+            handler = self.handlers.get(kind)
             try:
                 if handler is None:
                     raise LookupError(f"no handler for outbox events of kind {event.kind!r}")
                 handler(db, event)
                 outbox.mark_done(db, event)
                 db.commit()
+                JOBS.labels(kind, "ok").inc()
+                logger.debug("outbox event %s (%s) done", event_id, kind)
                 return
             except Exception as exc:
                 db.rollback()
                 error = f"{type(exc).__name__}: {exc}"
-                logger.warning("outbox event %s (%s) failed: %s", event_id, event.kind, error)
+                logger.warning("outbox event %s (%s) failed: %s", event_id, kind, error)
+                JOBS.labels(kind, "retried").inc()
         with self.session_factory() as db:
             begin_write(db)
             failed = db.get(outbox.OutboxEvent, event_id)
@@ -175,11 +201,25 @@ class Worker:
             task.last_run = now
             with self.session_factory() as db:
                 try:
+                    if task.exclusive and not _take_sweep_lock(db, task.name):
+                        continue  # another worker is running this sweep right now
                     task.run(db)
                     db.commit()
+                    JOBS.labels(task.name, "ok").inc()
                 except Exception:
                     db.rollback()
                     logger.exception("periodic task %s failed", task.name)
+                    JOBS.labels(task.name, "failed").inc()
+
+
+def _take_sweep_lock(db: Session, name: str) -> bool:
+    """The sweep's PostgreSQL advisory lock for this transaction (released when it ends), or
+    False when another worker holds it."""
+    if db.get_bind().dialect.name != "postgresql":
+        return True
+    digest = hashlib.blake2b(f"community sweep: {name}".encode(), digest_size=8).digest()
+    key = int.from_bytes(digest, "big", signed=True)
+    return bool(db.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}))
 
 
 def start_in_background(worker: Worker) -> tuple[threading.Thread, threading.Event]:

@@ -20,14 +20,17 @@ import stat
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import meilisearch
-from meilisearch.errors import MeilisearchTimeoutError
+from meilisearch.errors import MeilisearchApiError, MeilisearchTimeoutError
 from meilisearch.models.task import Task
 
+from community.core import tls
 from community.core.settings import Settings, load_or_create_secret
 
 logger = logging.getLogger(__name__)
@@ -285,3 +288,139 @@ def wait_for_task(client: meilisearch.Client, task_uid: int, *, timeout_ms: int)
             )
         time.sleep(pause)
         pause = min(pause * 2, 0.05)
+
+
+class TaskFailed(RuntimeError):
+    """Meilisearch finished a task without doing it; `code` is its error code."""
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def swap_indexes(
+    client: meilisearch.Client, pairs: list[tuple[str, str]], *, timeout_ms: int
+) -> None:
+    """Swap each pair of indexes (all at once) and wait until it is done.
+
+    A key limited to some indexes (MEILI_WRITE_KEY) cannot see swap tasks: they belong to no
+    index (meilisearch#4103). Then the swap is seen done when each index has the other's
+    creation time, since an index's metadata moves with its data."""
+    uids = [uid for pair in pairs for uid in pair]
+    before = {uid: client.http.get(f"indexes/{uid}")["createdAt"] for uid in uids}
+    task = client.swap_indexes([{"indexes": [first, second]} for first, second in pairs])
+    try:
+        done = wait_for_task(client, task.task_uid, timeout_ms=timeout_ms)
+    except MeilisearchApiError as exc:
+        if exc.code != "task_not_found":
+            raise
+    else:
+        if done.status != "succeeded":
+            code = done.error.get("code") if isinstance(done.error, dict) else None
+            raise TaskFailed(
+                f"Meilisearch task {task.task_uid} {done.status}: {done.error}", code=code
+            )
+        return
+    swapped = {first: before[second] for first, second in pairs}
+    swapped |= {second: before[first] for first, second in pairs}
+    deadline = time.monotonic() + timeout_ms / 1000
+    while any(
+        client.http.get(f"indexes/{uid}")["createdAt"] != when for uid, when in swapped.items()
+    ):
+        if time.monotonic() > deadline:
+            raise MeilisearchTimeoutError(f"the indexes of swap task {task.task_uid} did not swap")
+        time.sleep(0.01)
+
+
+# --- this site's least-privilege keys -----------------------------------------------------------
+
+SEARCH_KEY = "search"
+WRITE_KEY = "write"
+# What each key may do. The write key has what indexing and reindexing call (kb.search's
+# writes): documents added and deleted by filter, indexes looked up, created, swapped and
+# dropped, settings read (the embedders) and changed, and those writes' tasks awaited. Neither
+# may search or manage keys, dumps or snapshots, or touch another site's indexes.
+KEY_ACTIONS: dict[str, tuple[str, ...]] = {
+    SEARCH_KEY: ("search",),
+    WRITE_KEY: (
+        "documents.add",
+        "documents.delete",
+        "indexes.create",
+        "indexes.get",
+        "indexes.delete",
+        "indexes.swap",
+        "settings.get",
+        "settings.update",
+        "tasks.get",
+    ),
+}
+_KEY_DESCRIPTIONS = {
+    SEARCH_KEY: "Searches of the community site's web processes",
+    WRITE_KEY: "Index writes of the community site's workers and indexing commands",
+}
+# Key uids are uuid5 of the key's role and the index prefix: every process, and every run of
+# `community search keys`, names the same key. Meilisearch derives a key's value from its uid
+# and the master key, so a key created again has the same value too.
+_KEY_NAMESPACE = uuid.UUID("5a0c3c8e-6f1e-4f7a-9d7e-3b1d2f8c9a41")
+
+
+class KeyRequestFailed(RuntimeError):
+    """Meilisearch refused to show or create a key (a wrong master key, most likely)."""
+
+
+def site_key_uid(role: str, index_prefix: str) -> str:
+    return str(uuid.uuid5(_KEY_NAMESPACE, f"{role}:{index_prefix}"))
+
+
+def ensure_site_key(http: httpx.Client, master_key: str, index_prefix: str, role: str) -> str:
+    """The value of this site's `role` key, limited to the indexes named `index_prefix*`:
+    found on the server, else created with the master key. A key whose actions or indexes are
+    not what the code needs now is created again (a key's rights cannot be changed)."""
+    uid = site_key_uid(role, index_prefix)
+    wanted: dict[str, Any] = {
+        "uid": uid,
+        "name": f"{index_prefix}{role}",
+        "description": _KEY_DESCRIPTIONS[role],
+        "actions": list(KEY_ACTIONS[role]),
+        "indexes": [f"{index_prefix}*"],
+        "expiresAt": None,
+    }
+    admin = {"Authorization": f"Bearer {master_key}"}
+    found = http.get(f"/keys/{uid}", headers=admin)
+    if found.status_code == 200:
+        current = found.json()
+        if _same_rights(current, wanted):
+            return str(current["key"])
+        _checked(http.delete(f"/keys/{uid}", headers=admin), "replace")
+    elif found.status_code != 404:
+        _checked(found, "read")
+    created = http.post("/keys", headers=admin, json=wanted)
+    if created.status_code == 409:  # another process created it in between: the same key
+        created = http.get(f"/keys/{uid}", headers=admin)
+    return str(_checked(created, "create").json()["key"])
+
+
+def _same_rights(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    return (
+        sorted(current.get("actions") or []) == sorted(wanted["actions"])
+        and current.get("indexes") == wanted["indexes"]
+        and current.get("expiresAt") is None
+    )
+
+
+def _checked(response: httpx.Response, doing: str) -> httpx.Response:
+    if response.status_code >= 400:
+        try:
+            message = str(response.json().get("message", ""))
+        except ValueError:
+            message = response.text[:200]
+        raise KeyRequestFailed(
+            f"Meilisearch refused to {doing} a key ({response.status_code}): {message}"
+        )
+    return response
+
+
+def ensure_site_keys(url: str, master_key: str, index_prefix: str) -> dict[str, str]:
+    """This site's search and write keys (see ensure_site_key), by role."""
+    with httpx.Client(base_url=url.rstrip("/"), timeout=10.0, verify=tls.client_context()) as http:
+        return {role: ensure_site_key(http, master_key, index_prefix, role) for role in KEY_ACTIONS}

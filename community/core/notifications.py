@@ -18,8 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import ColumnElement, ScalarSelect, Select, and_, func, or_, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
 from community.core import outbox
 from community.core.clock import utcnow
@@ -181,13 +181,25 @@ def is_shown(db: Session, notification: Notification) -> bool:
     return found is not None
 
 
-def unread_count(db: Session, user_id: int) -> int:
-    statement = only_shown(
+UserIdColumn = ColumnElement[int] | InstrumentedAttribute[int]
+
+
+def _unread(user_id: int | UserIdColumn) -> Select[tuple[int]]:
+    return only_shown(
         select(func.count())
         .select_from(Notification)
         .where(Notification.user_id == user_id, Notification.read_at.is_(None))
     )
-    return db.scalar(statement) or 0
+
+
+def unread_count(db: Session, user_id: int) -> int:
+    return db.scalar(_unread(user_id)) or 0
+
+
+def unread_count_of(user_id: UserIdColumn) -> ScalarSelect[int]:
+    """The unread count as a column of a query over users (the session load reads it in the
+    same statement as the user)."""
+    return _unread(user_id).scalar_subquery()
 
 
 @dataclass

@@ -19,6 +19,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Mapped, Session, mapped_column
 from community.core.clock import utcnow
 from community.core.db import Base, BigIntId, JSONDocument, UTCDateTime
 from community.core.errors import NotFound
+from community.core.logs import REQUEST_ID_MAX_LENGTH, origin_request_id
 
 CLAIM_SECONDS = 120
 MAX_BACKOFF = timedelta(hours=6)
@@ -43,6 +44,8 @@ class OutboxEvent(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(40))
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The request that caused this work (None: a job or a command did); the worker logs with it.
+    request_id: Mapped[str | None] = mapped_column(String(REQUEST_ID_MAX_LENGTH))
 
 
 def enqueue(
@@ -79,6 +82,7 @@ def enqueue(
         payload=payload,
         dedupe_key=dedupe_key,
         available_at=utcnow() + (delay or timedelta()),
+        request_id=origin_request_id(),
     )
     db.add(event)
     return event

@@ -5,18 +5,16 @@ searchers never see half of it)."""
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from community.core.import_models import ImportKey
-from community.core.models import Brand, Forum, Post, Thread, ThreadStatus, Visibility
+from community.core.models import Brand, Post
 from community.importing.bulk import batches
 from community.importing.keys import RunKeys
 from community.importing.report import ProgressFn
 from crowdservice.triage import triage_many
 from kb import promotion
-from kb.models import Solution
 from kb.reindex import reindex_brand, request_vectors
-from kb.scoring import inputs_from, score
 from kb.search import SearchEngine
 
 TRIAGE_CHUNK = 5000
@@ -38,48 +36,19 @@ def _touched_threads(db: Session, keys: RunKeys) -> list[int]:
 def rescore(
     session_factory: sessionmaker[Session], keys: RunKeys, progress: ProgressFn, batch_size: int
 ) -> int:
-    """Usefulness for every thread the run touched, and promotion into the knowledge base."""
+    """Usefulness for every thread the run touched, and promotion into the knowledge base: the
+    KB's own set-based step, a few statements per batch whatever the threads' state."""
     with session_factory() as db:
         ids = _touched_threads(db, keys)
     done = 0
     progress("scores", 0, len(ids), 0)
     for chunk in batches(ids, batch_size):
         with session_factory() as db:
-            _rescore_chunk(db, chunk)
+            promotion.refresh(db, chunk)
             db.commit()
         done += len(chunk)
         progress("scores", done, len(ids), done)
     return len(ids)
-
-
-def _rescore_chunk(db: Session, chunk: list[int]) -> None:
-    has_solution = set(db.scalars(select(Solution.thread_id).where(Solution.thread_id.in_(chunk))))
-    votes: dict[int, list[tuple[int, int, int, Visibility]]] = {}
-    for post_id, thread_id, up, down, visibility in db.execute(
-        select(Post.id, Post.thread_id, Post.upvotes, Post.downvotes, Post.visibility).where(
-            Post.thread_id.in_(chunk), Post.is_question.is_(False)
-        )
-    ):
-        votes.setdefault(thread_id, []).append((post_id, up, down, visibility))
-    threads = db.scalars(
-        select(Thread)
-        .where(Thread.id.in_(chunk))
-        .options(selectinload(Thread.forum).selectinload(Forum.brand))
-    )
-    # Promotion's lookups must not flush every pending score first (that made each lookup a
-    # round of UPDATEs); they read nothing this loop changes.
-    with db.no_autoflush:
-        for thread in threads:
-            result = score(inputs_from(thread, votes.get(thread.id, [])))
-            thread.usefulness = round(result.value, 3)
-            # Promotion can only start above the brand's threshold, or change a solution that
-            # exists: below it with none there is nothing to do (and asking costs four queries
-            # a thread).
-            threshold = thread.forum.brand.solution_threshold
-            if thread.id in has_solution or (
-                thread.status == ThreadStatus.SOLVED and result.value >= threshold
-            ):
-                promotion.apply(db, thread, result, flush=False)
 
 
 def triage(session_factory: sessionmaker[Session], keys: RunKeys, progress: ProgressFn) -> int:

@@ -344,4 +344,5 @@ def register(worker: Worker) -> None:
     def run(_db: Session) -> None:
         deliver_due(worker.session_factory, worker_id=worker.worker_id)
 
-    worker.every("webhook deliveries", DELIVERY_INTERVAL, run)
+    # Claims with a lease (see deliver_due), so every worker may send at once.
+    worker.every("webhook deliveries", DELIVERY_INTERVAL, run, exclusive=False)

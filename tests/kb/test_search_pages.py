@@ -113,6 +113,9 @@ def test_spanish_typos_and_htmx_fragment(client: TestClient, indexed: dict[str, 
     fragment = client.get("/b/acme/search", params={"q": "esim"}, headers={"HX-Request": "true"})
     assert fragment.text.lstrip().startswith('<div id="results"')
     assert "<html" not in fragment.text
+    # The page and its results fragment show the facets, so they ask for them.
+    assert 'class="facets card"' in fragment.text
+    assert 'class="facets card"' in client.get("/b/acme/search", params={"q": "esim"}).text
 
 
 def test_titles_and_snippets_are_escaped_around_highlights(
@@ -139,7 +142,10 @@ def test_json_search_api(client: TestClient, indexed: dict[str, int]) -> None:
     assert body["hits"][0]["url"] == f"/t/{indexed['esim']}"
     assert body["hits"][0]["kind"] == "solution"
     assert "<mark>" in body["hits"][0]["snippet_html"] or body["hits"][0]["snippet_html"]
-    assert any(facet["name"] == "tags" for facet in body["facets"])
+    # Facets cost Meilisearch milliseconds a query: counted only when a caller asks.
+    assert body["facets"] == []
+    asked = client.get("/api/v1/brands/acme/search", params={"q": "esim", "facets": "true"})
+    assert any(facet["name"] == "tags" for facet in asked.json()["facets"])
     assert client.get("/api/v1/brands/nope/search", params={"q": "x"}).status_code == 404
     assert client.get("/api/v1/brands/acme/search", params={"q": "x" * 201}).status_code == 422
 

@@ -1,0 +1,138 @@
+"""`community serve --workers N`: the production web server (docs/serving.md).
+
+N uvicorn processes (httptools, uvloop) under uvicorn's own supervisor, which restarts a process
+that dies or hangs and stops them all gracefully on SIGTERM or SIGINT. No embedded worker and no
+managed Meilisearch: `community worker` processes run beside, and MEILI_URL names the server.
+
+Each web process listens on a socket of its own on the port (SO_REUSEPORT, TCP_NODELAY:
+community.core.listeners), so connections spread over the processes and a kept-alive one does
+not wait 40 ms for a delayed ACK per response, as they did under `uvicorn --workers`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+import typer
+import uvicorn
+from sqlalchemy import text
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
+
+from community.cli.terminal import CommandError, console
+from community.core import listeners
+from community.core.db import make_engine
+from community.core.logs import configure_logging, uvicorn_log_config
+from community.core.settings import Settings
+
+# prometheus-client's multiprocess mode: every web process writes its counters here and /metrics
+# adds them up (community/core/metrics.py).
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# A request still running when the server is asked to stop gets this long to finish.
+GRACEFUL_SHUTDOWN_SECONDS = 30
+# The supervisor restarts a web process that does not answer its ping within this. A process
+# answers once it has imported the site (multiprocessing re-imports the `community` script in
+# each one first): 1.5 s when idle, 16 s measured on this 2-core machine at a load of 17.
+HEALTHCHECK_SECONDS = 60
+
+
+def server_options(settings: Settings, host: str, port: int) -> dict[str, Any]:
+    """What every web process is configured with, one process or many."""
+    return {
+        "host": host,
+        "port": port,
+        "log_level": settings.log_level.lower(),
+        "log_config": uvicorn_log_config(settings),
+        "proxy_headers": bool(settings.trusted_proxy_list),
+        "forwarded_allow_ips": settings.trusted_proxy_list or None,
+        "server_header": False,
+    }
+
+
+def serve_processes(settings: Settings, host: str, port: int, workers: int) -> None:
+    """Run `workers` web processes on host:port until SIGTERM or SIGINT."""
+    if settings.uses_managed_meili:
+        console.print(
+            "[bold red]error:[/] --workers needs MEILI_URL (and a key): production web processes "
+            "use a Meilisearch server of their own, not a managed one",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(code=2)
+    configure_logging(settings)  # the supervisor's own lines, as the web processes print theirs
+    _check_database(settings)
+    # Made once here: N processes starting at once would each try to create it.
+    settings.effective_secret_key  # noqa: B018
+    config = uvicorn.Config(
+        "community.app:create_app",
+        factory=True,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        timeout_worker_healthcheck=HEALTHCHECK_SECONDS,
+        **server_options(settings, host, port),
+    )
+    with _reserve_port(host, port) as reservation, _metrics_directory():
+        console.print(
+            f"serving on http://{host}:{port} with {workers} web processes; "
+            "run `community worker` beside them (SIGTERM or Ctrl-C to stop)"
+        )
+        supervisor = Multiprocess(config, sockets=[reservation])
+        supervisor.run()
+    if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):
+        raise CommandError("a web process failed to start (its error is above)")
+
+
+def _check_database(settings: Settings) -> None:
+    """Fail here, once, rather than in every web process in turn."""
+    engine = make_engine(settings.sqlalchemy_url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    finally:
+        engine.dispose()
+
+
+def _family(host: str) -> int:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+@contextlib.contextmanager
+def _reserve_port(host: str, port: int) -> Iterator[socket.socket]:
+    family = _family(host)
+    # SO_REUSEPORT would let us share the port with anything else of this user that set it
+    # too (a second `community serve --workers` by mistake): a plain bind says if it is taken.
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+        reservation = listeners.bind(family, host, port, listeners.PortReservation)
+    except OSError as exc:
+        raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    try:
+        yield reservation
+    finally:
+        reservation.close()
+
+
+@contextlib.contextmanager
+def _metrics_directory() -> Iterator[None]:
+    """A fresh directory for this run's metrics unless the operator chose one: files a previous
+    run left would be added into this run's counters."""
+    if os.environ.get(METRICS_DIR_ENV):
+        yield
+        return
+    path = tempfile.mkdtemp(prefix="community-metrics-")
+    os.environ[METRICS_DIR_ENV] = path  # the web processes inherit it
+    try:
+        yield
+    finally:
+        del os.environ[METRICS_DIR_ENV]
+        shutil.rmtree(path, ignore_errors=True)
