@@ -434,32 +434,36 @@ def meili_side_by_side(bench: Bench, meili_url: str, key: str, fixture: Fixture)
 
 
 def profile(bench: Bench, scenario: Scenario) -> str:
-    """The scenario again at c=8 with py-spy sampling every web process (kept out of the
-    measured runs: sampling slows the process it samples); the buckets of where time goes."""
+    """The scenario again at c=8, twice, with py-spy sampling every web process (kept out of the
+    measured runs: sampling slows the process it samples): once for wall time (where a request
+    waits, the database included), once with --gil (where the CPU goes: only the thread holding
+    the GIL is sampled, so uvloop's wait for I/O drops out). Returns the buckets of each."""
     slug = scenario.name.replace(" ", "_").replace("(", "").replace(")", "")
     seconds = bench.options.duration
-    raws = [
-        bench.options.out / f"profile_{slug}_{pid}.raw" for pid in bench.servers.web_processes()
-    ]
-    samplers = [
-        subprocess.Popen(  # noqa: S603
-            [bench.options.py_spy, "record", "-p", raw.stem.rsplit("_", 1)[1], "-f", "raw", "-r",
-             "200", "-d", str(seconds), "-o", str(raw)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        for raw in raws
-    ]  # fmt: skip
-    bench.run(scenario, 8, seconds, " (under py-spy)")
-    for sampler in samplers:
-        sampler.wait(timeout=seconds + 60)
     buckets = Path(__file__).resolve().parent / "peers" / "bench" / "profile_buckets.py"
-    done = subprocess.run(  # noqa: S603
-        [sys.executable, str(buckets), *[str(r) for r in raws if r.exists()]],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    summary = (
-        f"### {scenario.name}, c=8, py-spy on {len(raws)} web processes\n\n```\n{done.stdout}```\n"
-    )
+    summary = ""
+    for view, extra in (("wall", []), ("gil", ["--gil"])):
+        pids = bench.servers.web_processes()
+        raws = [bench.options.out / f"profile_{slug}_{view}_{pid}.raw" for pid in pids]
+        samplers = [
+            subprocess.Popen(  # noqa: S603
+                [bench.options.py_spy, "record", "-p", str(pid), "-f", "raw", "-r", "200",
+                 "-d", str(seconds), "-o", str(raw), *extra],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+            for pid, raw in zip(pids, raws, strict=True)
+        ]  # fmt: skip
+        bench.run(scenario, 8, seconds, f" (under py-spy, {view})")
+        for sampler in samplers:
+            sampler.wait(timeout=seconds + 60)
+        done = subprocess.run(  # noqa: S603
+            [sys.executable, str(buckets), *[str(r) for r in raws if r.exists()]],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        summary += (
+            f"### {scenario.name}, c=8, py-spy ({view}) on {len(raws)} web processes\n\n"
+            f"```\n{done.stdout}```\n\n"
+        )
     (bench.options.out / f"profile_{slug}.md").write_text(summary)
     return summary
 
