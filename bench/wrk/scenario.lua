@@ -5,6 +5,10 @@
 -- MODE vote:   FILE lists post ids; POST /posts/<id>/vote (htmx) with value 1, then 0 the next
 --              time the same thread meets the post, so every request changes a vote.
 -- MODE answer: FILE lists thread ids; POST /t/<id>/answers with a body no other request sent.
+-- MODE meili:  FILE lists queries; the community search page's own Meilisearch request
+--              (kb/search.py SearchEngine.search as the search page calls it: 10 a page, crop +
+--              highlight, facets, matchingStrategy frequency, English) sent straight to
+--              Meilisearch at URL: wrk -s scenario.lua MEILI_URL -- meili FILE INDEX_UID KEY
 -- At the end one line "BENCH_JSON {...}" carries requests, duration, socket errors, latency
 -- percentiles (microseconds) and the status counts (503 with Retry-After apart: admission control
 -- queued the request, then refused it; search and suggestion pages answered without Meilisearch
@@ -33,6 +37,23 @@ function init(args)
   counter = ((thread_number or 1) - 1) * math.floor(#items / 2 + 1) % #items
 end
 
+local function json_string(text)
+  return '"' .. text:gsub('\\', '\\\\'):gsub('"', '\\"') .. '"'
+end
+
+local highlighted = '["title_en","title_es","question_en","question_es"]'
+
+local function meili_request(query)
+  local body = '{"q":' .. json_string(query) .. ',"page":1,"hitsPerPage":10,' ..
+    '"attributesToCrop":' .. highlighted .. ',"cropLength":30,"attributesToHighlight":' ..
+    highlighted .. ',"highlightPreTag":"\\u0002","highlightPostTag":"\\u0003",' ..
+    '"cropMarker":"…","matchingStrategy":"frequency",' ..
+    '"facets":["kind","status","tags","forum","locale"],"locales":["eng"]}'
+  -- args: INDEX_UID in the cookie's place, KEY in the token's
+  return wrk.format("POST", "/indexes/" .. cookie .. "/search",
+    {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. csrf}, body)
+end
+
 local function headers()
   local h = {}
   if cookie and #cookie > 0 then h["Cookie"] = cookie end
@@ -45,6 +66,9 @@ function request()
   local item = items[counter]
   if mode == "get" then
     return wrk.format("GET", item, headers())
+  end
+  if mode == "meili" then
+    return meili_request(item)
   end
   local h = headers()
   h["Content-Type"] = "application/x-www-form-urlencoded"
