@@ -169,11 +169,11 @@ class SearchEngine:
 
     def _site_search_key(self) -> str:
         """This site's search-only key for its own indexes, created once on the server with the
-        master key (community.core.meili.ensure_site_key: every process finds the same key)."""
+        master key (meili.find_or_create_site_key: every process finds the same key)."""
         if self._http is None or not self._master_key:
             raise SearchUnavailable("no search key: set MEILI_SEARCH_KEY or MEILI_MASTER_KEY")
         try:
-            return meili.ensure_site_key(
+            return meili.find_or_create_site_key(
                 self._http, self._master_key, self.prefix, meili.SEARCH_KEY
             )
         except httpx.HTTPError as exc:

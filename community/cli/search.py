@@ -83,7 +83,7 @@ def keys() -> None:
             "server with its master key (the managed local server needs none)"
         )
     try:
-        made = meili.ensure_site_keys(
+        made = meili.find_or_create_site_keys(
             settings.meili_url, settings.meili_master_key, settings.meili_index_prefix
         )
     except httpx.HTTPError as exc:

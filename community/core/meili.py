@@ -372,7 +372,9 @@ def site_key_uid(role: str, index_prefix: str) -> str:
     return str(uuid.uuid5(_KEY_NAMESPACE, f"{role}:{index_prefix}"))
 
 
-def ensure_site_key(http: httpx.Client, master_key: str, index_prefix: str, role: str) -> str:
+def find_or_create_site_key(
+    http: httpx.Client, master_key: str, index_prefix: str, role: str
+) -> str:
     """The value of this site's `role` key, limited to the indexes named `index_prefix*`:
     found on the server, else created with the master key. A key whose actions or indexes are
     not what the code needs now is created again (a key's rights cannot be changed)."""
@@ -420,7 +422,10 @@ def _checked(response: httpx.Response, doing: str) -> httpx.Response:
     return response
 
 
-def ensure_site_keys(url: str, master_key: str, index_prefix: str) -> dict[str, str]:
-    """This site's search and write keys (see ensure_site_key), by role."""
+def find_or_create_site_keys(url: str, master_key: str, index_prefix: str) -> dict[str, str]:
+    """This site's search and write keys (see find_or_create_site_key), by role."""
     with httpx.Client(base_url=url.rstrip("/"), timeout=10.0, verify=tls.client_context()) as http:
-        return {role: ensure_site_key(http, master_key, index_prefix, role) for role in KEY_ACTIONS}
+        return {
+            role: find_or_create_site_key(http, master_key, index_prefix, role)
+            for role in KEY_ACTIONS
+        }

@@ -168,7 +168,7 @@ def test_the_command_needs_the_url_and_the_master_key(
 @pytest.fixture
 def site_keys(meili_server: meili.MeiliServer) -> tuple[str, dict[str, str]]:
     prefix = _prefix()
-    return prefix, meili.ensure_site_keys(meili_server.url, MEILI_TEST_KEY, prefix)
+    return prefix, meili.find_or_create_site_keys(meili_server.url, MEILI_TEST_KEY, prefix)
 
 
 @pytest.fixture
