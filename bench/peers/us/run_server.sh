@@ -13,7 +13,10 @@ run=$PEERS_HOME/us-run
 bash "$here/run_meili.sh"
 . "$run/env.sh"
 cd "$PEERS_HOME/us"
-if .venv/bin/community serve --help | grep -q -- --workers; then
+# The help text is read whole first: `| grep -q` would stop reading at the match, the command
+# would die of SIGPIPE, and pipefail would call the pipeline failed.
+help_text=$(.venv/bin/community serve --help 2>&1 || true)
+if [[ $help_text == *--workers* ]]; then
   nohup .venv/bin/community serve --workers "${WEB_WORKERS:-2}" --host 127.0.0.1 --port "$US_PORT" \
     > "$run/web.log" 2>&1 &
 else
