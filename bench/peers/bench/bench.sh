@@ -33,7 +33,9 @@ for ep in $endpoints; do
   probe=$url; [ "$ep" = question ] && probe=$base$(head -1 "$paths")
   probe_hdr=("${hdr[@]+"${hdr[@]}"}")
   if [ "$ep" = question ] && [ -n "${COOKIE_ALL:-}" ]; then probe_hdr=(-H "Cookie: $cookie"); fi
-  curl -s -o /dev/null ${probe_hdr[@]+"${probe_hdr[@]}"} -w "$ep %{http_code} %{size_download} %{time_total}\n" "$probe" >> "$out/sizes.txt"
+  # A refused or reset probe is recorded (a server that crashed is a result), not fatal.
+  curl -s -o /dev/null ${probe_hdr[@]+"${probe_hdr[@]}"} -w "$ep %{http_code} %{size_download} %{time_total}\n" "$probe" >> "$out/sizes.txt" \
+    || echo "$ep probe-failed($?) 0 0" >> "$out/sizes.txt"
   wrk -t"$T" -c"$C" -d"$W" ${hdr[@]+"${hdr[@]}"} ${script[@]+"${script[@]}"} "$url" ${args[@]+"${args[@]}"} > /dev/null
   echo "$ep $(date -u +%H:%M:%S) $(uptime)" >> "$out/uptime.txt"
   ticks() { for p in ${CPU_PIDS:-}; do awk -v p="$p" '{printf "%s:%d ", p, $14+$15}' "/proc/$p/stat" 2>/dev/null; done; }

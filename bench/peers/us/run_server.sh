@@ -13,6 +13,8 @@ run=$PEERS_HOME/us-run
 bash "$here/run_meili.sh"
 . "$run/env.sh"
 cd "$PEERS_HOME/us"
+# A crash of a web process (seen twice: a segfault in libpython) leaves every thread's Python stack in web.log.
+export PYTHONFAULTHANDLER=1
 # The help text is read whole first: `| grep -q` would stop reading at the match, the command
 # would die of SIGPIPE, and pipefail would call the pipeline failed.
 help_text=$(.venv/bin/community serve --help 2>&1 || true)
