@@ -1,8 +1,9 @@
 """`community serve --workers N`: the production web server (docs/serving.md).
 
-N uvicorn processes (httptools, uvloop) under uvicorn's own supervisor, which restarts a process
-that dies or hangs and stops them all gracefully on SIGTERM or SIGINT. No embedded worker and no
-managed Meilisearch: `community worker` processes run beside, and MEILI_URL names the server.
+N uvicorn processes (httptools, the standard asyncio loop) under uvicorn's own supervisor, which
+restarts a process that dies or hangs and stops them all gracefully on SIGTERM or SIGINT. No
+embedded worker and no managed Meilisearch: `community worker` processes run beside, and
+MEILI_URL names the server.
 
 Each web process listens on a socket of its own on the port (SO_REUSEPORT, TCP_NODELAY:
 community.core.listeners), so connections spread over the processes and a kept-alive one does
@@ -73,7 +74,11 @@ def serve_processes(settings: Settings, host: str, port: int, workers: int) -> N
         "community.app:create_app",
         factory=True,
         workers=workers,
-        loop="uvloop",
+        # Not uvloop: under wrk at c=8 on the thread page, uvloop 0.23 crashed a web process
+        # (SIGSEGV in libpython) within 40 s, while SQLAlchemy ran in the request threads; with
+        # asyncio the same load ran 80 s without a crash, at 3x the throughput
+        # (docs/performance.md). TCP_NODELAY comes from our own listeners either way.
+        loop="asyncio",
         http="httptools",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         timeout_worker_healthcheck=HEALTHCHECK_SECONDS,
