@@ -383,6 +383,7 @@ def test_the_reject_prompt_speaks_the_moderators_language(
     page.locator("#field-password").press("Enter")
     expect(page).to_have_url(live_server.url + QUEUE_PATH)
     expect(page.get_by_role("heading", level=1)).to_contain_text("Esperando aprobación")
+    page.wait_for_load_state("domcontentloaded")  # the keys' deferred script has run (see above)
 
     page.keyboard.press("j")
     expect(page.locator(f"#item-{item.id}")).to_be_focused()
