@@ -26,7 +26,7 @@ from community.core.settings import Settings
 from community.worker import Worker
 from moderation import queue
 from moderation.models import FlagReason
-from tests.conftest import PASSWORD, QA, drain, log_in, make_settings
+from tests.conftest import PASSWORD, QA, csrf_token, drain, log_in, make_settings
 from tests.crowdservice.helpers import escalated
 
 UserFactory = Callable[..., User]
@@ -186,3 +186,43 @@ def test_moderation_queue(
             db.commit()
 
     _same_for_few_and_many(browser, engine, "/b/acme/mod/flagged", add)
+
+
+@contextmanager
+def checkouts(engine: Engine) -> Iterator[list[int]]:
+    taken: list[int] = []
+
+    def count(*_args: Any) -> None:
+        taken.append(1)
+
+    event.listen(engine, "checkout", count)
+    try:
+        yield taken
+    finally:
+        event.remove(engine, "checkout", count)
+
+
+def test_a_signed_in_reader_uses_one_connection_and_reads_the_user_once(
+    browser: TestClient, engine: Engine, qa: QA, make_user: UserFactory
+) -> None:
+    """The session that loaded the viewer serves the page: one pooled connection (each
+    checkout pings PostgreSQL) and no second read of the user row."""
+    thread = qa.ask(make_user("asker"), title="Roaming stopped after the update")
+    _signed_in(browser, make_user, Role.MEMBER)
+    path = f"/t/{thread.id}"
+    assert browser.get(path).status_code == 200
+    with checkouts(engine) as taken, counting(engine) as statements:
+        page = browser.get(path)
+    assert page.status_code == 200
+    assert "Post your answer" in page.text  # served as the member, not as a visitor
+    assert len(taken) == 1, f"{len(taken)} connections for one page"
+    user_reads = [s for s in statements if s.lstrip().startswith("SELECT users.")]
+    assert not user_reads, "\n".join(user_reads)
+    # A write still gets a session of its own, begun as a writer.
+    token = csrf_token(browser, path)
+    with checkouts(engine) as taken:
+        watched = browser.post(
+            f"/t/{thread.id}/watch", data={"csrf_token": token}, follow_redirects=False
+        )
+    assert watched.status_code in (200, 303), watched.text[:300]
+    assert len(taken) == 2

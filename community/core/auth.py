@@ -219,6 +219,10 @@ def load_viewer(db: Session, token: str | None) -> Viewer:
     if row is None:
         return ANONYMOUS
     user_session, user, unread = row
+    # A strong reference: the identity map holds rows weakly, and the request that goes on with
+    # this session (community.core.db.READ_SESSION) finds the user there instead of reading it
+    # again.
+    db.info["viewer_user"] = user
     viewer = viewer_of(user, session_id=user_session.id)
     if now - user_session.last_seen_at > SESSION_TOUCH_INTERVAL:
         _touch(db, user_session.id, user.id, new_day=user.last_seen_at is None

@@ -34,7 +34,7 @@ from community.core.auth import (
     load_viewer,
     new_anonymous_token,
 )
-from community.core.db import RETRY_AFTER_SECONDS, UNAVAILABLE_ERRORS
+from community.core.db import READ_SESSION, RETRY_AFTER_SECONDS, UNAVAILABLE_ERRORS
 from community.core.errors import BadRequest, CSRFFailed, NotFound
 from community.core.settings import Settings
 
@@ -90,15 +90,26 @@ class RequestContextMiddleware:
         self.session_factory = session_factory
         self.cookie_name = session_cookie_name(settings)
 
-    def _load_viewer(self, token: str) -> Viewer:
+    def _load_viewer(self, token: str, *, keep_open: bool) -> tuple[Viewer, Session | None]:
+        """The viewer, and with `keep_open` the session that loaded it, for the request to
+        go on with (see READ_SESSION)."""
+        db = self.session_factory()
         try:
-            with self.session_factory() as db:
-                return load_viewer(db, token)
+            viewer = load_viewer(db, token)
         except UNAVAILABLE_ERRORS:
+            db.close()
             raise  # a 503 (retry), not a signed-in person shown pages as if signed out
         except SQLAlchemyError:
+            db.close()
             logger.exception("could not load the session; treating the request as anonymous")
-            return ANONYMOUS
+            return ANONYMOUS, None
+        except BaseException:
+            db.close()
+            raise
+        if keep_open and viewer.user_id is not None:
+            return viewer, db
+        db.close()
+        return viewer, None
 
     def _load_token_viewer(self, raw: str) -> Viewer:
         try:
@@ -128,13 +139,35 @@ class RequestContextMiddleware:
             return
         token = request.cookies.get(self.cookie_name)
         viewer = ANONYMOUS
+        read_session: Session | None = None
         if token and not is_anonymous_token(token):
-            viewer = await run_in_threadpool(self._load_viewer, token)
+            viewer, read_session = await run_in_threadpool(
+                self._load_viewer, token, keep_open=scope["method"] in SAFE_METHODS
+            )
+        try:
+            await self._serve(scope, receive, send, request, token, viewer, read_session)
+        finally:
+            if read_session is not None:
+                # Closing returns the connection to the pool (a rollback: a round trip).
+                await run_in_threadpool(read_session.close)
+
+    async def _serve(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        request: Request,
+        token: str | None,
+        viewer: Viewer,
+        read_session: Session | None,
+    ) -> None:
         issued_token = None
         if not token or len(token) > 128:
             token = issued_token = new_anonymous_token()
         state = scope.setdefault("state", {})
         state["viewer"] = viewer
+        if read_session is not None:
+            state[READ_SESSION] = read_session
         state["session_token"] = token
         state["csrf_token"] = csrf_token_for(self.settings.effective_secret_key, token)
         locale = i18n.negotiate(
