@@ -341,12 +341,19 @@ def versions(db: Session, article: Article) -> list[ArticleVersion]:
     )
 
 
-def thread_kb_status(db: Session, thread_id: int) -> tuple[Article | None, bool]:
+@dataclass(frozen=True)
+class ArticleLink:
+    id: int
+    title: str
+
+
+def thread_kb_status(db: Session, thread_id: int) -> tuple[ArticleLink | None, bool]:
     """What the thread page shows of the KB, in one statement: the live article promoted from
-    the thread, and whether the thread is a live community solution."""
+    the thread (its link only: the bodies are the largest columns an article has), and whether
+    the thread is a live community solution."""
     live_solution = exists().where(Solution.thread_id == Thread.id, Solution.withdrawn_at.is_(None))
     row = db.execute(
-        select(Article, live_solution)
+        select(Article.id, Article.title, live_solution)
         .select_from(Thread)
         .outerjoin(
             Article,
@@ -360,7 +367,10 @@ def thread_kb_status(db: Session, thread_id: int) -> tuple[Article | None, bool]
         .order_by(Article.id.desc())
         .limit(1)
     ).first()
-    return (row[0], bool(row[1])) if row is not None else (None, False)
+    if row is None:
+        return None, False
+    article = ArticleLink(row[0], row[1]) if row[0] is not None else None
+    return article, bool(row[2])
 
 
 def published(db: Session, brand: Brand, *, limit: int = 10) -> list[Article]:

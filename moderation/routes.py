@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from community.core import service as community_service
 from community.core.auth import CurrentUser, Moderator, client_ip
 from community.core.db import SessionDep
-from community.core.errors import FormErrors, NotFound
+from community.core.errors import FormErrors, NotFound, PermissionDenied
 from community.core.forms import record_id, some_record_ids, whole_number
 from community.core.i18n import gettext as _
 from community.core.labels import queue_label
@@ -376,6 +376,18 @@ def audit_log(
 
 
 # --- members: flags, reports, the code of conduct ------------------------------------------------
+
+
+@router.get("/posts/{post_id}/flag", response_class=HTMLResponse, name="flag_form")
+def flag_form(request: Request, db: SessionDep, user: CurrentUser, post_id: int) -> Response:
+    """The flag form: into the post's flag menu (htmx), or a page of its own without JavaScript."""
+    post = access_post(db, user, post_id)
+    if post.author_id == user.id or post.visibility != Visibility.VISIBLE:
+        raise PermissionDenied(_("You cannot flag this post."))
+    if is_htmx(request):
+        return render(request, "moderation/_flag_form.html", {"post": post})
+    thread = access_thread(db, user, post.thread_id)
+    return render(request, "moderation/flag_post.html", {"post": post, "thread": thread})
 
 
 @router.post(

@@ -30,6 +30,7 @@ from community.core.models import (
 )
 from community.core.schemas import AnswerIn, AskIn
 from moderation import actions as moderation_actions
+from moderation.models import Flag, FlagReason
 from tests.browser.conftest import PageProblems, WatchedBrowser
 from tests.conftest import PASSWORD, LiveServer, fresh
 
@@ -509,4 +510,42 @@ def test_mention_notification_leads_to_the_answer(
     assert notification.kind == NotificationKind.MENTION
     assert notification.post_id == reply.id
     assert notification.read_at is not None
+    assert problems.messages == []
+
+
+def test_flagging_a_post_in_place_loads_its_form_when_the_menu_opens(
+    page: Page,
+    problems: PageProblems,
+    live_server: LiveServer,
+    make_user: Callable[..., User],
+    acme_forum: Forum,
+    db: Session,
+) -> None:
+    ann, ben, cat = make_user("asker_ann"), make_user("helper_ben"), make_user("reader_cat")
+    thread = ask(db, ann, acme_forum)
+    thread_id = thread.id
+    reply = answer(db, ben, thread, "Buy cheap watches at my shop, best prices.")
+
+    sign_in(page, live_server, cat, f"/t/{thread_id}")
+    page.evaluate("window.samePage = true")
+    menu = page.locator(f"#flag-{reply.id}")
+    expect(menu.get_by_role("radio")).to_have_count(0)  # not in the page until asked for
+    with page.expect_response(
+        lambda response: response.url.endswith(f"/posts/{reply.id}/flag")
+    ) as loaded:
+        menu.locator("summary").click()
+    assert loaded.value.request.method == "GET"
+    assert loaded.value.request.headers.get("hx-request") == "true"
+    menu.get_by_label("Spam", exact=True).check()
+    with page.expect_response(
+        lambda response: (
+            response.request.method == "POST" and response.url.endswith(f"/posts/{reply.id}/flag")
+        )
+    ):
+        menu.get_by_role("button", name="Send flag").click()
+    expect(page.get_by_role("status").filter(has_text="Thanks: a moderator")).to_be_visible()
+    assert page.evaluate("window.samePage") is True
+    fresh(db)
+    flags = db.scalars(select(Flag).where(Flag.post_id == reply.id)).all()
+    assert [(flag.flagger_id, flag.reason) for flag in flags] == [(cat.id, FlagReason.SPAM)]
     assert problems.messages == []

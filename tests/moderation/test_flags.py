@@ -208,8 +208,14 @@ def test_flagging_through_the_page_and_seeing_the_outcome(
     browser, _member = as_role(Role.MEMBER)
     token = csrf_token(browser, f"/t/{post.thread_id}")
     page = browser.get(f"/t/{post.thread_id}")
-    assert f'action="/posts/{post.id}/flag"' in page.text
-    assert "Offensive or abusive" in page.text  # the reasons, in words
+    # The thread page carries the menu; its form comes when the menu is opened.
+    assert f'hx-get="/posts/{post.id}/flag"' in page.text
+    assert f'action="/posts/{post.id}/flag"' not in page.text
+    menu = browser.get(f"/posts/{post.id}/flag", headers={"HX-Request": "true"})
+    assert menu.status_code == 200
+    assert f'action="/posts/{post.id}/flag"' in menu.text
+    assert "Offensive or abusive" in menu.text  # the reasons, in words
+    assert "<html" not in menu.text  # a fragment for the menu, not a page
 
     no_csrf = browser.post(f"/posts/{post.id}/flag", data={"reason": "spam"})
     assert no_csrf.status_code == 403
@@ -434,3 +440,31 @@ def test_a_bulk_removal_of_flagged_posts_asks_first(
     done = browser.post("/mod/items/bulk", data=form | {"confirm": "1"}, follow_redirects=False)
     assert done.status_code == 303
     assert _state(db, answer, item) == (Visibility.DELETED, ItemStatus.RESOLVED)
+
+
+def test_the_flag_form_is_a_page_of_its_own_without_javascript(
+    db: Session, qa: QA, make_user: UserFactory, as_role: Callable[..., tuple]
+) -> None:
+    post = _answer_of(qa, make_user)
+    browser, member = as_role(Role.MEMBER)
+    page = browser.get(f"/posts/{post.id}/flag")
+    assert page.status_code == 200
+    assert "<html" in page.text and "Buy cheap watches" in page.text
+    token = csrf_token(browser, f"/posts/{post.id}/flag")
+    sent = browser.post(
+        f"/posts/{post.id}/flag",
+        data={"reason": "spam", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert sent.status_code == 303
+    assert sent.headers["location"] == f"/t/{post.thread_id}#post-{post.id}"
+
+    own = qa.answer(member, db.get(Thread, post.thread_id), "My own answer, not to be flagged.")
+    assert browser.get(f"/posts/{own.id}/flag").status_code == 403
+    moderator = make_user("tidier", role=Role.MODERATOR)
+    actions.set_post_visibility(db, moderator, post, Visibility.HIDDEN, reason="spam")
+    db.commit()
+    assert browser.get(f"/posts/{post.id}/flag").status_code == 404
+    browser.cookies.clear()
+    visitor = browser.get(f"/posts/{own.id}/flag", follow_redirects=False)
+    assert visitor.status_code == 303 and "/login" in visitor.headers["location"]
