@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
 
 from community import revisions, thread_editing, thread_reading, threads, voting
 from community.core import policy, service
@@ -15,16 +16,17 @@ from community.core.clock import utcnow
 from community.core.db import SessionDep
 from community.core.errors import FormErrors, PermissionDenied, ThreadMerged
 from community.core.forms import parse_form
+from community.core.fragment_cache import shared_fragment
 from community.core.i18n import active_locale
 from community.core.i18n import gettext as _
 from community.core.markdown import render_markdown
-from community.core.models import Post, Thread, ThreadKind, ThreadStatus, User, Visibility
+from community.core.models import Forum, Post, Thread, ThreadKind, ThreadStatus, User, Visibility
 from community.core.page_cache import replay_on_hit
 from community.core.policy import ThreadPermissions, is_staff
 from community.core.ratelimit import limited
 from community.core.schemas import AnswerIn, AskIn, EditIn
 from community.core.viewcount import viewer_key
-from community.core.web import flash_redirect, is_htmx, page_viewer_key, render
+from community.core.web import flash_redirect, is_htmx, page_viewer_key, render, render_fragment
 from community.diffs import revision_diffs
 from crowdservice import service as crowd_service
 from kb import ask_sessions, duplicate_review
@@ -40,6 +42,17 @@ def _thread_url(thread_id: int, post_id: int | None = None) -> str:
 
 
 # --- forums ----------------------------------------------------------------------------------
+
+
+def _list_key(forum: Forum, query: thread_reading.ThreadQuery) -> list[str | int | None]:
+    return [
+        forum.id,
+        query.sort,
+        query.tag,
+        query.status.value if query.status else None,
+        query.kind.value if query.kind else None,
+        query.cursor,
+    ]
 
 
 @router.get("/b/{brand_slug}/{forum_slug}", response_class=HTMLResponse, name="forum")
@@ -65,7 +78,20 @@ def forum_page(
         kind=ThreadKind(kind) if kind in ThreadKind._value2member_map_ else None,
         cursor=cursor[:400] or None,
     )
-    listing = thread_reading.list_threads(db, forum, query)
+    listing: thread_reading.ThreadListing | None = None
+    thread_list_html = None
+    if query.include_removed:  # staff see removed threads too: rendered for them alone
+        listing = thread_reading.list_threads(db, forum, query)
+    else:
+
+        def render_list() -> Markup:
+            shown = thread_reading.list_threads(db, forum, query)
+            context = {"listing": shown, "query": query, "thread_list_html": None}
+            return render_fragment(request, "community/forum.html", "thread_list", context)
+
+        thread_list_html = shared_fragment(
+            request, "thread_list", _list_key(forum, query), render_list
+        )
     return render(
         request,
         "community/forum.html",
@@ -73,6 +99,8 @@ def forum_page(
             "brand": brand,
             "forum": forum,
             "listing": listing,
+            "query": query,
+            "thread_list_html": thread_list_html,
             "sorts": thread_reading.SORTS,
             "kinds": threads.ASKABLE_KINDS,
             "statuses": [ThreadStatus.OPEN, ThreadStatus.ANSWERED, ThreadStatus.SOLVED],

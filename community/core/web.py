@@ -278,6 +278,15 @@ def render(
     return response
 
 
+def render_fragment(request: Request, template: str, block: str, context: dict[str, Any]) -> Markup:
+    """One block of a page as HTML, for a page to embed (community.core.fragment_cache)."""
+    env: Environment = request.app.state.templates
+    data = base_context(request) | context
+    with no_queries(template, strict=request.app.state.settings.strict_queries):
+        html = render_block(env, template, block, data)
+    return Markup(html)  # noqa: S704 - the output of an autoescaping template
+
+
 # --- flash messages --------------------------------------------------------------------------
 
 
