@@ -61,6 +61,10 @@ class ThreadPage:
     comments: dict[int, list[PostComment]] = field(default_factory=dict)
 
 
+# Whether a post has comments, beside it in the posts' statement (an index lookup per post).
+_HAS_COMMENTS = exists().where(PostComment.post_id == Post.id).correlate(Post)
+
+
 def comments_by_post(db: Session, post_ids: list[int]) -> dict[int, list[PostComment]]:
     comments: dict[int, list[PostComment]] = {}
     if not post_ids:
@@ -77,15 +81,17 @@ def comments_by_post(db: Session, post_ids: list[int]) -> dict[int, list[PostCom
 
 def _viewer_posts(
     db: Session, user: User, thread: Thread
-) -> tuple[list[Post], dict[int, int], bool, bool]:
-    """The posts a signed-in viewer sees with their own votes, helpful mark and watch, in one
-    statement (the thread page's budget is six for everything)."""
+) -> tuple[list[Post], dict[int, int], bool, bool, list[int]]:
+    """The posts a signed-in viewer sees with their own votes, helpful mark and watch, and
+    which of them have comments, in one statement (the thread page's budget is six for
+    everything)."""
     statement = (
         select(
             Post,
             Vote.value,
             exists().where(HelpfulMark.user_id == user.id, HelpfulMark.thread_id == thread.id),
             exists().where(ThreadWatch.user_id == user.id, ThreadWatch.thread_id == thread.id),
+            _HAS_COMMENTS,
         )
         .outerjoin(Vote, and_(Vote.post_id == Post.id, Vote.user_id == user.id))
         .where(Post.thread_id == thread.id)
@@ -99,7 +105,7 @@ def _viewer_posts(
     posts = [row[0] for row in rows]
     my_votes = {row[0].id: row[1] for row in rows if row[1] is not None}
     helped, watching = (bool(rows[0][2]), bool(rows[0][3])) if rows else (False, False)
-    return posts, my_votes, helped, watching
+    return posts, my_votes, helped, watching, [row[0].id for row in rows if row[4]]
 
 
 def thread_page(
@@ -109,16 +115,16 @@ def thread_page(
     my_votes: dict[int, int] = {}
     helped = watching = False
     if user is None:
-        posts = list(
-            db.scalars(
-                select(Post)
-                .where(Post.thread_id == thread.id, Post.visibility == Visibility.VISIBLE)
-                .options(joinedload(Post.author))
-                .order_by(Post.id)
-            )
-        )
+        rows = db.execute(
+            select(Post, _HAS_COMMENTS)
+            .where(Post.thread_id == thread.id, Post.visibility == Visibility.VISIBLE)
+            .options(joinedload(Post.author))
+            .order_by(Post.id)
+        ).all()
+        posts = [row[0] for row in rows]
+        commented = [row[0].id for row in rows if row[1]]
     else:
-        posts, my_votes, helped, watching = _viewer_posts(db, user, thread)
+        posts, my_votes, helped, watching, commented = _viewer_posts(db, user, thread)
     question = next((post for post in posts if post.is_question), None)
     if question is None:
         raise NotFound()
@@ -139,7 +145,8 @@ def thread_page(
         watching=watching,
         permissions=ThreadPermissions(user, thread),
         answer_sort=answer_sort,
-        comments=comments_by_post(db, [post.id for post in posts]),
+        # Most threads have none (comments come from imports): no statement for them.
+        comments=comments_by_post(db, commented),
     )
 
 

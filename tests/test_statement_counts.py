@@ -21,7 +21,7 @@ from community import voting
 from community.app import create_app
 from community.core import meili
 from community.core.db import make_session_factory
-from community.core.models import Post, Role, Thread, User
+from community.core.models import Post, PostComment, Role, Thread, User
 from community.core.settings import Settings
 from community.worker import Worker
 from moderation import queue
@@ -226,3 +226,22 @@ def test_a_signed_in_reader_uses_one_connection_and_reads_the_user_once(
         )
     assert watched.status_code in (200, 303), watched.text[:300]
     assert len(taken) == 2
+
+
+def test_a_thread_without_comments_reads_no_comments(
+    browser: TestClient, engine: Engine, db: Session, qa: QA, make_user: UserFactory
+) -> None:
+    thread = qa.ask(make_user("asker"), title="Roaming stopped after the update")
+    answer = qa.answer(make_user("helper"), thread, "Turn data roaming on again.")
+    path = f"/t/{thread.id}"
+    for who in ("a visitor", "a member"):
+        if who == "a member":
+            _signed_in(browser, make_user, Role.MEMBER)
+        statements = _statements(browser, engine, path)
+        assert not [s for s in statements if s.startswith("SELECT post_comments.")], who
+    db.add(PostComment(post_id=answer.id, body_html="<p>Worked for me.</p>", score=2))
+    db.commit()
+    with counting(engine) as statements:
+        page = browser.get(path)
+    assert len([s for s in statements if s.startswith("SELECT post_comments.")]) == 1
+    assert "Worked for me." in page.text
