@@ -194,9 +194,10 @@ def _render_thread(
     answer_form: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
+    kb_status: tuple[kb_service.ArticleLink | None, bool] | None = None,
 ) -> HTMLResponse:
     page = thread_reading.thread_page(db, user, thread, answer_sort=answer_sort)
-    kb_article, kb_solution = kb_service.thread_kb_status(db, thread.id)
+    kb_article, kb_solution = kb_status or kb_service.thread_kb_status(db, thread.id)
     return render(
         request,
         "community/thread.html",
@@ -233,7 +234,7 @@ def thread_page(
     request: Request, db: SessionDep, user: OptionalUser, thread_id: int, answers: str = "score"
 ) -> Response:
     try:
-        thread = threads.access_thread(db, user, thread_id)
+        thread, row = threads.access_thread_with(db, user, thread_id, *kb_service.THREAD_KB_COLUMNS)
     except ThreadMerged as merged:
         # Permanent: a merge is not undone, so old links and search engines should move on.
         # Anchors (#post-N) survive the redirect, and the posts kept their ids.
@@ -241,7 +242,10 @@ def thread_page(
         return RedirectResponse(_thread_url(merged.target_id) + query, status_code=301)
     count_thread_view(request, thread.id, user.id if user else None)
     replay_on_hit(request, "thread_view", thread.id)
-    return _render_thread(request, db, user, thread, answer_sort=answers, block="answers")
+    kb_status = kb_service.kb_status_of(row[1:])
+    return _render_thread(
+        request, db, user, thread, answer_sort=answers, block="answers", kb_status=kb_status
+    )
 
 
 @router.post(

@@ -9,9 +9,9 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Row, select
 from sqlalchemy.orm import Session, joinedload
 
 from community import visibility
@@ -291,10 +291,18 @@ def merged_into(db: Session, user: User | None, thread: Thread) -> Thread | None
 def access_thread(db: Session, user: User | None, thread_id: int) -> Thread:
     """The thread if `user` may see it. A merged thread is only a pointer: ThreadMerged names
     its target (for those who may see that), else it is not found."""
+    return access_thread_with(db, user, thread_id)[0]
+
+
+def access_thread_with(
+    db: Session, user: User | None, thread_id: int, *extra: ColumnElement[Any]
+) -> tuple[Thread, Row[Any]]:
+    """access_thread, and in the same statement the values of `extra`: columns correlated to
+    the thread that a page shows beside it (the KB's banner on the thread page)."""
     # One statement (tags joined too): the thread page's budget is six for everything.
-    thread = (
+    row = (
         db.execute(
-            select(Thread)
+            select(Thread, *extra)
             .where(Thread.id == thread_id)
             .options(
                 joinedload(Thread.tags),
@@ -304,17 +312,18 @@ def access_thread(db: Session, user: User | None, thread_id: int) -> Thread:
             )
         )
         .unique()
-        .scalar_one_or_none()
+        .one_or_none()
     )
-    if thread is None:
+    if row is None:
         raise NotFound()
+    thread: Thread = row[0]
     if thread.merged_into_id is not None:
         target = merged_into(db, user, thread)
         if target is None:
             raise NotFound()
         raise ThreadMerged(target.id, _("This thread was merged into another one."))
     ensure_thread_visible(user, thread)
-    return thread
+    return thread, row
 
 
 def access_post(db: Session, user: User | None, post_id: int) -> Post:

@@ -4,7 +4,9 @@ feedback and the freshness review are in `kb.article_feedback`."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import Session, selectinload
@@ -345,6 +347,39 @@ def versions(db: Session, article: Article) -> list[ArticleVersion]:
 class ArticleLink:
     id: int
     title: str
+
+
+def _live_article(column: Any) -> Any:
+    return (
+        select(column)
+        .where(
+            Article.source_thread_id == Thread.id,
+            Article.status == ArticleStatus.PUBLISHED,
+            Article.obsolete.is_(False),
+        )
+        .order_by(Article.id.desc())
+        .limit(1)
+        .correlate(Thread)
+        .scalar_subquery()
+    )
+
+
+# What the thread page shows of the KB, as columns of the thread's own statement
+# (community.threads.access_thread_with): the live article promoted from the thread, and
+# whether the thread is a live community solution. Read them back with kb_status_of.
+THREAD_KB_COLUMNS = (
+    _live_article(Article.id),
+    _live_article(Article.title),
+    exists()
+    .where(Solution.thread_id == Thread.id, Solution.withdrawn_at.is_(None))
+    .correlate(Thread),
+)
+
+
+def kb_status_of(values: Sequence[Any]) -> tuple[ArticleLink | None, bool]:
+    """THREAD_KB_COLUMNS' values (in that order) as thread_kb_status returns them."""
+    article_id, title, live_solution = values
+    return (ArticleLink(article_id, title) if article_id is not None else None), bool(live_solution)
 
 
 def thread_kb_status(db: Session, thread_id: int) -> tuple[ArticleLink | None, bool]:

@@ -216,6 +216,10 @@ def test_a_signed_in_reader_uses_one_connection_and_reads_the_user_once(
     assert page.status_code == 200
     assert "Post your answer" in page.text  # served as the member, not as a visitor
     assert len(taken) == 1, f"{len(taken)} connections for one page"
+    # The viewer; the thread with its KB banner; the posts with the member's marks. SQLite's
+    # BEGIN aside (psycopg sends PostgreSQL's itself).
+    sent = [s for s in statements if s.strip() != "BEGIN"]
+    assert len(sent) == 3, "\n".join(sent)
     user_reads = [s for s in statements if s.lstrip().startswith("SELECT users.")]
     assert not user_reads, "\n".join(user_reads)
     # A write still gets a session of its own, begun as a writer.
