@@ -257,16 +257,30 @@ def in_process(options: Options, env: dict[str, str], plan_file: Path) -> dict[s
     table = Table(title=f"One process in-process (TestClient), SEARCH_MODEL={options.search_model}")
     table.add_column("step")
     table.add_column("RSS MiB", justify="right")
-    table.add_row("interpreter started", mib(answer["start_kib"]))
+    table.add_column("peak so far", justify="right")
+    table.add_row("interpreter started", mib(answer["start_kib"]), "")
     table.add_row(
-        f"import community.app ({answer['import_seconds']:.1f} s)", mib(answer["import_kib"])
+        f"import community.app ({answer['import_seconds']:.1f} s)",
+        mib(answer["import_kib"]),
+        mib(answer["import_peak_kib"]),
     )
-    table.add_row("create_app(settings)", mib(answer["create_app_kib"]))
-    table.add_row("lifespan started, member signed in", mib(answer["lifespan_kib"]))
+    table.add_row(
+        "create_app(settings)", mib(answer["create_app_kib"]), mib(answer["create_app_peak_kib"])
+    )
+    table.add_row(
+        "lifespan started, member signed in",
+        mib(answer["lifespan_kib"]),
+        mib(answer["lifespan_peak_kib"]),
+    )
     for sample in answer["samples"]:
-        table.add_row(f"after {sample['requests']:,} requests", mib(sample["rss_kib"]))
-    table.add_row("after posting one question", mib(answer["asked_kib"]))
-    table.add_row("peak (VmHWM)", mib(answer["peak_kib"]))
+        table.add_row(
+            f"after {sample['requests']:,} requests",
+            mib(sample["rss_kib"]),
+            mib(sample["peak_kib"]),
+        )
+    table.add_row(
+        "after posting one question", mib(answer["asked_kib"]), mib(answer["asked_peak_kib"])
+    )
     console.print(table)
     console.print(
         f"statuses {answer['statuses']}; numpy loaded by the GETs: {answer['numpy_loaded']}, "

@@ -180,12 +180,14 @@ def serve(paths_file: Path, requests: int, sample_every: int) -> dict[str, Any]:
     import community.app  # what is measured
 
     steps["import_kib"] = rss_kib()
+    steps["import_peak_kib"] = peak_kib()
     steps["import_seconds"] = time.perf_counter() - began
     from community.core.settings import Settings  # loaded by the app already
 
     app = community.app.create_app(Settings())
     gc.collect()
     steps["create_app_kib"] = rss_kib()
+    steps["create_app_peak_kib"] = peak_kib()
     plan = json.loads(paths_file.read_text())
     # The test client (httpx, anyio's portal thread) is part of the figures from here on.
     from fastapi.testclient import TestClient
@@ -204,6 +206,7 @@ def serve(paths_file: Path, requests: int, sample_every: int) -> dict[str, Any]:
         if signed_in.status_code != 303:
             raise SystemExit(f"login as {plan['member']} answered {signed_in.status_code}")
         steps["lifespan_kib"] = rss_kib()
+        steps["lifespan_peak_kib"] = peak_kib()
         paths: list[str] = plan["paths"]
         for number in range(1, requests + 1):
             path = paths[number % len(paths)]
@@ -211,11 +214,12 @@ def serve(paths_file: Path, requests: int, sample_every: int) -> dict[str, Any]:
             status = client.get(path).status_code
             statuses[str(status)] = statuses.get(str(status), 0) + 1
             if number % sample_every == 0 or number == requests:
-                samples.append({"requests": number, "rss_kib": rss_kib()})
+                samples.append({"requests": number, "rss_kib": rss_kib(), "peak_kib": peak_kib()})
         steps["numpy_loaded"] = "numpy" in sys.modules
         steps["engine"] = _engine_state(app)
         steps["asked_status"] = _ask(member, plan)
         steps["asked_kib"] = rss_kib()
+        steps["asked_peak_kib"] = peak_kib()
         steps["numpy_after_ask"] = "numpy" in sys.modules
         member.close()
     steps["samples"] = samples
