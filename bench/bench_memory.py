@@ -10,7 +10,7 @@
    detector) and prints the RSS once more.
 3. Served: `community serve --workers N` and one `community worker` as production runs them;
    RSS of the supervisor, each web process and the worker when idle, then while `--served`
-   requests are sent over loopback (4 connections).
+   requests are sent over loopback (`--connections`, 4).
 
 Seeds bench_qa's forum (2,000 threads by default) on a throwaway PostgreSQL database, indexes
 it in a Meilisearch of its own, and drops both at the end.
@@ -98,6 +98,7 @@ class Options:
     requests: int
     sample_every: int
     served: int
+    connections: int
     workers: int
     port: int
     database_url: str
@@ -114,6 +115,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--requests", type=int, default=3000, help="in-process requests (3000)")
     parser.add_argument("--sample-every", type=int, default=500, help="RSS every N requests")
     parser.add_argument("--served", type=int, default=3000, help="requests to the server (3000)")
+    parser.add_argument("--connections", type=int, default=4, help="to the server at once (4)")
     parser.add_argument("--workers", type=int, default=2, help="web processes (2)")
     parser.add_argument("--port", type=int, default=18240, help="the server's port (18240)")
     parser.add_argument("--database-url", default=DEFAULT_ADMIN_URL, help="PostgreSQL admin URL")
@@ -132,6 +134,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         requests=args.requests,
         sample_every=args.sample_every,
         served=args.served,
+        connections=args.connections,
         workers=args.workers,
         port=args.port,
         database_url=args.database_url,
@@ -315,17 +318,18 @@ def served(options: Options, env: dict[str, str], plan_file: Path, logs: Path) -
                     with lock:
                         statuses[status] = statuses.get(status, 0) + 1
 
-        step = max(1, options.served // 5)
-        while sent < options.served:
-            batch = min(step, options.served - sent)
+        connections = options.connections
+        # Five samples; each connection sends its share of a fifth.
+        each = max(1, options.served // 5 // connections)
+        for _sample in range(5):
             workers = [
-                threading.Thread(target=client, args=(n + sent, batch // 4)) for n in range(4)
+                threading.Thread(target=client, args=(n + sent, each)) for n in range(connections)
             ]
             for worker in workers:
                 worker.start()
             for worker in workers:
                 worker.join()
-            sent += batch
+            sent += each * connections
             figures["samples"].append(
                 {"requests": sent}
                 | {
@@ -340,7 +344,8 @@ def served(options: Options, env: dict[str, str], plan_file: Path, logs: Path) -
     names = list(figures["end"])
     table = Table(
         title=f"`community serve --workers {options.workers}` + `community worker`, "
-        f"SEARCH_MODEL={options.search_model}, RSS MiB (4 connections, half signed in)"
+        f"SEARCH_MODEL={options.search_model}, RSS MiB ({options.connections} connections, "
+        "half signed in)"
     )
     table.add_column("when")
     for name in names:
