@@ -15,11 +15,11 @@
 Seeds bench_qa's forum (2,000 threads by default) on a throwaway PostgreSQL database, indexes
 it in a Meilisearch of its own, and drops both at the end.
 
-    .venv/bin/python bench/bench_memory.py                          # ~3 min on 2 cores
+    .venv/bin/python bench/bench_memory.py                          # ~5 min on 2 cores
     .venv/bin/python bench/bench_memory.py --imports-only           # step 1 only (~30 s)
-    .venv/bin/python bench/bench_memory.py --search-model auto      # the model on in the web tier
+    .venv/bin/python bench/bench_memory.py --search-model auto      # model on (slow: see README)
 
-Figures are printed, never asserted (tests/test_memory.py checks what is imported instead).
+Figures are printed, never asserted (tests/test_lazy_imports.py checks what is imported instead).
 """
 
 from __future__ import annotations
