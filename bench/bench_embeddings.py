@@ -52,8 +52,8 @@ from lxml import etree
 from rich.table import Table
 
 from kb.documents import plain_text
-from kb.embeddings import Embedder, create_embedder, document_text
-from kb.embeddings.base import Vectors
+from kb.embeddings import create_embedder, document_text
+from kb.embeddings.base import Embedder, Vectors
 
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 SITES = ("beer.stackexchange.com", "iot.stackexchange.com", "bicycles.meta.stackexchange.com")

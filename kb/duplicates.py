@@ -26,6 +26,9 @@ question on the same subject. So the notice says "possible", staff decide, and "
 duplicate" is one click. 9 of the 35 originals cannot be flagged at all (asked after their
 duplicate, closed for another reason or unanswered). A model without a calibrated threshold
 (a brand's own HTTP service) makes no suggestions.
+
+numpy is imported by the functions that score vectors (the worker's), not here: the ask form
+and the known-issue matching import this module in web processes that may never embed.
 """
 
 from __future__ import annotations
@@ -34,8 +37,8 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -49,6 +52,9 @@ from kb import vectors
 from kb.duplicate_models import DuplicateSuggestion
 from kb.search import SearchEngine
 from kb.search_queries import Semantic, equals
+
+if TYPE_CHECKING:
+    import numpy as np
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +170,8 @@ def cosines(
     """Exact cosine of `vector` with each thread's stored vector (threads without one are
     left out). Stored vectors are unit length; normalising again costs nothing and keeps the
     figure right for a service that does not normalise."""
+    import numpy as np
+
     rows = vectors.stored(db, [vectors.thread_subject(t) for t in thread_ids], [model])
     query = vector / (np.linalg.norm(vector) or 1.0)
     found: dict[int, float] = {}
@@ -198,6 +206,8 @@ def probe(db: Session, engine: SearchEngine, thread_id: int) -> Probe | None:
     row = vectors.stored(db, [subject], [spec.key]).get((subject, spec.key))
     if row is None:
         return None  # its first vector was another model's; this one's event comes later
+    import numpy as np
+
     return Probe(
         thread_id=thread.id,
         index=engine.threads_index(thread.forum.brand.slug),

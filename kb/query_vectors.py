@@ -1,12 +1,11 @@
 """The vector of a search query: the first of a brand's models that serves the query's language,
-or None when that model cannot run now (search stays lexical and /readyz says so)."""
+or None when that model cannot run now (search stays lexical and /readyz says so). numpy is
+imported where a vector is computed: a web process whose search is lexical never loads it."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-
-import numpy as np
 
 from kb.embeddings import EmbedderUnavailable
 from kb.embeddings.health import health
@@ -25,6 +24,8 @@ def query_spec(specs: Sequence[ModelSpec], language: str) -> ModelSpec | None:
 def query_vector(spec: ModelSpec, text: str) -> list[float] | None:
     """The query's vector, or None when a model cannot run now (search stays lexical)."""
     if spec.is_blend:
+        import numpy as np
+
         pieces = []
         for part, weight in spec.parts:
             part_vector = query_vector(part, text)

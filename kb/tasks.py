@@ -19,7 +19,7 @@ from community.core.indexing import ARTICLE_CHANGED, BRAND_SEARCH_SETTINGS, THRE
 from community.core.jobs import Worker
 from community.core.models import Brand, Forum, Post, Thread, Visibility
 from community.core.outbox import OutboxEvent
-from kb import duplicates, promotion, vectors
+from kb import duplicates, promotion, vector_computing, vectors
 from kb.documents import article_document, solution_document, thread_document
 from kb.models import Article, ArticleStatus, Solution
 from kb.reindex import reindex_brand, request_vectors
@@ -226,11 +226,11 @@ class VectorJob:
     def run(self, thread_ids: list[int], article_ids: list[int]) -> None:
         default = self.indexer.engine.default_model
         with self.session_factory() as db:
-            needed = vectors.needed_vectors(db, default, thread_ids, article_ids)
-        computed = vectors.compute(needed)
+            needed = vector_computing.needed_vectors(db, default, thread_ids, article_ids)
+        computed = vector_computing.compute(needed)
         with self.session_factory() as db:
             begin_write(db)
-            vectors.store(db, computed)
+            vector_computing.store(db, computed)
             sends = [self.indexer.threads(db, thread_ids)] if thread_ids else []
             if article_ids:
                 sends.append(self.indexer.articles(db, article_ids))

@@ -1,6 +1,7 @@
 """Semantic search's document vectors: which models a brand searches with, the text each
 document is embedded as, the vectors the worker computes in batches and keeps (search_vectors).
-A query's vector is in `kb.query_vectors`, how many documents have theirs in `kb.vector_coverage`.
+A query's vector is in `kb.query_vectors`, how many documents have theirs in `kb.vector_coverage`,
+the worker's computing of them in `kb.vector_computing`.
 
 A brand's indexes hold one Meilisearch `userProvided` embedder per model; documents carry their
 vectors in `_vectors`, so hybrid search (lexical and semantic, merged by Meilisearch) runs in one
@@ -8,6 +9,10 @@ request. Vectors are never computed on the request path of a write: a changed do
 indexed at once with the vector it had (or none), and an outbox event has the worker compute
 the new one and index the document again. When the model cannot run, search stays lexical and
 the events wait and retry: nothing is lost and the vectors catch up.
+
+numpy is imported by the few functions here that need it (a document's `_vectors`, a blend)
+and the models by the embedders when created: a web process whose brands search lexically reads
+the model specs (none) and never loads either (docs/performance.md, "Memory").
 """
 
 from __future__ import annotations
@@ -18,12 +23,9 @@ import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from sqlalchemy import func, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from community.core import outbox
@@ -31,16 +33,18 @@ from community.core.clock import utcnow
 from community.core.models import Brand, Forum, Post, Thread, Visibility
 from kb.documents import plain_text
 from kb.embeddings import (
-    CachingEmbedder,
+    HTTP,
     EmbedderConfigError,
-    EmbedderUnavailable,
     create_embedder,
     document_text,
     get_embedder,
 )
-from kb.embeddings.health import health
-from kb.embeddings.remote import HttpEmbedderConfig
 from kb.models import Article, ArticleStatus, SearchVector
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from kb.embeddings.cache import CachingEmbedder
 
 logger = logging.getLogger(__name__)
 
@@ -49,9 +53,6 @@ VECTORS_NEEDED = "search.vectors"
 FIRST_THREAD_VECTOR = "kb.first_thread_vector"
 AUTO = "auto"
 OFF = "off"
-# Texts per model run in the worker: big enough to amortise a run, small enough that a batch
-# that fails (a service timing out) is retried without much work lost.
-EMBED_BATCH = 32
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,9 @@ class ModelSpec:
 def spec_for(name: str, options_json: str, languages: frozenset[str] | None) -> ModelSpec:
     """The spec of one model with these options (cached: building one may load the model)."""
     options = json.loads(options_json)
-    if name == "http":
+    if name == HTTP:
+        from kb.embeddings.remote import HttpEmbedderConfig  # only for a brand's own service
+
         config = HttpEmbedderConfig.model_validate(options)
         digest = hashlib.sha256(
             f"{config.url}|{config.model}|{config.dimensions}".encode()
@@ -211,6 +214,8 @@ def stored(
 
 
 def as_floats(blob: bytes) -> list[float]:
+    import numpy as np
+
     return [float(value) for value in np.frombuffer(blob, dtype="<f4")]
 
 
@@ -218,6 +223,8 @@ def blended(pieces: Sequence[tuple[np.ndarray, float]]) -> np.ndarray:
     """Unit vectors scaled by the square roots of their weights, end to end: the dot product of
     two such vectors is the weighted sum of the parts' cosines (unit length when the weights
     sum to 1)."""
+    import numpy as np
+
     return np.concatenate(
         [
             vector / (np.linalg.norm(vector) or 1.0) * np.float32(np.sqrt(weight))
@@ -233,6 +240,8 @@ def vectors_field(
     yet (Meilisearch refuses a document that leaves a userProvided embedder out). A blend's is
     made from its parts' when they all have one. `rows` holds the parts' vectors too (every
     part of a brand's blend is one of its models)."""
+    import numpy as np
+
     field: dict[str, list[float] | None] = {}
     for spec in specs:
         if spec.is_blend:
@@ -280,152 +289,6 @@ def request_article_vectors(db: Session, article_id: int) -> None:
     outbox.enqueue(
         db, VECTORS_NEEDED, {"article_id": article_id}, dedupe_key=f"vectors:article:{article_id}"
     )
-
-
-# --- computing vectors (the worker) -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Needed:
-    brand_id: int
-    subject: str
-    spec: ModelSpec
-    text: str
-    digest: str
-    first: bool = False  # the subject had no vector of this model before
-
-
-def needed_vectors(
-    db: Session, default_model: str, thread_ids: Sequence[int], article_ids: Sequence[int]
-) -> list[Needed]:
-    """The vectors these threads and articles lack for their brands' models (a thread that is
-    hidden or gone needs none: its documents leave the index)."""
-    needed: list[Needed] = []
-    brands: dict[int, list[ModelSpec]] = {}
-
-    def specs_of(brand: Brand) -> list[ModelSpec]:
-        if brand.id not in brands:
-            brands[brand.id] = computed_specs(model_specs(brand, default_model))
-        return brands[brand.id]
-
-    texts: list[tuple[int, str, list[ModelSpec], str]] = []
-    if thread_ids:
-        threads = list(
-            db.scalars(
-                select(Thread)
-                .join(Forum, Forum.id == Thread.forum_id)
-                .where(Thread.id.in_(thread_ids), Thread.visibility == Visibility.VISIBLE)
-            )
-        )
-        posts: dict[int, list[Post]] = {thread.id: [] for thread in threads}
-        for post in db.scalars(
-            select(Post).where(
-                Post.thread_id.in_(list(posts)), Post.visibility == Visibility.VISIBLE
-            )
-        ):
-            posts[post.thread_id].append(post)
-        for thread in threads:
-            brand = thread.forum.brand
-            texts.append(
-                (
-                    brand.id,
-                    thread_subject(thread.id),
-                    specs_of(brand),
-                    thread_text(thread, posts[thread.id]),
-                )
-            )
-    if article_ids:
-        for article in db.scalars(
-            select(Article).where(
-                Article.id.in_(article_ids),
-                Article.status == ArticleStatus.PUBLISHED,
-                Article.obsolete.is_(False),
-            )
-        ):
-            texts.append(
-                (
-                    article.brand_id,
-                    article_subject(article.id),
-                    specs_of(article.brand),
-                    article_text(article),
-                )
-            )
-    keys = sorted({spec.key for _b, _s, specs, _t in texts for spec in specs})
-    rows = stored(db, [subject for _b, subject, _s, _t in texts], keys)
-    for brand_id, subject, specs, text in texts:
-        digest = text_hash(text)
-        for spec in specs:
-            row = rows.get((subject, spec.key))
-            if row is None or row.text_hash != digest:
-                needed.append(Needed(brand_id, subject, spec, text, digest, first=row is None))
-    return needed
-
-
-def compute(needed: Sequence[Needed]) -> list[tuple[Needed, bytes]]:
-    """Runs the models, in batches per model (no database session held meanwhile).
-    EmbedderUnavailable when a model cannot run: the caller retries later."""
-    by_model: dict[str, list[Needed]] = {}
-    for item in needed:
-        by_model.setdefault(item.spec.key, []).append(item)
-    computed: list[tuple[Needed, bytes]] = []
-    for key, items in by_model.items():
-        embedder = items[0].spec.embedder()
-        for start in range(0, len(items), EMBED_BATCH):
-            batch = items[start : start + EMBED_BATCH]
-            try:
-                vectors = embedder.embed([item.text for item in batch])
-            except EmbedderUnavailable as exc:
-                health.failed(key, str(exc))
-                raise
-            health.worked(key)
-            computed.extend(
-                (item, np.asarray(vector, dtype="<f4").tobytes())
-                for item, vector in zip(batch, vectors, strict=True)
-            )
-    return computed
-
-
-def store(db: Session, computed: Sequence[tuple[Needed, bytes]]) -> None:
-    """Insert or replace each vector (one row per subject and model); a thread's first vector
-    asks for its duplicate check."""
-    if not computed:
-        return
-    for thread_id in sorted(
-        {
-            int(item.subject.removeprefix("thread:"))
-            for item, _blob in computed
-            if item.first and item.subject.startswith("thread:")
-        }
-    ):
-        outbox.enqueue(
-            db, FIRST_THREAD_VECTOR, {"thread_id": thread_id}, dedupe_key=f"first:{thread_id}"
-        )
-    insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
-    now = utcnow()
-    rows = [
-        {
-            "brand_id": item.brand_id,
-            "subject": item.subject,
-            "model": item.spec.key,
-            "text_hash": item.digest,
-            "vector": blob,
-            "updated_at": now,
-        }
-        for item, blob in computed
-    ]
-    for start in range(0, len(rows), 200):
-        statement = insert(SearchVector).values(rows[start : start + 200])
-        db.execute(
-            statement.on_conflict_do_update(
-                index_elements=["subject", "model"],
-                set_={
-                    "text_hash": statement.excluded.text_hash,
-                    "vector": statement.excluded.vector,
-                    "updated_at": statement.excluded.updated_at,
-                    "brand_id": statement.excluded.brand_id,
-                },
-            )
-        )
 
 
 # --- catching up ------------------------------------------------------------------------------

@@ -62,7 +62,7 @@ from bench.common import (  # noqa: E402
 from community.core import migrate  # noqa: E402
 from community.core.db import make_engine, make_session_factory  # noqa: E402
 from community.core.models import Brand, Forum, Post, Thread, Visibility  # noqa: E402
-from kb import duplicates, vectors  # noqa: E402
+from kb import duplicates, vector_computing, vectors  # noqa: E402
 from kb.duplicate_models import DuplicateSuggestion  # noqa: E402
 from scripts.relevance import (  # noqa: E402
     DEFAULT_DATA_DIR,
@@ -579,8 +579,8 @@ def load(
         embedder = spec.embedder()
         for brand in brands.values():
             computed = []
-            for start in range(0, len(brand.published_texts), vectors.EMBED_BATCH):
-                batch = brand.published_texts[start : start + vectors.EMBED_BATCH]
+            for start in range(0, len(brand.published_texts), vector_computing.EMBED_BATCH):
+                batch = brand.published_texts[start : start + vector_computing.EMBED_BATCH]
                 computed.append(np.asarray(embedder.embed(batch), dtype=np.float64))
             brand.published[spec.key] = unit_rows(np.vstack(computed))
         console.print(f"  {time.monotonic() - began:.0f} s")

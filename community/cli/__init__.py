@@ -1,6 +1,12 @@
 """The `community` command: every command and group is registered here, in the order `--help`
 lists them; each lives in the module of its kind (database, processes, search, importing).
-Expected failures print one line (`error: ...`) and exit 1."""
+Expected failures print one line (`error: ...`) and exit 1.
+
+Importing this package is light: each command imports what it runs when it runs. That matters
+beyond start-up time: `community serve --workers N` stays a small supervisor, and each web
+process it starts, which re-imports this script before the site (multiprocessing's spawn), loads
+only the site (docs/serving.md).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,6 @@ import sys
 import typer
 
 from community.cli import database, importing, processes, search
-from community.wiring import subscribe_all
 
 app = typer.Typer(
     help="Run and manage the support community.",
@@ -42,9 +47,18 @@ meili_app.command("status")(processes.meili_status)
 meili_app.command("start")(processes.meili_start)
 
 
+@app.callback()
+def _subscribe(context: typer.Context) -> None:
+    # Imports, the demo data and the worker publish posts: moderation and crowd-service listen.
+    # `serve` subscribes in the app factory, in the process that serves (not in a supervisor).
+    if context.invoked_subcommand != "serve":
+        from community.wiring import subscribe_all
+
+        subscribe_all()
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING)
-    subscribe_all()  # imports and demo data publish posts: moderation and crowd-service listen
     try:
         app()
     except KeyboardInterrupt:

@@ -1,4 +1,5 @@
-"""Preparing the database: migrations, the demo brand, accounts."""
+"""Preparing the database: migrations, the demo brand, accounts. Each command imports what it
+runs (community.cli's docstring says why)."""
 
 from __future__ import annotations
 
@@ -7,21 +8,16 @@ from typing import Annotated
 import typer
 
 from community.cli.terminal import console, friendly_errors
-from community.core import migrate as migrations
-from community.core import service
-from community.core.auth import Passwords
-from community.core.db import make_engine, make_session_factory
 from community.core.models import Role
-from community.core.schemas import RegistrationIn
 from community.core.settings import Settings
-from community.demo import has_any_brand
-from community.demo import seed_demo as load_demo
 
 
 @friendly_errors
 def migrate_database() -> None:
     """Apply the database migrations (alembic upgrade head): says whether the database was
     created, upgraded (from which version to which) or already up to date."""
+    from community.core import migrate as migrations
+
     settings = Settings()
     console.print(migrations.upgrade(settings.sqlalchemy_url).describe())
 
@@ -33,6 +29,11 @@ def seed_demo(
     ] = False,
 ) -> None:
     """Load the demo brand (Acme) once; does nothing if the database already has a brand."""
+    from community.core.auth import Passwords
+    from community.core.db import make_engine, make_session_factory
+    from community.demo import has_any_brand
+    from community.demo import seed_demo as load_demo
+
     settings = Settings()
     engine = make_engine(settings.sqlalchemy_url)
     try:
@@ -65,6 +66,11 @@ def create_user(
     display_name: Annotated[str, typer.Option(help="Shown name")] = "",
 ) -> None:
     """Create an account (for example the first admin)."""
+    from community.core import service
+    from community.core.auth import Passwords
+    from community.core.db import make_engine, make_session_factory
+    from community.core.schemas import RegistrationIn
+
     settings = Settings()
     engine = make_engine(settings.sqlalchemy_url)
     try:

@@ -1,10 +1,11 @@
 """Bringing a community in: a Stack Exchange dump or a synthetic community, with live progress
-and a summary table."""
+and a summary table. The importer loads when a command runs (community.cli's docstring says
+why)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import (
@@ -22,14 +23,11 @@ from rich.text import Text
 
 from community.cli.search import with_search
 from community.cli.terminal import CommandError, console, friendly_errors
-from community.core.db import make_engine, make_session_factory
 from community.core.settings import Settings
-from community.importing.records import Source
-from community.importing.report import ImportReport
-from community.importing.service import Importer, ensure_forum
-from community.importing.stackexchange import StackExchangeDump
-from community.importing.synthetic.source import SyntheticSource
-from kb.search import SearchUnavailable
+
+if TYPE_CHECKING:
+    from community.importing.records import Source
+    from community.importing.report import ImportReport
 
 
 class RowsPerSecond(ProgressColumn):
@@ -70,6 +68,10 @@ def _summary_table(report: ImportReport) -> Table:
 
 
 def _run_import(source: Source, *, brand: str, forum: str, index: bool) -> ImportReport:
+    from community.core.db import make_engine, make_session_factory
+    from community.importing.service import Importer, ensure_forum
+    from kb.search import SearchUnavailable
+
     settings = Settings()
     engine = make_engine(settings.sqlalchemy_url)
     session_factory = make_session_factory(engine)
@@ -126,6 +128,8 @@ def import_stackexchange(
     index: Annotated[bool, typer.Option(help="Rebuild the brand's search indexes after")] = True,
 ) -> None:
     """Import a Stack Exchange data dump. Safe to re-run: what is already here is skipped."""
+    from community.importing.stackexchange import StackExchangeDump
+
     dump = StackExchangeDump(directory, site=site, limit=limit)
     console.print(f"checking {directory} ...")
     dump.validate()
@@ -141,4 +145,6 @@ def seed(
     index: Annotated[bool, typer.Option(help="Rebuild the brand's search indexes after")] = True,
 ) -> None:
     """Generate a synthetic community of N threads (for benchmarks beyond the real data)."""
+    from community.importing.synthetic.source import SyntheticSource
+
     _run_import(SyntheticSource(scale, seed=random_seed), brand=brand, forum=forum, index=index)

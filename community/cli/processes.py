@@ -1,6 +1,10 @@
 """The long-running processes: the web server (with its embedded worker and managed
 Meilisearch, or N production web processes: community.cli.serving), the standalone worker, and
-the managed Meilisearch on its own."""
+the managed Meilisearch on its own.
+
+Each command imports what it runs (community.cli's docstring says why): the supervisor of
+`serve --workers` never loads the site, the worker never loads the web app.
+"""
 
 from __future__ import annotations
 
@@ -8,24 +12,18 @@ import contextlib
 import signal
 import subprocess
 import threading
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
-from community.app import create_app
-from community.cli.serving import serve_processes, server_options
 from community.cli.terminal import CommandError, console, friendly_errors
-from community.core import meili
-from community.core.db import make_engine, make_session_factory
-from community.core.logs import configure_logging
-from community.core.models import Brand
 from community.core.settings import Settings
-from community.worker import Worker, start_in_background
-from kb.reindex import reindex_all
-from kb.search import SearchEngine, SearchUnavailable
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from community.core import meili
+    from kb.search import SearchEngine
 
 
 @friendly_errors
@@ -45,8 +43,18 @@ def serve(
     """Serve the site. Without MEILI_URL, also runs a managed local Meilisearch."""
     settings = Settings()
     if workers is not None:
+        from community.cli.serving import serve_processes
+
         serve_processes(settings, host, port, workers)
         return
+    import uvicorn
+
+    from community.app import create_app
+    from community.cli.serving import server_options
+    from community.core import meili
+    from community.worker import Worker, start_in_background
+    from kb.search import SearchEngine
+
     server: meili.MeiliServer | None = None
     if settings.uses_managed_meili:
         server = meili.start_managed(settings)
@@ -78,6 +86,12 @@ def serve(
 
 def _rebuild_missing_indexes(session_factory: sessionmaker[Session], search: SearchEngine) -> None:
     """A brand whose indexes are gone (new Meilisearch, lost data) is indexed before serving."""
+    from sqlalchemy import select
+
+    from community.core.models import Brand
+    from kb.reindex import reindex_all
+    from kb.search import SearchUnavailable
+
     with session_factory() as db:
         slugs = list(db.scalars(select(Brand.slug).order_by(Brand.id)))
     for slug in slugs:
@@ -97,6 +111,10 @@ def worker() -> None:
 
     Run as many as you like beside the web processes on PostgreSQL; on SQLite prefer the
     embedded worker of `community serve`."""
+    from community.core.db import make_engine, make_session_factory
+    from community.core.logs import configure_logging
+    from community.worker import Worker
+
     settings = Settings()
     configure_logging(settings)
     engine = make_engine(settings.sqlalchemy_url)
@@ -116,6 +134,8 @@ def worker() -> None:
 @friendly_errors
 def meili_status() -> None:
     """Which binary would run, its version, and whether a managed server is running."""
+    from community.core import meili
+
     settings = Settings()
     if settings.meili_url:
         healthy = meili.is_healthy(settings.meili_url)
@@ -135,6 +155,8 @@ def meili_status() -> None:
 @friendly_errors
 def meili_start() -> None:
     """Run the managed Meilisearch in the foreground until Ctrl-C."""
+    from community.core import meili
+
     settings = Settings()
     if settings.meili_url:
         raise CommandError("MEILI_URL is set: this site uses an external Meilisearch")

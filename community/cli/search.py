@@ -1,29 +1,31 @@
 """Search from the command line: rebuilding the indexes, rescoring threads, choosing a brand's
 semantic search model, seeing how many documents have their vectors, and making this site's
-least-privilege Meilisearch keys."""
+least-privilege Meilisearch keys. Each command imports what it runs (community.cli's docstring
+says why)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import httpx
 import typer
-from rich.progress import TaskID
-from sqlalchemy import select
 
 from community.cli.terminal import CommandError, console, friendly_errors, progress_bar
-from community.core import meili
-from community.core.db import begin_write, make_engine, make_session_factory
-from community.core.models import Brand
 from community.core.settings import Settings, load_or_create_secret
-from kb import search_model, vector_coverage
-from kb.reindex import reindex_all, rescore_all
-from kb.search import SearchEngine, SearchUnavailable
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
+
+    from community.core import meili
+    from kb import search_model
+    from kb.search import SearchEngine
 
 
 def with_search(settings: Settings) -> tuple[SearchEngine, meili.MeiliServer | None]:
     """The search engine to write to: MEILI_URL, else a managed server started for the command
     (unless `community serve` already runs one for this instance)."""
+    from community.core import meili
+    from kb.search import SearchEngine
+
     server = None
     if settings.uses_managed_meili:
         running = meili.managed_status(settings)
@@ -43,6 +45,10 @@ def reindex(
     brand: Annotated[str | None, typer.Option(help="Only this brand (slug)")] = None,
 ) -> None:
     """Rebuild the search indexes from the database, then swap them in (no empty moment)."""
+    from community.core.db import make_engine, make_session_factory
+    from kb.reindex import reindex_all
+    from kb.search import SearchUnavailable
+
     settings = Settings()
     engine = make_engine(settings.sqlalchemy_url)
     search, server = with_search(settings)
@@ -76,6 +82,10 @@ def keys() -> None:
     an env file: MEILI_SEARCH_KEY for the web processes (search only), MEILI_WRITE_KEY for the
     workers and indexing commands (index writes only); both reach only the indexes named
     MEILI_INDEX_PREFIX*. Running it again prints the same keys."""
+    import httpx
+
+    from community.core import meili
+
     settings = Settings()
     if not settings.meili_url or not settings.meili_master_key:
         raise CommandError(
@@ -100,6 +110,9 @@ def rescore(
     index: Annotated[bool, typer.Option(help="Rebuild the search indexes afterwards")] = True,
 ) -> None:
     """Recompute every thread's usefulness score and apply KB promotion."""
+    from community.core.db import make_engine, make_session_factory
+    from kb.reindex import rescore_all
+
     settings = Settings()
     engine = make_engine(settings.sqlalchemy_url)
     try:
@@ -132,6 +145,8 @@ HTTP_OPTIONS = (
 def _http_fields(
     pairs: list[str], authorization: str | None, clear: bool
 ) -> search_model.HttpFields:
+    from kb import search_model
+
     values: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -205,6 +220,12 @@ def search_model_command(
 ) -> None:
     """Show or choose a brand's semantic search model, checked like the admin page; the
     worker then updates the brand's indexes and computes the documents' vectors."""
+    from sqlalchemy import select
+
+    from community.core.db import begin_write, make_engine, make_session_factory
+    from community.core.models import Brand
+    from kb import search_model
+
     settings = Settings()
     engine = make_engine(settings.sqlalchemy_url)
     try:
@@ -239,6 +260,12 @@ def search_model_command(
 @friendly_errors
 def vectors_status() -> None:
     """How many of each brand's documents have their vectors (semantic search)."""
+    from sqlalchemy import select
+
+    from community.core.db import make_engine, make_session_factory
+    from community.core.models import Brand
+    from kb import vector_coverage
+
     settings = Settings()
     engine = make_engine(settings.sqlalchemy_url)
     try:

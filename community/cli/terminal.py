@@ -1,5 +1,5 @@
 """What every command shares: the error console, the one-line `error: ...` for expected failures
-(exit 1), and the progress bar."""
+(exit 1), and the progress bar. Light to import (community.cli's docstring says why)."""
 
 from __future__ import annotations
 
@@ -17,12 +17,6 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
-
-from community.core import meili
-from community.core.errors import FormErrors
-from community.importing.service import ImportRefused
-from community.importing.stackexchange import DumpError
 
 console = Console(stderr=True)
 P = ParamSpec("P")
@@ -45,18 +39,34 @@ def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
             return command(*args, **kwargs)
         except CommandError as exc:
             raise _fail(str(exc)) from None
-        except meili.MeiliUnavailable as exc:
-            raise _fail(str(exc)) from None
-        except (DumpError, ImportRefused) as exc:
-            raise _fail(str(exc)) from None
-        except FormErrors as exc:
-            raise _fail("; ".join(f"{k}: {v}" for k, v in exc.errors.items())) from None
-        except OperationalError as exc:
-            raise _fail(f"cannot reach the database: {exc.orig}") from None
-        except SQLAlchemyError as exc:
-            raise _fail(f"database error: {exc}") from None
+        except Exception as exc:
+            message = _expected_failure(exc)
+            if message is None:
+                raise
+            raise _fail(message) from None
 
     return wrapper
+
+
+def _expected_failure(exc: Exception) -> str | None:
+    """The line to print for a failure the person at the terminal can act on, else None. The
+    classes are imported once a command has failed, not with the CLI."""
+    from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+    from community.core import meili
+    from community.core.errors import FormErrors
+    from community.importing.service import ImportRefused
+    from community.importing.stackexchange import DumpError
+
+    if isinstance(exc, meili.MeiliUnavailable | DumpError | ImportRefused):
+        return str(exc)
+    if isinstance(exc, FormErrors):
+        return "; ".join(f"{k}: {v}" for k, v in exc.errors.items())
+    if isinstance(exc, OperationalError):
+        return f"cannot reach the database: {exc.orig}"
+    if isinstance(exc, SQLAlchemyError):
+        return f"database error: {exc}"
+    return None
 
 
 def progress_bar() -> Progress:

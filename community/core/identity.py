@@ -3,6 +3,10 @@
 Usernames follow RFC 8265 (PRECIS UsernameCaseMapped) for the unique key, so look-alikes such as
 full-width "ＪＯＨＮ" and "john" collide, and UTS #39 mixed-script detection, so "аdmin" (with a
 Cyrillic "а") is refused rather than impersonating "admin".
+
+The look-alike tables (confusable_homoglyphs, ~6 MiB) and the password strength estimator
+(zxcvbn's word lists, ~12 MiB) load on first use, not on import: a web process carries them
+only once it has checked a username or a new password.
 """
 
 from __future__ import annotations
@@ -11,9 +15,7 @@ import re
 import unicodedata
 
 import precis_i18n
-from confusable_homoglyphs import confusables
 from email_validator import EmailNotValidError, validate_email
-from zxcvbn import zxcvbn
 
 from community.core.i18n import gettext as _
 
@@ -87,6 +89,8 @@ def normalise_username(raw: str) -> tuple[str, str]:
         )
     if not key[0].isalnum():
         raise IdentityError(_("Usernames start with a letter or a digit."))
+    from confusable_homoglyphs import confusables
+
     if confusables.is_dangerous(key):
         raise IdentityError(_("Usernames may not mix look-alike letters from different alphabets."))
     if key in RESERVED_USERNAMES:
@@ -124,6 +128,8 @@ def check_password_policy(password: str, *, user_inputs: list[str] | None = None
         raise IdentityError(
             _("Passwords are at most %(max)d characters long.") % {"max": PASSWORD_MAX}
         )
+    from zxcvbn import zxcvbn
+
     strength = zxcvbn(password[:_STRENGTH_SAMPLE], user_inputs=user_inputs or [])
     if strength["score"] < PASSWORD_MIN_STRENGTH:
         raise IdentityError(

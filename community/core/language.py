@@ -11,6 +11,9 @@ Measured on the three Stack Exchange dumps (1,802 English questions), 5,000 synt
 (20% Spanish) and the demo threads (`bench/bench_language.py`): no question is moved to the wrong
 language at any threshold from 0.9 up. At 0.99 and 30 letters the title alone settles 86% of
 them, the title and 60 characters of body all but 4 of 6,820, the title and the body's start all.
+
+The detector (py3langid, numpy and the model's ~45 MiB of tables) loads on the first detection,
+not on import: a web process that serves pages and no new question never carries it.
 """
 
 from __future__ import annotations
@@ -21,9 +24,6 @@ from functools import cache
 from typing import Protocol, cast
 
 import nh3
-import numpy as np
-from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
-from py3langid.modelio import load_model
 
 from community.core.i18n import SUPPORTED_LOCALES
 
@@ -52,6 +52,10 @@ def _identifier() -> _Classifier:
     Built from our languages' columns alone: `set_languages` would keep the 142 languages'
     table (27 MiB) beside them in every process for nothing.
     """
+    import numpy as np
+    from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
+    from py3langid.modelio import load_model
+
     ptc, pc, classes, nextmove, row, output = load_model(MODEL_DIR / MODEL_FILE)
     ours = [index for index, label in enumerate(classes) if label in SUPPORTED_LOCALES]
     identifier = LanguageIdentifier(

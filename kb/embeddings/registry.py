@@ -1,20 +1,26 @@
 """Embedders by name ("use-multilingual", "minilm", "http"), built from per-brand options, and
 one instance per name and options per process: a model's weights are read once and its query
-cache is shared by every request."""
+cache is shared by every request.
+
+Light to import: the embedders and numpy load when one is first created, so a process that
+never embeds (a web process with semantic search off) never loads them."""
 
 from __future__ import annotations
 
 import json
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from kb.embeddings.base import Embedder, EmbedderConfigError
-from kb.embeddings.cache import CachingEmbedder
+from kb.embeddings.errors import EmbedderConfigError
 
-EmbedderFactory = Callable[[Mapping[str, Any]], Embedder]
+if TYPE_CHECKING:
+    from kb.embeddings.base import Embedder
+    from kb.embeddings.cache import CachingEmbedder
+
+EmbedderFactory = Callable[[Mapping[str, Any]], "Embedder"]
 
 
 class LocalModelOptions(BaseModel):
@@ -57,6 +63,8 @@ def create_embedder(name: str, options: Mapping[str, Any] | None = None) -> Embe
 def get_embedder(name: str, options: Mapping[str, Any] | None = None) -> CachingEmbedder:
     """The process's embedder for `name` and `options`, with its query cache; the model loads
     on first use."""
+    from kb.embeddings.cache import CachingEmbedder  # numpy: only where embedding happens
+
     key = (name, json.dumps(dict(options or {}), sort_keys=True, default=str))
     with _lock:
         embedder = _instances.get(key)

@@ -23,13 +23,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
 from community.core import netguard, tls
-from kb.embeddings.base import (
-    EmbedderTimeout,
-    EmbedderUnavailable,
-    Vectors,
-    no_vectors,
-    normalise_rows,
-)
+from kb.embeddings.base import Vectors, no_vectors, normalise_rows
+from kb.embeddings.errors import EmbedderTimeout, EmbedderUnavailable
 
 DEFAULT_RESPONSE_PATHS = {"texts": "embeddings", "openai": "data.*.embedding"}
 # The longest a number in a JSON vector takes ("-0.0123456789012345678,"): bounds the answer

@@ -10,12 +10,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from kb.embeddings.base import (
-    EmbedderUnavailable,
     LoadOnce,
     Vectors,
     no_vectors,
     normalise_rows,
 )
+from kb.embeddings.errors import EmbedderUnavailable
 
 
 class UseMultilingual:

@@ -86,6 +86,17 @@ def test_memory_store_drops_an_entry_past_its_time() -> None:
     assert len(store) == 0
 
 
+def test_memory_store_lets_expired_pages_go_as_new_ones_come() -> None:
+    """Pages nobody asks for again do not stay until the bounds push them out."""
+    store = MemoryStore()
+    for key in ("a", "b", "c"):
+        store.put(key, _entry(0), ttl=0.0)
+    store.put("fresh", _entry(0), ttl=5.0)
+    assert len(store) == 1
+    assert store.bytes == _entry(0).size()
+    assert store.lookup("fresh")[1] is not None
+
+
 def test_web_processes_share_entries_and_writes_through_redis() -> None:
     prefix = f"t{uuid.uuid4().hex[:10]}"
     one, other = (RedisStore(REDIS_URL, prefix, ttl=5.0) for _ in range(2))

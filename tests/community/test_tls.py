@@ -9,7 +9,7 @@ import pytest
 
 from community.core import tls
 from community.core.settings import Settings
-from kb.embeddings import HttpEmbedder, HttpEmbedderConfig
+from kb.embeddings.remote import HttpEmbedder, HttpEmbedderConfig
 from kb.search import SearchEngine
 
 

@@ -19,21 +19,19 @@ import numpy as np
 import pytest
 
 from kb.embeddings import (
-    CachingEmbedder,
-    Embedder,
     EmbedderConfigError,
     EmbedderTimeout,
     EmbedderUnavailable,
-    HttpEmbedder,
-    HttpEmbedderConfig,
-    MiniLM,
-    UseMultilingual,
     create_embedder,
     document_text,
     get_embedder,
 )
-from kb.embeddings.base import LoadOnce
+from kb.embeddings.base import Embedder, LoadOnce
+from kb.embeddings.cache import CachingEmbedder
+from kb.embeddings.minilm import MiniLM
+from kb.embeddings.remote import HttpEmbedder, HttpEmbedderConfig
 from kb.embeddings.text import shorten
+from kb.embeddings.use import UseMultilingual
 from tests.conftest import loopback_http_server
 
 MODEL_NAMES = ["use-multilingual", "minilm"]
