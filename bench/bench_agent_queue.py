@@ -55,27 +55,30 @@ UPDATE threads SET
   interaction_type = (ARRAY['question','problem','complaint','suggestion','praise'])[1 + id % 5],
   locale = CASE WHEN id % 7 = 0 THEN 'es' ELSE 'en' END
 WHERE id % 25 = 3 OR id % 5 = 1;
-WITH picked AS (
-  SELECT t.id, f.brand_id, t.created_at,
-         CASE WHEN t.id % 20 < 12 THEN 'open' WHEN t.id % 20 < 15 THEN 'claimed'
-              WHEN t.id % 20 < 17 THEN 'answered' WHEN t.id % 20 < 19 THEN 'waiting'
-              ELSE 'handed_off' END AS status,
-         now() + make_interval(mins => ((t.id * 7) % 960 - 180)::int) AS due
+WITH numbered AS (  -- n: the item's number among those escalated, what the mix follows
+  SELECT t.id, t.id / 25 AS n, f.brand_id
   FROM threads t JOIN forums f ON f.id = t.forum_id
   WHERE t.visibility = 'visible' AND t.id % 25 = 3
+), picked AS (
+  SELECT id, n, brand_id,
+         CASE WHEN n % 20 < 12 THEN 'open' WHEN n % 20 < 15 THEN 'claimed'
+              WHEN n % 20 < 17 THEN 'answered' WHEN n % 20 < 19 THEN 'waiting'
+              ELSE 'handed_off' END AS status,
+         now() + make_interval(mins => ((n * 7) % 960 - 180)::int) AS due
+  FROM numbered
 )
 INSERT INTO escalations (thread_id, brand_id, reason, priority, status, assigned_agent_id,
                          first_response_due_at, resolution_due_at, claimed_at,
                          first_response_at, waiting_since, paused_seconds, created_at,
                          updated_at)
-SELECT id, brand_id, 'no_response', (ARRAY['P1','P2','P3','P4'])[1 + id % 4], status,
-       CASE WHEN status = 'open' THEN NULL WHEN id % 3 = 0 THEN :agent
+SELECT id, brand_id, 'no_response', (ARRAY['P1','P2','P3','P4'])[1 + n % 4], status,
+       CASE WHEN status = 'open' THEN NULL WHEN n % 3 = 0 THEN :agent
             ELSE (SELECT min(u.id) FROM users u WHERE u.role = 'agent') END,
        due, due + interval '1 day',
        CASE WHEN status = 'open' THEN NULL ELSE due - interval '1 hour' END,
        CASE WHEN status IN ('open', 'claimed') THEN NULL ELSE due - interval '30 minutes' END,
-       CASE WHEN status = 'waiting' THEN now() - make_interval(mins => (id % 600)::int) END,
-       CASE WHEN status IN ('answered', 'waiting') THEN (id % 5) * 600 ELSE 0 END,
+       CASE WHEN status = 'waiting' THEN now() - make_interval(mins => (n % 600)::int) END,
+       CASE WHEN status IN ('answered', 'waiting') THEN (n % 5) * 600 ELSE 0 END,
        due - interval '4 hours', due - interval '4 hours'
 FROM picked;
 INSERT INTO escalations (thread_id, brand_id, reason, priority, status, first_response_due_at,
