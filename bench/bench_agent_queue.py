@@ -8,12 +8,17 @@ from 3 hours ago to 13 hours ahead, so a good share is overdue; some held by the
 signed in) and one thread in 5 a resolved one (the history a queue must not read). Then times
 the page in-process (Starlette's TestClient, as bench_qa.py does): the whole page, its htmx
 refresh, the "mine" and "overdue" tabs, a filter, and a later page. Prints the server time
-(median, p90, max), the statements, the database time and the size of each response.
+(median, p90, max), the CPU time, the statements, the database time and the size of
+each response.
 
     .venv/bin/python bench/bench_agent_queue.py                # about a minute on 2 cores
     .venv/bin/python bench/bench_agent_queue.py --explain      # and EXPLAIN ANALYZE each query
     .venv/bin/python bench/bench_agent_queue.py --keep         # keep the database; then
     .venv/bin/python bench/bench_agent_queue.py --reuse NAME   # time it again (migrated first)
+
+To time another checkout's code (before a change), put it first on the path:
+`PYTHONPATH=/path/to/checkout .venv/bin/python bench/bench_agent_queue.py`; the seeding fills
+`escalations.queue_due_at` only where the schema has it.
 """
 
 from __future__ import annotations
@@ -170,6 +175,7 @@ class Case:
     params: dict[str, str]
     htmx: bool = False
     server_ms: list[float] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)
     db_ms: list[float] = field(default_factory=list)
     statements: list[int] = field(default_factory=list)
     kilobytes: float = 0.0
@@ -211,18 +217,25 @@ def measure(database: PostgresDatabase, options: Options) -> list[Case]:
             if signed_in.status_code != 303:
                 raise RuntimeError(f"login failed ({signed_in.status_code})")
             measured = cases()
-            for case in measured:
-                headers = {"HX-Request": "true"} if case.htmx else {}
-                for number in range(options.warmup + options.requests):
+            # Round by round, one request of each case, so that a change in the machine's load
+            # (2 shared cores) weighs on every case alike.
+            for number in range(options.warmup + options.requests):
+                for case in measured:
+                    headers = {"HX-Request": "true"} if case.htmx else {}
                     statements, seconds = meter.statements, meter.seconds
+                    cpu = time.process_time()
                     response = client.get(f"/b/{brand}/agent", params=case.params, headers=headers)
+                    cpu = time.process_time() - cpu
                     bench_qa._expect_ok(case.name, response)
                     if number >= options.warmup:
                         case.server_ms.append(timer.last * 1000)
+                        case.cpu_ms.append(cpu * 1000)
                         case.db_ms.append((meter.seconds - seconds) * 1000)
                         case.statements.append(meter.statements - statements)
-                case.kilobytes = len(response.content) / 1024
-                case.rows = response.text.count('id="escalation-')
+                    case.kilobytes = len(response.content) / 1024
+                    case.rows = response.text.count('id="escalation-')
+            for case in measured:
+                headers = {"HX-Request": "true"} if case.htmx else {}
                 if options.explain:
                     meter.captured = []
                     client.get(f"/b/{brand}/agent", params=case.params, headers=headers)
@@ -234,7 +247,8 @@ def measure(database: PostgresDatabase, options: Options) -> list[Case]:
 
 def report(measured: list[Case], calibration: tuple[float, float]) -> None:
     table = Table(title="GET /b/{brand}/agent, server time in ms (warm-up excluded)")
-    for heading in ("case", "n", "median", "p90", "max", "DB median", "SQL", "rows", "KB"):
+    headings = ("case", "n", "median", "p90", "max", "CPU median", "DB median", "SQL", "rows", "KB")
+    for heading in headings:
         table.add_column(heading, justify="left" if heading == "case" else "right")
     for case in measured:
         table.add_row(
@@ -243,6 +257,7 @@ def report(measured: list[Case], calibration: tuple[float, float]) -> None:
             f"{statistics.median(case.server_ms):.1f}",
             f"{percentile(case.server_ms, 90):.1f}",
             f"{max(case.server_ms):.1f}",
+            f"{statistics.median(case.cpu_ms):.1f}",
             f"{statistics.median(case.db_ms):.1f}",
             bench_qa._count(case.statements),
             str(case.rows),
@@ -250,9 +265,10 @@ def report(measured: list[Case], calibration: tuple[float, float]) -> None:
         )
     console.print(table)
     console.print(
-        "[dim]server = time inside the ASGI app (request in to last byte out); DB = time inside "
-        "cursor.execute; SQL = statements per request; rows = queue rows on the page; KB = "
-        "response size.[/dim]"
+        "[dim]server = time inside the ASGI app (request in to last byte out); CPU = CPU time of "
+        "this process per request (the app and the test client; less swayed than the server time "
+        "by other processes on a shared machine); DB = time inside cursor.execute; SQL = "
+        "statements per request; rows = queue rows on the page; KB = response size.[/dim]"
     )
     console.print(
         f"Machine speed check (lower is faster): {calibration[0]:.0f} ms before timing, "
