@@ -180,22 +180,24 @@ def _statuses(statuses: frozenset[EscalationStatus]) -> list[ColumnElement[bool]
     return [Escalation.status.in_(sorted(statuses))]
 
 
-def _uses_thread(filters: QueueFilters) -> bool:
-    return bool(filters.forum or filters.interaction_type or filters.language)
-
-
 def _filtered(brand: Brand, filters: QueueFilters) -> list[ColumnElement[bool]]:
-    """The filters but the scope (a caller selecting by thread joins Thread)."""
+    """The filters but the scope and the statuses."""
     conditions: list[ColumnElement[bool]] = []
     if filters.priority is not None:
         conditions.append(Escalation.priority == filters.priority)
+    on_thread: list[ColumnElement[bool]] = []
     if filters.forum:
         forum_id = select(Forum.id).where(Forum.brand_id == brand.id, Forum.slug == filters.forum)
-        conditions.append(Thread.forum_id == forum_id.scalar_subquery())
+        on_thread.append(Thread.forum_id == forum_id.scalar_subquery())
     if filters.interaction_type:
-        conditions.append(Thread.interaction_type == filters.interaction_type)
+        on_thread.append(Thread.interaction_type == filters.interaction_type)
     if filters.language:
-        conditions.append(Thread.locale == filters.language)
+        on_thread.append(Thread.locale == filters.language)
+    if on_thread:
+        # One look-up of each escalation's thread by its key (a subquery PostgreSQL keeps per
+        # row): joining the threads instead read every thread of the forum to find a few.
+        matched = select(and_(*on_thread)).where(Thread.id == Escalation.thread_id)
+        conditions.append(matched.scalar_subquery().is_(true()))
     return conditions
 
 
@@ -218,48 +220,47 @@ def _number(condition: ColumnElement[bool]) -> ColumnElement[int]:
 def queue_counts(
     db: Session, viewer: User, brand: Brand, filters: QueueFilters, *, now: datetime
 ) -> QueueCounts:
-    """The whole queue's figures and each tab's count under `filters`: one grouped count."""
+    """The whole queue's figures and each tab's count under `filters`: one grouped count, by
+    status and by whether the escalation matches the filters."""
     chosen = and_(true(), *_filtered(brand, filters))
     if filters.statuses != ACTIVE_STATUSES:
         chosen = and_(chosen, Escalation.status.in_(sorted(filters.statuses)))
-    mine, unclaimed = (_in_scope(scope, viewer, now) for scope in ("mine", "unclaimed"))
     late = queue_sql.overdue(now)
+    mine, unclaimed = (_in_scope(scope, viewer, now) for scope in ("mine", "unclaimed"))
     statement = (
         select(
             Escalation.status,
+            chosen.label("chosen"),
             func.count(),
             _number(late),
             _number(mine),
             _number(and_(late, mine)),
             _number(unclaimed),
-            *(_number(and_(chosen, _in_scope(scope, viewer, now))) for scope in QUEUE_SCOPES),
         )
         .where(
             Escalation.brand_id == brand.id,
             *_statuses(filters.statuses | ACTIVE_STATUSES),
             queue_sql.on_visible_thread(),
         )
-        .group_by(Escalation.status)
+        .group_by(Escalation.status, "chosen")
     )
-    if _uses_thread(filters):
-        statement = statement.join(Thread, Thread.id == Escalation.thread_id)
     per_state = dict.fromkeys((state.value for state in COUNTED_STATES), 0)
     figures = [0, 0, 0, 0]  # overdue, mine, overdue and mine, unclaimed
     tabs = dict.fromkeys(QUEUE_SCOPES, 0)
-    for status, count, *numbers in db.execute(statement):
+    for status, matches, count, *numbers in db.execute(statement):
         if EscalationStatus(status) in ACTIVE_STATUSES:
             per_state[EscalationStatus(status).value] += int(count)
-            figures = [total + int(number) for total, number in zip(figures, numbers, strict=False)]
-        for scope, number in zip(QUEUE_SCOPES, numbers[4:], strict=True):
-            tabs[scope] += int(number)
-    overdue, held, overdue_held, free = figures
-    return QueueCounts(
-        workload=Workload(
-            per_state=per_state, overdue=overdue, mine=held, overdue_mine=overdue_held,
-            unclaimed=free,
-        ),
-        tabs=tabs,
+            figures = [total + int(number) for total, number in zip(figures, numbers, strict=True)]
+        if matches:
+            late_ones, held, _late_held, free = (int(number) for number in numbers)
+            for scope, number in zip(QUEUE_SCOPES, (count, held, free, late_ones), strict=True):
+                tabs[scope] += int(number)
+    overdue, mine_total, overdue_mine, free_total = figures
+    workload = Workload(
+        per_state=per_state, overdue=overdue, mine=mine_total, overdue_mine=overdue_mine,
+        unclaimed=free_total,
     )  # fmt: skip
+    return QueueCounts(workload=workload, tabs=tabs)
 
 
 def _ordered(
@@ -276,8 +277,6 @@ def _ordered(
         _in_scope(filters.scope, viewer, now, paused=paused),
         *_filtered(brand, filters),
     )
-    if _uses_thread(filters):
-        statement = statement.join(Thread, Thread.id == Escalation.thread_id)
     # Items whose clock runs are read in the index's order; the waiting ones are sorted.
     order = (Escalation.queue_due_at,) if not paused else (left,)
     branch = statement.order_by(*order, Escalation.priority, Escalation.id).limit(rows)
