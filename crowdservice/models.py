@@ -260,7 +260,18 @@ class SLABreach(Base):
     response or resolution finally comes."""
 
     __tablename__ = "sla_breaches"
-    __table_args__ = (Index("uq_sla_breaches_kind", "escalation_id", "kind", unique=True),)
+    __table_args__ = (
+        Index("uq_sla_breaches_kind", "escalation_id", "kind", unique=True),
+        # The targets missed and not met yet (/metrics counts them at every scrape): a few among
+        # every breach ever recorded.
+        Index(
+            "ix_sla_breaches_open",
+            "kind",
+            "priority",
+            postgresql_where=text("met_at IS NULL"),
+            sqlite_where=text("met_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
     escalation_id: Mapped[int] = mapped_column(ForeignKey("escalations.id", ondelete="CASCADE"))
