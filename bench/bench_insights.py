@@ -64,12 +64,13 @@ UPDATE threads SET
 UPDATE threads SET first_response_due_at = created_at + make_interval(mins =>
   CASE priority WHEN 'P1' THEN 10 WHEN 'P2' THEN 15 WHEN 'P3' THEN 240 ELSE 1440 END);
 INSERT INTO escalations (thread_id, brand_id, reason, priority, status, first_response_due_at,
-                         resolution_due_at, created_at, updated_at, paused_seconds,
-                         resolved_at, resolution)
+                         resolution_due_at, queue_due_at, created_at, updated_at,
+                         paused_seconds, resolved_at, resolution)
 SELECT t.id, f.brand_id, 'no_response', t.priority,
        CASE WHEN t.id % 100 = 0 THEN 'open' ELSE 'resolved' END,
        t.first_response_due_at, t.first_response_due_at + interval '1 day',
-       t.first_response_due_at, t.first_response_due_at, (t.id % 5) * 60,
+       t.first_response_due_at, t.first_response_due_at, t.first_response_due_at,
+       (t.id % 5) * 60,
        CASE WHEN t.id % 100 = 0 THEN NULL
             ELSE t.first_response_due_at + make_interval(mins => (30 + t.id % 600)::int) END,
        CASE WHEN t.id % 100 = 0 THEN NULL WHEN t.id % 3 = 0 THEN 'community' ELSE 'agent' END

@@ -51,11 +51,11 @@ LIMIT %(articles)s
 """
 ESCALATIONS = """
 INSERT INTO escalations (thread_id, brand_id, reason, priority, status, first_response_due_at,
-                         resolution_due_at, paused_seconds, created_at, updated_at)
+                         resolution_due_at, queue_due_at, paused_seconds, created_at, updated_at)
 SELECT t.id, f.brand_id, 'no_response',
        (ARRAY['P1','P2','P3','P4'])[1 + t.id % 4], 'open',
        now() + make_interval(hours => (2 + t.id % 48)::int), now() + make_interval(days => 3),
-       0, now(), now()
+       now() + make_interval(hours => (2 + t.id % 48)::int), 0, now(), now()
 FROM threads t JOIN forums f ON f.id = t.forum_id
 WHERE t.visibility = 'visible' AND t.id % 50 = 7 AND t.accepted_post_id IS NULL
 """

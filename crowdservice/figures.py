@@ -22,55 +22,14 @@ from datetime import datetime
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from community.core.models import Brand, Thread, User, Visibility
-from crowdservice.agent.access import ACTIVE_STATUSES
-from crowdservice.agent.clocks import seconds_left
-from crowdservice.agent.queries import COUNTED_STATES
+from community.core.models import Brand, User
+from crowdservice.agent.queue_listing import QueueFilters, Workload, queue_counts
 from crowdservice.models import Escalation, EscalationStatus, Priority, SLABreach
 
 
-@dataclass(frozen=True, slots=True)
-class Workload:
-    """Right now, in one brand's queue: the active escalations on visible threads."""
-
-    per_state: dict[str, int]
-    overdue: int
-    mine: int
-    overdue_mine: int
-    unclaimed: int
-
-    @property
-    def total(self) -> int:
-        return sum(self.per_state.values())
-
-
 def workload(db: Session, viewer: User, brand: Brand, *, now: datetime) -> Workload:
-    rows = db.scalars(
-        select(Escalation)
-        .join(Thread, Thread.id == Escalation.thread_id)
-        .where(
-            Escalation.brand_id == brand.id,
-            Escalation.status.in_(list(ACTIVE_STATUSES)),
-            Thread.visibility == Visibility.VISIBLE,
-        )
-    ).all()
-    per_state = dict.fromkeys((state.value for state in COUNTED_STATES), 0)
-    overdue = mine = overdue_mine = unclaimed = 0
-    for escalation in rows:
-        late = seconds_left(escalation, now) < 0  # as the queue's rows and "overdue" filter
-        held = escalation.assigned_agent_id == viewer.id
-        per_state[escalation.status.value] = per_state.get(escalation.status.value, 0) + 1
-        overdue += late
-        mine += held
-        overdue_mine += late and held
-        unclaimed += escalation.assigned_agent_id is None
-    return Workload(
-        per_state=per_state,
-        overdue=overdue,
-        mine=mine,
-        overdue_mine=overdue_mine,
-        unclaimed=unclaimed,
-    )
+    """The whole queue's figures, as the queue's heading counts them (one grouped count)."""
+    return queue_counts(db, viewer, brand, QueueFilters(), now=now).workload
 
 
 @dataclass(frozen=True, slots=True)

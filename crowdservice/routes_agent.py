@@ -48,10 +48,11 @@ def queue_page(request: Request, db: SessionDep, user: Agent, brand_slug: str) -
         {
             "brand": brand,
             "listing": listing,
-            "workload": figures.workload(db, user, brand, now=now),
+            "workload": listing.counts.workload,
             "filters": filters,
             "forums": forums,
-            "query": request.url.query,
+            # The htmx refresh asks for the page shown, with the same filters.
+            "query": filters.query(page=listing.page),
             "states": [status.value for status in EscalationStatus],
         },
         block="queue",

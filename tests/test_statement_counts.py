@@ -24,6 +24,7 @@ from community.core.db import make_session_factory
 from community.core.models import Post, PostComment, Role, Thread, User
 from community.core.settings import Settings
 from community.worker import Worker
+from crowdservice import agent
 from moderation import queue
 from moderation.models import FlagReason
 from tests.conftest import PASSWORD, QA, csrf_token, drain, log_in, make_settings
@@ -170,6 +171,25 @@ def test_agent_queue(
             escalated(db, qa, asker, f"No signal since Monday for {asker.username}")
 
     _same_for_few_and_many(browser, engine, "/b/acme/agent", add)
+
+
+def test_agent_queue_longer_than_a_page_costs_the_same_within_the_budget(
+    browser: TestClient, engine: Engine, db: Session, qa: QA, make_user: UserFactory
+) -> None:
+    """A page of the queue and its counts, whatever the queue's length: the counts are one
+    grouped statement and the page one more, never a row per escalation."""
+    _signed_in(browser, make_user, Role.AGENT)
+    made = 0
+    counted: dict[int, list[int]] = {}
+    for size in (FEW, agent.PAGE_SIZE + 10):
+        for asker in _members(make_user, size - made):
+            escalated(db, qa, asker, f"No signal since Monday for {asker.username}")
+        made = size
+        for path in ("/b/acme/agent", "/b/acme/agent?page=2", "/b/acme/agent?scope=breached"):
+            _within_budget(browser, engine, path, f"an agent, {size} escalations:")
+        pages = ("/b/acme/agent", "/b/acme/agent?page=2")
+        counted[size] = [len(_statements(browser, engine, path)) for path in pages]
+    assert counted[FEW] == counted[agent.PAGE_SIZE + 10]
 
 
 def test_moderation_queue(

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -260,6 +261,14 @@ class Thread(Base):
         Index("ix_threads_forum_listing", "forum_id", "visibility", "last_activity_at", "id"),
         Index("ix_threads_forum_newest", "forum_id", "visibility", "created_at", "id"),
         Index("ix_threads_forum_top", "forum_id", "visibility", "score", "id"),
+        # The few threads not shown (pending, hidden, deleted): "on a visible thread" is then
+        # checked against these, not by reading every visible thread (the agent queue).
+        Index(
+            "ix_threads_not_visible",
+            "id",
+            postgresql_where=text("visibility <> 'visible'"),
+            sqlite_where=text("visibility <> 'visible'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)

@@ -10,7 +10,8 @@ and an agent's own figures are in crowdservice/figures.py).
 - `actions`: claim, release, reassign, respond, ask for details; `links`: answer with a link to
   a KB entry or a solved thread; `handoff`: hand off, return, resolve, and what the helpdesk
   receives;
-- `queries`: the queue, one item's context and similar entries;
+- `queue_listing`: the queue, a page at a time, and its counts (`queue_sql`: its clock in SQL);
+- `queries`: one item's context and similar entries;
 - `dispatch`: the table from an action's name in the URL to the action and its message.
 
 Every state change is a `do_*`-style action: it checks who may do it, changes the rows, writes
@@ -30,13 +31,26 @@ from crowdservice.agent.dispatch import (
 )
 from crowdservice.agent.handoff import context_payload, hand_off, resolve, return_to_community
 from crowdservice.agent.links import link_answer
-from crowdservice.agent.queries import QueueFilters, item_context, queue, similar_entries
+from crowdservice.agent.queries import item_context, similar_entries
+from crowdservice.agent.queue_listing import (
+    PAGE_SIZE,
+    QueueCounts,
+    QueueFilters,
+    QueueListing,
+    Workload,
+    queue,
+    queue_counts,
+)
 
 __all__ = [
     "ACTION_HANDLERS",
     "ACTIVE_STATUSES",
+    "PAGE_SIZE",
     "ActionForm",
+    "QueueCounts",
     "QueueFilters",
+    "QueueListing",
+    "Workload",
     "access_escalation",
     "ask_details",
     "assignable_agents",
@@ -47,6 +61,7 @@ __all__ = [
     "link_answer",
     "perform",
     "queue",
+    "queue_counts",
     "reassign",
     "release",
     "require_known_action",

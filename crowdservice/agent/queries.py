@@ -1,11 +1,11 @@
-"""What the workspace shows: the queue of escalations, the most urgent first, and the whole
-context of one item with similar KB entries and solved threads (the queue's counts and an
-agent's own figures are in crowdservice/figures.py)."""
+"""What the workspace shows of one item: its whole context, with similar KB entries and solved
+threads (the queue is crowdservice/agent/queue_listing.py, an agent's own figures
+crowdservice/figures.py)."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -13,16 +13,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from community.core.clock import utcnow
-from community.core.models import Brand, Forum, Post, Thread, User, Visibility
-from community.core.policy import ensure_agent
+from community.core.models import Post, Thread, User
 from crowdservice import explain, triage
-from crowdservice.agent.access import ACTIVE_STATUSES
 from crowdservice.agent.clocks import due_that_matters, resolution_due, seconds_left
 from crowdservice.models import (
     BreachKind,
     Escalation,
-    EscalationStatus,
-    Priority,
     Segment,
     TriageResult,
 )
@@ -30,7 +26,6 @@ from kb import suggestions
 from kb.search import SearchEngine, SearchUnavailable
 from kb.search_queries import STOP_WORDS
 
-QUEUE_LIMIT = 200
 RECENT_THREADS = 10
 EARLIER_ESCALATIONS = 20
 # Words of a title that make a search query (similar_entries).
@@ -55,154 +50,6 @@ def earlier_escalations(db: Session, escalation: Escalation) -> list[Escalation]
             .limit(EARLIER_ESCALATIONS)
         )
     )
-
-
-# --- the queue -------------------------------------------------------------------------------
-
-QUEUE_SCOPES = ("all", "mine", "unclaimed", "breached")
-COUNTED_STATES = (
-    EscalationStatus.OPEN,
-    EscalationStatus.CLAIMED,
-    EscalationStatus.ANSWERED,
-    EscalationStatus.WAITING,
-    EscalationStatus.HANDED_OFF,
-)
-
-
-@dataclass
-class QueueFilters:
-    """What the queue shows. Unknown values from a query string are dropped by from_params, so
-    a hand-edited URL never fails."""
-
-    priority: Priority | None = None
-    forum: str | None = None  # forum slug
-    interaction_type: str | None = None
-    language: str | None = None
-    scope: str = "all"  # "all" | "mine" | "unclaimed" | "breached"
-    statuses: frozenset[EscalationStatus] = field(default_factory=lambda: ACTIVE_STATUSES)
-
-    @classmethod
-    def from_params(cls, params: dict[str, str]) -> QueueFilters:
-        priority = params.get("priority") or ""
-        scope = params.get("scope") or "all"
-        wanted = {value for value in (params.get("status") or "").split(",") if value}
-        statuses = frozenset(
-            EscalationStatus(value)
-            for value in wanted
-            if value in EscalationStatus._value2member_map_
-        )
-        return cls(
-            priority=Priority(priority) if priority in Priority._value2member_map_ else None,
-            forum=(params.get("forum") or "")[:60] or None,
-            interaction_type=(params.get("type") or "")[:30] or None,
-            language=(params.get("language") or "")[:8] or None,
-            scope=scope if scope in QUEUE_SCOPES else "all",
-            statuses=statuses or ACTIVE_STATUSES,
-        )
-
-
-@dataclass
-class QueueItem:
-    escalation: Escalation
-    thread_id: int
-    title: str
-    forum_slug: str
-    forum_name: str
-    priority: Priority
-    interaction_type: str | None
-    language: str
-    status: EscalationStatus
-    reason: str
-    assignee: User | None
-    due_kind: BreachKind
-    due_at: datetime
-    seconds_left: int
-
-    @property
-    def breached(self) -> bool:
-        return self.seconds_left < 0
-
-
-@dataclass
-class QueueListing:
-    """The items matching the filters; the queue's counts come from figures.workload."""
-
-    items: list[QueueItem]
-    total: int  # items matching the filters (items holds at most QUEUE_LIMIT)
-
-
-def queue(
-    db: Session, viewer: User, brand: Brand, filters: QueueFilters, *, now: datetime
-) -> QueueListing:
-    """The brand's escalations on threads still visible, the most urgent first: ordered by the
-    due time that matters now (first response, then resolution with pauses added)."""
-    ensure_agent(viewer)
-    rows = list(
-        db.execute(
-            select(Escalation, Thread, Forum)
-            .join(Thread, Thread.id == Escalation.thread_id)
-            .join(Forum, Forum.id == Thread.forum_id)
-            .where(
-                Escalation.brand_id == brand.id,
-                Escalation.status.in_(list(ACTIVE_STATUSES | filters.statuses)),
-                Thread.visibility == Visibility.VISIBLE,
-            )
-            .options(joinedload(Escalation.assigned_agent))
-        ).all()
-    )
-    items: list[QueueItem] = []
-    for escalation, thread, forum in rows:
-        due_kind, due_at = due_that_matters(escalation, now)
-        left = int((due_at - now).total_seconds())
-        if not _matches(escalation, thread, forum, filters, viewer, left):
-            continue
-        items.append(
-            QueueItem(
-                escalation=escalation,
-                thread_id=thread.id,
-                title=thread.title,
-                forum_slug=forum.slug,
-                forum_name=forum.name,
-                priority=escalation.priority,
-                interaction_type=thread.interaction_type,
-                language=thread.locale,
-                status=escalation.status,
-                reason=escalation.reason.value,
-                assignee=escalation.assigned_agent,
-                due_kind=due_kind,
-                due_at=due_at,
-                seconds_left=left,
-            )
-        )
-    items.sort(key=lambda item: (item.due_at, item.priority.value, item.escalation.id))
-    return QueueListing(items=items[:QUEUE_LIMIT], total=len(items))
-
-
-def _matches(
-    escalation: Escalation,
-    thread: Thread,
-    forum: Forum,
-    filters: QueueFilters,
-    viewer: User,
-    left: int,
-) -> bool:
-    if escalation.status not in filters.statuses:
-        return False
-    if filters.priority is not None and escalation.priority != filters.priority:
-        return False
-    if filters.forum and forum.slug != filters.forum:
-        return False
-    if filters.interaction_type and thread.interaction_type != filters.interaction_type:
-        return False
-    if filters.language and thread.locale != filters.language:
-        return False
-    if filters.scope == "mine":
-        return escalation.assigned_agent_id == viewer.id
-    if filters.scope == "unclaimed":
-        return escalation.assigned_agent_id is None
-    if filters.scope == "breached":
-        return left < 0
-    return True
 
 
 # --- one item's context ----------------------------------------------------------------------
