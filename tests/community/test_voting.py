@@ -8,9 +8,10 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from community import voting
+from community import threads, voting
 from community.core.errors import NotFound, PermissionDenied
 from community.core.models import (
+    Forum,
     HelpfulMark,
     Notification,
     NotificationKind,
@@ -23,6 +24,7 @@ from community.core.models import (
     Visibility,
     Vote,
 )
+from community.core.schemas import AnswerIn
 from tests.conftest import QA, fresh, run_concurrently
 
 UserFactory = Callable[..., User]
@@ -261,3 +263,35 @@ def test_helpful_marks_at_once_count_exactly(
     fresh(db)
     assert db.get(Thread, thread.id).helpful_count == 30  # type: ignore[union-attr]
     assert db.scalar(select(func.count()).select_from(HelpfulMark)) == 30
+
+
+def test_answers_at_once_in_one_forum_count_exactly(
+    engine: Engine, db: Session, qa: QA, make_user: UserFactory
+) -> None:
+    # The forum's counters are added at commit (community.core.counters): none is lost.
+    threads_ = [qa.ask(make_user(f"asker{index}")) for index in range(3)]
+    forum_id = threads_[0].forum_id
+    fresh(db)
+    before = db.get(Forum, forum_id)
+    assert before is not None
+    posts_before = before.post_count
+    helpers = [make_user(f"helper{index:02d}") for index in range(24)]
+
+    def answer(user_id: int, thread_id: int) -> Callable[[Session], object]:
+        def run(session: Session) -> object:
+            thread = session.get(Thread, thread_id)
+            assert thread is not None
+            body = AnswerIn(body=f"Reset the APN settings, says {user_id}.")
+            return threads.answer(session, session.get_one(User, user_id), thread, body)
+
+        return run
+
+    actions = [answer(h.id, threads_[i % 3].id) for i, h in enumerate(helpers)]
+    assert _concurrently(engine, actions) == ["ok"] * 24
+    fresh(db)
+    forum = db.get(Forum, forum_id)
+    assert forum is not None and forum.post_count == posts_before + 24
+    for thread in threads_:
+        stored = db.get(Thread, thread.id)
+        assert stored is not None
+        assert (stored.reply_count, stored.status) == (8, ThreadStatus.ANSWERED)
