@@ -38,6 +38,7 @@ from community.core.models import (
 )
 
 EMAIL_EVENT = "email.notification"
+MILESTONE_EVENT = "notify.milestone"
 
 
 def message(msgid: str, **params: object) -> dict[str, object]:
@@ -130,6 +131,20 @@ def notify_approved(db: Session, *, post: Post, actor: User) -> None:
             post=post,
             data={"question": post.is_question},
         )
+
+
+def milestone_reached(db: Session, post_id: int, milestone: int) -> None:
+    """A vote took the post's score to `milestone`: the worker tells the author
+    (send_milestone), so the vote's own transaction only records the fact."""
+    outbox.enqueue(db, MILESTONE_EVENT, {"post_id": post_id, "milestone": milestone})
+
+
+def send_milestone(db: Session, event: outbox.OutboxEvent) -> None:
+    """The worker's side of milestone_reached. The post's row is locked so that two workers
+    with events of the same post take turns, and the author hears of each milestone once."""
+    post = db.scalar(select(Post).where(Post.id == event.payload.get("post_id")).with_for_update())
+    if post is not None:
+        notify_milestone(db, post=post, milestone=int(event.payload.get("milestone", 0)))
 
 
 def notify_milestone(db: Session, *, post: Post, milestone: int) -> None:
