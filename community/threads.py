@@ -249,9 +249,9 @@ def answer(db: Session, author: User, thread: Thread, data: AnswerIn) -> Post:
 
 
 def watch(db: Session, user: User, thread: Thread) -> None:
-    """Idempotent, also when the same member answers or watches twice at the same moment."""
-    if db.get(ThreadWatch, (user.id, thread.id)) is None:
-        insert_missing(db, ThreadWatch, [{"user_id": user.id, "thread_id": thread.id}])
+    """Idempotent, also when the same member answers or watches twice at the same moment: one
+    INSERT that leaves an existing watch alone."""
+    insert_missing(db, ThreadWatch, [{"user_id": user.id, "thread_id": thread.id}])
 
 
 def unwatch(db: Session, user: User, thread: Thread) -> None:
