@@ -4,8 +4,10 @@ Seeds bench_serving's forum on a throwaway PostgreSQL database (or reuses one), 
 member bench_serving votes and answers as, then sends a few hundred votes (a different post
 each time, not voted on by the member before) and new answers (random open threads) through the
 app in-process (Starlette's TestClient, no web server). Per write it prints the server time
-(p50/p90/p99/max), the database time, the SQL statements and round trips (BEGIN, COMMIT and
-pool pings included), and with --statements each statement of one write with its time.
+(p50/p90/p99/max), this process's CPU time (the app and the test client), the database time
+(the statements' round trips as the app sees them), the SQL statements and round trips (BEGIN,
+COMMIT and pool pings included), and with --statements each statement of one write with its
+time. On a busy machine the times move with the load; the CPU time and the counts move less.
 
     .venv/bin/python bench/bench_writes.py                       # 20,000 threads, 300 of each
     .venv/bin/python bench/bench_writes.py --reuse NAME --writes 500
@@ -118,6 +120,7 @@ class Meter(bench_qa.SqlMeter):
 class Result:
     name: str
     server_ms: list[float] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)
     db_ms: list[float] = field(default_factory=list)
     statements: list[int] = field(default_factory=list)
     round_trips: list[int] = field(default_factory=list)
@@ -223,8 +226,9 @@ def _run(
         last = number == options.warmup + options.writes
         statements, seconds, trips = meter.statements, meter.seconds, meter.round_trips
         meter.log = [] if last else None
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         response = request(number)
+        cpu = time.process_time() - cpu
         if response.status_code != status:
             raise RuntimeError(f"{name}: answered {response.status_code}: {response.text[:300]}")
         if last:  # one more, for the listing only
@@ -236,6 +240,7 @@ def _run(
             meter.log = None
         elif number >= options.warmup:
             result.server_ms.append(timer.last * 1000)
+            result.cpu_ms.append(cpu * 1000)
             result.db_ms.append((meter.seconds - seconds) * 1000)
             result.statements.append(meter.statements - statements)
             result.round_trips.append(meter.round_trips - trips)
@@ -245,7 +250,7 @@ def _run(
 def report(results: list[Result], options: Options) -> None:
     table = Table(title=f"In-process server time per write, ms ({options.writes} each)")
     table.add_column("write")
-    for heading in ("p50", "p90", "p99", "max", "DB p50", "SQL", "round trips"):
+    for heading in ("p50", "p90", "p99", "max", "CPU p50", "DB p50", "SQL", "round trips"):
         table.add_column(heading, justify="right")
     for result in results:
         server = result.server_ms
@@ -253,6 +258,7 @@ def report(results: list[Result], options: Options) -> None:
             result.name,
             *(f"{value:.1f}" for value in (statistics.median(server), percentile(server, 90),
                                            percentile(server, 99), max(server),
+                                           statistics.median(result.cpu_ms),
                                            statistics.median(result.db_ms))),
             bench_qa._count(result.statements),
             bench_qa._count(result.round_trips),
