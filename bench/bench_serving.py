@@ -117,7 +117,12 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--reuse", metavar="NAME", help="an existing database seeded with --keep")
     parser.add_argument("--keep", action="store_true", help="keep the database at the end")
     parser.add_argument("--seed-only", action="store_true", help="seed, keep the database, stop")
-    parser.add_argument("--only", default="", help="comma-separated scenario names to run")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated scenario names to run (then no Meilisearch side by side, and the "
+        "200-connection bursts only of those named)",
+    )
     parser.add_argument(
         "--profile",
         default="",
@@ -586,12 +591,14 @@ def measure(database: PostgresDatabase, options: Options, workdir: Path) -> None
                     bench.run(scenario, connections, options.duration).sql_per_request = sql.get(
                         scenario.name
                     )
-            meili_side_by_side(bench, meili.url, meili.master_key, fixture)
+            if not options.only:  # --only: the named scenarios and nothing else
+                meili_side_by_side(bench, meili.url, meili.master_key, fixture)
             # Long enough for requests queued behind 200 others to come back (wrk counts only
             # what it received before the end).
             burst = max(10, options.duration // 2)
             for name in ("thread page", "thread page (member)", "vote (member)"):
-                bench.run(next(s for s in fixture.scenarios if s.name == name), 200, burst)
+                if not options.only or name in options.only:
+                    bench.run(next(s for s in fixture.scenarios if s.name == name), 200, burst)
             profiles = [profile(bench, s) for s in fixture.scenarios if s.name in options.profile]
             soak_samples = (
                 soak(bench, fixture, options.soak_minutes) if options.soak_minutes else []

@@ -3,14 +3,16 @@
 +10 per upvote on an answer, +5 per upvote on a question, -2 per downvote received, +15 for an
 accepted answer and +2 to whoever accepted it (nothing for accepting one's own answer). Every
 change is an event row (the history shown on profiles) plus an SQL increment of the total, so
-concurrent changes add up.
+concurrent changes add up; the increment is made at commit (community.core.counters), since a
+popular author's row would otherwise stay locked through every vote's request.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from community.core import counters
 from community.core.models import Post, ReputationEvent, Thread, User
 
 UPVOTE_ANSWER = 10
@@ -39,7 +41,7 @@ def award(
 ) -> None:
     if user_id is None or amount == 0:
         return
-    db.execute(update(User).where(User.id == user_id).values(reputation=User.reputation + amount))
+    counters.add_at_commit(db, User, user_id, reputation=amount)
     db.add(
         ReputationEvent(
             user_id=user_id, amount=amount, reason=reason, post_id=post_id, thread_id=thread_id

@@ -1,5 +1,5 @@
-"""The community's background jobs: notification e-mails, one per notification or a daily digest
-(`register` adds them to the worker)."""
+"""The community's background jobs: vote milestone notifications, notification e-mails (one per
+notification or a daily digest); `register` adds them to the worker."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ DIGEST_MAX_ITEMS = 50
 def register(worker: Worker) -> None:
     mail = NotificationMail(worker.settings, worker.session_factory)
     worker.register(notifications.EMAIL_EVENT, mail.send_notification_email)
+    worker.register(notifications.MILESTONE_EVENT, notifications.send_milestone)
     worker.every("digests", timedelta(minutes=5), mail.send_digests)
 
 

@@ -32,6 +32,7 @@ from community.core.schemas import EditIn
 from community.mentions import find_mentions, render_with_mentions
 from community.threads import (
     ASKABLE_KINDS,
+    body_fingerprint,
     clean_body,
     clean_tags,
     clean_title,
@@ -136,6 +137,7 @@ def edit_post(db: Session, editor: User, post: Post, data: EditIn) -> Post:
     before_mentions = {user.id for user in find_mentions(db, post.body_source)}
     html, mentioned = render_with_mentions(db, body)
     post.body_source = body
+    post.body_fingerprint = body_fingerprint(body)
     post.body_html = html
     post.html_version = HTML_VERSION
     post.edit_count = Post.edit_count + 1

@@ -5,6 +5,7 @@ concurrent writers add up."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from collections.abc import Callable
@@ -87,6 +88,11 @@ def clean_body(raw: str, field_name: str = "body") -> str:
             {field_name: _("Posts are at most %(max)d characters long.") % {"max": BODY_MAX}}
         )
     return body
+
+
+def body_fingerprint(text: str) -> str:
+    """The same for texts that differ only in case and spacing (the repeat filter's test)."""
+    return hashlib.sha256(_SPACES.sub(" ", text.lower()).strip().encode()).hexdigest()
 
 
 def clean_tags(raw: list[str]) -> list[str]:
@@ -198,6 +204,7 @@ def ask(db: Session, author: User, forum: Forum, data: AskIn, *, locale: str) ->
         author_id=author.id,
         is_question=True,
         body_source=body,
+        body_fingerprint=body_fingerprint(body),
         body_html=html,
         html_version=HTML_VERSION,
         # Not counted anywhere until published (now, or when a moderator approves it).
@@ -230,6 +237,7 @@ def answer(db: Session, author: User, thread: Thread, data: AnswerIn) -> Post:
         thread_id=thread.id,
         author_id=author.id,
         body_source=body,
+        body_fingerprint=body_fingerprint(body),
         body_html=html,
         html_version=HTML_VERSION,
         # Answers from the brand's support team carry the "official answer" badge.
@@ -249,9 +257,9 @@ def answer(db: Session, author: User, thread: Thread, data: AnswerIn) -> Post:
 
 
 def watch(db: Session, user: User, thread: Thread) -> None:
-    """Idempotent, also when the same member answers or watches twice at the same moment."""
-    if db.get(ThreadWatch, (user.id, thread.id)) is None:
-        insert_missing(db, ThreadWatch, [{"user_id": user.id, "thread_id": thread.id}])
+    """Idempotent, also when the same member answers or watches twice at the same moment: one
+    INSERT that leaves an existing watch alone."""
+    insert_missing(db, ThreadWatch, [{"user_id": user.id, "thread_id": thread.id}])
 
 
 def unwatch(db: Session, user: User, thread: Thread) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from community.core import events, indexing, notifications
+from community.core import counters, events, indexing, notifications
 from community.core.clock import utcnow
 from community.core.models import Forum, Post, Tag, Thread, ThreadStatus, User, Visibility
 from community.mentions import find_mentions
@@ -24,39 +24,49 @@ def count_tags(tags: list[Tag], delta: int) -> None:
         tag.thread_count = Tag.thread_count + delta
 
 
-def recompute_status(thread: Thread) -> None:
-    """open -> answered -> solved, leaving states other workflows own (closed, escalated)."""
+def recompute_status(thread: Thread, *, has_answers: bool | None = None) -> None:
+    """open -> answered -> solved, leaving states other workflows own (closed, escalated).
+    `has_answers`: whether visible answers remain, when the caller knows (else reply_count)."""
     if thread.accepted_post_id is not None:
         thread.status = ThreadStatus.SOLVED
     elif thread.status in (ThreadStatus.CLOSED, ThreadStatus.ESCALATED, ThreadStatus.LOCKED):
         return
     else:
-        thread.status = ThreadStatus.ANSWERED if thread.reply_count > 0 else ThreadStatus.OPEN
+        answered = thread.reply_count > 0 if has_answers is None else has_answers
+        thread.status = ThreadStatus.ANSWERED if answered else ThreadStatus.OPEN
 
 
 def _count_question(db: Session, thread: Thread, delta: int) -> None:
-    forum = thread.forum
-    forum.thread_count = Forum.thread_count + delta
-    forum.post_count = Forum.post_count + delta * (1 + thread.reply_count)
+    # The forum's row is every asker's and answerer's: counted at commit (community.core.counters).
+    counters.add_at_commit(
+        db,
+        Forum,
+        thread.forum_id,
+        thread_count=delta,
+        post_count=delta * (1 + thread.reply_count),
+        latest={"last_activity_at": thread.last_activity_at} if delta > 0 else None,
+    )
     count_tags(thread.tags, delta)
-    if delta > 0:
-        forum.last_activity_at = max(
-            forum.last_activity_at or thread.last_activity_at, thread.last_activity_at
-        )
 
 
 def _count_answer(db: Session, thread: Thread, post: Post, delta: int) -> None:
     thread.reply_count = Thread.reply_count + delta
     if thread.visibility == Visibility.VISIBLE:
-        forum = thread.forum
-        forum.post_count = Forum.post_count + delta
-        if delta > 0:
-            forum.last_activity_at = utcnow()
+        counters.add_at_commit(
+            db,
+            Forum,
+            thread.forum_id,
+            post_count=delta,
+            latest={"last_activity_at": utcnow()} if delta > 0 else None,
+        )
     if delta > 0:
         thread.last_activity_at = max(thread.last_activity_at, post.created_at)
         if thread.first_response_at is None and post.author_id != thread.author_id:
             thread.first_response_at = post.created_at
-    elif thread.accepted_post_id == post.id:
+        # This answer counts now, so the thread has one: no need to read the total back.
+        recompute_status(thread, has_answers=True)
+        return
+    if thread.accepted_post_id == post.id:
         clear_acceptance(db, thread)
     db.flush()
     db.refresh(thread, ["reply_count"])
@@ -81,7 +91,9 @@ def set_visibility(db: Session, post: Post, to: Visibility) -> bool:
         post.visibility = to
         if (before == Visibility.VISIBLE) != (to == Visibility.VISIBLE):
             _count_answer(db, thread, post, 1 if to == Visibility.VISIBLE else -1)
-    post.deleted_at = utcnow() if to == Visibility.DELETED else None
+    deleted = to == Visibility.DELETED
+    if deleted or post.deleted_at is not None:
+        post.deleted_at = utcnow() if deleted else None
     indexing.thread_changed(db, thread.id)
     db.flush()
     return True

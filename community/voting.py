@@ -1,21 +1,25 @@
 """Votes, accepted answers and "this helped me too" marks.
 
-Counts stay exact under concurrency: every change to a post's votes first locks that post's row
-(SELECT ... FOR UPDATE on PostgreSQL; on SQLite the request already holds the single write lock),
-then reads the voter's previous vote and applies the difference. A repeated submission therefore
-finds its own earlier vote and changes nothing.
+A vote takes no lock on the post: counts stay exact under concurrency because the voter's own
+vote row decides what changed (one INSERT ... ON CONFLICT DO NOTHING, UPDATE or DELETE ...
+RETURNING, each atomic on that row, so a repeated submission finds its own earlier vote and
+changes nothing) and the post's counters move by SQL increments, the last statements before
+the commit. Votes from different people on one post therefore never wait for each other, apart
+from that final increment. Accepting and helpful marks lock the thread's row
+(SELECT ... FOR UPDATE on PostgreSQL; on SQLite the request already holds the single write lock).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy.orm.attributes import set_committed_value
 
 from community import reputation
 from community.core import events, indexing, notifications
+from community.core.db import insert_missing
 from community.core.errors import Conflict, NotFound, PermissionDenied
 from community.core.i18n import gettext as _
 from community.core.models import HelpfulMark, Post, Thread, User, Visibility, Vote
@@ -37,18 +41,6 @@ class VoteResult:
     my_vote: int
 
 
-def _locked_post(db: Session, post_id: int) -> Post:
-    post = db.scalar(
-        select(Post)
-        .where(Post.id == post_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if post is None:
-        raise NotFound()
-    return post
-
-
 def _locked_thread(db: Session, thread_id: int) -> Thread:
     thread = db.scalar(
         select(Thread)
@@ -61,12 +53,101 @@ def _locked_thread(db: Session, thread_id: int) -> Thread:
     return thread
 
 
+def _post_with_my_vote(db: Session, voter: User, post_id: int) -> tuple[Post, int]:
+    """The post (its thread loaded with it) and the voter's vote as committed a moment ago:
+    one statement, no lock."""
+    row = db.execute(
+        select(Post, Vote.value)
+        .join(Post.thread)
+        .options(contains_eager(Post.thread))
+        .outerjoin(Vote, (Vote.post_id == Post.id) & (Vote.user_id == voter.id))
+        .where(Post.id == post_id)
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    if row is None:
+        raise NotFound()
+    post, value = row
+    return post, value or 0
+
+
+def _swap_vote(db: Session, voter_id: int, post_id: int, value: int, seen: int) -> int:
+    """Make the voter's vote `value` (0: none) and return what it was. `seen` is the vote read
+    without a lock: each statement below only acts if it still holds, atomically on the vote's
+    row; if the same voter changed it in between (a double submission), the locked path
+    decides."""
+    mine = (Vote.user_id == voter_id) & (Vote.post_id == post_id)
+    if value == seen:
+        return seen
+    if seen == 0:
+        if insert_missing(db, Vote, [{"user_id": voter_id, "post_id": post_id, "value": value}]):
+            return 0
+    elif value == 0:
+        removed = db.scalar(
+            delete(Vote)
+            .where(mine)
+            .returning(Vote.value)
+            .execution_options(synchronize_session="fetch")
+        )
+        return removed or 0
+    else:
+        flipped = db.scalar(
+            update(Vote)
+            .where(mine, Vote.value == seen)
+            .values(value=value)
+            .returning(Vote.id)
+            .execution_options(synchronize_session="fetch")
+        )
+        if flipped is not None:
+            return seen
+    return _swap_vote_locked(db, voter_id, post_id, value)
+
+
+def _swap_vote_locked(db: Session, voter_id: int, post_id: int, value: int) -> int:
+    existing = db.scalar(
+        select(Vote)
+        .where(Vote.user_id == voter_id, Vote.post_id == post_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    old = existing.value if existing else 0
+    if value == old:
+        return old
+    if existing is None:
+        if not insert_missing(
+            db, Vote, [{"user_id": voter_id, "post_id": post_id, "value": value}]
+        ):
+            raise Conflict()  # inserted and committed by yet another request in between
+    elif value == 0:
+        db.delete(existing)
+    else:
+        existing.value = value
+    return old
+
+
+def _count(db: Session, post: Post, old: int, value: int) -> int:
+    """Move the post's counters by SQL increment; its score before this vote."""
+    score, upvotes, downvotes = db.execute(
+        update(Post)
+        .where(Post.id == post.id)
+        .values(
+            score=Post.score + (value - old),
+            upvotes=Post.upvotes + ((value == 1) - (old == 1)),
+            downvotes=Post.downvotes + ((value == -1) - (old == -1)),
+        )
+        .returning(Post.score, Post.upvotes, Post.downvotes)
+        .execution_options(synchronize_session=False)
+    ).one()
+    for name, total in (("score", score), ("upvotes", upvotes), ("downvotes", downvotes)):
+        set_committed_value(post, name, total)
+    return int(score) - (value - old)
+
+
 def cast_vote(db: Session, voter: User, post_id: int, value: int) -> VoteResult:
     """Set the voter's vote on a post to +1, -1 or 0 (retract). Idempotent."""
     if value not in (-1, 0, 1):
         raise PermissionDenied()
     ensure_can_participate(voter)
-    post = _locked_post(db, post_id)
+    post, seen = _post_with_my_vote(db, voter, post_id)
     ensure_post_visible(voter, post)
     if post.visibility != Visibility.VISIBLE:
         raise NotFound()
@@ -74,26 +155,9 @@ def cast_vote(db: Session, voter: User, post_id: int, value: int) -> VoteResult:
         raise PermissionDenied(_("You cannot vote on your own post."))
     thread = post.thread
     ensure_thread_open_for(voter, thread)
-    existing = db.scalar(select(Vote).where(Vote.user_id == voter.id, Vote.post_id == post.id))
-    old = existing.value if existing else 0
+    old = _swap_vote(db, voter.id, post.id, value, seen)
     if value == old:
         return VoteResult(post=post, my_vote=old)
-    if value == 0 and existing is not None:
-        db.delete(existing)
-    elif existing is not None:
-        existing.value = value
-    else:
-        try:
-            with db.begin_nested():
-                db.add(Vote(user_id=voter.id, post_id=post.id, value=value))
-        except IntegrityError as exc:  # only without the row lock, e.g. a foreign writer
-            raise Conflict() from exc
-    old_score = post.score
-    post.upvotes += (value == 1) - (old == 1)
-    post.downvotes += (value == -1) - (old == -1)
-    post.score += value - old
-    if post.is_question:
-        thread.score = Thread.score + (value - old)
     reputation.award(
         db,
         post.author_id,
@@ -103,11 +167,14 @@ def cast_vote(db: Session, voter: User, post_id: int, value: int) -> VoteResult:
         post_id=post.id,
         thread_id=thread.id,
     )
+    if post.is_question:
+        thread.score = Thread.score + (value - old)
+    # Near the end: the post's row stays locked from here to the commit.
+    old_score = _count(db, post, old, value)
+    indexing.thread_changed(db, thread.id)
     for milestone in MILESTONES:
         if old_score < milestone <= post.score:
-            notifications.notify_milestone(db, post=post, milestone=milestone)
-    indexing.thread_changed(db, thread.id)
-    db.flush()
+            notifications.milestone_reached(db, post.id, milestone)
     return VoteResult(post=post, my_vote=value)
 
 

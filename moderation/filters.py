@@ -11,7 +11,6 @@ when saved, and any already stored are skipped (and logged) rather than stop pos
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import re
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from community.core.i18n import gettext as _
 from community.core.i18n import ngettext
 from community.core.models import Brand, Forum, ModerationPolicy, Post, User, Visibility
 from community.core.policy import is_staff
+from community.threads import body_fingerprint
 from moderation import trust
 from moderation.models import BlockedPattern, FilterHit, FilterMode
 
@@ -36,7 +36,6 @@ logger = logging.getLogger(__name__)
 
 _LINK = re.compile(r"(?:https?://|www\.)[^\s<>()\[\]]+", re.IGNORECASE)
 _IMAGE = re.compile(r"!\[[^\]]*\]\(")
-_SPACES = re.compile(r"\s+")
 REPEAT_WINDOW = timedelta(hours=24)
 BURST_WINDOW = timedelta(minutes=10)
 BURST_POSTS = 3
@@ -53,10 +52,6 @@ class Screening:
     @property
     def held(self) -> bool:
         return bool(self.reasons)
-
-
-def fingerprint(text: str) -> str:
-    return hashlib.sha256(_SPACES.sub(" ", text.lower()).strip().encode()).hexdigest()
 
 
 def _re2_options() -> Any:
@@ -203,28 +198,30 @@ def screen(
 
 
 def _repeats(db: Session, author: User, text: str, result: Screening, others: list[Any]) -> None:
-    mark = fingerprint(text)
-    since = utcnow() - REPEAT_WINDOW
-    recent = db.execute(
-        select(Post.body_source, Post.created_at).where(
+    """The same text (case and spacing aside) posted by the same author in the last day: one
+    look-up by index on the stored fingerprints, however much they posted."""
+    created = db.scalar(
+        select(Post.created_at)
+        .where(
             Post.author_id == author.id,
-            Post.created_at >= since,
+            Post.body_fingerprint == body_fingerprint(text),
+            Post.created_at >= utcnow() - REPEAT_WINDOW,
             Post.visibility.in_([Visibility.VISIBLE, Visibility.PENDING]),
             *others,
         )
+        .order_by(Post.created_at.desc())
+        .limit(1)
     )
-    for body, created in recent:
-        if fingerprint(body) == mark:
-            minutes = max(1, int((utcnow() - created).total_seconds() // 60))
-            result.reasons.append(
-                ngettext(
-                    "repeats a post from %(num)d minute ago",
-                    "repeats a post from %(num)d minutes ago",
-                    minutes,
-                )
-                % {"num": minutes}
+    if created is not None:
+        minutes = max(1, int((utcnow() - created).total_seconds() // 60))
+        result.reasons.append(
+            ngettext(
+                "repeats a post from %(num)d minute ago",
+                "repeats a post from %(num)d minutes ago",
+                minutes,
             )
-            return
+            % {"num": minutes}
+        )
 
 
 def _burst(db: Session, author: User, result: Screening, others: list[Any]) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     MetaData,
     create_engine,
     event,
+    literal,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -152,8 +153,12 @@ def insert_missing(db: Session, model: type[Base], rows: list[dict[str, Any]]) -
     if not rows:
         return 0
     insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
-    result = db.execute(insert(model).values(rows).on_conflict_do_nothing())
-    return int(getattr(result, "rowcount", 0) or 0)
+    # One row as a dict: SQLAlchemy caches that statement's compiled form, never a multi-row
+    # VALUES (compiled on every call). Counted from RETURNING: the driver reports no row count
+    # for a multi-row VALUES (-1).
+    values = rows[0] if len(rows) == 1 else rows
+    added = db.execute(insert(model).values(values).on_conflict_do_nothing().returning(literal(1)))
+    return len(added.all())
 
 
 def _create_private_file(path: str | None) -> None:

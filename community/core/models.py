@@ -334,7 +334,10 @@ class Thread(Base):
 
 class Post(Base):
     __tablename__ = "posts"
-    __table_args__ = (Index("ix_posts_thread_listing", "thread_id", "visibility", "id"),)
+    __table_args__ = (
+        Index("ix_posts_thread_listing", "thread_id", "visibility", "id"),
+        Index("ix_posts_author_fingerprint", "author_id", "body_fingerprint"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
     thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"))
@@ -345,6 +348,9 @@ class Post(Base):
     is_question: Mapped[bool] = mapped_column(Boolean, default=False)
     body_source: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str] = mapped_column(Text)
+    # community.threads.body_fingerprint(body_source): the repeat filter finds an identical
+    # recent post by index instead of reading and hashing the author's posts of the day.
+    body_fingerprint: Mapped[str | None] = mapped_column(String(64))
     # Which sanitizer policy produced body_html, so a policy change can re-render old posts.
     html_version: Mapped[int] = mapped_column(SmallInteger, default=1)
     score: Mapped[int] = mapped_column(Integer, default=0)

@@ -18,7 +18,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, Select, and_, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    ScalarSelect,
+    Select,
+    and_,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
 from community.core import outbox
@@ -38,6 +48,7 @@ from community.core.models import (
 )
 
 EMAIL_EVENT = "email.notification"
+MILESTONE_EVENT = "notify.milestone"
 
 
 def message(msgid: str, **params: object) -> dict[str, object]:
@@ -55,6 +66,17 @@ def recipient_locale(user: User, brand_locale: str | None) -> str:
     return DEFAULT_LOCALE
 
 
+def _wanted(recipient: User, actor: User | None) -> bool:
+    """Nobody hears of their own actions; deactivated accounts hear nothing."""
+    if actor is not None and recipient.id == actor.id:
+        return False
+    return recipient.deactivated_at is None
+
+
+def _emails_to(recipient: User) -> bool:
+    return bool(recipient.email) and recipient.email_notifications == EmailPreference.IMMEDIATE
+
+
 def notify(
     db: Session,
     recipient: User,
@@ -65,9 +87,7 @@ def notify(
     post: Post | None = None,
     data: dict[str, object] | None = None,
 ) -> Notification | None:
-    if actor is not None and recipient.id == actor.id:
-        return None
-    if recipient.deactivated_at is not None:
+    if not _wanted(recipient, actor):
         return None
     notification = Notification(
         user_id=recipient.id,
@@ -79,36 +99,82 @@ def notify(
     )
     db.add(notification)
     db.flush()
-    if recipient.email and recipient.email_notifications == EmailPreference.IMMEDIATE:
+    if _emails_to(recipient):
         outbox.enqueue(db, EMAIL_EVENT, {"notification_id": notification.id})
     return notification
+
+
+def notify_all(
+    db: Session,
+    recipients: Iterable[tuple[User, NotificationKind]],
+    *,
+    actor: User,
+    thread: Thread,
+    post: Post,
+) -> set[int]:
+    """One notification per person (the first kind listed for them wins): one INSERT for all
+    of them and one for their e-mails' outbox events, however many they are. Returns who was
+    notified."""
+    rows: list[dict[str, Any]] = []
+    emailed: list[int] = []
+    seen: set[int] = set()
+    for recipient, kind in recipients:
+        if recipient.id in seen:
+            continue
+        seen.add(recipient.id)
+        if not _wanted(recipient, actor):
+            continue
+        rows.append(
+            {"user_id": recipient.id, "kind": kind, "actor_id": actor.id,
+             "thread_id": thread.id, "post_id": post.id, "data": {}}
+        )  # fmt: skip
+        if _emails_to(recipient):
+            emailed.append(recipient.id)
+    if not rows:
+        return set()
+    # A multi-row VALUES (not the ORM's bulk insert, which SQLite sends row by row to get the
+    # ids back); each row says whose it is, so the ids are matched by person, not by order.
+    written = db.execute(
+        insert(Notification).values(rows).returning(Notification.user_id, Notification.id)
+    )
+    ids: dict[int, int] = {row.user_id: row.id for row in written}
+    outbox.enqueue_many(db, EMAIL_EVENT, [{"notification_id": ids[user]} for user in emailed])
+    return set(ids)
 
 
 def notify_mentions(
     db: Session, users: Iterable[User], *, actor: User, thread: Thread, post: Post
 ) -> set[int]:
-    notified: set[int] = set()
-    for user in users:
-        if notify(db, user, NotificationKind.MENTION, actor=actor, thread=thread, post=post):
-            notified.add(user.id)
-    return notified
+    return notify_all(
+        db,
+        [(user, NotificationKind.MENTION) for user in users],
+        actor=actor,
+        thread=thread,
+        post=post,
+    )
 
 
 def notify_new_post(
     db: Session, *, thread: Thread, post: Post, author: User, mentioned: list[User]
 ) -> None:
-    """The asker hears about answers, watchers about new posts, the mentioned about mentions."""
-    done = notify_mentions(db, mentioned, actor=author, thread=thread, post=post) | {author.id}
-    if thread.author is not None and thread.author_id not in done:
-        notify(db, thread.author, NotificationKind.ANSWER, actor=author, thread=thread, post=post)
-        done.add(thread.author.id)
-    watchers = db.scalars(
+    """The asker hears about answers, watchers about new posts, the mentioned about mentions:
+    each once, a mention before an answer before a new post. The asker and the watchers are
+    loaded in one query and notified in one INSERT, however many watch the thread."""
+    watching = select(ThreadWatch.user_id).where(ThreadWatch.thread_id == thread.id)
+    others = db.scalars(
         select(User)
-        .join(ThreadWatch, ThreadWatch.user_id == User.id)
-        .where(ThreadWatch.thread_id == thread.id, User.id.not_in(done))
+        .where(or_(User.id == thread.author_id, User.id.in_(watching)), User.id != author.id)
+        .order_by(User.id)
     )
-    for watcher in watchers:
-        notify(db, watcher, NotificationKind.NEW_POST, actor=author, thread=thread, post=post)
+    by_asker_first = sorted(others, key=lambda user: user.id != thread.author_id)
+    recipients = [(user, NotificationKind.MENTION) for user in mentioned] + [
+        (
+            user,
+            NotificationKind.ANSWER if user.id == thread.author_id else NotificationKind.NEW_POST,
+        )
+        for user in by_asker_first
+    ]
+    notify_all(db, recipients, actor=author, thread=thread, post=post)
 
 
 def notify_accepted(db: Session, *, post: Post, actor: User) -> None:
@@ -130,6 +196,20 @@ def notify_approved(db: Session, *, post: Post, actor: User) -> None:
             post=post,
             data={"question": post.is_question},
         )
+
+
+def milestone_reached(db: Session, post_id: int, milestone: int) -> None:
+    """A vote took the post's score to `milestone`: the worker tells the author
+    (send_milestone), so the vote's own transaction only records the fact."""
+    outbox.enqueue(db, MILESTONE_EVENT, {"post_id": post_id, "milestone": milestone})
+
+
+def send_milestone(db: Session, event: outbox.OutboxEvent) -> None:
+    """The worker's side of milestone_reached. The post's row is locked so that two workers
+    with events of the same post take turns, and the author hears of each milestone once."""
+    post = db.scalar(select(Post).where(Post.id == event.payload.get("post_id")).with_for_update())
+    if post is not None:
+        notify_milestone(db, post=post, milestone=int(event.payload.get("milestone", 0)))
 
 
 def notify_milestone(db: Session, *, post: Post, milestone: int) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Index, Integer, String, Text, or_, select, update
+from sqlalchemy import ColumnElement, Index, Integer, String, Text, insert, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Mapped, Session, mapped_column
 
 from community.core.clock import utcnow
@@ -86,6 +86,17 @@ def enqueue(
     )
     db.add(event)
     return event
+
+
+def enqueue_many(db: Session, kind: str, payloads: list[dict[str, Any]]) -> None:
+    """Record many events of one kind (no dedupe key) in one INSERT: the e-mails of a new
+    post's notifications, say. Due now."""
+    if not payloads:
+        return
+    now, request_id = utcnow(), origin_request_id()
+    common = {"kind": kind, "created_at": now, "available_at": now, "attempts": 0}
+    rows = [common | {"payload": payload, "request_id": request_id} for payload in payloads]
+    db.execute(insert(OutboxEvent).values(rows))
 
 
 def lease_due(

@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 from community.core import jobs
 from community.core.db import make_session_factory
 from community.core.indexing import ARTICLE_CHANGED, BRAND_SEARCH_SETTINGS, THREAD_CHANGED
-from community.core.notifications import EMAIL_EVENT
+from community.core.notifications import EMAIL_EVENT, MILESTONE_EVENT
 from community.core.settings import Settings
 from community.worker import Worker
 from crowdservice.known_issues.linking import LINK_THREAD
@@ -26,7 +26,7 @@ def test_the_core_job_runner_starts_without_jobs(settings: Settings, engine: Eng
 def test_the_worker_process_has_every_packages_jobs(settings: Settings, engine: Engine) -> None:
     worker = Worker(settings, make_session_factory(engine))
 
-    assert set(worker.handlers) == {EMAIL_EVENT, FIXED_EVENT, LINK_THREAD}
+    assert set(worker.handlers) == {EMAIL_EVENT, MILESTONE_EVENT, FIXED_EVENT, LINK_THREAD}
     assert set(worker.batch_handlers) == {
         THREAD_CHANGED,
         ARTICLE_CHANGED,

@@ -8,9 +8,11 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from community import voting
+from community import threads, voting
+from community.core.db import make_session_factory
 from community.core.errors import NotFound, PermissionDenied
 from community.core.models import (
+    Forum,
     HelpfulMark,
     Notification,
     NotificationKind,
@@ -23,7 +25,10 @@ from community.core.models import (
     Visibility,
     Vote,
 )
-from tests.conftest import QA, fresh, run_concurrently
+from community.core.schemas import AnswerIn
+from community.core.settings import Settings
+from community.worker import Worker
+from tests.conftest import QA, drain, fresh, run_concurrently
 
 UserFactory = Callable[..., User]
 
@@ -171,27 +176,45 @@ def test_helpful_marks(db: Session, qa: QA, make_user: UserFactory) -> None:
 
 
 def test_vote_milestones_notify_the_author_once(
-    db: Session, qa: QA, make_user: UserFactory
+    db: Session, qa: QA, make_user: UserFactory, worker: Worker
 ) -> None:
     asker, helper = make_user("asker"), make_user("helper")
     voters = [make_user(f"voter{index}") for index in range(5)]
     thread = qa.ask(asker)
     reply = qa.answer(helper, thread)
+
+    def milestones() -> list[int]:
+        fresh(db)
+        return [
+            n.data["milestone"]
+            for n in db.scalars(
+                select(Notification)
+                .where(Notification.kind == NotificationKind.VOTE_MILESTONE)
+                .order_by(Notification.id)
+            )
+        ]
+
     for voter in voters:
         voting.cast_vote(db, voter, reply.id, 1)
         db.commit()
     voting.cast_vote(db, voters[0], reply.id, 0)  # back to 4 ...
     voting.cast_vote(db, voters[0], reply.id, 1)  # ... and 5 again: no second notice
     db.commit()
-    milestones = [
-        n.data["milestone"]
-        for n in db.scalars(
-            select(Notification)
-            .where(Notification.kind == NotificationKind.VOTE_MILESTONE)
-            .order_by(Notification.id)
-        )
-    ]
-    assert milestones == [1, 5]
+    assert milestones() == []  # the vote only records it; the worker tells the author
+    drain(worker)
+    assert milestones() == [1, 5]
+    assert _kinds_of(db, helper) == ["vote_milestone", "vote_milestone"]
+
+
+def _kinds_of(db: Session, user: User) -> list[str]:
+    fresh(db)
+    rows = db.scalars(select(Notification.kind).where(Notification.user_id == user.id))
+    return sorted(kind.value for kind in rows)
+
+
+@pytest.fixture
+def worker(settings: Settings, engine: Engine) -> Worker:
+    return Worker(settings, make_session_factory(engine))
 
 
 # --- concurrency -----------------------------------------------------------------------------
@@ -261,3 +284,63 @@ def test_helpful_marks_at_once_count_exactly(
     fresh(db)
     assert db.get(Thread, thread.id).helpful_count == 30  # type: ignore[union-attr]
     assert db.scalar(select(func.count()).select_from(HelpfulMark)) == 30
+
+
+def test_one_voter_flipping_and_retracting_at_once_leaves_counts_that_match_the_vote(
+    engine: Engine, db: Session, qa: QA, make_user: UserFactory
+) -> None:
+    # A vote takes no lock on the post: the voter's own vote row decides what each request
+    # changed, so double clicks on "down" and "retract" racing each other add up exactly.
+    asker, helper, voter = make_user("asker"), make_user("helper"), make_user("voter")
+    thread = qa.ask(asker)
+    reply = qa.answer(helper, thread)
+    voting.cast_vote(db, voter, reply.id, 1)
+    db.commit()
+
+    def vote(value: int) -> Callable[[Session], object]:
+        def run(session: Session) -> object:
+            return voting.cast_vote(session, session.get_one(User, voter.id), reply.id, value)
+
+        return run
+
+    outcomes = _concurrently(engine, [vote(value) for value in (-1, 0, 1, -1, 0) * 4])
+    assert set(outcomes) <= {"ok", "conflict"}
+    fresh(db)
+    final = db.scalar(select(Vote.value).where(Vote.post_id == reply.id)) or 0
+    stored = _post(db, reply)
+    assert (stored.score, stored.upvotes, stored.downvotes) == (final, final == 1, final == -1)
+    history = db.scalars(select(ReputationEvent.amount).where(ReputationEvent.user_id == helper.id))
+    expected = {1: 10, 0: 0, -1: -2}[final]
+    assert sum(history) == _rep(db, helper) == expected
+
+
+def test_answers_at_once_in_one_forum_count_exactly(
+    engine: Engine, db: Session, qa: QA, make_user: UserFactory
+) -> None:
+    # The forum's counters are added at commit (community.core.counters): none is lost.
+    threads_ = [qa.ask(make_user(f"asker{index}")) for index in range(3)]
+    forum_id = threads_[0].forum_id
+    fresh(db)
+    before = db.get(Forum, forum_id)
+    assert before is not None
+    posts_before = before.post_count
+    helpers = [make_user(f"helper{index:02d}") for index in range(24)]
+
+    def answer(user_id: int, thread_id: int) -> Callable[[Session], object]:
+        def run(session: Session) -> object:
+            thread = session.get(Thread, thread_id)
+            assert thread is not None
+            body = AnswerIn(body=f"Reset the APN settings, says {user_id}.")
+            return threads.answer(session, session.get_one(User, user_id), thread, body)
+
+        return run
+
+    actions = [answer(h.id, threads_[i % 3].id) for i, h in enumerate(helpers)]
+    assert _concurrently(engine, actions) == ["ok"] * 24
+    fresh(db)
+    forum = db.get(Forum, forum_id)
+    assert forum is not None and forum.post_count == posts_before + 24
+    for thread in threads_:
+        stored = db.get(Thread, thread.id)
+        assert stored is not None
+        assert (stored.reply_count, stored.status) == (8, ThreadStatus.ANSWERED)

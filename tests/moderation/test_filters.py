@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from community import threads
+from community import thread_editing, threads
 from community.core.audit import AuditLog
 from community.core.clock import utcnow
 from community.core.models import (
@@ -30,7 +30,7 @@ from community.core.models import (
     User,
     Visibility,
 )
-from community.core.schemas import AskIn
+from community.core.schemas import AskIn, EditIn
 from moderation import decisions, filters
 from moderation.models import BlockedPattern, FilterHit, FilterMode, ItemStatus, Queue, QueueItem
 from tests.conftest import QA, csrf_token, fresh
@@ -241,6 +241,22 @@ def test_a_repeated_identical_post_is_held(
     with time_machine.travel(utcnow() + timedelta(hours=25)):
         third = qa.ask(make_user("asker3"), title="Cannot receive calls since yesterday")
         assert_published(db, qa.answer(member, third, body=text))
+
+
+def test_a_repeat_compares_with_the_posts_as_they_read_now(
+    db: Session, qa: QA, make_user: UserFactory, topic: Thread
+) -> None:
+    # The filter looks up stored fingerprints: an edit changes what the post counts as.
+    member = make_user("editor")
+    other_topic = qa.ask(make_user("asker2"), title="Voicemail does not work after update")
+    text = "Restart the phone, then toggle airplane mode twice."
+    first = qa.answer(member, topic, body=text)
+    thread_editing.edit_post(db, member, first, EditIn(body="Ask the shop to swap the SIM card."))
+    db.commit()
+    assert_published(db, qa.answer(member, other_topic, body=text))
+    repeat = qa.answer(member, other_topic, body="ask the shop to swap the  SIM card.")
+    item = assert_held(db, repeat)
+    assert any(re.fullmatch(r"repeats a post from \d+ minutes? ago", r) for r in item.reasons)
 
 
 def test_a_burst_of_posts_from_a_new_account_is_held(
