@@ -255,6 +255,9 @@ class Tag(Base):
     thread_count: Mapped[int] = mapped_column(Integer, default=0)
 
 
+_HIDDEN = text("visibility <> 'visible'")
+
+
 class Thread(Base):
     __tablename__ = "threads"
     __table_args__ = (
@@ -263,12 +266,7 @@ class Thread(Base):
         Index("ix_threads_forum_top", "forum_id", "visibility", "score", "id"),
         # The few threads not shown (pending, hidden, deleted): "on a visible thread" is then
         # checked against these, not by reading every visible thread (the agent queue).
-        Index(
-            "ix_threads_not_visible",
-            "id",
-            postgresql_where=text("visibility <> 'visible'"),
-            sqlite_where=text("visibility <> 'visible'"),
-        ),
+        Index("ix_threads_not_visible", "id", postgresql_where=_HIDDEN, sqlite_where=_HIDDEN),
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
@@ -348,8 +346,7 @@ class Post(Base):
     is_question: Mapped[bool] = mapped_column(Boolean, default=False)
     body_source: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str] = mapped_column(Text)
-    # community.threads.body_fingerprint(body_source): the repeat filter finds an identical
-    # recent post by index instead of reading and hashing the author's posts of the day.
+    # community.threads.body_fingerprint(body_source): the repeat filter looks it up by index.
     body_fingerprint: Mapped[str | None] = mapped_column(String(64))
     # Which sanitizer policy produced body_html, so a policy change can re-render old posts.
     html_version: Mapped[int] = mapped_column(SmallInteger, default=1)
