@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 SESSION_TOKEN_BYTES = 32
 # Refreshing last_seen on every request would turn each page view into a write.
 SESSION_TOUCH_INTERVAL = timedelta(minutes=5)
+# Where a signed-in reader's request keeps the user row its viewer was loaded from.
+VIEWER_ROW = "viewer_row"
 
 
 # --- passwords -------------------------------------------------------------------------------
@@ -219,10 +221,8 @@ def load_viewer(db: Session, token: str | None) -> Viewer:
     if row is None:
         return ANONYMOUS
     user_session, user, unread = row
-    # A strong reference: the identity map holds rows weakly, and the request that goes on with
-    # this session (community.core.db.READ_SESSION) finds the user there instead of reading it
-    # again.
-    db.info["viewer_user"] = user
+    # Kept for RequestContextMiddleware, which hands the row on to the page (VIEWER_ROW).
+    db.info[VIEWER_ROW] = user
     viewer = viewer_of(user, session_id=user_session.id)
     if now - user_session.last_seen_at > SESSION_TOUCH_INTERVAL:
         _touch(db, user_session.id, user.id, new_day=user.last_seen_at is None
@@ -422,7 +422,13 @@ def get_optional_user(request: Request, db: SessionDep) -> User | None:
     viewer = get_viewer(request)
     if viewer.user_id is None:
         return None
-    user = db.get(User, viewer.user_id)
+    row: User | None = getattr(request.state, VIEWER_ROW, None)
+    if row is not None and row.id == viewer.user_id and request.method in ("GET", "HEAD"):
+        # The row the viewer was loaded from moments ago: attached as it is, not read again.
+        # Only for reading: a write starts from the row as its own transaction reads it.
+        user: User | None = db.merge(row, load=False)
+    else:
+        user = db.get(User, viewer.user_id)
     return user if user is not None and user.deactivated_at is None else None
 
 

@@ -198,24 +198,9 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-# Where a signed-in reader's request keeps the session that loaded its viewer
-# (community.core.security.RequestContextMiddleware): the page goes on with it, so the user row
-# is not read twice and the request checks out, pings and returns one pooled connection, not
-# two. The middleware closes it; requests that change state get a fresh session of their own.
-READ_SESSION = "read_session"
-
-
 def get_db(request: Request) -> Iterator[Session]:
     """One session per request. Routes commit once; anything else is rolled back.
     Requests that change state start as writers (see begin_write)."""
-    shared: Session | None = getattr(request.state, READ_SESSION, None)
-    if shared is not None and request.method in _READ_METHODS:
-        try:
-            yield shared
-        except BaseException:
-            shared.rollback()
-            raise
-        return
     factory: sessionmaker[Session] = request.app.state.session_factory
     with factory() as session:
         if request.method not in _READ_METHODS:

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import Request
+from sqlalchemy import inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
@@ -29,13 +30,15 @@ from community.core import i18n
 from community.core.api_tokens import viewer_for_token
 from community.core.auth import (
     ANONYMOUS,
+    VIEWER_ROW,
     Viewer,
     is_anonymous_token,
     load_viewer,
     new_anonymous_token,
 )
-from community.core.db import READ_SESSION, RETRY_AFTER_SECONDS, UNAVAILABLE_ERRORS
+from community.core.db import RETRY_AFTER_SECONDS, UNAVAILABLE_ERRORS
 from community.core.errors import BadRequest, CSRFFailed, NotFound
+from community.core.models import User
 from community.core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -90,26 +93,25 @@ class RequestContextMiddleware:
         self.session_factory = session_factory
         self.cookie_name = session_cookie_name(settings)
 
-    def _load_viewer(self, token: str, *, keep_open: bool) -> tuple[Viewer, Session | None]:
-        """The viewer, and with `keep_open` the session that loaded it, for the request to
-        go on with (see READ_SESSION)."""
-        db = self.session_factory()
+    def _load_viewer(self, token: str, *, keep_row: bool) -> tuple[Viewer, User | None]:
+        """The viewer, and with `keep_row` the user's row, detached, for the page to attach
+        without reading it again (get_optional_user). Each request's session stays in the
+        thread that uses it: sharing this one with the page let a cancelled request close it
+        while the page's thread was still querying through it (a crash inside psycopg)."""
         try:
-            viewer = load_viewer(db, token)
+            with self.session_factory() as db:
+                viewer = load_viewer(db, token)
+                row: User | None = db.info.get(VIEWER_ROW)
+                # A row that a session touch expired would be read again anyway.
+                if row is None or not keep_row or inspect(row).unloaded:
+                    return viewer, None
+                db.expunge(row)
+                return viewer, row
         except UNAVAILABLE_ERRORS:
-            db.close()
             raise  # a 503 (retry), not a signed-in person shown pages as if signed out
         except SQLAlchemyError:
-            db.close()
             logger.exception("could not load the session; treating the request as anonymous")
             return ANONYMOUS, None
-        except BaseException:
-            db.close()
-            raise
-        if keep_open and viewer.user_id is not None:
-            return viewer, db
-        db.close()
-        return viewer, None
 
     def _load_token_viewer(self, raw: str) -> Viewer:
         try:
@@ -139,35 +141,18 @@ class RequestContextMiddleware:
             return
         token = request.cookies.get(self.cookie_name)
         viewer = ANONYMOUS
-        read_session: Session | None = None
+        row: User | None = None
         if token and not is_anonymous_token(token):
-            viewer, read_session = await run_in_threadpool(
-                self._load_viewer, token, keep_open=scope["method"] in SAFE_METHODS
+            viewer, row = await run_in_threadpool(
+                self._load_viewer, token, keep_row=scope["method"] in SAFE_METHODS
             )
-        try:
-            await self._serve(scope, receive, send, request, token, viewer, read_session)
-        finally:
-            if read_session is not None:
-                # Closing returns the connection to the pool (a rollback: a round trip).
-                await run_in_threadpool(read_session.close)
-
-    async def _serve(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        request: Request,
-        token: str | None,
-        viewer: Viewer,
-        read_session: Session | None,
-    ) -> None:
         issued_token = None
         if not token or len(token) > 128:
             token = issued_token = new_anonymous_token()
         state = scope.setdefault("state", {})
         state["viewer"] = viewer
-        if read_session is not None:
-            state[READ_SESSION] = read_session
+        if row is not None:
+            state[VIEWER_ROW] = row
         state["session_token"] = token
         state["csrf_token"] = csrf_token_for(self.settings.effective_secret_key, token)
         locale = i18n.negotiate(
