@@ -23,7 +23,7 @@ for _ in $(seq 60); do curl -sf -o /dev/null "http://127.0.0.1:$port/b/acme/qa" 
 cookie=${REPRO_COOKIE-$(cat "$PEERS_HOME/us-run/member_cookie")}
 for round in $(seq 1 $((seconds / 10))); do
   wrk -t2 -c8 -d10s -s "$here/../bench/rotate.lua" "http://127.0.0.1:$port" -- \
-    "$PEERS_HOME/us-run/question_paths.txt" "$cookie" | grep -E "Requests/sec|Socket errors|Non-2xx" || true
+    "${REPRO_PATHS:-$PEERS_HOME/us-run/question_paths.txt}" "$cookie" | grep -E "Requests/sec|Socket errors|Non-2xx" || true
   if ! kill -0 "$pid" 2>/dev/null; then echo "the server died during run $round"; break; fi
 done
 kill "$pid" 2>/dev/null || true
