@@ -4,7 +4,9 @@
 # thread pages at wrk -c8 in 10 s runs until the process dies or SECONDS pass.
 #   bash us/crash_repro.sh [h11|httptools] [SECONDS]      (defaults: h11 60)
 # Set PSYCOPG_IMPL=python to take psycopg's C implementation out (it still crashes), SEARCH_MODEL
-# to change the search model. Prints each run's req/s and socket errors, then how many fatal
+# to change the search model, PAGE_CACHE_SECONDS=0 to render every page, REPRO_COOKIE="" for a
+# logged-out visitor (default: the signed-in member_cookie), REPRO_PATHS=FILE for other thread
+# paths (one path crashes too), REPRO_NO_REDIS=1 to run without Redis. Prints each run's req/s and socket errors, then how many fatal
 # errors the server's log holds (its stacks: /tmp/crash_<http>.log, PYTHONFAULTHANDLER is on).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
