@@ -21,6 +21,7 @@ from community.core import metrics
 from community.core.admission import AdmissionControl
 from community.core.auth import LimitStore, LoginThrottle, Passwords
 from community.core.db import make_engine, make_session_factory
+from community.core.gc_control import collect_at_safe_points
 from community.core.logs import configure_logging
 from community.core.page_cache import PageCache, PageCacheMiddleware
 from community.core.protocol import HeadAsGet, RequireUtf8Forms
@@ -99,6 +100,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         # freezing them keeps full GC pauses out of request latency.
         gc.collect()
         gc.freeze()
+        # Python 3.11 collects cycles mid-allocation in any thread: a heap corruption under
+        # load (community.core.gc_control).
+        collect_at_safe_points()
         flusher = asyncio.create_task(
             _flush_views_periodically(
                 [view_counter.flush, article_views.flush, search_log.flush], settings

@@ -1,0 +1,128 @@
+"""Cycle collection at safe points (community.core.gc_control): on Python 3.11 a web process
+collects garbage only in its collector thread, never inside an allocation of a request thread,
+where collection corrupted the heap under load (docs/performance.md, "The segfault")."""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+from pathlib import Path
+
+from community.core import gc_control
+from tests.conftest import SECRET_KEY
+from tests.test_lazy_imports import _demo_pages, _python
+
+
+def _switched() -> bool:
+    """Switch this process; on Python 3.12 and later, check that nothing changed instead."""
+    if gc_control.SAFE_POINT_COLLECTION_NEEDED:
+        assert gc_control.collect_at_safe_points() is True
+        assert not gc.isenabled()
+        return True
+    assert gc_control.collect_at_safe_points() is False
+    assert gc.isenabled()
+    return False
+
+
+class _Cycle:
+    """Garbage only the cycle collector can free, noting the thread that finalizes it."""
+
+    def __init__(self, finalized_in: list[int]) -> None:
+        self.itself = self
+        self.finalized_in = finalized_in
+
+    def __del__(self) -> None:
+        self.finalized_in.append(threading.get_ident())
+
+
+def test_allocating_never_collects_in_the_allocating_thread() -> None:
+    if not _switched():
+        return
+    finalized_in: list[int] = []
+    for _ in range(50):
+        _Cycle(finalized_in)
+    # Ten generation-0 thresholds of new containers: automatic collection would have run here
+    # and finalized the cycles in this thread.
+    kept = [[] for _ in range(gc.get_threshold()[0] * 10)]
+    assert threading.get_ident() not in finalized_in
+    deadline = time.monotonic() + 5
+    while len(finalized_in) < 50 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    collector = next(t for t in threading.enumerate() if t.name == gc_control.COLLECTOR_THREAD_NAME)
+    assert finalized_in == [collector.ident] * 50  # collected all the same, in its thread
+    assert len(kept) > 0
+
+
+def test_the_schedule_follows_cpythons_thresholds() -> None:
+    if not _switched():
+        return
+    thresholds = gc.get_threshold()
+    try:
+        gc.set_threshold(1_000_000, 10, 10)  # the collector thread stays out of the way
+        gc.collect()
+        assert gc_control.collect_if_due() is None  # nothing allocated since
+        gc.set_threshold(1, 10, 10)
+        _Cycle([])
+        assert gc_control.collect_if_due() == 0
+        gc.set_threshold(1, 1, 10)
+        _Cycle([])
+        assert gc_control.collect_if_due() == 1
+        gc.set_threshold(1, 1, 1)
+        _Cycle([])
+        gc_control.collect_if_due()
+        _Cycle([])
+        assert gc_control.collect_if_due() == 2
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+# A fresh process: this one may have switched already. The web app serves thread pages from
+# several threads; every collection after start-up must come from the collector thread.
+SERVE_AND_WATCH_COLLECTIONS = """
+import gc, json, sys, threading
+from concurrent.futures import ThreadPoolExecutor
+from fastapi.testclient import TestClient
+from community.app import create_app
+
+path = sys.argv[1]
+collections = []
+gc.callbacks.append(
+    lambda phase, info: phase == "start" and collections.append(threading.current_thread().name)
+)
+with TestClient(create_app()) as client:
+    started = list(collections)
+    enabled = gc.isenabled()
+    with ThreadPoolExecutor(4) as pool:
+        statuses = sorted(set(pool.map(lambda _: client.get(path).status_code, range(60))))
+    for _ in range(100):  # until the collector has looked at the garbage those pages left
+        if len(collections) > len(started):
+            break
+        threading.Event().wait(0.05)
+serving = collections[len(started):]
+print(json.dumps({"enabled": enabled, "statuses": statuses, "threads": sorted(set(serving))}))
+"""
+
+
+def test_a_web_process_collects_only_in_its_collector_thread(tmp_path: Path) -> None:
+    url, paths = _demo_pages(tmp_path)
+    thread_page = next(path for path in paths if path.startswith("/t/"))
+    answer = _python(
+        SERVE_AND_WATCH_COLLECTIONS,
+        thread_page,
+        env={
+            "DATABASE_URL": url,
+            "INSTANCE_DIR": str(tmp_path / "instance"),
+            "SECRET_KEY": SECRET_KEY,
+            "SEARCH_MODEL": "off",
+            "MEILI_URL": "http://127.0.0.1:1",
+            "LOG_LEVEL": "ERROR",
+            "PAGE_CACHE_SECONDS": "0",
+        },
+    )
+    assert answer["statuses"] == [200]
+    if gc_control.SAFE_POINT_COLLECTION_NEEDED:
+        assert answer["enabled"] is False
+        assert answer["threads"] == [gc_control.COLLECTOR_THREAD_NAME]
+    else:
+        assert answer["enabled"] is True
