@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Select, and_, exists, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, exists, or_, select, tuple_
 from sqlalchemy.orm import (
     InstrumentedAttribute,
     Session,
@@ -108,6 +108,55 @@ def _viewer_posts(
     return posts, my_votes, helped, watching, [row[0].id for row in rows if row[4]]
 
 
+# --- a signed-in viewer's marks on a thread --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ViewerMarks:
+    """What of a thread is the viewer's own: votes on its posts, posts in it, a helpful
+    mark, a watch. Without votes and posts, its cards look the same to every plain member."""
+
+    voted: bool
+    wrote: bool
+    helped: bool
+    watching: bool
+
+
+def viewer_mark_columns(user: User) -> tuple[ColumnElement[bool], ...]:
+    """ViewerMarks' values, in order, as columns correlated to the thread: the thread page
+    reads them in the thread's own statement."""
+    in_thread = Post.thread_id == Thread.id
+    marks = (
+        exists().where(Vote.user_id == user.id, Vote.post_id == Post.id, in_thread),
+        exists().where(Post.author_id == user.id, in_thread),
+        exists().where(HelpfulMark.user_id == user.id, HelpfulMark.thread_id == Thread.id),
+        exists().where(ThreadWatch.user_id == user.id, ThreadWatch.thread_id == Thread.id),
+    )
+    return tuple(mark.correlate(Thread) for mark in marks)
+
+
+@dataclass(frozen=True)
+class ThreadFrame:
+    """What a thread page shows around its post cards when the cards are shared."""
+
+    permissions: ThreadPermissions
+    helped: bool
+    watching: bool
+
+
+def shared_frame(user: User, thread: Thread, marks: ViewerMarks) -> ThreadFrame | None:
+    """The page around shared cards, when this viewer sees the cards every plain member
+    sees (no vote and no post of theirs in the thread); None when they need their own."""
+    permissions = ThreadPermissions(user, thread)
+    if not permissions.sees_members_view or marks.voted or marks.wrote:
+        return None
+    return ThreadFrame(permissions, marks.helped, marks.watching)
+
+
+def answer_order(answer_sort: str) -> str:
+    return "date" if answer_sort == "date" else "score"
+
+
 def thread_page(
     db: Session, user: User | None, thread: Thread, *, answer_sort: str = "score"
 ) -> ThreadPage:
@@ -130,10 +179,10 @@ def thread_page(
         raise NotFound()
     accepted = next((post for post in posts if post.id == thread.accepted_post_id), None)
     answers = [post for post in posts if not post.is_question and post is not accepted]
+    answer_sort = answer_order(answer_sort)
     if answer_sort == "date":
         answers.sort(key=lambda post: (post.created_at, post.id))
     else:
-        answer_sort = "score"
         answers.sort(key=lambda post: (-post.score, post.created_at, post.id))
     return ThreadPage(
         thread=thread,

@@ -16,7 +16,7 @@ from community.core.clock import utcnow
 from community.core.db import SessionDep
 from community.core.errors import FormErrors, PermissionDenied, ThreadMerged
 from community.core.forms import parse_form
-from community.core.fragment_cache import shared_fragment
+from community.core.fragment_cache import fragments_enabled, shared_fragment
 from community.core.i18n import active_locale
 from community.core.i18n import gettext as _
 from community.core.markdown import render_markdown
@@ -28,8 +28,8 @@ from community.core.schemas import AnswerIn, AskIn, EditIn
 from community.core.viewcount import viewer_key
 from community.core.web import flash_redirect, is_htmx, page_viewer_key, render, render_fragment
 from community.diffs import revision_diffs
-from crowdservice import service as crowd_service
-from kb import ask_sessions, duplicate_review
+from community.thread_view import render_thread
+from kb import ask_sessions
 from kb import service as kb_service
 
 router = APIRouter(include_in_schema=False)
@@ -182,46 +182,6 @@ def ask_submit(
 # --- the thread page -------------------------------------------------------------------------
 
 
-def _render_thread(
-    request: Request,
-    db: SessionDep,
-    user: User | None,
-    thread: Thread,
-    *,
-    answer_sort: str = "score",
-    block: str | None = None,
-    oob: bool = False,
-    answer_form: dict[str, str] | None = None,
-    errors: dict[str, str] | None = None,
-    status_code: int = 200,
-    kb_status: tuple[kb_service.ArticleLink | None, bool] | None = None,
-) -> HTMLResponse:
-    page = thread_reading.thread_page(db, user, thread, answer_sort=answer_sort)
-    kb_article, kb_solution = kb_status or kb_service.thread_kb_status(db, thread.id)
-    return render(
-        request,
-        "community/thread.html",
-        {
-            "page": page,
-            "thread": thread,
-            "forum": thread.forum,
-            "brand": thread.forum.brand,
-            "answer_form": answer_form or {},
-            "errors": errors or {},
-            "kb_article": kb_article,
-            "kb_solution": kb_solution,
-            "is_curator": policy.can_curate(user),
-            "can_retag": policy.can_retag(user, thread) and thread.locked_at is None,
-            "support": crowd_service.thread_panel(db, user, thread),
-            "duplicate_suggestions": duplicate_review.for_thread(db, user, thread),
-            "can_decide_duplicates": policy.can_moderate(user),
-            "oob": oob,
-        },
-        block=block,
-        status_code=status_code,
-    )
-
-
 def count_thread_view(request: Request, thread_id: int, user_id: int | None = None) -> None:
     """Also the page cache's replay: a view served from the cache counts too."""
     key = page_viewer_key(request, user_id)
@@ -233,8 +193,13 @@ def count_thread_view(request: Request, thread_id: int, user_id: int | None = No
 def thread_page(
     request: Request, db: SessionDep, user: OptionalUser, thread_id: int, answers: str = "score"
 ) -> Response:
+    # A plain member's cards may be shared (community.thread_view): their marks on the thread
+    # come with it.
+    shares = user is not None and fragments_enabled(request) and not is_htmx(request)
+    marks = thread_reading.viewer_mark_columns(user) if user is not None and shares else ()
+    columns = (*kb_service.THREAD_KB_COLUMNS, *marks)
     try:
-        thread, row = threads.access_thread_with(db, user, thread_id, *kb_service.THREAD_KB_COLUMNS)
+        thread, row = threads.access_thread_with(db, user, thread_id, *columns)
     except ThreadMerged as merged:
         # Permanent: a merge is not undone, so old links and search engines should move on.
         # Anchors (#post-N) survive the redirect, and the posts kept their ids.
@@ -242,10 +207,15 @@ def thread_page(
         return RedirectResponse(_thread_url(merged.target_id) + query, status_code=301)
     count_thread_view(request, thread.id, user.id if user else None)
     replay_on_hit(request, "thread_view", thread.id)
-    kb_status = kb_service.kb_status_of(row[1:])
-    return _render_thread(
-        request, db, user, thread, answer_sort=answers, block="answers", kb_status=kb_status
-    )
+    kb_end = 1 + len(kb_service.THREAD_KB_COLUMNS)
+    kb_status = kb_service.kb_status_of(row[1:kb_end])
+    frame = None
+    if user is not None and shares:
+        frame = thread_reading.shared_frame(user, thread, thread_reading.ViewerMarks(*row[kb_end:]))
+    return render_thread(
+        request, db, user, thread, answer_sort=answers, block="answers", kb_status=kb_status,
+        frame=frame,
+    )  # fmt: skip
 
 
 @router.post(
@@ -263,7 +233,7 @@ def answer_submit(
     except FormErrors as exc:
         db.rollback()
         thread = threads.access_thread(db, user, thread_id)
-        return _render_thread(
+        return render_thread(
             request, db, user, thread, answer_form={"body": body}, errors=exc.errors,
             status_code=422,
         )  # fmt: skip
@@ -307,7 +277,7 @@ def _after_accept_change(request: Request, db: SessionDep, user: User, thread: T
     db.commit()
     if is_htmx(request):
         fresh = threads.access_thread(db, user, thread.id)
-        return _render_thread(request, db, user, fresh, block="answers", oob=True)
+        return render_thread(request, db, user, fresh, block="answers", oob=True)
     return RedirectResponse(_thread_url(thread.id), status_code=303)
 
 

@@ -25,6 +25,11 @@ from community.core.page_cache import Entry, PageCache
 KEY_PREFIX = "fragment:"
 
 
+def fragments_enabled(request: Request) -> bool:
+    cache: PageCache | None = getattr(request.app.state, "page_cache", None)
+    return cache is not None and cache.enabled
+
+
 def shared_fragment(
     request: Request, name: str, parts: Sequence[str | int | None], render: Callable[[], Markup]
 ) -> Markup:

@@ -275,6 +275,12 @@ class ThreadPermissions:
         return is_staff(self.user)
 
     @property
+    def sees_members_view(self) -> bool:
+        """An active member who is not staff: the buttons any such member has, but for what
+        their own posts and votes change (community.thread_view shares those cards)."""
+        return self._active and not is_staff(self.user)
+
+    @property
     def _open(self) -> bool:
         return self.thread.locked_at is None or is_staff(self.user)
 
