@@ -11,7 +11,6 @@ helpful and watch buttons, the answer form) is the viewer's own: such a page rea
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 from collections.abc import Callable
@@ -92,21 +91,18 @@ def render_thread(
 def _shared_cards(
     request: Request, thread: Thread, answer_sort: str, full_page: Callable[[], dict[str, Any]]
 ) -> dict[str, Markup]:
+    """Both cards in one cache entry (one store round trip a page), split at a separator that
+    no rendering of a post can contain (it holds the slot, which is secret)."""
     slot = csrf_slot(request.app.state.settings.effective_secret_key)
-    loaded: list[dict[str, Any]] = []
+    separator = Markup(f"<!--{slot}:next-card-->")  # noqa: S704 - a comment of our own
 
-    def render_card(block: str) -> Markup:
-        if not loaded:  # one load of the posts for both cards, and only on a miss
-            loaded.append(full_page() | {"csrf_token": slot})
-        return render_fragment(request, TEMPLATE, block, loaded[0])
+    def render_cards() -> Markup:
+        context = full_page() | {"csrf_token": slot}
+        return separator.join(render_fragment(request, TEMPLATE, b, context) for b in CARD_BLOCKS)
 
+    cards = shared_fragment(request, "thread-cards", [thread.id, answer_sort], render_cards)
     token = getattr(request.state, "csrf_token", "")
     return {
-        block: shared_fragment(
-            request,
-            f"thread-cards:{block}",
-            [thread.id, answer_sort],
-            functools.partial(render_card, block),
-        ).replace(slot, token)
-        for block in CARD_BLOCKS
+        block: card.replace(slot, token)
+        for block, card in zip(CARD_BLOCKS, cards.split(separator), strict=True)
     }
