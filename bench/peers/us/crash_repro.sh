@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Reproduces the web-process segfault seen in the peers' rounds (issue 14, docs/performance.md,
-# "A crash that is not fixed"): one uvicorn process on the peers' data (us/setup.sh), signed-in
-# thread pages at wrk -c8 in 10 s runs until the process dies or SECONDS pass.
+# The web-process segfault of the peers' rounds (issue 14, docs/performance.md, "The third run"):
+# Python 3.11's cycle collector running inside request threads. One uvicorn process on the peers'
+# data (us/setup.sh), signed-in thread pages at wrk -c8 in 10 s runs until the process dies or
+# SECONDS pass. Since community/core/gc_control.py it runs clean: a death is a regression.
 #   bash us/crash_repro.sh [h11|httptools] [SECONDS]      (defaults: h11 60)
-# Set PSYCOPG_IMPL=python to take psycopg's C implementation out (it still crashes), SEARCH_MODEL
+# Set PSYCOPG_IMPL=python to take psycopg's C implementation out, SEARCH_MODEL
 # to change the search model, PAGE_CACHE_SECONDS=0 to render every page, REPRO_COOKIE="" for a
 # logged-out visitor (default: the signed-in member_cookie), REPRO_PATHS=FILE for other thread
-# paths (one path crashes too), REPRO_NO_REDIS=1 to run without Redis. Prints each run's req/s and socket errors, then how many fatal
+# paths, REPRO_NO_REDIS=1 to run without Redis. Prints each run's req/s and socket errors, then how many fatal
 # errors the server's log holds (its stacks: /tmp/crash_<http>.log, PYTHONFAULTHANDLER is on).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
