@@ -41,12 +41,23 @@ def _thread(qa: QA, make_user: Callable[..., User]) -> tuple[Thread, Post, User,
     return thread, answer, asker, helper
 
 
+def _two_members(
+    make_client: Callable[[], TestClient], make_user: Callable[..., User], qa: QA
+) -> tuple[Thread, Post, TestClient, TestClient]:
+    thread, answer, _asker, _helper = _thread(qa, make_user)
+    ann = _member(make_client, make_user, "ann_member")
+    return thread, answer, ann, _member(make_client, make_user, "ben_member")
+
+
+def _upvote(client: TestClient, post: Post, token: str) -> int:
+    data = {"value": "1", "csrf_token": token}
+    return client.post(f"/posts/{post.id}/vote", data=data, follow_redirects=False).status_code
+
+
 def test_plain_members_share_the_cards_each_with_their_own_token(
     make_client: Callable[[], TestClient], make_user: Callable[..., User], qa: QA, engine: Engine
 ) -> None:
-    thread, _answer, _asker, _helper = _thread(qa, make_user)
-    ann = _member(make_client, make_user, "ann_member")
-    ben = _member(make_client, make_user, "ben_member")
+    thread, answer, ann, ben = _two_members(make_client, make_user, qa)
 
     with statements(engine) as first:
         ann_page = _get(ann, f"/t/{thread.id}")
@@ -64,25 +75,16 @@ def test_plain_members_share_the_cards_each_with_their_own_token(
     assert ann_token != ben_token
     assert set(_VOTE_TOKENS.findall(ben_page.text)) == {ben_token}  # vote forms carry Ben's
     assert ann_token not in ben_page.text
-    voted = ben.post(
-        f"/posts/{_answer.id}/vote", data={"value": "1", "csrf_token": ben_token},
-        follow_redirects=False,
-    )  # fmt: skip
-    assert voted.status_code == 303  # the token in the shared card is Ben's and works
+    assert _upvote(ben, answer, ben_token) == 303  # the token in the shared card works
 
 
 def test_a_write_makes_the_shared_cards_stale(
     make_client: Callable[[], TestClient], make_user: Callable[..., User], qa: QA, engine: Engine
 ) -> None:
-    thread, answer, _asker, _helper = _thread(qa, make_user)
-    ann = _member(make_client, make_user, "ann_member")
-    ben = _member(make_client, make_user, "ben_member")
+    thread, answer, ann, ben = _two_members(make_client, make_user, qa)
     _get(ann, f"/t/{thread.id}")
     token = _CSRF_META.findall(_get(ann, f"/t/{thread.id}").text)[0]
-    assert ann.post(
-        f"/posts/{answer.id}/vote", data={"value": "1", "csrf_token": token},
-        follow_redirects=False,
-    ).status_code == 303  # fmt: skip
+    assert _upvote(ann, answer, token) == 303
 
     with statements(engine) as after:
         page = _get(ben, f"/t/{thread.id}")
