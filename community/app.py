@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from community import api as community_api
-from community import api_docs, notification_routes, thread_api, thread_routes
+from community import api_docs, notification_routes, thread_api, thread_reading, thread_routes
 from community import routes as community_routes
 from community.core import metrics
 from community.core.admission import AdmissionControl
@@ -23,6 +23,7 @@ from community.core.auth import LimitStore, LoginThrottle, Passwords
 from community.core.db import make_engine, make_session_factory
 from community.core.gc_control import collect_at_safe_points
 from community.core.logs import configure_logging
+from community.core.member_pages import MemberPages
 from community.core.page_cache import PageCache, PageCacheMiddleware
 from community.core.protocol import HeadAsGet, RequireUtf8Forms
 from community.core.ratelimit import RateLimiter
@@ -194,6 +195,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             "article_view": kb_routes.count_article_view,
             "search": kb_routes.log_search,
         },
+        # Signed-in pages that members of one class share (the thread page, the hottest).
+        member_pages=MemberPages(session_factory, {"thread": thread_reading.classify_member}),
     )
     # Added last = outermost: headers wrap everything, including 413s and error pages.
     app.add_middleware(RequestContextMiddleware, settings=settings, session_factory=session_factory)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -36,7 +38,7 @@ from community.core.models import (
     Vote,
     thread_tags,
 )
-from community.core.policy import ThreadPermissions, is_staff
+from community.core.policy import ThreadPermissions, is_staff, sees_members_view
 
 PAGE_SIZE = 30
 Sort = Literal["activity", "newest", "unanswered", "top", "solved"]
@@ -151,6 +153,31 @@ def shared_frame(user: User, thread: Thread, marks: ViewerMarks) -> ThreadFrame 
     if not permissions.sees_members_view or marks.voted or marks.wrote:
         return None
     return ThreadFrame(permissions, marks.helped, marks.watching)
+
+
+def members_class(user: User, marks: ViewerMarks) -> str:
+    """What a plain member's whole thread page depends on besides the thread and the header's
+    personal text: the role and trust level (curating, retagging) and the two buttons. Members
+    of one class share the page (community.core.member_pages)."""
+    return f"thread:{user.role.value}:{user.trust_level}:{int(marks.helped)}{int(marks.watching)}"
+
+
+_ROW_ID = re.compile(r"[0-9]{1,18}")
+
+
+def classify_member(db: Session, user: User, params: Mapping[str, Any]) -> str | None:
+    """The member's class on the thread page named by `params` (one statement), or None when
+    they need a page of their own. The thread's visibility plays no part: a shared page exists
+    only if a member of the class was shown it under the current generation."""
+    thread_id = str(params.get("thread_id", ""))
+    if not _ROW_ID.fullmatch(thread_id) or not sees_members_view(user):
+        return None
+    row = db.execute(select(*viewer_mark_columns(user)).where(Thread.id == int(thread_id))).first()
+    if row is None:
+        return None
+    voted, wrote, helped, watching = (bool(value) for value in row)
+    marks = ViewerMarks(voted, wrote, helped, watching)
+    return None if marks.voted or marks.wrote else members_class(user, marks)
 
 
 def answer_order(answer_sort: str) -> str:

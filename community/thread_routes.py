@@ -11,7 +11,7 @@ from markupsafe import Markup
 
 from community import revisions, thread_editing, thread_reading, threads, voting
 from community.core import policy, service
-from community.core.auth import CurrentUser, OptionalUser, client_ip
+from community.core.auth import ANONYMOUS, CurrentUser, OptionalUser, client_ip
 from community.core.clock import utcnow
 from community.core.db import SessionDep
 from community.core.errors import FormErrors, PermissionDenied, ThreadMerged
@@ -20,6 +20,7 @@ from community.core.fragment_cache import fragments_enabled, shared_fragment
 from community.core.i18n import active_locale
 from community.core.i18n import gettext as _
 from community.core.markdown import render_markdown
+from community.core.member_pages import rendered_for_class
 from community.core.models import Forum, Post, Thread, ThreadKind, ThreadStatus, User, Visibility
 from community.core.page_cache import replay_on_hit
 from community.core.policy import ThreadPermissions, is_staff
@@ -182,8 +183,10 @@ def ask_submit(
 # --- the thread page -------------------------------------------------------------------------
 
 
-def count_thread_view(request: Request, thread_id: int, user_id: int | None = None) -> None:
-    """Also the page cache's replay: a view served from the cache counts too."""
+def count_thread_view(request: Request, thread_id: int) -> None:
+    """Also the page cache's replay: a view served from the cache counts too, for whoever
+    it was served to."""
+    user_id = getattr(request.state, "viewer", ANONYMOUS).user_id
     key = page_viewer_key(request, user_id)
     if key is not None:
         request.app.state.view_counter.record(thread_id, key, user_id=user_id)
@@ -205,13 +208,18 @@ def thread_page(
         # Anchors (#post-N) survive the redirect, and the posts kept their ids.
         query = f"?{request.url.query}" if request.url.query else ""
         return RedirectResponse(_thread_url(merged.target_id) + query, status_code=301)
-    count_thread_view(request, thread.id, user.id if user else None)
+    count_thread_view(request, thread.id)
     replay_on_hit(request, "thread_view", thread.id)
     kb_end = 1 + len(kb_service.THREAD_KB_COLUMNS)
     kb_status = kb_service.kb_status_of(row[1:kb_end])
     frame = None
     if user is not None and shares:
-        frame = thread_reading.shared_frame(user, thread, thread_reading.ViewerMarks(*row[kb_end:]))
+        viewer_marks = thread_reading.ViewerMarks(*row[kb_end:])
+        frame = thread_reading.shared_frame(user, thread, viewer_marks)
+        if frame is not None:
+            # Whole page too: any member of this class gets it (community.core.member_pages).
+            member_class = thread_reading.members_class(user, viewer_marks)
+            rendered_for_class(request.scope["state"], member_class)
     return render_thread(
         request, db, user, thread, answer_sort=answers, block="answers", kb_status=kb_status,
         frame=frame,

@@ -20,7 +20,8 @@ from markupsafe import Markup
 from starlette.requests import Request
 
 from community.core import i18n
-from community.core.page_cache import Entry, PageCache
+from community.core.page_cache import PageCache
+from community.core.page_store import Entry
 
 KEY_PREFIX = "fragment:"
 

@@ -30,19 +30,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-import redis
 from starlette.requests import Request, cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from community.core.auth import Viewer
+from community.core.member_pages import MemberPages, PersonalSlots, declared_class
+from community.core.page_store import Entry, MemoryStore, RedisStore, Store
 from community.core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -56,11 +54,6 @@ PRIVATE_SEGMENTS = frozenset(
 # A longer path and query is not a page anyone links to; it would only fill the cache.
 MAX_TARGET_CHARS = 1024
 MAX_BODY_BYTES = 1024 * 1024
-MEMORY_MAX_ENTRIES = 2000
-# A web process is meant to stay within 200 MB (docs/performance.md, "Memory"); more than this
-# many live pages in PAGE_CACHE_SECONDS is a site for REDIS_URL.
-MEMORY_MAX_BYTES = 32 * 1024 * 1024
-REDIS_TIMEOUT_SECONDS = 0.5
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 FLASH_COOKIE = "flash"  # community.core.web's flash messages: a page that shows one is not kept
 REPLAYS_STATE = "page_cache_replays"
@@ -79,169 +72,10 @@ def replay_on_hit(request: Request, name: str, *args: Any) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class Entry:
-    generation: int
-    status: int
-    headers: list[tuple[bytes, bytes]]
-    body: bytes
-    replays: list[list[Any]]
-    route: str = ""  # the route's path template, for the per-route metrics of a hit
-
-    def size(self) -> int:
-        return len(self.body) + sum(len(k) + len(v) for k, v in self.headers) + 200
-
-    def dumps(self) -> bytes:
-        head = {
-            "g": self.generation,
-            "s": self.status,
-            "h": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in self.headers],
-            "r": self.replays,
-            "t": self.route,
-        }
-        return json.dumps(head, separators=(",", ":")).encode() + b"\n" + self.body
-
-    @classmethod
-    def loads(cls, raw: bytes) -> Entry:
-        head_raw, _, body = raw.partition(b"\n")
-        head = json.loads(head_raw)
-        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in head["h"]]
-        return cls(
-            int(head["g"]), int(head["s"]), headers, body, list(head["r"]), str(head.get("t", ""))
-        )
-
-
-@dataclass(frozen=True, slots=True)
 class CachedRoute:
     """Stands in for the route that rendered a cached page (its `path` template)."""
 
     path: str
-
-
-class Store(Protocol):
-    def lookup(self, key: str) -> tuple[int, Entry | None] | None:
-        """(the current generation, the entry if one is kept) or None when the store is out."""
-
-    def put(self, key: str, entry: Entry, ttl: float) -> None: ...
-
-    def bump(self) -> None: ...
-
-
-class MemoryStore:
-    """One process's entries: least recently used go first past the bounds; a bump drops all."""
-
-    def __init__(
-        self, *, max_entries: int = MEMORY_MAX_ENTRIES, max_bytes: int = MEMORY_MAX_BYTES
-    ) -> None:
-        self.max_entries = max_entries
-        self.max_bytes = max_bytes
-        self.generation = 0
-        self.bytes = 0
-        self._entries: OrderedDict[str, tuple[float, Entry]] = OrderedDict()
-        self._lock = threading.Lock()  # TestClient and uvicorn run loops on other threads
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def lookup(self, key: str) -> tuple[int, Entry | None]:
-        with self._lock:
-            found = self._entries.get(key)
-            if found is None:
-                return self.generation, None
-            expires, entry = found
-            if expires <= time.monotonic() or entry.generation != self.generation:
-                self._drop(key)
-                return self.generation, None
-            self._entries.move_to_end(key)
-            return self.generation, entry
-
-    def put(self, key: str, entry: Entry, ttl: float) -> None:
-        with self._lock:
-            if entry.generation != self.generation:
-                return  # a write came while it was rendered
-            self._drop(key)
-            now = time.monotonic()
-            # Pages nobody asked for again would otherwise stay until the bounds push them out,
-            # and the store would sit at its bounds for good. The oldest come first (a hit
-            # moves an entry back, so an expired one may wait behind it: lookup checks anyway).
-            while self._entries:
-                oldest = next(iter(self._entries))
-                if self._entries[oldest][0] > now:
-                    break
-                self._drop(oldest)
-            self._entries[key] = (now + ttl, entry)
-            self.bytes += entry.size()
-            while self._entries and (
-                len(self._entries) > self.max_entries or self.bytes > self.max_bytes
-            ):
-                self._drop(next(iter(self._entries)))
-
-    def bump(self) -> None:
-        with self._lock:
-            self.generation += 1
-            self._entries.clear()
-            self.bytes = 0
-
-    def _drop(self, key: str) -> None:
-        found = self._entries.pop(key, None)
-        if found is not None:
-            self.bytes -= found[1].size()
-
-
-class RedisStore:
-    """Entries and the generation in Redis, shared by every web process. One round trip per
-    lookup (MGET of the generation and the entry). When Redis fails, the cache steps aside
-    for a TTL (pages are rendered, writes are not recorded as bumps): by then every entry kept
-    before the failure has expired, so none can be served stale afterwards."""
-
-    def __init__(self, url: str, prefix: str, ttl: float) -> None:
-        self._client = redis.Redis.from_url(
-            url, socket_connect_timeout=REDIS_TIMEOUT_SECONDS, socket_timeout=REDIS_TIMEOUT_SECONDS
-        )
-        self._generation_key = f"{prefix}:pagecache:generation"
-        self._entry_prefix = f"{prefix}:pagecache:entry:"
-        self._pause = max(ttl, 1.0)
-        self._down_until = 0.0
-
-    def _available(self) -> bool:
-        return time.monotonic() >= self._down_until
-
-    def _failed(self, error: redis.RedisError) -> None:
-        if self._available():
-            logger.warning(
-                "page cache off for %.0f s: Redis does not answer (%s)", self._pause, error
-            )
-        self._down_until = time.monotonic() + self._pause
-
-    def lookup(self, key: str) -> tuple[int, Entry | None] | None:
-        if not self._available():
-            return None
-        try:
-            generation, raw = self._client.mget(self._generation_key, self._entry_prefix + key)
-        except redis.RedisError as exc:
-            self._failed(exc)
-            return None
-        current = int(generation or 0)
-        if raw is None:
-            return current, None
-        try:
-            entry = Entry.loads(raw if isinstance(raw, bytes) else raw.encode("latin-1"))
-        except (ValueError, KeyError, TypeError):
-            return current, None
-        return current, entry if entry.generation == current else None
-
-    def put(self, key: str, entry: Entry, ttl: float) -> None:
-        if not self._available():
-            return
-        try:
-            self._client.set(self._entry_prefix + key, entry.dumps(), px=int(ttl * 1000))
-        except redis.RedisError as exc:
-            self._failed(exc)
-
-    def bump(self) -> None:
-        try:
-            self._client.incr(self._generation_key)
-        except redis.RedisError as exc:
-            self._failed(exc)  # and nothing is served from the cache until entries expired
 
 
 class PageCache:
@@ -257,6 +91,7 @@ class PageCache:
         # Derived from the secret: page text cannot contain them by chance, or by design.
         self.csrf_mark = _mark(secret, "csrf")
         self.nonce_mark = _mark(secret, "nonce")
+        self.personal = PersonalSlots(_mark(secret, "display-name"), _mark(secret, "username"))
 
 
 def _mark(secret: bytes, what: str) -> bytes:
@@ -266,11 +101,15 @@ def _mark(secret: bytes, what: str) -> bytes:
     )
 
 
-def request_key(scope: Scope) -> str | None:
-    """The cache key of a request the cache may answer, or None for one it must not."""
+def request_key(scope: Scope, member_class: str | None = None) -> str | None:
+    """The cache key of a request the cache may answer, or None for one it must not: a
+    logged-out visitor's, or with `member_class` (community.core.member_pages) a signed-in
+    member's of that class."""
     state = scope.get("state") or {}
     viewer = state.get("viewer")
-    if viewer is None or viewer.is_authenticated or state.get("auth") == "token":
+    if viewer is None or state.get("auth") == "token":
+        return None
+    if viewer.is_authenticated != (member_class is not None):
         return None
     if not state.get("csrf_token") or not state.get("csp_nonce"):
         return None
@@ -299,6 +138,10 @@ def request_key(scope: Scope) -> str | None:
             query,
             str(state.get("locale", "")).encode(),
             *sorted(varies),
+            # A member's page: their class, and the unread count their header shows.
+            f"member:{member_class}:{viewer.unread_notifications}".encode()
+            if member_class is not None
+            else b"visitor",
         ]
     )
     return hashlib.sha256(material).hexdigest()
@@ -337,9 +180,16 @@ class PageCacheMiddleware:
     language) and inside SecurityHeadersMiddleware (a cached page still gets this response's
     headers and CSP nonce). `replays` name what a route's `replay_on_hit` may ask for."""
 
-    def __init__(self, app: ASGIApp, *, replays: Mapping[str, Replay]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        replays: Mapping[str, Replay],
+        member_pages: MemberPages | None = None,
+    ) -> None:
         self.app = app
         self.replays = replays
+        self.member_pages = member_pages
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         cache: PageCache | None = None
@@ -349,14 +199,34 @@ class PageCacheMiddleware:
             await self.app(scope, receive, send)
         elif scope["method"] in UNSAFE_METHODS:
             await self.app(scope, receive, _bumping(cache, send))
-        elif scope["method"] != "GET" or (key := request_key(scope)) is None:
+        elif scope["method"] != "GET":
             await self.app(scope, receive, send)
-        else:
+        elif (key := request_key(scope)) is not None:
             await self._cached(cache, key, scope, receive, send)
+        else:
+            member = await self._member_class(scope)
+            key = request_key(scope, member) if member is not None else None
+            if member is None or key is None:
+                await self.app(scope, receive, send)
+            else:
+                await self._cached(cache, key, scope, receive, send, member)
+
+    async def _member_class(self, scope: Scope) -> str | None:
+        if self.member_pages is None:
+            return None
+        return await self.member_pages.viewer_class(scope)
 
     async def _cached(
-        self, cache: PageCache, key: str, scope: Scope, receive: Receive, send: Send
+        self,
+        cache: PageCache,
+        key: str,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        member: str | None = None,
     ) -> None:
+        """Serve the entry under `key`, or render the page and keep it; `member`: the class of
+        the signed-in member the page is for (community.core.member_pages)."""
         found = cache.store.lookup(key)
         if found is None:  # the store is out: render as if there were no cache
             await self.app(scope, receive, send)
@@ -365,8 +235,28 @@ class PageCacheMiddleware:
         if entry is not None:
             await self._serve(cache, entry, scope, send)
             return
+        if member is None:
+            start, body = await self._render(scope, receive, send)
+        else:
+            start, body = await self._render_for_member(cache, scope, receive, send)
+            if declared_class(scope) != member:
+                return  # the route rendered it for another class, or for this member alone
+        headers = [(bytes(k).lower(), bytes(v)) for k, v in start.get("headers", [])]
+        if body is None or not start or not response_is_cacheable(start["status"], headers):
+            return
         state = scope["state"]
         csrf, nonce = state["csrf_token"].encode(), state["csp_nonce"].encode()
+        body = body.replace(csrf, cache.csrf_mark).replace(nonce, cache.nonce_mark)
+        kept = [(k, v) for k, v in headers if k != b"content-length"]
+        replays = list(state.get(REPLAYS_STATE, []))
+        route = str(getattr(scope.get("route"), "path", "") or "")
+        entry = Entry(generation, start["status"], kept, body, replays, route)
+        cache.store.put(key, entry, cache.ttl)
+
+    async def _render(
+        self, scope: Scope, receive: Receive, send: Send
+    ) -> tuple[Message, bytes | None]:
+        """The page, sent as it comes, and a copy of it (None when too large to keep)."""
         start: Message = {}
         chunks: list[bytes] = []
         size = 0
@@ -382,19 +272,7 @@ class PageCacheMiddleware:
             await send(message)
 
         await self.app(scope, receive, capture)
-        headers = [(bytes(k).lower(), bytes(v)) for k, v in start.get("headers", [])]
-        if (
-            not start
-            or size > MAX_BODY_BYTES
-            or not response_is_cacheable(start["status"], headers)
-        ):
-            return
-        body = b"".join(chunks).replace(csrf, cache.csrf_mark).replace(nonce, cache.nonce_mark)
-        kept = [(k, v) for k, v in headers if k != b"content-length"]
-        replays = list(state.get(REPLAYS_STATE, []))
-        route = str(getattr(scope.get("route"), "path", "") or "")
-        entry = Entry(generation, start["status"], kept, body, replays, route)
-        cache.store.put(key, entry, cache.ttl)
+        return start, (b"".join(chunks) if size <= MAX_BODY_BYTES else None)
 
     async def _serve(self, cache: PageCache, entry: Entry, scope: Scope, send: Send) -> None:
         state = scope["state"]
@@ -411,9 +289,7 @@ class PageCacheMiddleware:
                 replay(request, *args)
             except Exception:  # a view not counted must not fail the page
                 logger.exception("page cache: replay %r failed", name)
-        body = entry.body.replace(cache.csrf_mark, state["csrf_token"].encode()).replace(
-            cache.nonce_mark, state["csp_nonce"].encode()
-        )
+        body = _personalised(cache, entry.body, state)
         headers = [
             *entry.headers,
             (b"content-length", str(len(body)).encode()),
@@ -421,6 +297,57 @@ class PageCacheMiddleware:
         ]
         await send({"type": "http.response.start", "status": entry.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+    async def _render_for_member(
+        self, cache: PageCache, scope: Scope, receive: Receive, send: Send
+    ) -> tuple[Message, bytes | None]:
+        """The page rendered with the personal slots (the copy to keep), held until it is
+        whole and sent with this member's own text in them."""
+        state = scope["state"]
+        viewer = state["viewer"]
+        start: Message = {}
+        chunks: list[bytes] = []
+
+        async def hold(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    await self._send_held(cache, start, b"".join(chunks), viewer, send)
+
+        state["viewer"] = cache.personal.stand_in(viewer)
+        try:
+            await self.app(scope, receive, hold)
+        finally:
+            state["viewer"] = viewer
+        body = b"".join(chunks)
+        return start, (body if len(body) <= MAX_BODY_BYTES else None)
+
+    @staticmethod
+    async def _send_held(
+        cache: PageCache, start: Message, body: bytes, viewer: Viewer, send: Send
+    ) -> None:
+        body = cache.personal.personalise(body, viewer)
+        headers = [
+            (k, v) for k, v in start.get("headers", []) if bytes(k).lower() != b"content-length"
+        ]
+        headers.append((b"content-length", str(len(body)).encode()))
+        headers.append((b"x-cache", b"miss"))
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _personalised(cache: PageCache, body: bytes, state: dict[str, Any]) -> bytes:
+    """A kept page with this response's token, nonce and (a member's page) viewer put back."""
+    body = body.replace(cache.csrf_mark, state["csrf_token"].encode()).replace(
+        cache.nonce_mark, state["csp_nonce"].encode()
+    )
+    viewer = state.get("viewer")
+    if viewer is not None and viewer.is_authenticated:
+        body = cache.personal.personalise(body, viewer)
+    return body
 
 
 def _bumping(cache: PageCache, send: Send) -> Send:

@@ -253,6 +253,22 @@ def ensure_escalation_open(item: ClosableItem) -> None:
 # --- what the thread page offers ---------------------------------------------------------------
 
 
+def is_active(user: User | None) -> bool:
+    """Signed in, not deactivated, neither suspended nor silenced now."""
+    if user is None or user.deactivated_at is not None:
+        return False
+    now = utcnow()
+    sanctions = (user.suspended_until, user.silenced_until)
+    return all(until is None or until <= now for until in sanctions)
+
+
+def sees_members_view(user: User | None) -> bool:
+    """An active member who is not staff: the buttons any such member has on a thread, but for
+    what their own posts and votes change (community.thread_view shares those cards, and
+    community.core.member_pages whole pages)."""
+    return is_active(user) and not is_staff(user)
+
+
 @dataclass(frozen=True, slots=True)
 class ThreadPermissions:
     """What the viewer may do on one thread page (drives which buttons are shown)."""
@@ -262,13 +278,7 @@ class ThreadPermissions:
 
     @property
     def _active(self) -> bool:
-        if self.user is None or self.user.deactivated_at is not None:
-            return False
-        now = utcnow()
-        for until in (self.user.suspended_until, self.user.silenced_until):
-            if until is not None and until > now:
-                return False
-        return True
+        return is_active(self.user)
 
     @property
     def is_staff(self) -> bool:
@@ -276,9 +286,7 @@ class ThreadPermissions:
 
     @property
     def sees_members_view(self) -> bool:
-        """An active member who is not staff: the buttons any such member has, but for what
-        their own posts and votes change (community.thread_view shares those cards)."""
-        return self._active and not is_staff(self.user)
+        return sees_members_view(self.user)
 
     @property
     def _open(self) -> bool:

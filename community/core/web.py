@@ -185,7 +185,7 @@ class RouteUrls:
     def __init__(self, app: FastAPI) -> None:
         self.app = app
         self.paths: dict[str, str] = {}
-        for route in _walk_routes(app.router.routes):
+        for route in walk_routes(app.router.routes):
             name, path = getattr(route, "name", None), getattr(route, "path", None)
             if isinstance(name, str) and isinstance(path, str):
                 self.paths.setdefault(name, path)
@@ -197,13 +197,14 @@ class RouteUrls:
         return path.format(**{key: quote(str(value), safe="") for key, value in params.items()})
 
 
-def _walk_routes(routes: list[Any]) -> list[Any]:
+def walk_routes(routes: list[Any]) -> list[Any]:
+    """Every route, those of included routers too (FastAPI keeps those inside the router)."""
     found: list[Any] = []
     for route in routes:
         found.append(route)
         inner = getattr(route, "original_router", None)
         if inner is not None:
-            found.extend(_walk_routes(inner.routes))
+            found.extend(walk_routes(inner.routes))
     return found
 
 

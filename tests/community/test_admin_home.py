@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from community.core.models import Brand, Forum, Role, User
-from community.core.web import _walk_routes
+from community.core.web import walk_routes
 
 RoleClient = Callable[[Role | None], tuple[TestClient, User | None]]
 
@@ -23,7 +23,7 @@ NOT_LISTED = {"admin_home", "admin_service_default", "admin_rules_export"}
 def admin_pages(app: FastAPI, brand_slugs: list[str]) -> list[str]:
     """Every GET page under /admin that takes no parameter but the brand, for each brand."""
     found: list[str] = []
-    for route in _walk_routes(app.router.routes):
+    for route in walk_routes(app.router.routes):
         path, name = getattr(route, "path", ""), getattr(route, "name", "")
         methods = getattr(route, "methods", None) or set()
         if not path.startswith("/admin") or "GET" not in methods or name in NOT_LISTED:

@@ -13,14 +13,11 @@ import redis
 from community.core.auth import ANONYMOUS
 from community.core.page_cache import (
     MAX_TARGET_CHARS,
-    Entry,
-    MemoryStore,
     PageCache,
-    RedisStore,
-    Store,
     request_key,
     response_is_cacheable,
 )
+from community.core.page_store import Entry, MemoryStore, RedisStore, Store
 from community.core.settings import Settings
 from tests.conftest import LIMIT_STORAGES, REDIS_URL
 

@@ -44,9 +44,11 @@ def _thread(qa: QA, make_user: Callable[..., User]) -> tuple[Thread, Post, User,
 def _two_members(
     make_client: Callable[[], TestClient], make_user: Callable[..., User], qa: QA
 ) -> tuple[Thread, Post, TestClient, TestClient]:
+    """Ben is of another trust level than Ann: not the same whole page (he may retag;
+    community.core.member_pages), the same cards."""
     thread, answer, _asker, _helper = _thread(qa, make_user)
     ann = _member(make_client, make_user, "ann_member")
-    return thread, answer, ann, _member(make_client, make_user, "ben_member")
+    return thread, answer, ann, _member(make_client, make_user, "ben_member", trust_level=2)
 
 
 def _upvote(client: TestClient, post: Post, token: str) -> int:
@@ -64,9 +66,12 @@ def test_plain_members_share_the_cards_each_with_their_own_token(
     assert len(_posts_queries(first)) == 1
     with statements(engine) as second:
         ben_page = _get(ben, f"/t/{thread.id}")
+    assert ben_page.headers["x-cache"] == "miss"  # not Ann's whole page
     assert _posts_queries(second) == []  # the cards came from the cache
     selects = [s for s in second if s.lstrip().startswith("SELECT")]
-    assert len(selects) == 2  # the viewer's session, the thread with the viewer's marks
+    # The viewer's session, their class (community.core.member_pages), the thread with the
+    # viewer's marks.
+    assert len(selects) == 3
     assert "Turn data roaming on again in Settings." in ben_page.text
     assert "ben_member" in ben_page.text and "ann_member" not in ben_page.text
 
