@@ -195,11 +195,15 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             "article_view": kb_routes.count_article_view,
             "search": kb_routes.log_search,
         },
-        # Signed-in pages that members of one class share (the thread page, the hottest).
-        member_pages=MemberPages(session_factory, {"thread": thread_reading.classify_member}),
     )
     # Added last = outermost: headers wrap everything, including 413s and error pages.
-    app.add_middleware(RequestContextMiddleware, settings=settings, session_factory=session_factory)
+    app.add_middleware(
+        RequestContextMiddleware,
+        settings=settings,
+        session_factory=session_factory,
+        # Signed-in pages that members of one class share (the thread page, the hottest).
+        member_pages=MemberPages({"thread": thread_reading.classify_member}),
+    )
     # Reads form bodies, so inside the size limit.
     app.add_middleware(RequireUtf8Forms)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -31,12 +31,11 @@ from typing import Any
 from urllib.parse import quote
 
 from markupsafe import escape
-from sqlalchemy.orm import Session, sessionmaker
-from starlette.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
 from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
-from community.core.auth import VIEWER_ROW, Viewer
+from community.core.auth import Viewer
 from community.core.models import User
 from community.core.web import walk_routes
 
@@ -44,6 +43,7 @@ from community.core.web import walk_routes
 Classifier = Callable[[Session, User, Mapping[str, Any]], str | None]
 
 DECLARED_STATE = "member_page_class"
+CLASS_STATE = "member_class"
 
 
 def rendered_for_class(scope_state: dict[str, Any], member_class: str) -> None:
@@ -57,13 +57,27 @@ def declared_class(scope: Scope) -> str | None:
     return value if isinstance(value, str) else None
 
 
-class MemberPages:
-    """The routes (by name) whose signed-in pages members of one class share."""
+def viewer_class(scope: Scope) -> str | None:
+    """The signed-in viewer's class for this request (set by the context middleware with the
+    viewer), or None: not a member page, or a member who needs their own."""
+    value = (scope.get("state") or {}).get(CLASS_STATE)
+    return value if isinstance(value, str) else None
 
-    def __init__(
-        self, session_factory: sessionmaker[Session], classifiers: Mapping[str, Classifier]
-    ) -> None:
-        self.session_factory = session_factory
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MemberPage:
+    """A request for a member page: its classifier and the route's path parameters."""
+
+    classify: Classifier
+    params: Mapping[str, Any]
+
+
+class MemberPages:
+    """The routes (by name) whose signed-in pages members of one class share. The context
+    middleware (community.core.security) classifies the viewer in the statement round that
+    loads them: one thread hop and one connection for both."""
+
+    def __init__(self, classifiers: Mapping[str, Classifier]) -> None:
         self.classifiers = dict(classifiers)
         self._routes: list[tuple[BaseRoute, Classifier]] | None = None
 
@@ -78,12 +92,11 @@ class MemberPages:
             ]
         return self._routes
 
-    async def viewer_class(self, scope: Scope) -> str | None:
-        """The signed-in viewer's class for this request, or None (not a member page, an API
-        token, an htmx fragment, or a member who needs their own page)."""
-        state = scope.get("state") or {}
-        viewer: Viewer | None = state.get("viewer")
-        if viewer is None or viewer.user_id is None or state.get("auth") == "token":
+    def match(self, scope: Scope) -> MemberPage | None:
+        """The member page this GET asks for (a whole page, not an htmx fragment), if any,
+        while the page cache is on."""
+        cache = getattr(scope["app"].state, "page_cache", None)
+        if scope["method"] != "GET" or cache is None or not cache.enabled:
             return None
         headers = dict(scope["headers"])
         if headers.get(b"hx-request") == b"true" and headers.get(b"hx-boosted") != b"true":
@@ -91,20 +104,8 @@ class MemberPages:
         for route, classify in self._routes_of(scope):
             match, child = route.matches(scope)
             if match is Match.FULL:
-                row: User | None = state.get(VIEWER_ROW)
-                params = child.get("path_params", {})
-                return await run_in_threadpool(
-                    self._classify, classify, viewer.user_id, row, params
-                )
+                return MemberPage(classify, child.get("path_params", {}))
         return None
-
-    def _classify(
-        self, classify: Classifier, user_id: int, row: User | None, params: Mapping[str, Any]
-    ) -> str | None:
-        with self.session_factory() as db:
-            # The row the context middleware loaded (detached, its columns read) when it has one.
-            user = row if row is not None else db.get(User, user_id)
-            return None if user is None else classify(db, user, params)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

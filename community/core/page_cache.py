@@ -39,7 +39,7 @@ from starlette.requests import Request, cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from community.core.auth import Viewer
-from community.core.member_pages import MemberPages, PersonalSlots, declared_class
+from community.core.member_pages import PersonalSlots, declared_class, viewer_class
 from community.core.page_store import Entry, MemoryStore, RedisStore, Store
 from community.core.settings import Settings
 
@@ -180,16 +180,9 @@ class PageCacheMiddleware:
     language) and inside SecurityHeadersMiddleware (a cached page still gets this response's
     headers and CSP nonce). `replays` name what a route's `replay_on_hit` may ask for."""
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        replays: Mapping[str, Replay],
-        member_pages: MemberPages | None = None,
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, replays: Mapping[str, Replay]) -> None:
         self.app = app
         self.replays = replays
-        self.member_pages = member_pages
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         cache: PageCache | None = None
@@ -204,17 +197,12 @@ class PageCacheMiddleware:
         elif (key := request_key(scope)) is not None:
             await self._cached(cache, key, scope, receive, send)
         else:
-            member = await self._member_class(scope)
+            member = viewer_class(scope)
             key = request_key(scope, member) if member is not None else None
             if member is None or key is None:
                 await self.app(scope, receive, send)
             else:
                 await self._cached(cache, key, scope, receive, send, member)
-
-    async def _member_class(self, scope: Scope) -> str | None:
-        if self.member_pages is None:
-            return None
-        return await self.member_pages.viewer_class(scope)
 
     async def _cached(
         self,

@@ -38,6 +38,7 @@ from community.core.auth import (
 )
 from community.core.db import RETRY_AFTER_SECONDS, UNAVAILABLE_ERRORS
 from community.core.errors import BadRequest, CSRFFailed, NotFound
+from community.core.member_pages import CLASS_STATE, MemberPage, MemberPages
 from community.core.models import User
 from community.core.settings import Settings
 
@@ -86,32 +87,44 @@ class RequestContextMiddleware:
     """Loads the viewer from the session cookie, picks the language and the CSRF token."""
 
     def __init__(
-        self, app: ASGIApp, *, settings: Settings, session_factory: sessionmaker[Session]
+        self,
+        app: ASGIApp,
+        *,
+        settings: Settings,
+        session_factory: sessionmaker[Session],
+        member_pages: MemberPages | None = None,
     ) -> None:
         self.app = app
         self.settings = settings
         self.session_factory = session_factory
         self.cookie_name = session_cookie_name(settings)
+        self.member_pages = member_pages
 
-    def _load_viewer(self, token: str, *, keep_row: bool) -> tuple[Viewer, User | None]:
-        """The viewer, and with `keep_row` the user's row, detached, for the page to attach
-        without reading it again (get_optional_user). Each request's session stays in the
-        thread that uses it: sharing this one with the page let a cancelled request close it
-        while the page's thread was still querying through it (a crash inside psycopg)."""
+    def _load_viewer(
+        self, token: str, *, keep_row: bool, page: MemberPage | None = None
+    ) -> tuple[Viewer, User | None, str | None]:
+        """The viewer; with `keep_row` the user's row, detached, for the page to attach
+        without reading it again (get_optional_user); with `page`, the member's class on it
+        (community.core.member_pages), read in the same round. Each request's session stays in
+        the thread that uses it: sharing this one with the page let a cancelled request close
+        it while the page's thread was still querying through it (a crash inside psycopg)."""
         try:
             with self.session_factory() as db:
                 viewer = load_viewer(db, token)
                 row: User | None = db.info.get(VIEWER_ROW)
+                member_class = None
+                if page is not None and row is not None:
+                    member_class = _member_class(db, row, page)
                 # A row that a session touch expired would be read again anyway.
                 if row is None or not keep_row or inspect(row).unloaded:
-                    return viewer, None
+                    return viewer, None, member_class
                 db.expunge(row)
-                return viewer, row
+                return viewer, row, member_class
         except UNAVAILABLE_ERRORS:
             raise  # a 503 (retry), not a signed-in person shown pages as if signed out
         except SQLAlchemyError:
             logger.exception("could not load the session; treating the request as anonymous")
-            return ANONYMOUS, None
+            return ANONYMOUS, None, None
 
     def _load_token_viewer(self, raw: str) -> Viewer:
         try:
@@ -142,9 +155,11 @@ class RequestContextMiddleware:
         token = request.cookies.get(self.cookie_name)
         viewer = ANONYMOUS
         row: User | None = None
+        member_class = None
         if token and not is_anonymous_token(token):
-            viewer, row = await run_in_threadpool(
-                self._load_viewer, token, keep_row=scope["method"] in SAFE_METHODS
+            page = self.member_pages.match(scope) if self.member_pages is not None else None
+            viewer, row, member_class = await run_in_threadpool(
+                self._load_viewer, token, keep_row=scope["method"] in SAFE_METHODS, page=page
             )
         issued_token = None
         if not token or len(token) > 128:
@@ -153,6 +168,8 @@ class RequestContextMiddleware:
         state["viewer"] = viewer
         if row is not None:
             state[VIEWER_ROW] = row
+        if member_class is not None:
+            state[CLASS_STATE] = member_class
         state["session_token"] = token
         state["csrf_token"] = csrf_token_for(self.settings.effective_secret_key, token)
         locale = i18n.negotiate(
@@ -174,6 +191,19 @@ class RequestContextMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_cookie)
+
+
+def _member_class(db: Session, user: User, page: MemberPage) -> str | None:
+    """The member's class on a shared page, or None (also when it cannot be read: the page
+    is then rendered for them alone, which is always right)."""
+    try:
+        return page.classify(db, user, page.params)
+    except UNAVAILABLE_ERRORS:
+        raise
+    except SQLAlchemyError:
+        logger.exception("could not classify the member; rendering their own page")
+        db.rollback()
+        return None
 
 
 def _bearer_token(request: Request) -> str | None:
