@@ -34,6 +34,8 @@ HYSTERESIS = 5.0
 @dataclass(frozen=True, slots=True)
 class PromotionChange:
     solution_live: bool
+    # Promoted or withdrawn just now: the thread's page shows it (its KB status).
+    changed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +97,10 @@ def refresh(db: Session, thread_ids: Sequence[int]) -> dict[int, PromotionChange
         for thread in threads:
             result = score(inputs_from(thread, known.answers[thread.id]))
             thread.usefulness = round(result.value, 3)
-            changes[thread.id] = PromotionChange(solution_live=_apply(thread, result, known))
+            solution = known.solutions.get(thread.id)
+            was_live = solution is not None and solution.withdrawn_at is None
+            live = _apply(thread, result, known)
+            changes[thread.id] = PromotionChange(solution_live=live, changed=live != was_live)
     db.flush()
     for model, rows in (
         (Solution, known.new_solutions),

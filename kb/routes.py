@@ -18,7 +18,7 @@ from community.core.forms import MAX_ID, whole_number
 from community.core.i18n import active_locale
 from community.core.i18n import gettext as _
 from community.core.models import Brand
-from community.core.page_cache import replay_on_hit
+from community.core.page_cache import keep_at_most, replay_on_hit
 from community.core.ratelimit import limited
 from community.core.viewcount import viewer_key
 from community.core.web import flash_redirect, is_htmx, page_viewer_key, render
@@ -33,7 +33,14 @@ router = APIRouter(include_in_schema=False)
 FormText = Annotated[str, Form()]
 
 
+# A page built from the search index changes when the worker has indexed, which bumps no
+# generation: the page cache keeps it this long at most (community.core.page_cache).
+INDEX_PAGE_SECONDS = 5.0
+
+
 def engine_of(request: Request) -> SearchEngine:
+    """The search engine, for a page that the page cache then keeps INDEX_PAGE_SECONDS at most."""
+    keep_at_most(request, INDEX_PAGE_SECONDS)
     engine: SearchEngine = request.app.state.search
     return engine
 

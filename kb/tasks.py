@@ -19,6 +19,7 @@ from community.core.indexing import ARTICLE_CHANGED, BRAND_SEARCH_SETTINGS, THRE
 from community.core.jobs import Worker
 from community.core.models import Brand, Forum, Post, Thread, Visibility
 from community.core.outbox import OutboxEvent
+from community.core.page_store import shared_store
 from kb import duplicates, promotion, vector_computing, vectors
 from kb.documents import article_document, solution_document, thread_document
 from kb.models import Article, ArticleStatus, Solution
@@ -269,10 +270,21 @@ def register(worker: Worker) -> Indexer:
     job = VectorJob(indexer, worker.session_factory)
     duplicates.register(worker, engine)
 
+    pages = shared_store(worker.settings)
+
     def on_threads(db: Session, events: list[OutboxEvent]) -> Callable[[], None]:
         thread_ids = sorted({int(event.payload["thread_id"]) for event in events})
-        promotion.refresh(db, thread_ids)
-        return indexer.threads(db, thread_ids)
+        changes = promotion.refresh(db, thread_ids)
+        index = indexer.threads(db, thread_ids)
+        if pages is None or not any(change.changed for change in changes.values()):
+            return index
+
+        def index_and_refresh_pages() -> None:
+            # After the commit: a thread's page and the KB show its new KB status at once.
+            pages.bump()
+            index()
+
+        return index_and_refresh_pages
 
     def on_articles(db: Session, events: list[OutboxEvent]) -> Callable[[], None]:
         return indexer.articles(db, sorted({int(event.payload["article_id"]) for event in events}))

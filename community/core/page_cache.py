@@ -40,7 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from community.core.auth import Viewer
 from community.core.member_pages import PersonalSlots, declared_class, viewer_class
-from community.core.page_store import Entry, MemoryStore, RedisStore, Store
+from community.core.page_store import Entry, MemoryStore, Store, shared_store
 from community.core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -57,11 +57,20 @@ MAX_BODY_BYTES = 1024 * 1024
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 FLASH_COOKIE = "flash"  # community.core.web's flash messages: a page that shows one is not kept
 REPLAYS_STATE = "page_cache_replays"
+MAX_AGE_STATE = "page_cache_max_age"
 _KEY_HEADERS_EXCLUDED = b"hx-current-url"  # the page a fragment was asked from: not its identity
 _VARY_ALLOWED = frozenset({"cookie", "accept-language"})  # covered by the language and the rules
 _CACHE_CONTROL_REFUSED = ("private", "no-store", "no-cache")
 
 Replay = Callable[..., None]
+
+
+def keep_at_most(request: Request, seconds: float) -> None:
+    """Keep this page (and any page built with it) at most `seconds`, however long the cache
+    keeps others: for pages that change without a write to bump the generation (search
+    results change when the worker has indexed)."""
+    state = request.scope.setdefault("state", {})
+    state[MAX_AGE_STATE] = min(float(state.get(MAX_AGE_STATE, seconds)), seconds)
 
 
 def replay_on_hit(request: Request, name: str, *args: Any) -> None:
@@ -84,9 +93,7 @@ class PageCache:
     def __init__(self, settings: Settings, store: Store | None = None) -> None:
         self.ttl = settings.page_cache_seconds
         self.enabled = self.ttl > 0
-        if store is None and settings.redis_url:
-            store = RedisStore(settings.redis_url, settings.rate_limit_prefix, self.ttl)
-        self.store: Store = store or MemoryStore()
+        self.store: Store = store or shared_store(settings) or MemoryStore()
         secret = settings.effective_secret_key.encode()
         # Derived from the secret: page text cannot contain them by chance, or by design.
         self.csrf_mark = _mark(secret, "csrf")
@@ -239,7 +246,7 @@ class PageCacheMiddleware:
         replays = list(state.get(REPLAYS_STATE, []))
         route = str(getattr(scope.get("route"), "path", "") or "")
         entry = Entry(generation, start["status"], kept, body, replays, route)
-        cache.store.put(key, entry, cache.ttl)
+        cache.store.put(key, entry, min(cache.ttl, float(state.get(MAX_AGE_STATE, cache.ttl))))
 
     async def _render(
         self, scope: Scope, receive: Receive, send: Send

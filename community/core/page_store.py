@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 import redis
 
+from community.core.settings import Settings
+
 logger = logging.getLogger(__name__)
 
 MEMORY_MAX_ENTRIES = 2000
@@ -180,3 +182,12 @@ class RedisStore:
             self._client.incr(self._generation_key)
         except redis.RedisError as exc:
             self._failed(exc)  # and nothing is served from the cache until entries expired
+
+
+def shared_store(settings: Settings) -> RedisStore | None:
+    """The store the web processes share (with REDIS_URL): also how a process without pages of
+    its own (the worker) marks every kept page stale after a change no web request made. None
+    without Redis: each web process keeps its own pages, which expire within their time."""
+    if not settings.redis_url:
+        return None
+    return RedisStore(settings.redis_url, settings.rate_limit_prefix, settings.page_cache_seconds)

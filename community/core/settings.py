@@ -42,9 +42,12 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     # /metrics (Prometheus) answers requests bearing this token; unset: loopback clients only.
     metrics_token: str | None = None
-    # Logged-out pages are served from a cache for at most this long (0: no cache); the writes
-    # that change a page drop it sooner (community/core/page_cache.py).
-    page_cache_seconds: float = Field(default=5.0, ge=0, le=60)
+    # Pages are served from a cache for at most this long (0: no cache): logged-out visitors'
+    # and plain members' (community/core/page_cache.py, member_pages.py). Every write drops them
+    # at once, and so does the worker's promotion of a thread to the KB (with REDIS_URL); this
+    # bounds what changes otherwise (view counts, "2 minutes ago"). Pages that read the search
+    # index are kept 5 s at most (they change when the worker has indexed).
+    page_cache_seconds: float = Field(default=30.0, ge=0, le=60)
     redis_url: str | None = None
     # Proxies whose X-Forwarded-For we believe; empty means the socket peer is the client.
     trusted_proxies: str = ""
