@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from community.core import meili, service
+from community.core import meili, model_client, service
 from community.core.auth import Admin, CurrentUser, client_ip
 from community.core.db import DatabaseError, SessionDep, ping
 from community.core.models import User
@@ -93,6 +93,14 @@ def readyz(request: Request) -> JSONResponse:
     except DatabaseError as exc:
         checks["database"] = f"unavailable: {type(exc).__name__}"
         checks.setdefault("embedder", search_model.embedder_check(None, settings.search_model))
+    models = model_client.current()
+    if models is not None:
+        # Without it, search is lexical and languages are detected in this process: degraded.
+        try:
+            models.health()
+            checks["models"] = "ok"
+        except model_client.ModelServerUnavailable:
+            checks["models"] = "degraded: the model server does not answer"
     meili_url = settings.meili_url
     if not meili_url:
         checks["search"] = "unavailable: MEILI_URL is not configured"

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from community import api as community_api
 from community import api_docs, notification_routes, thread_api, thread_reading, thread_routes
 from community import routes as community_routes
-from community.core import metrics
+from community.core import metrics, model_client
 from community.core.admission import AdmissionControl
 from community.core.auth import LimitStore, LoginThrottle, Passwords
 from community.core.db import make_engine, make_session_factory
@@ -84,6 +84,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     subscribe_all()
     register_metrics()
     settings.effective_secret_key  # noqa: B018 - create the generated secret now, not mid-request
+    # Query vectors and language guesses from the shared model server, when there is one.
+    model_client.configure(settings.model_server_address)
     # An engine handed in belongs to the caller (tests share one): only dispose our own.
     owns_engine = engine is None
     engine = engine or make_engine(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import http.client
+import json
 import os
 import signal
 import socket
@@ -305,6 +306,52 @@ def test_connections_spread_over_every_web_process(served: Served) -> None:
             connection.close()
 
 
+def _model_servers(served: Served) -> set[int]:
+    found = set()
+    for pid in _descendants(served.process.pid):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"model-server" in command and _alive(pid):
+            found.add(pid)
+    return found
+
+
+def _readyz(served: Served) -> dict[str, str]:
+    connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=30)
+    try:
+        connection.request("GET", "/readyz")
+        checks: dict[str, str] = json.loads(connection.getresponse().read())["checks"]
+        return checks
+    finally:
+        connection.close()
+
+
+@pytest.mark.long
+def test_web_processes_share_one_model_server_that_comes_back(served: Served) -> None:
+    (first,) = _model_servers(served)
+    for pid in served.web_processes():
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        addresses = [item for item in environ if item.startswith(b"MODEL_SERVER=")]
+        assert len(addresses) == 1, environ
+        socket_path = Path(addresses[0].split(b"=", 1)[1].decode())
+        assert socket_path.is_socket()
+        # Only this user can reach the socket: its directory is private.
+        assert socket_path.parent.stat().st_mode & 0o077 == 0
+    assert _readyz(served)["models"] == "ok"
+
+    os.kill(first, signal.SIGKILL)
+    deadline = time.monotonic() + START_SECONDS
+    while True:
+        again = _model_servers(served) - {first}
+        if again and _readyz(served)["models"] == "ok":
+            break
+        assert time.monotonic() < deadline, "no model server came back"
+        time.sleep(0.2)
+    assert len(again) == 1
+
+
 @pytest.mark.long
 def test_sigterm_stops_every_process_and_exits_0(served_env: dict[str, str]) -> None:
     server = _start(served_env, workers=2)
@@ -328,11 +375,12 @@ def test_killed_supervisor_takes_its_web_processes_with_it(
     # Its own metrics directory: a killed supervisor cannot remove the one it would make.
     env = served_env | {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
     server = _start(env, workers=1)
-    web = server.web_processes()
+    web = server.web_processes() | _model_servers(server)
+    assert len(web) == 2
     try:
         server.process.kill()  # SIGKILL: no chance to stop its children
         server.process.wait(timeout=30)
-        assert _wait_all_dead(web) == set(), "a web process outlived its supervisor"
+        assert _wait_all_dead(web) == set(), "a process outlived its supervisor"
     finally:
         for pid in web:
             if _alive(pid):

@@ -36,6 +36,7 @@ app.command(name="seed-demo")(database.seed_demo)
 app.command(name="create-user")(database.create_user)
 app.command(name="serve")(processes.serve)
 app.command(name="worker")(processes.worker)
+app.command(name="model-server")(processes.model_server)
 app.command(name="reindex")(search.reindex)
 app.command(name="rescore")(search.rescore)
 import_app.command("stackexchange")(importing.import_stackexchange)
@@ -50,8 +51,9 @@ meili_app.command("start")(processes.meili_start)
 @app.callback()
 def _subscribe(context: typer.Context) -> None:
     # Imports, the demo data and the worker publish posts: moderation and crowd-service listen.
-    # `serve` subscribes in the app factory, in the process that serves (not in a supervisor).
-    if context.invoked_subcommand != "serve":
+    # `serve` subscribes in the app factory, in the process that serves (not in a supervisor);
+    # the model server publishes nothing.
+    if context.invoked_subcommand not in ("serve", "model-server"):
         from community.wiring import subscribe_all
 
         subscribe_all()

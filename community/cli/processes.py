@@ -168,3 +168,44 @@ def meili_start() -> None:
         pass
     finally:
         server.stop()
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+@friendly_errors
+def model_server(
+    socket_path: Annotated[
+        str | None,
+        typer.Option("--socket", help="Listen on this Unix socket (in a directory of your own)"),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Or on this loopback address...")] = "127.0.0.1",
+    port: Annotated[int | None, typer.Option(help="...and port")] = None,
+    parent_pid: Annotated[int | None, typer.Option(hidden=True)] = None,
+) -> None:
+    """Serve query vectors and language guesses to this machine's web processes (MODEL_SERVER),
+    so that each does not load the models. `serve --workers` starts one by itself."""
+    if (socket_path is None) == (port is None):
+        raise CommandError("give --socket PATH or --port N (one of them)")
+    if port is not None and host not in LOOPBACK_HOSTS:
+        # Anyone who reaches it may spend this machine's CPU on it: it is for local processes.
+        raise CommandError("the model server listens on loopback only (127.0.0.1, ::1)")
+    import uvicorn
+
+    from community.cli.serving import die_with_parent, server_options
+    from community.core.logs import configure_logging
+    from kb.model_server import create_model_app
+
+    if parent_pid is not None:  # started by `serve --workers`: it must not outlive it
+        die_with_parent(parent_pid)
+
+    settings = Settings()
+    configure_logging(settings)
+    # No access log: a line per search or question would drown the web processes' own.
+    options = server_options(settings, host, port or 0) | {"access_log": False}
+    if socket_path is not None:
+        options |= {"uds": socket_path}
+    config = uvicorn.Config(create_model_app(settings.search_model), **options)
+    console.print(f"model server: listening on {socket_path or f'{host}:{port}'}")
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(config).run()

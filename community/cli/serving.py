@@ -8,15 +8,25 @@ MEILI_URL names the server.
 Each web process listens on a socket of its own on the port (SO_REUSEPORT, TCP_NODELAY:
 community.core.listeners), so connections spread over the processes and a kept-alive one does
 not wait 40 ms for a delayed ACK per response, as they did under `uvicorn --workers`.
+
+Beside them runs one model server (kb/model_server.py) on a Unix socket in a private directory,
+restarted if it dies: the web processes ask it for query vectors and language guesses instead of
+each loading ~250 MB of models (MODEL_SERVER names another, or "off" keeps them in-process).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import logging
 import os
 import shutil
+import signal
 import socket
+import subprocess
+import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,6 +42,8 @@ from community.core.db import make_engine
 from community.core.logs import configure_logging, uvicorn_log_config
 from community.core.settings import Settings
 
+logger = logging.getLogger(__name__)
+
 # prometheus-client's multiprocess mode: every web process writes its counters here and /metrics
 # adds them up (community/core/metrics.py).
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -41,6 +53,11 @@ GRACEFUL_SHUTDOWN_SECONDS = 30
 # answers once it has imported the site (multiprocessing re-imports the `community` script in
 # each one first): 1.5 s when idle, 16 s measured on this 2-core machine at a load of 17.
 HEALTHCHECK_SECONDS = 60
+MODEL_SERVER_ENV = "MODEL_SERVER"
+# A model server that died is started again after this long (not in a tight loop if it keeps
+# failing: the web processes fall back meanwhile).
+MODEL_SERVER_RESTART_SECONDS = 1.0
+_PR_SET_PDEATHSIG = 1
 
 
 def server_options(settings: Settings, host: str, port: int) -> dict[str, Any]:
@@ -84,7 +101,11 @@ def serve_processes(settings: Settings, host: str, port: int, workers: int) -> N
         timeout_worker_healthcheck=HEALTHCHECK_SECONDS,
         **server_options(settings, host, port),
     )
-    with _reserve_port(host, port) as reservation, _metrics_directory():
+    with (
+        _reserve_port(host, port) as reservation,
+        _metrics_directory(),
+        _model_server(settings),
+    ):
         console.print(
             f"serving on http://{host}:{port} with {workers} web processes; "
             "run `community worker` beside them (SIGTERM or Ctrl-C to stop)"
@@ -141,3 +162,85 @@ def _metrics_directory() -> Iterator[None]:
     finally:
         del os.environ[METRICS_DIR_ENV]
         shutil.rmtree(path, ignore_errors=True)
+
+
+class ModelServerChild:
+    """The model server beside the web processes: started again if it dies, stopped with them."""
+
+    def __init__(self, socket_path: str) -> None:
+        self.argv = [
+            sys.executable,
+            "-m",
+            "community.cli",
+            "model-server",
+            "--socket",
+            socket_path,
+            "--parent-pid",
+            str(os.getpid()),
+        ]
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[bytes] | None = None
+        # The child dies with the thread that started it (PR_SET_PDEATHSIG): this one lives
+        # until stop().
+        self._thread = threading.Thread(target=self._keep_running, name="model-server")
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _keep_running(self) -> None:
+        while True:
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                self._process = subprocess.Popen(self.argv)  # noqa: S603 - our own command
+            code = self._process.wait()
+            if self._stopping.wait(MODEL_SERVER_RESTART_SECONDS):
+                return
+            logger.warning("the model server exited with %s; starting it again", code)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        with self._lock:
+            self._stopping.set()
+            process = self._process
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=timeout)
+        self._thread.join(timeout=timeout)
+
+
+@contextlib.contextmanager
+def _model_server(settings: Settings) -> Iterator[None]:
+    """One model server for this run's web processes, unless MODEL_SERVER names one (or is
+    "off"). Its socket is in a directory only this user can enter."""
+    if settings.model_server:
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="community-models-")
+    path = os.path.join(directory, "models.sock")
+    child = ModelServerChild(path)
+    child.start()
+    os.environ[MODEL_SERVER_ENV] = path  # the web processes inherit it
+    try:
+        yield
+    finally:
+        del os.environ[MODEL_SERVER_ENV]
+        child.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """This process gets SIGTERM when the one that started it dies (and exits now if it
+    already has): a killed supervisor leaves nothing of its own running."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent_pid:
+        sys.exit(1)

@@ -13,19 +13,25 @@ language at any threshold from 0.9 up. At 0.99 and 30 letters the title alone se
 them, the title and 60 characters of body all but 4 of 6,820, the title and the body's start all.
 
 The detector (py3langid, numpy and the model's ~45 MiB of tables) loads on the first detection,
-not on import: a web process that serves pages and no new question never carries it.
+not on import: a web process that serves pages and no new question never carries it. With a model
+server (community.core.model_client) the server detects, and a web process never loads it; if
+the server cannot answer, the process detects itself rather than guess.
 """
 
 from __future__ import annotations
 
 import html
+import logging
 import re
 from functools import cache
 from typing import Protocol, cast
 
 import nh3
 
+from community.core import model_client
 from community.core.i18n import SUPPORTED_LOCALES
+
+logger = logging.getLogger(__name__)
 
 # The detector's probability must reach this before it overrides the fallback.
 CONFIDENCE = 0.99
@@ -74,12 +80,28 @@ def _letters(text: str) -> int:
     return sum(map(str.isalpha, text))
 
 
+def classify(text: str) -> tuple[str, float]:
+    """The most likely of our languages for `text` and the detector's probability for it."""
+    client = model_client.current()
+    if client is not None:
+        try:
+            return client.classify_language(text)
+        except model_client.ModelServerUnavailable as exc:
+            logger.warning("language detected in this process: %s", exc)
+    return classify_here(text)
+
+
+def classify_here(text: str) -> tuple[str, float]:
+    """`classify` with this process's own detector (the model server's answer)."""
+    return _identifier().classify(text)
+
+
 def detect_language(text: str, *, fallback: str) -> str:
     """The language of `text` among the supported locales, or `fallback` when unsure."""
     head = text[:HEAD_CHARS]
     if _letters(head) < MIN_LETTERS:
         return fallback
-    language, probability = _identifier().classify(head)
+    language, probability = classify(head)
     if probability >= CONFIDENCE and language in SUPPORTED_LOCALES:
         return language
     return fallback

@@ -14,6 +14,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
 
 
+MODEL_SERVER_OFF = "off"
+
+
 class Settings(BaseSettings):
     """Every knob the site reads. Documented in README.md ("Configuration")."""
 
@@ -35,6 +38,11 @@ class Settings(BaseSettings):
     # Semantic search's model for brands that do not choose one (kb.vectors): "auto" (all-MiniLM
     # for English, the multilingual USE for every language), a model name, or "off" (lexical).
     search_model: str = Field(default="auto", pattern=r"^[a-z0-9-]{1,40}$")
+    # Where a web process gets query vectors and language guesses (kb/model_server.py): a Unix
+    # socket's path or http://127.0.0.1:PORT. Unset: `serve --workers N` starts one model server
+    # for its processes, and `community serve` (one process) loads the models itself. "off":
+    # every process loads the models it needs.
+    model_server: str | None = Field(default=None, max_length=500)
     secret_key: str | None = None
     base_url: str = "http://127.0.0.1:8000"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -113,6 +121,13 @@ class Settings(BaseSettings):
     @property
     def uses_managed_meili(self) -> bool:
         return not self.meili_url
+
+    @property
+    def model_server_address(self) -> str | None:
+        """The model server this process asks, or None: it loads the models itself."""
+        if not self.model_server or self.model_server == MODEL_SERVER_OFF:
+            return None
+        return self.model_server
 
     @property
     def cookie_secure(self) -> bool:

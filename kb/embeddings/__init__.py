@@ -61,7 +61,7 @@ def _http(options: Mapping[str, Any]) -> Embedder:
 
 register_embedder(USE_MULTILINGUAL, _use)
 register_embedder(MINILM, _minilm)
-register_embedder(HTTP, _http)
+register_embedder(HTTP, _http, local=False)
 
 __all__ = [
     "DEFAULT_EMBEDDER",

@@ -3,7 +3,9 @@ one instance per name and options per process: a model's weights are read once a
 cache is shared by every request.
 
 Light to import: the embedders and numpy load when one is first created, so a process that
-never embeds (a web process with semantic search off) never loads them."""
+never embeds (a web process with semantic search off) never loads them. In a process that has a
+model server (community.core.model_client), the local models run there: the embedder here sends
+the texts and holds no weights. A brand's own HTTP service is called directly either way."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from community.core import model_client
 from kb.embeddings.errors import EmbedderConfigError
 
 if TYPE_CHECKING:
@@ -31,12 +34,16 @@ class LocalModelOptions(BaseModel):
 
 
 _factories: dict[str, EmbedderFactory] = {}
-_instances: dict[tuple[str, str], CachingEmbedder] = {}
+# Names whose model runs in this process unless a model server runs it (not a remote service).
+_local_models: set[str] = set()
+_instances: dict[tuple[str, str, str], CachingEmbedder] = {}
 _lock = threading.Lock()
 
 
-def register_embedder(name: str, factory: EmbedderFactory) -> None:
+def register_embedder(name: str, factory: EmbedderFactory, *, local: bool = True) -> None:
     _factories[name] = factory
+    if local:
+        _local_models.add(name)
 
 
 def embedder_names() -> list[str]:
@@ -62,13 +69,20 @@ def create_embedder(name: str, options: Mapping[str, Any] | None = None) -> Embe
 
 def get_embedder(name: str, options: Mapping[str, Any] | None = None) -> CachingEmbedder:
     """The process's embedder for `name` and `options`, with its query cache; the model loads
-    on first use."""
+    on first use, here or in the model server."""
     from kb.embeddings.cache import CachingEmbedder  # numpy: only where embedding happens
 
-    key = (name, json.dumps(dict(options or {}), sort_keys=True, default=str))
+    client = model_client.current() if name in _local_models else None
+    options_key = json.dumps(dict(options or {}), sort_keys=True, default=str)
+    key = (name, options_key, client.address if client is not None else "")
     with _lock:
         embedder = _instances.get(key)
         if embedder is None:
-            embedder = CachingEmbedder(create_embedder(name, options))
+            inner = create_embedder(name, options)
+            if client is not None:
+                from kb.embeddings.served import ServedEmbedder
+
+                inner = ServedEmbedder(inner, options or {}, client)
+            embedder = CachingEmbedder(inner)
             _instances[key] = embedder
         return embedder
