@@ -162,12 +162,20 @@ def members_class(user: User, marks: ViewerMarks) -> str:
     return f"thread:{user.role.value}:{user.trust_level}:{int(marks.helped)}{int(marks.watching)}"
 
 
+def page_class(user: User, marks: ViewerMarks) -> str:
+    """The class whose page this member gets: plain members share one (members_class); a member
+    with a vote or a post in the thread gets a page of their own, kept for them alone (their id
+    is in the class, so no other member's key can hold it) until a write changes it."""
+    shared = members_class(user, marks)
+    return f"own:{user.id}:{shared}" if marks.voted or marks.wrote else shared
+
+
 _ROW_ID = re.compile(r"[0-9]{1,18}")
 
 
 def classify_member(db: Session, user: User, params: Mapping[str, Any]) -> str | None:
-    """The member's class on the thread page named by `params` (one statement), or None when
-    they need a page of their own. The thread's visibility plays no part: a shared page exists
+    """The member's class on the thread page named by `params` (one statement: page_class), or
+    None when their page is never kept. The thread's visibility plays no part: a kept page exists
     only if a member of the class was shown it under the current generation."""
     thread_id = str(params.get("thread_id", ""))
     if not _ROW_ID.fullmatch(thread_id) or not sees_members_view(user):
@@ -177,7 +185,7 @@ def classify_member(db: Session, user: User, params: Mapping[str, Any]) -> str |
         return None
     voted, wrote, helped, watching = (bool(value) for value in row)
     marks = ViewerMarks(voted, wrote, helped, watching)
-    return None if marks.voted or marks.wrote else members_class(user, marks)
+    return page_class(user, marks)
 
 
 def answer_order(answer_sort: str) -> str:

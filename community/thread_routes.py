@@ -216,10 +216,11 @@ def thread_page(
     if user is not None and shares:
         viewer_marks = thread_reading.ViewerMarks(*row[kb_end:])
         frame = thread_reading.shared_frame(user, thread, viewer_marks)
-        if frame is not None:
-            # Whole page too: any member of this class gets it (community.core.member_pages).
-            member_class = thread_reading.members_class(user, viewer_marks)
-            rendered_for_class(request.scope["state"], member_class)
+        if policy.sees_members_view(user):
+            # The whole page is kept for this member's class (community.core.member_pages):
+            # every plain member's, or this voter's or poster's own.
+            page_class = thread_reading.page_class(user, viewer_marks)
+            rendered_for_class(request.scope["state"], page_class)
     return render_thread(
         request, db, user, thread, answer_sort=answers, block="answers", kb_status=kb_status,
         frame=frame,

@@ -5,10 +5,12 @@ member's page differs from another's in their name in the header, their unread c
 CSRF token, and whatever their own votes, posts and permissions change on the page itself. For
 a route registered here, a *classifier* (the domain's, registered by the app) names the
 member's class for one request: a string, the same for every member who would get the same page
-but for the header's personal parts, or None for a member who needs a page of their own. Members
-of one class then share one entry, kept and invalidated as anonymous pages are (a generation
-bumped by every write, PAGE_CACHE_SECONDS at most), under a key that holds the class and the
-unread count besides everything an anonymous page's key holds.
+but for the header's personal parts, or None for a member whose page is never kept. A member
+whose own posts or votes shape the page gets a class holding their user id: a page kept for them
+alone (re-reading one's own question while waiting for answers is the commonest reload there
+is). Members of one class then share one entry, kept and invalidated as anonymous pages are
+(a generation bumped by every write, PAGE_CACHE_SECONDS at most), under a key that holds the
+class and the unread count besides everything an anonymous page's key holds.
 
 What makes sharing safe:
 - The page is rendered with placeholders for the viewer's display name and username (the

@@ -1,8 +1,9 @@
-"""Members' shared pages (community/core/member_pages.py, through the page cache): members of
-one class get one kept thread page, each with their own name, unread count, CSRF token and
-nonce, and byte for byte the page they would get without the cache; a member's own marks never
-reach another; who never shares; a page kept for members never reaches a visitor, nor the
-other way round; views still count on a hit. Runs with the memory store and with Redis."""
+"""Members' shared pages (community/core/member_pages.py, through the page cache): members of one
+class get one kept thread page, each with their own name, unread count, CSRF token and nonce, and
+byte for byte the page they would get without the cache; a member's own marks never reach another;
+a voter's or poster's page is kept for them alone; who never shares; a page kept for members never
+reaches a visitor, nor the other way round; views still count on a hit. Runs with the memory store
+and with Redis."""
 
 from __future__ import annotations
 
@@ -144,10 +145,11 @@ def test_a_members_own_marks_never_reach_another(
     watch = {"csrf_token": token, "watch": "1"}
     assert ann.post(f"/t/{thread.id}/watch", data=watch, follow_redirects=False).status_code < 400
 
-    mine = _get(ann, f"/t/{thread.id}")
-    assert _cache_state(mine) is None  # she voted: her page is her own
-    pressed = mine.text.split(f'id="vote-{answer.id}"', 1)[1].split("</div>", 1)[0]
-    assert 'aria-pressed="true"' in pressed
+    for expected in ("miss", "hit"):  # she voted: her page is her own, kept for her
+        mine = _get(ann, f"/t/{thread.id}")
+        assert _cache_state(mine) == expected
+        pressed = mine.text.split(f'id="vote-{answer.id}"', 1)[1].split("</div>", 1)[0]
+        assert 'aria-pressed="true"' in pressed
     for _ in range(2):
         page = _get(ben, f"/t/{thread.id}")
         theirs = page.text.split(f'id="vote-{answer.id}"', 1)[1].split("</div>", 1)[0]
@@ -168,16 +170,17 @@ def test_who_never_shares_a_page(
     _get(ann, f"/t/{thread.id}")
     assert _cache_state(_get(ann, f"/t/{thread.id}")) == "hit"  # a page is kept for members
 
+    # The asker and the answerer each get a page of their own (the next test), never Ann's.
     asker = make_client()
     log_in(asker, "asker")
     asker.get("/")
     page = _get(asker, f"/t/{thread.id}")
-    assert _cache_state(page) is None and "Accept this answer" in page.text
+    assert _cache_state(page) == "miss" and "Accept this answer" in page.text
     helper = make_client()
     log_in(helper, "helper")
     helper.get("/")
     page = _get(helper, f"/t/{thread.id}")
-    assert _cache_state(page) is None and f"/posts/{answer.id}/edit" in page.text
+    assert _cache_state(page) == "miss" and f"/posts/{answer.id}/edit" in page.text
     moderator = _member(make_client, make_user, "moddy_one", role=Role.MODERATOR)
     page = _get(moderator, f"/t/{thread.id}")
     assert _cache_state(page) is None and "mod-post-tools" in page.text
@@ -195,6 +198,47 @@ def test_who_never_shares_a_page(
 
     fragment = _get(ann, f"/t/{thread.id}", **{"HX-Request": "true"})
     assert _cache_state(fragment) is None
+
+
+def test_a_posters_own_page_is_kept_for_them_alone_as_if_rendered_for_them(
+    make_client: Callable[[], TestClient],
+    make_user: Callable[..., User],
+    qa: QA,
+    db: Session,
+    app: FastAPI,
+) -> None:
+    thread, answer = _thread(qa, make_user)
+    _rename(db, "asker", "Asker <i>\"&' Ó")
+    asker = make_client()
+    log_in(asker, "asker")
+    asker.get("/")
+    assert _cache_state(_get(asker, f"/t/{thread.id}")) == "miss"
+    kept = _get(asker, f"/t/{thread.id}")
+    assert _cache_state(kept) == "hit"
+    assert "Accept this answer" in kept.text
+    assert "Asker &lt;i&gt;&#34;&amp;&#39; Ó" in kept.text
+    with _cache_off(app):
+        own = _get(asker, f"/t/{thread.id}")
+    assert _same_but_for_the_moment(kept.text) == _same_but_for_the_moment(own.text)
+
+    # The answerer, whose marks differ, gets hers, never the asker's; a plain member neither.
+    helper = make_client()
+    log_in(helper, "helper")
+    helper.get("/")
+    for client in (helper, _member(make_client, make_user, "ann_member")):
+        page = _get(client, f"/t/{thread.id}")
+        assert _cache_state(page) == "miss"
+        assert "Accept this answer" not in page.text
+        assert _CSRF_META.findall(kept.text)[0] not in page.text
+
+    # Her own write changes her page at once: accepting the answer is not served stale.
+    token = _CSRF_META.findall(kept.text)[0]
+    accepted = asker.post(
+        f"/posts/{answer.id}/accept", data={"csrf_token": token}, follow_redirects=False
+    )
+    assert accepted.status_code < 400
+    page = _get(asker, f"/t/{thread.id}")
+    assert _cache_state(page) == "miss" and "Accept this answer" not in page.text
 
 
 def test_member_and_visitor_pages_never_cross(
