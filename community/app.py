@@ -20,7 +20,7 @@ from community import routes as community_routes
 from community.core import metrics, model_client
 from community.core.admission import AdmissionControl
 from community.core.auth import LimitStore, LoginThrottle, Passwords
-from community.core.db import make_engine, make_session_factory
+from community.core.db import make_engine, make_read_session_factory, make_session_factory
 from community.core.gc_control import collect_at_safe_points
 from community.core.logs import configure_logging
 from community.core.member_pages import MemberPages
@@ -202,7 +202,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.add_middleware(
         RequestContextMiddleware,
         settings=settings,
-        session_factory=session_factory,
+        # The viewer's round is reads (and now and then a session touch): no transaction.
+        session_factory=make_read_session_factory(engine),
         # Signed-in pages that members of one class share (the thread page, the hottest).
         member_pages=MemberPages({"thread": thread_reading.classify_member}),
     )
