@@ -161,12 +161,14 @@ def screen(
         result.reasons.append(_("this forum reviews every post before it appears"))
     level = author.trust_level
     if level == 0:
+        # Whether there is one, not how many: an account with thousands of posts (an import's,
+        # before the trust sweep) must not count them all on every post.
         earlier = db.scalar(
-            select(func.count())
-            .select_from(Post)
+            select(Post.id)
             .where(Post.author_id == author.id, Post.visibility == Visibility.VISIBLE, *others)
+            .limit(1)
         )
-        if not earlier:
+        if earlier is None:
             result.reasons.append(_("first post from a new account (trust level 0)"))
     links = len(_LINK.findall(text))
     allowed = trust.links_allowed(author)
