@@ -54,7 +54,14 @@ def _server_env(tmp_path: Path, database_url: str, meili_url: str | None) -> dic
         key: value
         for key, value in os.environ.items()
         if key
-        not in ("MEILI_URL", "MEILI_SEARCH_KEY", "MEILI_WRITE_KEY", "PROMETHEUS_MULTIPROC_DIR")
+        not in (
+            "MEILI_URL",
+            "MEILI_SEARCH_KEY",
+            "MEILI_WRITE_KEY",
+            "PROMETHEUS_MULTIPROC_DIR",
+            "MALLOC_ARENA_MAX",
+            "MODEL_SERVER",
+        )
     }
     env |= {
         "DATABASE_URL": database_url,
@@ -339,6 +346,8 @@ def test_web_processes_share_one_model_server_that_comes_back(served: Served) ->
         assert socket_path.is_socket()
         # Only this user can reach the socket: its directory is private.
         assert socket_path.parent.stat().st_mode & 0o077 == 0
+        # Two malloc arenas per process, not eight per core (docs/serving.md, "Memory").
+        assert b"MALLOC_ARENA_MAX=2" in environ
     assert _readyz(served)["models"] == "ok"
 
     os.kill(first, signal.SIGKILL)

@@ -3,7 +3,7 @@
 # soak of signed-in traffic. It asks MINUTES (default 10) minutes of the benchmark member's
 # pages at c=8, alternating 20 s of thread pages and 20 s of searches for varied queries (words
 # of the thread titles, so the semantic search embeds new queries throughout), after posting
-# QUESTIONS (default 20) new questions in English and Spanish (the language detector's path).
+# ASKS (default 20) new questions in English and Spanish (the language detector's path).
 # Every 30 s it writes the RSS of the supervisor's children (web processes, model server) to
 # rss.txt; at the end each process's peak (VmHWM).
 #   bash bench/soak_us.sh ROUND        -> results/ROUND/us-soak/{rss.txt,peaks.txt,*.wrk}
@@ -23,14 +23,16 @@ psql_ "$db" -Atc "SELECT DISTINCT lower(w) FROM threads, regexp_split_to_table(t
   > "$out/search_paths.txt"
 token=$(curl -s -H "Cookie: $cookie" "$base/b/acme/ask/new" | grep -o 'name="csrf-token" content="[0-9a-f]*"' \
   | head -1 | sed 's/.*content="//;s/"//')
-for n in $(seq "${QUESTIONS:-20}"); do
+forum=$(psql_ "$db" -Atc "SELECT slug FROM forums ORDER BY id LIMIT 1")
+for n in $(seq "${ASKS:-20}"); do
   if (( n % 2 )); then title="Soak question $n: the router drops the wifi every night after the update"
        body="Since the last firmware update my router loses the wireless connection every night and only a restart brings it back."
   else title="Pregunta $n: el router pierde la conexión wifi cada noche después de la actualización"
        body="Desde la última actualización el router pierde la conexión inalámbrica cada noche y solo vuelve si lo reinicio."
   fi
   curl -s -o /dev/null -w "%{http_code}\n" -H "Cookie: $cookie" -H "X-CSRF-Token: $token" \
-    --data-urlencode "title=$title" --data-urlencode "body=$body" "$base/b/acme/ask/new" >> "$out/asks.txt"
+    --data-urlencode "forum=$forum" --data-urlencode "title=$title" --data-urlencode "body=$body" \
+    "$base/b/acme/ask/new" >> "$out/asks.txt"
 done
 rss() {
   for p in $(pgrep -P "$supervisor"); do
