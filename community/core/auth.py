@@ -406,11 +406,8 @@ ViewerDep = Annotated[Viewer, Depends(get_viewer)]
 
 
 def get_current_user(request: Request, db: SessionDep) -> User:
-    viewer = get_viewer(request)
-    if viewer.user_id is None:
-        raise LoginRequired()
-    user = db.get(User, viewer.user_id)
-    if user is None or user.deactivated_at is not None:
+    user = get_optional_user(request, db)
+    if user is None:
         raise LoginRequired()
     return user
 
@@ -423,9 +420,10 @@ def get_optional_user(request: Request, db: SessionDep) -> User | None:
     if viewer.user_id is None:
         return None
     row: User | None = getattr(request.state, VIEWER_ROW, None)
-    if row is not None and row.id == viewer.user_id and request.method in ("GET", "HEAD"):
-        # The row the viewer was loaded from moments ago: attached as it is, not read again.
-        # Only for reading: a write starts from the row as its own transaction reads it.
+    if row is not None and row.id == viewer.user_id:
+        # The row the viewer was loaded from moments ago: attached as it is, not read again (a
+        # write's own transaction would read what the viewer's round read, committed data a
+        # few milliseconds old; services change a user's counters with SQL expressions).
         user: User | None = db.merge(row, load=False)
     else:
         user = db.get(User, viewer.user_id)

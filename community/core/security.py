@@ -101,9 +101,9 @@ class RequestContextMiddleware:
         self.member_pages = member_pages
 
     def _load_viewer(
-        self, token: str, *, keep_row: bool, page: MemberPage | None = None
+        self, token: str, *, page: MemberPage | None = None
     ) -> tuple[Viewer, User | None, str | None]:
-        """The viewer; with `keep_row` the user's row, detached, for the page to attach
+        """The viewer; the user's row, detached, for the route to attach
         without reading it again (get_optional_user); with `page`, the member's class on it
         (community.core.member_pages), read in the same round. Each request's session stays in
         the thread that uses it: sharing this one with the page let a cancelled request close
@@ -116,7 +116,7 @@ class RequestContextMiddleware:
                 if page is not None and row is not None:
                     member_class = _member_class(db, row, page)
                 # A row that a session touch expired would be read again anyway.
-                if row is None or not keep_row or inspect(row).unloaded:
+                if row is None or inspect(row).unloaded:
                     return viewer, None, member_class
                 db.expunge(row)
                 return viewer, row, member_class
@@ -158,9 +158,7 @@ class RequestContextMiddleware:
         member_class = None
         if token and not is_anonymous_token(token):
             page = self.member_pages.match(scope) if self.member_pages is not None else None
-            viewer, row, member_class = await run_in_threadpool(
-                self._load_viewer, token, keep_row=scope["method"] in SAFE_METHODS, page=page
-            )
+            viewer, row, member_class = await run_in_threadpool(self._load_viewer, token, page=page)
         issued_token = None
         if not token or len(token) > 128:
             token = issued_token = new_anonymous_token()
