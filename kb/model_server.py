@@ -18,7 +18,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterator, Iterable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from starlette.applications import Starlette
@@ -39,6 +39,7 @@ MAX_TEXTS = 64
 MAX_TEXT_CHARS = 20_000
 
 Text = Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)]
+Parsed = TypeVar("Parsed", bound=BaseModel)
 
 
 class EmbedRequest(BaseModel):
@@ -59,7 +60,7 @@ def _problem(status: int, detail: Any) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status)
 
 
-async def _body(request: Request, schema: type[BaseModel]) -> BaseModel | JSONResponse:
+async def _body(request: Request, schema: type[Parsed]) -> Parsed | JSONResponse:
     try:
         return schema.model_validate_json(await request.body())
     except ValidationError as exc:
@@ -71,7 +72,6 @@ async def embed(request: Request) -> JSONResponse:
     parsed = await _body(request, EmbedRequest)
     if isinstance(parsed, JSONResponse):
         return parsed
-    assert isinstance(parsed, EmbedRequest)
     if parsed.model == embeddings.HTTP:
         # A brand's own service is called by the web process directly: never relayed from here.
         return _problem(422, "the model server runs local models only")
@@ -94,7 +94,6 @@ async def detect(request: Request) -> JSONResponse:
     parsed = await _body(request, LanguageRequest)
     if isinstance(parsed, JSONResponse):
         return parsed
-    assert isinstance(parsed, LanguageRequest)
     found, probability = await run_in_threadpool(language.classify_here, parsed.text)
     return JSONResponse({"language": found, "probability": float(probability)})
 
