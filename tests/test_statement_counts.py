@@ -258,15 +258,15 @@ def test_a_thread_without_comments_reads_no_comments(
 
 # --- writes ----------------------------------------------------------------------------------
 
-# The two writes of issue 14 (bench/bench_writes.py times them) cost the same whatever the
-# thread's size and however many people watch it. A vote: the session with the member (the route
-# attaches that row), the post with its thread and the member's vote, the vote, the reputation
-# event, the post's counters, a look for a waiting search event, the milestone's outbox event,
-# the author's reputation. A new answer: the session with the member, the thread, the post, the watch, the filters (recent posts,
-# blocked patterns), the thread's counters, the post's visibility, the search event, the asker
-# and the watchers (one SELECT, one INSERT of their notifications, one of their e-mails), an
-# invited expert, the forum's counters. (Here the thread's search event is still waiting, as
-# behind a busy worker; when it is not, adding one is a statement more.)
+# The two writes of issue 14 (bench/bench_writes.py times them) cost the same whatever the thread's
+# size and however many people watch it. A vote: the session with the member (the route attaches
+# that row), the post with its thread and the member's vote, the vote, the reputation event, the
+# post's counters, a look for a waiting search event, the milestone's outbox event, the author's
+# reputation. A new answer: the session with the member, the thread, the post, the watch, the
+# filters (recent posts, blocked patterns), the thread's counters, the post's visibility, the
+# search event, the asker and the watchers (one SELECT, one INSERT of their notifications, one of
+# their e-mails), an invited expert, the forum's counters. (Here the thread's search event is still
+# waiting, as behind a busy worker; when it is not, adding one is a statement more.)
 VOTE_BUDGET, ANSWER_BUDGET = 8, 14
 
 
