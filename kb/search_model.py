@@ -15,12 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from community.core import netguard, outbox
 from community.core.audit import record_audit
-from community.core.clock import utcnow
 from community.core.errors import FormErrors
 from community.core.forms import read_decimal_number, read_whole_number
 from community.core.i18n import gettext as _
@@ -330,7 +329,7 @@ def do_set_search_model(
     # Handled before the vector events queued after it: the indexes get their embedders first.
     # Not indexing.brand_search_settings_changed: Meilisearch refuses a new embedder while
     # documents of the index do not name it (see kb.tasks: ModelChange).
-    outbox.enqueue(db, MODEL_CHANGED, {"brand_id": brand.id}, dedupe_key=f"model:{brand.id}")
+    outbox.enqueue_keyed_now(db, MODEL_CHANGED, [(f"model:{brand.id}", {"brand_id": brand.id})])
     missing = vectors.request_missing(db, brand, default_model)
     after_keys = [spec.key for spec in vectors.model_specs(brand, default_model)]
     resent = 0
@@ -367,23 +366,14 @@ def _resend_documents(db: Session, brand: Brand) -> int:
         )
         .order_by(Article.id)
     )
-    now = utcnow()
-    rows = [
-        {
-            "kind": vectors.VECTORS_NEEDED,
-            "payload": {f"{kind}_id": entity_id},
-            "dedupe_key": f"vectors:{kind}:{entity_id}",
-            "created_at": now,
-            "available_at": now,
-            "attempts": 0,
-        }
+    keyed = [
+        (f"vectors:{kind}:{entity_id}", {f"{kind}_id": entity_id})
         for kind, ids in (("thread", list(threads)), ("article", list(articles)))
         for entity_id in ids
         if f"vectors:{kind}:{entity_id}" not in waiting
     ]
-    for start in range(0, len(rows), 1000):
-        db.execute(insert(outbox.OutboxEvent), rows[start : start + 1000])
-    return len(rows)
+    outbox.enqueue_keyed_now(db, vectors.VECTORS_NEEDED, keyed)
+    return len(keyed)
 
 
 # --- health ------------------------------------------------------------------------------------

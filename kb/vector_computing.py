@@ -11,12 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from community.core import outbox
 from community.core.clock import utcnow
+from community.core.db import dialect_insert
 from community.core.models import Brand, Forum, Post, Thread, Visibility
 from kb.embeddings import EmbedderUnavailable
 from kb.embeddings.health import health
@@ -154,7 +153,7 @@ def store(db: Session, computed: Sequence[tuple[Needed, bytes]]) -> None:
         outbox.enqueue(
             db, FIRST_THREAD_VECTOR, {"thread_id": thread_id}, dedupe_key=f"first:{thread_id}"
         )
-    insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = dialect_insert(db)
     now = utcnow()
     rows = [
         {

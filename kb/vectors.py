@@ -25,11 +25,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from community.core import outbox
-from community.core.clock import utcnow
 from community.core.models import Brand, Forum, Post, Thread, Visibility
 from kb.documents import plain_text
 from kb.embeddings import (
@@ -334,7 +333,7 @@ def request_missing(db: Session, brand: Brand, default_model: str) -> int:
         ("article", article_id) for article_id in article_ids
     ]
     # In bulk (an import asks for tens of thousands): one query for what is already waiting,
-    # one insert per thousand.
+    # then one statement per thousand.
     waiting = set(
         db.scalars(
             select(outbox.OutboxEvent.dedupe_key).where(
@@ -342,19 +341,10 @@ def request_missing(db: Session, brand: Brand, default_model: str) -> int:
             )
         )
     )
-    now = utcnow()
-    rows = [
-        {
-            "kind": VECTORS_NEEDED,
-            "payload": {f"{kind}_id": entity_id},
-            "dedupe_key": f"vectors:{kind}:{entity_id}",
-            "created_at": now,
-            "available_at": now,
-            "attempts": 0,
-        }
+    keyed = [
+        (f"vectors:{kind}:{entity_id}", {f"{kind}_id": entity_id})
         for kind, entity_id in wanted
         if f"vectors:{kind}:{entity_id}" not in waiting
     ]
-    for start in range(0, len(rows), 1000):
-        db.execute(insert(outbox.OutboxEvent), rows[start : start + 1000])
-    return len(rows)
+    outbox.enqueue_keyed_now(db, VECTORS_NEEDED, keyed)
+    return len(keyed)

@@ -1,17 +1,15 @@
 """Counters on hot rows, added when the transaction commits rather than where the change is made.
 
 Every new answer in a forum adds one to the forum's row, every vote moves its author's
-reputation. PostgreSQL keeps an updated row locked until the transaction ends, so an UPDATE made
-where the change happens holds that lock through the rest of the request (filters,
-notifications, the outbox): answers in the same forum, or votes for the same author, then wait
-for one another. Recorded here and applied just before COMMIT, the lock lasts one statement and
-the commit. The rows are updated in a fixed order (table, id), so two transactions never wait
-for each other in a cycle.
+reputation: recorded here and applied just before COMMIT (community.core.at_commit), answers in
+the same forum or votes for the same author hold the row's lock for one statement, not for the
+rest of the request. The rows are updated in a fixed order (table, id), so two transactions
+never wait for each other in a cycle.
 
-Nothing is lost or counted twice: the increments are part of the transaction. A rollback drops
-them (a savepoint's rollback only those recorded inside it); objects of these rows loaded in the
-session get the committed totals (the UPDATE returns them), so rendering after the commit needs
-no query. Inside the transaction, before the commit, the row still shows the earlier totals.
+Nothing is lost or counted twice: the increments are part of the transaction. Objects of these
+rows loaded in the session get the committed totals (the UPDATE returns them), so rendering after
+the commit needs no query. Inside the transaction, before the commit, the row still shows the
+earlier totals.
 """
 
 from __future__ import annotations
@@ -20,18 +18,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, event, inspect, update
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy import case, inspect, update
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from community.core.at_commit import Deferred
 from community.core.db import Base
-
-_PENDING = "counters.pending"
 
 
 @dataclass
 class _Change:
-    transaction: SessionTransaction  # where it was recorded (a savepoint's rollback drops it)
     model: type[Base]
     row_id: int
     deltas: dict[str, int]
@@ -48,16 +44,14 @@ def add_at_commit(
 ) -> None:
     """Add `deltas` to the row's integer columns at commit; the columns of `latest` become at
     least the given time (the later of the stored and the given one)."""
-    transaction = db.get_nested_transaction() or db.get_transaction() or db.begin()
-    pending: list[_Change] = db.info.setdefault(_PENDING, [])
-    pending.append(_Change(transaction, model, row_id, dict(deltas), dict(latest or {})))
+    _DEFERRED.add(db, _Change(model, row_id, dict(deltas), dict(latest or {})))
 
 
 def _totals(changes: list[_Change]) -> dict[tuple[str, int], _Change]:
     merged: dict[tuple[str, int], _Change] = {}
     for change in changes:
         key = (change.model.__tablename__, change.row_id)
-        total = merged.setdefault(key, _Change(change.transaction, change.model, change.row_id, {}))
+        total = merged.setdefault(key, _Change(change.model, change.row_id, {}))
         for name, delta in change.deltas.items():
             total.deltas[name] = total.deltas.get(name, 0) + delta
         for name, moment in change.latest.items():
@@ -89,31 +83,9 @@ def _apply(db: Session, change: _Change) -> None:
             set_committed_value(loaded, name, value)
 
 
-@event.listens_for(Session, "before_commit")
-def _apply_pending(db: Session) -> None:
-    if db.in_nested_transaction():
-        return  # a savepoint released: the outer transaction's commit applies them
-    pending: list[_Change] = db.info.pop(_PENDING, [])
-    for _key, change in sorted(_totals(pending).items()):
+def _apply_all(db: Session, changes: list[_Change]) -> None:
+    for _key, change in sorted(_totals(changes).items()):
         _apply(db, change)
 
 
-def _within(transaction: SessionTransaction | None, ended: SessionTransaction) -> bool:
-    while transaction is not None:
-        if transaction is ended:
-            return True
-        transaction = transaction.parent
-    return False
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _drop_rolled_back(db: Session, previous: SessionTransaction) -> None:
-    pending: list[_Change] | None = db.info.get(_PENDING)
-    if pending:
-        db.info[_PENDING] = [c for c in pending if not _within(c.transaction, previous)]
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_ended(db: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:
-        db.info.pop(_PENDING, None)  # closed without a commit (a commit applied them already)
+_DEFERRED = Deferred("counters", _apply_all)

@@ -7,7 +7,7 @@ import enum
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -147,13 +147,18 @@ def pool_sizes(concurrency: int) -> dict[str, int]:
     return {"pool_size": concurrency, "max_overflow": concurrency + 6}
 
 
+def dialect_insert(db: Session) -> Callable[..., Any]:
+    """The session's dialect's INSERT construct, the one with ON CONFLICT clauses."""
+    return pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
 def insert_missing(db: Session, model: type[Base], rows: list[dict[str, Any]]) -> int:
     """INSERT ... ON CONFLICT DO NOTHING: rows whose unique key exists already are left alone,
     also when a concurrent transaction inserts the same key first (PostgreSQL waits for it and
     then skips the row instead of failing on the unique index). Returns how many were added."""
     if not rows:
         return 0
-    insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = dialect_insert(db)
     # One row as a dict: SQLAlchemy caches that statement's compiled form, never a multi-row
     # VALUES (compiled on every call). Counted from RETURNING: the driver reports no row count
     # for a multi-row VALUES (-1).

@@ -13,23 +13,49 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Index, Integer, String, Text, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Index,
+    Integer,
+    String,
+    Text,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import InstrumentedAttribute, Mapped, Session, mapped_column
 
+from community.core.at_commit import Deferred
 from community.core.clock import utcnow
-from community.core.db import Base, BigIntId, JSONDocument, UTCDateTime
+from community.core.db import Base, BigIntId, JSONDocument, UTCDateTime, dialect_insert
 from community.core.errors import NotFound
 from community.core.logs import REQUEST_ID_MAX_LENGTH, origin_request_id
 
 CLAIM_SECONDS = 120
+# Rows per statement when many events are written at once (an import asks for tens of thousands).
+BULK_ROWS = 1000
 MAX_BACKOFF = timedelta(hours=6)
+
+
+_WAITING_KEYED = text("dedupe_key IS NOT NULL AND done_at IS NULL AND claimed_by IS NULL")
 
 
 class OutboxEvent(Base):
     __tablename__ = "outbox_events"
     __table_args__ = (
         Index("ix_outbox_events_due", "done_at", "available_at", "id"),
-        Index("ix_outbox_events_pending_key", "kind", "dedupe_key", "done_at"),
+        # One waiting event per kind and key: a change finds it (and locks it) with the INSERT
+        # itself. A claimed event leaves the index for good (claimed_by is never cleared).
+        Index(
+            "uq_outbox_events_waiting_key",
+            "kind",
+            "dedupe_key",
+            unique=True,
+            postgresql_where=_WAITING_KEYED,
+            sqlite_where=_WAITING_KEYED,
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
@@ -56,36 +82,62 @@ def enqueue(
     delay: timedelta | None = None,
     dedupe_key: str | None = None,
 ) -> OutboxEvent | None:
-    """Record work for after commit.
+    """Record work for after commit: the event, or None for a keyed one (written at commit).
 
     With a dedupe key, an event still waiting for the same key covers this change too (handlers
-    re-read the current state). The waiting row is locked until this transaction ends, so a
+    re-read the current state). The event is written just before COMMIT (community.core.at_commit),
+    as an INSERT that finds a waiting one instead and locks it until the transaction ends, so a
     worker cannot claim it in between and miss the change (it skips locked rows); on SQLite the
-    writer lock gives the same guarantee."""
+    writer lock gives the same guarantee. Keyed events are due now (no delay)."""
     if dedupe_key is not None:
-        waiting = (
-            select(OutboxEvent.id)
-            .where(
-                OutboxEvent.kind == kind,
-                OutboxEvent.dedupe_key == dedupe_key,
-                OutboxEvent.done_at.is_(None),
-                OutboxEvent.claimed_by.is_(None),
-            )
-            .limit(1)
-        )
-        if db.get_bind().dialect.name == "postgresql":
-            waiting = waiting.with_for_update(skip_locked=True)
-        if db.scalar(waiting) is not None:
-            return None
+        if delay is not None:
+            raise ValueError("an event with a dedupe key is due now")
+        _KEYED.add(db, (kind, dedupe_key, payload))
+        return None
     event = OutboxEvent(
         kind=kind,
         payload=payload,
-        dedupe_key=dedupe_key,
         available_at=utcnow() + (delay or timedelta()),
         request_id=origin_request_id(),
     )
     db.add(event)
     return event
+
+
+def enqueue_keyed_now(db: Session, kind: str, keyed: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """Keyed events (dedupe key, payload) written now, in this order, not at commit: for work
+    that must come before events queued after it in the same transaction (the worker takes
+    events in id order), and for bulk requests. A waiting event of the same key covers its
+    change as with `enqueue`, and stays locked until the transaction ends."""
+    now, request_id = utcnow(), origin_request_id()
+    rows = [
+        {"kind": kind, "dedupe_key": key, "payload": payload, "created_at": now,
+         "available_at": now, "attempts": 0, "request_id": request_id}
+        for key, payload in dict(keyed).items()
+    ]  # fmt: skip
+    upsert = dialect_insert(db)(OutboxEvent.__table__)
+    upsert = upsert.on_conflict_do_update(
+        index_elements=[OutboxEvent.kind, OutboxEvent.dedupe_key],
+        index_where=_WAITING_KEYED,
+        set_={"dedupe_key": upsert.excluded.dedupe_key},  # a no-op that locks the waiting row
+    )
+    for start in range(0, len(rows), BULK_ROWS):
+        chunk = rows[start : start + BULK_ROWS]
+        db.execute(upsert, chunk[0] if len(chunk) == 1 else chunk)
+
+
+def _write_keyed(db: Session, events: list[tuple[str, str, dict[str, Any]]]) -> None:
+    """At commit: one row per waiting (kind, key). Kinds keep the order they were recorded in;
+    the keys of one kind are sorted, so two transactions that change the same things never wait
+    for each other's rows in a cycle."""
+    by_kind: dict[str, dict[str, dict[str, Any]]] = {}
+    for kind, key, payload in events:
+        by_kind.setdefault(kind, {}).setdefault(key, payload)
+    for kind, payloads in by_kind.items():
+        enqueue_keyed_now(db, kind, sorted(payloads.items(), key=lambda item: item[0]))
+
+
+_KEYED: Deferred[tuple[str, str, dict[str, Any]]] = Deferred("outbox.keyed", _write_keyed)
 
 
 def enqueue_many(db: Session, kind: str, payloads: list[dict[str, Any]]) -> None:

@@ -25,12 +25,11 @@ from typing import Any
 
 from crawlerdetect import CrawlerDetect
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from community.core import indexing
 from community.core.clock import utcnow
+from community.core.db import dialect_insert
 from community.core.models import Thread, ThreadView, User
 from community.core.write_buffer import WriteBuffer
 
@@ -76,7 +75,7 @@ def store_new_views(
 ) -> list[tuple[int, str]]:
     """Insert (target, viewer_key, day) rows, skipping those already stored (by this or another
     process); returns the new ones as (target id, viewer key)."""
-    insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = dialect_insert(db)
     statement = (
         insert(model).values(rows).on_conflict_do_nothing().returning(target, model.viewer_key)
     )
