@@ -1,5 +1,6 @@
-"""The community's background jobs: vote milestone notifications, notification e-mails (one per
-notification or a daily digest); `register` adds them to the worker."""
+"""The community's background jobs: a published post's notifications, vote milestones,
+notification e-mails (one per notification or a daily digest); `register` adds them to the
+worker."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import timedelta
 from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from community import visibility
 from community.core import i18n, notifications, outbox
 from community.core.clock import utcnow
 from community.core.db import begin_write, no_queries
@@ -25,6 +27,7 @@ def register(worker: Worker) -> None:
     mail = NotificationMail(worker.settings, worker.session_factory)
     worker.register(notifications.EMAIL_EVENT, mail.send_notification_email)
     worker.register(notifications.MILESTONE_EVENT, notifications.send_milestone)
+    worker.register(visibility.ANNOUNCE_EVENT, visibility.announce)
     worker.every("digests", timedelta(minutes=5), mail.send_digests)
 
 

@@ -12,11 +12,22 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from community.core import counters, events, indexing, notifications
+from community.core import counters, events, indexing, notifications, outbox
 from community.core.clock import utcnow
-from community.core.models import Forum, Post, Tag, Thread, ThreadStatus, User, Visibility
+from community.core.models import (
+    Forum,
+    Notification,
+    Post,
+    Tag,
+    Thread,
+    ThreadStatus,
+    User,
+    Visibility,
+)
 from community.mentions import find_mentions
 from community.reputation import clear_acceptance
+
+ANNOUNCE_EVENT = "notify.published"
 
 
 def count_tags(tags: list[Tag], delta: int) -> None:
@@ -101,17 +112,36 @@ def set_visibility(db: Session, post: Post, to: Visibility) -> bool:
 
 def publish(db: Session, post: Post, *, author: User) -> None:
     """The side effects of content becoming public: counters (if not yet counted) and
-    notifications. Called at creation for content that needs no review, or on approval."""
+    notifications. Called at creation for content that needs no review, or on approval.
+
+    Who hears of it (mentioned people, the asker, the thread's watchers, however many) is worked
+    out by the worker (`announce`): the writer's transaction records one outbox row."""
     set_visibility(db, post, Visibility.VISIBLE)
+    outbox.enqueue(db, ANNOUNCE_EVENT, {"post_id": post.id, "actor_id": author.id})
+    events.post_published.send(db, post)
+
+
+def announce(db: Session, event: outbox.OutboxEvent) -> None:
+    """The worker's side of publish: the notifications of a post that became public, unless it
+    is no longer public. Each person hears of a post once, also when an edit already told them
+    of a mention."""
+    post = db.get(Post, event.payload.get("post_id"))
+    if post is None or post.visibility != Visibility.VISIBLE:
+        return
     thread = post.thread
-    mentioned = find_mentions(db, post.body_source)
+    if thread.visibility != Visibility.VISIBLE:
+        return
+    author = db.get(User, event.payload.get("actor_id")) or post.author
+    if author is None:
+        return
+    told = set(db.scalars(select(Notification.user_id).where(Notification.post_id == post.id)))
+    mentioned = [user for user in find_mentions(db, post.body_source) if user.id not in told]
     if post.is_question:
         notifications.notify_mentions(db, mentioned, actor=author, thread=thread, post=post)
     else:
         notifications.notify_new_post(
-            db, thread=thread, post=post, author=author, mentioned=mentioned
+            db, thread=thread, post=post, author=author, mentioned=mentioned, skip=told
         )
-    events.post_published.send(db, post)
 
 
 def question_of(db: Session, thread: Thread) -> Post:

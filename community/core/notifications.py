@@ -14,7 +14,7 @@ E-mails go out in the recipient's language: their own choice, else the brand's d
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,15 +155,26 @@ def notify_mentions(
 
 
 def notify_new_post(
-    db: Session, *, thread: Thread, post: Post, author: User, mentioned: list[User]
+    db: Session,
+    *,
+    thread: Thread,
+    post: Post,
+    author: User,
+    mentioned: list[User],
+    skip: Collection[int] = (),
 ) -> None:
     """The asker hears about answers, watchers about new posts, the mentioned about mentions:
     each once, a mention before an answer before a new post. The asker and the watchers are
-    loaded in one query and notified in one INSERT, however many watch the thread."""
+    loaded in one query and notified in one INSERT, however many watch the thread. `skip`:
+    people already told of this post."""
     watching = select(ThreadWatch.user_id).where(ThreadWatch.thread_id == thread.id)
     others = db.scalars(
         select(User)
-        .where(or_(User.id == thread.author_id, User.id.in_(watching)), User.id != author.id)
+        .where(
+            or_(User.id == thread.author_id, User.id.in_(watching)),
+            User.id != author.id,
+            User.id.not_in(skip),
+        )
         .order_by(User.id)
     )
     by_asker_first = sorted(others, key=lambda user: user.id != thread.author_id)

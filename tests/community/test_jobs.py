@@ -10,6 +10,7 @@ from community.core.db import make_session_factory
 from community.core.indexing import ARTICLE_CHANGED, BRAND_SEARCH_SETTINGS, THREAD_CHANGED
 from community.core.notifications import EMAIL_EVENT, MILESTONE_EVENT
 from community.core.settings import Settings
+from community.visibility import ANNOUNCE_EVENT
 from community.worker import Worker
 from crowdservice.known_issues.linking import LINK_THREAD
 from crowdservice.known_issues.notices import FIXED_EVENT
@@ -26,7 +27,13 @@ def test_the_core_job_runner_starts_without_jobs(settings: Settings, engine: Eng
 def test_the_worker_process_has_every_packages_jobs(settings: Settings, engine: Engine) -> None:
     worker = Worker(settings, make_session_factory(engine))
 
-    assert set(worker.handlers) == {EMAIL_EVENT, MILESTONE_EVENT, FIXED_EVENT, LINK_THREAD}
+    assert set(worker.handlers) == {
+        EMAIL_EVENT,
+        MILESTONE_EVENT,
+        ANNOUNCE_EVENT,
+        FIXED_EVENT,
+        LINK_THREAD,
+    }
     assert set(worker.batch_handlers) == {
         THREAD_CHANGED,
         ARTICLE_CHANGED,

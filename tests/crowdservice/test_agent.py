@@ -50,7 +50,14 @@ from crowdservice.models import (
 )
 from kb.models import Article, ArticleStatus
 from kb.search import SearchEngine
-from tests.conftest import QA, drain, fresh, make_settings, run_concurrently
+from tests.conftest import (
+    QA,
+    announce_published,
+    drain,
+    fresh,
+    make_settings,
+    run_concurrently,
+)
 from tests.crowdservice.helpers import (
     WEBHOOK_SECRET,
     add_webhook,
@@ -258,6 +265,7 @@ def test_respond_posts_an_official_answer_and_records_the_first_response(
     assert answer is not None
     assert answer.is_official and answer.visibility == Visibility.VISIBLE
     assert stored.thread.status == ThreadStatus.ESCALATED
+    announce_published(db)  # the worker's job, right after the answer
     heard = db.scalars(
         select(Notification).where(
             Notification.user_id == asker.id, Notification.post_id == post.id

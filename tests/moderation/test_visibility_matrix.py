@@ -61,7 +61,7 @@ from community.worker import Worker
 from crowdservice.followup import service as followup
 from moderation import accounts, actions, decisions, queue
 from moderation.models import FlagReason, QueueItem
-from tests.conftest import QA, Inbox, drain, fresh, log_in
+from tests.conftest import QA, Inbox, announce_published, drain, fresh, log_in
 
 UserFactory = Callable[..., User]
 RoleClient = Callable[[Role | None], tuple[TestClient, User | None]]
@@ -930,6 +930,7 @@ def test_held_posts_notify_list_and_count_only_once_approved(
         item = db.scalars(select(QueueItem).where(QueueItem.post_id == post_id)).one()
         decisions.resolve(db, moderator, item, decisions.Decision.APPROVE)
     db.commit()
+    announce_published(db)  # the worker's job, right after the approval
 
     assert notified(watching) == {question_post.id, answer.id}, "approval did not notify"
     assert notified(asking) == {answer.id}
