@@ -121,6 +121,8 @@ def screen_submission(db: Session, submission: Submission) -> None:
     """On post_submitted: screen a new post; what a filter catches waits in the pending queue."""
     post = submission.post
     screening = filters.screen(db, submission.author, submission.forum, submission.text, post=post)
+    if screening.hits or screening.held:
+        db.flush()  # a post screened before it was stored: the hits and the queue need its id
     filters.record_hits(db, screening, post)
     if screening.held:
         hold(db, post, screening.reasons, account_reasons=screening.account_reasons)

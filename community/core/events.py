@@ -49,8 +49,9 @@ class Event(Generic[Payload]):
 
 @dataclass
 class Submission:
-    """A new question or answer, saved but not yet public. A screening handler sets `held` to
-    keep it for a moderator; otherwise the publisher makes it public."""
+    """A new question or answer, not yet public (a new answer not even stored: a handler that
+    needs its id flushes first). A screening handler sets `held` to keep it for a moderator;
+    otherwise the publisher makes it public."""
 
     post: Post
     author: User
