@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Row, select
+from sqlalchemy import ColumnElement, Row, Select, bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
 from community import visibility
@@ -304,26 +304,33 @@ def access_thread(db: Session, user: User | None, thread_id: int) -> Thread:
     return access_thread_with(db, user, thread_id)[0]
 
 
+def _thread_statement(*extra: ColumnElement[Any]) -> Select[Any]:
+    """A thread with what its pages and its writes use (parameter thread_id)."""
+    return (
+        select(Thread, *extra)
+        .where(Thread.id == bindparam("thread_id"))
+        .options(
+            joinedload(Thread.tags),
+            joinedload(Thread.forum).joinedload(Forum.brand),
+            # The closed note links the original of a duplicate.
+            joinedload(Thread.duplicate_of),
+        )
+    )
+
+
+# Built once: every answer, vote on a thread and thread page loads a thread (building the
+# statement and its cache key costs more than running it).
+_THREAD = _thread_statement()
+
+
 def access_thread_with(
     db: Session, user: User | None, thread_id: int, *extra: ColumnElement[Any]
 ) -> tuple[Thread, Row[Any]]:
     """access_thread, and in the same statement the values of `extra`: columns correlated to
     the thread that a page shows beside it (the KB's banner on the thread page)."""
     # One statement (tags joined too): the thread page's budget is six for everything.
-    row = (
-        db.execute(
-            select(Thread, *extra)
-            .where(Thread.id == thread_id)
-            .options(
-                joinedload(Thread.tags),
-                joinedload(Thread.forum).joinedload(Forum.brand),
-                # The closed note links the original of a duplicate.
-                joinedload(Thread.duplicate_of),
-            )
-        )
-        .unique()
-        .one_or_none()
-    )
+    statement = _thread_statement(*extra) if extra else _THREAD
+    row = db.execute(statement, {"thread_id": thread_id}).unique().one_or_none()
     if row is None:
         raise NotFound()
     thread: Thread = row[0]

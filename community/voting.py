@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session, contains_eager
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -53,17 +53,32 @@ def _locked_thread(db: Session, thread_id: int) -> Thread:
     return thread
 
 
+# Every vote sends these two; built once, as building them costs more than running them.
+_POST_WITH_VOTE = (
+    select(Post, Vote.value)
+    .join(Post.thread)
+    .options(contains_eager(Post.thread))
+    .outerjoin(Vote, (Vote.post_id == Post.id) & (Vote.user_id == bindparam("voter_id")))
+    .where(Post.id == bindparam("post_id"))
+    .execution_options(populate_existing=True)
+)
+_COUNT_VOTE = (
+    update(Post)
+    .where(Post.id == bindparam("post_id"))
+    .values(
+        score=Post.score + bindparam("score_delta"),
+        upvotes=Post.upvotes + bindparam("up_delta"),
+        downvotes=Post.downvotes + bindparam("down_delta"),
+    )
+    .returning(Post.score, Post.upvotes, Post.downvotes)
+    .execution_options(synchronize_session=False)
+)
+
+
 def _post_with_my_vote(db: Session, voter: User, post_id: int) -> tuple[Post, int]:
     """The post (its thread loaded with it) and the voter's vote as committed a moment ago:
     one statement, no lock."""
-    row = db.execute(
-        select(Post, Vote.value)
-        .join(Post.thread)
-        .options(contains_eager(Post.thread))
-        .outerjoin(Vote, (Vote.post_id == Post.id) & (Vote.user_id == voter.id))
-        .where(Post.id == post_id)
-        .execution_options(populate_existing=True)
-    ).one_or_none()
+    row = db.execute(_POST_WITH_VOTE, {"voter_id": voter.id, "post_id": post_id}).one_or_none()
     if row is None:
         raise NotFound()
     post, value = row
@@ -127,15 +142,13 @@ def _swap_vote_locked(db: Session, voter_id: int, post_id: int, value: int) -> i
 def _count(db: Session, post: Post, old: int, value: int) -> int:
     """Move the post's counters by SQL increment; its score before this vote."""
     score, upvotes, downvotes = db.execute(
-        update(Post)
-        .where(Post.id == post.id)
-        .values(
-            score=Post.score + (value - old),
-            upvotes=Post.upvotes + ((value == 1) - (old == 1)),
-            downvotes=Post.downvotes + ((value == -1) - (old == -1)),
-        )
-        .returning(Post.score, Post.upvotes, Post.downvotes)
-        .execution_options(synchronize_session=False)
+        _COUNT_VOTE,
+        {
+            "post_id": post.id,
+            "score_delta": value - old,
+            "up_delta": (value == 1) - (old == 1),
+            "down_delta": (value == -1) - (old == -1),
+        },
     ).one()
     for name, total in (("score", score), ("upvotes", upvotes), ("downvotes", downvotes)):
         set_committed_value(post, name, total)

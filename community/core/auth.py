@@ -6,6 +6,7 @@ database leak does not hand out live sessions; revoking is deleting-by-marking t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import secrets
@@ -20,7 +21,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from fastapi import Depends, Request
 from limits import RateLimitItem, RateLimitItemPerMinute, storage, strategies
 from limits.errors import StorageError
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import BindParameter, ColumnElement, Select, and_, bindparam, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -146,7 +147,7 @@ def viewer_of(user: User, *, session_id: int | None = None) -> Viewer:
     )
 
 
-def may_sign_in(now: datetime) -> ColumnElement[bool]:
+def may_sign_in(now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
     """Accounts a session or token still works for: not deactivated, not suspended at `now`."""
     return and_(
         User.deactivated_at.is_(None),
@@ -203,21 +204,30 @@ def revoke_user_sessions(
     db.execute(statement)
 
 
+@functools.cache
+def _viewer_statement() -> Select[UserSession, User, int]:
+    """The session, its user and their unread count in one statement, built once: every signed-in
+    request runs it, and building it and its cache key cost more than running it. Parameters:
+    token_hash, now."""
+    now = bindparam("now", type_=UserSession.expires_at.type)
+    return (
+        select(UserSession, User, unread_count_of(User.id))
+        .join(User, User.id == UserSession.user_id)
+        .where(
+            UserSession.token_hash == bindparam("token_hash"),
+            UserSession.revoked_at.is_(None),
+            UserSession.expires_at > now,
+            may_sign_in(now),
+        )
+    )
+
+
 def load_viewer(db: Session, token: str | None) -> Viewer:
     """The signed-in user behind a cookie token, or ANONYMOUS (unknown, expired, revoked)."""
     if not token or len(token) > 128 or is_anonymous_token(token):
         return ANONYMOUS
     now = utcnow()
-    row = db.execute(
-        select(UserSession, User, unread_count_of(User.id))
-        .join(User, User.id == UserSession.user_id)
-        .where(
-            UserSession.token_hash == hash_token(token),
-            UserSession.revoked_at.is_(None),
-            UserSession.expires_at > now,
-            may_sign_in(now),
-        )
-    ).first()
+    row = db.execute(_viewer_statement(), {"token_hash": hash_token(token), "now": now}).first()
     if row is None:
         return ANONYMOUS
     user_session, user, unread = row

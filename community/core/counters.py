@@ -14,11 +14,12 @@ earlier totals.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, inspect, update
+from sqlalchemy import Update, bindparam, case, inspect, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -61,26 +62,38 @@ def _totals(changes: list[_Change]) -> dict[tuple[str, int], _Change]:
 
 def _apply(db: Session, change: _Change) -> None:
     model = change.model
-    values: dict[str, Any] = {
-        name: getattr(model, name) + delta for name, delta in change.deltas.items() if delta
-    }
-    for name, moment in change.latest.items():
-        column = getattr(model, name)
-        values[name] = case((column.is_(None) | (column < moment), moment), else_=column)
-    if not values:
+    moved = tuple(sorted(name for name, delta in change.deltas.items() if delta))
+    latest = tuple(sorted(change.latest))
+    if not moved and not latest:
         return
-    names = sorted(values)
-    row = db.execute(
-        update(model)
-        .where(model.id == change.row_id)  # type: ignore[attr-defined]
-        .values(values)
-        .returning(*(getattr(model, name) for name in names))
-        .execution_options(synchronize_session=False)
-    ).one_or_none()
+    params: dict[str, Any] = {"row_id": change.row_id}
+    params.update((f"delta_{name}", change.deltas[name]) for name in moved)
+    params.update((f"latest_{name}", change.latest[name]) for name in latest)
+    row = db.execute(_increment(model, moved, latest), params).one_or_none()
     loaded = db.identity_map.get(inspect(model).identity_key_from_primary_key((change.row_id,)))
     if row is not None and loaded is not None:
-        for name, value in zip(names, row, strict=True):
+        for name, value in zip(sorted(moved + latest), row, strict=True):
             set_committed_value(loaded, name, value)
+
+
+@functools.cache
+def _increment(model: type[Base], moved: tuple[str, ...], latest: tuple[str, ...]) -> Update:
+    """The UPDATE for these columns, built once (every vote and answer sends one or two):
+    parameters row_id, delta_<column>, latest_<column>; returns the new values by column name."""
+    values: dict[str, Any] = {
+        name: getattr(model, name) + bindparam(f"delta_{name}") for name in moved
+    }
+    for name in latest:
+        column = getattr(model, name)
+        moment = bindparam(f"latest_{name}", type_=column.type)
+        values[name] = case((column.is_(None) | (column < moment), moment), else_=column)
+    return (
+        update(model)
+        .where(model.id == bindparam("row_id"))  # type: ignore[attr-defined]
+        .values(values)
+        .returning(*(getattr(model, name) for name in sorted(values)))
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _apply_all(db: Session, changes: list[_Change]) -> None:

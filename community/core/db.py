@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import functools
 import logging
 import os
 import time
@@ -147,9 +148,10 @@ def pool_sizes(concurrency: int) -> dict[str, int]:
     return {"pool_size": concurrency, "max_overflow": concurrency + 6}
 
 
-def dialect_insert(db: Session) -> Callable[..., Any]:
-    """The session's dialect's INSERT construct, the one with ON CONFLICT clauses."""
-    return pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+def dialect_insert(db: Session | str) -> Callable[..., Any]:
+    """The INSERT construct with ON CONFLICT clauses of the session's dialect (or the named one)."""
+    name = db if isinstance(db, str) else db.get_bind().dialect.name
+    return pg_insert if name == "postgresql" else sqlite_insert
 
 
 def insert_missing(db: Session, model: type[Base], rows: list[dict[str, Any]]) -> int:
@@ -158,13 +160,16 @@ def insert_missing(db: Session, model: type[Base], rows: list[dict[str, Any]]) -
     then skips the row instead of failing on the unique index). Returns how many were added."""
     if not rows:
         return 0
-    insert = dialect_insert(db)
-    # One row as a dict: SQLAlchemy caches that statement's compiled form, never a multi-row
-    # VALUES (compiled on every call). Counted from RETURNING: the driver reports no row count
-    # for a multi-row VALUES (-1).
-    values = rows[0] if len(rows) == 1 else rows
-    added = db.execute(insert(model).values(values).on_conflict_do_nothing().returning(literal(1)))
+    # The rows as parameters of one statement built once (never a multi-row VALUES, compiled on
+    # every call). Counted from RETURNING: the driver reports no row count for many rows (-1).
+    statement = _insert_or_skip(db.get_bind().dialect.name, model)
+    added = db.execute(statement, rows[0] if len(rows) == 1 else rows)
     return len(added.all())
+
+
+@functools.cache
+def _insert_or_skip(dialect_name: str, model: type[Base]) -> Any:
+    return dialect_insert(dialect_name)(model).on_conflict_do_nothing().returning(literal(1))
 
 
 def _create_private_file(path: str | None) -> None:

@@ -9,6 +9,7 @@ writer lock (BEGIN IMMEDIATE).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +27,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import InstrumentedAttribute, Mapped, Session, mapped_column
+from sqlalchemy.sql.dml import Insert
 
 from community.core.at_commit import Deferred
 from community.core.clock import utcnow
@@ -115,15 +117,21 @@ def enqueue_keyed_now(db: Session, kind: str, keyed: Sequence[tuple[str, dict[st
          "available_at": now, "attempts": 0, "request_id": request_id}
         for key, payload in dict(keyed).items()
     ]  # fmt: skip
-    upsert = dialect_insert(db)(OutboxEvent.__table__)
-    upsert = upsert.on_conflict_do_update(
+    upsert = _upsert_waiting(db.get_bind().dialect.name)
+    for start in range(0, len(rows), BULK_ROWS):
+        chunk = rows[start : start + BULK_ROWS]
+        db.execute(upsert, chunk[0] if len(chunk) == 1 else chunk)
+
+
+@functools.cache
+def _upsert_waiting(dialect_name: str) -> Insert:
+    """Built once per dialect: every vote and answer sends it."""
+    upsert = dialect_insert(dialect_name)(OutboxEvent.__table__)
+    return upsert.on_conflict_do_update(  # type: ignore[no-any-return]
         index_elements=[OutboxEvent.kind, OutboxEvent.dedupe_key],
         index_where=_WAITING_KEYED,
         set_={"dedupe_key": upsert.excluded.dedupe_key},  # a no-op that locks the waiting row
     )
-    for start in range(0, len(rows), BULK_ROWS):
-        chunk = rows[start : start + BULK_ROWS]
-        db.execute(upsert, chunk[0] if len(chunk) == 1 else chunk)
 
 
 def _write_keyed(db: Session, events: list[tuple[str, str, dict[str, Any]]]) -> None:
