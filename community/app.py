@@ -155,6 +155,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     install_error_handlers(app)
     app.add_route("/metrics", metrics.metrics_endpoint, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    # Most requests are a thread's page or write: their routes are matched first (routes are
+    # tried in order, and FastAPI's included routers cost a few microseconds per route tried).
+    app.include_router(thread_routes.router)
     if settings.api_docs_enabled:
         app.include_router(api_docs.router)
     app.include_router(community_api.probes)
@@ -185,7 +188,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(crowd_known_issues.api)
     add_page_context(app, crowd_known_issues.known_issue_banners)  # the brand's open issues
     app.include_router(community_routes.router)
-    app.include_router(thread_routes.router)
+    app.include_router(thread_routes.forum_router)
     app.include_router(notification_routes.router)
 
     # Inside the request context (it needs the viewer, the CSRF token, the language) and the

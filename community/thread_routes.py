@@ -33,7 +33,11 @@ from community.thread_view import render_thread
 from kb import ask_sessions
 from kb import service as kb_service
 
+# A thread's pages and writes (/t/..., /posts/..., /preview): the app matches these first, as
+# most requests are theirs. The forum pages (/b/{brand}/{forum}, asking) come after the KB's,
+# moderation's and support's /b/{brand}/... pages, which must win over a forum slug.
 router = APIRouter(include_in_schema=False)
+forum_router = APIRouter(include_in_schema=False)
 
 FormText = Annotated[str, Form()]
 
@@ -56,7 +60,7 @@ def _list_key(forum: Forum, query: thread_reading.ThreadQuery) -> list[str | int
     ]
 
 
-@router.get("/b/{brand_slug}/{forum_slug}", response_class=HTMLResponse, name="forum")
+@forum_router.get("/b/{brand_slug}/{forum_slug}", response_class=HTMLResponse, name="forum")
 def forum_page(
     request: Request,
     db: SessionDep,
@@ -111,7 +115,7 @@ def forum_page(
     )
 
 
-@router.get("/b/{brand_slug}/ask/new", response_class=HTMLResponse, name="ask")
+@forum_router.get("/b/{brand_slug}/ask/new", response_class=HTMLResponse, name="ask")
 def ask_form(
     request: Request, db: SessionDep, user: CurrentUser, brand_slug: str, forum: str = ""
 ) -> Response:
@@ -129,7 +133,7 @@ def ask_form(
     )
 
 
-@router.post("/b/{brand_slug}/ask/new", response_class=HTMLResponse, dependencies=[limited("post")])
+@forum_router.post("/b/{brand_slug}/ask/new", response_class=HTMLResponse, dependencies=[limited("post")])
 def ask_submit(
     request: Request,
     db: SessionDep,
