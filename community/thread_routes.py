@@ -133,7 +133,9 @@ def ask_form(
     )
 
 
-@forum_router.post("/b/{brand_slug}/ask/new", response_class=HTMLResponse, dependencies=[limited("post")])
+@forum_router.post(
+    "/b/{brand_slug}/ask/new", response_class=HTMLResponse, dependencies=[limited("post")]
+)
 def ask_submit(
     request: Request,
     db: SessionDep,
