@@ -11,7 +11,7 @@ import hashlib
 import logging
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Annotated
@@ -19,6 +19,7 @@ from typing import Annotated
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from limits import RateLimitItem, RateLimitItemPerMinute, storage, strategies
 from limits.errors import StorageError
 from sqlalchemy import BindParameter, ColumnElement, Select, and_, bindparam, or_, select, update
@@ -407,7 +408,11 @@ class LoginThrottle:
 # --- request dependencies --------------------------------------------------------------------
 
 
-def get_viewer(request: Request) -> Viewer:
+# The request-scoped dependencies below are coroutines: FastAPI runs a plain function dependency
+# in a worker thread, a round trip through the thread pool that costs more than their work.
+
+
+async def get_viewer(request: Request) -> Viewer:
     viewer: Viewer = getattr(request.state, "viewer", ANONYMOUS)
     return viewer
 
@@ -415,8 +420,8 @@ def get_viewer(request: Request) -> Viewer:
 ViewerDep = Annotated[Viewer, Depends(get_viewer)]
 
 
-def get_current_user(request: Request, db: SessionDep) -> User:
-    user = get_optional_user(request, db)
+async def get_current_user(request: Request, db: SessionDep) -> User:
+    user = await get_optional_user(request, db)
     if user is None:
         raise LoginRequired()
     return user
@@ -425,8 +430,8 @@ def get_current_user(request: Request, db: SessionDep) -> User:
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-def get_optional_user(request: Request, db: SessionDep) -> User | None:
-    viewer = get_viewer(request)
+async def get_optional_user(request: Request, db: SessionDep) -> User | None:
+    viewer: Viewer = getattr(request.state, "viewer", ANONYMOUS)
     if viewer.user_id is None:
         return None
     row: User | None = getattr(request.state, VIEWER_ROW, None)
@@ -434,21 +439,21 @@ def get_optional_user(request: Request, db: SessionDep) -> User | None:
         # The row the viewer was loaded from moments ago: attached as it is, not read again (a
         # write's own transaction would read what the viewer's round read, committed data a
         # few milliseconds old; services change a user's counters with SQL expressions).
-        user: User | None = db.merge(row, load=False)
+        user: User | None = db.merge(row, load=False)  # no query: fine on the event loop
     else:
-        user = db.get(User, viewer.user_id)
+        user = await run_in_threadpool(db.get, User, viewer.user_id)
     return user if user is not None and user.deactivated_at is None else None
 
 
 OptionalUser = Annotated[User | None, Depends(get_optional_user)]
 
 
-def _signed_in_and(allowed: Callable[[User], bool]) -> Callable[[User], User]:
+def _signed_in_and(allowed: Callable[[User], bool]) -> Callable[[User], Awaitable[User]]:
     """A dependency that lets through the signed-in users the policy predicate allows (403 for
     the others, the login page for nobody)."""
 
-    def guard(user: CurrentUser) -> User:
-        if not allowed(user):
+    async def guard(user: CurrentUser) -> User:
+        if not allowed(user):  # the policy's predicates read the user, never the database
             raise PermissionDenied()
         return user
 

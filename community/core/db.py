@@ -8,13 +8,14 @@ import functools
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -254,18 +255,26 @@ def make_read_session_factory(engine: Engine) -> sessionmaker[Session]:
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_db(request: Request) -> Iterator[Session]:
+async def get_db(request: Request) -> AsyncIterator[Session]:
     """One session per request. Routes commit once; anything else is rolled back.
-    Requests that change state start as writers (see begin_write)."""
+    Requests that change state start as writers (see begin_write).
+
+    A coroutine, so that opening and closing the session cost no trip through the thread pool
+    (FastAPI runs a plain generator's two halves in worker threads): whatever talks to the
+    database goes to a worker thread, the rest runs on the event loop."""
     factory: sessionmaker[Session] = request.app.state.session_factory
-    with factory() as session:
-        if request.method not in _READ_METHODS:
-            begin_write(session)
-        try:
-            yield session
-        except BaseException:
-            session.rollback()
-            raise
+    session = factory()
+    try:
+        if request.method not in _READ_METHODS and session.get_bind().dialect.name == "sqlite":
+            await run_in_threadpool(begin_write, session)  # BEGIN IMMEDIATE waits for the lock
+        yield session
+    except BaseException:
+        session.close()  # rolls back; rare, and a cancelled request could not await it
+        raise
+    if session.in_transaction():
+        await run_in_threadpool(session.close)  # a ROLLBACK to send
+    else:
+        session.close()  # committed (or never used): nothing to send
 
 
 SessionDep = Annotated[Session, Depends(get_db)]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from limits import RateLimitItem, parse, strategies
 from limits.errors import StorageError
 
@@ -68,9 +69,12 @@ class RateLimiter:
 def limited(name: str) -> Any:
     """A route dependency: one `name` action per request, keyed by account (else address)."""
 
-    def check(request: Request, viewer: Annotated[Viewer, Depends(get_viewer)]) -> None:
+    async def check(request: Request, viewer: Annotated[Viewer, Depends(get_viewer)]) -> None:
         limiter: RateLimiter = request.app.state.rate_limiter
+        if not limiter.enabled:
+            return  # no counter to ask: no trip to a worker thread either
         key = f"user:{viewer.user_id}" if viewer.user_id else f"ip:{client_ip(request)}"
-        limiter.hit(name, key, new_account=viewer.trust_level == 0)
+        # The counters may be in Redis: asked from a worker thread, never the event loop.
+        await run_in_threadpool(limiter.hit, name, key, new_account=viewer.trust_level == 0)
 
     return Depends(check)

@@ -4,6 +4,7 @@ that check their viewer, and a guard that keeps permission rules inside communit
 from __future__ import annotations
 
 import ast
+import asyncio
 import re
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -124,10 +125,10 @@ def test_role_dependencies_matrix(name: str, state: str) -> None:
     for role in Role:
         user = _account(role, state)
         if role in allowed:
-            assert guard(user) is user
+            assert asyncio.run(guard(user)) is user
         else:
             with pytest.raises(PermissionDenied):
-                guard(user)
+                asyncio.run(guard(user))
 
 
 @pytest.mark.parametrize(
