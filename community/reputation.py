@@ -9,10 +9,13 @@ popular author's row would otherwise stay locked through every vote's request.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import cast
+
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from community.core import counters
+from community.core.clock import utcnow
 from community.core.models import Post, ReputationEvent, Thread, User
 
 UPVOTE_ANSWER = 10
@@ -30,6 +33,9 @@ def for_vote(value: int, *, is_question: bool) -> int:
     return 0
 
 
+_RECORD_EVENT = insert(cast(Table, ReputationEvent.__table__))
+
+
 def award(
     db: Session,
     user_id: int | None,
@@ -42,11 +48,12 @@ def award(
     if user_id is None or amount == 0:
         return
     counters.add_at_commit(db, User, user_id, reputation=amount)
-    db.add(
-        ReputationEvent(
-            user_id=user_id, amount=amount, reason=reason, post_id=post_id, thread_id=thread_id
-        )
-    )
+    # A plain INSERT (no unit of work to sort out for one row nobody reads back in the request).
+    db.execute(
+        _RECORD_EVENT,
+        {"user_id": user_id, "amount": amount, "reason": reason, "post_id": post_id,
+         "thread_id": thread_id, "created_at": utcnow()},
+    )  # fmt: skip
 
 
 def clear_acceptance(db: Session, thread: Thread) -> None:

@@ -117,7 +117,14 @@ def publish(db: Session, post: Post, *, author: User) -> None:
     Who hears of it (mentioned people, the asker, the thread's watchers, however many) is worked
     out by the worker (`announce`): the writer's transaction records one outbox row."""
     set_visibility(db, post, Visibility.VISIBLE)
-    outbox.enqueue(db, ANNOUNCE_EVENT, {"post_id": post.id, "actor_id": author.id})
+    # Keyed: written at commit with the other keyed events, and one announcement covers a post
+    # published twice before the worker got to it.
+    outbox.enqueue(
+        db,
+        ANNOUNCE_EVENT,
+        {"post_id": post.id, "actor_id": author.id},
+        dedupe_key=f"post:{post.id}",
+    )
     events.post_published.send(db, post)
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import (
     String,
+    bindparam,
     cast,
     func,
     select,
@@ -327,18 +328,20 @@ def _is_agent_post(post: Post) -> bool:
     return post.is_official or is_agent(post.author)
 
 
+# Every new answer looks for one; built once (building it costs more than running it).
+_OPEN_INVITATION = select(ExpertInvitation).where(
+    ExpertInvitation.thread_id == bindparam("thread_id"),
+    ExpertInvitation.user_id == bindparam("user_id"),
+    ExpertInvitation.answered_at.is_(None),
+)
+
+
 def on_post_published(db: Session, thread: Thread, post: Post) -> None:
     """An answer became visible: an invited expert answered, an agent responded, or the
     author replied to an agent waiting on them."""
     if post.is_question or post.visibility != Visibility.VISIBLE or post.author_id is None:
         return
-    invitation = db.scalar(
-        select(ExpertInvitation).where(
-            ExpertInvitation.thread_id == thread.id,
-            ExpertInvitation.user_id == post.author_id,
-            ExpertInvitation.answered_at.is_(None),
-        )
-    )
+    invitation = db.scalar(_OPEN_INVITATION, {"thread_id": thread.id, "user_id": post.author_id})
     if invitation is not None:
         invitation.answered_at = post.created_at
         due = thread.first_response_due_at

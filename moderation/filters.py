@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 import re2
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from community.core.audit import record_audit
@@ -148,12 +148,35 @@ def add_pattern(
     return created
 
 
+# Every new post is screened with these, built once (building a statement and its cache key costs
+# more than running it). Parameters: author_id, exclude_id (the screened post, if stored, is not
+# its own earlier post), and as named.
+_SINCE = bindparam("since", type_=Post.created_at.type)
+_OTHER_POSTS = (Post.author_id == bindparam("author_id"), Post.id != bindparam("exclude_id"))
+_EARLIER_POST = select(Post.id).where(*_OTHER_POSTS, Post.visibility == Visibility.VISIBLE).limit(1)
+_REPEAT = (
+    select(Post.created_at)
+    .where(
+        *_OTHER_POSTS,
+        Post.body_fingerprint == bindparam("fingerprint"),
+        Post.created_at >= _SINCE,
+        Post.visibility.in_([Visibility.VISIBLE, Visibility.PENDING]),
+    )
+    .order_by(Post.created_at.desc())
+    .limit(1)
+)
+_RECENT_POSTS = (
+    select(func.count()).select_from(Post).where(*_OTHER_POSTS, Post.created_at >= _SINCE)
+)
+_PATTERNS = select(BlockedPattern).where(BlockedPattern.brand_id == bindparam("brand_id"))
+
+
 def screen(
     db: Session, author: User, forum: Forum, text: str, *, post: Post | None = None
 ) -> Screening:
     """Decide whether a new post from `author` in `forum` waits for a moderator, and why.
     `post` is the post being screened when it is already stored (it is not its own repeat)."""
-    others = [Post.id != post.id] if post is not None and post.id is not None else []
+    stored = {"author_id": author.id, "exclude_id": post.id if post and post.id else 0}
     result = Screening()
     if is_staff(author):
         return result
@@ -163,11 +186,7 @@ def screen(
     if level == 0:
         # Whether there is one, not how many: an account with thousands of posts (an import's,
         # before the trust sweep) must not count them all on every post.
-        earlier = db.scalar(
-            select(Post.id)
-            .where(Post.author_id == author.id, Post.visibility == Visibility.VISIBLE, *others)
-            .limit(1)
-        )
+        earlier = db.scalar(_EARLIER_POST, stored)
         if earlier is None:
             result.reasons.append(_("first post from a new account (trust level 0)"))
     links = len(_LINK.findall(text))
@@ -183,9 +202,9 @@ def screen(
         )
     if level == 0 and _IMAGE.search(text):
         result.reasons.append(_("images from a trust-level-0 account"))
-    _repeats(db, author, text, result, others)
-    _burst(db, author, result, others)
-    patterns = db.scalars(select(BlockedPattern).where(BlockedPattern.brand_id == forum.brand_id))
+    _repeats(db, text, result, stored)
+    _burst(db, author, result, stored)
+    patterns = db.scalars(_PATTERNS, {"brand_id": forum.brand_id})
     for pattern in patterns:
         found = _matches(pattern, text)
         if found is None:
@@ -199,21 +218,11 @@ def screen(
     return result
 
 
-def _repeats(db: Session, author: User, text: str, result: Screening, others: list[Any]) -> None:
+def _repeats(db: Session, text: str, result: Screening, stored: dict[str, int]) -> None:
     """The same text (case and spacing aside) posted by the same author in the last day: one
     look-up by index on the stored fingerprints, however much they posted."""
-    created = db.scalar(
-        select(Post.created_at)
-        .where(
-            Post.author_id == author.id,
-            Post.body_fingerprint == body_fingerprint(text),
-            Post.created_at >= utcnow() - REPEAT_WINDOW,
-            Post.visibility.in_([Visibility.VISIBLE, Visibility.PENDING]),
-            *others,
-        )
-        .order_by(Post.created_at.desc())
-        .limit(1)
-    )
+    since = utcnow() - REPEAT_WINDOW
+    created = db.scalar(_REPEAT, {**stored, "fingerprint": body_fingerprint(text), "since": since})
     if created is not None:
         minutes = max(1, int((utcnow() - created).total_seconds() // 60))
         result.reasons.append(
@@ -226,15 +235,11 @@ def _repeats(db: Session, author: User, text: str, result: Screening, others: li
         )
 
 
-def _burst(db: Session, author: User, result: Screening, others: list[Any]) -> None:
+def _burst(db: Session, author: User, result: Screening, stored: dict[str, int]) -> None:
     age = utcnow() - author.created_at
     if age >= NEW_ACCOUNT or author.trust_level > 0:
         return
-    recent = db.scalar(
-        select(func.count())
-        .select_from(Post)
-        .where(Post.author_id == author.id, Post.created_at >= utcnow() - BURST_WINDOW, *others)
-    )
+    recent = db.scalar(_RECENT_POSTS, {**stored, "since": utcnow() - BURST_WINDOW})
     if (recent or 0) >= BURST_POSTS:
         why = _("%(count)d posts in 10 minutes from an account %(hours)d hours old") % {
             "count": (recent or 0) + 1,

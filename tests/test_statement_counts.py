@@ -273,9 +273,9 @@ def test_a_thread_without_comments_reads_no_comments(
 # post's counters, the milestone's outbox event, and at commit the thread's search event (found
 # waiting or added, one INSERT) and the author's reputation. A new answer: the session with the
 # member, the thread, the filters (recent posts, blocked patterns), the post (inserted visible:
-# it passed them), the thread's counters, the outbox event that has the worker tell the asker and
-# the watchers, an invited expert, the watch, and at commit the search event and the forum's
-# counters. Nothing in either reads or writes a row per watcher.
+# it passed them), the thread's counters, an invited expert, the watch, and at commit the forum's
+# counters and two outbox events (the thread's search update, and the announcement that has the
+# worker tell the asker and the watchers). Nothing in either reads or writes a row per watcher.
 VOTE_BUDGET, ANSWER_BUDGET = 8, 11
 
 

@@ -1,9 +1,11 @@
 """In-app notifications (and the e-mails they turn into).
 
-Rows are written in the same transaction as the action; an e-mail is an outbox event the worker
-sends after commit (immediately, or in the daily digest, as each person prefers). Nobody is
-notified of their own actions, and one action notifies a person once (a mention beats "new
-answer on a watched thread").
+Rows are written in the same transaction as the action, except for a new post's: who hears of
+a published post (mentioned people, the asker, every watcher) is worked out by the worker right
+after commit (community.visibility.announce), so a post costs its writer one outbox row however
+many watch the thread. An e-mail is an outbox event the worker sends after commit (immediately,
+or in the daily digest, as each person prefers). Nobody is notified of their own actions, and
+one action notifies a person once (a mention beats "new answer on a watched thread").
 
 A row stores what happened (kind, actor, thread, post, and values such as a moderator's reason),
 never a sentence: the text is written when it is read, in the reader's language, so a Spanish
@@ -212,7 +214,12 @@ def notify_approved(db: Session, *, post: Post, actor: User) -> None:
 def milestone_reached(db: Session, post_id: int, milestone: int) -> None:
     """A vote took the post's score to `milestone`: the worker tells the author
     (send_milestone), so the vote's own transaction only records the fact."""
-    outbox.enqueue(db, MILESTONE_EVENT, {"post_id": post_id, "milestone": milestone})
+    outbox.enqueue(
+        db,
+        MILESTONE_EVENT,
+        {"post_id": post_id, "milestone": milestone},
+        dedupe_key=f"post:{post_id}:{milestone}",
+    )
 
 
 def send_milestone(db: Session, event: outbox.OutboxEvent) -> None:

@@ -93,7 +93,7 @@ def test_nobody_hears_of_a_post_twice(
     )
     db.commit()
     assert _told(db, post) == {later.id: [NotificationKind.MENTION]}
-    # Hidden and shown again before the worker ran: published twice, announced twice.
+    # Hidden and shown again before the worker ran: published twice.
     visibility.set_visibility(db, post, Visibility.HIDDEN)
     visibility.publish(db, post, author=helper)
     db.commit()
