@@ -12,8 +12,9 @@ from that final increment. Accepting and helpful marks lock the thread's row
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.orm import Session, contains_eager
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -62,16 +63,16 @@ _POST_WITH_VOTE = (
     .where(Post.id == bindparam("post_id"))
     .execution_options(populate_existing=True)
 )
+_POSTS = cast(Table, Post.__table__)  # a plain UPDATE, without the ORM's bulk-update machinery
 _COUNT_VOTE = (
-    update(Post)
-    .where(Post.id == bindparam("post_id"))
+    update(_POSTS)
+    .where(_POSTS.c.id == bindparam("post_id"))
     .values(
-        score=Post.score + bindparam("score_delta"),
-        upvotes=Post.upvotes + bindparam("up_delta"),
-        downvotes=Post.downvotes + bindparam("down_delta"),
+        score=_POSTS.c.score + bindparam("score_delta"),
+        upvotes=_POSTS.c.upvotes + bindparam("up_delta"),
+        downvotes=_POSTS.c.downvotes + bindparam("down_delta"),
     )
-    .returning(Post.score, Post.upvotes, Post.downvotes)
-    .execution_options(synchronize_session=False)
+    .returning(_POSTS.c.score, _POSTS.c.upvotes, _POSTS.c.downvotes)
 )
 
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Update, bindparam, case, inspect, update
+from sqlalchemy import Table, Update, bindparam, case, inspect, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -80,19 +80,19 @@ def _apply(db: Session, change: _Change) -> None:
 def _increment(model: type[Base], moved: tuple[str, ...], latest: tuple[str, ...]) -> Update:
     """The UPDATE for these columns, built once (every vote and answer sends one or two):
     parameters row_id, delta_<column>, latest_<column>; returns the new values by column name."""
-    values: dict[str, Any] = {
-        name: getattr(model, name) + bindparam(f"delta_{name}") for name in moved
-    }
+    # On the table, not the mapped class: a plain UPDATE, without the ORM's bulk-update machinery
+    # (the loaded object gets the new totals from RETURNING, above).
+    table = cast(Table, model.__table__)
+    values: dict[str, Any] = {name: table.c[name] + bindparam(f"delta_{name}") for name in moved}
     for name in latest:
-        column = getattr(model, name)
+        column = table.c[name]
         moment = bindparam(f"latest_{name}", type_=column.type)
         values[name] = case((column.is_(None) | (column < moment), moment), else_=column)
     return (
-        update(model)
-        .where(model.id == bindparam("row_id"))  # type: ignore[attr-defined]
+        update(table)
+        .where(table.c.id == bindparam("row_id"))
         .values(values)
-        .returning(*(getattr(model, name) for name in sorted(values)))
-        .execution_options(synchronize_session=False)
+        .returning(*(table.c[name] for name in sorted(values)))
     )
 
 

@@ -163,6 +163,8 @@ def insert_missing(db: Session, model: type[Base], rows: list[dict[str, Any]]) -
         return 0
     # The rows as parameters of one statement built once (never a multi-row VALUES, compiled on
     # every call). Counted from RETURNING: the driver reports no row count for many rows (-1).
+    if db.autoflush:
+        db.flush()  # as the ORM's statements do: rows these may refer to are written first
     statement = _insert_or_skip(db.get_bind().dialect.name, model)
     added = db.execute(statement, rows[0] if len(rows) == 1 else rows)
     return len(added.all())
@@ -170,7 +172,9 @@ def insert_missing(db: Session, model: type[Base], rows: list[dict[str, Any]]) -
 
 @functools.cache
 def _insert_or_skip(dialect_name: str, model: type[Base]) -> Any:
-    return dialect_insert(dialect_name)(model).on_conflict_do_nothing().returning(literal(1))
+    # On the table, not the mapped class: a plain INSERT, without the ORM's bulk-insert machinery.
+    table = model.__table__
+    return dialect_insert(dialect_name)(table).on_conflict_do_nothing().returning(literal(1))
 
 
 def _create_private_file(path: str | None) -> None:
