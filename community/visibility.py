@@ -39,12 +39,14 @@ def recompute_status(thread: Thread, *, has_answers: bool | None = None) -> None
     """open -> answered -> solved, leaving states other workflows own (closed, escalated).
     `has_answers`: whether visible answers remain, when the caller knows (else reply_count)."""
     if thread.accepted_post_id is not None:
-        thread.status = ThreadStatus.SOLVED
+        status = ThreadStatus.SOLVED
     elif thread.status in (ThreadStatus.CLOSED, ThreadStatus.ESCALATED, ThreadStatus.LOCKED):
         return
     else:
         answered = thread.reply_count > 0 if has_answers is None else has_answers
-        thread.status = ThreadStatus.ANSWERED if answered else ThreadStatus.OPEN
+        status = ThreadStatus.ANSWERED if answered else ThreadStatus.OPEN
+    if thread.status != status:  # an unchanged thread stays out of the flush
+        thread.status = status
 
 
 def _count_question(db: Session, thread: Thread, delta: int) -> None:
@@ -61,7 +63,13 @@ def _count_question(db: Session, thread: Thread, delta: int) -> None:
 
 
 def _count_answer(db: Session, thread: Thread, post: Post, delta: int) -> None:
-    thread.reply_count = Thread.reply_count + delta
+    if delta > 0:
+        # The thread's row is every answerer's, as the forum's is: counted at commit.
+        counters.add_at_commit(
+            db, Thread, thread.id, reply_count=delta, latest={"last_activity_at": post.created_at}
+        )
+    else:
+        thread.reply_count = Thread.reply_count + delta  # read back below
     if thread.visibility == Visibility.VISIBLE:
         counters.add_at_commit(
             db,
@@ -71,7 +79,6 @@ def _count_answer(db: Session, thread: Thread, post: Post, delta: int) -> None:
             latest={"last_activity_at": utcnow()} if delta > 0 else None,
         )
     if delta > 0:
-        thread.last_activity_at = max(thread.last_activity_at, post.created_at)
         if thread.first_response_at is None and post.author_id != thread.author_id:
             thread.first_response_at = post.created_at
         # This answer counts now, so the thread has one: no need to read the total back.
