@@ -11,6 +11,7 @@ time. On a busy machine the times move with the load; the CPU time and the count
 
     .venv/bin/python bench/bench_writes.py                       # 20,000 threads, 300 of each
     .venv/bin/python bench/bench_writes.py --reuse NAME --writes 500
+    .venv/bin/python bench/bench_writes.py --calls                # Python calls instead of times
     PYTHONPATH=../other-checkout .venv/bin/python bench/bench_writes.py ...  # another version
 
 One request at a time: what one write costs, not how writes queue behind each other (that is
@@ -25,6 +26,7 @@ import random
 import re
 import statistics
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -77,6 +79,7 @@ class Options:
     reuse: str | None
     keep: bool
     statements: bool
+    calls: bool
 
 
 def parse_args(argv: Sequence[str] | None) -> Options:
@@ -90,6 +93,12 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument(
         "--statements", action="store_true", help="list the statements of one vote and one answer"
     )
+    parser.add_argument(
+        "--calls",
+        action="store_true",
+        help="count the Python function calls of each write (deterministic, unlike times on a "
+        "shared machine; the count slows the writes, so their times are not shown)",
+    )
     args = parser.parse_args(argv)
     return Options(
         threads=args.threads,
@@ -99,6 +108,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         reuse=args.reuse,
         keep=args.keep,
         statements=args.statements,
+        calls=args.calls,
     )
 
 
@@ -125,6 +135,26 @@ class Result:
     statements: list[int] = field(default_factory=list)
     round_trips: list[int] = field(default_factory=list)
     listing: list[tuple[float, str]] = field(default_factory=list)
+    calls: list[int] = field(default_factory=list)
+
+
+class CallCounter:
+    """Python and C function calls made by the app's threads (the server side: the event loop's
+    thread and the worker threads, which start after `install`; the client runs in the main
+    thread, which is not counted)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def _profile(self, _frame: Any, event: str, _arg: Any) -> None:
+        if event in ("call", "c_call"):
+            self.count += 1
+
+    def install(self) -> None:
+        threading.setprofile(self._profile)
+
+    def remove(self) -> None:
+        threading.setprofile(None)
 
 
 @dataclass(frozen=True)
@@ -176,6 +206,9 @@ def measure(database: PostgresDatabase, options: Options) -> list[Result]:
         fixture = load_fixture(engine, options.warmup + options.writes + 1)
         meter = Meter(engine)
         timer = ServerTimer(create_app(settings, engine=engine))
+        counter = CallCounter() if options.calls else None
+        if counter is not None:
+            counter.install()  # before the client starts the app's threads
         with TestClient(timer, base_url="http://testserver") as client:
             token = bench_qa._csrf(client.get("/login"))
             signed_in = client.post(
@@ -206,9 +239,11 @@ def measure(database: PostgresDatabase, options: Options) -> list[Result]:
                 )
 
             results = [
-                _run("vote (htmx)", vote, 200, timer, meter, options),
-                _run("new answer", answer, 303, timer, meter, options),
+                _run("vote (htmx)", vote, 200, timer, meter, options, counter),
+                _run("new answer", answer, 303, timer, meter, options, counter),
             ]
+        if counter is not None:
+            counter.remove()
         engine.dispose()
     return results
 
@@ -220,12 +255,14 @@ def _run(
     timer: ServerTimer,
     meter: Meter,
     options: Options,
+    counter: CallCounter | None = None,
 ) -> Result:
     result = Result(name)
     for number in range(options.warmup + options.writes + 1):
         last = number == options.warmup + options.writes
         statements, seconds, trips = meter.statements, meter.seconds, meter.round_trips
         meter.log = [] if last else None
+        calls = counter.count if counter is not None else 0
         started, cpu = time.perf_counter(), time.process_time()
         response = request(number)
         cpu = time.process_time() - cpu
@@ -244,10 +281,25 @@ def _run(
             result.db_ms.append((meter.seconds - seconds) * 1000)
             result.statements.append(meter.statements - statements)
             result.round_trips.append(meter.round_trips - trips)
+            if counter is not None:
+                result.calls.append(counter.count - calls)
     return result
 
 
 def report(results: list[Result], options: Options) -> None:
+    if options.calls:
+        calls = Table(title=f"Python function calls per write, server side ({options.writes} each)")
+        for heading in ("write", "p50", "min", "max", "SQL"):
+            calls.add_column(heading, justify="left" if heading == "write" else "right")
+        for result in results:
+            calls.add_row(
+                result.name,
+                *(f"{value:,}" for value in (int(statistics.median(result.calls)),
+                                             min(result.calls), max(result.calls))),
+                bench_qa._count(result.statements),
+            )  # fmt: skip
+        console.print(calls)
+        return
     table = Table(title=f"In-process server time per write, ms ({options.writes} each)")
     table.add_column("write")
     for heading in ("p50", "p90", "p99", "max", "CPU p50", "DB p50", "SQL", "round trips"):

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Row, Select, bindparam, select
 from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from community import visibility
 from community.core import events, indexing, language
@@ -234,7 +235,7 @@ def answer(db: Session, author: User, thread: Thread, data: AnswerIn) -> Post:
     now = utcnow()
     html, _mentioned = _render(db, body)
     post = Post(
-        thread=thread,
+        thread_id=thread.id,
         author_id=author.id,
         body_source=body,
         body_fingerprint=body_fingerprint(body),
@@ -246,6 +247,10 @@ def answer(db: Session, author: User, thread: Thread, data: AnswerIn) -> Post:
         created_at=now,
         updated_at=now,
     )
+    # The thread and the author as if loaded with the post (handlers read them before it is
+    # stored), not as relationship changes the flush would have to work through.
+    set_committed_value(post, "thread", thread)
+    set_committed_value(post, "author", author)
     db.add(post)
     submission = events.Submission(post, author, thread.forum, body)
     # Screened before it is stored (a filter that holds it stores it as pending), so a post that
