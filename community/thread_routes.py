@@ -242,7 +242,7 @@ def thread_page(
 def answer_submit(
     request: Request, db: SessionDep, user: CurrentUser, thread_id: int, body: FormText = ""
 ) -> Response:
-    thread = threads.access_thread(db, user, thread_id)
+    thread = threads.thread_to_answer(db, user, thread_id)
     try:
         post = threads.answer(db, user, thread, parse_form(AnswerIn, {"body": body}))
     except FormErrors as exc:
