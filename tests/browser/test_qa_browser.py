@@ -32,7 +32,7 @@ from community.core.schemas import AnswerIn, AskIn
 from moderation import actions as moderation_actions
 from moderation.models import Flag, FlagReason
 from tests.browser.conftest import PageProblems, WatchedBrowser
-from tests.conftest import PASSWORD, LiveServer, fresh
+from tests.conftest import PASSWORD, LiveServer, announce_published, fresh
 
 pytestmark = pytest.mark.browser
 
@@ -74,6 +74,7 @@ def ask(db: Session, author: User, forum: Forum, title: str = TITLE) -> Thread:
 def answer(db: Session, author: User, thread: Thread, body: str) -> Post:
     post = threads.answer(db, author, thread, AnswerIn(body=body))
     db.commit()
+    announce_published(db)  # the worker's job right after (the live server runs no worker)
     return post
 
 
