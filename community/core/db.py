@@ -272,8 +272,11 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
         if request.method not in _READ_METHODS and session.get_bind().dialect.name == "sqlite":
             await run_in_threadpool(begin_write, session)  # BEGIN IMMEDIATE waits for the lock
         yield session
+    except Exception:
+        await run_in_threadpool(session.close)  # rolls back (a 4xx, or a failure)
+        raise
     except BaseException:
-        session.close()  # rolls back; rare, and a cancelled request could not await it
+        session.close()  # a cancelled request cannot await: rolled back here, rarely
         raise
     if session.in_transaction():
         await run_in_threadpool(session.close)  # a ROLLBACK to send
