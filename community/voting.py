@@ -76,6 +76,21 @@ _COUNT_VOTE = (
 )
 
 
+# A changed or retracted vote: on the table (no Vote object is loaded on this path, so the ORM
+# has nothing to keep in step), each only if the vote is still what was read.
+_VOTES = cast(Table, Vote.__table__)
+_THIS_VOTE = (_VOTES.c.user_id == bindparam("voter_id")) & (
+    _VOTES.c.post_id == bindparam("voted_post_id")
+)
+_RETRACT_VOTE = delete(_VOTES).where(_THIS_VOTE).returning(_VOTES.c.value)
+_FLIP_VOTE = (
+    update(_VOTES)
+    .where(_THIS_VOTE, _VOTES.c.value == bindparam("seen"))
+    .values(value=bindparam("new_value"))
+    .returning(_VOTES.c.id)
+)
+
+
 def _post_with_my_vote(db: Session, voter: User, post_id: int) -> tuple[Post, int]:
     """The post (its thread loaded with it) and the voter's vote as committed a moment ago:
     one statement, no lock."""
@@ -91,30 +106,17 @@ def _swap_vote(db: Session, voter_id: int, post_id: int, value: int, seen: int) 
     without a lock: each statement below only acts if it still holds, atomically on the vote's
     row; if the same voter changed it in between (a double submission), the locked path
     decides."""
-    mine = (Vote.user_id == voter_id) & (Vote.post_id == post_id)
     if value == seen:
         return seen
     if seen == 0:
         if insert_missing(db, Vote, [{"user_id": voter_id, "post_id": post_id, "value": value}]):
             return 0
-    elif value == 0:
-        removed = db.scalar(
-            delete(Vote)
-            .where(mine)
-            .returning(Vote.value)
-            .execution_options(synchronize_session="fetch")
-        )
-        return removed or 0
-    else:
-        flipped = db.scalar(
-            update(Vote)
-            .where(mine, Vote.value == seen)
-            .values(value=value)
-            .returning(Vote.id)
-            .execution_options(synchronize_session="fetch")
-        )
-        if flipped is not None:
-            return seen
+        return _swap_vote_locked(db, voter_id, post_id, value)
+    params = {"voter_id": voter_id, "voted_post_id": post_id}
+    if value == 0:
+        return db.scalar(_RETRACT_VOTE, params) or 0
+    if db.scalar(_FLIP_VOTE, {**params, "seen": seen, "new_value": value}) is not None:
+        return seen
     return _swap_vote_locked(db, voter_id, post_id, value)
 
 
