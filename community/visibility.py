@@ -145,6 +145,7 @@ def announce(db: Session, event: outbox.OutboxEvent) -> None:
     thread = post.thread
     if thread.visibility != Visibility.VISIBLE:
         return
+    events.post_announced.send(db, post)
     author = db.get(User, event.payload.get("actor_id")) or post.author
     if author is None:
         return

@@ -24,7 +24,6 @@ from typing import Any
 
 from sqlalchemy import (
     String,
-    bindparam,
     cast,
     func,
     select,
@@ -60,7 +59,6 @@ from crowdservice.models import (
     Escalation,
     EscalationReason,
     EscalationStatus,
-    ExpertInvitation,
     Resolution,
     SLABreach,
 )
@@ -328,24 +326,11 @@ def _is_agent_post(post: Post) -> bool:
     return post.is_official or is_agent(post.author)
 
 
-# Every new answer looks for one; built once (building it costs more than running it).
-_OPEN_INVITATION = select(ExpertInvitation).where(
-    ExpertInvitation.thread_id == bindparam("thread_id"),
-    ExpertInvitation.user_id == bindparam("user_id"),
-    ExpertInvitation.answered_at.is_(None),
-)
-
-
 def on_post_published(db: Session, thread: Thread, post: Post) -> None:
-    """An answer became visible: an invited expert answered, an agent responded, or the
-    author replied to an agent waiting on them."""
+    """An answer became visible: an agent responded, or the author replied to an agent waiting
+    on them. (An invited expert's answer is recorded by the worker: experts.on_post_announced.)"""
     if post.is_question or post.visibility != Visibility.VISIBLE or post.author_id is None:
         return
-    invitation = db.scalar(_OPEN_INVITATION, {"thread_id": thread.id, "user_id": post.author_id})
-    if invitation is not None:
-        invitation.answered_at = post.created_at
-        due = thread.first_response_due_at
-        invitation.answered_in_time = due is None or post.created_at <= due
     by_author = post.author_id == thread.author_id
     by_agent = _is_agent_post(post) and not by_author
     active = _locked_active(db, thread.id) if by_agent or by_author else None
@@ -360,7 +345,7 @@ def on_post_published(db: Session, thread: Thread, post: Post) -> None:
             active.updated_at = now
         else:
             resume_from_waiting(db, active, now=now)
-    db.flush()
+        db.flush()
 
 
 def on_answer_accepted(db: Session, thread: Thread, post: Post) -> None:

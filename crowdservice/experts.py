@@ -8,7 +8,9 @@ already invited to this thread, or already got the brand's daily number of invit
 (ServicePolicy.expert_daily_invitations, default 3) in the last 24 hours.
 
 `expert_stats` measures how often invited experts answer, and answer in time (before the
-thread's first-response due time; set by escalation.on_post_published).
+thread's first-response due time): `on_post_announced` records each answer, by the worker a
+moment after it is published (the answer's own transaction does not wait for it), with the
+answer's time.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, or_, select
+from sqlalchemy import ColumnElement, bindparam, case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -159,3 +161,26 @@ def expert_stats(db: Session, brand_id: int, since: datetime) -> dict[str, Any]:
         "answer_rate": answered / invited if invited else 0.0,
         "rate": answered_in_time / invited if invited else 0.0,
     }
+
+
+# The worker looks for one after every published answer; built once.
+_OPEN_INVITATION = select(ExpertInvitation).where(
+    ExpertInvitation.thread_id == bindparam("thread_id"),
+    ExpertInvitation.user_id == bindparam("user_id"),
+    ExpertInvitation.answered_at.is_(None),
+)
+
+
+def on_post_announced(db: Session, post: Post) -> None:
+    """A visible answer was announced: if its author was invited to the thread, the invitation
+    is answered, in time if before the thread's first-response due time."""
+    if post.is_question or post.author_id is None:
+        return
+    invitation = db.scalar(
+        _OPEN_INVITATION, {"thread_id": post.thread_id, "user_id": post.author_id}
+    )
+    if invitation is None:
+        return
+    invitation.answered_at = post.created_at
+    due = post.thread.first_response_due_at
+    invitation.answered_in_time = due is None or post.created_at <= due

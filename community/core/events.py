@@ -71,5 +71,9 @@ post_submitted: Event[Submission] = Event("post_submitted")
 # A question or answer became visible, at creation or when a moderator approved it
 # (crowd-service triages questions, sets their deadlines and follows up on escalations).
 post_published: Event[Post] = Event("post_published")
+# The worker announced a post that became visible (community.visibility.announce): a moment
+# after post_published, outside the writer's transaction, and only if the post is still
+# visible. For what can wait that moment (crowd-service records an invited expert's answer).
+post_announced: Event[Post] = Event("post_announced")
 # The asker or the support team accepted an answer (crowd-service resolves the escalation).
 answer_accepted: Event[Acceptance] = Event("answer_accepted")

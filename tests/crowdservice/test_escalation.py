@@ -15,7 +15,7 @@ import time_machine
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from community import voting
+from community import threads, visibility, voting
 from community.core.audit import AuditLog
 from community.core.clock import utcnow
 from community.core.errors import Conflict, FormErrors, NotFound, PermissionDenied
@@ -23,12 +23,14 @@ from community.core.models import (
     Forum,
     Notification,
     NotificationKind,
+    Post,
     Role,
     Thread,
     ThreadStatus,
     User,
     Visibility,
 )
+from community.core.schemas import AnswerIn
 from crowdservice import escalation, escalation_sweep, experts, sla
 from crowdservice.models import (
     BreachKind,
@@ -41,7 +43,7 @@ from crowdservice.models import (
     SLABreach,
     TriageResult,
 )
-from tests.conftest import QA, fresh, run_concurrently
+from tests.conftest import QA, announce_published, fresh, run_concurrently
 from tests.crowdservice.helpers import reloaded
 
 UserFactory = Callable[..., User]
@@ -454,6 +456,38 @@ def test_experts_are_invited_after_half_the_target_and_answers_are_measured(
     assert (stats["answered"], stats["answered_in_time"]) == (2, 1)
     assert stats["rate"] == pytest.approx(1 / 6)
     assert experts.expert_stats(db, forum.brand_id, clock.at(60))["invited"] == 3
+
+
+def test_an_invited_experts_answer_is_recorded_by_the_worker_if_still_visible(
+    db: Session, qa: QA, make_user: UserFactory, clock: Clock
+) -> None:
+    asker, ana, ben = make_user("asker"), make_user("ana"), make_user("ben")
+    with clock.travel(0):
+        thread = _ask(db, qa, asker, "P3", title="Voicemail greeting resets")
+        for expert in (ana, ben):
+            db.add(ExpertInvitation(thread_id=thread.id, user_id=expert.id))
+        db.commit()
+    with clock.travel(30):
+        threads.answer(db, ana, thread, AnswerIn(body="Record it again in the app."))
+        hidden = threads.answer(db, ben, thread, AnswerIn(body="Dial 123 and pick option 4."))
+        db.commit()
+
+    def invitations() -> dict[int, ExpertInvitation]:
+        fresh(db)
+        rows = db.scalars(select(ExpertInvitation).where(ExpertInvitation.thread_id == thread.id))
+        return {row.user_id: row for row in rows}
+
+    # The answers' own transaction leaves the invitations to the worker...
+    assert [row.answered_at for row in invitations().values()] == [None, None]
+    # ... which skips an answer hidden before it got to it.
+    visibility.set_visibility(db, db.get_one(Post, hidden.id), Visibility.HIDDEN)
+    db.commit()
+    with clock.travel(90):
+        assert announce_published(db) == 2
+    recorded = invitations()
+    assert recorded[ana.id].answered_at == clock.at(30)  # the answer's time, not the worker's
+    assert recorded[ana.id].answered_in_time is True
+    assert recorded[ben.id].answered_at is None
 
 
 def test_without_tags_the_forum_record_chooses_the_experts(
