@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from community.core import counters, events, indexing, notifications, outbox
 from community.core.clock import utcnow
+from community.core.db import insert_now
 from community.core.models import (
     Forum,
     Notification,
@@ -113,6 +114,8 @@ def set_visibility(db: Session, post: Post, to: Visibility) -> bool:
     if deleted or post.deleted_at is not None:
         post.deleted_at = utcnow() if deleted else None
     indexing.thread_changed(db, thread.id)
+    if post in db.new:
+        insert_now(db, post)  # a new post, stored as it becomes visible: one plain INSERT
     db.flush()
     return True
 

@@ -25,6 +25,8 @@ from sqlalchemy import (
     MetaData,
     create_engine,
     event,
+    insert,
+    inspect,
     literal,
     text,
 )
@@ -34,7 +36,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Dialect, Engine, make_url
 from sqlalchemy.exc import DisconnectionError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, sessionmaker
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    ORMExecuteState,
+    Session,
+    make_transient_to_detached,
+    sessionmaker,
+)
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
@@ -175,6 +184,45 @@ def _insert_or_skip(dialect_name: str, model: type[Base]) -> Any:
     # On the table, not the mapped class: a plain INSERT, without the ORM's bulk-insert machinery.
     table = model.__table__
     return dialect_insert(dialect_name)(table).on_conflict_do_nothing().returning(literal(1))
+
+
+def insert_now(db: Session, obj: Base) -> bool:
+    """Store a new object with one plain INSERT ... RETURNING on its table and make it
+    persistent as if loaded: what a flush of this one object writes, without the unit of work
+    (a tenth of a new answer's Python time). Column defaults apply as in a flush. Returns False,
+    changing nothing, when the object needs the unit of work: it is stored already, belongs to
+    another session, spans tables, or has relationship changes to work out (set related objects
+    with set_committed_value and their ids as columns). Other pending changes in the session
+    are flushed first, as the unit of work would order them."""
+    state = inspect(obj)
+    if state.key is not None or state.session_id not in (None, db.hash_key):
+        return False
+    mapper = state.mapper
+    if len(mapper.tables) != 1 or any(
+        state.attrs[relation.key].history.has_changes() for relation in mapper.relationships
+    ):
+        return False
+    if state.session_id is not None:
+        db.expunge(obj)
+    if db.autoflush:
+        db.flush()  # rows it may refer to first
+    given = {
+        prop.columns[0].key: state.dict[prop.key]
+        for prop in mapper.column_attrs
+        if prop.key in state.dict
+    }
+    table = mapper.local_table
+    row = db.execute(_insert_returning(table), given).one()
+    for prop in mapper.column_attrs:
+        set_committed_value(obj, prop.key, row._mapping[prop.columns[0]])
+    make_transient_to_detached(obj)
+    db.add(obj)
+    return True
+
+
+@functools.cache
+def _insert_returning(table: Any) -> Any:
+    return insert(table).returning(*table.c)
 
 
 def _create_private_file(path: str | None) -> None:
