@@ -6,6 +6,10 @@ the transaction ends, so a write made where the change happens holds that lock t
 of the request, and other requests wait. Recorded here and sent last, the lock lasts one
 statement and the commit.
 
+The kinds are sent in the order given when each is made (`order`, lowest first): writes that
+lock rows few others touch (an outbox event's waiting row) go before those that lock rows
+everyone shares (a forum's counters), so the widest lock is taken last and held shortest.
+
 Nothing is lost or sent twice: the writes are part of the transaction. A rollback drops them (a
 savepoint's rollback only those recorded inside it); a transaction closed without a commit
 forgets them.
@@ -15,12 +19,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
 Item = TypeVar("Item")
+
+# Each kind's turn at commit, lowest first.
+OUTBOX_ORDER = 10  # an outbox event's waiting row: locked by the writers of the same thing
+COUNTERS_ORDER = 20  # forums', threads' and authors' counters: the rows every writer shares
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,13 +39,21 @@ class _Recorded(Generic[Item]):
 
 class Deferred(Generic[Item]):
     """Items of one kind recorded with `add` and handed to `send` (once per commit, all of them,
-    in the order recorded) just before the transaction commits. Make one per kind at import
-    time: the Session listeners are registered once, for every session."""
+    in the order recorded) just before the transaction commits, after the kinds of a lower
+    `order`. Make one per kind at import time: the Session listeners are registered once, for
+    every session."""
 
-    def __init__(self, name: str, send: Callable[[Session, list[Item]], None]) -> None:
+    def __init__(
+        self, name: str, send: Callable[[Session, list[Item]], None], *, order: int
+    ) -> None:
         self.key = f"at_commit.{name}"
+        if any(kind.key == self.key for kind in _KINDS):
+            # Both would take the items recorded under the one key: the first sends them all.
+            raise ValueError(f"an at-commit kind named {name!r} is already made")
         self.send = send
-        event.listen(Session, "before_commit", self._before_commit)
+        self.order = order
+        _KINDS.append(self)
+        _KINDS.sort(key=lambda kind: kind.order)
         event.listen(Session, "after_soft_rollback", self._after_soft_rollback)
         event.listen(Session, "after_transaction_end", self._after_transaction_end)
 
@@ -61,6 +77,19 @@ class Deferred(Generic[Item]):
     def _after_transaction_end(self, db: Session, transaction: SessionTransaction) -> None:
         if transaction.parent is None:
             db.info.pop(self.key, None)  # closed without a commit (a commit sent them already)
+
+
+_KINDS: list[Deferred[Any]] = []
+
+
+@event.listens_for(Session, "before_commit")
+def _send_all(db: Session) -> None:
+    if not db.in_nested_transaction() and any(kind.key in db.info for kind in _KINDS):
+        # The session's own pending changes first (the commit would flush them after these
+        # hooks): the last statement before COMMIT is then the widest lock's.
+        db.flush()
+    for kind in _KINDS:
+        kind._before_commit(db)
 
 
 def _within(transaction: SessionTransaction | None, ended: SessionTransaction) -> bool:

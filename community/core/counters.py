@@ -3,8 +3,9 @@
 Every new answer in a forum adds one to the forum's row, every vote moves its author's
 reputation: recorded here and applied just before COMMIT (community.core.at_commit), answers in
 the same forum or votes for the same author hold the row's lock for one statement, not for the
-rest of the request. The rows are updated in a fixed order (table, id), so two transactions
-never wait for each other in a cycle.
+rest of the request. The rows are updated in a fixed order, so two transactions never wait for
+each other in a cycle: by how many writers share a table's rows (a thread's, then an author's,
+then a forum's: the widest lock is held shortest), then by id.
 
 Nothing is lost or counted twice: the increments are part of the transaction. Objects of these
 rows loaded in the session get the committed totals (the UPDATE returns them), so rendering after
@@ -23,7 +24,7 @@ from sqlalchemy import Table, Update, bindparam, case, inspect, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from community.core.at_commit import Deferred
+from community.core.at_commit import COUNTERS_ORDER, Deferred
 from community.core.db import Base
 
 
@@ -96,9 +97,19 @@ def _increment(model: type[Base], moved: tuple[str, ...], latest: tuple[str, ...
     )
 
 
+# Tables not named here come first.
+_SHARED_LAST = ("threads", "users", "forums")
+
+
+def _lock_order(item: tuple[tuple[str, int], _Change]) -> tuple[int, str, int]:
+    (table, row_id), _change = item
+    rank = _SHARED_LAST.index(table) + 1 if table in _SHARED_LAST else 0
+    return rank, table, row_id
+
+
 def _apply_all(db: Session, changes: list[_Change]) -> None:
-    for _key, change in sorted(_totals(changes).items()):
+    for _key, change in sorted(_totals(changes).items(), key=_lock_order):
         _apply(db, change)
 
 
-_DEFERRED = Deferred("counters", _apply_all)
+_DEFERRED = Deferred("counters", _apply_all, order=COUNTERS_ORDER)

@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import InstrumentedAttribute, Mapped, Session, mapped_column
 from sqlalchemy.sql.dml import Insert
 
-from community.core.at_commit import Deferred
+from community.core.at_commit import OUTBOX_ORDER, Deferred
 from community.core.clock import utcnow
 from community.core.db import Base, BigIntId, JSONDocument, UTCDateTime, dialect_insert
 from community.core.errors import NotFound
@@ -111,11 +111,17 @@ def enqueue_keyed_now(db: Session, kind: str, keyed: Sequence[tuple[str, dict[st
     that must come before events queued after it in the same transaction (the worker takes
     events in id order), and for bulk requests. A waiting event of the same key covers its
     change as with `enqueue`, and stays locked until the transaction ends."""
+    _upsert(db, [(kind, key, payload) for key, payload in dict(keyed).items()])
+
+
+def _upsert(db: Session, keyed: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
+    """(kind, dedupe key, payload) rows, in this order: several in one executemany (psycopg
+    pipelines it: one round trip)."""
     now, request_id = utcnow(), origin_request_id()
     rows = [
         {"kind": kind, "dedupe_key": key, "payload": payload, "created_at": now,
          "available_at": now, "attempts": 0, "request_id": request_id}
-        for key, payload in dict(keyed).items()
+        for kind, key, payload in keyed
     ]  # fmt: skip
     upsert = _upsert_waiting(db.get_bind().dialect.name)
     for start in range(0, len(rows), BULK_ROWS):
@@ -135,17 +141,25 @@ def _upsert_waiting(dialect_name: str) -> Insert:
 
 
 def _write_keyed(db: Session, events: list[tuple[str, str, dict[str, Any]]]) -> None:
-    """At commit: one row per waiting (kind, key). Kinds keep the order they were recorded in;
-    the keys of one kind are sorted, so two transactions that change the same things never wait
-    for each other's rows in a cycle."""
+    """At commit: one row per waiting (kind, key), all in one round trip. Kinds keep the order
+    they were recorded in; the keys of one kind are sorted, so two transactions that change the
+    same things never wait for each other's rows in a cycle."""
     by_kind: dict[str, dict[str, dict[str, Any]]] = {}
     for kind, key, payload in events:
         by_kind.setdefault(kind, {}).setdefault(key, payload)
-    for kind, payloads in by_kind.items():
-        enqueue_keyed_now(db, kind, sorted(payloads.items(), key=lambda item: item[0]))
+    _upsert(
+        db,
+        [
+            (kind, key, payload)
+            for kind, payloads in by_kind.items()
+            for key, payload in sorted(payloads.items(), key=lambda item: item[0])
+        ],
+    )
 
 
-_KEYED: Deferred[tuple[str, str, dict[str, Any]]] = Deferred("outbox.keyed", _write_keyed)
+_KEYED: Deferred[tuple[str, str, dict[str, Any]]] = Deferred(
+    "outbox.keyed", _write_keyed, order=OUTBOX_ORDER
+)
 
 
 def enqueue_many(db: Session, kind: str, payloads: list[dict[str, Any]]) -> None:
