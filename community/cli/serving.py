@@ -7,7 +7,10 @@ MEILI_URL names the server.
 
 Each web process listens on a socket of its own on the port (SO_REUSEPORT, TCP_NODELAY:
 community.core.listeners), so connections spread over the processes and a kept-alive one does
-not wait 40 ms for a delayed ACK per response, as they did under `uvicorn --workers`.
+not wait 40 ms for a delayed ACK per response, as they did under `uvicorn --workers`. The
+processes share a table of their open connections, and one holding more than its share closes
+one after its response (community.core.balanced_http), so that a few kept-alive clients do not
+pile onto one process.
 
 Beside them runs one model server (kb/model_server.py) on a Unix socket in a private directory,
 restarted if it dies: the web processes ask it for query vectors and language guesses instead of
@@ -37,7 +40,7 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 from community.cli.terminal import CommandError, console
-from community.core import listeners
+from community.core import connection_table, listeners
 from community.core.db import make_engine
 from community.core.logs import configure_logging, uvicorn_log_config
 from community.core.settings import Settings
@@ -103,7 +106,7 @@ def serve_processes(settings: Settings, host: str, port: int, workers: int) -> N
         # asyncio the same load ran 80 s without a crash, at 3x the throughput
         # (docs/performance.md). TCP_NODELAY comes from our own listeners either way.
         loop="asyncio",
-        http="httptools",
+        http="community.core.balanced_http:BalancedHttpToolsProtocol",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         timeout_worker_healthcheck=HEALTHCHECK_SECONDS,
         **server_options(settings, host, port),
@@ -111,6 +114,7 @@ def serve_processes(settings: Settings, host: str, port: int, workers: int) -> N
     with (
         _reserve_port(host, port) as reservation,
         _metrics_directory(),
+        _connection_table(),
         _model_server(settings),
     ):
         console.print(
@@ -153,6 +157,20 @@ def _reserve_port(host: str, port: int) -> Iterator[socket.socket]:
         yield reservation
     finally:
         reservation.close()
+
+
+@contextlib.contextmanager
+def _connection_table() -> Iterator[None]:
+    """This run's table of open connections per web process, in a directory of its own."""
+    directory = tempfile.mkdtemp(prefix="community-connections-")
+    path = os.path.join(directory, "connections")
+    connection_table.create(path)
+    os.environ[connection_table.TABLE_ENV] = path  # the web processes inherit it
+    try:
+        yield
+    finally:
+        del os.environ[connection_table.TABLE_ENV]
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -16,6 +16,8 @@ import socket
 import sys
 from collections.abc import Callable
 
+from community.core import connection_table
+
 # uvicorn's exit code for "failed before serving": its supervisor then stops instead of
 # restarting the process forever (uvicorn.config.STARTUP_FAILURE, not imported: see above).
 STARTUP_FAILURE = 3
@@ -55,13 +57,17 @@ class PortReservation(socket.socket):
 def listen_in_web_process(family: int, host: str, port: int, supervisor_pid: int) -> socket.socket:
     """Runs in each web process as it starts: the process ends with its supervisor (a killed
     supervisor must not leave processes serving old code on the port beside its successor's),
-    and gets its own socket on the port."""
+    gets its own socket on the port and its slot in the run's connection table."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != supervisor_pid:  # it died before prctl took effect
         sys.exit(STARTUP_FAILURE)
     try:
-        return bind(family, host, port)
+        listener = bind(family, host, port)
     except OSError as exc:
         logger.error("cannot listen on %s:%d: %s", host, port, exc.strerror)
         sys.exit(STARTUP_FAILURE)
+    # Counted among the run's processes before its first connection, so that the others
+    # know their share.
+    connection_table.join_from_environment()
+    return listener
