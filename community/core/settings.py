@@ -84,8 +84,11 @@ class Settings(BaseSettings):
     view_flush_seconds: float = Field(default=5.0, gt=0)
     # Requests served at once per process; more wait in line (see community/core/admission.py), and
     # one that waits longer than request_queue_seconds, or finds request_queue_limit already
-    # waiting, gets a 503 with Retry-After. The database pool is sized from the first.
-    max_concurrent_requests: int = Field(default=16, ge=1, le=32)
+    # waiting, gets a 503 with Retry-After. The database pool is sized from the first. A process
+    # runs one request's Python at a time: two overlap one's database wait with the other's
+    # work, and more only contend for the interpreter (docs/performance.md, "The eighth run":
+    # 2 served 16-30% more signed-in pages a second than 16, and new answers at a lower p99).
+    max_concurrent_requests: int = Field(default=2, ge=1, le=32)
     request_queue_seconds: float = Field(default=20.0, gt=0, le=120)
     request_queue_limit: int = Field(default=1000, ge=0)
     rate_limits_enabled: bool = True
