@@ -5,7 +5,9 @@ reputation: recorded here and applied just before COMMIT (community.core.at_comm
 the same forum or votes for the same author hold the row's lock for one statement, not for the
 rest of the request. The rows are updated in a fixed order, so two transactions never wait for
 each other in a cycle: by how many writers share a table's rows (a thread's, then an author's,
-then a forum's: the widest lock is held shortest), then by id.
+then a forum's: the widest lock is held shortest), then by id. It is also the order in which
+the other writers lock them: moving or hiding a thread locks the thread before its forum's
+counters.
 
 Nothing is lost or counted twice: the increments are part of the transaction. Objects of these
 rows loaded in the session get the committed totals (the UPDATE returns them), so rendering after
