@@ -273,11 +273,11 @@ def test_a_thread_without_comments_reads_no_comments(
 # post's counters, the milestone's outbox event, and at commit the thread's search event (found
 # waiting or added, one INSERT) and the author's reputation. A new answer: the session with the
 # member, the thread, the filters (recent posts, blocked patterns), the post (inserted visible:
-# it passed them), the watch, and at commit two outbox events in one executemany (the thread's
-# search update, and the announcement that has the worker tell the asker and the watchers, and
-# record an invited expert's answer), then the thread's counters and last the forum's, the row
-# every answer in the forum locks (community.core.at_commit). Nothing in either reads or writes a
-# row per watcher.
+# it passed them), the watch, and at commit the thread's counters, two outbox events in one
+# executemany (the thread's search update, and the announcement that has the worker tell the
+# asker and the watchers, and record an invited expert's answer), and last the forum's counters,
+# the row every answer in the forum locks (community.core.at_commit). Nothing in either reads or
+# writes a row per watcher.
 VOTE_BUDGET, ANSWER_BUDGET = 8, 9
 
 
@@ -327,10 +327,10 @@ def test_a_vote_and_a_new_answer_cost_the_same_on_a_small_and_a_big_thread(
         assert not write.lstrip().startswith(("SELECT users", "INSERT INTO notifications")), write
         assert "expert_invitations" not in write, write  # the worker's, after the announcement
     # The forum's row, which every answer in the forum locks, is written last: held from its
-    # UPDATE to the COMMIT only, after the outbox events and the thread's counters.
+    # UPDATE to the COMMIT only, after the thread's counters and the outbox events about it.
     assert big_answer[-1].lstrip().startswith("UPDATE forums"), big_answer
-    assert big_answer[-2].lstrip().startswith("UPDATE threads"), big_answer
-    assert big_answer[-3].lstrip().startswith("INSERT INTO outbox_events"), big_answer
+    assert big_answer[-2].lstrip().startswith("INSERT INTO outbox_events"), big_answer
+    assert big_answer[-3].lstrip().startswith("UPDATE threads"), big_answer
     # The answer passed the filters, so it was inserted visible, not inserted and then updated.
     assert not [s for s in big_answer if s.lstrip().startswith("UPDATE posts")], big_answer
     # ... and once the worker announced it, the big thread's asker and all its watchers heard

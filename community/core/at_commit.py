@@ -7,8 +7,9 @@ of the request, and other requests wait. Recorded here and sent last, the lock l
 statement and the commit.
 
 The kinds are sent in the order given when each is made (`order`, lowest first): writes that
-lock rows few others touch (an outbox event's waiting row) go before those that lock rows
-everyone shares (a forum's counters), so the widest lock is taken last and held shortest.
+lock rows few others touch (a thread's counters, an outbox event's waiting row) go before those
+that lock rows everyone shares (a forum's counters), so the widest lock is taken last and held
+shortest.
 
 Nothing is lost or sent twice: the writes are part of the transaction. A rollback drops them (a
 savepoint's rollback only those recorded inside it); a transaction closed without a commit
@@ -26,9 +27,13 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 Item = TypeVar("Item")
 
-# Each kind's turn at commit, lowest first.
-OUTBOX_ORDER = 10  # an outbox event's waiting row: locked by the writers of the same thing
-COUNTERS_ORDER = 20  # forums', threads' and authors' counters: the rows every writer shares
+# Each kind's turn at commit, lowest first: one global order of locks, so that two transactions
+# never wait for each other in a cycle. A thread's row comes before the outbox events about the
+# thread (a first answer already locked it, changing its status), and those before the rows
+# every writer in a forum shares.
+COUNTERS_ORDER = 10  # a post's, a thread's and an author's counters
+OUTBOX_ORDER = 20  # an outbox event's waiting row: locked by the writers of the same thing
+SHARED_COUNTERS_ORDER = 30  # a forum's counters: every answer and question in it
 
 
 @dataclass(frozen=True, slots=True)

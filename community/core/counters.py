@@ -4,10 +4,11 @@ Every new answer in a forum adds one to the forum's row, every vote moves its au
 reputation: recorded here and applied just before COMMIT (community.core.at_commit), answers in
 the same forum or votes for the same author hold the row's lock for one statement, not for the
 rest of the request. The rows are updated in a fixed order, so two transactions never wait for
-each other in a cycle: by how many writers share a table's rows (a thread's, then an author's,
-then a forum's: the widest lock is held shortest), then by id. It is also the order in which
-the other writers lock them: moving or hiding a thread locks the thread before its forum's
-counters.
+each other in a cycle: a post's, a thread's and an author's rows first, then (after the outbox
+events about them, community.core.at_commit) a forum's, the row every writer in the forum
+shares, so that it is locked last and held shortest; by id within a table. It is also the order
+in which the other writers lock them: a first answer changes its thread's status, and moving
+or hiding a thread locks the thread, before the commit and its forum's counters.
 
 Nothing is lost or counted twice: the increments are part of the transaction. Objects of these
 rows loaded in the session get the committed totals (the UPDATE returns them), so rendering after
@@ -26,7 +27,7 @@ from sqlalchemy import Table, Update, bindparam, case, inspect, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from community.core.at_commit import COUNTERS_ORDER, Deferred
+from community.core.at_commit import COUNTERS_ORDER, SHARED_COUNTERS_ORDER, Deferred
 from community.core.db import Base
 
 
@@ -48,7 +49,8 @@ def add_at_commit(
 ) -> None:
     """Add `deltas` to the row's integer columns at commit; the columns of `latest` become at
     least the given time (the later of the stored and the given one)."""
-    _DEFERRED.add(db, _Change(model, row_id, dict(deltas), dict(latest or {})))
+    deferred = _SHARED if model.__tablename__ in _SHARED_TABLES else _DEFERRED
+    deferred.add(db, _Change(model, row_id, dict(deltas), dict(latest or {})))
 
 
 def _totals(changes: list[_Change]) -> dict[tuple[str, int], _Change]:
@@ -99,13 +101,15 @@ def _increment(model: type[Base], moved: tuple[str, ...], latest: tuple[str, ...
     )
 
 
-# Tables not named here come first.
-_SHARED_LAST = ("threads", "users", "forums")
+# Rows every writer in a forum shares: sent after the outbox events, last before the COMMIT.
+_SHARED_TABLES = frozenset({"forums"})
+# Within the other counters: a thread's before its author's; tables not named come first.
+_ORDER = ("threads", "users")
 
 
 def _lock_order(item: tuple[tuple[str, int], _Change]) -> tuple[int, str, int]:
     (table, row_id), _change = item
-    rank = _SHARED_LAST.index(table) + 1 if table in _SHARED_LAST else 0
+    rank = _ORDER.index(table) + 1 if table in _ORDER else 0
     return rank, table, row_id
 
 
@@ -115,3 +119,4 @@ def _apply_all(db: Session, changes: list[_Change]) -> None:
 
 
 _DEFERRED = Deferred("counters", _apply_all, order=COUNTERS_ORDER)
+_SHARED = Deferred("counters.shared", _apply_all, order=SHARED_COUNTERS_ORDER)

@@ -157,3 +157,63 @@ def test_two_questions_creating_the_same_new_tag_at_once_share_it(
     assert (
         db.scalar(select(func.count()).select_from(Thread).where(Thread.forum_id == forum_id)) == 2
     )
+
+
+def test_answers_racing_a_first_answer_never_wait_for_each_other_in_a_cycle(
+    engine: Engine, db: Session, qa: QA, make_user: Callable[..., User]
+) -> None:
+    """A thread's first answers change its status, which locks the thread's row before the
+    commit; a later answer, which found the thread answered, locks the thread's row and then
+    the waiting outbox event about the thread at its commit. Were the event written before the
+    thread's counters, the later answer would hold the event and wait for the thread while the
+    racing one held the thread and waited for the event (PostgreSQL: deadlock detected, and one
+    answer lost)."""
+    thread_id = qa.ask(make_user("asker")).id
+    ids = {name: make_user(name).id for name in ("first", "racing", "later")}
+    factory = make_session_factory(engine)
+    outcomes: dict[str, str] = {}
+    racing_answered, racing_may_commit = threading.Event(), threading.Event()
+
+    def answer(session: Session, name: str) -> None:
+        target = session.get_one(Thread, thread_id)
+        member = session.get_one(User, ids[name])
+        threads.answer(session, member, target, AnswerIn(body=f"Reset the APN, says {name}."))
+
+    def answer_and_commit(name: str, before_commit: Callable[[], None] | None = None) -> None:
+        with factory() as session:
+            try:
+                begin_write(session)
+                answer(session, name)
+                if before_commit is not None:
+                    before_commit()
+                session.commit()
+                outcomes[name] = "ok"
+            except Exception as exc:
+                session.rollback()
+                outcomes[name] = f"{type(exc).__name__}: {exc}"
+
+    def hold_racing_open() -> None:
+        racing_answered.set()
+        assert racing_may_commit.wait(60)
+
+    with factory() as session:
+        begin_write(session)
+        answer(session, "first")  # the thread becomes answered: its row locked until commit
+        racing = threading.Thread(target=answer_and_commit, args=("racing", hold_racing_open))
+        racing.start()
+        _wait_until_blocked(engine)  # it read the thread open, and waits to change its status
+        session.commit()
+        outcomes["first"] = "ok"
+    assert racing_answered.wait(60)  # it changed the status: the thread's row is its own now
+    later = threading.Thread(target=answer_and_commit, args=("later",))
+    later.start()
+    _wait_until_blocked(engine)  # at its commit, waiting for the racing answer's thread row
+    racing_may_commit.set()
+    for worker in (racing, later):
+        worker.join(timeout=60)
+        assert not worker.is_alive()
+    assert outcomes == {"first": "ok", "racing": "ok", "later": "ok"}
+    fresh(db)
+    stored = db.get_one(Thread, thread_id)
+    assert stored.reply_count == 3
+    assert db.scalar(select(func.count()).select_from(Post).where(Post.thread_id == thread_id)) == 4
