@@ -29,11 +29,17 @@ How each test is isolated, and why:
 - Rate limits: every test's counters live in a fresh in-memory store, or under a prefix of
   their own in Redis.
 - The app: building it costs little, but its first request makes FastAPI analyse every route
-  (about a second of CPU). So each worker builds one app per backend (`_shared_app`) and the
-  `app` fixture hands it to each test with the test's settings and fresh per-test state (search
-  engine, counters, caches); its write buffers (views, search log) are flushed when the test
-  ends, before the tables are cleared, so nothing of one test reaches the next. A test whose
-  settings differ in anything but the per-test values gets an app of its own, as before.
+  (about a second of CPU). So a worker builds one app per set of settings that differ in more
+  than the per-test values (one per backend, one per module with a `settings` of its own) and
+  keeps it for the session; the `app` fixture hands it to each test with the test's settings
+  and fresh per-test state (search engine, counters, caches); its write buffers (views, search
+  log) are flushed when the test ends, before the tables are cleared, so nothing of one test
+  reaches the next. Whether a test can share an app is judged against the settings the app was
+  built with, never its current `state.settings`, which a test may replace: judged against
+  those, one such test once left every later test of its worker building an app of its own
+  (385 apps a run, a sixth of the suite's CPU spent analysing routes).
+- The databases and apps live per backend for the whole session (`WorkerDatabases`), not in
+  the parametrized fixtures that pytest tears down at every switch of backend.
 - Periodic view flushes are off in tests (an hour apart): the buffers are stored when a
   client's lifespan ends or when a test flushes them, never at a moment that depends on the
   machine's load (a flush committing between a test's read and its write on SQLite fails that
@@ -200,21 +206,56 @@ def _no_autovacuum(engine: Engine) -> None:
         )
 
 
-@pytest.fixture(scope="session")
-def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url, remove = fresh_database_url(backend, tmp_path_factory.mktemp(backend))
-    migrate.upgrade(url)
-    yield url
-    remove()
+@dataclass
+class BackendDatabase:
+    url: str
+    engine: Engine
+    remove: Callable[[], None]
+
+
+class WorkerDatabases:
+    """The worker's database per backend, built on first use and kept until the session ends.
+
+    `backend` is a parametrized session fixture, and pytest tears such a fixture (and all that
+    depends on it) down whenever the next test wants the other parameter: under xdist a worker
+    switches backends about twenty times a run. Kept here, a switch costs a lookup instead of
+    a new database, its migrations and a new app."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self._tmp_path_factory = tmp_path_factory
+        self._databases: dict[str, BackendDatabase] = {}
+
+    def __getitem__(self, backend: str) -> BackendDatabase:
+        if backend not in self._databases:
+            url, remove = fresh_database_url(backend, self._tmp_path_factory.mktemp(backend))
+            migrate.upgrade(url)
+            engine = make_engine(url)
+            if engine.dialect.name == "postgresql":
+                _no_autovacuum(engine)
+            self._databases[backend] = BackendDatabase(url, engine, remove)
+        return self._databases[backend]
+
+    def close(self) -> None:
+        for database in self._databases.values():
+            database.engine.dispose()
+            database.remove()
 
 
 @pytest.fixture(scope="session")
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    if engine.dialect.name == "postgresql":
-        _no_autovacuum(engine)
-    yield engine
-    engine.dispose()
+def _worker_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerDatabases]:
+    databases = WorkerDatabases(tmp_path_factory)
+    yield databases
+    databases.close()
+
+
+@pytest.fixture(scope="session")
+def database_url(backend: str, _worker_databases: WorkerDatabases) -> str:
+    return _worker_databases[backend].url
+
+
+@pytest.fixture(scope="session")
+def engine(backend: str, _worker_databases: WorkerDatabases) -> Engine:
+    return _worker_databases[backend].engine
 
 
 def _empty_all_tables(engine: Engine) -> None:
@@ -324,20 +365,21 @@ _APP_STATE = frozenset(
 _APP_STATE_CACHES = {"route_urls": True, "site_brand": False, "known_issue_banners": False}
 
 
+@dataclass
+class SharedApp:
+    """An app and the settings it was built with: the yardstick for whether a test can share
+    it (a test may replace `app.state.settings` for its own run)."""
+
+    app: FastAPI
+    built_with: Settings
+
+
 @pytest.fixture(scope="session")
-def _shared_app(
-    database_url: str,
-    engine: Engine,
-    meili_server: meili.MeiliServer,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> FastAPI:
-    """The worker's app for one backend, handed to each test by `app`."""
-    settings = make_settings(tmp_path_factory.mktemp("app"), database_url, meili_server.url)
-    app = create_app(settings, engine=engine)
-    unknown = set(vars(app.state)["_state"]) - _APP_STATE
-    if unknown:
-        raise RuntimeError(f"tests/conftest.py does not know the app's state {sorted(unknown)}")
-    return app
+def _shared_apps() -> list[SharedApp]:
+    """The worker's apps, one per set of settings that differ in more than the per-test values
+    (one per backend, and one per module-level `settings` of their own), kept for the session
+    like the databases (see WorkerDatabases)."""
+    return []
 
 
 def _shares_app(settings: Settings, shared: Settings) -> bool:
@@ -374,20 +416,29 @@ def _store_buffered_writes(app: FastAPI) -> None:
             raise RuntimeError(f"{type(buffer).__name__} could not store what it buffered")
 
 
+def _new_app(settings: Settings, engine: Engine) -> FastAPI:
+    app = create_app(settings, engine=engine)
+    unknown = set(vars(app.state)["_state"]) - _APP_STATE
+    if unknown:
+        raise RuntimeError(f"tests/conftest.py does not know the app's state {sorted(unknown)}")
+    return app
+
+
 @pytest.fixture
 def app(
-    settings: Settings, engine: Engine, clean_db: None, _shared_app: FastAPI
+    settings: Settings, engine: Engine, clean_db: None, _shared_apps: list[SharedApp]
 ) -> Iterator[FastAPI]:
-    """The worker's shared app with this test's settings; an app of its own for a test whose
-    settings differ in more than the per-test values (a module's own `settings` fixture)."""
-    if not _shares_app(settings, _shared_app.state.settings):
-        yield create_app(settings, engine=engine)
-        return
-    _give_test_state(_shared_app, settings)
+    """An app of the worker's built with settings like this test's, given this test's own
+    per-test values and fresh state; built now if it is the first test with such settings."""
+    shared = next((each for each in _shared_apps if _shares_app(settings, each.built_with)), None)
+    if shared is None:
+        shared = SharedApp(_new_app(settings, engine), settings)
+        _shared_apps.append(shared)
+    _give_test_state(shared.app, settings)
     try:
-        yield _shared_app
+        yield shared.app
     finally:
-        _store_buffered_writes(_shared_app)
+        _store_buffered_writes(shared.app)
 
 
 @pytest.fixture
