@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 from jinja2.runtime import Context
@@ -63,27 +64,50 @@ def test_allocating_never_collects_in_the_allocating_thread() -> None:
     assert len(kept) > 0
 
 
-def test_the_schedule_follows_cpythons_thresholds() -> None:
-    if not _switched():
-        return
-    thresholds = gc.get_threshold()
-    try:
-        gc.set_threshold(1_000_000, 10, 10)  # the collector thread stays out of the way
-        gc.collect()
-        assert gc_control.collect_if_due() is None  # nothing allocated since
-        gc.set_threshold(1, 10, 10)
-        _Cycle([])
-        assert gc_control.collect_if_due() == 0
-        gc.set_threshold(1, 1, 10)
-        _Cycle([])
-        assert gc_control.collect_if_due() == 1
-        gc.set_threshold(1, 1, 1)
-        _Cycle([])
-        gc_control.collect_if_due()
-        _Cycle([])
-        assert gc_control.collect_if_due() == 2
-    finally:
-        gc.set_threshold(*thresholds)
+# A fresh process with automatic collection off and no collector thread: the schedule's
+# decisions are then the only collections, and each step allocates exactly what it says.
+FOLLOW_THE_SCHEDULE = """
+import gc, json
+from community.core import gc_control
+
+gc.disable()
+kept = []
+
+def step(survivors=2):
+    kept.append([[] for _ in range(survivors)])
+    return gc_control.collect_if_due()
+
+gc.set_threshold(1_000_000, 10, 10)
+gc.collect()
+nothing_due = gc_control.collect_if_due()
+gc.set_threshold(1, 10, 10)
+young = step()
+gc.set_threshold(1, 1, 10)
+middle = [step(), step()]
+gc.set_threshold(1, 1, 1)
+first_full = [step() for _ in range(4)]
+long_lived = len(gc.get_objects(generation=2))
+few_new = [step() for _ in range(40)]
+many_new = [step(long_lived // 4 + 100)] + [step() for _ in range(4)]
+print(json.dumps({"nothing_due": nothing_due, "young": young, "middle": middle,
+                  "first_full": first_full, "few_new": few_new, "many_new": many_new,
+                  "long_lived": long_lived}))
+"""
+
+
+def test_the_schedule_follows_cpythons_thresholds_and_its_long_lived_rule() -> None:
+    answer: dict[str, Any] = _python(FOLLOW_THE_SCHEDULE)
+    assert answer["nothing_due"] is None  # nothing allocated since the last collection
+    assert answer["young"] == 0
+    assert answer["middle"] == [0, 1]  # generation 1 once generation 0 ran more than once
+    assert 2 in answer["first_full"]  # nothing counted yet: the first full collection runs
+    assert answer["long_lived"] > 10_000  # the interpreter and community.core's modules
+    # Generation 2 is due by its count every other generation-1 collection, but a few new
+    # objects are not worth scanning the whole heap for...
+    assert 1 in answer["few_new"]
+    assert 2 not in answer["few_new"]
+    # ...a quarter of the long-lived objects moved up since the last full collection are.
+    assert 2 in answer["many_new"]
 
 
 # A fresh process: this one may have switched already. The web app serves thread pages from

@@ -21,6 +21,7 @@ import gc
 import sys
 import threading
 import time
+from dataclasses import dataclass
 
 COLLECTOR_THREAD_NAME = "gc-safe-points"
 # How often the collector looks at the allocation counts: a request makes a few hundred
@@ -60,16 +61,52 @@ def _collect_forever(interval: float) -> None:
         collect_if_due()
 
 
+@dataclass
+class _LongLived:
+    """CPython's count of the objects in the oldest generation: how many survived the last
+    full collection, and how many the generation-1 collections have moved there since."""
+
+    total: int = 0
+    pending: int = 0
+
+
+_long_lived = _LongLived()
+_schedule_lock = threading.Lock()
+
+
 def collect_if_due() -> int | None:
-    """CPython's own schedule, read from the counts it keeps: generation 0 after threshold0
-    net allocations, an older generation once the younger one was collected threshold1 or
-    threshold2 times. Returns the generation collected, or None."""
+    """CPython's own schedule (gc_collect_generations in Modules/gcmodule.c), read from the
+    counts it keeps: generation 0 once more than threshold0 net allocations were made, an
+    older generation once the younger one was collected more than its threshold times. A full
+    collection also waits until the objects moved into the oldest generation since the last
+    one are a quarter of those that survived it, as CPython's does: scanning the whole heap
+    every ten generation-1 collections costs a big process (the loaded models, the mapped
+    classes, the compiled templates) time in proportion to its size. Returns the generation
+    collected, or None."""
     threshold0, threshold1, threshold2 = gc.get_threshold()
-    count0, count1, count2 = gc.get_count()
-    if threshold0 == 0 or count0 < threshold0:
-        return None
-    generation = 0
-    if count1 >= threshold1:
-        generation = 2 if count2 >= threshold2 else 1
-    gc.collect(generation)
-    return generation
+    with _schedule_lock:
+        count0, count1, count2 = gc.get_count()
+        if threshold0 == 0 or count0 <= threshold0:
+            return None
+        if count2 > threshold2 and _long_lived.pending >= _long_lived.total // 4:
+            generation = 2
+        elif count1 > threshold1:
+            generation = 1
+        else:
+            generation = 0
+        _collect(generation)
+        return generation
+
+
+def _collect(generation: int) -> None:
+    """gc.collect(generation), keeping the count of long-lived objects the schedule reads."""
+    if generation == 2:
+        gc.collect(2)
+        _long_lived.total = len(gc.get_objects(generation=2))
+        _long_lived.pending = 0
+    elif generation == 1:
+        young = len(gc.get_objects(generation=0)) + len(gc.get_objects(generation=1))
+        unreachable = gc.collect(1)
+        _long_lived.pending += max(young - unreachable, 0)
+    else:
+        gc.collect(0)
