@@ -8,7 +8,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,8 +17,6 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from community import voting
-from community.app import create_app
-from community.core import meili
 from community.core.db import make_session_factory
 from community.core.models import Notification, Post, PostComment, Role, Thread, User
 from community.core.settings import Settings
@@ -35,7 +32,6 @@ from tests.conftest import (
     drain,
     fresh,
     log_in,
-    make_settings,
 )
 from tests.crowdservice.helpers import escalated
 
@@ -46,17 +42,10 @@ PAGE_BUDGET = 6
 
 
 @pytest.fixture
-def strict_settings(tmp_path: Path, database_url: str, meili_server: meili.MeiliServer) -> Settings:
-    # The view counters flush on a timer; an hour keeps their statements out of the counts.
-    return make_settings(
-        tmp_path, database_url, meili_server.url, strict_queries=True, view_flush_seconds=3600
-    )
-
-
-@pytest.fixture
-def browser(strict_settings: Settings, engine: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(strict_settings, engine=engine)) as client:
-        yield client
+def browser(client: TestClient) -> TestClient:
+    """The suite's app: strict queries (a template's lazy load fails the page) and no view
+    flush on a timer, whose statements would land in the counts (tests/conftest.py)."""
+    return client
 
 
 @contextmanager
@@ -113,11 +102,11 @@ def test_question_list(browser: TestClient, engine: Engine, qa: QA, make_user: U
 def test_search_page(
     browser: TestClient,
     engine: Engine,
-    strict_settings: Settings,
+    settings: Settings,
     qa: QA,
     make_user: UserFactory,
 ) -> None:
-    worker = Worker(strict_settings, make_session_factory(engine))
+    worker = Worker(settings, make_session_factory(engine))
 
     def add(count: int) -> None:
         for asker in _members(make_user, count):
