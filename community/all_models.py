@@ -4,6 +4,7 @@ from community.core import audit as audit_models
 from community.core import import_models as importing_models
 from community.core import models as community_models
 from community.core import outbox as outbox_models
+from community.core import workspace_models
 from community.core.db import Base
 from crowdservice import models as crowdservice_models
 from crowdservice.followup import models as followup_models
@@ -26,4 +27,5 @@ __all__ = [
     "moderation_models",
     "outbox_models",
     "saved_reply_models",
+    "workspace_models",
 ]

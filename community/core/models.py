@@ -84,6 +84,15 @@ class ModerationPolicy(enum.StrEnum):
     PREMODERATED = "premoderated"
 
 
+class ForumAccess(enum.StrEnum):
+    """Who may read a forum: everyone, verified customers (and staff), or the brand's staff only.
+    Enforced by community.core.policy and every listing, page, API and search filter."""
+
+    PUBLIC = "public"
+    VERIFIED = "verified"
+    STAFF = "staff"
+
+
 class EmailPreference(enum.StrEnum):
     IMMEDIATE = "immediate"
     DAILY = "daily"
@@ -132,6 +141,16 @@ class Brand(Base):
     trust_thresholds: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
     code_of_conduct: Mapped[str] = mapped_column(Text, default="")
     holdout_percent: Mapped[int] = mapped_column(Integer, default=0)  # ask-form holdout %, 0 = off
+    # Brand workspace: where people write to the brand, the host name the brand is served on
+    # (besides /b/<slug>), its footer links ([{"label", "url"}]) and its logo and favicon
+    # (`uploads.key`, served under /uploads/). The colours are in `theme`. An archived brand's
+    # pages are gone (404) but nothing is deleted.
+    contact_email: Mapped[str] = mapped_column(String(254), default="")
+    host: Mapped[str | None] = mapped_column(String(253), unique=True)
+    footer_links: Mapped[list[dict[str, str]]] = mapped_column(JSONDocument, default=list)
+    logo_key: Mapped[str | None] = mapped_column(String(40))
+    favicon_key: Mapped[str | None] = mapped_column(String(40))
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     forums: Mapped[list[Forum]] = relationship(
@@ -152,6 +171,8 @@ class Forum(Base):
     moderation_policy: Mapped[ModerationPolicy] = mapped_column(
         str_enum(ModerationPolicy), default=ModerationPolicy.OPEN
     )
+    access: Mapped[ForumAccess] = mapped_column(str_enum(ForumAccess), default=ForumAccess.PUBLIC)
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Denormalised counters, kept by the services that add or hide content.
     thread_count: Mapped[int] = mapped_column(Integer, default=0)
     post_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -200,6 +221,10 @@ class User(Base):
     )
     # When the last daily digest went out; the next one is due a day later.
     digest_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The public profile: a short bio (plain text) and an uploaded avatar (`uploads.key`); with
+    # none, pages draw a generated one.
+    bio: Mapped[str] = mapped_column(String(500), default="")
+    avatar_key: Mapped[str | None] = mapped_column(String(40))
 
 
 class UserSession(Base):
