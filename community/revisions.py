@@ -42,7 +42,7 @@ class ShownRevision:
 
 def history(db: Session, viewer: User | None, post: Post) -> list[ShownRevision]:
     """Oldest first. The caller has checked that the viewer may see the post."""
-    reveal = can_redact(viewer)
+    reveal = can_redact(viewer, post.brand_id)
     rows = db.scalars(
         select(PostRevision)
         .where(PostRevision.post_id == post.id)

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from community import revisions, visibility
-from community.core import indexing, language, notifications
+from community.core import indexing, language, notifications, uploads
 from community.core.audit import record_audit
 from community.core.clock import utcnow
 from community.core.errors import FormErrors, PermissionDenied
@@ -70,12 +70,12 @@ def _edit_reason(editor: User, post: Post, data: EditIn) -> tuple[bool, str | No
     ensure_can_change(editor, post)
     ensure_thread_open_for(editor, post.thread)
     own = post.author_id == editor.id
-    if not own and not is_staff(editor):
+    if not own and not is_staff(editor, post.brand_id):
         raise PermissionDenied(_("You can only edit your own posts."))
     reason = (data.reason or "").strip() or None
     if not own and not reason:
         raise FormErrors({"reason": _("Say why you are editing someone else's post.")})
-    if data.redact_earlier and not can_redact(editor):
+    if data.redact_earlier and not can_redact(editor, post.brand_id):
         raise PermissionDenied(_("Only staff can redact earlier versions."))
     return own, reason
 
@@ -145,6 +145,8 @@ def edit_post(db: Session, editor: User, post: Post, data: EditIn) -> Post:
     if post.is_question:
         _change_question(db, thread, html, changes, post.edited_at)
     db.flush()
+    # Pictures the edit adds, the author's or the editor's own, are seen as the post is.
+    uploads.attach_to_post(db, post, [post.author_id, editor.id])
     db.add(_snapshot(post, count + 1, editor.id, reason))
     if data.redact_earlier:
         revisions.redact_earlier(db, editor, post, reason=reason)
@@ -168,7 +170,7 @@ def retag(db: Session, editor: User, thread: Thread, tags: list[str]) -> Thread:
     ensure_can_participate(editor)
     ensure_thread_visible(editor, thread)
     ensure_thread_open_for(editor, thread)
-    if thread.visibility != Visibility.VISIBLE and not is_staff(editor):
+    if thread.visibility != Visibility.VISIBLE and not is_staff(editor, thread.brand_id):
         raise PermissionDenied(
             _("This post is waiting for a moderator; you can change it once it is published.")
         )

@@ -66,11 +66,14 @@ def render_thread(
         "errors": errors or {},
         "kb_article": kb_article,
         "kb_solution": kb_solution,
-        "is_curator": policy.can_curate(user),
+        "is_curator": policy.can_curate(user, thread.brand_id),
         "can_retag": policy.can_retag(user, thread) and thread.locked_at is None,
         "support": crowd_service.thread_panel(db, user, thread),
         "duplicate_suggestions": duplicate_review.for_thread(db, user, thread),
-        "can_decide_duplicates": policy.can_moderate(user),
+        "can_decide_duplicates": policy.can_moderate(user, thread.brand_id),
+        # The original of a duplicate is named only to who may read its forum.
+        "duplicate_readable": thread.duplicate_of is not None
+        and policy.can_read_forum(user, thread.duplicate_of.forum),
         "oob": oob,
         "cards": None,
     }

@@ -207,7 +207,7 @@ def request_support(db: Session, user: User, thread: Thread) -> Escalation:
 def escalate_by_moderator(
     db: Session, moderator: User, thread: Thread, note: str | None
 ) -> Escalation:
-    ensure_can_escalate(moderator)
+    ensure_can_escalate(moderator, thread.brand_id)
     ensure_can_participate(moderator)
     cleaned = (note or "").strip() or None
     if cleaned is not None and len(cleaned) > NOTE_MAX:

@@ -13,7 +13,7 @@ from community.core.errors import FormErrors
 from community.core.forms import read_decimal_number, read_whole_number
 from community.core.i18n import gettext as _
 from community.core.models import Brand, User
-from community.core.policy import ensure_admin
+from community.core.policy import ensure_brand_admin
 from crowdservice import sla, triage
 from crowdservice.models import ServicePolicy
 from crowdservice.rules_form import RuleRow, rules_from_rows
@@ -56,7 +56,7 @@ def save_rules(
 ) -> ServicePolicy:
     """Replace only the priority rules, from a JSON document (an import); audited like a save.
     An empty list goes back to the defaults."""
-    ensure_admin(admin, _("Only administrators can change the service policy."))
+    ensure_brand_admin(admin, brand.id)
     cleaned = _validate_rules(raw.strip() or "[]")
     policy = _policy(db, brand)
     before = _snapshot(policy)
@@ -89,7 +89,7 @@ def save_policy(
 ) -> ServicePolicy:
     """Validate everything first (one message per field), then store it. Deadlines of threads
     already waiting keep the policy they were given; new and re-prioritised threads use this."""
-    ensure_admin(admin, _("Only administrators can change the service policy."))
+    ensure_brand_admin(admin, brand.id)
     errors: dict[str, str] = {}
     cleaned: dict[str, Any] = {}
     for key, check, raw in (

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from community.core import service as community_service
-from community.core.auth import Admin, client_ip
+from community.core.auth import Admin, BrandAdmin, client_ip
 from community.core.clock import utcnow
 from community.core.db import SessionDep
 from community.core.errors import FormErrors, NotFound
@@ -81,12 +81,14 @@ def service_default(request: Request, db: SessionDep, user: Admin) -> Response:
 
 
 @router.get("/admin/brands/{brand_slug}/service", response_class=HTMLResponse, name="admin_service")
-def service_page(request: Request, db: SessionDep, user: Admin, brand_slug: str) -> Response:
+def service_page(request: Request, db: SessionDep, user: BrandAdmin, brand_slug: str) -> Response:
     return _page(request, db, community_service.get_brand(db, brand_slug))
 
 
 @router.post("/admin/brands/{brand_slug}/service", response_class=HTMLResponse)
-async def save_service(request: Request, db: SessionDep, user: Admin, brand_slug: str) -> Response:
+async def save_service(
+    request: Request, db: SessionDep, user: BrandAdmin, brand_slug: str
+) -> Response:
     brand = community_service.get_brand(db, brand_slug)
     form = await request.form()
 
@@ -116,7 +118,7 @@ async def save_service(request: Request, db: SessionDep, user: Admin, brand_slug
 
 
 @router.get("/admin/brands/{brand_slug}/service/rules.json", name="admin_rules_export")
-def export_rules(db: SessionDep, user: Admin, brand_slug: str) -> Response:
+def export_rules(db: SessionDep, user: BrandAdmin, brand_slug: str) -> Response:
     brand = community_service.get_brand(db, brand_slug)
     document = policies.rules_document(sla.policy_for(db, brand.id))
     return Response(
@@ -132,7 +134,7 @@ def export_rules(db: SessionDep, user: Admin, brand_slug: str) -> Response:
     name="admin_rules_import",
 )
 def import_rules(
-    request: Request, db: SessionDep, user: Admin, brand_slug: str, rules_json: FormText = ""
+    request: Request, db: SessionDep, user: BrandAdmin, brand_slug: str, rules_json: FormText = ""
 ) -> Response:
     brand = community_service.get_brand(db, brand_slug)
     try:

@@ -18,6 +18,7 @@ from community.core.clock import utcnow
 from community.core.db import SessionDep
 from community.core.errors import Conflict, NotFound
 from community.core.models import User
+from community.core.staff import home_brand
 from community.core.web import flash_redirect, render
 from crowdservice import agent, figures
 from crowdservice.models import Escalation, EscalationStatus
@@ -28,7 +29,9 @@ FormText = Annotated[str, Form()]
 
 @router.get("/agent", name="agent_default")
 def agent_default(request: Request, db: SessionDep, user: Agent) -> Response:
-    brand = community_service.default_brand(db, request.app.state.settings.default_brand)
+    brand = home_brand(
+        db, user, community_service.default_brand(db, request.app.state.settings.default_brand)
+    )
     if brand is None:
         raise NotFound()
     return RedirectResponse(f"/b/{brand.slug}/agent", status_code=303)
@@ -125,10 +128,13 @@ def figures_page(
     if brand:
         chosen = community_service.get_brand(db, brand[:60])
     else:
-        found = community_service.default_brand(db, request.app.state.settings.default_brand)
+        found = home_brand(
+            db, user, community_service.default_brand(db, request.app.state.settings.default_brand)
+        )
         if found is None:
             raise NotFound()
         chosen = found
+    policy.ensure_agent(user, chosen.id)
     now = utcnow()
     mine = figures.agent_figures(db, user, chosen, since=now - timedelta(days=days), now=now)
     return render(

@@ -56,7 +56,7 @@ def _render_conversation(
             "thread": thread,
             "brand": thread.forum.brand,
             "is_customer": user.id == conversation.customer_id,
-            "can_manage": policy.can_follow_up_privately(user),
+            "can_manage": policy.can_follow_up_privately(user, conversation.brand_id),
             "form": form or {},
             "errors": errors or {},
         },
@@ -101,7 +101,7 @@ def thread_private(request: Request, db: SessionDep, user: CurrentUser, thread_i
     try:
         conversation = followup.conversation_for_thread(db, user, thread.id)
     except NotFound:
-        if not policy.can_follow_up_privately(user):
+        if not policy.can_follow_up_privately(user, thread.brand_id):
             raise
         return _render_open_form(request, thread)
     return RedirectResponse(followup.conversation_path(conversation), status_code=303)
@@ -116,7 +116,8 @@ def thread_private(request: Request, db: SessionDep, user: CurrentUser, thread_i
 def open_submit(
     request: Request, db: SessionDep, user: CurrentUser, thread_id: int, body: FormText = ""
 ) -> Response:
-    policy.ensure_can_follow_up_privately(user)  # nobody else learns anything from the form
+    # Nobody else learns anything from the form (the thread's own brand is checked on opening).
+    policy.ensure_can_follow_up_privately(user, None)
     thread = threads.access_thread(db, user, thread_id)
     try:
         text = parse_form(PrivateMessageIn, {"body": body}).body
@@ -270,7 +271,7 @@ def api_reply(
 def api_open(
     db: SessionDep, user: CurrentUser, thread_id: int, body: PrivateMessageIn
 ) -> PrivateConversationOut:
-    policy.ensure_can_follow_up_privately(user)
+    policy.ensure_can_follow_up_privately(user, None)
     thread = threads.access_thread(db, user, thread_id)
     conversation = followup.open_followup(db, user, thread, body.body)
     db.commit()

@@ -72,7 +72,7 @@ def _brand_issue(db: Session, brand_slug: str, issue_id: int) -> tuple[Brand, Kn
 @router.get("/b/{brand_slug}/known-issues", response_class=HTMLResponse, name="known_issues")
 def list_page(request: Request, db: SessionDep, user: OptionalUser, brand_slug: str) -> Response:
     brand = community_service.get_brand(db, brand_slug)
-    agent = policy.can_announce(user)
+    agent = policy.can_announce(user, brand.id)
     issues = views.brand_issues(db, brand, include_closed=agent)
     return render(
         request,
@@ -97,7 +97,7 @@ def issue_page(
             "forums": views.scope_forums(db, issue),
             "following": service.is_following(db, user, issue),
             "can_follow": user is not None and _followable(issue),
-            "is_agent": policy.can_announce(user),
+            "is_agent": policy.can_announce(user, brand.id),
         },
     )
 
@@ -345,7 +345,7 @@ def issue_action(
 
 
 def _out(user: Any, issue: KnownIssue) -> KnownIssueOut:
-    if policy.can_announce(user):
+    if policy.can_announce(user, issue.brand_id):
         return KnownIssueStaffOut.model_validate(issue)
     return KnownIssueOut.model_validate(issue)
 
@@ -355,7 +355,7 @@ def api_list(
     db: SessionDep, user: OptionalUser, brand_slug: str, state: Literal["open", "all"] = "open"
 ) -> list[KnownIssueOut]:
     brand = community_service.get_brand(db, brand_slug)
-    include_closed = state == "all" and policy.can_announce(user)
+    include_closed = state == "all" and policy.can_announce(user, brand.id)
     issues = views.brand_issues(db, brand, include_closed=include_closed, with_updates=True)
     return [_out(user, issue) for issue in issues]
 

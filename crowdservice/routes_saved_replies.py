@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from community.api import ERRORS
 from community.core import service as community_service
-from community.core.auth import Admin, Agent, client_ip
+from community.core.auth import Admin, Agent, BrandAdmin, client_ip
 from community.core.db import SessionDep
 from community.core.errors import FormErrors
 from community.core.i18n import SUPPORTED_LOCALES, language_name
@@ -125,7 +125,7 @@ def _sent(title: str, locale: str, body: str, action: str, kb_article: str) -> d
     name="admin_saved_replies",
 )
 def list_page(
-    request: Request, db: SessionDep, user: Admin, brand_slug: str, archived: str = ""
+    request: Request, db: SessionDep, user: BrandAdmin, brand_slug: str, archived: str = ""
 ) -> Response:
     brand = community_service.get_brand(db, brand_slug)
     return _list_page(request, db, user, brand, archived=archived == "1")
@@ -139,7 +139,7 @@ def list_page(
 def create_reply(
     request: Request,
     db: SessionDep,
-    user: Admin,
+    user: BrandAdmin,
     brand_slug: str,
     title: FormText = "",
     locale: FormText = "",
@@ -167,7 +167,7 @@ def create_reply(
     name="admin_saved_reply",
 )
 def edit_page(
-    request: Request, db: SessionDep, user: Admin, brand_slug: str, reply_id: int
+    request: Request, db: SessionDep, user: BrandAdmin, brand_slug: str, reply_id: int
 ) -> Response:
     brand = community_service.get_brand(db, brand_slug)
     reply = service.access_managed_reply(db, user, reply_id, brand)
@@ -182,7 +182,7 @@ def edit_page(
 def update_reply(
     request: Request,
     db: SessionDep,
-    user: Admin,
+    user: BrandAdmin,
     brand_slug: str,
     reply_id: int,
     title: FormText = "",
@@ -224,7 +224,7 @@ def _set_archived(
     name="admin_saved_reply_archive",
 )
 def archive_reply(
-    request: Request, db: SessionDep, user: Admin, brand_slug: str, reply_id: int
+    request: Request, db: SessionDep, user: BrandAdmin, brand_slug: str, reply_id: int
 ) -> Response:
     return _set_archived(request, db, user, brand_slug, reply_id, True)
 
@@ -234,7 +234,7 @@ def archive_reply(
     name="admin_saved_reply_unarchive",
 )
 def unarchive_reply(
-    request: Request, db: SessionDep, user: Admin, brand_slug: str, reply_id: int
+    request: Request, db: SessionDep, user: BrandAdmin, brand_slug: str, reply_id: int
 ) -> Response:
     return _set_archived(request, db, user, brand_slug, reply_id, False)
 
@@ -323,7 +323,7 @@ def api_search(
     status_code=status.HTTP_201_CREATED,
 )
 def api_create(
-    request: Request, db: SessionDep, user: Admin, brand_slug: str, body: SavedReplyIn
+    request: Request, db: SessionDep, user: BrandAdmin, brand_slug: str, body: SavedReplyIn
 ) -> SavedReply:
     """Add a saved reply (admins). 422 names the field that is wrong."""
     brand = community_service.get_brand(db, brand_slug)

@@ -89,7 +89,7 @@ class SupportPanel:
 
 def thread_panel(db: Session, viewer: User | None, thread: Thread) -> SupportPanel:
     is_author = viewer is not None and viewer.id == thread.author_id
-    is_staff = policy.is_staff(viewer)
+    is_staff = policy.is_staff(viewer, thread.brand_id)
     # Most readers are neither the author nor staff: they see nothing of support, so their
     # page (the hottest one) costs no query here.
     active = escalation.active_escalation(db, thread.id) if (is_author or is_staff) else None
@@ -104,9 +104,9 @@ def thread_panel(db: Session, viewer: User | None, thread: Thread) -> SupportPan
         triage=db.get(TriageResult, thread.id) if is_staff else None,
         is_author=is_author,
         show_triage=is_staff,
-        is_agent=policy.is_agent(viewer),
+        is_agent=policy.is_agent(viewer, thread.brand_id),
         can_request_support=is_author and open_for_help,
-        can_escalate=policy.can_moderate(viewer) and open_for_help,
-        can_follow_up_privately=policy.can_follow_up_privately(viewer)
+        can_escalate=policy.can_moderate(viewer, thread.brand_id) and open_for_help,
+        can_follow_up_privately=policy.can_follow_up_privately(viewer, thread.brand_id)
         and thread.author_id is not None,
     )

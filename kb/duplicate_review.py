@@ -46,7 +46,7 @@ def _shown(statement: Select[Any]) -> Select[Any]:
 
 def for_thread(db: Session, viewer: User | None, thread: Thread) -> list[DuplicateSuggestion]:
     """The thread page's notice: staff only (members' pages cost no query here)."""
-    if not is_staff(viewer) or thread.status == ThreadStatus.CLOSED:
+    if not is_staff(viewer, thread.brand_id) or thread.status == ThreadStatus.CLOSED:
         return []
     return list(
         db.scalars(
@@ -99,6 +99,9 @@ def access_suggestion(db: Session, user: User, suggestion_id: int) -> DuplicateS
     suggestion = db.get(DuplicateSuggestion, suggestion_id)
     if suggestion is None:
         raise NotFound()
+    thread = db.get(Thread, suggestion.thread_id)
+    if thread is None or not is_staff(user, thread.brand_id):
+        raise NotFound()
     return suggestion
 
 
@@ -126,7 +129,7 @@ def close_as_duplicate(
     """One click: close the question as a duplicate of the suggested original (the
     moderators' own close action: its checks, audit row and reindexing). Returns the
     original."""
-    ensure_moderator(moderator)
+    ensure_moderator(moderator, suggestion.thread.brand_id)
     thread, original = suggestion.thread, suggestion.candidate
     if suggestion.status == SuggestionStatus.OPEN and thread.status == ThreadStatus.CLOSED:
         raise Conflict(_("This thread is already closed."))
@@ -150,7 +153,7 @@ def dismiss(
     db: Session, moderator: User, suggestion: DuplicateSuggestion, *, ip: str | None = None
 ) -> None:
     """Not a duplicate: the suggestion goes away and the pair is never suggested again."""
-    ensure_moderator(moderator)
+    ensure_moderator(moderator, suggestion.thread.brand_id)
     _decide(db, moderator, suggestion, SuggestionStatus.DISMISSED)
     record_audit(
         db,

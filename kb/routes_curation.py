@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from community.core import outbox
 from community.core import service as community_service
-from community.core.auth import Admin, Curator, client_ip
+from community.core.auth import Admin, BrandAdmin, Curator, client_ip
 from community.core.db import SessionDep
 from community.core.errors import FormErrors, NotFound
 from community.core.forms import optional_record_id, parse_form, record_ids
@@ -324,7 +324,9 @@ def article_versions(request: Request, db: SessionDep, user: Curator, article_id
 
 
 @router.get("/admin/brands/{brand_slug}/search", response_class=HTMLResponse, name="admin_search")
-def search_settings(request: Request, db: SessionDep, user: Admin, brand_slug: str) -> Response:
+def search_settings(
+    request: Request, db: SessionDep, user: BrandAdmin, brand_slug: str
+) -> Response:
     return search_page(request, db, community_service.get_brand(db, brand_slug))
 
 
@@ -332,7 +334,7 @@ def search_settings(request: Request, db: SessionDep, user: Admin, brand_slug: s
 def save_search_settings(
     request: Request,
     db: SessionDep,
-    user: Admin,
+    user: BrandAdmin,
     brand_slug: str,
     synonyms: FormText = "",
     solution_threshold: FormText = "",

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from community.core import service as community_service
-from community.core.auth import Admin, client_ip
+from community.core.auth import BrandAdmin, client_ip
 from community.core.db import SessionDep
 from community.core.errors import FormErrors
 from community.core.i18n import gettext as _
@@ -91,7 +91,7 @@ def search_page(
 def save_search_model(
     request: Request,
     db: SessionDep,
-    user: Admin,
+    user: BrandAdmin,
     brand_slug: str,
     search_model_choice: Annotated[str, Form(alias="search_model")] = "",
     url: FormText = "",
@@ -162,7 +162,7 @@ def save_search_model(
 def save_holdout(
     request: Request,
     db: SessionDep,
-    user: Admin,
+    user: BrandAdmin,
     brand_slug: str,
     holdout_enabled: FormText = "",
     holdout_percent: FormText = "",

@@ -25,7 +25,7 @@ from community.core.forms import read_decimal_number, read_whole_number
 from community.core.i18n import gettext as _
 from community.core.i18n import ngettext
 from community.core.models import Brand, Forum, Thread, User, Visibility
-from community.core.policy import ensure_admin
+from community.core.policy import ensure_brand_admin
 from community.core.readable import number
 from kb import vector_coverage, vectors
 from kb.embeddings import EmbedderConfigError
@@ -301,7 +301,7 @@ def do_set_search_model(
     has the worker give the brand's indexes their new embedders and every document its
     vectors; search stays lexical for a document until its vector is there."""
     if actor is not None:
-        ensure_admin(actor)
+        ensure_brand_admin(actor, brand.id)
     name = _choice(choice)
     options: dict[str, Any] = {}
     if name == HTTP:

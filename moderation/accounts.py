@@ -10,7 +10,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from community import visibility
-from community.core import notifications
+from community.core import events, notifications
 from community.core.audit import record_audit
 from community.core.auth import revoke_user_sessions
 from community.core.clock import utcnow
@@ -18,7 +18,7 @@ from community.core.errors import FormErrors, NotFound, PermissionDenied
 from community.core.i18n import gettext as _
 from community.core.labels import N_
 from community.core.models import Brand, Forum, Post, Thread, User, Visibility
-from community.core.policy import ensure_can_participate, ensure_can_sanction, ensure_moderator
+from community.core.policy import ensure_can_participate, ensure_can_sanction
 from moderation import queue
 from moderation.actions import audit_action
 from moderation.models import AccountWarning, QueueItem
@@ -29,7 +29,7 @@ MAX_SUSPENSION_DAYS = 3650
 def warn(
     db: Session, actor: User, user: User, message: str, *, ip: str | None = None
 ) -> AccountWarning:
-    ensure_moderator(actor)
+    ensure_can_sanction(actor, user)
     text = message.strip()[:2000]
     if not text:
         raise FormErrors({"message": _("Write the warning.")})
@@ -230,6 +230,7 @@ def set_trust_level(
         reason=reason,
         ip=ip,
     )
+    events.trust_level_changed.send(db, user)
     return True
 
 

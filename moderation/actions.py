@@ -85,7 +85,7 @@ def set_post_visibility(
 ) -> bool:
     """Hide, unhide, delete or restore a post (a question carries its thread). The author of a
     held post is notified when it is published or turned down (unless `tell_author` is off)."""
-    ensure_moderator(actor)
+    ensure_moderator(actor, post.brand_id)
     _lock(db, post.thread, post)
     before = post.thread.visibility if post.is_question else post.visibility
     if before == to:
@@ -126,7 +126,7 @@ def set_locked(
     reason: str | None,
     ip: str | None = None,
 ) -> bool:
-    ensure_moderator(actor)
+    ensure_moderator(actor, thread.brand_id)
     _lock(db, thread)
     if (thread.locked_at is not None) == locked:
         return False
@@ -154,7 +154,7 @@ def close(
     reason: str | None = None,
     ip: str | None = None,
 ) -> bool:
-    ensure_moderator(actor)
+    ensure_moderator(actor, thread.brand_id)
     if why == CloseReason.DUPLICATE and (duplicate_of is None or duplicate_of.id == thread.id):
         raise FormErrors({"duplicate_of": _("Give the thread this one duplicates.")})
     _lock(db, thread)
@@ -172,7 +172,7 @@ def close(
 
 
 def reopen(db: Session, actor: User, thread: Thread, *, ip: str | None = None) -> bool:
-    ensure_moderator(actor)
+    ensure_moderator(actor, thread.brand_id)
     _lock(db, thread)
     if thread.status != ThreadStatus.CLOSED:
         return False
@@ -195,8 +195,8 @@ def move(
     ip: str | None = None,
 ) -> bool:
     """Moderators, and trust-level-3 members, may move a thread to another forum of the brand."""
-    ensure_can_move(actor)
-    if forum.brand_id != thread.forum.brand_id:
+    ensure_can_move(actor, thread.brand_id)
+    if forum.brand_id != thread.brand_id:
         raise NotFound()
     _lock(db, thread)
     if forum.id == thread.forum_id:
@@ -237,9 +237,11 @@ def merge(
 ) -> int:
     """Fold `source` into `target`: every post moves over (its question becomes an answer), and
     `source` stays as a deleted pointer to `target`. Returns how many posts moved."""
-    ensure_moderator(actor)
+    ensure_moderator(actor, source.brand_id)
     if source.id == target.id:
         raise FormErrors({"target": _("A thread cannot be merged into itself.")})
+    if target.brand_id != source.brand_id:
+        raise FormErrors({"target": _("Threads merge only within their brand.")})
     _lock(db, *sorted((source, target), key=lambda thread: thread.id))
     if source.merged_into_id is not None:
         return 0

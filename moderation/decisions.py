@@ -87,7 +87,7 @@ def resolve(
     ip: str | None = None,
 ) -> QueueItem:
     """Act on one queue item; exactly one moderator wins if two act at once."""
-    ensure_moderator(moderator)
+    ensure_moderator(moderator, item.brand_id)
     if decision not in decisions_for(item.queue):
         raise FormErrors({"decision": _("Choose one of the offered options.")})
     if decision == Decision.REJECT and not (reason or "").strip() and item.queue == Queue.PENDING:
@@ -167,7 +167,7 @@ class _Resolution:
     def remove_spammer(self, author: User) -> None:
         """Suspend a spammer (never staff) for a year; their other posts go too, and their
         open queue items close with them."""
-        if is_staff(author):
+        if is_staff(author):  # staff of any brand: only admins sanction them
             return
         suspend(
             self.db, self.moderator, author, days=365, reason=self.reason or _("spam"),

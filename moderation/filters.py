@@ -178,7 +178,7 @@ def screen(
     `post` is the post being screened when it is already stored (it is not its own repeat)."""
     stored = {"author_id": author.id, "exclude_id": post.id if post and post.id else 0}
     result = Screening()
-    if is_staff(author):
+    if is_staff(author, forum.brand_id):
         return result
     if forum.moderation_policy == ModerationPolicy.PREMODERATED:
         result.reasons.append(_("this forum reviews every post before it appears"))
@@ -190,7 +190,7 @@ def screen(
         if earlier is None:
             result.reasons.append(_("first post from a new account (trust level 0)"))
     links = len(_LINK.findall(text))
-    allowed = trust.links_allowed(author)
+    allowed = trust.links_allowed(author, forum.brand_id)
     if allowed is not None and links > allowed:
         result.reasons.append(
             ngettext(

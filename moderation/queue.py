@@ -154,7 +154,7 @@ def flag(
     )
     if existing is not None:
         raise Conflict(_("You already flagged this post; a moderator will look at it."))
-    weight = trust.flag_weight(flagger)
+    weight = trust.flag_weight(flagger, post.brand_id)
     created = Flag(
         post_id=post.id,
         flagger_id=flagger.id,
@@ -182,7 +182,7 @@ def flag(
     ]
     brand = post.thread.forum.brand
     on_sight = reason == FlagReason.SPAM and (
-        flagger.trust_level >= SPAM_ON_SIGHT_LEVEL or is_staff(flagger)
+        flagger.trust_level >= SPAM_ON_SIGHT_LEVEL or is_staff(flagger, brand.id)
     )
     if post.visibility == Visibility.VISIBLE and (
         on_sight or item.flag_weight >= brand.flag_hide_weight
@@ -338,7 +338,7 @@ def access_item(db: Session, viewer: User, item_id: int) -> QueueItem:
             selectinload(QueueItem.user),
         ],
     )
-    if item is None:
+    if item is None or not can_moderate(viewer, item.brand_id):
         raise NotFound()
     return item
 

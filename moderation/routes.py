@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from community.core import policy
 from community.core import service as community_service
 from community.core.auth import CurrentUser, Moderator, client_ip
 from community.core.db import SessionDep
@@ -20,6 +21,7 @@ from community.core.labels import queue_label
 from community.core.markdown import render_markdown
 from community.core.models import Brand, Thread, User, Visibility
 from community.core.ratelimit import limited
+from community.core.staff import home_brand
 from community.core.web import flash_redirect, is_htmx, render, safe_next
 from community.threads import access_post, access_thread
 from kb import duplicate_review
@@ -38,19 +40,17 @@ def _back(request: Request, default: str) -> str:
     return safe_next(path, default)
 
 
-def _default_brand(request: Request, db: SessionDep) -> Brand:
-    brand = community_service.default_brand(db, request.app.state.settings.default_brand)
-    if brand is None:
-        raise NotFound()
-    return brand
-
-
 # --- queues ----------------------------------------------------------------------------------
 
 
 @router.get("/mod", name="mod_default")
 def mod_default(request: Request, db: SessionDep, user: Moderator) -> Response:
-    return RedirectResponse(f"/b/{_default_brand(request, db).slug}/mod", status_code=303)
+    brand = home_brand(
+        db, user, community_service.default_brand(db, request.app.state.settings.default_brand)
+    )
+    if brand is None:
+        raise NotFound()
+    return RedirectResponse(f"/b/{brand.slug}/mod", status_code=303)
 
 
 @router.get("/b/{brand_slug}/mod", response_class=HTMLResponse, name="mod_dashboard")
@@ -353,6 +353,9 @@ def audit_log(
         action=action, target_type=target_type, target_id=target_id, actor=actor, since=since,
         before=before, limit=AUDIT_PAGE + 1,  # one more than shown: is there a next page?
     )  # fmt: skip
+    if policy.staffed_brands(user) is not None:
+        # The log spans every brand (and names what was hidden where): site-wide staff only.
+        raise PermissionDenied(_("The audit log is for site-wide moderators and admins."))
     rows = audit_view.audit_entries(db, wanted)
     shown = rows[:AUDIT_PAGE]
     people = audit_view.people_named(db, shown)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from community.core import service as community_service
-from community.core.auth import Admin, client_ip
+from community.core.auth import Admin, BrandAdmin, client_ip
 from community.core.db import SessionDep
 from community.core.i18n import gettext as _
 from community.core.web import flash_redirect, render
@@ -23,7 +23,7 @@ FormList = Annotated[list[str], Form()]
 @router.get(
     "/admin/brands/{brand_slug}/moderation", response_class=HTMLResponse, name="admin_moderation"
 )
-def settings_page(request: Request, db: SessionDep, user: Admin, brand_slug: str) -> Response:
+def settings_page(request: Request, db: SessionDep, user: BrandAdmin, brand_slug: str) -> Response:
     brand = community_service.get_brand(db, brand_slug)
     report = filters.pattern_report(db, brand)
     patterns = report.patterns
@@ -48,7 +48,7 @@ def settings_page(request: Request, db: SessionDep, user: Admin, brand_slug: str
 def save_settings(
     request: Request,
     db: SessionDep,
-    user: Admin,
+    user: BrandAdmin,
     brand_slug: str,
     flag_hide_weight: FormText = "",
     code_of_conduct: FormText = "",
@@ -66,7 +66,7 @@ def save_settings(
 def save_trust_thresholds(
     request: Request,
     db: SessionDep,
-    user: Admin,
+    user: BrandAdmin,
     brand_slug: str,
     days_visited: FormList = [],  # noqa: B006 - one value per level, FastAPI's form lists
     threads_read: FormList = [],  # noqa: B006
@@ -95,7 +95,7 @@ def save_trust_thresholds(
 def add_pattern(
     request: Request,
     db: SessionDep,
-    user: Admin,
+    user: BrandAdmin,
     brand_slug: str,
     pattern: FormText = "",
     is_regex: FormText = "",

@@ -23,13 +23,14 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from community.core import events
 from community.core.audit import record_audit
 from community.core.clock import utcnow
 from community.core.errors import FormErrors
 from community.core.forms import whole_number
 from community.core.i18n import gettext as _
 from community.core.models import Brand, Post, Thread, User, Visibility
-from community.core.policy import ensure_admin, is_staff
+from community.core.policy import ensure_brand_admin, is_staff
 from moderation.models import Flag, FlagStatus
 
 DEFAULTS: dict[str, dict[str, int]] = {
@@ -129,7 +130,7 @@ def save_thresholds(
     db: Session, actor: User, brand: Brand, values: dict[str, list[str]], *, ip: str | None
 ) -> dict[str, dict[str, int]]:
     """An admin sets a brand's thresholds: each key gets one whole number per level 1-3."""
-    ensure_admin(actor)
+    ensure_brand_admin(actor, brand.id)
     chosen: dict[str, dict[str, int]] = {level: {} for level in LEVELS}
     for key in THRESHOLD_KEYS:
         numbers = values.get(key) or []
@@ -197,6 +198,7 @@ def promote_if_earned(db: Session, user: User, brand: Brand | None) -> int | Non
         after={"trust_level": level},
         reason="automatic: " + ", ".join(f"{k} {v}" for k, v in stats.as_dict().items()),
     )
+    events.trust_level_changed.send(db, user)
     return level
 
 
@@ -219,14 +221,14 @@ def promote_active_members(db: Session, *, since: timedelta = timedelta(days=1))
     return sum(1 for user in candidates if promote_if_earned(db, user, brand) is not None)
 
 
-def flag_weight(user: User) -> float:
-    if is_staff(user):
+def flag_weight(user: User, brand_id: int) -> float:
+    if is_staff(user, brand_id):
         return STAFF_FLAG_WEIGHT
     return FLAG_WEIGHT.get(user.trust_level, 1.0)
 
 
-def links_allowed(user: User) -> int | None:
-    """How many links a post may carry (None: no limit)."""
-    if is_staff(user):
+def links_allowed(user: User, brand_id: int) -> int | None:
+    """How many links a post may carry in the brand (None: no limit)."""
+    if is_staff(user, brand_id):
         return None
     return LINKS_ALLOWED.get(user.trust_level)

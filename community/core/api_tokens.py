@@ -19,7 +19,8 @@ from community.core.clock import utcnow
 from community.core.db import begin_write
 from community.core.errors import FormErrors, NotFound
 from community.core.i18n import gettext as _
-from community.core.models import ApiToken, User
+from community.core.models import NO_GRANTS, ApiToken, User
+from community.core.staff import brand_roles_of, has_grants
 
 PREFIX = "cmt_"
 MAX_TOKENS_PER_USER = 20
@@ -62,7 +63,7 @@ def viewer_for_token(db: Session, raw: str) -> Viewer:
     if not raw.startswith(PREFIX) or len(raw) > 128:
         return ANONYMOUS
     row = db.execute(
-        select(ApiToken, User)
+        select(ApiToken, User, has_grants(User.id))
         .join(User, User.id == ApiToken.user_id)
         .where(
             ApiToken.token_hash == hash_token(raw),
@@ -72,8 +73,8 @@ def viewer_for_token(db: Session, raw: str) -> Viewer:
     ).first()
     if row is None:
         return ANONYMOUS
-    token, user = row
-    viewer = viewer_of(user)
+    token, user, granted = row
+    viewer = viewer_of(user, brand_roles=brand_roles_of(db, user.id) if granted else NO_GRANTS)
     now = utcnow()
     if token.last_used_at is None or now - token.last_used_at > _TOUCH_INTERVAL:
         token_id = token.id

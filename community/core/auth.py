@@ -12,7 +12,7 @@ import logging
 import secrets
 import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -30,9 +30,10 @@ from community.core import policy
 from community.core.clock import utcnow
 from community.core.db import SessionDep, begin_write
 from community.core.errors import LoginRequired, PermissionDenied
-from community.core.models import Role, User, UserSession
+from community.core.models import NO_GRANTS, Brand, Role, User, UserSession
 from community.core.notifications import unread_count_of
 from community.core.settings import Settings
+from community.core.staff import BrandRoles, brand_roles_of, has_grants, remember_brand_roles
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +110,9 @@ class Viewer:
     session_id: int | None = None
     unread_notifications: int = 0
     trust_level: int = 0
+    verified_customer: bool = False
+    # Staff roles per brand (community.core.staff): the policy scopes every staff check by them.
+    brand_roles: BrandRoles = field(default_factory=lambda: NO_GRANTS)
 
     @property
     def is_authenticated(self) -> bool:
@@ -131,11 +135,18 @@ class Viewer:
     def is_admin(self) -> bool:
         return policy.is_admin(self)
 
+    @property
+    def staffed_brand_ids(self) -> frozenset[int]:
+        """The brands this viewer holds a grant in (site-wide roles not included)."""
+        return frozenset(self.brand_roles)
+
 
 ANONYMOUS = Viewer()
 
 
-def viewer_of(user: User, *, session_id: int | None = None) -> Viewer:
+def viewer_of(
+    user: User, *, session_id: int | None = None, brand_roles: BrandRoles = NO_GRANTS
+) -> Viewer:
     """The viewer a signed-in user is, by cookie session (`session_id`) or API token."""
     return Viewer(
         user_id=user.id,
@@ -145,6 +156,8 @@ def viewer_of(user: User, *, session_id: int | None = None) -> Viewer:
         locale=user.locale,
         session_id=session_id,
         trust_level=user.trust_level,
+        verified_customer=user.verified_customer,
+        brand_roles=brand_roles,
     )
 
 
@@ -206,13 +219,13 @@ def revoke_user_sessions(
 
 
 @functools.cache
-def _viewer_statement() -> Select[UserSession, User, int]:
-    """The session, its user and their unread count in one statement, built once: every signed-in
-    request runs it, and building it and its cache key cost more than running it. Parameters:
-    token_hash, now."""
+def _viewer_statement() -> Select[UserSession, User, int, bool]:
+    """The session, its user, their unread count and whether they hold staff grants in one
+    statement, built once: every signed-in request runs it, and building it and its cache key
+    cost more than running it. Parameters: token_hash, now."""
     now = bindparam("now", type_=UserSession.expires_at.type)
     return (
-        select(UserSession, User, unread_count_of(User.id))
+        select(UserSession, User, unread_count_of(User.id), has_grants(User.id))
         .join(User, User.id == UserSession.user_id)
         .where(
             UserSession.token_hash == bindparam("token_hash"),
@@ -231,10 +244,11 @@ def load_viewer(db: Session, token: str | None) -> Viewer:
     row = db.execute(_viewer_statement(), {"token_hash": hash_token(token), "now": now}).first()
     if row is None:
         return ANONYMOUS
-    user_session, user, unread = row
+    user_session, user, unread, granted = row
     # Kept for RequestContextMiddleware, which hands the row on to the page (VIEWER_ROW).
     db.info[VIEWER_ROW] = user
-    viewer = viewer_of(user, session_id=user_session.id)
+    roles = brand_roles_of(db, user.id) if granted else NO_GRANTS
+    viewer = viewer_of(user, session_id=user_session.id, brand_roles=roles)
     if now - user_session.last_seen_at > SESSION_TOUCH_INTERVAL:
         _touch(db, user_session.id, user.id, new_day=user.last_seen_at is None
                or user.last_seen_at.date() != now.date())  # fmt: skip
@@ -442,18 +456,32 @@ async def get_optional_user(request: Request, db: SessionDep) -> User | None:
         user: User | None = db.merge(row, load=False)  # no query: fine on the event loop
     else:
         user = await run_in_threadpool(db.get, User, viewer.user_id)
-    return user if user is not None and user.deactivated_at is None else None
+    if user is None or user.deactivated_at is not None:
+        return None
+    return remember_brand_roles(user, viewer.brand_roles)
 
 
 OptionalUser = Annotated[User | None, Depends(get_optional_user)]
 
 
-def _signed_in_and(allowed: Callable[[User], bool]) -> Callable[[User], Awaitable[User]]:
+def _signed_in_and(
+    allowed: Callable[[User, int | None], bool],
+) -> Callable[[Request, Session, User], Awaitable[User]]:
     """A dependency that lets through the signed-in users the policy predicate allows (403 for
-    the others, the login page for nobody)."""
+    the others, the login page for nobody). Under a `brand_slug` path the predicate is asked
+    for that brand: a moderator of one brand is nobody in another. Elsewhere it is asked for
+    any brand, and the route's service checks the brand of what it acts on."""
 
-    async def guard(user: CurrentUser) -> User:
-        if not allowed(user):  # the policy's predicates read the user, never the database
+    async def guard(request: Request, db: SessionDep, user: CurrentUser) -> User:
+        slug = request.path_params.get("brand_slug")
+        brand_id: int | None = None
+        if isinstance(slug, str) and user.brand_roles:
+            # Only people with grants per brand need the brand's id: for everyone else the
+            # answer is the same in every brand (site-wide roles), so it costs no query.
+            brand_id = await run_in_threadpool(
+                db.scalar, select(Brand.id).where(Brand.slug == slug)
+            )
+        if not allowed(user, brand_id):  # the policy's predicates never read the database
             raise PermissionDenied()
         return user
 
@@ -462,10 +490,11 @@ def _signed_in_and(allowed: Callable[[User], bool]) -> Callable[[User], Awaitabl
 
 # The role dependencies of every route and API module, defined once; what each lets through is
 # the policy predicate it names (admins pass each of them).
-Admin = Annotated[User, Depends(_signed_in_and(policy.is_admin))]
+Admin = Annotated[User, Depends(_signed_in_and(lambda user, _brand: policy.is_admin(user)))]
 Moderator = Annotated[User, Depends(_signed_in_and(policy.can_moderate))]
 Agent = Annotated[User, Depends(_signed_in_and(policy.is_agent))]
 Curator = Annotated[User, Depends(_signed_in_and(policy.can_curate))]
+BrandAdmin = Annotated[User, Depends(_signed_in_and(policy.is_brand_admin))]
 
 
 def client_ip(request: Request) -> str:

@@ -206,15 +206,23 @@ def insert_now(db: Session, obj: Base) -> bool:
         db.expunge(obj)
     if db.autoflush:
         db.flush()  # rows it may refer to first
-    given = {
-        prop.columns[0].key: state.dict[prop.key]
-        for prop in mapper.column_attrs
-        if prop.key in state.dict
-    }
     table = mapper.local_table
+    # Column properties read from other tables (a post's brand) are not written; one the
+    # caller already knows stays as given, the others load when first read.
+    stored = [
+        prop for prop in mapper.column_attrs if getattr(prop.columns[0], "table", None) is table
+    ]
+    given = {prop.columns[0].key: state.dict[prop.key] for prop in stored if prop.key in state.dict}
+    derived = {
+        prop.key: state.dict[prop.key]
+        for prop in mapper.column_attrs
+        if getattr(prop.columns[0], "table", None) is not table and prop.key in state.dict
+    }
     row = db.execute(_insert_returning(table), given).one()
-    for prop in mapper.column_attrs:
+    for prop in stored:
         set_committed_value(obj, prop.key, row._mapping[prop.columns[0]])
+    for key, value in derived.items():
+        set_committed_value(obj, key, value)
     make_transient_to_detached(obj)
     db.add(obj)
     return True

@@ -8,7 +8,9 @@ never needs a table rebuild on SQLite.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from datetime import date, datetime
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -24,12 +26,14 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    select,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from community.core.clock import utcnow
 from community.core.db import Base, BigIntId, JSONDocument, UTCDateTime, str_enum
+from community.core.workspace_models import BrandRole
 
 
 class Role(enum.StrEnum):
@@ -112,6 +116,14 @@ class NotificationKind(enum.StrEnum):
     INSIGHTS = "insights"  # the weekly summary, to a brand's admins
     PRIVATE_MESSAGE = "private_message"  # staff wrote in a thread's private follow-up
     KNOWN_ISSUE = "known_issue"  # a known issue you reported or follow was fixed
+    BADGE = "badge"  # you earned a badge (community.members.badges)
+    FOLLOWED_FORUM = "followed_forum"  # a new thread in a forum you follow
+    FOLLOWED_TAG = "followed_tag"  # a new thread with a tag you follow
+
+
+# Where a loaded User keeps its staff roles per brand (see User.brand_roles).
+BRAND_ROLES_KEY = "_brand_roles"
+NO_GRANTS: Mapping[int, frozenset[BrandRole]] = MappingProxyType({})
 
 
 class Brand(Base):
@@ -226,6 +238,14 @@ class User(Base):
     bio: Mapped[str] = mapped_column(String(500), default="")
     avatar_key: Mapped[str | None] = mapped_column(String(40))
 
+    @property
+    def brand_roles(self) -> Mapping[int, frozenset[BrandRole]]:
+        """Staff roles per brand (brand id -> roles), read by community.core.policy. Not a
+        column: the request's viewer loads them with the user (community.core.staff), so a
+        row loaded any other way holds none and only its site-wide `role` counts."""
+        roles: Mapping[int, frozenset[BrandRole]] = self.__dict__.get(BRAND_ROLES_KEY, NO_GRANTS)
+        return roles
+
 
 class UserSession(Base):
     """A server-side login session. The cookie holds a random token; only its hash is stored."""
@@ -296,6 +316,11 @@ class Thread(Base):
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
     forum_id: Mapped[int] = mapped_column(ForeignKey("forums.id", ondelete="CASCADE"))
+    # The thread's brand, read with the thread (a primary-key lookup in the same statement):
+    # every permission check on a thread or its posts is scoped to its brand's staff.
+    brand_id: Mapped[int] = column_property(
+        select(Forum.brand_id).where(Forum.id == forum_id).correlate_except(Forum).scalar_subquery()
+    )
     author_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
@@ -364,6 +389,14 @@ class Post(Base):
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
     thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"))
+    # The post's brand, read with the post, for the same reason as Thread.brand_id.
+    brand_id: Mapped[int] = column_property(
+        select(Forum.brand_id)
+        .join(Thread, Thread.forum_id == Forum.id)
+        .where(Thread.id == thread_id)
+        .correlate_except(Forum, Thread)
+        .scalar_subquery()
+    )
     author_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )

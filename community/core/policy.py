@@ -26,13 +26,15 @@ checks here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 from community.core.clock import utcnow
 from community.core.errors import Conflict, NotFound, PermissionDenied
 from community.core.i18n import gettext as _
-from community.core.models import Post, Role, Thread, User, Visibility
+from community.core.models import ForumAccess, Post, Role, Thread, User, Visibility
+from community.core.workspace_models import BrandRole
 
 # From this trust level members may fix the tags of others' threads.
 RETAG_LEVEL = 2
@@ -46,12 +48,18 @@ class HasRole(Protocol):
     @property
     def role(self) -> Role | None: ...
 
+    @property
+    def brand_roles(self) -> Mapping[int, frozenset[BrandRole]]: ...
+
 
 class HeldItem(Protocol):
     """Work one agent holds (an escalation)."""
 
     @property
     def assigned_agent_id(self) -> int | None: ...
+
+    @property
+    def brand_id(self) -> int: ...
 
 
 class ClosableItem(Protocol):
@@ -64,24 +72,56 @@ class ClosableItem(Protocol):
 # --- roles -------------------------------------------------------------------------------------
 
 
-def is_staff(user: HasRole | None) -> bool:
-    """Moderators, agents and admins."""
-    return user is not None and user.role in Role.STAFF
+def _granted(user: HasRole, brand_id: int | None, roles: frozenset[BrandRole]) -> bool:
+    """Whether `user` holds one of `roles` in the brand (in any brand when brand_id is None)."""
+    if brand_id is None:
+        return any(held & roles for held in user.brand_roles.values())
+    return bool(user.brand_roles.get(brand_id, frozenset()) & roles)
 
 
-def can_moderate(user: HasRole | None) -> bool:
+def is_staff(user: HasRole | None, brand_id: int | None = None) -> bool:
+    """Moderators, agents and admins of the brand (of any brand when brand_id is None)."""
+    if user is None:
+        return False
+    return user.role in Role.STAFF or _granted(user, brand_id, BrandRole.STAFF)
+
+
+def can_moderate(user: HasRole | None, brand_id: int | None = None) -> bool:
     """Moderators and admins: the review queue, sanctions, escalating, duplicate decisions."""
-    return user is not None and user.role in Role.MODERATORS
+    if user is None:
+        return False
+    return user.role in Role.MODERATORS or _granted(user, brand_id, BrandRole.MODERATORS)
 
 
-def is_agent(user: HasRole | None) -> bool:
+def is_agent(user: HasRole | None, brand_id: int | None = None) -> bool:
     """Support agents and admins: they work escalations and their answers are official."""
-    return user is not None and user.role in Role.AGENTS
+    if user is None:
+        return False
+    return user.role in Role.AGENTS or _granted(user, brand_id, BrandRole.AGENTS)
 
 
-def can_curate(user: HasRole | None) -> bool:
+def can_curate(user: HasRole | None, brand_id: int | None = None) -> bool:
     """Curating the knowledge base is the agents' work."""
-    return is_agent(user)
+    return is_agent(user, brand_id)
+
+
+def is_brand_admin(user: HasRole | None, brand_id: int | None) -> bool:
+    """Site admins, and the brand's own admins: its settings, forums, look and staff (of any
+    brand when brand_id is None)."""
+    if user is None:
+        return False
+    return is_admin(user) or _granted(user, brand_id, frozenset({BrandRole.BRAND_ADMIN}))
+
+
+def staffed_brands(user: HasRole | None) -> frozenset[int] | None:
+    """The brands whose staff `user` is: None for every brand (site admins and the site-wide
+    roles), else the brands they hold a grant in (empty for members). Queues, workspaces and
+    dashboards that span brands list these only."""
+    if user is None:
+        return frozenset()
+    if user.role in Role.STAFF:
+        return None
+    return frozenset(brand for brand, held in user.brand_roles.items() if held & BrandRole.STAFF)
 
 
 # For queries that want every admin (is_admin's set): who gets a brand's weekly summary.
@@ -92,10 +132,15 @@ def is_admin(user: HasRole | None) -> bool:
     return user is not None and user.role in ADMIN_ROLES
 
 
-def is_lead(user: HasRole | None) -> bool:
-    """Lead agents are admins (there is no separate role): they may act on an escalation
-    another agent holds and reassign it."""
-    return is_admin(user)
+def is_lead(user: HasRole | None, brand_id: int | None = None) -> bool:
+    """Lead agents are admins (there is no separate role), site-wide or of the brand: they may
+    act on an escalation another agent holds and reassign it."""
+    return is_brand_admin(user, brand_id)
+
+
+def ensure_brand_admin(user: HasRole, brand_id: int) -> None:
+    if not is_brand_admin(user, brand_id):
+        raise PermissionDenied(_("Only the brand's admins can do that."))
 
 
 def ensure_admin(user: HasRole, refusal: str | None = None) -> None:
@@ -104,13 +149,13 @@ def ensure_admin(user: HasRole, refusal: str | None = None) -> None:
         raise PermissionDenied(refusal)
 
 
-def ensure_moderator(user: HasRole) -> None:
-    if not can_moderate(user):
+def ensure_moderator(user: HasRole, brand_id: int | None) -> None:
+    if not can_moderate(user, brand_id):
         raise PermissionDenied(_("Only moderators can do that."))
 
 
-def ensure_curator(user: HasRole) -> None:
-    if not can_curate(user):
+def ensure_curator(user: HasRole, brand_id: int | None) -> None:
+    if not can_curate(user, brand_id):
         raise PermissionDenied(_("Only support agents and admins curate the knowledge base."))
 
 
@@ -143,7 +188,9 @@ def is_own_pending(user: User | None, content: Post | Thread) -> bool:
 
 def can_see(user: User | None, content: Post | Thread) -> bool:
     return (
-        content.visibility == Visibility.VISIBLE or is_staff(user) or is_own_pending(user, content)
+        content.visibility == Visibility.VISIBLE
+        or is_staff(user, content.brand_id)
+        or is_own_pending(user, content)
     )
 
 
@@ -160,7 +207,7 @@ def ensure_post_visible(user: User | None, post: Post) -> None:
 
 def ensure_can_change(user: User, post: Post) -> None:
     """Editing and deleting: held content stays as the moderator will review it."""
-    if is_staff(user):
+    if is_staff(user, post.brand_id):
         return
     if post.visibility != Visibility.VISIBLE or post.thread.visibility != Visibility.VISIBLE:
         raise PermissionDenied(
@@ -169,7 +216,7 @@ def ensure_can_change(user: User, post: Post) -> None:
 
 
 def ensure_thread_open_for(user: User, thread: Thread) -> None:
-    if thread.locked_at is not None and not is_staff(user):
+    if thread.locked_at is not None and not is_staff(user, thread.brand_id):
         raise PermissionDenied(_("This thread is locked."))
 
 
@@ -178,47 +225,49 @@ def can_retag(user: User | None, thread: Thread) -> bool:
     thread's only once it is published)."""
     if user is None:
         return False
-    if is_staff(user):
+    if is_staff(user, thread.brand_id):
         return True
     if thread.visibility != Visibility.VISIBLE:
         return False
     return user.id == thread.author_id or user.trust_level >= RETAG_LEVEL
 
 
-def can_redact(user: HasRole | None) -> bool:
+def can_redact(user: HasRole | None, brand_id: int) -> bool:
     """Staff hide earlier versions of a post (and still see what they hid)."""
-    return is_staff(user)
+    return is_staff(user, brand_id)
 
 
 def ensure_can_redact(actor: User, post: Post) -> None:
     ensure_can_participate(actor)
     ensure_post_visible(actor, post)
-    if not can_redact(actor):
+    if not can_redact(actor, post.brand_id):
         raise PermissionDenied(_("Only staff can redact earlier versions."))
 
 
 # --- moderation --------------------------------------------------------------------------------
 
 
-def ensure_can_move(actor: User) -> None:
+def ensure_can_move(actor: User, brand_id: int) -> None:
     """Moderators, and members from trust level 3, may move a thread to another forum."""
-    if not can_moderate(actor) and actor.trust_level < MOVE_LEVEL:
+    if not can_moderate(actor, brand_id) and actor.trust_level < MOVE_LEVEL:
         raise PermissionDenied(_("Only moderators and trusted members can move threads."))
 
 
 def ensure_can_sanction(actor: User, user: User) -> None:
     """Warnings, suspensions and the like: moderators, never on their own account, and on
-    staff accounts only admins."""
-    ensure_moderator(actor)
+    staff accounts (of any brand) only admins. An account is one across brands and so are its
+    sanctions: a moderator of any brand deals with the accounts that misbehave in it."""
+    if not can_moderate(actor):
+        raise PermissionDenied(_("Only moderators can do that."))
     if user.id == actor.id:
         raise PermissionDenied(_("You cannot do that to your own account."))
     if is_staff(user) and not is_admin(actor):
         raise PermissionDenied(_("Only admins can sanction staff accounts."))
 
 
-def ensure_can_escalate(moderator: HasRole) -> None:
+def ensure_can_escalate(moderator: HasRole, brand_id: int) -> None:
     """Handing a thread to the support agents is a moderator's call (authors ask instead)."""
-    if not can_moderate(moderator):
+    if not can_moderate(moderator, brand_id):
         raise PermissionDenied(_("Only moderators can escalate a thread."))
 
 
@@ -226,19 +275,20 @@ def ensure_can_escalate(moderator: HasRole) -> None:
 # Moderators and members may not open the agents' workspace at all.
 
 
-def ensure_agent(user: HasRole) -> None:
-    if not is_agent(user):
+def ensure_agent(user: HasRole, brand_id: int | None) -> None:
+    """`brand_id` None: an agent of some brand (the workspace then lists only theirs)."""
+    if not is_agent(user, brand_id):
         raise PermissionDenied()
 
 
-def ensure_acting_agent(user: User) -> None:
+def ensure_acting_agent(user: User, brand_id: int) -> None:
     """An agent who may change things now (not deactivated, suspended or silenced)."""
-    ensure_agent(user)
+    ensure_agent(user, brand_id)
     ensure_can_participate(user)
 
 
 def ensure_holder_or_lead(user: User, item: HeldItem) -> None:
-    if item.assigned_agent_id == user.id or is_lead(user):
+    if item.assigned_agent_id == user.id or is_lead(user, item.brand_id):
         return
     raise PermissionDenied(
         _("Only the agent holding this escalation, or a lead agent, can do that.")
@@ -262,11 +312,12 @@ def is_active(user: User | None) -> bool:
     return all(until is None or until <= now for until in sanctions)
 
 
-def sees_members_view(user: User | None) -> bool:
-    """An active member who is not staff: the buttons any such member has on a thread, but for
-    what their own posts and votes change (community.thread_view shares those cards, and
-    community.core.member_pages whole pages)."""
-    return is_active(user) and not is_staff(user)
+def sees_members_view(user: User | None, brand_id: int | None) -> bool:
+    """An active member who is not the brand's staff: the buttons any such member has on a
+    thread, but for what their own posts and votes change (community.thread_view shares those
+    cards, and community.core.member_pages whole pages). `brand_id` None: staff of no brand
+    at all (the kept member pages, classified before the thread's brand is known)."""
+    return is_active(user) and not is_staff(user, brand_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,15 +333,15 @@ class ThreadPermissions:
 
     @property
     def is_staff(self) -> bool:
-        return is_staff(self.user)
+        return is_staff(self.user, self.thread.brand_id)
 
     @property
     def sees_members_view(self) -> bool:
-        return sees_members_view(self.user)
+        return sees_members_view(self.user, self.thread.brand_id)
 
     @property
     def _open(self) -> bool:
-        return self.thread.locked_at is None or is_staff(self.user)
+        return self.thread.locked_at is None or self.is_staff
 
     @property
     def can_answer(self) -> bool:
@@ -300,7 +351,7 @@ class ThreadPermissions:
     def can_accept(self) -> bool:
         if not self._active or not self._open or self.user is None:
             return False
-        return self.user.id == self.thread.author_id or is_staff(self.user)
+        return self.user.id == self.thread.author_id or self.is_staff
 
     @property
     def can_mark_helpful(self) -> bool:
@@ -323,7 +374,7 @@ class ThreadPermissions:
     def can_edit(self, post: Post) -> bool:
         if not self._active or not self._open or self.user is None:
             return False
-        if is_staff(self.user):
+        if self.is_staff:
             return True
         return (
             post.author_id == self.user.id
@@ -338,7 +389,7 @@ class ThreadPermissions:
     def can_delete(self, post: Post) -> bool:
         if not self.can_edit(post) or post.visibility == Visibility.DELETED:
             return False
-        if is_staff(self.user):
+        if self.is_staff:
             return True
         return not (post.is_question and self.thread.reply_count > 0)
 
@@ -352,14 +403,17 @@ class PrivateItem(Protocol):
     @property
     def customer_id(self) -> int | None: ...
 
+    @property
+    def brand_id(self) -> int: ...
 
-def can_follow_up_privately(user: HasRole | None) -> bool:
+
+def can_follow_up_privately(user: HasRole | None, brand_id: int | None) -> bool:
     """Agents and moderators continue a public thread in private with its author."""
-    return is_agent(user) or can_moderate(user)
+    return is_agent(user, brand_id) or can_moderate(user, brand_id)
 
 
-def ensure_can_follow_up_privately(user: User) -> None:
-    if not can_follow_up_privately(user):
+def ensure_can_follow_up_privately(user: User, brand_id: int | None) -> None:
+    if not can_follow_up_privately(user, brand_id):
         raise PermissionDenied(_("Only the support team can continue a thread in private."))
     ensure_can_participate(user)
 
@@ -368,7 +422,9 @@ def can_read_private(user: User | None, item: PrivateItem) -> bool:
     """The customer and the brand's staff; for anyone else the conversation does not exist."""
     if user is None:
         return False
-    return is_staff(user) or (item.customer_id is not None and item.customer_id == user.id)
+    return is_staff(user, item.brand_id) or (
+        item.customer_id is not None and item.customer_id == user.id
+    )
 
 
 def ensure_private_visible(user: User | None, item: PrivateItem) -> None:
@@ -376,30 +432,30 @@ def ensure_private_visible(user: User | None, item: PrivateItem) -> None:
         raise NotFound()
 
 
-def can_use_saved_replies(user: HasRole | None) -> bool:
+def can_use_saved_replies(user: HasRole | None, brand_id: int) -> bool:
     """Agents (and admins) answer with the brand's saved replies."""
-    return is_agent(user)
+    return is_agent(user, brand_id)
 
 
-def can_manage_saved_replies(user: HasRole | None) -> bool:
-    """Admins write, change and archive a brand's saved replies."""
-    return is_admin(user)
+def can_manage_saved_replies(user: HasRole | None, brand_id: int | None) -> bool:
+    """Admins (the brand's too) write, change and archive a brand's saved replies."""
+    return is_brand_admin(user, brand_id)
 
 
-def ensure_can_manage_saved_replies(user: User) -> None:
-    if not can_manage_saved_replies(user):
+def ensure_can_manage_saved_replies(user: User, brand_id: int | None) -> None:
+    if not can_manage_saved_replies(user, brand_id):
         raise PermissionDenied(_("Only admins manage saved replies."))
     ensure_can_participate(user)
 
 
-def can_announce(user: HasRole | None) -> bool:
+def can_announce(user: HasRole | None, brand_id: int) -> bool:
     """Agents (and admins) publish known issues, update, link, close and turn them into
     articles."""
-    return is_agent(user)
+    return is_agent(user, brand_id)
 
 
-def ensure_can_announce(user: User) -> None:
-    if not can_announce(user):
+def ensure_can_announce(user: User, brand_id: int) -> None:
+    if not can_announce(user, brand_id):
         raise PermissionDenied(_("Only support agents can publish known issues."))
     ensure_can_participate(user)
 
@@ -407,6 +463,60 @@ def ensure_can_announce(user: User) -> None:
 # --- saved replies (issue 19 helper): the check that goes with can_use_saved_replies ----------
 
 
-def ensure_can_use_saved_replies(user: User | None) -> None:
-    if not can_use_saved_replies(user):
+def ensure_can_use_saved_replies(user: User | None, brand_id: int) -> None:
+    if not can_use_saved_replies(user, brand_id):
         raise PermissionDenied(_("Only the support team uses saved replies."))
+
+
+# --- forum access ------------------------------------------------------------------------------
+# Who may read a forum (Forum.access): everyone; verified customers and the brand's staff; or
+# the brand's staff only (site admins included). For anyone else a restricted forum, its
+# threads, posts and search results do not exist: 404, never 403, so that restricted content
+# exists does not leak. Listings and search filter with readable_access_levels (SQL in
+# community.core.forum_access, search filters in kb.service_search).
+
+
+class Reader(HasRole, Protocol):
+    """A `User`, or the request's `Viewer` (not verified when nobody is signed in)."""
+
+    @property
+    def verified_customer(self) -> bool: ...
+
+
+class AccessControlled(Protocol):
+    """A forum: its brand and who may read it."""
+
+    @property
+    def brand_id(self) -> int: ...
+
+    @property
+    def access(self) -> ForumAccess: ...
+
+
+PUBLIC_ACCESS: frozenset[ForumAccess] = frozenset({ForumAccess.PUBLIC})
+VERIFIED_ACCESS: frozenset[ForumAccess] = frozenset({ForumAccess.PUBLIC, ForumAccess.VERIFIED})
+EVERY_ACCESS: frozenset[ForumAccess] = frozenset(ForumAccess)
+
+
+def member_access_levels(who: Reader | None) -> frozenset[ForumAccess]:
+    """What `who` reads in a brand whose staff they are not: verified customers (signed in)
+    the verified forums too."""
+    if who is not None and who.role is not None and who.verified_customer:
+        return VERIFIED_ACCESS
+    return PUBLIC_ACCESS
+
+
+def readable_access_levels(who: Reader | None, brand_id: int) -> frozenset[ForumAccess]:
+    """The access levels of the brand's forums that `who` may read."""
+    if is_staff(who, brand_id):
+        return EVERY_ACCESS
+    return member_access_levels(who)
+
+
+def can_read_forum(who: Reader | None, forum: AccessControlled) -> bool:
+    return forum.access in readable_access_levels(who, forum.brand_id)
+
+
+def ensure_forum_readable(who: Reader | None, forum: AccessControlled) -> None:
+    if not can_read_forum(who, forum):
+        raise NotFound()

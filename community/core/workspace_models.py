@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import ClassVar
 
 from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -23,6 +24,17 @@ class BrandRole(enum.StrEnum):
     AGENT = "agent"
     BRAND_ADMIN = "brand_admin"  # the brand's settings, forums, look and staff; moderates too
 
+    # What each policy question accepts (community.core.policy); filled in below. A brand admin
+    # is to their brand what a site admin is to every brand.
+    STAFF: ClassVar[frozenset[BrandRole]]
+    MODERATORS: ClassVar[frozenset[BrandRole]]
+    AGENTS: ClassVar[frozenset[BrandRole]]
+
+
+BrandRole.STAFF = frozenset(BrandRole)
+BrandRole.MODERATORS = frozenset({BrandRole.MODERATOR, BrandRole.BRAND_ADMIN})
+BrandRole.AGENTS = frozenset({BrandRole.AGENT, BrandRole.BRAND_ADMIN})
+
 
 class StaffGrant(Base):
     """A person's role in one brand: every permission check of that brand's content reads these."""
@@ -34,9 +46,7 @@ class StaffGrant(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"), index=True)
     role: Mapped[BrandRole] = mapped_column(str_enum(BrandRole))
-    granted_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL")
-    )
+    granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from community.core.errors import NotFound
 from community.core.models import Forum, Thread, User
-from community.core.policy import ensure_agent
+from community.core.policy import ensure_agent, is_agent
 from crowdservice.models import ACTIVE_ESCALATION, Escalation, EscalationStatus
 
 ACTIVE_STATUSES = frozenset(EscalationStatus(value) for value in ACTIVE_ESCALATION)
@@ -30,7 +30,7 @@ def lock_escalation(db: Session, escalation: Escalation) -> None:
 def access_escalation(db: Session, user: User, escalation_id: int) -> Escalation:
     """The escalation, if `user` may work on it (agents and admins only)."""
     # The role check comes first, so nobody else learns which ids exist.
-    ensure_agent(user)
+    ensure_agent(user, None)
     escalation = db.scalar(
         select(Escalation)
         .where(Escalation.id == escalation_id)
@@ -39,6 +39,6 @@ def access_escalation(db: Session, user: User, escalation_id: int) -> Escalation
             joinedload(Escalation.assigned_agent),
         )
     )
-    if escalation is None:
+    if escalation is None or not is_agent(user, escalation.brand_id):
         raise NotFound()
     return escalation

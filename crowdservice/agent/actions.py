@@ -30,6 +30,7 @@ from community.core.policy import (
     is_lead,
 )
 from community.core.schemas import AnswerIn
+from community.core.staff import load_brand_roles
 from crowdservice import escalation as escalation_service
 from crowdservice.agent.access import ACTIVE_STATUSES, lock_escalation
 from crowdservice.agent.clocks import end_pause
@@ -72,7 +73,7 @@ def state_of(escalation: Escalation) -> dict[str, Any]:
 def claim(db: Session, agent: User, escalation: Escalation) -> Escalation:
     """Take an open item. Exactly one agent wins a race: the row changes only while it is still
     open and unassigned (PostgreSQL re-checks the condition after waiting for the row lock)."""
-    ensure_acting_agent(agent)
+    ensure_acting_agent(agent, escalation.brand_id)
     if escalation.assigned_agent_id == agent.id and escalation.status in ACTIVE_STATUSES:
         return escalation
     now = utcnow()
@@ -111,7 +112,7 @@ def claim(db: Session, agent: User, escalation: Escalation) -> Escalation:
 
 def release(db: Session, agent: User, escalation: Escalation) -> Escalation:
     """Give an item back to the queue (open, unassigned): its holder or a lead."""
-    ensure_acting_agent(agent)
+    ensure_acting_agent(agent, escalation.brand_id)
     lock_escalation(db, escalation)
     ensure_escalation_open(escalation)
     if escalation.assigned_agent_id is None:
@@ -133,13 +134,14 @@ def release(db: Session, agent: User, escalation: Escalation) -> Escalation:
 
 def reassign(db: Session, lead: User, escalation: Escalation, to_agent: User) -> Escalation:
     """A lead gives an item to another active agent (an open item becomes claimed by them)."""
-    ensure_acting_agent(lead)
-    if not is_lead(lead):
+    ensure_acting_agent(lead, escalation.brand_id)
+    if not is_lead(lead, escalation.brand_id):
         raise PermissionDenied(_("Only lead agents can reassign escalations."))
     lock_escalation(db, escalation)
     ensure_escalation_open(escalation)
     now = utcnow()
-    if not is_agent(to_agent) or not _is_active_account(to_agent, now):
+    load_brand_roles(db, to_agent)
+    if not is_agent(to_agent, escalation.brand_id) or not _is_active_account(to_agent, now):
         raise FormErrors({"agent": _("Escalations can only be assigned to active support agents.")})
     if escalation.assigned_agent_id == to_agent.id:
         return escalation
@@ -166,7 +168,7 @@ def _is_active_account(user: User, now: datetime) -> bool:
 
 def prepare_to_post(db: Session, agent: User, escalation: Escalation) -> None:
     """Holder or lead may post; an unclaimed open item is claimed by whoever answers it."""
-    ensure_acting_agent(agent)
+    ensure_acting_agent(agent, escalation.brand_id)
     lock_escalation(db, escalation)
     ensure_escalation_open(escalation)
     if escalation.assigned_agent_id is None and escalation.status == EscalationStatus.OPEN:

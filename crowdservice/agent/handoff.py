@@ -70,7 +70,7 @@ def hand_off(db: Session, agent: User, escalation: Escalation, note: str | None)
 def return_to_community(db: Session, agent: User, escalation: Escalation, note: str | None) -> None:
     """Not a case for support after all: the thread goes back to the community (open or
     answered again) and the escalation closes as returned."""
-    ensure_acting_agent(agent)
+    ensure_acting_agent(agent, escalation.brand_id)
     lock_escalation(db, escalation)
     ensure_escalation_open(escalation)
     if escalation.assigned_agent_id is not None:
@@ -98,7 +98,7 @@ def return_to_community(db: Session, agent: User, escalation: Escalation, note: 
 def resolve(db: Session, agent: User, escalation: Escalation, public_note: str | None) -> None:
     """Close the case. When peers helped in the thread, an official note thanks them (the
     agent's own note if given, else a standard sentence); an agent's note is posted anyway."""
-    ensure_acting_agent(agent)
+    ensure_acting_agent(agent, escalation.brand_id)
     lock_escalation(db, escalation)
     ensure_escalation_open(escalation)
     if escalation.assigned_agent_id is None and escalation.status == EscalationStatus.OPEN:

@@ -310,7 +310,7 @@ def queue(
 ) -> QueueListing:
     """A page of the brand's escalations on threads still visible, the most urgent first, and
     the queue's counts."""
-    ensure_agent(viewer)
+    ensure_agent(viewer, brand.id)
     counts = queue_counts(db, viewer, brand, filters, now=now)
     total = counts.tabs[filters.scope]
     pages = max(1, math.ceil(total / PAGE_SIZE))

@@ -136,7 +136,7 @@ def open_followup(
     """Continue `thread` in private with its author (or reopen its closed conversation), with
     a first message. The author is notified; the public page shows a notice from
     thread.private_followup_at."""
-    policy.ensure_can_follow_up_privately(staff)
+    policy.ensure_can_follow_up_privately(staff, thread.brand_id)
     policy.ensure_thread_visible(staff, thread)
     body = threads.clean_body(first_message)
     if thread.visibility != Visibility.VISIBLE:
@@ -209,7 +209,7 @@ def close(
 ) -> Post | None:
     """End the conversation; a non-empty `public_outcome` is posted on the thread as the staff
     member's public answer (the only part of the conversation that becomes public)."""
-    policy.ensure_can_follow_up_privately(staff)
+    policy.ensure_can_follow_up_privately(staff, conversation.brand_id)
     policy.ensure_private_visible(staff, conversation)
     outcome = public_outcome.strip()
     if outcome:

@@ -32,7 +32,7 @@ def article_body(issue: KnownIssue) -> str:
 
 def to_article(db: Session, agent: User, issue: KnownIssue) -> Article:
     """The draft made from this issue: made once, then the same one on every later call."""
-    policy.ensure_can_announce(agent)
+    policy.ensure_can_announce(agent, issue.brand_id)
     if issue.article_id is not None:
         existing = db.get(Article, issue.article_id)
         if existing is not None:

@@ -82,7 +82,7 @@ def _became_fixed(db: Session, issue: KnownIssue) -> None:
 
 
 def publish(db: Session, agent: User, brand: Brand, form: IssueForm) -> KnownIssue:
-    policy.ensure_can_announce(agent)
+    policy.ensure_can_announce(agent, brand.id)
     clean = clean_issue(db, brand, form)
     now = utcnow()
     issue = KnownIssue(
@@ -114,7 +114,7 @@ def publish(db: Session, agent: User, brand: Brand, form: IssueForm) -> KnownIss
 
 def edit(db: Session, agent: User, issue: KnownIssue, form: IssueForm) -> KnownIssue:
     """Title, summary, match terms and scope; the status changes through updates."""
-    policy.ensure_can_announce(agent)
+    policy.ensure_can_announce(agent, issue.brand_id)
     brand = db.get(Brand, issue.brand_id)
     if brand is None:
         raise NotFound()
@@ -134,7 +134,7 @@ def edit(db: Session, agent: User, issue: KnownIssue, form: IssueForm) -> KnownI
 def post_update(
     db: Session, agent: User, issue: KnownIssue, status: str, body: str
 ) -> KnownIssueUpdate:
-    policy.ensure_can_announce(agent)
+    policy.ensure_can_announce(agent, issue.brand_id)
     errors: dict[str, str] = {}
     new_status = clean_status(status, errors)
     text = clean_text(body, "body", UPDATE_MAX, errors)
@@ -167,7 +167,7 @@ def post_update(
 def close(db: Session, agent: User, issue: KnownIssue) -> KnownIssue:
     """No longer announced (the banner goes), whatever its status: an issue may also end
     without a fix (it went away, or it was not ours)."""
-    policy.ensure_can_announce(agent)
+    policy.ensure_can_announce(agent, issue.brand_id)
     if issue.closed_at is not None:
         raise Conflict(_("This known issue is already closed."))
     issue.closed_at = issue.updated_at = utcnow()
@@ -177,7 +177,7 @@ def close(db: Session, agent: User, issue: KnownIssue) -> KnownIssue:
 
 
 def reopen(db: Session, agent: User, issue: KnownIssue) -> KnownIssue:
-    policy.ensure_can_announce(agent)
+    policy.ensure_can_announce(agent, issue.brand_id)
     if issue.closed_at is None:
         raise Conflict(_("This known issue is open."))
     issue.closed_at = None

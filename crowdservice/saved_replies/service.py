@@ -17,7 +17,7 @@ from community.core.errors import FormErrors, NotFound
 from community.core.i18n import SUPPORTED_LOCALES
 from community.core.i18n import gettext as _
 from community.core.models import Brand, User
-from community.core.policy import ensure_can_manage_saved_replies
+from community.core.policy import can_manage_saved_replies, ensure_can_manage_saved_replies
 from crowdservice.saved_replies.models import SavedReply, SuggestedAction
 from crowdservice.saved_replies.placeholders import PLACEHOLDERS, unknown_placeholders
 from kb.models import Article
@@ -154,7 +154,7 @@ def _flush_unique(db: Session, reply: SavedReply) -> None:
 def create_reply(
     db: Session, admin: User, brand: Brand, fields: ReplyFields, *, ip: str | None = None
 ) -> SavedReply:
-    ensure_can_manage_saved_replies(admin)
+    ensure_can_manage_saved_replies(admin, brand.id)
     values = _checked(db, brand, fields, None)
     now = utcnow()
     reply = SavedReply(
@@ -169,7 +169,7 @@ def create_reply(
 def update_reply(
     db: Session, admin: User, reply: SavedReply, fields: ReplyFields, *, ip: str | None = None
 ) -> SavedReply:
-    ensure_can_manage_saved_replies(admin)
+    ensure_can_manage_saved_replies(admin, reply.brand_id)
     brand = db.get(Brand, reply.brand_id)
     assert brand is not None  # the foreign key cascades: a reply never outlives its brand
     values = _checked(db, brand, fields, reply.id)
@@ -186,7 +186,7 @@ def set_archived(
     db: Session, admin: User, reply: SavedReply, archived: bool, *, ip: str | None = None
 ) -> SavedReply:
     """Archive (no longer offered to agents, kept with its usage) or bring back a reply."""
-    ensure_can_manage_saved_replies(admin)
+    ensure_can_manage_saved_replies(admin, reply.brand_id)
     if (reply.archived_at is not None) == archived:
         return reply  # already so: nothing to change or to audit
     before = described(reply)
@@ -203,16 +203,18 @@ def access_managed_reply(
     db: Session, admin: User, reply_id: int, brand: Brand | None = None
 ) -> SavedReply:
     """The reply, for an admin (of `brand`, when given: another brand's id is a 404)."""
-    ensure_can_manage_saved_replies(admin)
+    ensure_can_manage_saved_replies(admin, None)
     reply = db.get(SavedReply, reply_id) if 0 < reply_id < 2**63 else None
     if reply is None or (brand is not None and reply.brand_id != brand.id):
+        raise NotFound()
+    if not can_manage_saved_replies(admin, reply.brand_id):
         raise NotFound()
     return reply
 
 
 def brand_replies(db: Session, admin: User, brand: Brand, *, archived: bool) -> list[SavedReply]:
     """The brand's replies for the admin list: current ones, or the archived ones."""
-    ensure_can_manage_saved_replies(admin)
+    ensure_can_manage_saved_replies(admin, brand.id)
     state = SavedReply.archived_at.is_not(None) if archived else SavedReply.archived_at.is_(None)
     return list(
         db.scalars(

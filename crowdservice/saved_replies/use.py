@@ -38,7 +38,7 @@ def search(
     """The brand's current replies whose title or body has every word of `query`: those in
     `locale` (the thread's language) first, then the most used. An empty query lists the most
     used."""
-    ensure_can_use_saved_replies(agent)
+    ensure_can_use_saved_replies(agent, brand.id)
     words = folded(query[:MAX_QUERY]).split()
     rows = db.scalars(
         select(SavedReply)
@@ -57,7 +57,7 @@ def search(
 
 def usable_reply(db: Session, agent: User, brand_id: int, reply_id: int) -> SavedReply:
     """A reply an agent may insert: of this brand and not archived; otherwise a 404."""
-    ensure_can_use_saved_replies(agent)
+    ensure_can_use_saved_replies(agent, brand_id)
     reply = db.get(SavedReply, reply_id) if 0 < reply_id < 2**63 else None
     if reply is None or reply.brand_id != brand_id or reply.archived_at is not None:
         raise NotFound()
@@ -93,7 +93,7 @@ def fill_reply(
 ) -> FilledReply:
     """The reply's body for `thread` (its forum and brand loaded): names and titles as plain
     text (never Markdown links or HTML), the KB link as a site path."""
-    ensure_can_use_saved_replies(agent)
+    ensure_can_use_saved_replies(agent, thread.brand_id)
     brand = thread.forum.brand
     author = thread.author
     if author is None or author.deactivated_at is not None:
@@ -116,7 +116,7 @@ def count_use(db: Session, agent: User, brand_id: int, raw_id: str) -> bool:
     another brand, an archived one or a made-up id counts nothing. True when counted."""
     text = raw_id.strip()
     if (
-        not can_use_saved_replies(agent)
+        not can_use_saved_replies(agent, brand_id)
         or not (text.isascii() and text.isdigit())
         or len(text) > 18
     ):

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, cast, get_args
 
 import pytest
+from fastapi import Request
 from fastapi.params import Depends
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -27,6 +28,7 @@ from moderation.models import Queue, QueueItem
 from tests.conftest import QA, fresh
 
 UserFactory = Callable[..., User]
+BRAND = 1  # the brand a check is asked about (site-wide roles answer the same in every one)
 RoleClient = Callable[[Role | None], tuple[TestClient, User | None]]
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,10 +80,11 @@ def test_role_sets_live_on_role_and_are_not_members() -> None:
 def test_role_predicates_matrix(predicate: str, state: str) -> None:
     """Role predicates read the role only: a suspended admin is still an admin (what they may
     still do is ensure_can_participate's to say)."""
-    check: Callable[[Any], bool] = getattr(policy, predicate)
+    check: Callable[..., bool] = getattr(policy, predicate)
+    brand = () if predicate == "is_admin" else (BRAND,)  # the rest are asked about a brand
     for role in EVERYONE:
         user = None if role is None else _account(role, state)
-        assert check(user) is (role in MATRIX[predicate]), (predicate, role, state)
+        assert check(user, *brand) is (role in MATRIX[predicate]), (predicate, role, state)
 
 
 @pytest.mark.parametrize("predicate", ["is_staff", "can_moderate", "is_agent", "is_admin"])
@@ -96,13 +99,14 @@ def test_the_viewer_answers_as_the_policy_does(predicate: str) -> None:
 
 @pytest.mark.parametrize("check", sorted(ENSURES))
 def test_ensure_role_matrix(check: str) -> None:
-    ensure: Callable[[User], None] = getattr(policy, check)
+    ensure: Callable[..., None] = getattr(policy, check)
+    brand = () if check == "ensure_admin" else (BRAND,)
     for role in Role:
         if role in ENSURES[check]:
-            ensure(_account(role))
+            ensure(_account(role), *brand)
         else:
             with pytest.raises(PermissionDenied):
-                ensure(_account(role))
+                ensure(_account(role), *brand)
 
 
 def test_ensure_admin_says_why_when_asked() -> None:
@@ -131,13 +135,14 @@ def test_role_dependencies_matrix(name: str, state: str) -> None:
     assert user_type is User and isinstance(marker, Depends)
     guard = marker.dependency
     assert guard is not None
+    outside_brands = Request({"type": "http", "path_params": {}})
     for role in Role:
         user = _account(role, state)
         if role in allowed:
-            assert _awaited(guard(user)) is user
+            assert _awaited(guard(outside_brands, None, user)) is user
         else:
             with pytest.raises(PermissionDenied):
-                _awaited(guard(user))
+                _awaited(guard(outside_brands, None, user))
 
 
 @pytest.mark.parametrize(
@@ -166,23 +171,23 @@ def test_acting_agent_is_an_agent_who_may_write_now(state: str) -> None:
     for role in Role:
         user = _account(role, state)
         if role in Role.AGENTS and state == "active":
-            policy.ensure_acting_agent(user)
+            policy.ensure_acting_agent(user, BRAND)
         else:
             with pytest.raises(PermissionDenied):
-                policy.ensure_acting_agent(user)
+                policy.ensure_acting_agent(user, BRAND)
 
 
 def test_holder_or_lead_and_open_escalations() -> None:
     holder = _account(Role.AGENT)
     other = User(id=2, username="other", role=Role.AGENT)
     lead = User(id=3, username="lead", role=Role.ADMIN)
-    held = Escalation(assigned_agent_id=holder.id, status=EscalationStatus.CLAIMED)
+    held = Escalation(assigned_agent_id=holder.id, status=EscalationStatus.CLAIMED, brand_id=BRAND)
     policy.ensure_holder_or_lead(holder, held)
     policy.ensure_holder_or_lead(lead, held)
     with pytest.raises(PermissionDenied):
         policy.ensure_holder_or_lead(other, held)
     with pytest.raises(PermissionDenied):
-        policy.ensure_holder_or_lead(holder, Escalation(assigned_agent_id=None))
+        policy.ensure_holder_or_lead(holder, Escalation(assigned_agent_id=None, brand_id=BRAND))
     for status in EscalationStatus:
         item = Escalation(status=status)
         if status in (EscalationStatus.RESOLVED, EscalationStatus.RETURNED):
@@ -205,11 +210,11 @@ def test_sanctions_moves_and_retags(db: Session, qa: QA, make_user: UserFactory)
     # Moving: moderators and admins, and members from trust level 3; agents are not moderators.
     for actor, allowed in ((moderator, True), (admin, True), (agent, False), (member, False)):
         if allowed:
-            policy.ensure_can_move(actor)
+            policy.ensure_can_move(actor, BRAND)
         else:
             with pytest.raises(PermissionDenied):
-                policy.ensure_can_move(actor)
-    policy.ensure_can_move(make_user("trusted", trust_level=3))
+                policy.ensure_can_move(actor, BRAND)
+    policy.ensure_can_move(make_user("trusted", trust_level=3), BRAND)
 
     asker = make_user("asker")
     thread = qa.ask(asker)
