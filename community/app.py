@@ -15,7 +15,14 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from community import api as community_api
-from community import api_docs, notification_routes, thread_api, thread_reading, thread_routes
+from community import (
+    api_docs,
+    notification_routes,
+    thread_api,
+    thread_reading,
+    thread_routes,
+    upload_routes,
+)
 from community import routes as community_routes
 from community.core import metrics, model_client
 from community.core.admission import AdmissionControl
@@ -190,6 +197,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(community_routes.router)
     app.include_router(thread_routes.forum_router)
     app.include_router(notification_routes.router)
+    app.include_router(upload_routes.router)
+    app.include_router(upload_routes.api)
 
     # Inside the request context (it needs the viewer, the CSRF token, the language) and the
     # security headers (a cached page still gets this response's headers and CSP nonce).
@@ -212,7 +221,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     )
     # Reads form bodies, so inside the size limit.
     app.add_middleware(RequireUtf8Forms)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        # An image and the form around it (community.core.uploads checks the image itself).
+        larger=dict.fromkeys(upload_routes.UPLOAD_PATHS, settings.uploads_max_bytes + 64 * 1024),
+    )
     app.add_middleware(HeadAsGet)
     # Outside everything that may touch the database, inside the security headers (a 503 gets
     # them too).

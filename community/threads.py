@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from community import visibility
-from community.core import events, indexing, language
+from community.core import events, indexing, language, uploads
 from community.core.clock import utcnow
 from community.core.db import insert_missing
 from community.core.errors import FormErrors, NotFound, PermissionDenied, ThreadMerged
@@ -216,6 +216,7 @@ def ask(db: Session, author: User, forum: Forum, data: AskIn, *, locale: str) ->
     db.add(question)
     db.add(ThreadWatch(user_id=author.id, thread_id=thread.id))
     db.flush()
+    uploads.attach_to_post(db, question, [author.id])  # its pictures: seen as it is, held too
     submission = events.Submission(question, author, forum, f"{title}\n{body}")
     events.post_submitted.send(db, submission)
     if submission.held:
@@ -259,6 +260,7 @@ def answer(db: Session, author: User, thread: Thread, data: AnswerIn) -> Post:
         events.post_submitted.send(db, submission)
     if not submission.held:
         visibility.publish(db, post, author=author)
+    uploads.attach_to_post(db, post, [author.id])  # its pictures: seen as it is, held too
     watch(db, author, thread)
     return post
 

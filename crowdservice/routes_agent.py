@@ -69,7 +69,7 @@ def render_item(
     inserted) when a browser without htmx asks for it."""
     context = agent.item_context(db, escalation, now=utcnow())
     similar = agent.similar_entries(request.app.state.search, db, escalation)
-    agents = agent.assignable_agents(db)
+    agents = agent.assignable_agents(db, escalation.brand_id)
     return render(
         request,
         "crowdservice/agent_item.html",

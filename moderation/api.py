@@ -9,9 +9,12 @@ from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, Field
 
 from community.api import ERRORS
+from community.core import policy
 from community.core import service as community_service
 from community.core.auth import CurrentUser, Moderator, client_ip
 from community.core.db import SessionDep
+from community.core.errors import PermissionDenied
+from community.core.i18n import gettext as _
 from community.core.ratelimit import limited
 from community.core.schemas import Input, Output, Text
 from community.threads import access_post, access_thread
@@ -129,6 +132,9 @@ def api_audit(
     before: int | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[object]:
+    if policy.staffed_brands(user) is not None:
+        # The log spans every brand (and names what was hidden where): site-wide staff only.
+        raise PermissionDenied(_("The audit log is for site-wide moderators and admins."))
     wanted = audit_view.AuditFilter(
         action=action, target_type=target_type, target_id=target_id, before=before, limit=limit
     )

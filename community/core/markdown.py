@@ -19,7 +19,7 @@ import nh3
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-HTML_VERSION = 2
+HTML_VERSION = 3  # 3: pictures uploaded to this site (/uploads/<key>) are shown
 MAX_NESTING = 20
 MAX_EMPHASIS_DEPTH = 6
 MAX_MENTIONS = 20
@@ -44,6 +44,9 @@ LINK_REL = "nofollow ugc noopener noreferrer"
 # A mention starts after a boundary that is not part of a word, an e-mail or a link path.
 MENTION = re.compile(r"(?<![\w@/.\-\[])@([^\W_][\w.\-]{1,29})", re.UNICODE)
 _ALIGN = re.compile(r"^text-align:(left|right|center)$")
+# A picture uploaded to this site: served by it with its own access rules and safe headers
+# (community/upload_routes.py). Exactly this shape: no other relative path, no "//host".
+_UPLOADED_IMAGE = re.compile(r"/uploads/[A-Za-z0-9_-]{16,40}")
 _EMPHASIS = {"em_open": "em_close", "strong_open": "strong_close"}
 
 
@@ -148,8 +151,13 @@ def render_tokens(tokens: list[Token], usernames: Mapping[str, str] | None = Non
 
 
 def _filter_attribute(tag: str, attribute: str, value: str) -> str | None:
-    if tag == "img" and attribute == "src" and not value.lower().startswith("https://"):
-        return None  # images only over https: no tracking pixels over http, no data: blobs
+    if tag == "img" and attribute == "src":
+        # Images only over https (no tracking pixels over http, no data: blobs) or our own.
+        return (
+            value
+            if value.lower().startswith("https://") or _UPLOADED_IMAGE.fullmatch(value)
+            else None
+        )
     if tag == "code" and attribute == "class" and not value.startswith("language-"):
         return None
     if attribute == "align" and value not in ("left", "right", "center"):

@@ -28,6 +28,8 @@ class Rule:
 RULES: dict[str, Rule] = {
     "register": Rule("10/hour"),
     "post": Rule("20/10 minutes", new_account="5/10 minutes"),
+    # Pictures pasted into posts and articles (community/upload_routes.py): a few per post.
+    "upload": Rule("40/10 minutes", new_account="10/10 minutes"),
     "vote": Rule("60/minute", new_account="20/minute"),
     "flag": Rule("30/hour", new_account="10/hour"),
     "search": Rule("120/minute"),

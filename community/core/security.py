@@ -12,7 +12,7 @@ import hmac
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import urlsplit
@@ -319,8 +319,10 @@ class SecurityHeadersMiddleware:
                 for name, value in extra.items():
                     headers.setdefault(name, value)
                 viewer = state.get("viewer")
-                if viewer is not None and viewer.is_authenticated:
-                    # Pages for a signed-in person must not be kept by shared caches.
+                shared = headers.get("cache-control", "").startswith("public")
+                if viewer is not None and viewer.is_authenticated and not shared:
+                    # Pages for a signed-in person must not be kept by shared caches (a
+                    # response the same for everyone says so: a public picture).
                     headers["cache-control"] = "no-store"
                 headers.append("vary", "Cookie")
             await send(message)
@@ -400,18 +402,23 @@ async def send_fixed_error(
 
 
 class BodySizeLimitMiddleware:
-    """Refuses bodies over MAX_BODY_BYTES before the framework buffers them."""
+    """Refuses bodies over MAX_BODY_BYTES before the framework buffers them; `larger` names
+    paths with a limit of their own (where images are uploaded)."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, larger: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = dict(larger or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.larger.get(scope["path"], self.max_bytes)
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
+        if declared is not None and declared > max_bytes:
             await _send_too_large(scope, send)
             return
         received = 0
@@ -422,7 +429,7 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     raise BodyTooLarge()
             return message
 

@@ -8,7 +8,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
@@ -97,6 +97,20 @@ class Settings(BaseSettings):
     strict_queries: bool = False
     # Rate-limit counters in Redis start with this (several sites or test runs can share one).
     rate_limit_prefix: str = Field(default="community", pattern=r"^[A-Za-z0-9_-]{1,40}$")
+    # Uploaded images (community/core/uploads.py): at most this many bytes as sent and this many
+    # pixels as declared (a decompression bomb is refused from its header, never decoded). Kept
+    # in UPLOADS_DIR (default INSTANCE_DIR/uploads), or in an S3-compatible bucket when
+    # UPLOADS_S3_ENDPOINT (host[:port]) and UPLOADS_S3_BUCKET are set; the site always serves
+    # them itself, so the bucket stays private and its keys never reach a browser.
+    uploads_dir: Path | None = None
+    uploads_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=50 * 1024 * 1024)
+    uploads_max_pixels: int = Field(default=40_000_000, ge=10_000, le=80_000_000)
+    uploads_s3_endpoint: str | None = Field(default=None, max_length=300)
+    uploads_s3_bucket: str | None = Field(default=None, max_length=63)
+    uploads_s3_access_key: str | None = None
+    uploads_s3_secret_key: SecretStr | None = None  # SecretStr: never printed in a log or repr
+    uploads_s3_secure: bool = True
+    uploads_s3_region: str | None = None
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -120,6 +134,15 @@ class Settings(BaseSettings):
         if self.secret_key:
             return self.secret_key
         return load_or_create_secret(self.instance_path / SECRET_KEY_FILE)
+
+    @property
+    def uploads_path(self) -> Path:
+        """Where uploaded images are kept on disk (when no bucket is configured)."""
+        return (self.uploads_dir or self.instance_path / "uploads").expanduser().resolve()
+
+    @property
+    def uploads_in_s3(self) -> bool:
+        return bool(self.uploads_s3_endpoint and self.uploads_s3_bucket)
 
     @property
     def uses_managed_meili(self) -> bool:

@@ -64,3 +64,13 @@ def home_brand(db: Session, user: User, preferred: Brand | None) -> Brand | None
         .order_by(Brand.id)
         .limit(1)
     )
+
+
+def holds_role_in(brand_id: int, roles: frozenset[BrandRole]) -> ColumnElement[bool]:
+    """For queries over users: those granted one of `roles` in the brand (who gets a brand's
+    summary, who an escalation may be given to), beside the site-wide roles."""
+    return User.id.in_(
+        select(StaffGrant.user_id).where(
+            StaffGrant.brand_id == brand_id, StaffGrant.role.in_(roles)
+        )
+    )

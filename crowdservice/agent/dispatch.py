@@ -7,12 +7,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from community.core.errors import FormErrors, NotFound
 from community.core.i18n import gettext as _
 from community.core.models import Role, User
+from community.core.staff import holds_role_in
+from community.core.workspace_models import BrandRole
 from crowdservice.agent.actions import ask_details, claim, reassign, release, respond
 from crowdservice.agent.handoff import hand_off, resolve, return_to_community
 from crowdservice.agent.links import link_answer
@@ -126,12 +128,12 @@ def perform(db: Session, user: User, escalation: Escalation, action: str, form: 
     return message
 
 
-def assignable_agents(db: Session) -> list[User]:
-    """Who an item may be reassigned to: active agents and admins, by username."""
+def assignable_agents(db: Session, brand_id: int) -> list[User]:
+    """Who an item of the brand may be reassigned to: active agents and admins, the site's and
+    the brand's, by username."""
+    brand_agents = or_(User.role.in_(Role.AGENTS), holds_role_in(brand_id, BrandRole.AGENTS))
     return list(
         db.scalars(
-            select(User)
-            .where(User.role.in_(Role.AGENTS), User.deactivated_at.is_(None))
-            .order_by(User.username)
+            select(User).where(brand_agents, User.deactivated_at.is_(None)).order_by(User.username)
         )
     )

@@ -20,6 +20,8 @@ from community.core.policy import (
     ensure_escalation_open,
     ensure_holder_or_lead,
 )
+from community.core.staff import holds_role_in
+from community.core.workspace_models import BrandRole
 from crowdservice import escalation as escalation_service
 from crowdservice import triage, webhooks
 from crowdservice.agent.access import lock_escalation
@@ -166,6 +168,7 @@ def _peers_answered(db: Session, thread: Thread) -> bool:
             Post.is_question.is_(False),
             Post.visibility == Visibility.VISIBLE,
             User.role.not_in(Role.STAFF),  # a member: every role but the staff ones
+            ~holds_role_in(thread.brand_id, BrandRole.STAFF),  # nor the brand's own staff
             Post.author_id != thread.author_id,
         )
         .limit(1)

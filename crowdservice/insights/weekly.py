@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session
 from community.core import notifications, policy
 from community.core.labels import N_
 from community.core.models import Brand, Notification, NotificationKind, User
+from community.core.staff import holds_role_in
+from community.core.workspace_models import BrandRole
 from crowdservice.insights.period import InsightsFilter, week_of
 from crowdservice.insights.service_levels import service_panel
 from crowdservice.insights.volume import volume
@@ -105,7 +107,14 @@ def send_weekly_summaries(db: Session, *, now: datetime) -> int:
                 )
             )
         )
-        waiting = [admin for admin in admins if admin.id not in already]
+        brand_admins = db.scalars(
+            select(User).where(
+                holds_role_in(brand.id, frozenset({BrandRole.BRAND_ADMIN})),
+                User.deactivated_at.is_(None),
+            )
+        ).all()
+        readers = {admin.id: admin for admin in [*admins, *brand_admins]}
+        waiting = [admin for admin in readers.values() if admin.id not in already]
         if not waiting:
             continue
         figures = _figures(db, brand, week, now)

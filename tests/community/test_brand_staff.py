@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,10 +20,21 @@ from community.core import policy
 from community.core.audit import AuditLog
 from community.core.auth import viewer_of
 from community.core.errors import PermissionDenied
-from community.core.models import Brand, Forum, Post, Role, Thread, User, Visibility
+from community.core.models import (
+    Brand,
+    Forum,
+    Notification,
+    NotificationKind,
+    Post,
+    Role,
+    Thread,
+    User,
+    Visibility,
+)
 from community.core.staff import load_brand_roles
 from community.core.workspace_models import BrandRole, StaffGrant
 from crowdservice import escalation
+from crowdservice.insights.weekly import send_weekly_summaries
 from crowdservice.models import Escalation, EscalationReason
 from kb import service as kb_service
 from kb.schemas import ArticleCreateIn, ArticleIn
@@ -312,3 +324,19 @@ def test_the_command_line_names_a_brands_first_admin(
     fresh(db)
     held = load_brand_roles(db, db.get(User, person.id))  # type: ignore[arg-type]
     assert policy.is_brand_admin(held, brands.b.id) and not policy.is_staff(held, brands.a.id)
+
+
+def test_a_brands_admins_get_its_weekly_summary_and_no_other(
+    db: Session, brands: Brands, make_user: UserFactory
+) -> None:
+    site_admin = make_user("sid", role=Role.ADMIN)
+    acme_admin = _grant(db, make_user("bea"), brands.a, BrandRole.BRAND_ADMIN)
+    _grant(db, make_user("abe"), brands.a, BrandRole.AGENT)  # agents get no summary
+    monday = datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
+    assert send_weekly_summaries(db, now=monday) == 3
+    db.commit()
+    sent = db.scalars(select(Notification).where(Notification.kind == NotificationKind.INSIGHTS))
+    paths = sorted((row.user_id, str(row.data["path"]).split("/")[2]) for row in sent)
+    assert paths == sorted(
+        [(site_admin.id, "acme"), (site_admin.id, "globex"), (acme_admin.id, "acme")]
+    )

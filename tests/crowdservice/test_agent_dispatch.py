@@ -14,7 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from community.core.errors import FormErrors, NotFound
-from community.core.models import Post, Role, User
+from community.core.models import Brand, Forum, Post, Role, User
+from community.core.workspace_models import BrandRole, StaffGrant
 from crowdservice import agent
 from crowdservice.agent import ActionForm
 from crowdservice.models import EscalationStatus
@@ -156,7 +157,7 @@ def test_link_answers_with_the_link_field(db: Session, qa: QA, make_user: UserFa
 
 
 def test_the_agents_to_reassign_to_are_active_agents_and_admins(
-    db: Session, make_user: UserFactory
+    db: Session, make_user: UserFactory, forum: Forum
 ) -> None:
     make_user("zed", role=Role.AGENT)
     make_user("amy", role=Role.ADMIN)
@@ -164,5 +165,17 @@ def test_the_agents_to_reassign_to_are_active_agents_and_admins(
     make_user("member")
     gone = make_user("gone", role=Role.AGENT)
     gone.deactivated_at = gone.created_at
+    other = Brand(slug="globex", name="Globex", description="", theme={}, default_locale="en")
+    db.add(other)
+    db.flush()
+    # The brand's own agents and admins too; another brand's agents are not.
+    for name, brand_id, role in [
+        ("bob", forum.brand_id, BrandRole.AGENT),
+        ("bea", forum.brand_id, BrandRole.BRAND_ADMIN),
+        ("mona", forum.brand_id, BrandRole.MODERATOR),
+        ("gil", other.id, BrandRole.AGENT),
+    ]:
+        db.add(StaffGrant(user_id=make_user(name).id, brand_id=brand_id, role=role))
     db.commit()
-    assert [person.username for person in agent.assignable_agents(db)] == ["amy", "zed"]
+    names = [person.username for person in agent.assignable_agents(db, forum.brand_id)]
+    assert names == ["amy", "bea", "bob", "zed"]
