@@ -17,6 +17,8 @@ from starlette.concurrency import run_in_threadpool
 from community import api as community_api
 from community import (
     api_docs,
+    brand_admin_api,
+    brand_admin_routes,
     notification_routes,
     thread_api,
     thread_reading,
@@ -172,6 +174,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(thread_api.router)
     app.include_router(kb_api.router)
     app.include_router(moderation_api.router)
+    app.include_router(brand_admin_api.router)
     # KB, moderation and support pages first: /b/{brand}/kb, /search, /mod, /conduct, /agent
     # and /insights must win over /b/{brand}/{forum} (those forum slugs are reserved).
     app.include_router(kb_routes.router)
@@ -195,6 +198,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(crowd_known_issues.api)
     add_page_context(app, crowd_known_issues.known_issue_banners)  # the brand's open issues
     app.include_router(community_routes.router)
+    app.include_router(brand_admin_routes.router)
     app.include_router(thread_routes.forum_router)
     app.include_router(notification_routes.router)
     app.include_router(upload_routes.router)

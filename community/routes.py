@@ -72,8 +72,8 @@ def home(request: Request, db: SessionDep) -> Response:
 
 
 @router.get("/b/{brand_slug}", response_class=HTMLResponse, name="brand")
-def brand_page(request: Request, db: SessionDep, brand_slug: str) -> Response:
-    brand = service.get_brand(db, brand_slug)
+def brand_page(request: Request, db: SessionDep, viewer: ViewerDep, brand_slug: str) -> Response:
+    brand = service.get_brand(db, brand_slug, viewer=viewer)
     return render(
         request,
         "community/brand.html",

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from community import revisions, thread_editing, thread_reading, threads, voting
 from community.api import ERRORS
-from community.core import api_tokens, notifications
+from community.core import api_tokens, notifications, service
 from community.core.auth import CurrentUser, OptionalUser, client_ip
 from community.core.db import SessionDep
 from community.core.errors import NotFound, PermissionDenied, ThreadMerged
@@ -57,10 +57,11 @@ def post_out(post: Post, thread: Thread) -> PostOut:
     return out
 
 
-def _forum(db: SessionDep, forum_id: int) -> Forum:
+def _forum(db: SessionDep, forum_id: int, viewer: User | None) -> Forum:
     forum = db.get(Forum, forum_id)
     if forum is None:
         raise NotFound()
+    service.ensure_brand_shown(forum.brand, viewer)  # an archived brand's forums are gone
     return forum
 
 
@@ -83,7 +84,7 @@ def api_list_threads(
         sort=sort, tag=tag, status=status_filter, kind=kind, cursor=cursor, limit=limit,
         include_removed=is_staff(viewer),
     )  # fmt: skip
-    listing = thread_reading.list_threads(db, _forum(db, forum_id), query)
+    listing = thread_reading.list_threads(db, _forum(db, forum_id, viewer), query)
     return Page[ThreadOut](
         items=[thread_out(item) for item in listing.items], next_cursor=listing.next_cursor
     )
@@ -97,7 +98,7 @@ def api_list_threads(
     dependencies=[limited("post")],
 )
 def api_create_thread(db: SessionDep, user: CurrentUser, forum_id: int, body: AskIn) -> ThreadOut:
-    thread = threads.ask(db, user, _forum(db, forum_id), body, locale=active_locale())
+    thread = threads.ask(db, user, _forum(db, forum_id, user), body, locale=active_locale())
     db.commit()
     return thread_out(threads.access_thread(db, user, thread.id))
 

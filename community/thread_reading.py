@@ -38,7 +38,8 @@ from community.core.models import (
     Vote,
     thread_tags,
 )
-from community.core.policy import ThreadPermissions, is_staff, sees_members_view
+from community.core.policy import HasRole, ThreadPermissions, is_staff, sees_members_view
+from community.core.service import ensure_brand_shown
 
 PAGE_SIZE = 30
 Sort = Literal["activity", "newest", "unanswered", "top", "solved"]
@@ -295,8 +296,12 @@ def decode_cursor(sort: Sort, cursor: str) -> tuple[object, int]:
         raise BadRequest(_("That page link is not valid any more."), code="bad_cursor") from exc
 
 
-def forum_by_slugs(db: Session, brand_slug: str, forum_slug: str) -> Forum:
-    """A brand's forum with its brand, in one statement (a page's budget is six)."""
+def forum_by_slugs(
+    db: Session, brand_slug: str, forum_slug: str, viewer: HasRole | None = None
+) -> Forum:
+    """A brand's forum with its brand, in one statement (a page's budget is six). An archived
+    brand's forums are gone but for site admins; an archived forum's page stays (its threads
+    keep their addresses)."""
     forum = db.scalar(
         select(Forum)
         .join(Forum.brand)
@@ -305,6 +310,7 @@ def forum_by_slugs(db: Session, brand_slug: str, forum_slug: str) -> Forum:
     )
     if forum is None:
         raise NotFound()
+    ensure_brand_shown(forum.brand, viewer)
     return forum
 
 

@@ -73,7 +73,7 @@ def forum_page(
     cursor: str = "",
     viewer: OptionalUser = None,
 ) -> Response:
-    forum = thread_reading.forum_by_slugs(db, brand_slug, forum_slug)
+    forum = thread_reading.forum_by_slugs(db, brand_slug, forum_slug, viewer)
     brand = forum.brand
     query = thread_reading.ThreadQuery(
         include_removed=is_staff(viewer),

@@ -42,6 +42,7 @@ from community.core.policy import (
     is_agent,
 )
 from community.core.schemas import AnswerIn, AskIn
+from community.core.service import ensure_brand_shown
 from community.mentions import render_with_mentions
 
 TITLE_MIN, TITLE_MAX = 10, 150
@@ -180,6 +181,8 @@ def ask(db: Session, author: User, forum: Forum, data: AskIn, *, locale: str) ->
     say clearly which language it is written in."""
     ensure_can_participate(author)
     checked, errors = check_question(data)
+    if forum.archived_at is not None:  # its threads stay readable; new ones go elsewhere
+        errors["forum"] = _("This forum is archived and takes no new questions.")
     if errors:
         raise FormErrors(errors)
     title, body, tag_names = checked.title, checked.body, checked.tags
@@ -356,6 +359,7 @@ def _accessed(db: Session, user: User | None, result: Result[Any]) -> tuple[Thre
     if row is None:
         raise NotFound()
     thread: Thread = row[0]
+    ensure_brand_shown(thread.forum.brand, user)  # an archived brand's threads are gone
     if thread.merged_into_id is not None:
         target = merged_into(db, user, thread)
         if target is None:
@@ -369,5 +373,6 @@ def access_post(db: Session, user: User | None, post_id: int) -> Post:
     post = db.get(Post, post_id)
     if post is None:
         raise NotFound()
+    ensure_brand_shown(post.thread.forum.brand, user)
     ensure_post_visible(user, post)
     return post

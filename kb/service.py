@@ -19,6 +19,7 @@ from community.core.i18n import gettext as _
 from community.core.markdown import render_markdown
 from community.core.models import Brand, Forum, Post, Thread, User, Visibility
 from community.core.policy import can_curate, ensure_curator
+from community.core.service import ensure_brand_shown
 from community.threads import clean_body, clean_tags, clean_title
 from kb import pii
 from kb.models import (
@@ -327,6 +328,7 @@ def access_article(db: Session, user: User | None, article_id: int) -> Article:
     )
     if article is None:
         raise NotFound()
+    ensure_brand_shown(article.brand, user)  # an archived brand's articles are gone
     if not article.is_live and not can_curate(user):
         raise NotFound()
     return article

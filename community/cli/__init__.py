@@ -15,7 +15,7 @@ import sys
 
 import typer
 
-from community.cli import database, importing, processes, search
+from community.cli import brands, database, importing, processes, search
 
 app = typer.Typer(
     help="Run and manage the support community.",
@@ -30,6 +30,10 @@ search_app = typer.Typer(help="This site's Meilisearch access.", no_args_is_help
 app.add_typer(search_app, name="search")
 vectors_app = typer.Typer(help="Semantic search's document vectors.", no_args_is_help=True)
 app.add_typer(vectors_app, name="vectors")
+brand_app = typer.Typer(help="Brands: create, edit, archive, list.", no_args_is_help=True)
+app.add_typer(brand_app, name="brand")
+forum_app = typer.Typer(help="A brand's forums: create, archive.", no_args_is_help=True)
+app.add_typer(forum_app, name="forum")
 
 app.command(name="migrate")(database.migrate_database)
 app.command(name="seed-demo")(database.seed_demo)
@@ -46,6 +50,14 @@ search_app.command("keys")(search.keys)
 vectors_app.command("status")(search.vectors_status)
 meili_app.command("status")(processes.meili_status)
 meili_app.command("start")(processes.meili_start)
+brand_app.command("create")(brands.create_brand)
+brand_app.command("edit")(brands.edit_brand)
+brand_app.command("archive")(brands.archive_brand)
+brand_app.command("unarchive")(brands.unarchive_brand)
+brand_app.command("list")(brands.list_brands)
+forum_app.command("create")(brands.create_forum)
+forum_app.command("archive")(brands.archive_forum)
+forum_app.command("unarchive")(brands.unarchive_forum)
 
 
 @app.callback()

@@ -31,7 +31,7 @@ from community.core.identity import (
     normalise_username,
 )
 from community.core.models import Brand, Forum, Post, Role, Thread, User, UserSession, Visibility
-from community.core.policy import ensure_admin
+from community.core.policy import HasRole, ensure_admin, is_admin
 from community.core.schemas import LoginIn, PasswordChangeIn, PreferencesIn, RegistrationIn
 
 
@@ -264,35 +264,58 @@ def search_users(db: Session, query: str = "", *, limit: int = 50, offset: int =
 # --- brands and forums -----------------------------------------------------------------------
 
 
-def list_brands(db: Session) -> list[Brand]:
-    return list(db.scalars(select(Brand).order_by(Brand.id)))
+def brand_shown(brand: Brand, viewer: HasRole | None = None) -> bool:
+    """An archived brand is gone for everyone but site admins: its pages, content and API
+    answers are 404 (nothing is deleted; community.brand_admin archives and brings back)."""
+    return brand.archived_at is None or is_admin(viewer)
+
+
+def ensure_brand_shown(brand: Brand, viewer: HasRole | None = None) -> None:
+    if not brand_shown(brand, viewer):
+        raise NotFound()
+
+
+def list_brands(db: Session, *, include_archived: bool = False) -> list[Brand]:
+    """The brands people browse; archived ones only when asked (the admins' brand list)."""
+    statement = select(Brand).order_by(Brand.id)
+    if not include_archived:
+        statement = statement.where(Brand.archived_at.is_(None))
+    return list(db.scalars(statement))
 
 
 def default_brand(db: Session, preferred_slug: str | None = None) -> Brand | None:
+    """The configured brand, else the oldest; never an archived one."""
+    live = select(Brand).where(Brand.archived_at.is_(None))
     if preferred_slug:
-        brand = db.scalar(select(Brand).where(Brand.slug == preferred_slug))
+        brand = db.scalar(live.where(Brand.slug == preferred_slug))
         if brand:
             return brand
-    return db.scalar(select(Brand).order_by(Brand.id).limit(1))
+    return db.scalar(live.order_by(Brand.id).limit(1))
 
 
-def get_brand(db: Session, slug: str) -> Brand:
+def get_brand(db: Session, slug: str, *, viewer: HasRole | None = None) -> Brand:
+    """The brand at /b/<slug>; an archived one only for a site admin `viewer`."""
     brand = db.scalar(select(Brand).where(Brand.slug == slug))
     if brand is None:
         raise NotFound()
+    ensure_brand_shown(brand, viewer)
     return brand
 
 
-def list_forums(db: Session, brand: Brand) -> list[Forum]:
-    return list(
-        db.scalars(select(Forum).where(Forum.brand_id == brand.id).order_by(Forum.position))
-    )
+def list_forums(db: Session, brand: Brand, *, include_archived: bool = False) -> list[Forum]:
+    """The brand's forums in their order. An archived forum leaves the list (and so the ask
+    form) unless asked for; its threads stay readable at their addresses."""
+    statement = select(Forum).where(Forum.brand_id == brand.id)
+    if not include_archived:
+        statement = statement.where(Forum.archived_at.is_(None))
+    return list(db.scalars(statement.order_by(Forum.position, Forum.id)))
 
 
-def get_brand_by_id(db: Session, brand_id: int) -> Brand:
+def get_brand_by_id(db: Session, brand_id: int, *, viewer: HasRole | None = None) -> Brand:
     brand = db.get(Brand, brand_id)
     if brand is None:
         raise NotFound()
+    ensure_brand_shown(brand, viewer)
     return brand
 
 
