@@ -350,10 +350,8 @@ def move_forum(
     target = max(0, place - 1) if direction == "up" else place + 1
     forum_admin.do_reorder_forum(db, user, forum, target, ip=client_ip(request))
     db.commit()
-    message = _("%(name)s moved %(direction)s.") % {
-        "name": forum.name,
-        "direction": _("up") if direction == "up" else _("down"),
-    }
+    moved = _("%(name)s moved up.") if direction == "up" else _("%(name)s moved down.")
+    message = moved % {"name": forum.name}
     return _after_forum_change(request, db, user, brand, message)
 
 
