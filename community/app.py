@@ -19,6 +19,7 @@ from community import (
     api_docs,
     brand_admin_api,
     brand_admin_routes,
+    brand_look_routes,
     notification_routes,
     thread_api,
     thread_reading,
@@ -31,6 +32,7 @@ from community.core.admission import AdmissionControl
 from community.core.auth import LimitStore, LoginThrottle, Passwords
 from community.core.db import make_engine, make_read_session_factory, make_session_factory
 from community.core.gc_control import collect_at_safe_points
+from community.core.hosts import BrandHosts
 from community.core.logs import configure_logging
 from community.core.member_pages import MemberPages
 from community.core.page_cache import PageCache, PageCacheMiddleware
@@ -174,6 +176,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(thread_api.router)
     app.include_router(kb_api.router)
     app.include_router(moderation_api.router)
+    app.include_router(brand_look_routes.api)
     app.include_router(brand_admin_api.router)
     # KB, moderation and support pages first: /b/{brand}/kb, /search, /mod, /conduct, /agent
     # and /insights must win over /b/{brand}/{forum} (those forum slugs are reserved).
@@ -198,6 +201,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(crowd_known_issues.api)
     add_page_context(app, crowd_known_issues.known_issue_banners)  # the brand's open issues
     app.include_router(community_routes.router)
+    app.include_router(brand_look_routes.router)
     app.include_router(brand_admin_routes.router)
     app.include_router(thread_routes.forum_router)
     app.include_router(notification_routes.router)
@@ -223,6 +227,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         # Signed-in pages that members of one class share (the thread page, the hottest).
         member_pages=MemberPages({"thread": thread_reading.classify_member}),
     )
+    # Which brand a Host is (and 400 for hosts the site does not know), before the viewer is
+    # loaded; the brands' stylesheets are answered there, without a viewer or a query.
+    app.add_middleware(BrandHosts)
     # Reads form bodies, so inside the size limit.
     app.add_middleware(RequireUtf8Forms)
     app.add_middleware(

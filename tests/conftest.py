@@ -336,6 +336,9 @@ def make_settings(
         # would drop the cached pages) and read the page again at once. Its own tests turn it
         # on (tests/community/test_page_cache*.py); it is per test state (PER_TEST_SETTINGS).
         "page_cache_seconds": 0.0,
+        # Any Host: tests call the app as "testserver", "t" and more. The Host check's own tests
+        # (tests/community/test_brand_hosts.py) name the hosts they allow.
+        "allowed_hosts": "*",
     }
     values.update(extra)
     return Settings(**values)  # type: ignore[arg-type]

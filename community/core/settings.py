@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     model_server: str | None = Field(default=None, max_length=500)
     secret_key: str | None = None
     base_url: str = "http://127.0.0.1:8000"
+    # Host names the site answers to besides BASE_URL's and the brands' own (comma-separated;
+    # "*": any). Other Host headers get a 400 (community/core/hosts.py). With BASE_URL on a
+    # loopback address (development) localhost and the loopback addresses are allowed too.
+    allowed_hosts: str = Field(default="", max_length=4000)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # "json": one JSON object per line with the request id (carried into the worker's jobs).
     log_format: Literal["text", "json"] = "text"

@@ -9,7 +9,6 @@ import hashlib
 import hmac
 import json
 import logging
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,17 +23,19 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from jinja2_fragments import render_block
 from markupsafe import Markup
-from sqlalchemy.exc import DataError, SQLAlchemyError
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from community.core import i18n
+from community.core import i18n, policy
 from community.core.auth import ANONYMOUS, Viewer, client_ip
+from community.core.brand_look import BrandLook, brand_links, look_of, request_host
 from community.core.clock import utcnow
 from community.core.db import RETRY_AFTER_SECONDS, UNAVAILABLE_ERRORS, no_queries
 from community.core.errors import AppError, FormErrors, LoginRequired, ThreadMerged, TooManyRequests
+from community.core.hosts import HOST_BRAND, brand_directory
 from community.core.i18n import gettext as _
 from community.core.labels import label, queue_label, sort_label
-from community.core.service import default_brand
+from community.core.models import Brand
 from community.core.viewcount import daily_viewer_key, is_bot
 
 logger = logging.getLogger(__name__)
@@ -142,9 +143,6 @@ def is_htmx(request: Request) -> bool:
     )
 
 
-_SITE_NAME_TTL = 60.0
-
-
 def page_viewer_key(request: Request, user_id: int | None) -> str | None:
     """Whom a page view counts for today, or None for a bot (whose views never count)."""
     user_agent = request.headers.get("user-agent")
@@ -160,22 +158,42 @@ def page_viewer_key(request: Request, user_id: int | None) -> str | None:
 
 
 def site_brand(request: Request) -> tuple[str, str] | None:
-    """The default brand's (name, slug) for the header, cached briefly (it rarely changes)."""
-    cached: tuple[float, tuple[str, str] | None] | None = getattr(
-        request.app.state, "site_brand", None
-    )
-    now = time.monotonic()
-    if cached and cached[0] > now:
-        return cached[1]
-    settings = request.app.state.settings
-    try:
-        with request.app.state.session_factory() as db:
-            brand = default_brand(db, settings.default_brand)
-            found = (brand.name, brand.slug) if brand else None
-    except SQLAlchemyError:
-        return None
-    request.app.state.site_brand = (now + _SITE_NAME_TTL, found)
-    return found
+    """The default brand's (name, slug), from the brands kept briefly (community.core.hosts)."""
+    directory = brand_directory(request.app.state)
+    found = directory.default if directory else None
+    return (found.name, found.slug) if found else None
+
+
+def current_brand(request: Request, page_brand: object = None) -> BrandLook | None:
+    """The brand whose look a page shows: the page's own (a thread's, a forum's, /b/<slug>'s,
+    from the row the route loaded: no query), else the brand of the host it is read on, else
+    the site's default brand."""
+    if isinstance(page_brand, Brand):
+        return look_of(page_brand)
+    host_look: BrandLook | None = getattr(request.state, HOST_BRAND, None)
+    if host_look is not None:
+        return host_look
+    directory = brand_directory(request.app.state)
+    return directory.default if directory else None
+
+
+def brand_context(request: Request, page_brand: object = None) -> dict[str, Any]:
+    """What base.html shows of the current brand: its look, the header's links inside it
+    (relative to its own host when read there), and which staff links this viewer gets in it."""
+    look = current_brand(request, page_brand)
+    if look is None:
+        return {"current_brand": None}
+    viewer: Viewer = getattr(request.state, "viewer", ANONYMOUS)
+    own_host = look.host is not None and request_host(request.headers.get("host", "")) == look.host
+    return {
+        "current_brand": look,
+        "brand_links": brand_links(look.slug, own_host=own_host),
+        "brand_staff": {
+            "moderation": policy.can_moderate(viewer, look.id),
+            "agent": policy.is_agent(viewer, look.id),
+            "admin": policy.is_brand_admin(viewer, look.id),
+        },
+    }
 
 
 class RouteUrls:
@@ -265,6 +283,7 @@ def render(
     data = base_context(request) | (context or {})
     fragment = block is not None and is_htmx(request)
     if not fragment:
+        data |= brand_context(request, data.get("brand"))
         for provide in getattr(request.app.state, "page_context", ()):
             data |= provide(request, data)
     with no_queries(template, strict=request.app.state.settings.strict_queries):
