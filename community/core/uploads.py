@@ -417,6 +417,26 @@ def read_stored(settings: Settings, storage: str, key: str) -> bytes:
     return storage_for(settings, storage).get(key)
 
 
+def discard_upload(db: Session, settings: Settings, key: str | None) -> None:
+    """Remove an image nothing shows any more (a replaced or removed avatar, logo or favicon):
+    its row, then its bytes, so its address stops answering. Deleting the bytes happens at once
+    (not after the commit): if the request then fails, the row points at nothing and the
+    address answers 404, which is what was asked for anyway. A store that fails to delete is
+    logged, never raised: without its row the image is unreachable."""
+    if not key or not KEY.match(key):
+        return
+    upload = db.scalar(select(Upload).where(Upload.key == key))
+    if upload is None:
+        return
+    storage = upload.storage
+    db.delete(upload)
+    db.flush()
+    try:
+        storage_for(settings, storage).delete(key)
+    except (AppError, OSError) as exc:
+        logger.warning("could not delete a discarded upload's bytes: %s", type(exc).__name__)
+
+
 # --- attaching to posts ------------------------------------------------------------------------
 
 

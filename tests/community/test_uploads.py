@@ -441,3 +441,64 @@ def test_markdown_shows_our_uploads_and_nothing_like_them() -> None:
         "![x](http://tracker.example/p.png)",
     ):
         assert "src=" not in render_markdown(source), source
+
+
+# --- the service other pages call (logos, favicons, avatars) -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("purpose", "side"),
+    [
+        (UploadPurpose.AVATAR, 256),
+        (UploadPurpose.LOGO, 512),
+        (UploadPurpose.FAVICON, 64),
+        (UploadPurpose.POST, 2048),
+    ],
+)
+def test_each_place_keeps_its_own_size(
+    db: Session, settings: Settings, purpose: UploadPurpose, side: int
+) -> None:
+    upload = uploads.accept_image(
+        db, settings, data=png((3000, 1500)), filename="big.png", purpose=purpose,
+        owner_id=None, brand_id=None,
+    )  # fmt: skip
+    assert (upload.width, upload.height) == (side, side // 2)
+    stored = Image.open(io.BytesIO(uploads.read_stored(settings, upload.storage, upload.key)))
+    assert stored.size == (side, side // 2)
+
+
+def test_avatars_and_favicons_take_fewer_bytes(db: Session, settings: Settings) -> None:
+    noise = Image.frombytes("RGB", (1100, 1100), bytes(range(256)) * (1100 * 1100 * 3 // 256 + 1))
+    out = io.BytesIO()
+    noise.save(out, "PNG", compress_level=0)
+    data = out.getvalue()
+    assert 2 * 1024 * 1024 < len(data) < settings.uploads_max_bytes
+    for purpose in (UploadPurpose.AVATAR, UploadPurpose.FAVICON):
+        with pytest.raises(uploads.UploadTooLarge):
+            uploads.accept_image(
+                db, settings, data=data, filename="me.png", purpose=purpose, owner_id=None,
+                brand_id=None,
+            )  # fmt: skip
+    assert stored_count(db) == 0
+    logo = uploads.accept_image(
+        db, settings, data=data, filename="logo.png", purpose=UploadPurpose.LOGO,
+        owner_id=None, brand_id=None,
+    )  # fmt: skip
+    assert logo.width == 512
+
+
+def test_a_discarded_image_stops_answering(
+    db: Session, settings: Settings, client: TestClient
+) -> None:
+    avatar = uploads.accept_image(
+        db, settings, data=png(), filename="me.png", purpose=UploadPurpose.AVATAR,
+        owner_id=None, brand_id=None,
+    )  # fmt: skip
+    db.commit()
+    assert client.get(f"/uploads/{avatar.key}").status_code == 200
+    uploads.discard_upload(db, settings, avatar.key)
+    db.commit()
+    assert client.get(f"/uploads/{avatar.key}").status_code == 404
+    assert stored_files(settings) == []
+    uploads.discard_upload(db, settings, avatar.key)  # twice, or a key never stored: no error
+    uploads.discard_upload(db, settings, None)
