@@ -19,7 +19,7 @@ from community.api import ERRORS
 from community.core import brand_look_service as looks
 from community.core import service
 from community.core.auth import CurrentUser, client_ip
-from community.core.brand_look import DEFAULTS, Mode, Palette, colour_or, look_of, text_on, theme_of
+from community.core.brand_look import Mode, Palette, look_of, text_on, theme_of
 from community.core.db import SessionDep
 from community.core.errors import BadRequest, FormErrors
 from community.core.hosts import forget_brands
@@ -36,6 +36,7 @@ FormList = Annotated[list[str], Form()]
 FilePart = Annotated[UploadFile | None, File(description="A PNG, JPEG, GIF or WebP image.")]
 FOOTER_ROWS = 8  # rows the form shows (the limit of links, community.core.brand_look)
 TEMPLATE = "admin/brand_look.html"
+MODES: tuple[Mode, ...] = ("light", "dark")
 
 
 def _managed_brand(db: Session, user: User, brand_slug: str) -> Brand:
@@ -60,18 +61,16 @@ def _rows(links: Any) -> list[dict[str, str]]:
 
 
 def _swatches(form: looks.LookForm) -> dict[str, dict[str, str]]:
-    """What the preview shows for each theme: the colours as typed, or the defaults."""
+    """What the preview shows of each theme: the colours as typed (those that parse), the dark
+    ones derived from the light when blank, the site's where nothing is chosen."""
+    theme = looks.parse_theme(form, {})
     shown: dict[str, dict[str, str]] = {}
-    modes: tuple[tuple[Mode, str, str], ...] = (
-        ("light", form.primary, form.accent),
-        ("dark", form.dark_primary, form.dark_accent),
-    )
-    for mode, primary, accent in modes:
-        colour = colour_or(primary, DEFAULTS[mode].primary)
+    for mode in MODES:
+        palette = theme.palette(mode)
         shown[mode] = {
-            "primary": colour,
-            "accent": colour_or(accent, colour),
-            "on_primary": text_on(colour),
+            "primary": palette.primary,
+            "accent": palette.accent,
+            "on_primary": text_on(palette.primary),
         }
     return shown
 

@@ -65,14 +65,6 @@ def parse_colour(text: str) -> str:
     return value
 
 
-def colour_or(text: str, fallback: str) -> str:
-    """`text` as a colour, or `fallback` when it is blank or not one (a preview's swatch)."""
-    try:
-        return parse_colour(text) if text.strip() else fallback
-    except LookError:
-        return fallback
-
-
 def _channels(colour: str) -> tuple[int, int, int]:
     return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
 
@@ -441,10 +433,18 @@ def upload_url(key: str | None) -> str | None:
     return f"/uploads/{key}" if key else None
 
 
+@functools.lru_cache(maxsize=256)
+def _stylesheet_and_version(theme: Theme) -> tuple[str | None, str]:
+    """A theme's stylesheet (None: the site's colours) and its version, worked out once per
+    theme: the derived shades take a few hundred microseconds, and every page of the brand
+    shows them."""
+    css = stylesheet(theme) if theme.custom else None
+    return css, hashlib.sha256((css or "").encode()).hexdigest()[:12]
+
+
 def look_of(brand: BrandRow) -> BrandLook:
     """The look of a loaded brand row (no query: every value is a column of the row)."""
-    theme = theme_of(brand.theme)
-    css = stylesheet(theme) if theme.custom else None
+    css, version = _stylesheet_and_version(theme_of(brand.theme))
     return BrandLook(
         id=brand.id,
         slug=brand.slug,
@@ -455,7 +455,7 @@ def look_of(brand: BrandRow) -> BrandLook:
         footer_links=stored_footer_links(brand.footer_links),
         contact_email=brand.contact_email or "",
         css=css,
-        version=hashlib.sha256((css or "").encode()).hexdigest()[:12],
+        version=version,
     )
 
 

@@ -486,6 +486,10 @@ def test_the_contrast_check_answers_while_typing(
     assert 'fill="#777777"' in fragment.text  # the preview shows the colour as typed
     page = client.get(path, params={"primary": "#595959"})
     assert "<html" in page.text and "needs 4.5:1" not in page.text
+    # A blank dark theme previews the one derived from the light colours.
+    derived = Theme(light=Palette("#b3261e", "#b3261e")).palette("dark").primary
+    blank_dark = client.get(path, params={"primary": "#b3261e"}, headers={"HX-Request": "true"})
+    assert f'fill="{derived}"' in blank_dark.text
 
 
 def test_the_look_page_renders_for_an_admin(
