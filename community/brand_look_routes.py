@@ -201,7 +201,7 @@ def upload_image(
     brand = _managed_brand(db, user, brand_slug)
     settings = request.app.state.settings
     if remove:
-        looks.remove_image(db, user, brand, kind, ip=client_ip(request))
+        looks.remove_image(db, settings, user, brand, kind, ip=client_ip(request))
     else:
         data, filename = _read_image(request, file)
         looks.set_image(
@@ -343,7 +343,8 @@ def _api_image(request: Request, db: Session, user: User, brand_slug: str, kind:
 
 def _api_remove(request: Request, db: Session, user: User, brand_slug: str, kind: str) -> LookOut:
     brand = _managed_brand(db, user, brand_slug)
-    looks.remove_image(db, user, brand, kind, ip=client_ip(request))
+    settings = request.app.state.settings
+    looks.remove_image(db, settings, user, brand, kind, ip=client_ip(request))
     db.commit()
     forget_brands(request.app.state)
     return _out(brand)

@@ -191,28 +191,38 @@ def set_image(
         db, settings, data=data, filename=filename, purpose=purpose, owner_id=actor.id,
         brand_id=brand.id,
     )  # fmt: skip
-    _set_key(db, actor, brand, kind, upload.key, ip=ip)
+    _set_key(db, settings, actor, brand, kind, upload.key, ip=ip)
     return upload
 
 
 def remove_image(
-    db: Session, actor: User, brand: Brand, kind: str, *, ip: str | None = None
+    db: Session, settings: Settings, actor: User, brand: Brand, kind: str, *, ip: str | None = None
 ) -> None:
     """Back to the site's favicon, or the brand's initial instead of a logo."""
     policy.ensure_brand_admin(actor, brand.id)
     if kind not in IMAGE_PURPOSES:
         raise FormErrors({"kind": _("Choose a logo or a favicon.")})
-    _set_key(db, actor, brand, kind, None, ip=ip)
+    _set_key(db, settings, actor, brand, kind, None, ip=ip)
 
 
 def _set_key(
-    db: Session, actor: User, brand: Brand, kind: str, key: str | None, *, ip: str | None
+    db: Session,
+    settings: Settings,
+    actor: User,
+    brand: Brand,
+    kind: str,
+    key: str | None,
+    *,
+    ip: str | None,
 ) -> None:
+    """Point the brand at its new image (or none); the one it replaces is shown nowhere else,
+    so it is deleted (community.core.uploads.discard_upload)."""
     column = f"{kind}_key"
     before = getattr(brand, column)
     if before == key:
         return
     setattr(brand, column, key)
+    uploads.discard_upload(db, settings, before)
     record_audit(
         db, actor=actor, action=f"brand.{kind}", target_type="brand", target_id=brand.id,
         before={column: before}, after={column: key}, ip=ip,

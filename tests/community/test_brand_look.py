@@ -467,8 +467,15 @@ def test_logo_and_favicon_through_the_api(
     assert favicon.status_code == 200
     icon = Image.open(io.BytesIO(client.get(favicon.json()["favicon_url"]).content))
     assert max(icon.size) <= 64  # scaled down to a favicon's size
+    replaced = client.post(
+        "/api/v1/brands/acme/logo", files={"file": ("l.png", _png((1, 2, 3)), "image/png")},
+        headers=headers,
+    )  # fmt: skip
+    assert replaced.json()["logo_url"] != logo_url
+    assert client.get(logo_url).status_code == 404  # the replaced logo is gone
     removed = client.delete("/api/v1/brands/acme/logo", headers=headers)
     assert removed.json()["logo_url"] is None and removed.json()["favicon_url"]
+    assert client.get(replaced.json()["logo_url"]).status_code == 404
 
 
 def test_the_contrast_check_answers_while_typing(
