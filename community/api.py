@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from community.core import meili, model_client, service
-from community.core.auth import Admin, CurrentUser, client_ip
+from community.core.auth import Admin, CurrentUser, OptionalUser, client_ip
 from community.core.db import DatabaseError, SessionDep, ping
 from community.core.models import User
 from community.core.schemas import (
@@ -67,8 +67,9 @@ def api_brands(db: SessionDep) -> list[object]:
 
 
 @router.get("/brands/{brand_slug}/forums", response_model=list[ForumOut], tags=["forums"])
-def api_forums(db: SessionDep, brand_slug: str) -> list[object]:
-    return list(service.list_forums(db, service.get_brand(db, brand_slug)))
+def api_forums(db: SessionDep, viewer: OptionalUser, brand_slug: str) -> list[object]:
+    brand = service.get_brand(db, brand_slug, viewer=viewer)
+    return list(service.readable_forums(db, brand, viewer))
 
 
 @probes.get("/healthz", response_model=HealthOut)

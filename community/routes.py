@@ -60,11 +60,11 @@ def _with_session_cookie(request: Request, response: Response, token: str) -> Re
 
 
 @router.get("/", response_class=HTMLResponse, name="home")
-def home(request: Request, db: SessionDep) -> Response:
+def home(request: Request, db: SessionDep, viewer: ViewerDep) -> Response:
     brand = service.default_brand(db, _settings(request).default_brand)
     if brand is None:
         return render(request, "community/empty_site.html")
-    forums = service.list_forums(db, brand)
+    forums = service.readable_forums(db, brand, viewer)
     brands = service.list_brands(db)
     return render(
         request, "community/brand.html", {"brand": brand, "forums": forums, "brands": brands}
@@ -79,14 +79,14 @@ def brand_page(request: Request, db: SessionDep, viewer: ViewerDep, brand_slug: 
         "community/brand.html",
         {
             "brand": brand,
-            "forums": service.list_forums(db, brand),
+            "forums": service.readable_forums(db, brand, viewer),
             "brands": service.list_brands(db),
         },
     )
 
 
 @router.get("/u/{username}", response_class=HTMLResponse, name="profile")
-def profile_page(request: Request, db: SessionDep, username: str) -> Response:
+def profile_page(request: Request, db: SessionDep, viewer: ViewerDep, username: str) -> Response:
     user = service.get_user_by_username(db, username)
     history = reputation.history(db, user.id, limit=30)
     return render(
@@ -95,11 +95,12 @@ def profile_page(request: Request, db: SessionDep, username: str) -> Response:
         {
             "profile": user,
             "profile_is_staff": is_staff(user),  # the role badge: members carry none
-            "activity": service.profile_activity(db, user),
+            # Only what the viewer may read (restricted forums' threads are missing).
+            "activity": service.profile_activity(db, user, viewer=viewer),
             "history": history,
             # Events stay (reputation is real) but link only to threads still public.
             "linkable": service.visible_thread_ids(
-                db, {event.thread_id for event in history if event.thread_id}
+                db, {event.thread_id for event in history if event.thread_id}, viewer=viewer
             ),
         },
     )

@@ -17,7 +17,7 @@ from community.core.errors import NotFound, PermissionDenied, ThreadMerged
 from community.core.i18n import active_locale
 from community.core.i18n import gettext as _
 from community.core.models import Forum, Notification, Post, Thread, ThreadKind, ThreadStatus, User
-from community.core.policy import is_staff
+from community.core.policy import ensure_forum_readable, is_staff
 from community.core.ratelimit import limited
 from community.core.schemas import (
     AnswerIn,
@@ -62,6 +62,7 @@ def _forum(db: SessionDep, forum_id: int, viewer: User | None) -> Forum:
     if forum is None:
         raise NotFound()
     service.ensure_brand_shown(forum.brand, viewer)  # an archived brand's forums are gone
+    ensure_forum_readable(viewer, forum)  # and restricted ones, for who may not read them
     return forum
 
 

@@ -38,7 +38,14 @@ from community.core.models import (
     Vote,
     thread_tags,
 )
-from community.core.policy import HasRole, ThreadPermissions, is_staff, sees_members_view
+from community.core.policy import (
+    Reader,
+    ThreadPermissions,
+    ensure_forum_readable,
+    is_staff,
+    member_access_levels,
+    sees_members_view,
+)
 from community.core.service import ensure_brand_shown
 
 PAGE_SIZE = 30
@@ -158,9 +165,12 @@ def shared_frame(user: User, thread: Thread, marks: ViewerMarks) -> ThreadFrame 
 
 def members_class(user: User, marks: ViewerMarks) -> str:
     """What a plain member's whole thread page depends on besides the thread and the header's
-    personal text: the role and trust level (curating, retagging) and the two buttons. Members
-    of one class share the page (community.core.member_pages)."""
-    return f"thread:{user.role.value}:{user.trust_level}:{int(marks.helped)}{int(marks.watching)}"
+    personal text: the role and trust level (curating, retagging), whether they are a verified
+    customer (the forums they may read: a kept page is served without the route's checks) and
+    the two buttons. Members of one class share the page (community.core.member_pages)."""
+    reads = ",".join(sorted(member_access_levels(user)))
+    marks_text = f"{int(marks.helped)}{int(marks.watching)}"
+    return f"thread:{user.role.value}:{user.trust_level}:{reads}:{marks_text}"
 
 
 def page_class(user: User, marks: ViewerMarks) -> str:
@@ -297,11 +307,11 @@ def decode_cursor(sort: Sort, cursor: str) -> tuple[object, int]:
 
 
 def forum_by_slugs(
-    db: Session, brand_slug: str, forum_slug: str, viewer: HasRole | None = None
+    db: Session, brand_slug: str, forum_slug: str, viewer: Reader | None = None
 ) -> Forum:
     """A brand's forum with its brand, in one statement (a page's budget is six). An archived
     brand's forums are gone but for site admins; an archived forum's page stays (its threads
-    keep their addresses)."""
+    keep their addresses). A forum the viewer may not read is not found either."""
     forum = db.scalar(
         select(Forum)
         .join(Forum.brand)
@@ -311,6 +321,7 @@ def forum_by_slugs(
     if forum is None:
         raise NotFound()
     ensure_brand_shown(forum.brand, viewer)
+    ensure_forum_readable(viewer, forum)
     return forum
 
 

@@ -14,7 +14,7 @@ from community.core import policy, service
 from community.core.auth import ANONYMOUS, CurrentUser, OptionalUser, client_ip
 from community.core.clock import utcnow
 from community.core.db import SessionDep
-from community.core.errors import FormErrors, PermissionDenied, ThreadMerged
+from community.core.errors import FormErrors, NotFound, PermissionDenied, ThreadMerged
 from community.core.forms import parse_form
 from community.core.fragment_cache import fragments_enabled, shared_fragment
 from community.core.i18n import active_locale
@@ -120,12 +120,19 @@ def ask_form(
     request: Request, db: SessionDep, user: CurrentUser, brand_slug: str, forum: str = ""
 ) -> Response:
     brand = service.get_brand(db, brand_slug)
+    forums = service.readable_forums(db, brand, user)
+    if forum and not any(
+        choice.slug == forum
+        for choice in service.readable_forums(db, brand, user, include_archived=True)
+    ):
+        # Asking in a forum one may not read (or that is not there): no such page.
+        raise NotFound()
     return render(
         request,
         "community/ask.html",
         {
             "brand": brand,
-            "forums": service.list_forums(db, brand),
+            "forums": forums,
             "kinds": threads.ASKABLE_KINDS,
             "form": {"forum": forum, "kind": "question"},
             "errors": {},
@@ -153,7 +160,8 @@ def ask_submit(
         data = parse_form(
             AskIn, {"title": title, "body": body, "kind": kind, "tags": threads.split_tags(tags)}
         )
-        target = next((f for f in service.list_forums(db, brand) if f.slug == forum), None)
+        forums = service.readable_forums(db, brand, user)
+        target = next((f for f in forums if f.slug == forum), None)
         if target is None:
             _clean, errors = threads.check_question(data)
             raise FormErrors({"forum": _("Choose a forum.")} | errors)
@@ -168,7 +176,7 @@ def ask_submit(
             "community/ask.html",
             {
                 "brand": brand,
-                "forums": service.list_forums(db, brand),
+                "forums": service.readable_forums(db, brand, user),
                 "kinds": threads.ASKABLE_KINDS,
                 "form": fields,
                 "errors": exc.errors,

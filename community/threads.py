@@ -36,6 +36,7 @@ from community.core.models import (
 )
 from community.core.policy import (
     ensure_can_participate,
+    ensure_forum_readable,
     ensure_post_visible,
     ensure_thread_open_for,
     ensure_thread_visible,
@@ -180,6 +181,7 @@ def ask(db: Session, author: User, forum: Forum, data: AskIn, *, locale: str) ->
     """`locale` is the asker's interface language: the thread's language when its text does not
     say clearly which language it is written in."""
     ensure_can_participate(author)
+    ensure_forum_readable(author, forum)  # asking in a forum one cannot read: no such forum
     checked, errors = check_question(data)
     if forum.archived_at is not None:  # its threads stay readable; new ones go elsewhere
         errors["forum"] = _("This forum is archived and takes no new questions.")
@@ -232,6 +234,7 @@ def ask(db: Session, author: User, forum: Forum, data: AskIn, *, locale: str) ->
 def answer(db: Session, author: User, thread: Thread, data: AnswerIn) -> Post:
     ensure_can_participate(author)
     ensure_thread_visible(author, thread)
+    ensure_forum_readable(author, thread.forum)
     ensure_thread_open_for(author, thread)
     if thread.visibility != Visibility.VISIBLE:
         raise PermissionDenied(_("This thread does not take answers."))
@@ -303,6 +306,7 @@ def merged_into(db: Session, user: User | None, thread: Thread) -> Thread | None
         return None
     try:
         ensure_thread_visible(user, target)
+        ensure_forum_readable(user, target.forum)
     except NotFound:
         return None
     return target
@@ -328,8 +332,8 @@ def _thread_statement(*extra: ColumnElement[Any]) -> Select[Any]:
         .options(
             joinedload(Thread.tags),
             joinedload(Thread.forum).joinedload(Forum.brand),
-            # The closed note links the original of a duplicate.
-            joinedload(Thread.duplicate_of),
+            # The closed note links the original of a duplicate (if its forum may be read).
+            joinedload(Thread.duplicate_of).joinedload(Thread.forum),
         )
     )
 
@@ -360,6 +364,7 @@ def _accessed(db: Session, user: User | None, result: Result[Any]) -> tuple[Thre
         raise NotFound()
     thread: Thread = row[0]
     ensure_brand_shown(thread.forum.brand, user)  # an archived brand's threads are gone
+    ensure_forum_readable(user, thread.forum)  # before the merge: not even that it was merged
     if thread.merged_into_id is not None:
         target = merged_into(db, user, thread)
         if target is None:
@@ -374,5 +379,6 @@ def access_post(db: Session, user: User | None, post_id: int) -> Post:
     if post is None:
         raise NotFound()
     ensure_brand_shown(post.thread.forum.brand, user)
+    ensure_forum_readable(user, post.thread.forum)
     ensure_post_visible(user, post)
     return post

@@ -27,6 +27,7 @@ from community.core.models import HelpfulMark, Post, Thread, User, Visibility, V
 from community.core.policy import (
     ThreadPermissions,
     ensure_can_participate,
+    ensure_forum_readable,
     ensure_post_visible,
     ensure_thread_open_for,
     ensure_thread_visible,
@@ -58,7 +59,8 @@ def _locked_thread(db: Session, thread_id: int) -> Thread:
 _POST_WITH_VOTE = (
     select(Post, Vote.value)
     .join(Post.thread)
-    .options(contains_eager(Post.thread))
+    .join(Thread.forum)  # who may read it (community.core.policy.can_read_forum)
+    .options(contains_eager(Post.thread).contains_eager(Thread.forum))
     .outerjoin(Vote, (Vote.post_id == Post.id) & (Vote.user_id == bindparam("voter_id")))
     .where(Post.id == bindparam("post_id"))
     .execution_options(populate_existing=True)
@@ -164,6 +166,7 @@ def cast_vote(db: Session, voter: User, post_id: int, value: int) -> VoteResult:
         raise PermissionDenied()
     ensure_can_participate(voter)
     post, seen = _post_with_my_vote(db, voter, post_id)
+    ensure_forum_readable(voter, post.thread.forum)
     ensure_post_visible(voter, post)
     if post.visibility != Visibility.VISIBLE:
         raise NotFound()
@@ -201,6 +204,7 @@ def accept(db: Session, actor: User, post_id: int) -> Thread:
     if post is None:
         raise NotFound()
     thread = _locked_thread(db, post.thread_id)
+    ensure_forum_readable(actor, thread.forum)
     ensure_post_visible(actor, post)
     if post.visibility != Visibility.VISIBLE or post.is_question:
         raise PermissionDenied(_("Only a visible answer can be accepted."))
@@ -228,6 +232,7 @@ def accept(db: Session, actor: User, post_id: int) -> Thread:
 def unaccept(db: Session, actor: User, thread_id: int) -> Thread:
     ensure_can_participate(actor)
     thread = _locked_thread(db, thread_id)
+    ensure_forum_readable(actor, thread.forum)
     ensure_thread_visible(actor, thread)
     if not ThreadPermissions(actor, thread).can_accept:
         ensure_thread_open_for(actor, thread)
@@ -243,6 +248,7 @@ def set_helpful(db: Session, user: User, thread_id: int, *, helpful: bool) -> Th
     """ "This helped me too": one per person and thread, never on one's own thread."""
     ensure_can_participate(user)
     thread = _locked_thread(db, thread_id)
+    ensure_forum_readable(user, thread.forum)
     ensure_thread_visible(user, thread)
     if thread.visibility != Visibility.VISIBLE:
         raise NotFound()

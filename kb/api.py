@@ -79,6 +79,7 @@ def api_search(
         user_id=user.id if user else None,
         log=request.app.state.search_log,
         facets=facets,
+        reader=user,
     )
     return SearchOut(
         query=result.query,

@@ -9,7 +9,7 @@ from typing import Any
 
 import nh3
 
-from community.core.models import Post, Thread, Visibility
+from community.core.models import ForumAccess, Post, Thread, Visibility
 from kb.models import Article, Solution
 
 BODY_LIMIT = 20_000
@@ -23,6 +23,15 @@ def plain_text(markup: str, limit: int = BODY_LIMIT) -> str:
 
 def _lang(locale: str) -> str:
     return "es" if locale == "es" else "en"
+
+
+def _access(thread: Thread) -> dict[str, Any]:
+    """Who may find a thread (kb.search_access): its forum's access level, and whether its brand
+    is archived. Changing either indexes the documents again (community.core.indexing)."""
+    return {
+        "access": thread.forum.access.value,
+        "brand_archived": thread.forum.brand.archived_at is not None,
+    }
 
 
 def thread_document(thread: Thread, posts: list[Post]) -> dict[str, Any]:
@@ -39,6 +48,7 @@ def thread_document(thread: Thread, posts: list[Post]) -> dict[str, Any]:
         "brand": thread.forum.brand.slug,
         "forum": thread.forum.slug,
         "forum_name": thread.forum.name,
+        **_access(thread),
         f"title_{lang}": thread.title,
         f"question_{lang}": plain_text(question.body_html) if question else "",
         f"answers_{lang}": answer_text[:BODY_LIMIT],
@@ -71,6 +81,7 @@ def solution_document(solution: Solution, posts: list[Post]) -> dict[str, Any]:
         "entry_id": thread.id,
         "brand": thread.forum.brand.slug,
         "forum": thread.forum.slug,
+        **_access(thread),
         f"title_{lang}": thread.title,
         f"summary_{lang}": question_text[:300],
         f"body_{lang}": f"{question_text} {answer_text}"[:BODY_LIMIT],
@@ -93,6 +104,9 @@ def article_document(article: Article) -> dict[str, Any]:
         "entry_id": article.id,
         "brand": article.brand.slug,
         "forum": article.forum.slug if article.forum else None,
+        # A published article is everyone's (kb.service.access_article), whatever its forum.
+        "access": ForumAccess.PUBLIC.value,
+        "brand_archived": article.brand.archived_at is not None,
         f"title_{lang}": article.title,
         f"summary_{lang}": article.summary,
         f"body_{lang}": plain_text(article.body_html),

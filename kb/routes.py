@@ -27,6 +27,7 @@ from crowdservice.known_issues.models import KnownIssue
 from kb import article_feedback, ask_sessions, service, service_search, suggestions
 from kb.models import AskArm
 from kb.search import SearchEngine, SearchUnavailable
+from kb.search_access import search_access
 from kb.service_search import Hit, Scope
 
 router = APIRouter(include_in_schema=False)
@@ -80,7 +81,7 @@ def kb_home(request: Request, db: SessionDep, user: OptionalUser, brand_slug: st
         {
             "brand": brand,
             "articles": service.published(db, brand, limit=12),
-            "solutions": service.recent_solutions(db, brand, limit=12),
+            "solutions": service.recent_solutions(db, brand, limit=12, reader=user),
             "is_curator": policy.can_curate(user),
         },
     )
@@ -129,6 +130,7 @@ def search_page(
             locale=active_locale(),
             user_id=user.id if user else None,
             log=request.app.state.search_log,
+            reader=user,
         )
         logged = service_search.log_entry(brand, q, chosen_scope, active_locale(), results)
         if logged is not None:
@@ -178,7 +180,7 @@ def suggest(
         db.commit()
         if arm == AskArm.SUGGESTIONS:
             hits, degraded = suggestions.suggest(
-                db, engine_of(request), brand, title, locale=active_locale()
+                db, engine_of(request), brand, title, locale=active_locale(), reader=user
             )
     return render(
         request,
@@ -239,11 +241,13 @@ def article_page(request: Request, db: SessionDep, user: OptionalUser, article_i
         count_article_view(request, article.id, user.id if user else None)
         replay_on_hit(request, "article_view", article.id)
     related = []
-    if article.is_live:
+    access = search_access(db, article.brand, user)
+    if article.is_live and not access.nothing:
         try:
             found = engine_of(request).search(
                 engine_of(request).kb_index(article.brand.slug),
                 article.title,
+                filters=access.filters(kb=True),  # no solution from a forum closed to the reader
                 per_page=4,
                 locale=article.locale,
             )

@@ -2,8 +2,10 @@
 wait for and check their task, safe filters, and a circuit breaker so an outage costs no time.
 
 Only public content is ever indexed (live KB entries, visible threads), so no query can leak
-hidden, pending or deleted content whatever filter it uses. Filter values from users are always
-quoted and escaped, never interpolated.
+hidden, pending or deleted content whatever filter it uses. Threads of restricted forums are
+indexed with their forum's access level, and every search is filtered by what its reader may
+read (kb.search_access). Filter values from users are always quoted and escaped, never
+interpolated.
 """
 
 from __future__ import annotations
@@ -51,7 +53,9 @@ KB_SETTINGS: dict[str, Any] = {
     "searchableAttributes": [
         "title_en", "title_es", "tags", "summary_en", "summary_es", "body_en", "body_es",
     ],
-    "filterableAttributes": ["id", "brand", "forum", "type", "tags", "locale"],
+    "filterableAttributes": [
+        "id", "brand", "forum", "type", "tags", "locale", "access", "brand_archived",
+    ],
     "sortableAttributes": ["usefulness", "updated_at"],
     "rankingRules": RANKING_RULES,
     "localizedAttributes": LOCALIZED_ATTRIBUTES,
@@ -66,7 +70,7 @@ THREAD_SETTINGS: dict[str, Any] = {
     ],
     "filterableAttributes": [
         "id", "brand", "forum", "kind", "tags", "status", "locale", "solved", "reply_count",
-        "duplicate_of",
+        "duplicate_of", "access", "brand_archived",
     ],
     "sortableAttributes": ["usefulness", "created_at", "last_activity_at", "score"],
     "rankingRules": RANKING_RULES,

@@ -15,10 +15,11 @@ from community.core import indexing, language
 from community.core.audit import record_audit
 from community.core.clock import utcnow
 from community.core.errors import FormErrors, NotFound
+from community.core.forum_access import readable_forums_clause
 from community.core.i18n import gettext as _
 from community.core.markdown import render_markdown
 from community.core.models import Brand, Forum, Post, Thread, User, Visibility
-from community.core.policy import can_curate, ensure_curator
+from community.core.policy import Reader, can_curate, ensure_curator
 from community.core.service import ensure_brand_shown
 from community.threads import clean_body, clean_tags, clean_title
 from kb import pii
@@ -425,15 +426,20 @@ def published(db: Session, brand: Brand, *, limit: int = 10) -> list[Article]:
     )
 
 
-def recent_solutions(db: Session, brand: Brand, *, limit: int = 10) -> list[Thread]:
+def recent_solutions(
+    db: Session, brand: Brand, *, limit: int = 10, reader: Reader | None = None
+) -> list[Thread]:
+    """The newest community solutions, of forums `reader` (None: a visitor) may read."""
     return list(
         db.scalars(
             select(Thread)
             .join(Solution, Solution.thread_id == Thread.id)
+            .join(Forum, Forum.id == Thread.forum_id)
             .where(
                 Solution.brand_id == brand.id,
                 Solution.withdrawn_at.is_(None),
                 Thread.visibility == Visibility.VISIBLE,
+                readable_forums_clause(reader, brand.id),
             )
             .order_by(Solution.promoted_at.desc())
             .limit(limit)

@@ -13,12 +13,14 @@ from markupsafe import Markup
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from community.core.forum_access import readable_forums_clause
 from community.core.language import detect_language
 from community.core.models import Brand, Forum, Post, Tag, Thread, ThreadStatus, User, Visibility
 from kb import query_vectors, vectors
 from kb.documents import plain_text
 from kb.models import Article, ArticleStatus, DeflectionEvent, Solution
 from kb.search import SearchEngine, SearchUnavailable
+from kb.search_access import Reader, SearchAccess, search_access
 from kb.search_log import SearchLog
 from kb.search_queries import Semantic, equals
 
@@ -123,14 +125,26 @@ def search(
     user_id: int | None = None,
     log: SearchLog | None = None,
     facets: bool = True,
+    reader: Reader | None = None,
 ) -> SearchPage:
+    """`reader`: who searches (None: a visitor). They find only what they may read: nothing in
+    forums closed to them, nothing of an archived brand (kb.search_access)."""
     text = " ".join(query.split())[:QUERY_MAX]
     chosen = clean_filters(scope, filters or {})
     page = max(1, min(page, 100))
-    try:
-        result = _meili(engine, brand, text, scope, chosen, page, per_page, locale, facets)
-    except SearchUnavailable:
-        result = _database(db, brand, text, scope, chosen, page, per_page)
+    access = search_access(db, brand, reader)
+    if access.nothing:
+        result = SearchPage(
+            query=text, scope=scope, hits=[], total=0, page=1, total_pages=1, facets=[],
+            filters=chosen,
+        )  # fmt: skip
+    else:
+        try:
+            result = _meili(
+                engine, brand, text, scope, chosen, (page, per_page), locale, facets, access
+            )
+        except SearchUnavailable:
+            result = _database(db, brand, text, scope, chosen, page, per_page, reader)
     logged = log_entry(brand, query, scope, locale, result)
     if log is not None and logged is not None:
         log.record(**logged, user_id=user_id)
@@ -194,11 +208,12 @@ def _meili(
     text: str,
     scope: Scope,
     chosen: dict[str, str],
-    page: int,
-    per_page: int,
+    paging: tuple[int, int],
     locale: str,
     with_facets: bool,
+    access: SearchAccess,
 ) -> SearchPage:
+    page, per_page = paging
     uid = engine.kb_index(brand.slug) if scope == "kb" else engine.threads_index(brand.slug)
     highlight = (
         ["title_en", "title_es", "summary_en", "summary_es", "body_en", "body_es"]
@@ -211,7 +226,8 @@ def _meili(
     result = engine.search(
         uid,
         text,
-        filters=[equals(name, value) for name, value in sorted(chosen.items())],
+        filters=[equals(name, value) for name, value in sorted(chosen.items())]
+        + access.filters(kb=scope == "kb"),
         facets=facet_names,
         page=page,
         per_page=per_page,
@@ -264,15 +280,16 @@ def _database(
     chosen: dict[str, str],
     page: int,
     per_page: int,
+    reader: Reader | None,
 ) -> SearchPage:
     """Plain substring matching over titles and bodies: slower and cruder, never wrong about
-    what may be shown (the same visibility rules as the pages)."""
+    what may be shown (the same visibility and forum access rules as the pages)."""
     words = search_words(text)
     hits: list[Hit] = []
     if scope == "kb":
-        hits = database_kb_hits(db, brand, words, chosen)
+        hits = database_kb_hits(db, brand, words, chosen, reader)
     else:
-        hits = database_thread_hits(db, brand, words, chosen)
+        hits = database_thread_hits(db, brand, words, chosen, reader)
     start = (page - 1) * per_page
     total = len(hits)
     return SearchPage(
@@ -297,8 +314,12 @@ def _matches(columns: list[Any], words: list[str]) -> Any:
 SelectT = TypeVar("SelectT", bound=Select)  # type: ignore[type-arg]
 
 
-def _thread_filters(statement: SelectT, brand: Brand, chosen: dict[str, str]) -> SelectT:
-    statement = statement.join(Forum, Forum.id == Thread.forum_id).where(Forum.brand_id == brand.id)
+def _thread_filters(
+    statement: SelectT, brand: Brand, chosen: dict[str, str], reader: Reader | None
+) -> SelectT:
+    statement = statement.join(Forum, Forum.id == Thread.forum_id).where(
+        Forum.brand_id == brand.id, readable_forums_clause(reader, brand.id)
+    )
     if "forum" in chosen:
         statement = statement.where(Forum.slug == chosen["forum"])
     if "locale" in chosen:
@@ -309,14 +330,14 @@ def _thread_filters(statement: SelectT, brand: Brand, chosen: dict[str, str]) ->
 
 
 def database_thread_hits(
-    db: Session, brand: Brand, words: list[str], chosen: dict[str, str]
+    db: Session, brand: Brand, words: list[str], chosen: dict[str, str], reader: Reader | None
 ) -> list[Hit]:
     statement = (
         select(Thread, Post)
         .join(Post, and_(Post.thread_id == Thread.id, Post.is_question.is_(True)))
         .where(Thread.visibility == Visibility.VISIBLE)
     )
-    statement = _thread_filters(statement, brand, chosen)
+    statement = _thread_filters(statement, brand, chosen, reader)
     if "kind" in chosen:
         statement = statement.where(Thread.kind == chosen["kind"])
     if "status" in chosen and chosen["status"] in ThreadStatus._value2member_map_:
@@ -345,7 +366,7 @@ def database_thread_hits(
 
 
 def database_kb_hits(
-    db: Session, brand: Brand, words: list[str], chosen: dict[str, str]
+    db: Session, brand: Brand, words: list[str], chosen: dict[str, str], reader: Reader | None
 ) -> list[Hit]:
     hits: list[tuple[float, Hit]] = []
     if chosen.get("type") in (None, "solution"):
@@ -355,7 +376,7 @@ def database_kb_hits(
             .join(Post, and_(Post.thread_id == Thread.id, Post.is_question.is_(True)))
             .where(Solution.withdrawn_at.is_(None), Thread.visibility == Visibility.VISIBLE)
         )
-        statement = _thread_filters(statement, brand, chosen)
+        statement = _thread_filters(statement, brand, chosen, reader)
         if words:
             statement = statement.where(_matches([Thread.title, Post.body_source], words))
         for thread, question in db.execute(statement.limit(200)).all():

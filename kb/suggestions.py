@@ -11,10 +11,12 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from community.core.forum_access import readable_forums_clause
 from community.core.models import Brand, Forum, Post, Thread, ThreadStatus, Visibility
 from kb.documents import plain_text
 from kb.models import Article, ArticleStatus
 from kb.search import SearchEngine, SearchUnavailable
+from kb.search_access import Reader, SearchAccess, search_access
 from kb.search_queries import Semantic, lexical_queries
 from kb.service_search import (
     QUERY_MAX,
@@ -76,24 +78,27 @@ def suggest(
     rule: str | None = None,
     semantic_ratio: float = SUGGEST_SEMANTIC_RATIO,
     model: str | None = None,
+    reader: Reader | None = None,
 ) -> tuple[list[Hit], bool]:
     """Answers that may already exist for a question being typed: KB entries and every visible
     thread with an answer, interleaved by relevance (keywords and, when the brand has a model
     that runs, meaning), KB entries and solved threads boosted; a thread closed as a duplicate
-    stands for its original. (hits, degraded)."""
+    stands for its original. Only what `reader` (None: a visitor) may read, as in search
+    (kb.search_access). (hits, degraded)."""
     text = typed_title(title)
-    if len(text) < SUGGEST_MIN_CHARS:
+    access = search_access(db, brand, reader)
+    if len(text) < SUGGEST_MIN_CHARS or access.nothing:
         return [], False
     try:
         semantic = semantic_for(engine, brand, text, locale, semantic_ratio, model=model)
         if rule is None:
             rule = SUGGEST_RULE if semantic is not None else SUGGEST_LEXICAL_RULE
-        candidates = _suggest_from_meili(engine, brand, text, locale, boost, rule, semantic)
+        candidates = _suggest_from_meili(engine, brand, text, locale, boost, rule, semantic, access)
         degraded = False
     except SearchUnavailable:
-        candidates = _suggest_from_database(db, brand, text)
+        candidates = _suggest_from_database(db, brand, text, reader)
         degraded = True
-    return _suggestion_hits(db, brand, candidates, limit), degraded
+    return _suggestion_hits(db, brand, candidates, limit, reader), degraded
 
 
 def _suggest_from_meili(
@@ -104,15 +109,22 @@ def _suggest_from_meili(
     boost: float,
     rule: str,
     semantic: Semantic | None,
+    access: SearchAccess,
 ) -> list[_Candidate]:
     """One federated search over both indexes: Meilisearch merges the hybrid and keyword
     queries' hits by ranking score (weighted); KB entries and solved threads win ties."""
     threads_uid, kb_uid = engine.threads_index(brand.slug), engine.kb_index(brand.slug)
     hits = engine.federated(
         lexical_queries(
-            threads_uid, text, filters=(SUGGESTABLE_THREADS,), rule=rule, semantic=semantic
+            threads_uid,
+            text,
+            filters=(SUGGESTABLE_THREADS, *access.filters()),
+            rule=rule,
+            semantic=semantic,
         )
-        + lexical_queries(kb_uid, text, rule=rule, semantic=semantic),
+        + lexical_queries(
+            kb_uid, text, filters=tuple(access.filters(kb=True)), rule=rule, semantic=semantic
+        ),
         limit=SUGGEST_CANDIDATES,
         locale=locale,
         attributes=["type", "entry_id", "thread_id", "solved", "duplicate_of"],
@@ -145,19 +157,24 @@ def _candidate_key(hit: dict[str, Any]) -> tuple[str, int]:
     return "thread", int(hit["thread_id"])
 
 
-def _suggest_from_database(db: Session, brand: Brand, text: str) -> list[_Candidate]:
+def _suggest_from_database(
+    db: Session, brand: Brand, text: str, reader: Reader | None
+) -> list[_Candidate]:
     words = search_words(text)
-    found = database_kb_hits(db, brand, words, {}) + database_thread_hits(db, brand, words, {})
+    found = database_kb_hits(db, brand, words, {}, reader) + database_thread_hits(
+        db, brand, words, {}, reader
+    )
     return [_Candidate(hit.kind, hit.entry_id, 0.0) for hit in found[:SUGGEST_CANDIDATES]]
 
 
 def _suggestion_hits(
-    db: Session, brand: Brand, candidates: list[_Candidate], limit: int
+    db: Session, brand: Brand, candidates: list[_Candidate], limit: int, reader: Reader | None
 ) -> list[Hit]:
     """The candidates as hits, in order, checked against the database (visible, not closed,
-    answered; an original the index did not vouch for is checked here), each thread once."""
+    answered, in a forum the reader may read; an original the index did not vouch for is
+    checked here), each thread once."""
     threads = _suggestable_threads(
-        db, brand, {c.entry_id for c in candidates if c.kind != "article"}
+        db, brand, {c.entry_id for c in candidates if c.kind != "article"}, reader
     )
     articles = _published_articles(
         db, brand, {c.entry_id for c in candidates if c.kind == "article"}
@@ -184,7 +201,9 @@ def _suggestion_hits(
     return hits
 
 
-def _suggestable_threads(db: Session, brand: Brand, thread_ids: set[int]) -> dict[int, Thread]:
+def _suggestable_threads(
+    db: Session, brand: Brand, thread_ids: set[int], reader: Reader | None
+) -> dict[int, Thread]:
     return {
         thread.id: thread
         for thread in db.scalars(
@@ -193,6 +212,7 @@ def _suggestable_threads(db: Session, brand: Brand, thread_ids: set[int]) -> dic
             .where(
                 Thread.id.in_(thread_ids),
                 Forum.brand_id == brand.id,
+                readable_forums_clause(reader, brand.id),
                 Thread.visibility == Visibility.VISIBLE,
                 Thread.merged_into_id.is_(None),
                 Thread.status != ThreadStatus.CLOSED,

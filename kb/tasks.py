@@ -14,8 +14,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from community.core import outbox
 from community.core.db import begin_write
-from community.core.indexing import ARTICLE_CHANGED, BRAND_SEARCH_SETTINGS, THREAD_CHANGED
+from community.core.indexing import (
+    ARTICLE_CHANGED,
+    BRAND_SEARCH_SETTINGS,
+    SCOPE_CHANGED,
+    THREAD_CHANGED,
+)
 from community.core.jobs import Worker
 from community.core.models import Brand, Forum, Post, Thread, Visibility
 from community.core.outbox import OutboxEvent
@@ -214,6 +220,30 @@ class Indexer:
         writes.send(self.engine)
 
 
+def index_scope_again(db: Session, events: list[OutboxEvent]) -> None:
+    """The worker's side of community.core.indexing.forum_access_changed and brand_archived: an
+    indexing event for every visible thread of the forums and brands named (and every article of
+    the brands), written now; the worker then indexes them in its usual batches."""
+    forum_ids = {int(e.payload["forum_id"]) for e in events if "forum_id" in e.payload}
+    brand_ids = {int(e.payload["brand_id"]) for e in events if "brand_id" in e.payload}
+    in_scope = Forum.id.in_(forum_ids) | Forum.brand_id.in_(brand_ids)
+    thread_ids = db.scalars(
+        select(Thread.id)
+        .join(Forum, Forum.id == Thread.forum_id)
+        .where(in_scope, Thread.visibility == Visibility.VISIBLE)
+        .order_by(Thread.id)
+    )
+    outbox.enqueue_keyed_now(
+        db, THREAD_CHANGED, [(f"thread:{tid}", {"thread_id": tid}) for tid in thread_ids]
+    )
+    article_ids = db.scalars(
+        select(Article.id).where(Article.brand_id.in_(brand_ids)).order_by(Article.id)
+    )
+    outbox.enqueue_keyed_now(
+        db, ARTICLE_CHANGED, [(f"article:{aid}", {"article_id": aid}) for aid in article_ids]
+    )
+
+
 class VectorJob:
     """The worker's side of kb.vectors: compute what threads and articles lack, with no
     database transaction open while the models run, then store the vectors and index the
@@ -315,6 +345,11 @@ def register(worker: Worker) -> Indexer:
     worker.register_batch(vectors.VECTORS_NEEDED, on_vectors)
     worker.register_batch(ARTICLE_CHANGED, on_articles)
     worker.register_batch(BRAND_SEARCH_SETTINGS, on_settings)
+
+    def on_scope(db: Session, events: list[OutboxEvent]) -> None:
+        index_scope_again(db, events)
+
+    worker.register_batch(SCOPE_CHANGED, on_scope)
     change = ModelChange(indexer, worker.session_factory)
 
     def on_changed(_db: Session, events: list[OutboxEvent]) -> Callable[[], None]:

@@ -36,10 +36,12 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 from community.core import outbox
 from community.core.clock import utcnow
 from community.core.errors import NotFound
+from community.core.forum_access import readable_by_user
 from community.core.i18n import DEFAULT_LOCALE, SUPPORTED_LOCALES
 from community.core.i18n import gettext as _
 from community.core.models import (
     EmailPreference,
+    Forum,
     Notification,
     NotificationKind,
     Post,
@@ -256,17 +258,20 @@ def notify_milestone(db: Session, *, post: Post, milestone: int) -> None:
 
 
 def only_shown(statement: Select[Any]) -> Select[Any]:
-    """Notifications about content that is no longer visible (hidden, pending, deleted) are
-    not shown; moderation notices about one's own post always are."""
+    """Notifications about content that is no longer visible (hidden, pending, deleted), or in
+    a forum the recipient may not read (community.core.policy, "forum access"), are not shown
+    nor e-mailed; moderation notices about one's own post always are."""
     return (
         statement.outerjoin(Post, Post.id == Notification.post_id)
         .outerjoin(Thread, Thread.id == Notification.thread_id)
+        .outerjoin(Forum, Forum.id == Thread.forum_id)
         .where(
             or_(
                 Notification.kind == NotificationKind.MODERATION,
                 and_(
                     or_(Notification.post_id.is_(None), Post.visibility == Visibility.VISIBLE),
                     or_(Notification.thread_id.is_(None), Thread.visibility == Visibility.VISIBLE),
+                    or_(Notification.thread_id.is_(None), readable_by_user(Notification.user_id)),
                 ),
             )
         )

@@ -33,7 +33,7 @@ from typing import Protocol
 from community.core.clock import utcnow
 from community.core.errors import Conflict, NotFound, PermissionDenied
 from community.core.i18n import gettext as _
-from community.core.models import ForumAccess, Post, Role, Thread, User, Visibility
+from community.core.models import Forum, ForumAccess, Post, Role, Thread, User, Visibility
 from community.core.workspace_models import BrandRole
 
 # From this trust level members may fix the tags of others' threads.
@@ -469,54 +469,32 @@ def ensure_can_use_saved_replies(user: User | None, brand_id: int) -> None:
 
 
 # --- forum access ------------------------------------------------------------------------------
-# Who may read a forum (Forum.access): everyone; verified customers and the brand's staff; or
-# the brand's staff only (site admins included). For anyone else a restricted forum, its
-# threads, posts and search results do not exist: 404, never 403, so that restricted content
-# exists does not leak. Listings and search filter with readable_access_levels (SQL in
-# community.core.forum_access, search filters in kb.service_search).
+# Forum.access: who may read a forum, its threads and posts (404 for anyone else, never 403). SQL
+# and search filters: community.core.forum_access, kb.search_access.
 
 
 class Reader(HasRole, Protocol):
-    """A `User`, or the request's `Viewer` (not verified when nobody is signed in)."""
-
     @property
     def verified_customer(self) -> bool: ...
 
 
-class AccessControlled(Protocol):
-    """A forum: its brand and who may read it."""
-
-    @property
-    def brand_id(self) -> int: ...
-
-    @property
-    def access(self) -> ForumAccess: ...
-
-
-PUBLIC_ACCESS: frozenset[ForumAccess] = frozenset({ForumAccess.PUBLIC})
-VERIFIED_ACCESS: frozenset[ForumAccess] = frozenset({ForumAccess.PUBLIC, ForumAccess.VERIFIED})
-EVERY_ACCESS: frozenset[ForumAccess] = frozenset(ForumAccess)
+EVERY_ACCESS = frozenset(ForumAccess)
 
 
 def member_access_levels(who: Reader | None) -> frozenset[ForumAccess]:
-    """What `who` reads in a brand whose staff they are not: verified customers (signed in)
-    the verified forums too."""
-    if who is not None and who.role is not None and who.verified_customer:
-        return VERIFIED_ACCESS
-    return PUBLIC_ACCESS
+    """What `who` reads in a brand whose staff they are not: verified customers, signed in."""
+    verified = who is not None and who.role is not None and who.verified_customer
+    return EVERY_ACCESS - {ForumAccess.STAFF} if verified else frozenset({ForumAccess.PUBLIC})
 
 
 def readable_access_levels(who: Reader | None, brand_id: int) -> frozenset[ForumAccess]:
-    """The access levels of the brand's forums that `who` may read."""
-    if is_staff(who, brand_id):
-        return EVERY_ACCESS
-    return member_access_levels(who)
+    return EVERY_ACCESS if is_staff(who, brand_id) else member_access_levels(who)
 
 
-def can_read_forum(who: Reader | None, forum: AccessControlled) -> bool:
+def can_read_forum(who: Reader | None, forum: Forum) -> bool:
     return forum.access in readable_access_levels(who, forum.brand_id)
 
 
-def ensure_forum_readable(who: Reader | None, forum: AccessControlled) -> None:
+def ensure_forum_readable(who: Reader | None, forum: Forum) -> None:
     if not can_read_forum(who, forum):
         raise NotFound()

@@ -21,6 +21,7 @@ from community.core.auth import (
 )
 from community.core.clock import utcnow
 from community.core.errors import AppError, FormErrors, NotFound, PermissionDenied, TooManyRequests
+from community.core.forum_access import readable_threads_anywhere
 from community.core.i18n import SUPPORTED_LOCALES
 from community.core.i18n import gettext as _
 from community.core.identity import (
@@ -31,7 +32,7 @@ from community.core.identity import (
     normalise_username,
 )
 from community.core.models import Brand, Forum, Post, Role, Thread, User, UserSession, Visibility
-from community.core.policy import HasRole, ensure_admin, is_admin
+from community.core.policy import HasRole, Reader, can_read_forum, ensure_admin, is_admin
 from community.core.schemas import LoginIn, PasswordChangeIn, PreferencesIn, RegistrationIn
 
 
@@ -311,6 +312,15 @@ def list_forums(db: Session, brand: Brand, *, include_archived: bool = False) ->
     return list(db.scalars(statement.order_by(Forum.position, Forum.id)))
 
 
+def readable_forums(
+    db: Session, brand: Brand, who: Reader | None, *, include_archived: bool = False
+) -> list[Forum]:
+    """The brand's forums `who` may read (policy.can_read_forum): the brand page, the ask form
+    and the API's list. A restricted forum is missing for anyone else, as if it did not exist."""
+    forums = list_forums(db, brand, include_archived=include_archived)
+    return [forum for forum in forums if can_read_forum(who, forum)]
+
+
 def get_brand_by_id(db: Session, brand_id: int, *, viewer: HasRole | None = None) -> Brand:
     brand = db.get(Brand, brand_id)
     if brand is None:
@@ -335,22 +345,31 @@ class ProfileActivity:
     accepted_count: int
 
 
-def visible_thread_ids(db: Session, thread_ids: set[int]) -> set[int]:
+def visible_thread_ids(
+    db: Session, thread_ids: set[int], *, viewer: Reader | None = None
+) -> set[int]:
+    """Those of the threads that are visible, in forums `viewer` may read."""
     if not thread_ids:
         return set()
     return set(
         db.scalars(
             select(Thread.id).where(
-                Thread.id.in_(thread_ids), Thread.visibility == Visibility.VISIBLE
+                Thread.id.in_(thread_ids),
+                Thread.visibility == Visibility.VISIBLE,
+                readable_threads_anywhere(viewer),
             )
         )
     )
 
 
-def profile_activity(db: Session, user: User, *, limit: int = 10) -> ProfileActivity:
-    """What a profile shows: only visible threads and answers in visible threads."""
+def profile_activity(
+    db: Session, user: User, *, limit: int = 10, viewer: Reader | None = None
+) -> ProfileActivity:
+    """What a profile shows `viewer`: only visible threads and answers in visible threads, in
+    forums the viewer may read (counts included: they would tell restricted threads exist)."""
+    readable = readable_threads_anywhere(viewer)
     visible_threads = select(Thread).where(
-        Thread.author_id == user.id, Thread.visibility == Visibility.VISIBLE
+        Thread.author_id == user.id, Thread.visibility == Visibility.VISIBLE, readable
     )
     visible_answers = (
         select(Post)
@@ -360,6 +379,7 @@ def profile_activity(db: Session, user: User, *, limit: int = 10) -> ProfileActi
             Post.is_question.is_(False),
             Post.visibility == Visibility.VISIBLE,
             Thread.visibility == Visibility.VISIBLE,
+            readable,
         )
     )
     accepted = visible_answers.where(Thread.accepted_post_id == Post.id)
