@@ -48,6 +48,9 @@ from community.core.security import (
 )
 from community.core.settings import Settings
 from community.core.viewcount import ViewCounter
+from community.members import api as members_api
+from community.members import avatars as member_avatars
+from community.members import routes as members_routes
 from community.core.web import (
     STATIC_DIR,
     add_page_context,
@@ -151,6 +154,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.session_factory = session_factory
     app.state.templates = build_templates()
     app.state.templates.globals["next_statuses"] = kb_service.next_statuses
+    app.state.templates.globals["avatar"] = member_avatars.avatar  # no query: the user row
     app.state.passwords = Passwords(settings)
     # One store of counters for login throttling and rate limits, so one outage is one warning.
     app.state.limit_store = limit_store = LimitStore(settings)
@@ -205,6 +209,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(brand_admin_routes.router)
     app.include_router(thread_routes.forum_router)
     app.include_router(notification_routes.router)
+    app.include_router(members_routes.router)
+    app.include_router(members_api.router)
     app.include_router(upload_routes.router)
     app.include_router(upload_routes.api)
 

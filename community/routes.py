@@ -39,6 +39,7 @@ from community.core.schemas import (
 from community.core.security import LANGUAGE_COOKIE, session_cookie_header
 from community.core.settings import Settings
 from community.core.web import flash_redirect, is_htmx, render, safe_next
+from community.members import badges
 
 router = APIRouter(include_in_schema=False)
 
@@ -98,6 +99,7 @@ def profile_page(request: Request, db: SessionDep, viewer: ViewerDep, username: 
             # Only what the viewer may read (restricted forums' threads are missing).
             "activity": service.profile_activity(db, user, viewer=viewer),
             "history": history,
+            "badges": badges.earned(db, user.id),
             # Events stay (reputation is real) but link only to threads still public.
             "linkable": service.visible_thread_ids(
                 db, {event.thread_id for event in history if event.thread_id}, viewer=viewer

@@ -97,6 +97,7 @@ class NotificationMail:
                 Notification.user_id == User.id,
                 Notification.read_at.is_(None),
                 Notification.emailed_at.is_(None),
+                Notification.kind.not_in(sorted(notifications.IN_APP_ONLY)),
             )
         )
         due = list(
@@ -138,6 +139,7 @@ class NotificationMail:
                             Notification.user_id == user_id,
                             Notification.read_at.is_(None),
                             Notification.emailed_at.is_(None),
+                            Notification.kind.not_in(sorted(notifications.IN_APP_ONLY)),
                         )
                         .order_by(Notification.id)
                         .limit(DIGEST_MAX_ITEMS)

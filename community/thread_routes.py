@@ -29,6 +29,7 @@ from community.core.schemas import AnswerIn, AskIn, EditIn
 from community.core.viewcount import viewer_key
 from community.core.web import flash_redirect, is_htmx, page_viewer_key, render, render_fragment
 from community.diffs import revision_diffs
+from community.members import follows
 from community.thread_view import render_thread
 from kb import ask_sessions
 from kb import service as kb_service
@@ -110,6 +111,10 @@ def forum_page(
             "kinds": threads.ASKABLE_KINDS,
             "statuses": [ThreadStatus.OPEN, ThreadStatus.ANSWERED, ThreadStatus.SOLVED],
             "tags": thread_reading.popular_tags(db, brand.id),
+            # The follow button (community.members): no query for visitors.
+            "follow_target": "forum",
+            "follow_id": forum.id,
+            "following": follows.follows_forum(db, viewer.id if viewer else None, forum.id),
         },
         block="thread_list",
     )

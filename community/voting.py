@@ -194,6 +194,8 @@ def cast_vote(db: Session, voter: User, post_id: int, value: int) -> VoteResult:
     for milestone in MILESTONES:
         if old_score < milestone <= post.score:
             notifications.milestone_reached(db, post.id, milestone)
+    if value == 1 and not post.is_question:
+        events.answer_upvoted.send(db, post)
     return VoteResult(post=post, my_vote=value)
 
 
@@ -262,6 +264,7 @@ def set_helpful(db: Session, user: User, thread_id: int, *, helpful: bool) -> Th
     if helpful and existing is None:
         db.add(HelpfulMark(user_id=user.id, thread_id=thread.id))
         thread.helpful_count += 1
+        events.helpful_marked.send(db, thread)
     elif not helpful and existing is not None:
         db.delete(existing)
         thread.helpful_count -= 1

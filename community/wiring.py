@@ -6,6 +6,7 @@ again changes nothing. The app factory also adds the domains' gauges to /metrics
 from __future__ import annotations
 
 from community.core import metrics
+from community.members import subscribers as members_subscribers
 from crowdservice import metrics as crowdservice_metrics
 from crowdservice import subscribers as crowdservice_subscribers
 from moderation import subscribers as moderation_subscribers
@@ -14,6 +15,7 @@ from moderation import subscribers as moderation_subscribers
 def subscribe_all() -> None:
     moderation_subscribers.subscribe()
     crowdservice_subscribers.subscribe()
+    members_subscribers.subscribe()
 
 
 def register_metrics() -> None:

@@ -12,6 +12,7 @@ from community import tasks as community_tasks
 from community.core import jobs
 from community.core.jobs import start_in_background
 from community.core.settings import Settings
+from community.members import tasks as members_tasks
 from community.wiring import subscribe_all
 from crowdservice import tasks as crowdservice_tasks
 from kb import tasks as kb_tasks
@@ -37,3 +38,4 @@ class Worker(jobs.Worker):
         self.indexer = kb_tasks.register(self)
         self.search = self.indexer.engine
         crowdservice_tasks.register(self)  # escalation sweep, webhook deliveries
+        members_tasks.register(self)  # badges

@@ -15,7 +15,7 @@ import sys
 
 import typer
 
-from community.cli import brands, database, importing, processes, search
+from community.cli import brands, database, importing, members, processes, search
 
 app = typer.Typer(
     help="Run and manage the support community.",
@@ -30,6 +30,8 @@ search_app = typer.Typer(help="This site's Meilisearch access.", no_args_is_help
 app.add_typer(search_app, name="search")
 vectors_app = typer.Typer(help="Semantic search's document vectors.", no_args_is_help=True)
 app.add_typer(vectors_app, name="vectors")
+badges_app = typer.Typer(help="Members' badges.", no_args_is_help=True)
+app.add_typer(badges_app, name="badges")
 brand_app = typer.Typer(help="Brands: create, edit, archive, list.", no_args_is_help=True)
 app.add_typer(brand_app, name="brand")
 forum_app = typer.Typer(help="A brand's forums: create, archive.", no_args_is_help=True)
@@ -50,6 +52,7 @@ search_app.command("keys")(search.keys)
 vectors_app.command("status")(search.vectors_status)
 meili_app.command("status")(processes.meili_status)
 meili_app.command("start")(processes.meili_start)
+badges_app.command("backfill")(members.badges_backfill)
 brand_app.command("create")(brands.create_brand)
 brand_app.command("edit")(brands.edit_brand)
 brand_app.command("archive")(brands.archive_brand)

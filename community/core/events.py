@@ -77,3 +77,9 @@ post_published: Event[Post] = Event("post_published")
 post_announced: Event[Post] = Event("post_announced")
 # The asker or the support team accepted an answer (crowd-service resolves the escalation).
 answer_accepted: Event[Acceptance] = Event("answer_accepted")
+# Someone marked a thread "this helped me too" (members award the asker's helpful badge).
+helpful_marked: Event[Thread] = Event("helpful_marked")
+# An upvote landed on an answer; the post's counters are this vote's (members award badges).
+answer_upvoted: Event[Post] = Event("answer_upvoted")
+# A member's trust level went up or was set by a moderator (members award trust badges).
+trust_level_changed: Event[User] = Event("trust_level_changed")

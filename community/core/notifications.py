@@ -53,6 +53,9 @@ from community.core.models import (
 
 EMAIL_EVENT = "email.notification"
 MILESTONE_EVENT = "notify.milestone"
+# Kinds shown in the app only, never e-mailed (nor put in a digest): a badge is a small
+# pleasure to find on the next visit, and a mail per milestone would be noise.
+IN_APP_ONLY: frozenset[NotificationKind] = frozenset({NotificationKind.BADGE})
 
 
 def message(msgid: str, **params: object) -> dict[str, object]:
@@ -103,7 +106,7 @@ def notify(
     )
     db.add(notification)
     db.flush()
-    if _emails_to(recipient):
+    if kind not in IN_APP_ONLY and _emails_to(recipient):
         outbox.enqueue(db, EMAIL_EVENT, {"notification_id": notification.id})
     return notification
 
@@ -413,6 +416,10 @@ def describe(notification: Notification) -> str:
         return _("The support team wrote to you in private about “%(title)s”") % values
     if kind == NotificationKind.KNOWN_ISSUE:
         return _("Fixed: “%(issue)s”") % {"issue": data.get("issue_title", "")}
+    if kind == NotificationKind.FOLLOWED_FORUM:
+        return _("%(actor)s asked “%(title)s” in a forum you follow") % values
+    if kind == NotificationKind.FOLLOWED_TAG:
+        return _("%(actor)s asked “%(title)s” with a tag you follow") % values
     milestone = data.get("milestone", 0)
     return _("Your post in “%(title)s” reached a score of %(milestone)s") % {
         "title": title,
@@ -421,7 +428,12 @@ def describe(notification: Notification) -> str:
 
 
 _PATH_KINDS = frozenset(
-    {NotificationKind.INSIGHTS, NotificationKind.PRIVATE_MESSAGE, NotificationKind.KNOWN_ISSUE}
+    {
+        NotificationKind.INSIGHTS,
+        NotificationKind.PRIVATE_MESSAGE,
+        NotificationKind.KNOWN_ISSUE,
+        NotificationKind.BADGE,  # to the member's own profile, where badges are shown
+    }
 )
 
 

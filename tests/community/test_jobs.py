@@ -10,6 +10,7 @@ from community.core.db import make_session_factory
 from community.core.indexing import ARTICLE_CHANGED, BRAND_SEARCH_SETTINGS, THREAD_CHANGED
 from community.core.notifications import EMAIL_EVENT, MILESTONE_EVENT
 from community.core.settings import Settings
+from community.members.badges import BADGE_EVENT
 from community.visibility import ANNOUNCE_EVENT
 from community.worker import Worker
 from crowdservice.known_issues.linking import LINK_THREAD
@@ -33,6 +34,7 @@ def test_the_worker_process_has_every_packages_jobs(settings: Settings, engine: 
         ANNOUNCE_EVENT,
         FIXED_EVENT,
         LINK_THREAD,
+        BADGE_EVENT,
     }
     assert set(worker.batch_handlers) == {
         THREAD_CHANGED,
