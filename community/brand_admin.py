@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from community.brand_schemas import BrandIn, BrandPatch
+from community.core import indexing
 from community.core.audit import record_audit
 from community.core.clock import utcnow
 from community.core.errors import FormErrors, NotFound, PermissionDenied
@@ -210,6 +211,7 @@ def do_set_brand_archived(
     if (brand.archived_at is not None) == archived:
         return False
     brand.archived_at = utcnow() if archived else None
+    indexing.brand_archived(db, brand.id)  # its documents leave search (or come back)
     action = "brand.archived" if archived else "brand.unarchived"
     record(
         db, actor, action, ("brand", brand.id),

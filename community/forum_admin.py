@@ -112,6 +112,8 @@ def do_update_forum(
             setattr(forum, name, value)
         after = {name: str(value) for name, value in changes.items()}
         record(db, actor, "forum.updated", ("forum", forum.id), before=before, after=after, ip=ip)
+        if "access" in changes:  # its search documents follow who may read it now
+            indexing.forum_access_changed(db, forum.id)
         changed = True
     if position is not None:
         changed = do_reorder_forum(db, actor, forum, position, ip=ip) or changed

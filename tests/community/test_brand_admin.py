@@ -12,11 +12,12 @@ from sqlalchemy.orm import Session
 
 from community import brand_admin, thread_reading, threads
 from community.brand_schemas import BrandIn, BrandPatch
-from community.core import service
+from community.core import indexing, service
 from community.core.audit import AuditLog
 from community.core.errors import FormErrors, NotFound, PermissionDenied
 from community.core.forms import parse_form
 from community.core.models import Brand, Forum, Role, User
+from community.core.outbox import OutboxEvent
 from community.core.schemas import AskIn
 from community.core.staff import load_brand_roles
 from community.core.workspace_models import BrandRole, StaffGrant
@@ -226,6 +227,9 @@ def test_only_site_admins_archive_and_each_change_is_audited_once(
     db.commit()
     assert brand.archived_at is None
     assert audit_actions(db) == ["brand.archived", "brand.unarchived"]
+    # Search follows: the brand's documents are indexed again (helper events, deduplicated).
+    scope = db.scalars(select(OutboxEvent).where(OutboxEvent.kind == indexing.SCOPE_CHANGED))
+    assert [event.payload for event in scope] == [{"brand_id": brand.id}]
 
 
 def test_an_archived_brand_is_gone_for_all_but_site_admins(
