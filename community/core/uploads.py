@@ -347,10 +347,15 @@ def url_of(upload: Upload) -> str:
     return f"/uploads/{upload.key}"
 
 
+def _stem(name: str) -> str:
+    """A file name without its extension ("router.png" -> "router", "notes" -> "notes")."""
+    return name.rsplit(".", 1)[0] if "." in name else name
+
+
 def download_name(upload: Upload) -> str:
     """A plain ASCII file name for Content-Disposition, its extension the stored type's (a
     "photo.html" sent as a PNG is saved as "photo.png")."""
-    stem = upload.original_name.rsplit(".", 1)[0] if "." in upload.original_name else ""
+    stem = _stem(upload.original_name)
     ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_stem).strip("._")[:60] or "image"
     return f"{safe}.{EXTENSIONS.get(upload.content_type, 'bin')}"
@@ -358,7 +363,7 @@ def download_name(upload: Upload) -> str:
 
 def markdown_of(upload: Upload) -> str:
     """What the editor inserts: ![name](/uploads/key), the name without Markdown's brackets."""
-    alt = upload.original_name.rsplit(".", 1)[0] if "." in upload.original_name else ""
+    alt = _stem(upload.original_name)
     alt = " ".join(re.sub(r"[\[\]\\()!*_`<>]+", " ", alt).split())[:80] or _("image")
     return f"![{alt}]({url_of(upload)})"
 
