@@ -153,16 +153,18 @@ def upload_avatar(
         owner_id=user.id,
         brand_id=None,
     )
-    user.avatar_key = upload.key
+    replaced, user.avatar_key = user.avatar_key, upload.key
     db.flush()
+    uploads.discard_upload(db, settings, replaced)  # nothing shows the old one any more
     return upload
 
 
-def remove_avatar(db: Session, user: User) -> bool:
-    """Back to the generated drawing. The upload itself stays (an unattached file, as the
-    uploads module keeps them). True if there was one."""
+def remove_avatar(db: Session, settings: Settings, user: User) -> bool:
+    """Back to the generated drawing; the picture is discarded (its address stops answering).
+    True if there was one."""
     if user.avatar_key is None:
         return False
-    user.avatar_key = None
+    removed, user.avatar_key = user.avatar_key, None
     db.flush()
+    uploads.discard_upload(db, settings, removed)
     return True

@@ -97,7 +97,7 @@ async def account_avatar(
 
 @router.post("/account/avatar/remove", name="account_avatar_remove")
 def account_avatar_remove(request: Request, db: SessionDep, user: CurrentUser) -> Response:
-    avatars.remove_avatar(db, user)
+    avatars.remove_avatar(db, request.app.state.settings, user)
     db.commit()
     return flash_redirect(request, "/account", _("Your picture is removed."))
 

@@ -104,6 +104,20 @@ def test_uploading_and_removing_a_picture(
     assert f'src="/uploads/{user.avatar_key}"' in make_client().get("/u/member").text
     assert make_client().get(f"/uploads/{user.avatar_key}").status_code == 200
 
+    # A new picture replaces the old one, whose address stops answering.
+    first_key = user.avatar_key
+    replaced = browser.post(
+        "/account/avatar",
+        data={"csrf_token": token},
+        files={"avatar": ("again.png", _png((64, 64)), "image/png")},
+        follow_redirects=False,
+    )
+    assert replaced.status_code == 303
+    fresh(db)
+    second_key = db.get(User, member.id).avatar_key  # type: ignore[union-attr]
+    assert second_key and second_key != first_key
+    assert make_client().get(f"/uploads/{first_key}").status_code == 404
+
     removed = browser.post(
         "/account/avatar/remove", data={"csrf_token": token}, follow_redirects=False
     )
@@ -111,6 +125,8 @@ def test_uploading_and_removing_a_picture(
     fresh(db)
     assert db.get(User, member.id).avatar_key is None  # type: ignore[union-attr]
     assert "/uploads/" not in make_client().get("/u/member").text
+    assert make_client().get(f"/uploads/{second_key}").status_code == 404
+    assert db.scalars(select(Upload)).all() == []
 
 
 def test_an_svg_or_a_non_image_is_refused_and_changes_nothing(
