@@ -68,20 +68,12 @@ from sqlalchemy.orm import Session
 from community.all_models import Base
 from community.app import create_app
 from community.core import migrate
+from community.core.activity_models import Vote
 from community.core.auth import Passwords
 from community.core.clock import utcnow
 from community.core.db import make_engine
 from community.core.markdown import HTML_VERSION, render_markdown
-from community.core.models import (
-    Brand,
-    Forum,
-    Post,
-    Role,
-    Thread,
-    User,
-    Visibility,
-    Vote,
-)
+from community.core.models import Brand, Forum, Post, Role, Thread, User, Visibility
 from community.core.settings import Settings
 from community.reputation import ACCEPTED, ACCEPTER, DOWNVOTE, UPVOTE_ANSWER, UPVOTE_QUESTION
 from community.thread_reading import PAGE_SIZE, encode_cursor

@@ -61,6 +61,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from community.app import create_app
 from community.core import migrate
+from community.core.activity_models import Vote
 from community.core.clock import utcnow
 from community.core.db import begin_write, make_engine
 from community.core.indexing import THREAD_CHANGED
@@ -77,7 +78,6 @@ from community.core.models import (
     ThreadStatus,
     User,
     Visibility,
-    Vote,
     thread_tags,
 )
 from community.core.outbox import OutboxEvent

@@ -1,10 +1,10 @@
 """Imports every domain's tables so Base.metadata is complete (Alembic and tests use it)."""
 
+from community.core import activity_models, workspace_models
 from community.core import audit as audit_models
 from community.core import import_models as importing_models
 from community.core import models as community_models
 from community.core import outbox as outbox_models
-from community.core import workspace_models
 from community.core.db import Base
 from crowdservice import models as crowdservice_models
 from crowdservice.followup import models as followup_models
@@ -16,6 +16,7 @@ from moderation import models as moderation_models
 
 __all__ = [
     "Base",
+    "activity_models",
     "audit_models",
     "community_models",
     "crowdservice_models",

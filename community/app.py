@@ -20,6 +20,7 @@ from community import (
     brand_admin_api,
     brand_admin_routes,
     brand_look_routes,
+    brand_staff_routes,
     notification_routes,
     thread_api,
     thread_reading,
@@ -29,7 +30,7 @@ from community import (
 from community import routes as community_routes
 from community.core import metrics, model_client
 from community.core.admission import AdmissionControl
-from community.core.auth import LimitStore, LoginThrottle, Passwords
+from community.core.auth import Passwords
 from community.core.db import make_engine, make_read_session_factory, make_session_factory
 from community.core.gc_control import collect_at_safe_points
 from community.core.hosts import BrandHosts
@@ -47,16 +48,17 @@ from community.core.security import (
     send_unavailable,
 )
 from community.core.settings import Settings
+from community.core.throttle import LimitStore, LoginThrottle
 from community.core.viewcount import ViewCounter
-from community.members import api as members_api
-from community.members import avatars as member_avatars
-from community.members import routes as members_routes
 from community.core.web import (
     STATIC_DIR,
     add_page_context,
     build_templates,
     install_error_handlers,
 )
+from community.members import api as members_api
+from community.members import avatars as member_avatars
+from community.members import routes as members_routes
 from community.wiring import register_metrics, subscribe_all
 from crowdservice import routes as crowd_routes
 from crowdservice import routes_admin as crowd_admin
@@ -182,6 +184,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(moderation_api.router)
     app.include_router(brand_look_routes.api)
     app.include_router(brand_admin_api.router)
+    app.include_router(brand_staff_routes.api)
     # KB, moderation and support pages first: /b/{brand}/kb, /search, /mod, /conduct, /agent
     # and /insights must win over /b/{brand}/{forum} (those forum slugs are reserved).
     app.include_router(kb_routes.router)
@@ -207,6 +210,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(community_routes.router)
     app.include_router(brand_look_routes.router)
     app.include_router(brand_admin_routes.router)
+    app.include_router(brand_staff_routes.router)
     app.include_router(thread_routes.forum_router)
     app.include_router(notification_routes.router)
     app.include_router(members_routes.router)

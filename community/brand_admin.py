@@ -11,7 +11,8 @@ and can no longer be the default brand; bringing it back restores everything as 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from sqlalchemy import select
@@ -22,11 +23,11 @@ from community.brand_schemas import BrandIn, BrandPatch
 from community.core import indexing
 from community.core.audit import record_audit
 from community.core.clock import utcnow
-from community.core.errors import FormErrors, NotFound, PermissionDenied
+from community.core.errors import FormErrors, NotFound
 from community.core.i18n import gettext as _
-from community.core.models import Brand, User
-from community.core.policy import is_admin, is_brand_admin
-from community.core.workspace_models import BrandRole, StaffGrant
+from community.core.models import NO_GRANTS, Brand, Role, User
+from community.core.policy import administered_brands, ensure_admin, ensure_brand_admin, is_admin
+from community.core.workspace_models import BrandRole
 
 # Path segments under /admin/brands/ that are pages, not brands.
 RESERVED_BRAND_SLUGS: Final = frozenset({"new"})
@@ -39,7 +40,11 @@ BRAND_FIELDS: Final = (
 
 @dataclass(frozen=True, slots=True)
 class CommandLine:
-    """The operator at the server's command line (community brand/forum commands)."""
+    """The operator at the server's command line (community brand/forum commands): the policy
+    sees a site admin without an account."""
+
+    role: Role = Role.ADMIN
+    brand_roles: Mapping[int, frozenset[BrandRole]] = field(default_factory=lambda: NO_GRANTS)
 
 
 COMMAND_LINE: Final = CommandLine()
@@ -57,33 +62,15 @@ def audit_actor(actor: Actor) -> User | None:
     return actor if isinstance(actor, User) else None
 
 
-def ensure_site_admin(actor: Actor) -> None:
-    if not isinstance(actor, CommandLine) and not is_admin(actor):
-        raise PermissionDenied(_("Only site admins can do that."))
-
-
-def may_see_archived(actor: Actor) -> bool:
-    return isinstance(actor, CommandLine) or is_admin(actor)
-
-
-def may_admin_brand(actor: Actor, brand: Brand) -> bool:
-    return isinstance(actor, CommandLine) or is_brand_admin(actor, brand.id)
-
-
-def ensure_brand_admin(actor: Actor, brand: Brand) -> None:
-    if not may_admin_brand(actor, brand):
-        raise PermissionDenied(_("Only the brand's admins can do that."))
-
-
 def access_managed_brand(db: Session, actor: Actor, slug: str) -> Brand:
     """The brand `actor` may administer: 404 for no such brand (and for an archived one, to
     anyone but a site admin: it is gone for them), 403 for someone who is not its admin."""
     brand = db.scalar(select(Brand).where(Brand.slug == slug[:60]))
     if brand is None:
         raise NotFound()
-    if brand.archived_at is not None and not may_see_archived(actor):
+    if brand.archived_at is not None and not is_admin(actor):
         raise NotFound()
-    ensure_brand_admin(actor, brand)
+    ensure_brand_admin(actor, brand.id)
     return brand
 
 
@@ -91,11 +78,9 @@ def managed_brands(db: Session, actor: User) -> list[Brand]:
     """The brands on the admin's brand list: every one (archived too) for a site admin, the
     brands they administer for a brand admin."""
     statement = select(Brand).order_by(Brand.archived_at.is_not(None), Brand.name, Brand.id)
-    if not is_admin(actor):
-        granted = select(StaffGrant.brand_id).where(
-            StaffGrant.user_id == actor.id, StaffGrant.role == BrandRole.BRAND_ADMIN
-        )
-        statement = statement.where(Brand.id.in_(granted), Brand.archived_at.is_(None))
+    administered = administered_brands(actor)
+    if administered is not None:
+        statement = statement.where(Brand.id.in_(administered), Brand.archived_at.is_(None))
     return list(db.scalars(statement))
 
 
@@ -138,7 +123,7 @@ def _column_default(name: str) -> Any:
 def do_create_brand(db: Session, actor: Actor, data: BrandIn, *, ip: str | None = None) -> Brand:
     """A new brand with no forum yet (its admins add them). SlugTaken if the slug is in use,
     also when another request took it a moment ago (the unique index decides)."""
-    ensure_site_admin(actor)
+    ensure_admin(actor, _("Only site admins can do that."))
     _slug_free(db, data.slug)
     brand = Brand(slug=data.slug, theme={})
     for name in BRAND_FIELDS:
@@ -187,7 +172,7 @@ def do_update_brand(
 ) -> bool:
     """Change the settings sent (a null or missing field stays). True if anything changed;
     a FormErrors leaves the brand as it was."""
-    ensure_brand_admin(actor, brand)
+    ensure_brand_admin(actor, brand.id)
     changes = {
         name: value
         for name, value in data.model_dump(exclude_unset=True).items()
@@ -207,7 +192,7 @@ def do_set_brand_archived(
     db: Session, actor: Actor, brand: Brand, archived: bool, *, ip: str | None = None
 ) -> bool:
     """Archive (hide) or bring back a brand; site admins only. True if it changed."""
-    ensure_site_admin(actor)
+    ensure_admin(actor, _("Only site admins can do that."))
     if (brand.archived_at is not None) == archived:
         return False
     brand.archived_at = utcnow() if archived else None

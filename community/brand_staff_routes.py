@@ -20,7 +20,7 @@ from community.core.models import Brand
 from community.core.web import flash_redirect, render
 from community.core.workspace_models import BrandRole
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/v1", responses=ERRORS, tags=["brands"])  # type: ignore[arg-type]
 
 FormText = Annotated[str, Form()]

@@ -18,13 +18,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from community.brand_admin import Actor, SlugTaken, ensure_brand_admin, record
+from community.brand_admin import Actor, SlugTaken, record
 from community.brand_schemas import ForumIn, ForumPatch, ThreadMoveIn
 from community.core import counters, indexing
 from community.core.clock import utcnow
 from community.core.errors import FormErrors, NotFound
 from community.core.i18n import gettext as _
 from community.core.models import Brand, Forum, Thread, Visibility
+from community.core.policy import ensure_brand_admin
 
 # The pages under /b/<brand>/ that are not forums: a forum with one of these slugs would be
 # unreachable (tests/community/test_brand_admin_forums.py checks the list against the routes).
@@ -38,7 +39,7 @@ FORUM_FIELDS: Final = ("name", "description", "access", "moderation_policy")
 
 def access_managed_forum(db: Session, actor: Actor, brand: Brand, slug: str) -> Forum:
     """One of the brand's forums (archived ones too) for its admins."""
-    ensure_brand_admin(actor, brand)
+    ensure_brand_admin(actor, brand.id)
     forum = db.scalar(select(Forum).where(Forum.brand_id == brand.id, Forum.slug == slug[:80]))
     if forum is None:
         raise NotFound()
@@ -70,7 +71,7 @@ def do_create_forum(
     db: Session, actor: Actor, brand: Brand, data: ForumIn, *, ip: str | None = None
 ) -> Forum:
     """A new forum, last in the brand's list."""
-    ensure_brand_admin(actor, brand)
+    ensure_brand_admin(actor, brand.id)
     if data.slug in RESERVED_FORUM_SLUGS:
         raise FormErrors({"slug": _("That address is used by a page of the brand.")})
     existing = brand_forums(db, brand)
@@ -97,7 +98,7 @@ def do_update_forum(
     db: Session, actor: Actor, forum: Forum, data: ForumPatch, *, ip: str | None = None
 ) -> bool:
     """Change what was sent (null or missing stays); `position` reorders. True if changed."""
-    ensure_brand_admin(actor, forum.brand)
+    ensure_brand_admin(actor, forum.brand_id)
     sent = data.model_dump(exclude_unset=True)
     position = sent.pop("position", None)
     changes = {
@@ -126,7 +127,7 @@ def do_reorder_forum(
 ) -> bool:
     """Put the forum at `position` (0 first) among the brand's open forums; past the end is
     last. Archived forums have no place in the list until they are brought back."""
-    ensure_brand_admin(actor, forum.brand)
+    ensure_brand_admin(actor, forum.brand_id)
     if forum.archived_at is not None:
         raise FormErrors({"position": _("An archived forum has no place in the list.")})
     forums = brand_forums(db, forum.brand)
@@ -149,7 +150,7 @@ def do_set_forum_archived(
     db: Session, actor: Actor, forum: Forum, archived: bool, *, ip: str | None = None
 ) -> bool:
     """Archive a forum (it leaves the list, its threads stay) or bring it back (last)."""
-    ensure_brand_admin(actor, forum.brand)
+    ensure_brand_admin(actor, forum.brand_id)
     if (forum.archived_at is not None) == archived:
         return False
     forums = brand_forums(db, forum.brand)
@@ -208,7 +209,7 @@ def do_move_threads(
 ) -> int:
     """Move the threads into one forum of the same brand; how many moved (those already there
     stay). Checks everything first: a FormErrors moves none."""
-    ensure_brand_admin(actor, brand)
+    ensure_brand_admin(actor, brand.id)
     target = _target_forum(db, brand, data.forum)
     ids = sorted(set(data.thread_ids))
     moving = [thread for thread in _locked_threads(db, brand, ids) if thread.forum_id != target.id]

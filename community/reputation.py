@@ -15,8 +15,9 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from community.core import counters
+from community.core.activity_models import ReputationEvent
 from community.core.clock import utcnow
-from community.core.models import Post, ReputationEvent, Thread, User
+from community.core.models import Post, Thread, User
 
 UPVOTE_ANSWER = 10
 UPVOTE_QUESTION = 5

@@ -10,14 +10,14 @@ from fastapi.responses import JSONResponse
 
 from community import revisions, thread_editing, thread_reading, threads, voting
 from community.api import ERRORS
-from community.core import api_tokens, notifications, service
+from community.core import api_tokens, notifications
 from community.core.auth import CurrentUser, OptionalUser, client_ip
 from community.core.db import SessionDep
 from community.core.errors import NotFound, PermissionDenied, ThreadMerged
 from community.core.i18n import active_locale
 from community.core.i18n import gettext as _
 from community.core.models import Forum, Notification, Post, Thread, ThreadKind, ThreadStatus, User
-from community.core.policy import ensure_forum_readable, is_staff
+from community.core.policy import ensure_brand_shown, ensure_forum_readable, is_staff
 from community.core.ratelimit import limited
 from community.core.schemas import (
     AnswerIn,
@@ -61,7 +61,7 @@ def _forum(db: SessionDep, forum_id: int, viewer: User | None) -> Forum:
     forum = db.get(Forum, forum_id)
     if forum is None:
         raise NotFound()
-    service.ensure_brand_shown(forum.brand, viewer)  # an archived brand's forums are gone
+    ensure_brand_shown(forum.brand, viewer)  # an archived brand's forums are gone
     ensure_forum_readable(viewer, forum)  # and restricted ones, for who may not read them
     return forum
 
@@ -81,11 +81,12 @@ def api_list_threads(
     limit: Annotated[int, Query(ge=1, le=100)] = 30,
     viewer: OptionalUser = None,
 ) -> Page[ThreadOut]:
+    forum = _forum(db, forum_id, viewer)
     query = thread_reading.ThreadQuery(
         sort=sort, tag=tag, status=status_filter, kind=kind, cursor=cursor, limit=limit,
-        include_removed=is_staff(viewer),
+        include_removed=is_staff(viewer, forum.brand_id),
     )  # fmt: skip
-    listing = thread_reading.list_threads(db, _forum(db, forum_id, viewer), query)
+    listing = thread_reading.list_threads(db, forum, query)
     return Page[ThreadOut](
         items=[thread_out(item) for item in listing.items], next_cursor=listing.next_cursor
     )

@@ -20,33 +20,31 @@ from sqlalchemy.orm import (
     selectinload,
 )
 
+from community.core.activity_models import HelpfulMark, ThreadWatch, Vote
 from community.core.errors import BadRequest, NotFound
 from community.core.i18n import gettext as _
 from community.core.models import (
     Brand,
     Forum,
-    HelpfulMark,
     Post,
     PostComment,
     Tag,
     Thread,
     ThreadKind,
     ThreadStatus,
-    ThreadWatch,
     User,
     Visibility,
-    Vote,
     thread_tags,
 )
 from community.core.policy import (
     Reader,
     ThreadPermissions,
+    ensure_brand_shown,
     ensure_forum_readable,
     is_staff,
     member_access_levels,
     sees_members_view,
 )
-from community.core.service import ensure_brand_shown
 
 PAGE_SIZE = 30
 Sort = Literal["activity", "newest", "unanswered", "top", "solved"]
@@ -108,7 +106,7 @@ def _viewer_posts(
         .options(joinedload(Post.author))
         .order_by(Post.id)
     )
-    if not is_staff(user):
+    if not is_staff(user, thread.brand_id):
         own_pending = and_(Post.visibility == Visibility.PENDING, Post.author_id == user.id)
         statement = statement.where(or_(Post.visibility == Visibility.VISIBLE, own_pending))
     rows = db.execute(statement).all()
@@ -189,7 +187,7 @@ def classify_member(db: Session, user: User, params: Mapping[str, Any]) -> str |
     None when their page is never kept. The thread's visibility plays no part: a kept page exists
     only if a member of the class was shown it under the current generation."""
     thread_id = str(params.get("thread_id", ""))
-    if not _ROW_ID.fullmatch(thread_id) or not sees_members_view(user):
+    if not _ROW_ID.fullmatch(thread_id) or not sees_members_view(user, None):
         return None
     row = db.execute(select(*viewer_mark_columns(user)).where(Thread.id == int(thread_id))).first()
     if row is None:

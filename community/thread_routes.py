@@ -77,7 +77,7 @@ def forum_page(
     forum = thread_reading.forum_by_slugs(db, brand_slug, forum_slug, viewer)
     brand = forum.brand
     query = thread_reading.ThreadQuery(
-        include_removed=is_staff(viewer),
+        include_removed=is_staff(viewer, forum.brand_id),
         sort=sort if sort in thread_reading.SORTS else "activity",
         tag=tag[:30] or None,
         status=ThreadStatus(status) if status in ThreadStatus._value2member_map_ else None,
@@ -235,7 +235,7 @@ def thread_page(
     if user is not None and shares:
         viewer_marks = thread_reading.ViewerMarks(*row[kb_end:])
         frame = thread_reading.shared_frame(user, thread, viewer_marks)
-        if policy.sees_members_view(user):
+        if policy.sees_members_view(user, None):
             # The whole page is kept for this member's class (community.core.member_pages):
             # every plain member's, or this voter's or poster's own.
             page_class = thread_reading.page_class(user, viewer_marks)
@@ -377,7 +377,7 @@ def _edit_context(
         "kinds": threads.ASKABLE_KINDS,
         "form": form,
         "errors": errors,
-        "can_redact": policy.can_redact(user),
+        "can_redact": policy.can_redact(user, post.brand_id),
     }
 
 
@@ -444,7 +444,7 @@ def revisions_page(request: Request, db: SessionDep, user: OptionalUser, post_id
             "post": post,
             "thread": post.thread,
             "entries": revision_diffs(history),
-            "can_redact": policy.can_redact(user),
+            "can_redact": policy.can_redact(user, post.brand_id),
             "latest": history[-1].number if history else 0,
         },
     )

@@ -18,6 +18,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from community import visibility
 from community.core import events, indexing, language, uploads
+from community.core.activity_models import ThreadWatch
 from community.core.clock import utcnow
 from community.core.db import insert_missing
 from community.core.errors import FormErrors, NotFound, PermissionDenied, ThreadMerged
@@ -30,11 +31,11 @@ from community.core.models import (
     Thread,
     ThreadKind,
     ThreadStatus,
-    ThreadWatch,
     User,
     Visibility,
 )
 from community.core.policy import (
+    ensure_brand_shown,
     ensure_can_participate,
     ensure_forum_readable,
     ensure_post_visible,
@@ -43,7 +44,6 @@ from community.core.policy import (
     is_agent,
 )
 from community.core.schemas import AnswerIn, AskIn
-from community.core.service import ensure_brand_shown
 from community.mentions import render_with_mentions
 
 TITLE_MIN, TITLE_MAX = 10, 150
@@ -192,6 +192,7 @@ def ask(db: Session, author: User, forum: Forum, data: AskIn, *, locale: str) ->
     html, _mentioned = _render(db, body)
     thread = Thread(
         forum_id=forum.id,
+        brand_id=forum.brand_id,  # read by permission checks before the row is reloaded
         author_id=author.id,
         title=title,
         kind=data.kind,
@@ -207,6 +208,7 @@ def ask(db: Session, author: User, forum: Forum, data: AskIn, *, locale: str) ->
     db.flush()
     question = Post(
         thread_id=thread.id,
+        brand_id=forum.brand_id,
         author_id=author.id,
         is_question=True,
         body_source=body,
@@ -243,13 +245,14 @@ def answer(db: Session, author: User, thread: Thread, data: AnswerIn) -> Post:
     html, _mentioned = _render(db, body)
     post = Post(
         thread_id=thread.id,
+        brand_id=thread.brand_id,
         author_id=author.id,
         body_source=body,
         body_fingerprint=body_fingerprint(body),
         body_html=html,
         html_version=HTML_VERSION,
         # Answers from the brand's support team carry the "official answer" badge.
-        is_official=is_agent(author),
+        is_official=is_agent(author, thread.brand_id),
         visibility=Visibility.PENDING,
         created_at=now,
         updated_at=now,

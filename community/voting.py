@@ -20,10 +20,11 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from community import reputation
 from community.core import events, indexing, notifications
+from community.core.activity_models import HelpfulMark, Vote
 from community.core.db import insert_missing
 from community.core.errors import Conflict, NotFound, PermissionDenied
 from community.core.i18n import gettext as _
-from community.core.models import HelpfulMark, Post, Thread, User, Visibility, Vote
+from community.core.models import Post, Thread, User, Visibility
 from community.core.policy import (
     ThreadPermissions,
     ensure_can_participate,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, status
 from community.api import ERRORS
 from community.core import policy
 from community.core import service as community_service
-from community.core.auth import Admin, Curator, OptionalUser, client_ip
+from community.core.auth import BrandAdmin, Curator, OptionalUser, client_ip
 from community.core.db import SessionDep
 from community.core.i18n import active_locale
 from community.core.models import Brand
@@ -107,7 +107,7 @@ def api_search(
 @router.get("/kb/articles/{article_id}", response_model=ArticleOut | ArticleStaffOut)
 def api_article(db: SessionDep, user: OptionalUser, article_id: int) -> ArticleOut:
     article = service.access_article(db, user, article_id)
-    if policy.can_curate(user):
+    if policy.can_curate(user, article.brand_id):
         return ArticleStaffOut.model_validate(article)
     return ArticleOut.model_validate(article)
 
@@ -172,7 +172,7 @@ def _search_model_out(request: Request, db: SessionDep, brand: Brand) -> SearchM
 
 @router.get("/brands/{brand_slug}/search-model", response_model=SearchModelOut)
 def api_search_model(
-    request: Request, db: SessionDep, user: Admin, brand_slug: str
+    request: Request, db: SessionDep, user: BrandAdmin, brand_slug: str
 ) -> SearchModelOut:
     """The brand's semantic search model and how many documents have their vectors (admins)."""
     return _search_model_out(request, db, community_service.get_brand(db, brand_slug))
@@ -180,7 +180,7 @@ def api_search_model(
 
 @router.put("/brands/{brand_slug}/search-model", response_model=SearchModelOut)
 def api_set_search_model(
-    request: Request, db: SessionDep, user: Admin, brand_slug: str, body: SearchModelIn
+    request: Request, db: SessionDep, user: BrandAdmin, brand_slug: str, body: SearchModelIn
 ) -> SearchModelOut:
     """Choose the brand's semantic search model (admins). The worker then gives the brand's
     indexes their new embedders and computes the documents' vectors."""

@@ -82,7 +82,7 @@ def kb_home(request: Request, db: SessionDep, user: OptionalUser, brand_slug: st
             "brand": brand,
             "articles": service.published(db, brand, limit=12),
             "solutions": service.recent_solutions(db, brand, limit=12, reader=user),
-            "is_curator": policy.can_curate(user),
+            "is_curator": policy.can_curate(user, brand.id),
         },
     )
 
@@ -261,7 +261,7 @@ def article_page(request: Request, db: SessionDep, user: OptionalUser, article_i
             "article": article,
             "brand": article.brand,
             "related": related,
-            "is_curator": policy.can_curate(user),
+            "is_curator": policy.can_curate(user, article.brand_id),
             "feedback_sent": None,
         },
     )
@@ -299,6 +299,6 @@ def feedback(
         {
             "article": article,
             "feedback_sent": helpful == "yes",
-            "is_curator": policy.can_curate(user),
+            "is_curator": policy.can_curate(user, article.brand_id),
         },
     )

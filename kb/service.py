@@ -19,8 +19,7 @@ from community.core.forum_access import readable_forums_clause
 from community.core.i18n import gettext as _
 from community.core.markdown import render_markdown
 from community.core.models import Brand, Forum, Post, Thread, User, Visibility
-from community.core.policy import Reader, can_curate, ensure_curator
-from community.core.service import ensure_brand_shown
+from community.core.policy import Reader, can_curate, ensure_brand_shown, ensure_curator
 from community.threads import clean_body, clean_tags, clean_title
 from kb import pii
 from kb.models import (
@@ -160,7 +159,7 @@ def _version(article: Article, number: int, editor: User, note: str | None) -> A
 
 
 def create_article(db: Session, agent: User, brand: Brand, data: ArticleCreateIn) -> Article:
-    ensure_curator(agent)
+    ensure_curator(agent, brand.id)
     title, summary, body, tags = _clean(data)
     thread = db.get(Thread, data.source_thread_id) if data.source_thread_id else None
     if data.source_thread_id and (thread is None or thread.forum.brand_id != brand.id):
@@ -223,7 +222,7 @@ def _forum_in_brand(db: Session, brand: Brand, forum_id: int | None) -> bool:
 
 def update_article(db: Session, agent: User, article: Article, data: ArticleIn) -> Article:
     """Every save is a new version."""
-    ensure_curator(agent)
+    ensure_curator(agent, article.brand_id)
     title, summary, body, tags = _clean(data)
     article.title, article.summary, article.body_source = title, summary, body
     article.body_html = render_markdown(body)
@@ -247,7 +246,7 @@ def update_article(db: Session, agent: User, article: Article, data: ArticleIn) 
 
 
 def change_status(db: Session, agent: User, article: Article, status: ArticleStatus) -> Article:
-    ensure_curator(agent)
+    ensure_curator(agent, article.brand_id)
     if status == article.status:
         return article
     if status not in TRANSITIONS[article.status]:
@@ -286,7 +285,7 @@ def change_status(db: Session, agent: User, article: Article, status: ArticleSta
 
 def verify(db: Session, agent: User, article: Article) -> Article:
     """An agent confirms the article is still right: it leaves the needs-review list."""
-    ensure_curator(agent)
+    ensure_curator(agent, article.brand_id)
     article.last_verified_at = utcnow()
     article.owner_id = article.owner_id or agent.id
     if article.source_thread is not None:
@@ -298,7 +297,7 @@ def verify(db: Session, agent: User, article: Article) -> Article:
 
 
 def mark_obsolete(db: Session, agent: User, article: Article) -> Article:
-    ensure_curator(agent)
+    ensure_curator(agent, article.brand_id)
     article.obsolete = True
     if article.status == ArticleStatus.PUBLISHED:
         article.status = ArticleStatus.ARCHIVED
@@ -330,7 +329,7 @@ def access_article(db: Session, user: User | None, article_id: int) -> Article:
     if article is None:
         raise NotFound()
     ensure_brand_shown(article.brand, user)  # an archived brand's articles are gone
-    if not article.is_live and not can_curate(user):
+    if not article.is_live and not can_curate(user, article.brand_id):
         raise NotFound()
     return article
 
@@ -467,9 +466,9 @@ def candidates(db: Session, brand: Brand) -> list[PromotionCandidate]:
 
 
 def dismiss_candidate(db: Session, agent: User, candidate_id: int) -> PromotionCandidate:
-    ensure_curator(agent)
+    ensure_curator(agent, None)
     candidate = db.get(PromotionCandidate, candidate_id)
-    if candidate is None:
+    if candidate is None or not can_curate(agent, candidate.brand_id):
         raise NotFound()
     candidate.status = CandidateStatus.DISMISSED
     candidate.updated_at = utcnow()

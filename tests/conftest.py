@@ -82,7 +82,7 @@ from community import threads, visibility
 from community.all_models import Base
 from community.app import create_app
 from community.core import meili, migrate
-from community.core.auth import LimitStore, LoginThrottle, Passwords
+from community.core.auth import Passwords
 from community.core.clock import utcnow
 from community.core.db import begin_write, make_engine, make_session_factory
 from community.core.errors import AppError
@@ -93,6 +93,7 @@ from community.core.page_cache import PageCache
 from community.core.ratelimit import RateLimiter
 from community.core.schemas import AnswerIn, AskIn
 from community.core.settings import Settings, normalise_database_url
+from community.core.throttle import LimitStore, LoginThrottle
 from community.wiring import subscribe_all
 from community.worker import Worker
 from kb.search import SearchEngine

@@ -15,7 +15,7 @@ import sys
 
 import typer
 
-from community.cli import brands, database, importing, members, processes, search
+from community.cli import brands, database, importing, members, processes, search, staff
 
 app = typer.Typer(
     help="Run and manage the support community.",
@@ -36,6 +36,8 @@ brand_app = typer.Typer(help="Brands: create, edit, archive, list.", no_args_is_
 app.add_typer(brand_app, name="brand")
 forum_app = typer.Typer(help="A brand's forums: create, archive.", no_args_is_help=True)
 app.add_typer(forum_app, name="forum")
+staff_app = typer.Typer(help="Staff per brand: grant, revoke, list.", no_args_is_help=True)
+app.add_typer(staff_app, name="staff")
 
 app.command(name="migrate")(database.migrate_database)
 app.command(name="seed-demo")(database.seed_demo)
@@ -58,6 +60,9 @@ brand_app.command("edit")(brands.edit_brand)
 brand_app.command("archive")(brands.archive_brand)
 brand_app.command("unarchive")(brands.unarchive_brand)
 brand_app.command("list")(brands.list_brands)
+staff_app.command("grant")(staff.grant)
+staff_app.command("revoke")(staff.revoke)
+staff_app.command("list")(staff.list_staff)
 forum_app.command("create")(brands.create_forum)
 forum_app.command("archive")(brands.archive_forum)
 forum_app.command("unarchive")(brands.unarchive_forum)

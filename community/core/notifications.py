@@ -34,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
 from community.core import outbox
+from community.core.activity_models import ThreadWatch
 from community.core.clock import utcnow
 from community.core.errors import NotFound
 from community.core.forum_access import readable_by_user
@@ -46,7 +47,6 @@ from community.core.models import (
     NotificationKind,
     Post,
     Thread,
-    ThreadWatch,
     User,
     Visibility,
 )

@@ -1,27 +1,22 @@
 """Who may do what: every permission rule in one place (Discourse's Guardian is the model), used
 by services, pages, the API and the role dependencies of community.core.auth alike.
 
-Roles. The role sets live on `Role` (STAFF, MODERATORS, AGENTS; admins are in each); code
-elsewhere asks a predicate here (`is_staff`, `can_moderate`, `is_agent`, `can_curate`,
-`is_admin`, `is_lead`) rather than comparing roles, so who may do what is read in one file. The
-predicates take anything with a `role` (a `User`, or the request's `Viewer`) or None (nobody
-signed in), which is never allowed.
+Roles. The role sets live on `Role` and `BrandRole` (admins are in each); code elsewhere asks
+a predicate here (`is_staff`, `can_moderate`, `is_agent`, `is_admin`...) rather than comparing
+roles. Predicates take a `User`, the request's `Viewer` or None (nobody: never allowed), and the
+brand asked about: roles are granted per brand (community.core.staff); site admins and the
+site-wide roles hold in every brand. An archived brand is gone (404) for all but site admins.
 
 Threads and posts. Members act on visible, unlocked content; the asker accepts on their thread;
-moderators, agents and admins ("staff") may also act on locked threads, edit anyone's post (with
-a reason) and see content that is hidden from members. Authors see their own content while it
-waits for a moderator (marked as such), so "your question is waiting" never lands on a 404;
-nobody else does, and they cannot change it until it is approved (what the moderator reviews
-stays what they saw).
+the brand's staff may also act on locked threads, edit anyone's post (with a reason) and see
+hidden content. Authors see their own content while it waits for a moderator (marked as such),
+so "your question is waiting" never lands on a 404; nobody else does, and they cannot change it
+until it is approved (what the moderator reviews stays what they saw).
 
 Domain objects. The core imports no domain (import-linter), yet some rules are about a domain's
 object: who may act on an escalation. Those rules are written here too, against the few plain
-attributes they read (`HeldItem`, `ClosableItem` below), rather than in a policy module per
-domain: a reader then finds every rule in this one file, each rule stays a line or two, and the
-domain's model satisfies the protocol without importing it (a `crowdservice/policy.py` would
-also sit confusingly beside `crowdservice/policies.py`, the brands' service policies).
-`access_*` loaders stay with their domain (they query its tables), take the viewer and call the
-checks here.
+attributes they read (`HeldItem`, `ClosableItem` below), so every rule is in this one file.
+`access_*` loaders stay with their domain (they query its tables) and call the checks here.
 """
 
 from __future__ import annotations
@@ -33,7 +28,7 @@ from typing import Protocol
 from community.core.clock import utcnow
 from community.core.errors import Conflict, NotFound, PermissionDenied
 from community.core.i18n import gettext as _
-from community.core.models import Forum, ForumAccess, Post, Role, Thread, User, Visibility
+from community.core.models import Brand, Forum, ForumAccess, Post, Role, Thread, User, Visibility
 from community.core.workspace_models import BrandRole
 
 # From this trust level members may fix the tags of others' threads.
@@ -73,8 +68,7 @@ class ClosableItem(Protocol):
 
 
 def _granted(user: HasRole, brand_id: int | None, roles: frozenset[BrandRole]) -> bool:
-    """Whether `user` holds one of `roles` in the brand (in any brand when brand_id is None)."""
-    if brand_id is None:
+    if brand_id is None:  # in any brand
         return any(held & roles for held in user.brand_roles.values())
     return bool(user.brand_roles.get(brand_id, frozenset()) & roles)
 
@@ -106,17 +100,21 @@ def can_curate(user: HasRole | None, brand_id: int | None = None) -> bool:
 
 
 def is_brand_admin(user: HasRole | None, brand_id: int | None) -> bool:
-    """Site admins, and the brand's own admins: its settings, forums, look and staff (of any
-    brand when brand_id is None)."""
+    """Site admins, and the brand's own: its settings, forums, look and staff (None: any)."""
     if user is None:
         return False
     return is_admin(user) or _granted(user, brand_id, frozenset({BrandRole.BRAND_ADMIN}))
 
 
+def administered_brands(user: HasRole) -> frozenset[int] | None:
+    """The brands `user` administers: None for every brand (site admins)."""
+    if is_admin(user):
+        return None
+    return frozenset(b for b, held in user.brand_roles.items() if BrandRole.BRAND_ADMIN in held)
+
+
 def staffed_brands(user: HasRole | None) -> frozenset[int] | None:
-    """The brands whose staff `user` is: None for every brand (site admins and the site-wide
-    roles), else the brands they hold a grant in (empty for members). Queues, workspaces and
-    dashboards that span brands list these only."""
+    """The brands whose staff `user` is (None: every brand), for views that span brands."""
     if user is None:
         return frozenset()
     if user.role in Role.STAFF:
@@ -133,9 +131,17 @@ def is_admin(user: HasRole | None) -> bool:
 
 
 def is_lead(user: HasRole | None, brand_id: int | None = None) -> bool:
-    """Lead agents are admins (there is no separate role), site-wide or of the brand: they may
-    act on an escalation another agent holds and reassign it."""
+    """Lead agents are the site's or the brand's admins: they act on others' escalations."""
     return is_brand_admin(user, brand_id)
+
+
+def brand_shown(brand: Brand, viewer: HasRole | None = None) -> bool:
+    return brand.archived_at is None or is_admin(viewer)
+
+
+def ensure_brand_shown(brand: Brand, viewer: HasRole | None = None) -> None:
+    if not brand_shown(brand, viewer):
+        raise NotFound()
 
 
 def ensure_brand_admin(user: HasRole, brand_id: int) -> None:
@@ -254,9 +260,8 @@ def ensure_can_move(actor: User, brand_id: int) -> None:
 
 
 def ensure_can_sanction(actor: User, user: User) -> None:
-    """Warnings, suspensions and the like: moderators, never on their own account, and on
-    staff accounts (of any brand) only admins. An account is one across brands and so are its
-    sanctions: a moderator of any brand deals with the accounts that misbehave in it."""
+    """Warnings, suspensions and the like: moderators (an account and its sanctions span the
+    brands), never on their own account, and on staff accounts only admins."""
     if not can_moderate(actor):
         raise PermissionDenied(_("Only moderators can do that."))
     if user.id == actor.id:
@@ -313,10 +318,8 @@ def is_active(user: User | None) -> bool:
 
 
 def sees_members_view(user: User | None, brand_id: int | None) -> bool:
-    """An active member who is not the brand's staff: the buttons any such member has on a
-    thread, but for what their own posts and votes change (community.thread_view shares those
-    cards, and community.core.member_pages whole pages). `brand_id` None: staff of no brand
-    at all (the kept member pages, classified before the thread's brand is known)."""
+    """An active member who is not the brand's staff (None: of no brand): the buttons any such
+    member has on a thread, but for their own posts and votes (shared cards and kept pages)."""
     return is_active(user) and not is_staff(user, brand_id)
 
 
@@ -437,6 +440,11 @@ def can_use_saved_replies(user: HasRole | None, brand_id: int) -> bool:
     return is_agent(user, brand_id)
 
 
+def ensure_can_use_saved_replies(user: User | None, brand_id: int) -> None:
+    if not can_use_saved_replies(user, brand_id):
+        raise PermissionDenied(_("Only the support team uses saved replies."))
+
+
 def can_manage_saved_replies(user: HasRole | None, brand_id: int | None) -> bool:
     """Admins (the brand's too) write, change and archive a brand's saved replies."""
     return is_brand_admin(user, brand_id)
@@ -458,14 +466,6 @@ def ensure_can_announce(user: User, brand_id: int) -> None:
     if not can_announce(user, brand_id):
         raise PermissionDenied(_("Only support agents can publish known issues."))
     ensure_can_participate(user)
-
-
-# --- saved replies (issue 19 helper): the check that goes with can_use_saved_replies ----------
-
-
-def ensure_can_use_saved_replies(user: User | None, brand_id: int) -> None:
-    if not can_use_saved_replies(user, brand_id):
-        raise PermissionDenied(_("Only the support team uses saved replies."))
 
 
 # --- forum access ------------------------------------------------------------------------------

@@ -12,11 +12,12 @@ from fastapi.concurrency import run_in_threadpool
 from limits import RateLimitItem, parse, strategies
 from limits.errors import StorageError
 
-from community.core.auth import LimitStore, Viewer, client_ip, get_viewer
+from community.core.auth import Viewer, client_ip, get_viewer
 from community.core.clock import utcnow
 from community.core.errors import TooManyRequests
 from community.core.i18n import gettext as _
 from community.core.settings import Settings
+from community.core.throttle import LimitStore
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session, selectinload
 
 from community.core.audit import record_audit
 from community.core.auth import (
-    LoginThrottle,
     Passwords,
     revoke_session_token,
     revoke_user_sessions,
@@ -32,8 +31,9 @@ from community.core.identity import (
     normalise_username,
 )
 from community.core.models import Brand, Forum, Post, Role, Thread, User, UserSession, Visibility
-from community.core.policy import HasRole, Reader, can_read_forum, ensure_admin, is_admin
+from community.core.policy import HasRole, Reader, can_read_forum, ensure_admin, ensure_brand_shown
 from community.core.schemas import LoginIn, PasswordChangeIn, PreferencesIn, RegistrationIn
+from community.core.throttle import LoginThrottle
 
 
 class InvalidCredentials(AppError):
@@ -263,17 +263,6 @@ def search_users(db: Session, query: str = "", *, limit: int = 50, offset: int =
 
 
 # --- brands and forums -----------------------------------------------------------------------
-
-
-def brand_shown(brand: Brand, viewer: HasRole | None = None) -> bool:
-    """An archived brand is gone for everyone but site admins: its pages, content and API
-    answers are 404 (nothing is deleted; community.brand_admin archives and brings back)."""
-    return brand.archived_at is None or is_admin(viewer)
-
-
-def ensure_brand_shown(brand: Brand, viewer: HasRole | None = None) -> None:
-    if not brand_shown(brand, viewer):
-        raise NotFound()
 
 
 def list_brands(db: Session, *, include_archived: bool = False) -> list[Brand]:

@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     session_max_age_days: int = Field(default=30, ge=1, le=365)
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     # Failed logins per account from one address, per address, and per account from every
-    # address (which only slows guessing down; see auth.LoginThrottle).
+    # address (which only slows guessing down; see throttle.LoginThrottle).
     login_failures_per_account: int = Field(default=5, ge=1)
     login_failures_per_ip: int = Field(default=30, ge=1)
     login_failures_account_wide: int = Field(default=100, ge=1)

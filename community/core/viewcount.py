@@ -28,9 +28,10 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from community.core import indexing
+from community.core.activity_models import ThreadView
 from community.core.clock import utcnow
 from community.core.db import dialect_insert
-from community.core.models import Thread, ThreadView, User
+from community.core.models import Thread, User
 from community.core.write_buffer import WriteBuffer
 
 logger = logging.getLogger(__name__)

@@ -30,8 +30,7 @@ from community.core.models import (
     User,
     Visibility,
 )
-from community.core.policy import Reader, can_read_forum
-from community.core.service import brand_shown
+from community.core.policy import Reader, brand_shown, can_read_forum
 from community.core.workspace_models import ForumFollow, TagFollow
 from community.mentions import find_mentions
 

@@ -14,10 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from community import threads
+from community.core.activity_models import HelpfulMark, Vote
 from community.core.models import (
     Brand,
     Forum,
-    HelpfulMark,
     Notification,
     NotificationKind,
     Post,
@@ -26,7 +26,6 @@ from community.core.models import (
     ThreadKind,
     ThreadStatus,
     User,
-    Vote,
 )
 from community.core.schemas import AnswerIn, AskIn
 from moderation import actions as moderation_actions

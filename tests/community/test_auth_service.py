@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import time_machine
 
-from community.core.auth import LoginThrottle, Passwords
+from community.core.auth import Passwords
 from community.core.clock import utcnow
 from community.core.settings import Settings
+from community.core.throttle import LoginThrottle
 from tests.conftest import LIMIT_STORAGES, REDIS_URL
 
 

@@ -11,8 +11,9 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from community import threads
+from community.core.activity_models import ThreadWatch
 from community.core.db import begin_write, make_session_factory
-from community.core.models import Forum, Post, Tag, Thread, ThreadWatch, User
+from community.core.models import Forum, Post, Tag, Thread, User
 from community.core.schemas import AnswerIn, AskIn
 from tests.conftest import QA, fresh
 

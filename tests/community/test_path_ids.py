@@ -31,6 +31,7 @@ OTHER_PARAMS = {
     "action": "approve",
     "decision": "approve",
     "slug": "a-title",
+    "role": "moderator",
 }
 PARAM = re.compile(r"\{([a-z_]+)(?::[a-z]+)?\}")
 

@@ -10,8 +10,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from community.core.activity_models import Vote
 from community.core.clock import utcnow
-from community.core.models import Notification, Post, Role, Thread, User, Visibility, Vote
+from community.core.models import Notification, Post, Role, Thread, User, Visibility
 from tests.conftest import QA, csrf_token, fresh, log_in
 
 UserFactory = Callable[..., User]

@@ -11,8 +11,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from community.core.activity_models import ThreadView
 from community.core.clock import utcnow
-from community.core.models import Thread, ThreadView, User
+from community.core.models import Thread, User
 from community.core.viewcount import ViewCounter, daily_viewer_key, is_bot, viewer_key
 from tests.conftest import QA, fresh, log_in
 

@@ -9,21 +9,19 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from community import threads, voting
+from community.core.activity_models import HelpfulMark, ReputationEvent, Vote
 from community.core.db import make_session_factory
 from community.core.errors import NotFound, PermissionDenied
 from community.core.models import (
     Forum,
-    HelpfulMark,
     Notification,
     NotificationKind,
     Post,
-    ReputationEvent,
     Role,
     Thread,
     ThreadStatus,
     User,
     Visibility,
-    Vote,
 )
 from community.core.schemas import AnswerIn
 from community.core.settings import Settings

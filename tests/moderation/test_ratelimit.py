@@ -20,12 +20,13 @@ from sqlalchemy.orm import Session
 
 from community.app import create_app
 from community.core import meili
-from community.core.auth import LimitStore
+from community.core.activity_models import Vote
 from community.core.clock import utcnow
 from community.core.errors import TooManyRequests
-from community.core.models import Forum, Post, Thread, User, Vote
+from community.core.models import Forum, Post, Thread, User
 from community.core.ratelimit import RateLimiter
 from community.core.settings import Settings
+from community.core.throttle import LimitStore
 from kb.models import SearchQuery
 from moderation.models import Flag
 from tests.conftest import (
