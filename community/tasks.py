@@ -11,11 +11,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from community import visibility
 from community.core import i18n, notifications, outbox
+from community.core.brand_look import brand_base_url
 from community.core.clock import utcnow
 from community.core.db import begin_write, no_queries
 from community.core.jobs import Worker
 from community.core.mail import Mailer, email_templates, stable_message_id
-from community.core.models import EmailPreference, Notification, Thread, User
+from community.core.models import Brand, EmailPreference, Notification, Thread, User
 from community.core.service import default_brand
 from community.core.settings import Settings
 
@@ -43,6 +44,12 @@ class NotificationMail:
         with no_queries(f"email/{name}", strict=self.settings.strict_queries):
             return self.emails.get_template(name).render(base_url=self.settings.base_url, **context)
 
+    def _link(self, db: Session, notification: Notification) -> str:
+        """The notification's page, on its brand's own host name when the brand has one."""
+        brand = db.get(Brand, notification.thread.brand_id) if notification.thread else None
+        base = brand_base_url(self.settings.base_url, brand.host if brand else None)
+        return base + notifications.target_path(notification)
+
     def send_notification_email(self, db: Session, event: outbox.OutboxEvent) -> None:
         notification = db.get(Notification, event.payload.get("notification_id"))
         if notification is None or notification.emailed_at or notification.read_at:
@@ -63,7 +70,7 @@ class NotificationMail:
             context = {
                 "user": user,
                 "subject": subject,
-                "link": self.settings.base_url + notifications.target_path(notification),
+                "link": self._link(db, notification),
             }
             text = self._render("notification.txt", **context)
             html = self._render("notification.html", **context)
@@ -151,8 +158,7 @@ class NotificationMail:
                 return
             with i18n.override(self._locale_for(db, user, items[0].thread)):
                 lines = [
-                    (notifications.describe(item),
-                     self.settings.base_url + notifications.target_path(item))
+                    (notifications.describe(item), self._link(db, item))
                     for item in items
                 ]  # fmt: skip
                 subject = i18n.ngettext(

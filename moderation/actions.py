@@ -283,9 +283,12 @@ def merge(
 
 
 def forum_to_move_to(db: Session, thread: Thread, slug: str) -> Forum:
-    """The forum of the thread's own brand a move names; anything else is a 422 for `forum`."""
+    """The forum of the thread's own brand a move names; anything else (an archived forum,
+    which takes no new threads) is a 422 for `forum`."""
     found = db.scalar(
-        select(Forum).where(Forum.brand_id == thread.forum.brand_id, Forum.slug == slug)
+        select(Forum).where(
+            Forum.brand_id == thread.brand_id, Forum.slug == slug, Forum.archived_at.is_(None)
+        )
     )
     if found is None:
         raise FormErrors({"forum": _("Choose a forum.")})

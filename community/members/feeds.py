@@ -54,6 +54,7 @@ class Feed:
     title: str
     brand_name: str
     page_path: str  # the forum's or tag's page on this site
+    brand_host: str | None  # the brand's own host name, where its links point when it has one
     feed_path: str
     language: str
     threads: list[Thread]
@@ -167,6 +168,7 @@ def forum_feed(db: Session, brand_slug: str, forum_slug: str) -> Feed:
     return Feed(
         title=f"{forum.name} · {brand.name}",
         brand_name=brand.name,
+        brand_host=brand.host,
         page_path=f"/b/{quote(brand.slug, safe='')}/{quote(forum.slug, safe='')}",
         feed_path=f"/b/{quote(brand.slug, safe='')}/{quote(forum.slug, safe='')}/feed.atom",
         language=brand.default_locale,
@@ -183,6 +185,7 @@ def tag_feed(db: Session, brand_slug: str, name: str) -> Feed:
     return Feed(
         title=f"{tag.name} · {brand.name}",
         brand_name=brand.name,
+        brand_host=brand.host,
         page_path=path,
         feed_path=f"{path}/feed.atom",
         language=brand.default_locale,

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from community.core import service
 from community.core.auth import CurrentUser, OptionalUser
+from community.core.brand_look import brand_base_url
 from community.core.db import SessionDep
 from community.core.errors import BadRequest, FormErrors
 from community.core.i18n import gettext as _
@@ -199,7 +200,7 @@ def _atom(request: Request, feed: feeds.Feed) -> Response:
     }
     if etag in {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}:
         return Response(status_code=304, headers=headers)
-    body = feeds.render(feed, request.app.state.settings.base_url)
+    body = feeds.render(feed, brand_base_url(request.app.state.settings.base_url, feed.brand_host))
     return Response(body, media_type=feeds.MEDIA_TYPE, headers=headers)
 
 

@@ -33,13 +33,14 @@ from community.core.models import (
 )
 from community.core.staff import load_brand_roles
 from community.core.workspace_models import BrandRole, StaffGrant
+from community.worker import Worker
 from crowdservice import escalation
 from crowdservice.insights.weekly import send_weekly_summaries
 from crowdservice.models import Escalation, EscalationReason
 from kb import service as kb_service
 from kb.schemas import ArticleCreateIn, ArticleIn
 from moderation import actions
-from tests.conftest import QA, csrf_token, fresh, log_in
+from tests.conftest import QA, Inbox, csrf_token, fresh, log_in
 
 UserFactory = Callable[..., User]
 
@@ -340,3 +341,29 @@ def test_a_brands_admins_get_its_weekly_summary_and_no_other(
     assert paths == sorted(
         [(site_admin.id, "acme"), (site_admin.id, "globex"), (acme_admin.id, "acme")]
     )
+
+
+def test_emails_and_feeds_link_to_the_brands_own_host(
+    db: Session,
+    brands: Brands,
+    make_user: UserFactory,
+    make_client: Callable[[], TestClient],
+    smtp: tuple[Inbox, int],
+    mail_worker: Callable[[], Worker],
+) -> None:
+    """BASE_URL is https://support.example (mail_settings); Globex is served on its own host."""
+    inbox, _port = smtp
+    brands.b.host = "help.globex.example"
+    db.commit()
+    asker = make_user("lucia")
+    on_globex = brands.qa_b.ask(asker, title="The router blinks red after the update")
+    brands.qa_b.answer(make_user("helper"), on_globex)
+    on_acme = brands.qa_a.ask(asker, title="My bill shows a charge twice this month")
+    brands.qa_a.answer(make_user("other"), on_acme)
+    mail_worker().run_once()
+    bodies = "\n".join(inbox.bodies())
+    assert f"https://help.globex.example/t/{on_globex.id}" in bodies
+    assert f"https://support.example/t/{on_acme.id}" in bodies
+    feed = make_client().get("/b/globex/routers/feed.atom")
+    assert feed.status_code == 200
+    assert f"/help.globex.example/t/{on_globex.id}" in feed.text

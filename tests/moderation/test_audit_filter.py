@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from community.core.audit import AuditLog, record_audit
+from community.core.clock import utcnow
 from community.core.errors import FormErrors, NotFound
 from community.core.models import Brand, Forum, Role, User
 from moderation import accounts, actions, audit_view, filters
@@ -187,10 +188,11 @@ def test_a_move_names_a_forum_of_the_threads_own_brand(
     db.add_all([billing, other_brand])
     db.flush()
     db.add(Forum(brand_id=other_brand.id, slug="elsewhere", name="Elsewhere", description=""))
+    db.add(Forum(brand_id=forum.brand_id, slug="old", name="Old", archived_at=utcnow()))
     db.commit()
 
     assert actions.forum_to_move_to(db, thread, "billing").id == billing.id
-    for slug in ("elsewhere", "", "no-such-forum"):
+    for slug in ("elsewhere", "old", "", "no-such-forum"):
         with pytest.raises(FormErrors) as refused:
             actions.forum_to_move_to(db, thread, slug)
         assert set(refused.value.errors) == {"forum"}
