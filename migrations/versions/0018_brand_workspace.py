@@ -200,7 +200,6 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("avatar_key", sa.String(length=40), nullable=True))
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_column("avatar_key")
