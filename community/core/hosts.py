@@ -117,11 +117,6 @@ def forget_brands(state: Any) -> None:
         delattr(state, STATE_NAME)
 
 
-def is_shared_host(settings: Settings, host: str) -> bool:
-    names = shared_hosts(settings.base_url, settings.allowed_hosts)
-    return "*" in names or host in names
-
-
 def brand_url(settings: Settings, look: BrandLook | None) -> str:
     """Where a brand's absolute links start (community.core.brand_look.brand_base_url)."""
     return brand_base_url(settings.base_url, look.host if look else None)
@@ -173,11 +168,15 @@ class BrandHosts:
             await self._stylesheet(state, slug, scope, headers, send)
             return
         host = request_host(headers.get("host", ""))
-        if is_shared_host(settings, host):
+        names = shared_hosts(settings.base_url, settings.allowed_hosts)
+        if host in names:
             await self.app(scope, receive, send)
             return
         directory = await run_in_threadpool(brand_directory, state)
         look = directory.by_host.get(host) if directory else None
+        if look is None and "*" in names:  # any other host is the shared site
+            await self.app(scope, receive, send)
+            return
         if look is None:
             if directory is None:
                 await _refuse(scope, send, 503, "unavailable", "The site is busy right now.")

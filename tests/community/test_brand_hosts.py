@@ -85,6 +85,21 @@ def test_hosts_the_site_does_not_know_get_a_400(
     assert _on(app, "10.0.0.7:8000").get("/healthz").status_code == 200
 
 
+def test_with_any_host_allowed_a_brands_host_still_serves_that_brand(
+    app: FastAPI, db: Session, forum: Forum, settings: Settings
+) -> None:
+    """ALLOWED_HOSTS=* lets any host in as the shared site, but a brand's own host is still
+    that brand's."""
+    app.state.settings = settings.model_copy(
+        update={"base_url": "http://community.example", "allowed_hosts": "*"}
+    )
+    _bravo(db)
+    hosts.forget_brands(app.state)
+    assert "Bravo Mobile" in _header(_on(app, BRAVO_HOST).get("/").text)
+    anywhere = _on(app, "anything.example").get("/")
+    assert anywhere.status_code == 200 and "Acme" in _header(anywhere.text)
+
+
 def test_the_shared_host_answers_without_reading_the_brands(
     app: FastAPI, forum: Forum, checked_hosts: Settings
 ) -> None:
