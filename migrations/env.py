@@ -62,11 +62,37 @@ def run_migrations_online() -> None:
     engine = make_engine(_database_url())
     try:
         with engine.connect() as connection:
-            _configure(connection)
-            with context.begin_transaction():
-                context.run_migrations()
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite:
+                # Batch mode rebuilds a table SQLite cannot ALTER (create, copy, DROP, rename).
+                # With foreign keys on, the DROP would cascade to every row that points at the
+                # table (dropping `brands` would empty forums, threads, posts...). SQLite's own
+                # advice: switch them off around the change (outside a transaction, so on the
+                # driver's connection before SQLAlchemy begins one) and check them after.
+                _sqlite_foreign_keys(connection, on=False)
+            try:
+                _configure(connection)
+                with context.begin_transaction():
+                    context.run_migrations()
+                    if sqlite:
+                        _check_foreign_keys(connection)
+            finally:
+                if sqlite:
+                    _sqlite_foreign_keys(connection, on=True)
     finally:
         engine.dispose()
+
+
+def _sqlite_foreign_keys(connection: Connection, *, on: bool) -> None:
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    driver.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise RuntimeError(f"the migration left rows pointing at nothing: {broken[:5]}")
 
 
 if context.is_offline_mode():

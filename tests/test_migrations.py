@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from community.all_models import Base
 from community.core import migrate
-from community.core.db import make_engine
+from community.core.db import make_engine, make_session_factory
+from community.core.models import Brand, Forum, Thread
 from tests.conftest import fresh_database_url
 
 
@@ -33,6 +34,37 @@ def test_upgrade_downgrade_upgrade_on_a_fresh_database(backend: str, tmp_path: P
         migrate.upgrade(url)
         assert _tables(url) == set(Base.metadata.tables)
     finally:
+        remove()
+
+
+def test_migrating_a_database_with_content_keeps_every_row(backend: str, tmp_path: Path) -> None:
+    """SQLite rebuilds a table it cannot ALTER (create, copy, drop, rename): with foreign keys
+    on, dropping `brands` would cascade to every forum, thread and post. The migrations run
+    with them off and check them after."""
+    url, remove = fresh_database_url(backend, tmp_path)
+    engine = make_engine(url)
+    try:
+        migrate.upgrade(url)
+        with make_session_factory(engine)() as db:
+            brand = Brand(slug="acme", name="Acme", description="", theme={}, default_locale="en")
+            db.add(brand)
+            db.flush()
+            forum = Forum(brand_id=brand.id, slug="mobile", name="Mobile", description="")
+            db.add(forum)
+            db.flush()
+            db.add(Thread(forum_id=forum.id, title="Still here after the upgrade?", locale="en"))
+            db.commit()
+        # Down past the migrations that rebuild brands, forums and users, and up again.
+        migrate.downgrade(url, "0010")
+        migrate.upgrade(url)
+        with engine.connect() as connection:
+            counts = [
+                connection.execute(text(f"SELECT count(*) FROM {table}")).scalar()
+                for table in ("brands", "forums", "threads")
+            ]
+        assert counts == [1, 1, 1]
+    finally:
+        engine.dispose()
         remove()
 
 
