@@ -151,6 +151,7 @@ def test_a_web_process_collects_only_in_its_collector_thread(tmp_path: Path) -> 
             "MEILI_URL": "http://127.0.0.1:1",
             "LOG_LEVEL": "ERROR",
             "PAGE_CACHE_SECONDS": "0",
+            "ALLOWED_HOSTS": "testserver",  # the test client's Host
         },
     )
     assert answer["statuses"] == [200]

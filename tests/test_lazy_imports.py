@@ -114,6 +114,7 @@ def test_a_web_process_with_semantic_search_off_serves_pages_without_the_heavy_p
             "SECRET_KEY": SECRET_KEY,
             "SEARCH_MODEL": "off",
             "MEILI_URL": "http://127.0.0.1:1",  # down: search falls back to the database
+            "ALLOWED_HOSTS": "testserver",  # the test client's Host
             "LOG_LEVEL": "ERROR",
         },
     )

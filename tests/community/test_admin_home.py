@@ -16,8 +16,13 @@ from community.core.web import walk_routes
 
 RoleClient = Callable[[Role | None], tuple[TestClient, User | None]]
 
-# Not pages of their own: a redirect to the default brand's policy, a download.
-NOT_LISTED = {"admin_home", "admin_service_default", "admin_rules_export"}
+# Not pages of their own: the home itself, redirects, an export and an htmx fragment.
+NOT_LISTED = {
+    "admin_home",
+    "admin_service_default",
+    "admin_rules_export",
+    "brand_look_contrast",
+}
 
 
 def admin_pages(app: FastAPI, brand_slugs: list[str]) -> list[str]:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from community.core import events
 from community.core.events import Event
 from community.core.models import Brand
+from community.members import badges
 from community.wiring import subscribe_all
 from crowdservice import service as crowd_service
 from crowdservice.known_issues import linking as known_issue_linking
@@ -92,5 +93,5 @@ def test_start_up_wiring_connects_each_domain_once() -> None:
     assert handlers == {
         "post_submitted": (queue.screen_submission,),
         "post_published": (crowd_service.on_published, known_issue_linking.on_published),
-        "answer_accepted": (crowd_service.on_accepted,),
+        "answer_accepted": (crowd_service.on_accepted, badges.on_accepted),
     }

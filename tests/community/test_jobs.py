@@ -7,7 +7,12 @@ from sqlalchemy import Engine
 
 from community.core import jobs
 from community.core.db import make_session_factory
-from community.core.indexing import ARTICLE_CHANGED, BRAND_SEARCH_SETTINGS, THREAD_CHANGED
+from community.core.indexing import (
+    ARTICLE_CHANGED,
+    BRAND_SEARCH_SETTINGS,
+    SCOPE_CHANGED,
+    THREAD_CHANGED,
+)
 from community.core.notifications import EMAIL_EVENT, MILESTONE_EVENT
 from community.core.settings import Settings
 from community.members.badges import BADGE_EVENT
@@ -43,6 +48,7 @@ def test_the_worker_process_has_every_packages_jobs(settings: Settings, engine: 
         VECTORS_NEEDED,
         FIRST_THREAD_VECTOR,
         MODEL_CHANGED,
+        SCOPE_CHANGED,
     }
     assert [task.name for task in worker.periodic] == [
         "digests",

@@ -24,6 +24,7 @@ from community.core.indexing import THREAD_CHANGED
 from community.core.models import Brand, Post, Role, Thread, User, Visibility
 from community.core.outbox import OutboxEvent
 from community.core.settings import Settings
+from community.members import badges
 from community.worker import Worker
 from kb import promotion, service_search
 from kb.models import CandidateStatus, PromotionCandidate, Solution
@@ -207,7 +208,9 @@ def test_meilisearch_outage_loses_nothing_and_the_index_catches_up(
         worker.run_once()  # the e-mails of the notices the first run sent (a vote milestone)
         fresh(db)
         waiting = list(db.scalars(select(OutboxEvent).where(OutboxEvent.done_at.is_(None))))
-        assert waiting and all(event.attempts >= 1 for event in waiting)
+        # Every event that was due was tried (a badge check waits a minute: not yet due).
+        due = [event for event in waiting if event.kind != badges.BADGE_EVENT]
+        assert due and all(event.attempts >= 1 for event in due)
         assert db.get(Thread, thread.id) is not None  # accepted writes are all there
 
         brand = db.scalars(select(Brand)).one()

@@ -191,7 +191,8 @@ def _degraded_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [
         record.getMessage()
         for record in caplog.records
-        if record.name == "community.core.auth" and "rate limits degraded" in record.getMessage()
+        if record.name == "community.core.throttle"
+        and "rate limits degraded" in record.getMessage()
     ]
 
 
@@ -199,7 +200,7 @@ def test_an_unreachable_store_allows_and_says_so_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     limiter = _limiter(tmp_path, "unreachable")
-    with caplog.at_level(logging.WARNING, logger="community.core.auth"):
+    with caplog.at_level(logging.WARNING, logger="community.core.throttle"):
         for _ in range(30):
             limiter.hit("post", "user:1", new_account=True)
     [warning] = _degraded_warnings(caplog)  # once per outage, not once per request
@@ -214,7 +215,7 @@ def test_the_end_of_an_outage_is_logged_once(
     store = LimitStore(
         Settings(instance_dir=tmp_path, secret_key="x", redis_url=redis_url, rate_limit_prefix="t")
     )
-    with caplog.at_level(logging.WARNING, logger="community.core.auth"):
+    with caplog.at_level(logging.WARNING, logger="community.core.throttle"):
         # What a counter operation reports when its store drops the connection.
         store.failed(ConnectionError("connection refused"))
         store.failed(ConnectionError("connection refused"))

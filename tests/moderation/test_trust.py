@@ -22,7 +22,9 @@ from community.core.errors import FormErrors, PermissionDenied
 from community.core.models import Brand, Forum, Post, Role, Thread, User, Visibility
 from community.core.schemas import EditIn
 from community.core.settings import Settings
+from community.core.staff import remember_brand_roles
 from community.core.viewcount import ViewCounter, viewer_key
+from community.core.workspace_models import BrandRole
 from community.worker import Worker
 from moderation import accounts, actions, decisions, queue, trust
 from moderation.models import FlagReason, ItemStatus, Queue, QueueItem
@@ -481,9 +483,15 @@ def test_the_trust_form_refuses_members_and_bad_levels(
 
 def test_flag_weights_grow_with_the_level(db: Session, make_user: UserFactory) -> None:
     documented = {0: 0.5, 1: 1.0, 2: 1.5, 3: 2.0, 4: 3.0}
+    brand, other = 1, 2
     for level, weight in documented.items():
-        assert trust.flag_weight(make_user(f"level{level}", trust_level=level)) == weight
-    assert trust.flag_weight(make_user("mod_sam", role=Role.MODERATOR, trust_level=0)) == 3.0
+        assert trust.flag_weight(make_user(f"level{level}", trust_level=level), brand) == weight
+    assert trust.flag_weight(make_user("mod_sam", role=Role.MODERATOR, trust_level=0), brand) == 3.0
+    # A moderator of one brand flags another brand's posts as the member they are there.
+    brand_moderator = make_user("mod_bea", trust_level=0)
+    remember_brand_roles(brand_moderator, {brand: frozenset({BrandRole.MODERATOR})})
+    assert trust.flag_weight(brand_moderator, brand) == 3.0
+    assert trust.flag_weight(brand_moderator, other) == 0.5
 
 
 def test_flags_carry_their_weight_and_hide_a_post_at_the_brand_s_limit(
