@@ -12,7 +12,7 @@ from community.core import policy
 from community.core import service as community_service
 from community.core.auth import OptionalUser, client_ip
 from community.core.clock import utcnow
-from community.core.db import SessionDep
+from community.core.db import SessionDep, begin_write
 from community.core.errors import FormErrors, NotFound
 from community.core.forms import MAX_ID, whole_number
 from community.core.i18n import active_locale
@@ -156,11 +156,16 @@ def suggest(
     visitor in the brand's deflection holdout (kb.ask_sessions). A signed-in visitor's session
     and its group are recorded, in either group. Open known issues the title reports come
     first (crowdservice.known_issues.ask_form)."""
+    recording = len(suggestions.typed_title(title)) >= suggestions.SUGGEST_MIN_CHARS
+    if recording:
+        # It reads, then writes the session: as a writer from the start, so on SQLite a page's
+        # other request writing meanwhile (the preview, an upload) is waited for, not a 503.
+        begin_write(db)
     brand = community_service.get_brand(db, brand_slug)
     hits: list[Hit] = []
     issues: list[KnownIssue] = []
     degraded = False
-    if len(suggestions.typed_title(title)) >= suggestions.SUGGEST_MIN_CHARS:
+    if recording:
         visitor = _visitor(request, user.id if user else None)
         now = utcnow()
         arm, session = ask_sessions.visit_session(
