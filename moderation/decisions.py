@@ -16,7 +16,7 @@ from community.core.errors import AppError, FormErrors
 from community.core.i18n import gettext as _
 from community.core.labels import N_
 from community.core.models import Post, User, Visibility
-from community.core.policy import ensure_moderator, is_staff
+from community.core.policy import can_moderate, ensure_moderator, is_staff
 from moderation import queue
 from moderation.accounts import suspend
 from moderation.actions import not_published, set_post_visibility
@@ -222,6 +222,8 @@ def resolve_many(
         item = db.get(QueueItem, item_id)
         if item is None or item.status != ItemStatus.OPEN:
             continue
+        if not can_moderate(moderator, item.brand_id):
+            continue  # another brand's item does not exist for this moderator
         try:
             with db.begin_nested():
                 resolve(db, moderator, item, decision, reason=reason, ip=ip)

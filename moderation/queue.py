@@ -28,6 +28,7 @@ from community.core.policy import (
     ensure_can_participate,
     ensure_post_visible,
     is_staff,
+    staffed_brands,
 )
 from moderation import filters, trust
 from moderation.models import (
@@ -253,21 +254,23 @@ def open_items(db: Session, brand_id: int, queue: Queue, *, limit: int = 50) -> 
     )
 
 
-def open_items_by_id(db: Session, item_ids: list[int]) -> list[QueueItem]:
-    """The items among `item_ids` still waiting (a bulk action's selection), at most 100."""
+def open_items_by_id(db: Session, viewer: User, item_ids: list[int]) -> list[QueueItem]:
+    """The items among `item_ids` still waiting (a bulk action's selection), at most 100, of
+    the brands `viewer` moderates (another brand's items do not exist for them)."""
     if not item_ids:
         return []
-    return list(
-        db.scalars(
-            select(QueueItem)
-            .where(QueueItem.id.in_(item_ids[:100]), QueueItem.status == ItemStatus.OPEN)
-            .options(
-                selectinload(QueueItem.post).selectinload(Post.thread),
-                selectinload(QueueItem.user),
-            )
-            .order_by(QueueItem.id)
-        )
+    statement = select(QueueItem).where(
+        QueueItem.id.in_(item_ids[:100]), QueueItem.status == ItemStatus.OPEN
     )
+    brands = staffed_brands(viewer)
+    if brands is not None:
+        statement = statement.where(QueueItem.brand_id.in_(brands))
+    items = db.scalars(
+        statement.options(
+            selectinload(QueueItem.post).selectinload(Post.thread), selectinload(QueueItem.user)
+        ).order_by(QueueItem.id)
+    )
+    return [item for item in items if can_moderate(viewer, item.brand_id)]
 
 
 @dataclass

@@ -163,7 +163,7 @@ def resolve_bulk(
         raise FormErrors({"decision": _("Choose one of the offered options.")})
     ids = some_record_ids(items)
     chosen = decisions.Decision(decision)
-    waiting = queue.open_items_by_id(db, ids)
+    waiting = queue.open_items_by_id(db, user, ids)
     asks = [item for item in waiting if decisions.needs_confirmation(item.queue, chosen)]
     if asks and confirm != "1":
         return render(

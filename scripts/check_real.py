@@ -705,6 +705,7 @@ def main(
             redis_url=None,
             rate_limits_enabled=False,
             log_level="WARNING",
+            allowed_hosts="testserver",  # the test client's Host (BASE_URL is the default)
         )
         logging.getLogger("community.core.security").addFilter(OncePerError())
         with TestClient(create_app(settings), base_url="http://testserver") as client:

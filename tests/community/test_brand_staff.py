@@ -40,6 +40,7 @@ from crowdservice.models import Escalation, EscalationReason
 from kb import service as kb_service
 from kb.schemas import ArticleCreateIn, ArticleIn
 from moderation import actions
+from moderation.models import ItemStatus, QueueItem
 from tests.conftest import QA, Inbox, csrf_token, fresh, log_in
 
 UserFactory = Callable[..., User]
@@ -367,3 +368,32 @@ def test_emails_and_feeds_link_to_the_brands_own_host(
     feed = make_client().get("/b/globex/routers/feed.atom")
     assert feed.status_code == 200
     assert f"/help.globex.example/t/{on_globex.id}" in feed.text
+
+
+def test_bulk_moderation_never_shows_or_touches_another_brands_items(
+    db: Session, brands: Brands, make_user: UserFactory, make_client: Callable[[], TestClient]
+) -> None:
+    newcomer = make_user("newbie", trust_level=0)
+    held = brands.qa_b.ask(newcomer, title="A first post in Globex that waits for review")
+    fresh(db)
+    item = db.scalars(select(QueueItem).where(QueueItem.post_id.is_not(None))).one()
+    assert item.brand_id == brands.b.id
+    outsider = _grant(db, make_user("mona"), brands.a, BrandRole.MODERATOR)
+    as_outsider = _client(make_client, outsider)
+    token = csrf_token(as_outsider, "/")
+    # "spam" asks for a confirmation page listing the items: none of Globex's appear.
+    confirm = as_outsider.post(
+        "/mod/items/bulk",
+        data={"csrf_token": token, "decision": "spam", "items": [str(item.id)]},
+        follow_redirects=False,
+    )
+    assert held.title not in confirm.text
+    done = as_outsider.post(
+        "/mod/items/bulk",
+        data={"csrf_token": token, "decision": "approve", "items": [str(item.id)], "confirm": "1"},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    fresh(db)
+    assert db.get(QueueItem, item.id).status == ItemStatus.OPEN  # type: ignore[union-attr]
+    assert db.get(Thread, held.id).visibility == Visibility.PENDING  # type: ignore[union-attr]
