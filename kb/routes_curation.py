@@ -223,7 +223,7 @@ def create_article(
 
 @router.get("/kb/articles/{article_id}/edit", response_class=HTMLResponse, name="kb_edit")
 def edit_article(request: Request, db: SessionDep, user: Curator, article_id: int) -> Response:
-    article = service.access_article(db, user, article_id)
+    article = service.access_curated_article(db, user, article_id)
     form = _form(
         article.title, article.summary, article.body_source, article.tags, article.locale,
         str(article.forum_id or ""), "",
@@ -296,7 +296,7 @@ def article_obsolete(request: Request, db: SessionDep, user: Curator, article_id
 
 @router.get("/kb/articles/{article_id}/versions", response_class=HTMLResponse, name="kb_versions")
 def article_versions(request: Request, db: SessionDep, user: Curator, article_id: int) -> Response:
-    article = service.access_article(db, user, article_id)
+    article = service.access_curated_article(db, user, article_id)
     history = service.versions(db, article)
     entries = []
     previous = None

@@ -334,6 +334,14 @@ def access_article(db: Session, user: User | None, article_id: int) -> Article:
     return article
 
 
+def access_curated_article(db: Session, agent: User, article_id: int) -> Article:
+    """An article its brand's curators work on (the editor, its versions); another brand's
+    curators are refused as anyone else is."""
+    article = access_article(db, agent, article_id)
+    ensure_curator(agent, article.brand_id)
+    return article
+
+
 def versions(db: Session, article: Article) -> list[ArticleVersion]:
     return list(
         db.scalars(

@@ -19,7 +19,7 @@ from community.cli import app as cli_app
 from community.core import policy
 from community.core.audit import AuditLog
 from community.core.auth import viewer_of
-from community.core.errors import PermissionDenied
+from community.core.errors import NotFound, PermissionDenied
 from community.core.models import (
     Brand,
     Forum,
@@ -38,6 +38,7 @@ from crowdservice import escalation
 from crowdservice.insights.weekly import send_weekly_summaries
 from crowdservice.models import Escalation, EscalationReason
 from kb import service as kb_service
+from kb.models import ArticleStatus
 from kb.schemas import ArticleCreateIn, ArticleIn
 from moderation import actions
 from moderation.models import ItemStatus, QueueItem
@@ -227,6 +228,13 @@ def test_official_answers_and_curation_follow_the_brand(
     other = _grant(db, make_user("gus"), brands.b, BrandRole.AGENT)
     with pytest.raises(PermissionDenied):
         kb_service.update_article(db, other, article, ArticleIn(**fields))
+    with pytest.raises(NotFound):  # a draft: for anyone but its brand's curators, no such page
+        kb_service.access_curated_article(db, other, article.id)
+    kb_service.change_status(db, agent, article, ArticleStatus.PUBLISHED)
+    db.commit()
+    with pytest.raises(PermissionDenied):  # published: readable, but not theirs to edit
+        kb_service.access_curated_article(db, other, article.id)
+    assert kb_service.access_curated_article(db, agent, article.id).id == article.id
 
 
 def test_brand_admins_grant_and_revoke_in_their_brand_only(
