@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy import ColumnElement, Select, exists, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from community.core.models import BRAND_ROLES_KEY, NO_GRANTS, Brand, User
@@ -66,11 +66,14 @@ def home_brand(db: Session, user: User, preferred: Brand | None) -> Brand | None
     )
 
 
+def granted_user_ids(brand_id: int, roles: frozenset[BrandRole]) -> Select[int]:
+    """The ids of the people granted one of `roles` in the brand."""
+    return select(StaffGrant.user_id).where(
+        StaffGrant.brand_id == brand_id, StaffGrant.role.in_(roles)
+    )
+
+
 def holds_role_in(brand_id: int, roles: frozenset[BrandRole]) -> ColumnElement[bool]:
     """For queries over users: those granted one of `roles` in the brand (who gets a brand's
     summary, who an escalation may be given to), beside the site-wide roles."""
-    return User.id.in_(
-        select(StaffGrant.user_id).where(
-            StaffGrant.brand_id == brand_id, StaffGrant.role.in_(roles)
-        )
-    )
+    return User.id.in_(granted_user_ids(brand_id, roles))

@@ -56,6 +56,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from community.core.models import Brand, Post, Role, Thread, User, Visibility
+from community.core.staff import granted_user_ids, holds_role_in
+from community.core.workspace_models import BrandRole
 from crowdservice.insights.period import InsightsFilter
 from crowdservice.insights.scope import counted_threads, forum_ids
 from crowdservice.insights.service_levels import Times, times
@@ -109,8 +111,8 @@ def crowd_panel(db: Session, brand: Brand, period: InsightsFilter, *, now: datet
     """`now` is taken as every panel takes it, but unused: each figure follows the period's
     rows to what the database holds, so none depends on the clock."""
     ids = forum_ids(db, brand, period)
-    questions, solved, without_agent = _solved(db, ids, period)
-    peer_times = _peer_answer_times(db, ids, period)
+    questions, solved, without_agent = _solved(db, brand.id, ids, period)
+    peer_times = _peer_answer_times(db, brand.id, ids, period)
     sent, answered, in_time = _invitations(db, ids, period)
     return CrowdPanel(
         questions=questions,
@@ -120,7 +122,7 @@ def crowd_panel(db: Session, brand: Brand, period: InsightsFilter, *, now: datet
         community_escalations=_community_escalations(db, ids, period),
         invitations_answered=part(answered, sent),
         invitations_in_time=part(in_time, sent),
-        top_contributors=_top_contributors(db, ids, period),
+        top_contributors=_top_contributors(db, brand.id, ids, period),
     )
 
 
@@ -133,7 +135,9 @@ def _in_scope(ids: list[int]) -> ColumnElement[bool]:
     return and_(Thread.forum_id.in_(ids), Thread.visibility != Visibility.DELETED)
 
 
-def _solved(db: Session, ids: list[int], period: InsightsFilter) -> tuple[int, int, int]:
+def _solved(
+    db: Session, brand_id: int, ids: list[int], period: InsightsFilter
+) -> tuple[int, int, int]:
     """(questions, solved, solved without an agent), counted by the database in one query."""
     threads = counted_threads(ids, period).subquery()
     accepted = aliased(Post)
@@ -146,7 +150,13 @@ def _solved(db: Session, ids: list[int], period: InsightsFilter) -> tuple[int, i
         has_accepted,
         or_(
             accepted.is_official.is_(True),
-            and_(writer.id.is_not(None), writer.role.in_(Role.AGENTS)),
+            and_(
+                writer.id.is_not(None),
+                or_(
+                    writer.role.in_(Role.AGENTS),
+                    writer.id.in_(granted_user_ids(brand_id, BrandRole.AGENTS)),
+                ),
+            ),
         ),
     )
     support = exists(
@@ -178,7 +188,9 @@ def _solved(db: Session, ids: list[int], period: InsightsFilter) -> tuple[int, i
     return int(row[0]), int(row[1]), int(row[2])
 
 
-def _peer_answer_times(db: Session, ids: list[int], period: InsightsFilter) -> list[float]:
+def _peer_answer_times(
+    db: Session, brand_id: int, ids: list[int], period: InsightsFilter
+) -> list[float]:
     """Seconds from each question to its first peer answer, for questions that have one."""
     threads = counted_threads(ids, period).subquery()
     first = func.min(Post.created_at)
@@ -192,6 +204,7 @@ def _peer_answer_times(db: Session, ids: list[int], period: InsightsFilter) -> l
             Post.visibility == Visibility.VISIBLE,
             Post.is_official.is_(False),
             User.role.not_in(Role.STAFF),
+            ~holds_role_in(brand_id, BrandRole.STAFF),  # nor the brand's own staff
             or_(threads.c.author_id.is_(None), Post.author_id != threads.c.author_id),
         )
         .group_by(threads.c.id, threads.c.created_at)
@@ -238,7 +251,9 @@ def _invitations(db: Session, ids: list[int], period: InsightsFilter) -> tuple[i
     return int(sent), int(answered), int(timely)
 
 
-def _top_contributors(db: Session, ids: list[int], period: InsightsFilter) -> list[Contributor]:
+def _top_contributors(
+    db: Session, brand_id: int, ids: list[int], period: InsightsFilter
+) -> list[Contributor]:
     answers = func.count(Post.id)
     accepted = func.coalesce(func.sum(case((Thread.accepted_post_id == Post.id, 1), else_=0)), 0)
     query = (
@@ -254,6 +269,7 @@ def _top_contributors(db: Session, ids: list[int], period: InsightsFilter) -> li
             Post.created_at >= period.since,
             Post.created_at < period.until,
             User.role.not_in(Role.STAFF),
+            ~holds_role_in(brand_id, BrandRole.STAFF),  # nor the brand's own staff
             # Answers to their own questions help nobody else.
             or_(Thread.author_id.is_(None), Thread.author_id != Post.author_id),
         )

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from community.core.models import Forum, Post, Role, Thread, ThreadKind, User, Visibility
+from community.core.workspace_models import BrandRole, StaffGrant
 from crowdservice.insights.crowd import CROWD_COLUMNS, Part, crowd_panel, crowd_rows
 from crowdservice.insights.period import InsightsFilter, insights_filter
 from crowdservice.insights.service_levels import Times
@@ -21,7 +22,7 @@ from crowdservice.models import (
     Priority,
     Resolution,
 )
-from tests.crowdservice.insights_data import answer, at, question
+from tests.crowdservice.insights_data import answer, at, other_brand_forum, question
 
 UserFactory = Callable[..., User]
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -216,3 +217,25 @@ def test_crowd_rows_carry_the_panels_numbers(db: Session, forum: Forum) -> None:
     assert [(r["label"], r["answers"], r["accepted"]) for r in contributors] == [
         ("bea", 3, 2), ("Carl", 3, 1), ("asker", 1, 0), ("dora", 1, 1)
     ]  # fmt: skip
+
+
+def test_the_brands_own_staff_are_not_peers(
+    db: Session, forum: Forum, make_user: UserFactory
+) -> None:
+    """A moderator or agent of the brand answering is the brand's staff, not the crowd; staff
+    of another brand answering here are members like any other."""
+    other = other_brand_forum(db)
+    asker = make_user("asker")
+    own_moderator, outsider = make_user("own_mod"), make_user("their_mod")
+    db.add_all([
+        StaffGrant(user_id=own_moderator.id, brand_id=forum.brand_id, role=BrandRole.MODERATOR),
+        StaffGrant(user_id=outsider.id, brand_id=other.brand_id, role=BrandRole.MODERATOR),
+    ])  # fmt: skip
+    by_staff = question(db, forum, asker, at(1, 9))
+    answer(db, by_staff, own_moderator, at(1, 10))
+    by_outsider = question(db, forum, asker, at(1, 11))
+    answer(db, by_outsider, outsider, at(1, 12))
+    db.commit()
+    panel = crowd_panel(db, forum.brand, period(), now=NOW)
+    assert panel.peer_answered == Part(1, 2, 0.5)
+    assert [person.username for person in panel.top_contributors] == ["their_mod"]
