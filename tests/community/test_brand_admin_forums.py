@@ -71,7 +71,9 @@ def test_forums_are_created_last_and_their_slugs_are_unique_per_brand(
     # Another brand may use the same slug.
     globex = make_brand(db, "globex", "Globex")
     assert _forum(db, globex, "mobile", "Mobile").brand_id == globex.id
-    entry = db.scalars(select(AuditLog).where(AuditLog.action == "forum.created")).first()
+    entry = db.scalars(
+        select(AuditLog).where(AuditLog.action == "forum.created").order_by(AuditLog.id)
+    ).first()
     assert entry is not None and entry.after is not None and entry.after["slug"] == "billing"
 
 
@@ -126,7 +128,9 @@ def test_forums_are_reordered_up_down_and_to_a_position(
     assert _order(db, brand) == ["tv", "billing", "mobile"]
     assert not forum_admin.do_reorder_forum(db, chief, tv, 0)  # already first
     assert [f.position for f in service.list_forums(db, brand)] == [0, 1, 2]
-    entry = db.scalars(select(AuditLog).where(AuditLog.action == "forum.reordered")).first()
+    entry = db.scalars(
+        select(AuditLog).where(AuditLog.action == "forum.reordered").order_by(AuditLog.id)
+    ).first()
     assert entry is not None and entry.after == {"order": ["tv", "mobile", "billing"]}
 
 
