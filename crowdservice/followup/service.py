@@ -9,7 +9,7 @@ conversation. Nothing here commits.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 from sqlalchemy.orm.interfaces import LoaderOption
@@ -21,8 +21,10 @@ from community.core.clock import utcnow
 from community.core.errors import Conflict, NotFound
 from community.core.i18n import gettext as _
 from community.core.markdown import render_markdown
-from community.core.models import Forum, NotificationKind, Post, Thread, User, Visibility
+from community.core.models import Forum, NotificationKind, Post, Role, Thread, User, Visibility
 from community.core.schemas import AnswerIn
+from community.core.staff import holds_role_in
+from community.core.workspace_models import BrandRole
 from crowdservice.followup.models import PrivateConversation, PrivateMessage
 
 TARGET_TYPE = "private_conversation"
@@ -245,8 +247,11 @@ def _staff_in(db: Session, conversation: PrivateConversation) -> list[User]:
         ids.discard(conversation.customer_id)
     if not ids:
         return []
-    members = db.scalars(select(User).where(User.id.in_(ids)).order_by(User.id))
-    return [member for member in members if policy.is_staff(member)]
+    # Staff of the conversation's brand: site-wide roles, or a grant in the brand.
+    brand_staff = or_(
+        User.role.in_(Role.STAFF), holds_role_in(conversation.brand_id, BrandRole.STAFF)
+    )
+    return list(db.scalars(select(User).where(User.id.in_(ids), brand_staff).order_by(User.id)))
 
 
 def _notify(

@@ -128,7 +128,7 @@ def correct_triage(
     """A moderator, agent or admin sets any of the triage fields ("none" as the priority: no
     response needed). The classifier's answer is kept in `original` (first correction only);
     later triage never overwrites the correction. Audited as "triage.corrected"."""
-    if not is_staff(actor):
+    if not is_staff(actor, thread.brand_id):
         raise PermissionDenied(_("Only moderators, agents and admins can correct triage."))
     errors: dict[str, str] = {}
     asked = _requested(

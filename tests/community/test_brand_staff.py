@@ -34,7 +34,8 @@ from community.core.models import (
 from community.core.staff import load_brand_roles
 from community.core.workspace_models import BrandRole, StaffGrant
 from community.worker import Worker
-from crowdservice import escalation
+from crowdservice import escalation, triage
+from crowdservice.followup import service as followup
 from crowdservice.insights.weekly import send_weekly_summaries
 from crowdservice.models import Escalation, EscalationReason
 from kb import service as kb_service
@@ -405,3 +406,35 @@ def test_bulk_moderation_never_shows_or_touches_another_brands_items(
     fresh(db)
     assert db.get(QueueItem, item.id).status == ItemStatus.OPEN  # type: ignore[union-attr]
     assert db.get(Thread, held.id).visibility == Visibility.PENDING  # type: ignore[union-attr]
+
+
+def test_private_follow_ups_and_triage_corrections_follow_the_brand(
+    db: Session, brands: Brands, make_user: UserFactory
+) -> None:
+    customer = make_user("cora")
+    thread = brands.qa_b.ask(customer, title="My router drops the connection every hour")
+    agent = _grant(db, make_user("gus"), brands.b, BrandRole.AGENT)
+    conversation = followup.open_followup(db, agent, thread, "Can you send your router model?")
+    db.commit()
+    db.expunge_all()  # a later request: nothing loaded holds the agent's grants any more
+    reader = db.get(User, customer.id)
+    assert reader is not None
+    followup.reply(db, reader, db.get(type(conversation), conversation.id), "It is an RX-100.")  # type: ignore[arg-type]
+    db.commit()
+    # The brand's own agent hears the customer's reply (a grant, not a site-wide role).
+    heard = db.scalars(
+        select(Notification).where(
+            Notification.user_id == agent.id,
+            Notification.kind == NotificationKind.PRIVATE_MESSAGE,
+        )
+    ).all()
+    assert len(heard) == 1
+    outsider = _grant(db, make_user("mona"), brands.a, BrandRole.MODERATOR)
+    fresh(db)
+    loaded = db.get(Thread, thread.id)
+    assert loaded is not None
+    with pytest.raises(PermissionDenied):
+        triage.correct_triage(
+            db, outsider, loaded, interaction_type="praise", sentiment=None, priority=None,
+            segment=None, reason="not a problem",
+        )  # fmt: skip
