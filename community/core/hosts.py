@@ -29,6 +29,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote_from_bytes
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -58,6 +59,7 @@ PROBE_PATHS = ("/healthz", "/readyz", "/metrics")
 # What a brand's own host serves at the shared host's brand-less addresses.
 BRAND_HOME_PATHS = {"/": "", "/kb": "/kb", "/search": "/search"}
 THEME_FILE = "theme.css"
+_URL_SAFE = "".join(chr(code) for code in range(0x21, 0x7F))  # printable ASCII, "%" too
 HOST_BRAND = "host_brand"  # request.state: the BrandLook of the brand whose host this is
 
 
@@ -208,8 +210,11 @@ class BrandHosts:
         if scope["method"] not in ("GET", "HEAD"):
             await _refuse(scope, send, 404, "not_found", "That page is another community's.")
             return
-        query = scope.get("query_string", b"").decode("latin-1")
-        target = brand_url(settings, other) + scope["path"] + (f"?{query}" if query else "")
+        # The path and query as they were sent (still percent-encoded: a decoded "%0d%0a"
+        # would break the header), anything but printable ASCII encoded.
+        path = quote_from_bytes(scope.get("raw_path") or scope["path"].encode(), _URL_SAFE)
+        query = quote_from_bytes(scope.get("query_string", b""), _URL_SAFE)
+        target = brand_url(settings, other) + path + (f"?{query}" if query else "")
         await _send(send, 302, [(b"location", target.encode()), (b"content-length", b"0")], b"")
 
     async def _stylesheet(

@@ -196,3 +196,21 @@ def test_host_headers_are_read_without_their_port() -> None:
         "a.example",
         "b.example",
     }
+
+
+def test_the_redirect_to_another_brand_keeps_the_path_encoded(
+    app: FastAPI, db: Session, forum: Forum, checked_hosts: Settings
+) -> None:
+    """A crafted link ("%0d%0a", non-ASCII) never puts raw bytes into the Location header
+    (uvicorn refuses such a header: a 500) and never changes the path's meaning."""
+    _bravo(db)
+    on_bravo = _on(app, BRAVO_HOST)
+    for sent, expected in (
+        ("/b/acme/%0d%0aSet-Cookie:%20x=1", "/b/acme/%0d%0aSet-Cookie:%20x=1"),
+        ("/b/acme/caf%C3%A9?q=%E2%80%A8", "/b/acme/caf%C3%A9?q=%E2%80%A8"),
+        ("/b/acme/a%2Fb", "/b/acme/a%2Fb"),
+    ):
+        moved = on_bravo.get(sent, follow_redirects=False)
+        assert moved.status_code == 302, sent
+        assert moved.headers["location"] == f"http://community.example{expected}"
+        assert "set-cookie" not in moved.headers
