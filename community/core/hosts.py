@@ -81,10 +81,12 @@ _COLUMNS = (
 
 def load_directory(db: Session, default_slug: str | None) -> BrandDirectory:
     """One statement: the brands' look columns. The default brand is the configured one, else
-    the oldest, never an archived one (as community.core.service.default_brand)."""
+    the oldest, never an archived one (as community.core.service.default_brand). An archived
+    brand is not in it: its host is unknown again, its stylesheet gone, and no other brand's
+    host sends anyone to it (its pages are there for site admins on the shared host)."""
     brands = list(db.scalars(select(Brand).options(load_only(*_COLUMNS)).order_by(Brand.id)))
-    looks = {brand.slug: look_of(brand) for brand in brands}
     live = [brand for brand in brands if brand.archived_at is None]
+    looks = {brand.slug: look_of(brand) for brand in live}
     chosen = next((brand for brand in live if brand.slug == default_slug), None)
     chosen = chosen or (live[0] if live else None)
     return BrandDirectory(

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from community.core import hosts
 from community.core.brand_look import brand_base_url, request_host, shared_hosts
+from community.core.clock import utcnow
 from community.core.models import Brand, Forum, Role, User
 from community.core.settings import Settings
 from tests.community.test_brand_look import second_brand
@@ -214,3 +215,28 @@ def test_the_redirect_to_another_brand_keeps_the_path_encoded(
         assert moved.status_code == 302, sent
         assert moved.headers["location"] == f"http://community.example{expected}"
         assert "set-cookie" not in moved.headers
+
+
+def test_an_archived_brands_host_stylesheet_and_address_are_gone(
+    app: FastAPI, db: Session, forum: Forum, checked_hosts: Settings
+) -> None:
+    """Archived: its host no longer shows its name and contact address on every brand-less
+    page (/login), its colours are not served, and another brand's host does not send people
+    to (and so name) its host."""
+    bravo = db.get(Brand, _bravo(db).brand_id)
+    acme = db.get(Brand, forum.brand_id)
+    assert bravo is not None and acme is not None
+    bravo.theme = {"primary": "#0b5cad", "accent": "#aa0000"}
+    bravo.contact_email = "help@bravo.example"
+    acme.host = "help.acme.example"
+    db.commit()
+    hosts.forget_brands(app.state)
+    assert _on(app, "testserver").get("/b/bravo/theme.css").status_code == 200
+    bravo.archived_at = utcnow()
+    db.commit()
+    hosts.forget_brands(app.state)
+    login = _on(app, BRAVO_HOST).get("/login")
+    assert login.status_code == 400 and "Bravo" not in login.text
+    assert _on(app, "testserver").get("/b/bravo/theme.css").status_code == 404
+    sent = _on(app, "help.acme.example").get("/b/bravo", follow_redirects=False)
+    assert sent.status_code == 404 and BRAVO_HOST not in sent.headers.get("location", "")
