@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from community.core import policy, uploads
@@ -157,9 +158,14 @@ def save_look(
     before = _current(brand)
     # Only the look's own keys: anything else a brand's theme holds is kept.
     kept = {k: v for k, v in (brand.theme or {}).items() if k not in ("primary", "accent", "dark")}
-    brand.theme = kept | theme.stored()
-    brand.footer_links = _stored_links(links)
-    brand.host = host
+    try:
+        with db.begin_nested():  # two brands claiming one host at once: the unique index decides
+            brand.theme = kept | theme.stored()
+            brand.footer_links = _stored_links(links)
+            brand.host = host
+            db.flush()
+    except IntegrityError as exc:
+        raise FormErrors({"host": _("Another brand is served on that host name.")}) from exc
     after = _current(brand)
     if before == after:
         return

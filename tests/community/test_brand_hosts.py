@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from community.core import hosts
+from community.core import brand_look_service, hosts
 from community.core.brand_look import brand_base_url, request_host, shared_hosts
 from community.core.clock import utcnow
 from community.core.models import Brand, Forum, Role, User
@@ -240,3 +240,27 @@ def test_an_archived_brands_host_stylesheet_and_address_are_gone(
     assert _on(app, "testserver").get("/b/bravo/theme.css").status_code == 404
     sent = _on(app, "help.acme.example").get("/b/bravo", follow_redirects=False)
     assert sent.status_code == 404 and BRAVO_HOST not in sent.headers.get("location", "")
+
+
+def test_two_brands_claiming_one_host_at_once_get_a_422_not_a_500(
+    client: TestClient,
+    db: Session,
+    forum: Forum,
+    make_user: UserFactory,
+    checked_hosts: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The other brand saved the host after this request checked it was free: the unique
+    index refuses it, and the answer names the field."""
+    _bravo(db)
+    monkeypatch.setattr(
+        brand_look_service, "_free_host", lambda _db, _settings, _brand, text, _errors: text
+    )
+    log_in(client, make_user("siteadmin", role=Role.ADMIN).username)
+    headers = {"X-CSRF-Token": csrf_token(client, "/")}
+    refused = client.put("/api/v1/brands/acme/look", json={"host": BRAVO_HOST}, headers=headers)
+    assert refused.status_code == 422
+    assert "Another brand" in refused.json()["error"]["details"]["host"]
+    fresh(db)
+    acme = db.get(Brand, forum.brand_id)
+    assert acme is not None and acme.host is None
