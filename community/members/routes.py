@@ -76,10 +76,13 @@ def generated_avatar(request: Request, db: SessionDep, username: str) -> Respons
     name="account_avatar",
     dependencies=[limited("post")],
 )
-async def account_avatar(
+def account_avatar(
     request: Request, db: SessionDep, user: CurrentUser, avatar: Annotated[UploadFile, File()]
 ) -> Response:
-    data = await avatar.read(AVATAR_READ_LIMIT)
+    # A plain `def`: decoding and re-encoding a picture (up to UPLOADS_MAX_PIXELS) and the
+    # database work take their time in the thread pool, never on the event loop every other
+    # request of this process waits on.
+    data = avatar.file.read(AVATAR_READ_LIMIT)
     try:
         avatars.upload_avatar(
             db,

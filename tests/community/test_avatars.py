@@ -5,15 +5,18 @@ and sign-in on every change."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 from collections.abc import Callable
 
+import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from community.core import uploads
 from community.core.models import User
 from community.core.workspace_models import Upload, UploadPurpose
 from community.members import avatars
@@ -127,6 +130,36 @@ def test_uploading_and_removing_a_picture(
     assert "/uploads/" not in make_client().get("/u/member").text
     assert make_client().get(f"/uploads/{second_key}").status_code == 404
     assert db.scalars(select(Upload)).all() == []
+
+
+def test_the_picture_is_decoded_off_the_event_loop(
+    make_user: UserFactory, make_client: Callable[[], TestClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Decoding a 40-megapixel picture takes most of a second: on the event loop it would stall
+    every other request of the process meanwhile (the editors' and logos' uploads run in the
+    thread pool too)."""
+    on_loop: list[bool] = []
+    reencode = uploads.reencode
+
+    def watched(data: bytes, **limits: int) -> uploads.Encoded:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            on_loop.append(False)
+        else:
+            on_loop.append(True)
+        return reencode(data, **limits)
+
+    monkeypatch.setattr(uploads, "reencode", watched)
+    browser = _signed_in(make_client, make_user("member"))
+    uploaded = browser.post(
+        "/account/avatar",
+        data={"csrf_token": csrf_token(browser, "/account")},
+        files={"avatar": ("me.png", _png(), "image/png")},
+        follow_redirects=False,
+    )
+    assert uploaded.status_code == 303
+    assert on_loop == [False]
 
 
 def test_an_svg_or_a_non_image_is_refused_and_changes_nothing(
