@@ -70,6 +70,8 @@ def _visible_posts(only: int | None, *, question: bool) -> UserIds:
             Post.author_id.is_not(None),
         )
     )
+    if not question:  # "someone's question": answering one's own earns nothing
+        statement = statement.where(Thread.author_id.is_distinct_from(Post.author_id))
     if only is not None:
         return statement.where(Post.author_id == only).limit(1)
     return statement.distinct()

@@ -116,6 +116,11 @@ def test_an_accepted_answer_earns_a_badge_but_accepting_one_s_own_does_not(
     db.commit()
     run_badge_checks(db)
     assert "first_accepted_answer" not in _badges(db, asker)
+    # Nor is answering one's own question "answering someone's question", live or backfilled.
+    assert "first_answer" not in _badges(db, asker)
+    badges.backfill(db)
+    db.commit()
+    assert "first_answer" not in _badges(db, asker)
 
 
 def test_ten_helpful_marks_on_one_s_questions_earn_a_badge(
