@@ -59,6 +59,7 @@ def api_update_brand(
     brand = brand_admin.access_managed_brand(db, user, brand_slug)
     brand_admin.do_update_brand(db, user, brand, body, ip=client_ip(request))
     db.commit()
+    _forget_site_brand(request)
     return brand
 
 

@@ -52,7 +52,7 @@ def _brand_url(brand: Brand) -> str:
 
 
 def _forget_site_brand(request: Request) -> None:
-    """The header's brand is cached for a minute; an archived brand must leave it now."""
+    """The brands are kept a few seconds (community.core.hosts); a change must show now."""
     request.app.state.site_brand = None
 
 
@@ -219,6 +219,7 @@ def save_brand(
         shown = Shown(settings=typed, settings_errors=exc.errors, status_code=exc.status_code)
         return _brand_page(request, db, user, brand, shown)
     db.commit()
+    _forget_site_brand(request)  # its name and contact address are in every page's header
     message = _("Brand settings saved.") if changed else _("Nothing changed.")
     return flash_redirect(request, _brand_url(brand), message)
 

@@ -368,3 +368,35 @@ def test_an_archived_forum_keeps_its_threads_but_takes_no_new_ones(
         headers={"X-CSRF-Token": token},
     )
     assert by_api.status_code == 422 and "forum" in by_api.json()["error"]["details"]
+
+
+def test_a_renamed_brand_shows_its_new_name_and_address_at_once(
+    as_role: AsRole, db: Session, forum: Forum
+) -> None:
+    """The header and footer of pages without a brand of their own (/account) read the brands
+    this process keeps: saving the settings drops them, as saving the look does."""
+    browser, _admin = as_role(Role.ADMIN)
+    assert "Acme" in browser.get("/account").text  # the brands are now kept
+    for send in (
+        lambda: browser.post(
+            "/admin/brands/acme",
+            data={
+                "name": "Acme Mobile",
+                "default_locale": "en",
+                "contact_email": "care@acme.example",
+                "solution_threshold": "30",
+                "article_threshold": "60",
+                "review_period_days": "90",
+                "csrf_token": _token(browser),
+            },
+        ),
+        lambda: browser.patch(
+            "/api/v1/brands/acme",
+            json={"name": "Acme Phones"},
+            headers={"X-CSRF-Token": _token(browser)},
+        ),
+    ):
+        assert send().status_code == 200
+        page = browser.get("/account").text
+        assert f"· {_brand(db, 'acme').name}</title>" in page
+    assert "mailto:care@acme.example" in browser.get("/account").text
