@@ -259,7 +259,7 @@ def _agent_page(
 
 @router.get("/agent/known-issues/{issue_id}", response_class=HTMLResponse, name="known_issue_agent")
 def agent_page(request: Request, db: SessionDep, user: Agent, issue_id: int) -> Response:
-    return _agent_page(request, db, service.access_issue(db, issue_id))
+    return _agent_page(request, db, service.access_managed_issue(db, user, issue_id))
 
 
 @router.post("/agent/known-issues/{issue_id}/edit", name="known_issue_edit")

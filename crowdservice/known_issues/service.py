@@ -57,6 +57,14 @@ def access_issue(db: Session, issue_id: int) -> KnownIssue:
     return issue
 
 
+def access_managed_issue(db: Session, agent: User, issue_id: int) -> KnownIssue:
+    """An issue for its agents' page (every linked thread, hidden ones too, and the brand's
+    forums): the issue's own brand's agents only."""
+    issue = access_issue(db, issue_id)
+    policy.ensure_can_announce(agent, issue.brand_id)
+    return issue
+
+
 def _state(issue: KnownIssue) -> dict[str, object]:
     return {
         "title": issue.title,
