@@ -94,7 +94,7 @@ def issue_page(
         {
             "brand": brand,
             "issue": issue,
-            "forums": views.scope_forums(db, issue),
+            "forums": views.scope_forums(db, issue, user),
             "following": service.is_following(db, user, issue),
             "can_follow": user is not None and _followable(issue),
             "is_agent": policy.can_announce(user, brand.id),

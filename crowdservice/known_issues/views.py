@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from community.core.models import Brand, Forum, Thread
+from community.core.policy import Reader, can_read_forum
 from crowdservice.known_issues.models import (
     KnownIssue,
     KnownIssueFollower,
@@ -77,10 +78,13 @@ def linked_threads(db: Session, issue: KnownIssue) -> list[Thread]:
     )
 
 
-def scope_forums(db: Session, issue: KnownIssue) -> list[Forum]:
+def scope_forums(db: Session, issue: KnownIssue, reader: Reader | None) -> list[Forum]:
+    """The forums the issue is about that `reader` may read (a restricted forum's name is not
+    shown to anyone else)."""
     if not issue.forum_ids:
         return []
-    return list(db.scalars(select(Forum).where(Forum.id.in_(issue.forum_ids)).order_by(Forum.name)))
+    forums = db.scalars(select(Forum).where(Forum.id.in_(issue.forum_ids)).order_by(Forum.name))
+    return [forum for forum in forums if can_read_forum(reader, forum)]
 
 
 def brand_forums(db: Session, brand: Brand) -> list[Forum]:

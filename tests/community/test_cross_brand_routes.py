@@ -341,3 +341,27 @@ def test_the_known_issue_agent_page_is_for_the_issues_brand_agents(
     )
     db.commit()
     assert outsider.get(f"/agent/known-issues/{own.id}").status_code == 200
+
+
+def test_a_known_issue_names_only_the_forums_its_reader_may_read(
+    db: Session, world: World, make_client: Callable[[], TestClient]
+) -> None:
+    """An issue scoped to a staff-only forum: its public page names that forum to the brand's
+    staff only (the name alone says what the brand keeps apart)."""
+    forums = {
+        forum.slug: forum for forum in db.scalars(select(Forum).where(Forum.brand_id == world.b.id))
+    }
+    agent = load_brand_roles(db, db.scalars(select(User).where(User.username == "gus")).one())
+    scope = [str(forums["routers"].id), str(forums["backoffice"].id)]
+    issue = known_issues.publish(
+        db, agent, world.b, IssueForm(title="Fibre outage", summary="Fixing it.", forum_ids=scope)
+    )
+    db.commit()
+    path = f"/b/globex/known-issues/{issue.id}"
+    member = make_client()
+    log_in(member, world.people["member"].username)
+    shown = member.get(path)
+    assert shown.status_code == 200 and "Routers" in shown.text and "Back office" not in shown.text
+    staff = make_client()
+    log_in(staff, "gus")
+    assert "Back office" in staff.get(path).text
