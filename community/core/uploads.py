@@ -374,9 +374,15 @@ def audience(db: Session, who: User | None, upload: Upload) -> Audience | None:
         return Audience.PUBLIC
     if upload.post_id is not None:
         return _post_audience(db, who, upload.post_id)
-    if who is not None and (who.id == upload.owner_id or policy.is_staff(who, upload.brand_id)):
-        return Audience.RESTRICTED
-    return None
+    if who is None:
+        return None
+    # Not in a post yet: its owner, and staff of its brand (of every brand when it names none).
+    staff = (
+        policy.staffed_brands(who) is None
+        if upload.brand_id is None
+        else policy.is_staff(who, upload.brand_id)
+    )
+    return Audience.RESTRICTED if who.id == upload.owner_id or staff else None
 
 
 def _post_audience(db: Session, who: User | None, post_id: int) -> Audience | None:

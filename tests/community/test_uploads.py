@@ -26,9 +26,9 @@ from community.core import uploads
 from community.core.api_tokens import create_token
 from community.core.clock import utcnow
 from community.core.markdown import render_markdown
-from community.core.models import Forum, Post, Role, User, Visibility
+from community.core.models import Brand, Forum, Post, Role, User, Visibility
 from community.core.settings import Settings
-from community.core.workspace_models import Upload, UploadPurpose
+from community.core.workspace_models import BrandRole, StaffGrant, Upload, UploadPurpose
 from tests.conftest import QA, csrf_token, fresh, log_in
 
 Clients = Callable[[Role | None], tuple[TestClient, User | None]]
@@ -332,6 +332,31 @@ def test_a_picture_in_no_post_yet_is_its_owners_and_staffs(
     assert moderator_browser.get(f"/uploads/{key}").status_code == 200
     assert other_browser.get(f"/uploads/{key}").status_code == 404
     assert client.get(f"/uploads/{key}").status_code == 404
+
+
+def test_a_picture_in_no_post_yet_is_for_the_staff_of_its_brand_only(
+    db: Session, forum: Forum, make_user: Callable[..., User],
+    make_client: Callable[[], TestClient],
+) -> None:  # fmt: skip
+    """Staff of one brand see another brand's pictures no more than its posts; a picture sent
+    without a brand is for the site-wide staff."""
+    globex = Brand(slug="globex", name="Globex", description="", theme={}, default_locale="en")
+    db.add(globex)
+    db.commit()
+    owner_browser, _owner = member(make_user, make_client, "owner")
+    for_acme = send(owner_browser, png(), fields={"brand": "acme"}).json()["key"]
+    no_brand = send(owner_browser, png(colour="navy")).json()["key"]
+    acme_moderator, acme_user = member(make_user, make_client, "mona")
+    globex_moderator, globex_user = member(make_user, make_client, "gil")
+    db.add_all([
+        StaffGrant(user_id=acme_user.id, brand_id=forum.brand_id, role=BrandRole.MODERATOR),
+        StaffGrant(user_id=globex_user.id, brand_id=globex.id, role=BrandRole.MODERATOR),
+    ])  # fmt: skip
+    db.commit()
+    assert acme_moderator.get(f"/uploads/{for_acme}").status_code == 200
+    assert globex_moderator.get(f"/uploads/{for_acme}").status_code == 404
+    assert acme_moderator.get(f"/uploads/{no_brand}").status_code == 404
+    assert owner_browser.get(f"/uploads/{no_brand}").status_code == 200
 
 
 def test_a_held_posts_picture_is_seen_by_its_author_and_staff_only(
