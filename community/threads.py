@@ -208,7 +208,6 @@ def ask(db: Session, author: User, forum: Forum, data: AskIn, *, locale: str) ->
     db.flush()
     question = Post(
         thread_id=thread.id,
-        brand_id=forum.brand_id,
         author_id=author.id,
         is_question=True,
         body_source=body,
@@ -220,6 +219,7 @@ def ask(db: Session, author: User, forum: Forum, data: AskIn, *, locale: str) ->
         created_at=now,
         updated_at=now,
     )
+    set_committed_value(question, "thread", thread)  # its brand is the thread's (Post.brand_id)
     db.add(question)
     db.add(ThreadWatch(user_id=author.id, thread_id=thread.id))
     db.flush()
@@ -245,7 +245,6 @@ def answer(db: Session, author: User, thread: Thread, data: AnswerIn) -> Post:
     html, _mentioned = _render(db, body)
     post = Post(
         thread_id=thread.id,
-        brand_id=thread.brand_id,
         author_id=author.id,
         body_source=body,
         body_fingerprint=body_fingerprint(body),
