@@ -207,7 +207,7 @@ def insert_now(db: Session, obj: Base) -> bool:
     if db.autoflush:
         db.flush()  # rows it may refer to first
     table = mapper.local_table
-    # Column properties read from other tables (a post's brand) are not written; one the
+    # Column properties read from other tables (a thread's brand) are not written; one the
     # caller already knows stays as given, the others load when first read.
     stored = [
         prop for prop in mapper.column_attrs if getattr(prop.columns[0], "table", None) is table
