@@ -1,6 +1,6 @@
 """Imports every domain's tables so Base.metadata is complete (Alembic and tests use it)."""
 
-from community.core import activity_models, workspace_models
+from community.core import account_models, activity_models, workspace_models
 from community.core import audit as audit_models
 from community.core import import_models as importing_models
 from community.core import models as community_models
@@ -16,6 +16,7 @@ from moderation import models as moderation_models
 
 __all__ = [
     "Base",
+    "account_models",
     "activity_models",
     "audit_models",
     "community_models",

@@ -62,6 +62,7 @@ def seed_demo(db: Session, passwords: Passwords) -> Brand:
             username_key=key,
             email=f"{key}@demo.acme.example",
             email_key=f"{key}@demo.acme.example",
+            email_verified_at=now,
             display_name=display_name,
             password_hash=password_hash,
             role=Role(role),

@@ -108,6 +108,10 @@ class Viewer:
     unread_notifications: int = 0
     trust_level: int = 0
     verified_customer: bool = False
+    # The account's e-mail address is confirmed (brands may require it to post), and this
+    # session passed a second factor at sign-in (brands may require it on staff pages).
+    email_verified: bool = False
+    two_factor: bool = False
     # Staff roles per brand (community.core.staff): the policy scopes every staff check by them.
     brand_roles: BrandRoles = field(default_factory=lambda: NO_GRANTS)
 
@@ -142,7 +146,11 @@ ANONYMOUS = Viewer()
 
 
 def viewer_of(
-    user: User, *, session_id: int | None = None, brand_roles: BrandRoles = NO_GRANTS
+    user: User,
+    *,
+    session_id: int | None = None,
+    brand_roles: BrandRoles = NO_GRANTS,
+    two_factor: bool = False,
 ) -> Viewer:
     """The viewer a signed-in user is, by cookie session (`session_id`) or API token."""
     return Viewer(
@@ -154,6 +162,8 @@ def viewer_of(
         session_id=session_id,
         trust_level=user.trust_level,
         verified_customer=user.verified_customer,
+        email_verified=user.email_verified_at is not None,
+        two_factor=two_factor,
         brand_roles=brand_roles,
     )
 
@@ -245,7 +255,12 @@ def load_viewer(db: Session, token: str | None) -> Viewer:
     # Kept for RequestContextMiddleware, which hands the row on to the page (VIEWER_ROW).
     db.info[VIEWER_ROW] = user
     roles = brand_roles_of(db, user.id) if granted else NO_GRANTS
-    viewer = viewer_of(user, session_id=user_session.id, brand_roles=roles)
+    viewer = viewer_of(
+        user,
+        session_id=user_session.id,
+        brand_roles=roles,
+        two_factor=user_session.two_factor_at is not None,
+    )
     if now - user_session.last_seen_at > SESSION_TOUCH_INTERVAL:
         _touch(db, user_session.id, user.id, new_day=user.last_seen_at is None
                or user.last_seen_at.date() != now.date())  # fmt: skip

@@ -29,6 +29,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
+from community.core.account_models import ApiToken as ApiToken
+from community.core.account_models import UserSession as UserSession
 from community.core.clock import utcnow
 from community.core.db import Base, BigIntId, JSONDocument, UTCDateTime, str_enum
 from community.core.workspace_models import BrandRole
@@ -161,6 +163,12 @@ class Brand(Base):
     logo_key: Mapped[str | None] = mapped_column(String(40))
     favicon_key: Mapped[str | None] = mapped_column(String(40))
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Sign-in rules: members without a confirmed e-mail address may not post here; moderators,
+    # agents and admins need a second factor (TOTP) in their session for this brand's staff
+    # pages; members sign in with a password, or only through the brand's single sign-on.
+    require_verified_email: Mapped[bool] = mapped_column(Boolean, default=True)
+    require_staff_two_factor: Mapped[bool] = mapped_column(Boolean, default=False)
+    password_sign_in: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     forums: Mapped[list[Forum]] = relationship(
@@ -201,6 +209,8 @@ class User(Base):
     username_key: Mapped[str] = mapped_column(String(30), unique=True)
     email: Mapped[str | None] = mapped_column(String(254))
     email_key: Mapped[str | None] = mapped_column(String(254), unique=True)
+    # When the owner opened a link sent to `email` (None: not confirmed yet).
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     display_name: Mapped[str] = mapped_column(String(60))
     # None means "no usable password" (imported accounts until they reset it).
     password_hash: Mapped[str | None] = mapped_column(String(255))
@@ -243,41 +253,6 @@ class User(Base):
         row loaded any other way holds none and only its site-wide `role` counts."""
         roles: Mapping[int, frozenset[BrandRole]] = self.__dict__.get(BRAND_ROLES_KEY, NO_GRANTS)
         return roles
-
-
-class UserSession(Base):
-    """A server-side login session. The cookie holds a random token; only its hash is stored."""
-
-    __tablename__ = "user_sessions"
-
-    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    ip: Mapped[str | None] = mapped_column(String(45))
-    user_agent: Mapped[str | None] = mapped_column(String(255))
-
-    user: Mapped[User] = relationship()
-
-
-class ApiToken(Base):
-    """A personal token for integrations (Authorization: Bearer). Only its hash is stored."""
-
-    __tablename__ = "api_tokens"
-
-    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str] = mapped_column(String(60))
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    prefix: Mapped[str] = mapped_column(String(12))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-    user: Mapped[User] = relationship()
 
 
 thread_tags = Table(
