@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from community import reputation
+from community.accounts import signin
 from community.core import api_tokens, service
 from community.core.auth import (
     Admin,
@@ -181,7 +182,6 @@ def login_submit(
             data,
             ip=client_ip(request),
         )
-        started = service.log_in(db, user, _client_info(request))
     except FormErrors:
         return render(
             request,
@@ -206,11 +206,13 @@ def login_submit(
         return render(
             request, "community/login.html", context | {"error": exc.message}, status_code=401
         )
-    db.commit()
-    response = flash_redirect(
-        request, target, _("Signed in as %(name)s.") % {"name": user.display_name}
+    return signin.finish_sign_in(
+        request,
+        db,
+        user,
+        next_url=target,
+        message=_("Signed in as %(name)s.") % {"name": user.display_name},
     )
-    return _with_session_cookie(request, response, started.token)
 
 
 @router.post("/logout", name="logout")
