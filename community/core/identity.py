@@ -17,6 +17,7 @@ import unicodedata
 import precis_i18n
 from email_validator import EmailNotValidError, validate_email
 
+from community.core import common_passwords
 from community.core.i18n import gettext as _
 
 USERNAME_MIN = 3
@@ -119,7 +120,8 @@ def normalise_display_name(raw: str, fallback: str) -> str:
 
 
 def check_password_policy(password: str, *, user_inputs: list[str] | None = None) -> None:
-    """NIST 800-63B style: a length floor, no composition rules, and no easily guessed values."""
+    """NIST 800-63B style: a length floor, no composition rules, no password from the common
+    list (community.core.common_passwords) and no easily guessed values."""
     if len(password) < PASSWORD_MIN:
         raise IdentityError(
             _("Passwords are at least %(min)d characters long.") % {"min": PASSWORD_MIN}
@@ -127,6 +129,10 @@ def check_password_policy(password: str, *, user_inputs: list[str] | None = None
     if len(password) > PASSWORD_MAX:
         raise IdentityError(
             _("Passwords are at most %(max)d characters long.") % {"max": PASSWORD_MAX}
+        )
+    if common_passwords.is_common(password):
+        raise IdentityError(
+            _("That password is among the most common ones, which attackers try first.")
         )
     from zxcvbn import zxcvbn
 
