@@ -28,6 +28,7 @@ from community import (
     upload_routes,
 )
 from community import routes as community_routes
+from community.accounts import routes as accounts_routes
 from community.core import metrics, model_client
 from community.core.admission import AdmissionControl
 from community.core.auth import Passwords
@@ -208,6 +209,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(crowd_known_issues.api)
     add_page_context(app, crowd_known_issues.known_issue_banners)  # the brand's open issues
     app.include_router(community_routes.router)
+    app.include_router(accounts_routes.router)
     app.include_router(brand_look_routes.router)
     app.include_router(brand_admin_routes.router)
     app.include_router(brand_staff_routes.router)

@@ -59,6 +59,17 @@ def revoke_token(db: Session, user: User, token_id: int) -> None:
     token.revoked_at = utcnow()
 
 
+def revoke_all_tokens(db: Session, user_id: int) -> None:
+    """Every live token of the account stops working (a password reset, or a change that
+    asked for it)."""
+    db.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
 def viewer_for_token(db: Session, raw: str) -> Viewer:
     if not raw.startswith(PREFIX) or len(raw) > 128:
         return ANONYMOUS

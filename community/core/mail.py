@@ -1,4 +1,5 @@
-"""Sending e-mail through SMTP (SMTP_URL). Without SMTP_URL the site sends nothing."""
+"""Sending e-mail through SMTP (SMTP_URL). Without SMTP_URL the site sends no notifications or
+digests; account e-mails (community.accounts.tasks) are written to files instead."""
 
 from __future__ import annotations
 
@@ -97,6 +98,17 @@ class Mailer:
         is sent again: mail clients and servers drop a repeated Message-ID."""
         if self.config is None:
             return
+        self.deliver(self.compose(to, subject, text, html, message_id=message_id))
+
+    def compose(
+        self,
+        to: str,
+        subject: str,
+        text: str,
+        html: str | None = None,
+        *,
+        message_id: str | None = None,
+    ) -> EmailMessage:
         message = EmailMessage()
         message["From"] = self.sender
         message["To"] = to
@@ -106,6 +118,12 @@ class Mailer:
         message.set_content(text)
         if html is not None:
             message.add_alternative(html, subtype="html")
+        return message
+
+    def deliver(self, message: EmailMessage) -> None:
+        """Hand a composed message to the SMTP server (SMTP_URL must be set)."""
+        if self.config is None:
+            raise MailConfigError("SMTP_URL is not set")
         config = self.config
         client: smtplib.SMTP
         if config.use_ssl:

@@ -34,6 +34,11 @@ RULES: dict[str, Rule] = {
     "vote": Rule("60/minute", new_account="20/minute"),
     "flag": Rule("30/hour", new_account="10/hour"),
     "search": Rule("120/minute"),
+    # "Forgot password?": per address as well as per visitor (community/accounts/routes.py).
+    "password_reset": Rule("10/hour"),
+    "password_reset_address": Rule("5/hour"),
+    # E-mailed links a signed-in member asks for: a new confirmation link, a new address.
+    "email_link": Rule("5/hour"),
 }
 
 

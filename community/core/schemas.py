@@ -47,6 +47,7 @@ class LoginIn(Input):
 class PasswordChangeIn(Input):
     current_password: Text = Field(min_length=1, max_length=1024)
     new_password: Text = Field(min_length=1, max_length=1024)
+    revoke_api_tokens: bool = False
 
 
 class PreferencesIn(Input):

@@ -11,6 +11,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from community.core.api_tokens import revoke_all_tokens
 from community.core.audit import record_audit
 from community.core.auth import (
     Passwords,
@@ -41,6 +42,24 @@ class InvalidCredentials(AppError):
     code = "invalid_credentials"
 
 
+class AddressNotConfirmed(InvalidCredentials):
+    """The right password for an account whose address is not confirmed yet: answered like a
+    wrong one (same status and message), so it tells nothing to someone guessing."""
+
+    def __init__(self, message: str, user: User) -> None:
+        super().__init__(message)
+        self.user = user
+
+
+class AddressTaken(FormErrors):
+    """The address belongs to `owner`. Sign-up answers as if it had worked (and e-mails the
+    owner); the operator's command says so."""
+
+    def __init__(self, owner: User) -> None:
+        super().__init__({"email": _("An account with that e-mail address already exists.")})
+        self.owner = owner
+
+
 class AccountSuspended(AppError):
     status_code = 403
     code = "account_suspended"
@@ -66,8 +85,16 @@ class ClientInfo:
 
 
 def register(
-    db: Session, passwords: Passwords, data: RegistrationIn, *, role: Role = Role.MEMBER
+    db: Session,
+    passwords: Passwords,
+    data: RegistrationIn,
+    *,
+    role: Role = Role.MEMBER,
+    confirmed: bool = False,
 ) -> User:
+    """A new account; its address is unconfirmed unless `confirmed` (an operator vouches).
+    An address in use raises AddressTaken after the same work as a new account (the password
+    is hashed either way), so the time taken does not tell."""
     errors: dict[str, str] = {}
     username = username_key = email = email_key = ""
     try:
@@ -88,18 +115,22 @@ def register(
         errors["display_name"] = str(exc)
     if "username" not in errors and _exists(db, User.username_key == username_key):
         errors["username"] = _("That username is taken.")
-    if "email" not in errors and _exists(db, User.email_key == email_key):
-        errors["email"] = _("An account with that e-mail address already exists.")
     if errors:
         raise FormErrors(errors)
+    password_hash = passwords.hash(data.password)
+    owner = db.scalar(select(User).where(User.email_key == email_key))
+    if owner is not None:
+        raise AddressTaken(owner)
+    now = utcnow()
     user = User(
         username=username,
         username_key=username_key,
         email=email,
         email_key=email_key,
         display_name=display_name,
-        password_hash=passwords.hash(data.password),
-        password_changed_at=utcnow(),
+        password_hash=password_hash,
+        password_changed_at=now,
+        email_verified_at=now if confirmed else None,
         role=role,
     )
     try:
@@ -144,7 +175,7 @@ def authenticate(
     )
     if not passwords.verify(user.password_hash if user else None, data.password) or user is None:
         throttle.record_failure(key, ip)
-        raise InvalidCredentials(_("That username or password is not right."))
+        raise InvalidCredentials(wrong_credentials_message())
     throttle.record_success(key, ip)
     if user.suspended_until is not None and user.suspended_until > utcnow():
         raise AccountSuspended(
@@ -154,7 +185,18 @@ def authenticate(
     assert user.password_hash is not None  # verify() is False for accounts without one
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash(data.password)
+    if user.email_verified_at is None:
+        raise AddressNotConfirmed(wrong_credentials_message(), user)
     return user
+
+
+def wrong_credentials_message() -> str:
+    # One message for a wrong password and for an account still waiting for its address to
+    # be confirmed: the answer must not tell which.
+    return _(
+        "That username or password is not right. "
+        "If you have just signed up, open the link we e-mailed you first."
+    )
 
 
 def log_in(db: Session, user: User, client: ClientInfo) -> SessionStart:
@@ -181,7 +223,8 @@ def change_password(
     data: PasswordChangeIn,
     client: ClientInfo,
 ) -> SessionStart:
-    """Re-authenticate, set the new hash, end every other session and rotate this one."""
+    """Re-authenticate, set the new hash, end every other session (and, when asked, every API
+    token) and rotate this one."""
     if not passwords.verify(user.password_hash, data.current_password):
         raise FormErrors({"current_password": _("Your current password is not right.")})
     try:
@@ -191,6 +234,8 @@ def change_password(
     user.password_hash = passwords.hash(data.new_password)
     user.password_changed_at = utcnow()
     revoke_user_sessions(db, user.id)
+    if data.revoke_api_tokens:
+        revoke_all_tokens(db, user.id)
     return log_in(db, user, client)
 
 
