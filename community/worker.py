@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session, sessionmaker
 
 from community import tasks as community_tasks
+from community.accounts import sso as accounts_sso
 from community.accounts import tasks as accounts_tasks
 from community.core import jobs
 from community.core.jobs import start_in_background
@@ -40,4 +41,5 @@ class Worker(jobs.Worker):
         self.search = self.indexer.engine
         crowdservice_tasks.register(self)  # escalation sweep, webhook deliveries
         members_tasks.register(self)  # badges
+        accounts_sso.register(self)  # "your account was linked to single sign-on" e-mails
         accounts_tasks.register(self)  # reset, confirmation and change-of-address e-mails

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     # "*": any). Other Host headers get a 400 (community/core/hosts.py). With BASE_URL on a
     # loopback address (development) localhost and the loopback addresses are allowed too.
     allowed_hosts: str = Field(default="", max_length=4000)
+    # Brands' single sign-on providers on loopback or private addresses, and over plain http
+    # there (tests, a provider inside a private network). Public providers need https.
+    sso_allow_private_issuers: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # "json": one JSON object per line with the request id (carried into the worker's jobs).
     log_format: Literal["text", "json"] = "text"
