@@ -29,6 +29,7 @@ from community import (
 )
 from community import routes as community_routes
 from community.accounts import routes as accounts_routes
+from community.accounts import sso_routes
 from community.core import metrics, model_client
 from community.core.admission import AdmissionControl
 from community.core.auth import Passwords
@@ -184,6 +185,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(kb_api.router)
     app.include_router(moderation_api.router)
     app.include_router(brand_look_routes.api)
+    app.include_router(sso_routes.api)
     app.include_router(brand_admin_api.router)
     app.include_router(brand_staff_routes.api)
     # KB, moderation and support pages first: /b/{brand}/kb, /search, /mod, /conduct, /agent
@@ -211,6 +213,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(community_routes.router)
     app.include_router(accounts_routes.router)
     app.include_router(brand_look_routes.router)
+    app.include_router(sso_routes.router)
     app.include_router(brand_admin_routes.router)
     app.include_router(brand_staff_routes.router)
     app.include_router(thread_routes.forum_router)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from community import reputation
-from community.accounts import signin
+from community.accounts import signin, sso_routes
 from community.core import api_tokens, service
 from community.core.auth import (
     Admin,
@@ -155,11 +155,14 @@ def register_submit(
 
 
 @router.get("/login", response_class=HTMLResponse, name="login")
-def login_form(request: Request, viewer: ViewerDep, next: str = "/") -> Response:
+def login_form(request: Request, db: SessionDep, viewer: ViewerDep, next: str = "/") -> Response:
     if viewer.is_authenticated:
         return RedirectResponse(safe_next(next), status_code=303)
+    target = safe_next(next)
+    # The brand's single sign-on button, and no password form where it turned passwords off.
+    options = sso_routes.login_options(request, db, target)
     return render(
-        request, "community/login.html", {"form": {}, "error": None, "next": safe_next(next)}
+        request, "community/login.html", {"form": {}, "error": None, "next": target} | options
     )
 
 
@@ -173,6 +176,7 @@ def login_submit(
 ) -> Response:
     target = safe_next(next)
     context = {"form": {"login": login}, "next": target}
+    context |= sso_routes.login_options(request, db, target)
     try:
         data = parse_form(LoginIn, {"login": login, "password": password})
         user = service.authenticate(
@@ -205,6 +209,12 @@ def login_submit(
         db.commit()  # keep a rehash or nothing; failures are counted outside the database
         return render(
             request, "community/login.html", context | {"error": exc.message}, status_code=401
+        )
+    refusal = sso_routes.password_sign_in_refusal(db, user, target, request)
+    if refusal:  # a member of a brand whose members sign in with its provider only
+        db.rollback()
+        return render(
+            request, "community/login.html", context | {"error": refusal}, status_code=403
         )
     return signin.finish_sign_in(
         request,
