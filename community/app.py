@@ -29,7 +29,7 @@ from community import (
 )
 from community import routes as community_routes
 from community.accounts import routes as accounts_routes
-from community.accounts import sso_routes
+from community.accounts import sso_routes, two_factor_routes
 from community.core import metrics, model_client
 from community.core.admission import AdmissionControl
 from community.core.auth import Passwords
@@ -212,6 +212,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     add_page_context(app, crowd_known_issues.known_issue_banners)  # the brand's open issues
     app.include_router(community_routes.router)
     app.include_router(accounts_routes.router)
+    app.include_router(two_factor_routes.router)
     app.include_router(brand_look_routes.router)
     app.include_router(sso_routes.router)
     app.include_router(brand_admin_routes.router)

@@ -10,16 +10,18 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from community.core.account_models import TwoFactor
 from community.core.auth import ANONYMOUS, Viewer, hash_token, may_sign_in, viewer_of
 from community.core.clock import utcnow
 from community.core.db import begin_write
 from community.core.errors import FormErrors, NotFound
 from community.core.i18n import gettext as _
 from community.core.models import NO_GRANTS, ApiToken, User
+from community.core.second_factor import second_factor_required
 from community.core.staff import brand_roles_of, has_grants
 
 PREFIX = "cmt_"
@@ -28,10 +30,24 @@ MAX_TOKENS_PER_USER = 20
 _TOUCH_INTERVAL = timedelta(minutes=5)
 
 
-def create_token(db: Session, user: User, name: str) -> tuple[ApiToken, str]:
+def create_token(
+    db: Session, user: User, name: str, *, session_two_factor: bool = True
+) -> tuple[ApiToken, str]:
+    """`session_two_factor`: the session asking passed a second factor. A token acts without
+    a browser session (see viewer_for_token), so staff whose brands require a second factor
+    make one only from a session that passed it."""
     label = " ".join(name.split())[:60]
     if not label:
         raise FormErrors({"name": _("Give the token a name.")})
+    if not session_two_factor and second_factor_required(db, user):
+        raise FormErrors(
+            {
+                "name": _(
+                    "Your brands require two-factor sign-in of their staff: confirm this "
+                    "session with a code first (Two-factor sign-in, above)."
+                )
+            }
+        )
     active = list_tokens(db, user)
     if len(active) >= MAX_TOKENS_PER_USER:
         raise FormErrors({"name": _("Revoke an old token first.")})
@@ -73,8 +89,13 @@ def revoke_all_tokens(db: Session, user_id: int) -> None:
 def viewer_for_token(db: Session, raw: str) -> Viewer:
     if not raw.startswith(PREFIX) or len(raw) > 128:
         return ANONYMOUS
+    # Whether the owner has an authenticator on: a token counts as having passed a second
+    # factor then (it was made from a session that could, and it is revoked, not signed out).
+    owner_two_factor = exists().where(
+        TwoFactor.user_id == User.id, TwoFactor.enabled_at.is_not(None)
+    )
     row = db.execute(
-        select(ApiToken, User, has_grants(User.id))
+        select(ApiToken, User, has_grants(User.id), owner_two_factor)
         .join(User, User.id == ApiToken.user_id)
         .where(
             ApiToken.token_hash == hash_token(raw),
@@ -84,8 +105,12 @@ def viewer_for_token(db: Session, raw: str) -> Viewer:
     ).first()
     if row is None:
         return ANONYMOUS
-    token, user, granted = row
-    viewer = viewer_of(user, brand_roles=brand_roles_of(db, user.id) if granted else NO_GRANTS)
+    token, user, granted, two_factor = row
+    viewer = viewer_of(
+        user,
+        brand_roles=brand_roles_of(db, user.id) if granted else NO_GRANTS,
+        two_factor=bool(two_factor),
+    )
     now = utcnow()
     if token.last_used_at is None or now - token.last_used_at > _TOUCH_INTERVAL:
         token_id = token.id

@@ -26,9 +26,11 @@ from sqlalchemy.orm import Session
 from community.core import policy
 from community.core.clock import utcnow
 from community.core.db import SessionDep, begin_write
-from community.core.errors import LoginRequired, PermissionDenied
+from community.core.errors import LoginRequired, PermissionDenied, TwoFactorRequired
+from community.core.i18n import gettext as _
 from community.core.models import NO_GRANTS, Brand, Role, User, UserSession
 from community.core.notifications import unread_count_of
+from community.core.second_factor import has_second_factor, second_factor_required
 from community.core.settings import Settings
 from community.core.staff import BrandRoles, brand_roles_of, has_grants, remember_brand_roles
 
@@ -183,8 +185,10 @@ def start_session(
     max_age: timedelta,
     ip: str | None,
     user_agent: str | None,
+    two_factor: bool = False,
 ) -> str:
-    """Create a session row and return the raw token for the cookie (the only copy)."""
+    """Create a session row and return the raw token for the cookie (the only copy).
+    `two_factor`: this sign-in passed a second factor (staff pages may require one)."""
     token = new_token()
     now = utcnow()
     db.add(
@@ -196,6 +200,7 @@ def start_session(
             expires_at=now + max_age,
             ip=ip,
             user_agent=(user_agent or "")[:255] or None,
+            two_factor_at=now if two_factor else None,
         )
     )
     db.flush()
@@ -210,6 +215,17 @@ def revoke_session_token(db: Session, token: str | None) -> None:
         .where(UserSession.token_hash == hash_token(token), UserSession.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
+
+
+def session_passed_two_factor(db: Session, token: str | None) -> bool:
+    """Whether the session behind a cookie token passed a second factor (a rotated session,
+    as after a password change, keeps that)."""
+    if not token or is_anonymous_token(token):
+        return False
+    passed_at = db.scalar(
+        select(UserSession.two_factor_at).where(UserSession.token_hash == hash_token(token))
+    )
+    return passed_at is not None
 
 
 def revoke_user_sessions(
@@ -348,9 +364,36 @@ def _signed_in_and(
             )
         if not allowed(user, brand_id):  # the policy's predicates never read the database
             raise PermissionDenied()
+        viewer: Viewer = getattr(request.state, "viewer", ANONYMOUS)
+        if not viewer.two_factor:  # a session that passed one (nearly all staff) pays nothing
+            await run_in_threadpool(
+                ensure_second_factor, db, user, slug if isinstance(slug, str) else None
+            )
         return user
 
     return guard
+
+
+def ensure_second_factor(db: Session, user: User, brand_slug: str | None = None) -> None:
+    """Refuse (TwoFactorRequired) a staff member whose brand (`brand_slug`, else any of
+    theirs) requires a second factor, for a request whose viewer has not passed one. For
+    staff actions outside the role dependencies (a moderation button on a thread page)."""
+    if not second_factor_required(db, user, brand_slug):
+        return
+    if has_second_factor(db, user.id):
+        raise TwoFactorRequired(
+            enrolled=True,
+            message=_(
+                "Staff pages here need a session that passed two-factor sign-in. "
+                "Confirm this session with a code from your authenticator."
+            ),
+        )
+    raise TwoFactorRequired(
+        enrolled=False,
+        message=_(
+            "Staff pages here need two-factor sign-in. Set it up for your account to continue."
+        ),
+    )
 
 
 # The role dependencies of every route and API module, defined once; what each lets through is

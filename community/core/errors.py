@@ -28,6 +28,18 @@ class PermissionDenied(AppError):
     code = "forbidden"
 
 
+class TwoFactorRequired(PermissionDenied):
+    """A staff page of a brand that requires a second factor, from a session that has not
+    passed one. `details.enrolled`: the member has an authenticator (this session predates
+    it, or signed in without it) or still has to set one up."""
+
+    code = "two_factor_required"
+
+    def __init__(self, *, enrolled: bool, message: str | None = None) -> None:
+        super().__init__(message)
+        self.details = {"enrolled": enrolled}
+
+
 class CSRFFailed(AppError):
     status_code = 403
     code = "csrf_failed"

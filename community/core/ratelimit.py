@@ -39,6 +39,9 @@ RULES: dict[str, Rule] = {
     "password_reset_address": Rule("5/hour"),
     # E-mailed links a signed-in member asks for: a new confirmation link, a new address.
     "email_link": Rule("5/hour"),
+    # Authenticator and recovery codes checked on the account's two-factor page (turning it
+    # on or off, new recovery codes): a stolen session must not guess its way through.
+    "two_factor": Rule("10/10 minutes"),
 }
 
 

@@ -17,6 +17,7 @@ from community.core.auth import (
     Passwords,
     revoke_session_token,
     revoke_user_sessions,
+    session_passed_two_factor,
     start_session,
 )
 from community.core.clock import utcnow
@@ -199,15 +200,23 @@ def wrong_credentials_message() -> str:
     )
 
 
-def log_in(db: Session, user: User, client: ClientInfo) -> SessionStart:
-    """Start a fresh session (a new token: the pre-login cookie is worthless afterwards)."""
+def log_in(
+    db: Session, user: User, client: ClientInfo, *, two_factor: bool = False
+) -> SessionStart:
+    """Start a fresh session (a new token: the pre-login cookie is worthless afterwards).
+    `two_factor`: the sign-in passed a second factor (community.accounts.two_factor)."""
     revoke_session_token(db, client.previous_token)
     now = utcnow()
     if user.last_seen_at is None or user.last_seen_at.date() != now.date():
         user.days_visited = User.days_visited + 1  # a visit on a new day: trust levels count it
     user.last_seen_at = now
     token = start_session(
-        db, user, max_age=client.max_age, ip=client.ip, user_agent=client.user_agent
+        db,
+        user,
+        max_age=client.max_age,
+        ip=client.ip,
+        user_agent=client.user_agent,
+        two_factor=two_factor,
     )
     return SessionStart(user=user, token=token)
 
@@ -233,10 +242,12 @@ def change_password(
         raise FormErrors({"new_password": str(exc)}) from exc
     user.password_hash = passwords.hash(data.new_password)
     user.password_changed_at = utcnow()
+    # This device's new session keeps the second factor its old one passed.
+    two_factor = session_passed_two_factor(db, client.previous_token)
     revoke_user_sessions(db, user.id)
     if data.revoke_api_tokens:
         revoke_all_tokens(db, user.id)
-    return log_in(db, user, client)
+    return log_in(db, user, client, two_factor=two_factor)
 
 
 def update_preferences(user: User, data: PreferencesIn) -> User:

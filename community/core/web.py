@@ -31,7 +31,14 @@ from community.core.auth import ANONYMOUS, Viewer, client_ip
 from community.core.brand_look import BrandLook, brand_links, look_of, request_host
 from community.core.clock import utcnow
 from community.core.db import RETRY_AFTER_SECONDS, UNAVAILABLE_ERRORS, no_queries
-from community.core.errors import AppError, FormErrors, LoginRequired, ThreadMerged, TooManyRequests
+from community.core.errors import (
+    AppError,
+    FormErrors,
+    LoginRequired,
+    ThreadMerged,
+    TooManyRequests,
+    TwoFactorRequired,
+)
 from community.core.hosts import HOST_BRAND, brand_directory
 from community.core.i18n import gettext as _
 from community.core.labels import label, queue_label, sort_label
@@ -425,7 +432,7 @@ def install_error_handlers(app: FastAPI) -> None:
         if isinstance(exc, TooManyRequests):
             headers = {"retry-after": str(exc.retry_after_seconds)}
         details: Any = exc.errors if isinstance(exc, FormErrors) else None
-        if isinstance(exc, ThreadMerged):
+        if isinstance(exc, ThreadMerged | TwoFactorRequired):
             details = exc.details
         if exc.code == "csrf_failed":
             message = _(
