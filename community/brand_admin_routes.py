@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from community import brand_admin, forum_admin, thread_reading
 from community.brand_schemas import BrandIn, BrandPatch, ForumIn, ForumPatch, ThreadMoveIn
-from community.core.auth import Admin, CurrentUser, client_ip
+from community.core.auth import Admin, CurrentUser, StaffSecondFactor, client_ip
 from community.core.db import SessionDep
 from community.core.errors import FormErrors, PermissionDenied
 from community.core.forms import parse_form, some_record_ids
@@ -33,7 +33,7 @@ from community.core.models import Brand, Forum, ForumAccess, ModerationPolicy, U
 from community.core.policy import is_admin
 from community.core.web import flash_redirect, is_htmx, render
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(dependencies=[StaffSecondFactor], include_in_schema=False)
 FormText = Annotated[str, Form()]
 FormList = Annotated[list[str], Form()]
 MOVE_PAGE = 50

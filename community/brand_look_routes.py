@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from community.api import ERRORS
 from community.core import brand_look_service as looks
 from community.core import service
-from community.core.auth import CurrentUser, client_ip
+from community.core.auth import CurrentUser, StaffSecondFactor, client_ip
 from community.core.brand_look import Mode, Palette, look_of, text_on, theme_of
 from community.core.db import SessionDep
 from community.core.errors import BadRequest, FormErrors
@@ -29,8 +29,13 @@ from community.core.policy import ensure_brand_admin
 from community.core.schemas import ErrorOut
 from community.core.web import flash_redirect, render
 
-router = APIRouter(include_in_schema=False)
-api = APIRouter(prefix="/api/v1", tags=["brands"], responses=ERRORS)  # type: ignore[arg-type]
+router = APIRouter(dependencies=[StaffSecondFactor], include_in_schema=False)
+api = APIRouter(
+    dependencies=[StaffSecondFactor],
+    prefix="/api/v1",
+    tags=["brands"],
+    responses=ERRORS,  # type: ignore[arg-type]
+)
 FormText = Annotated[str, Form()]
 FormList = Annotated[list[str], Form()]
 FilePart = Annotated[UploadFile | None, File(description="A PNG, JPEG, GIF or WebP image.")]

@@ -342,7 +342,9 @@ def account_create_token(
 ) -> Response:
     try:
         data = parse_form(TokenIn, {"name": name})
-        _token, raw = api_tokens.create_token(db, user, data.name)
+        _token, raw = api_tokens.create_token(
+            db, user, data.name, session_two_factor=request.state.viewer.two_factor
+        )
     except FormErrors as exc:
         db.rollback()
         return render(

@@ -374,11 +374,13 @@ def _signed_in_and(
     return guard
 
 
-def ensure_second_factor(db: Session, user: User, brand_slug: str | None = None) -> None:
-    """Refuse (TwoFactorRequired) a staff member whose brand (`brand_slug`, else any of
-    theirs) requires a second factor, for a request whose viewer has not passed one. For
-    staff actions outside the role dependencies (a moderation button on a thread page)."""
-    if not second_factor_required(db, user, brand_slug):
+def ensure_second_factor(
+    db: Session, user: User, brand_slug: str | None = None, *, brand_id: int | None = None
+) -> None:
+    """Refuse (TwoFactorRequired) a staff member whose brand (`brand_slug` or `brand_id`,
+    else any of theirs) requires a second factor; for a request whose viewer has not passed
+    one (the caller knows)."""
+    if not second_factor_required(db, user, brand_slug, brand_id=brand_id):
         return
     if has_second_factor(db, user.id):
         raise TwoFactorRequired(
@@ -395,6 +397,31 @@ def ensure_second_factor(db: Session, user: User, brand_slug: str | None = None)
         ),
     )
 
+
+def ensure_staff_second_factor(
+    request: Request, db: Session, user: User, *, brand_id: int | None
+) -> None:
+    """For staff actions outside the role dependencies (moderation buttons on a thread page):
+    the brand's staff need a passed second factor when it requires one; members acting as
+    members (a trusted member moving a thread) are not asked."""
+    viewer: Viewer = getattr(request.state, "viewer", ANONYMOUS)
+    if viewer.two_factor or not policy.is_staff(user, brand_id):
+        return
+    ensure_second_factor(db, user, brand_id=brand_id)
+
+
+async def _staff_second_factor(request: Request, db: SessionDep) -> None:
+    viewer: Viewer = getattr(request.state, "viewer", ANONYMOUS)
+    if viewer.two_factor or not viewer.is_authenticated or not policy.is_staff(viewer):
+        return  # members, and staff who passed one, cost nothing
+    user = await get_current_user(request, db)
+    slug = request.path_params.get("brand_slug")
+    await run_in_threadpool(ensure_second_factor, db, user, slug if isinstance(slug, str) else None)
+
+
+# For routers whose every page is staff work checked by the service rather than by a role
+# dependency (a brand's admin pages): APIRouter(dependencies=[StaffSecondFactor]).
+StaffSecondFactor = Depends(_staff_second_factor)
 
 # The role dependencies of every route and API module, defined once; what each lets through is
 # the policy predicate it names (admins pass each of them).

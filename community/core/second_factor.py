@@ -17,14 +17,17 @@ from community.core.account_models import TwoFactor
 from community.core.models import Brand, User
 
 
-def second_factor_required(db: Session, user: User, brand_slug: str | None = None) -> bool:
-    """Whether `user`'s staff pages need a session that passed a second factor."""
+def second_factor_required(
+    db: Session, user: User, brand_slug: str | None = None, *, brand_id: int | None = None
+) -> bool:
+    """Whether `user`'s staff work needs a session that passed a second factor: in the brand
+    named (by slug or id) if they are its staff, else in any brand they staff."""
     if not policy.is_staff(user):
         return False
-    if brand_slug is not None:
-        return bool(
-            db.scalar(select(Brand.require_staff_two_factor).where(Brand.slug == brand_slug))
-        )
+    if brand_slug is not None or brand_id is not None:
+        where = Brand.slug == brand_slug if brand_slug is not None else Brand.id == brand_id
+        row = db.execute(select(Brand.id, Brand.require_staff_two_factor).where(where)).first()
+        return row is not None and row[1] and policy.is_staff(user, row[0])
     requiring = select(Brand.id).where(
         Brand.require_staff_two_factor.is_(True), Brand.archived_at.is_(None)
     )
