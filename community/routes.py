@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from community import reputation
-from community.accounts import signin, sso_routes
+from community.accounts import registration, signin, sso_routes
 from community.core import api_tokens, service
 from community.core.auth import (
     Admin,
@@ -21,12 +21,12 @@ from community.core.auth import (
     revoke_user_sessions,
 )
 from community.core.db import SessionDep
-from community.core.errors import FormErrors, TooManyRequests
+from community.core.errors import FormErrors, PermissionDenied, TooManyRequests
 from community.core.forms import parse_form
 from community.core.i18n import SUPPORTED_LOCALES
 from community.core.i18n import gettext as _
 from community.core.labels import label
-from community.core.models import EmailPreference, Role, User
+from community.core.models import Brand, EmailPreference, Role, User
 from community.core.policy import is_staff
 from community.core.ratelimit import limited
 from community.core.schemas import (
@@ -39,7 +39,7 @@ from community.core.schemas import (
 )
 from community.core.security import LANGUAGE_COOKIE, session_cookie_header
 from community.core.settings import Settings
-from community.core.web import flash_redirect, is_htmx, render, safe_next
+from community.core.web import current_brand, flash_redirect, is_htmx, render, safe_next
 from community.members import badges
 
 router = APIRouter(include_in_schema=False)
@@ -112,10 +112,21 @@ def profile_page(request: Request, db: SessionDep, viewer: ViewerDep, username: 
 # --- registration and login ------------------------------------------------------------------
 
 
+def _ensure_password_sign_up(request: Request, db: SessionDep) -> int | None:
+    """The brand the visitor signs up in (its id); a brand whose members sign in with its own
+    account (single sign-on only) takes no password sign-ups."""
+    look = current_brand(request)
+    brand = db.get(Brand, look.id) if look else None
+    if brand is not None and not brand.password_sign_in:
+        raise PermissionDenied(_("Sign in with %(brand)s's account.") % {"brand": brand.name})
+    return look.id if look else None
+
+
 @router.get("/register", response_class=HTMLResponse, name="register")
-def register_form(request: Request, viewer: ViewerDep) -> Response:
+def register_form(request: Request, db: SessionDep, viewer: ViewerDep) -> Response:
     if viewer.is_authenticated:
         return RedirectResponse("/", status_code=303)
+    _ensure_password_sign_up(request, db)
     return render(request, "community/register.html", {"form": {}, "errors": {}})
 
 
@@ -128,6 +139,9 @@ def register_submit(
     password: FormField = "",
     display_name: OptionalFormField = "",
 ) -> Response:
+    """Confirm-first: the account waits for its address's link and nobody is signed in. The
+    page is the same when the address already has an account (its owner gets an e-mail)."""
+    brand_id = _ensure_password_sign_up(request, db)
     fields = {
         "username": username,
         "email": email,
@@ -136,8 +150,7 @@ def register_submit(
     }
     try:
         data = parse_form(RegistrationIn, fields)
-        user = service.register(db, request.app.state.passwords, data)
-        started = service.log_in(db, user, _client_info(request))
+        address = registration.sign_up(db, request.app.state.passwords, data, brand_id=brand_id)
     except FormErrors as exc:
         db.rollback()
         fields.pop("password")
@@ -148,10 +161,7 @@ def register_submit(
             status_code=422,
         )
     db.commit()
-    response = flash_redirect(
-        request, "/", _("Welcome, %(name)s! Your account is ready.") % {"name": user.display_name}
-    )
-    return _with_session_cookie(request, response, started.token)
+    return render(request, "accounts/sign_up_sent.html", {"address": address})
 
 
 @router.get("/login", response_class=HTMLResponse, name="login")
@@ -204,6 +214,17 @@ def login_submit(
     except service.AccountSuspended as exc:
         return render(
             request, "community/login.html", context | {"error": exc.message}, status_code=403
+        )
+    except service.AddressNotConfirmed as exc:
+        # The right password, an unconfirmed address: answered as a wrong password, and a
+        # fresh link goes out (at most one per 10 minutes, community.accounts.tasks).
+        look = current_brand(request)
+        registration.send_confirmation(
+            db, exc.user, brand_id=look.id if look else None, only_if_none_recent=True
+        )
+        db.commit()
+        return render(
+            request, "community/login.html", context | {"error": exc.message}, status_code=401
         )
     except service.InvalidCredentials as exc:
         db.commit()  # keep a rehash or nothing; failures are counted outside the database
@@ -305,11 +326,16 @@ def account_password(
     user: CurrentUser,
     current_password: FormField = "",
     new_password: FormField = "",
+    revoke_api_tokens: OptionalFormField = "",
 ) -> Response:
     try:
         data = parse_form(
             PasswordChangeIn,
-            {"current_password": current_password, "new_password": new_password},
+            {
+                "current_password": current_password,
+                "new_password": new_password,
+                "revoke_api_tokens": bool(revoke_api_tokens),
+            },
         )
         started = service.change_password(
             db, request.app.state.passwords, user, data, _client_info(request)
@@ -323,9 +349,12 @@ def account_password(
             status_code=422,
         )
     db.commit()
-    response = flash_redirect(
-        request, "/account", _("Your password is changed. Other devices were signed out.")
+    message = (
+        _("Your password is changed. Other devices were signed out and your API tokens revoked.")
+        if data.revoke_api_tokens
+        else _("Your password is changed. Other devices were signed out.")
     )
+    response = flash_redirect(request, "/account", message)
     return _with_session_cookie(request, response, started.token)
 
 

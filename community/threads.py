@@ -20,6 +20,7 @@ from community import visibility
 from community.core import events, indexing, language, uploads
 from community.core.activity_models import ThreadWatch
 from community.core.clock import utcnow
+from community.core.confirmed_address import ensure_address_confirmed_for
 from community.core.db import insert_missing
 from community.core.errors import FormErrors, NotFound, PermissionDenied, ThreadMerged
 from community.core.i18n import gettext as _
@@ -182,6 +183,7 @@ def ask(db: Session, author: User, forum: Forum, data: AskIn, *, locale: str) ->
     say clearly which language it is written in."""
     ensure_can_participate(author)
     ensure_forum_readable(author, forum)  # asking in a forum one cannot read: no such forum
+    ensure_address_confirmed_for(author, forum)
     checked, errors = check_question(data)
     if forum.archived_at is not None:  # its threads stay readable; new ones go elsewhere
         errors["forum"] = _("This forum is archived and takes no new questions.")
@@ -237,6 +239,7 @@ def answer(db: Session, author: User, thread: Thread, data: AnswerIn) -> Post:
     ensure_can_participate(author)
     ensure_thread_visible(author, thread)
     ensure_forum_readable(author, thread.forum)
+    ensure_address_confirmed_for(author, thread.forum)
     ensure_thread_open_for(author, thread)
     if thread.visibility != Visibility.VISIBLE:
         raise PermissionDenied(_("This thread does not take answers."))

@@ -38,21 +38,21 @@ def _user_count(db: Session) -> int:
     return db.scalar(select(func.count()).select_from(User)) or 0
 
 
-def test_register_creates_account_signs_in_and_hashes_with_argon2id(
+def test_register_creates_an_unconfirmed_account_hashed_with_argon2id(
     client: TestClient, db: Session
 ) -> None:
+    """Confirm-first (tests/community/accounts/test_registration.py): nobody is signed in
+    until the e-mailed link is opened."""
     response = _register(client)
-    assert response.status_code == 303  # type: ignore[attr-defined]
+    assert response.status_code == 200  # type: ignore[attr-defined]
+    assert "We sent a link to jordan@example.com" in response.text  # type: ignore[attr-defined]
     user = db.scalar(select(User).where(User.username_key == "jordan_k"))
     assert user is not None
+    assert user.email_verified_at is None
     assert user.password_hash is not None
     assert user.password_hash.startswith("$argon2id$")
     assert PASSWORD not in user.password_hash
-    me = client.get("/api/v1/me")
-    assert me.status_code == 200
-    assert me.json()["username"] == "jordan_k"
-    home = client.get("/")
-    assert "Welcome, Jordan K!" in home.text
+    assert client.get("/api/v1/me").status_code == 401
 
 
 @pytest.mark.parametrize(
@@ -62,7 +62,8 @@ def test_register_creates_account_signs_in_and_hashes_with_argon2id(
         ({"username": "аdmin"}, "username", "look-alike"),
         ({"username": "Admin"}, "username", "reserved"),
         ({"email": "nope"}, "email", "valid e-mail"),
-        ({"password": "password123"}, "password", "too easy"),
+        ({"password": "password123"}, "password", "most common"),
+        ({"password": "jordan_k2024"}, "password", "too easy"),
         ({"password": "short"}, "password", "at least 8"),
         ({"username": ""}, "username", "required"),
         ({"username": "x" * 65}, "username", "too long"),
@@ -82,15 +83,18 @@ def test_register_rejects_bad_input_and_changes_nothing(
 def test_register_rejects_duplicates_including_lookalikes(
     make_client: Callable[[], TestClient], db: Session
 ) -> None:
-    assert _register(make_client()).status_code == 303  # type: ignore[attr-defined]
+    assert _register(make_client()).status_code == 200  # type: ignore[attr-defined]
     for fields, message in [
         ({"username": "JORDAN_K", "email": "other@example.com"}, "username is taken"),
         ({"username": "ＪＯＲＤＡＮ_Ｋ", "email": "other@example.com"}, "username is taken"),
-        ({"username": "someone", "email": "JORDAN@example.com"}, "already exists"),
     ]:
         response = _register(make_client(), **fields)
         assert response.status_code == 422, fields  # type: ignore[attr-defined]
         assert message in response.text  # type: ignore[attr-defined]
+    # A taken address is not said to be taken (its owner gets an e-mail instead).
+    response = _register(make_client(), username="someone", email="JORDAN@example.com")
+    assert response.status_code == 200  # type: ignore[attr-defined]
+    assert "already exists" not in response.text  # type: ignore[attr-defined]
     assert _user_count(db) == 1
 
 

@@ -4,12 +4,18 @@ real SMTP server's inbox."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from email.message import Message
 
 from fastapi.testclient import TestClient
 from httpx import Response
+from sqlalchemy.orm import Session
 
+from community.core import service
+from community.core.models import User
 from tests.conftest import Inbox, csrf_token
+
+SESSION_COOKIE = "community_session"  # the test settings' (no __Host- prefix over http)
 
 LINK = re.compile(r"https://[^\s\"<>]+/(?:password/reset|email/confirm|email/change)/[\w-]+")
 
@@ -37,3 +43,17 @@ def links_to(inbox: Inbox, address: str) -> list[str]:
 
 def path_of(link: str) -> str:
     return "/" + link.split("/", 3)[3]
+
+
+def sign_in_directly(client: TestClient, db: Session, user: User) -> None:
+    """A session for `user` as a single sign-on or another non-password sign-in would start
+    (password sign-in refuses unconfirmed addresses)."""
+    started = service.log_in(
+        db,
+        user,
+        service.ClientInfo(
+            previous_token=None, max_age=timedelta(days=1), ip="192.0.2.9", user_agent="test"
+        ),
+    )
+    db.commit()
+    client.cookies.set(SESSION_COOKIE, started.token)
