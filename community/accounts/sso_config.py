@@ -86,6 +86,11 @@ def provider_of(db: Session, brand_id: int) -> SsoProvider | None:
     return db.scalar(select(SsoProvider).where(SsoProvider.brand_id == brand_id))
 
 
+def open_brand(db: Session, slug: str) -> Brand | None:
+    """The brand at /b/<slug> unless it is missing or archived (the login page's brand)."""
+    return db.scalar(select(Brand).where(Brand.slug == slug, Brand.archived_at.is_(None)))
+
+
 def enabled_provider(db: Session, brand_id: int) -> SsoProvider | None:
     provider = provider_of(db, brand_id)
     return provider if provider is not None and provider.enabled else None

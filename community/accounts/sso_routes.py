@@ -15,7 +15,6 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from community.accounts import signin, sso, sso_config
@@ -213,8 +212,8 @@ def login_brand(request: Request, db: Session, next_url: str) -> Brand | None:
     """The brand a login is for: the one `next` is a page of, else the request's."""
     match = _BRAND_PATH.match(next_url)
     if match:
-        brand = db.scalar(select(Brand).where(Brand.slug == match.group(1)))
-        if brand is not None and brand.archived_at is None:
+        brand = sso_config.open_brand(db, match.group(1))
+        if brand is not None:
             return brand
     look = current_brand(request)
     return db.get(Brand, look.id) if look is not None else None
