@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from community import reputation
-from community.accounts import registration, signin, sso_routes
+from community.accounts import devices, registration, signin, sso_routes, two_factor
 from community.core import api_tokens, service
 from community.core.auth import (
     Admin,
@@ -23,7 +23,7 @@ from community.core.auth import (
 from community.core.db import SessionDep
 from community.core.errors import FormErrors, PermissionDenied, TooManyRequests
 from community.core.forms import parse_form
-from community.core.i18n import SUPPORTED_LOCALES
+from community.core.i18n import SUPPORTED_LOCALES, active_locale
 from community.core.i18n import gettext as _
 from community.core.labels import label
 from community.core.models import Brand, EmailPreference, Role, User
@@ -270,7 +270,10 @@ def _client_info(request: Request) -> service.ClientInfo:
 def _account_context(db: SessionDep, user: User) -> dict[str, object]:
     return {
         "user": user,
-        "sessions": service.active_sessions(db, user),
+        "sessions": devices.describe_sessions(
+            service.active_sessions(db, user), current_id=None, locale=active_locale()
+        ),
+        "two_factor_on": two_factor.is_enabled(db, user.id),
         "tokens": api_tokens.list_tokens(db, user),
         "email_choices": list(EmailPreference),
         "new_token": None,
@@ -363,6 +366,15 @@ def account_revoke_others(request: Request, db: SessionDep, user: CurrentUser) -
     revoke_user_sessions(db, user.id, except_session_id=request.state.viewer.session_id)
     db.commit()
     return flash_redirect(request, "/account", _("All your other sessions are signed out."))
+
+
+@router.post("/account/sessions/{session_id}/revoke", name="account_revoke_session")
+def account_revoke_session(
+    request: Request, db: SessionDep, user: CurrentUser, session_id: int
+) -> Response:
+    devices.revoke_own_session(db, user, session_id)
+    db.commit()
+    return flash_redirect(request, "/account", _("That session is signed out."))
 
 
 @router.post("/account/tokens", response_class=HTMLResponse, name="account_tokens")

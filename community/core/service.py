@@ -453,7 +453,11 @@ def active_sessions(db: Session, user: User, *, limit: int = 20) -> list[UserSes
     return list(
         db.scalars(
             select(UserSession)
-            .where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
+            .where(
+                UserSession.user_id == user.id,
+                UserSession.revoked_at.is_(None),
+                UserSession.expires_at > utcnow(),
+            )
             .order_by(UserSession.last_seen_at.desc())
             .limit(limit)
         )

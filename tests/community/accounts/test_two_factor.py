@@ -50,7 +50,7 @@ def enrol(db: Session, user: User, settings: Settings) -> tuple[str, list[str]]:
 
 
 @pytest.fixture
-def frozen() -> Iterator[time_machine.Coordinates]:
+def frozen() -> Iterator[time_machine.Traveller]:
     with time_machine.travel(START, tick=False) as traveller:
         yield traveller
 
@@ -163,7 +163,7 @@ def test_password_alone_starts_no_session_and_the_code_does(
     db: Session,
     make_user: UserFactory,
     settings: Settings,
-    frozen: time_machine.Coordinates,
+    frozen: time_machine.Traveller,
 ) -> None:
     member = make_user("nadia")
     secret, _codes = enrol(db, member, settings)
@@ -201,7 +201,7 @@ def test_a_used_code_is_refused_even_in_the_same_step(
     db: Session,
     make_user: UserFactory,
     settings: Settings,
-    frozen: time_machine.Coordinates,
+    frozen: time_machine.Traveller,
 ) -> None:
     member = make_user("pia")
     secret, _codes = enrol(db, member, settings)
@@ -228,7 +228,7 @@ def test_two_answers_with_one_code_at_once_start_at_most_one_sign_in(
     db: Session,
     make_user: UserFactory,
     settings: Settings,
-    frozen: time_machine.Coordinates,
+    frozen: time_machine.Traveller,
 ) -> None:
     member = make_user("quinn")
     secret, _codes = enrol(db, member, settings)
@@ -263,7 +263,7 @@ def test_two_answers_on_one_challenge_at_once_use_it_once(
     db: Session,
     make_user: UserFactory,
     settings: Settings,
-    frozen: time_machine.Coordinates,
+    frozen: time_machine.Traveller,
 ) -> None:
     """A right code and a right recovery code sent together on one challenge: one sign-in."""
     member = make_user("rhea")
@@ -297,7 +297,7 @@ def test_codes_are_accepted_one_step_either_side_only(
     db: Session,
     make_user: UserFactory,
     settings: Settings,
-    frozen: time_machine.Coordinates,
+    frozen: time_machine.Traveller,
     offset_steps: int,
     accepted: bool,
 ) -> None:
@@ -312,7 +312,7 @@ def test_a_recovery_code_signs_in_once(
     db: Session,
     make_user: UserFactory,
     settings: Settings,
-    frozen: time_machine.Coordinates,
+    frozen: time_machine.Traveller,
 ) -> None:
     member = make_user("tara")
     _secret, codes = enrol(db, member, settings)
@@ -334,7 +334,7 @@ def test_a_challenge_expires_after_five_minutes(
     db: Session,
     make_user: UserFactory,
     settings: Settings,
-    frozen: time_machine.Coordinates,
+    frozen: time_machine.Traveller,
 ) -> None:
     member = make_user("uma")
     secret, _codes = enrol(db, member, settings)
@@ -351,7 +351,7 @@ def test_five_wrong_codes_use_up_the_challenge(
     db: Session,
     make_user: UserFactory,
     settings: Settings,
-    frozen: time_machine.Coordinates,
+    frozen: time_machine.Traveller,
 ) -> None:
     member = make_user("vera")
     secret, _codes = enrol(db, member, settings)
@@ -375,7 +375,7 @@ def test_wrong_codes_across_challenges_are_throttled(
     db: Session,
     make_user: UserFactory,
     settings: Settings,
-    frozen: time_machine.Coordinates,
+    frozen: time_machine.Traveller,
 ) -> None:
     """Signing in again for a fresh challenge does not give endless guesses."""
     member = make_user("wim")
@@ -396,7 +396,7 @@ def test_the_challenge_cookie_works_only_in_its_own_browser(
     db: Session,
     make_user: UserFactory,
     settings: Settings,
-    frozen: time_machine.Coordinates,
+    frozen: time_machine.Traveller,
 ) -> None:
     member = make_user("xena")
     secret, _codes = enrol(db, member, settings)
@@ -421,7 +421,7 @@ def test_a_suspended_account_cannot_finish_with_its_code(
     db: Session,
     make_user: UserFactory,
     settings: Settings,
-    frozen: time_machine.Coordinates,
+    frozen: time_machine.Traveller,
 ) -> None:
     member = make_user("yara")
     secret, _codes = enrol(db, member, settings)
@@ -445,7 +445,7 @@ def test_new_recovery_codes_need_a_code_and_replace_the_old(
     db: Session,
     make_user: UserFactory,
     settings: Settings,
-    frozen: time_machine.Coordinates,
+    frozen: time_machine.Traveller,
 ) -> None:
     member = make_user("zoe")
     secret, old_codes = enrol(db, member, settings)
@@ -475,7 +475,7 @@ def test_turning_off_needs_the_password_and_a_code(
     db: Session,
     make_user: UserFactory,
     settings: Settings,
-    frozen: time_machine.Coordinates,
+    frozen: time_machine.Traveller,
 ) -> None:
     member = make_user("ada")
     secret, codes = enrol(db, member, settings)
@@ -521,7 +521,7 @@ def test_a_session_from_before_can_be_confirmed_with_a_code(
     db: Session,
     make_user: UserFactory,
     settings: Settings,
-    frozen: time_machine.Coordinates,
+    frozen: time_machine.Traveller,
 ) -> None:
     member = make_user("bob")
     log_in_plain(client, member)  # before the authenticator was set up elsewhere

@@ -26,7 +26,7 @@ START = datetime(2031, 3, 4, 10, 0, 5).astimezone()
 
 
 @pytest.fixture
-def frozen() -> Iterator[time_machine.Coordinates]:
+def frozen() -> Iterator[time_machine.Traveller]:
     with time_machine.travel(START, tick=False) as traveller:
         yield traveller
 
@@ -84,7 +84,7 @@ def test_a_moderator_of_a_brand_that_requires_it_needs_a_passed_second_factor(
     make_user: UserFactory,
     settings: Settings,
     brands: tuple[Brand, Brand],
-    frozen: time_machine.Coordinates,
+    frozen: time_machine.Traveller,
 ) -> None:
     acme, globex = brands
     moderator = grant(db, make_user("mona"), acme, BrandRole.MODERATOR)
@@ -141,7 +141,7 @@ def test_a_site_admin_is_asked_when_any_brand_requires_it(
     make_user: UserFactory,
     settings: Settings,
     brands: tuple[Brand, Brand],
-    frozen: time_machine.Coordinates,
+    frozen: time_machine.Traveller,
 ) -> None:
     acme, _globex = brands
     admin = make_user("ada", role=Role.ADMIN)
@@ -183,7 +183,7 @@ def test_api_tokens_pass_when_their_owner_has_a_second_factor(
     make_user: UserFactory,
     settings: Settings,
     brands: tuple[Brand, Brand],
-    frozen: time_machine.Coordinates,
+    frozen: time_machine.Traveller,
 ) -> None:
     acme, _globex = brands
     moderator = grant(db, make_user("tom"), acme, BrandRole.MODERATOR)
