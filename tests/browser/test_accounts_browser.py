@@ -9,14 +9,20 @@ from playwright.sync_api import Page, expect
 from sqlalchemy.orm import Session
 
 from community.core.models import Role, User
+from community.worker import Worker
 from tests.browser.conftest import PageProblems, WatchedBrowser
-from tests.conftest import PASSWORD, LiveServer, fresh
+from tests.community.accounts.helpers import links_to, path_of
+from tests.conftest import PASSWORD, Inbox, LiveServer, drain, fresh
 
 pytestmark = pytest.mark.browser
 
 
 def test_sign_up_sign_out_and_sign_in(
-    page: Page, problems: PageProblems, live_server: LiveServer
+    page: Page,
+    problems: PageProblems,
+    live_server: LiveServer,
+    mail_worker: Callable[[], Worker],
+    smtp: tuple[Inbox, int],
 ) -> None:
     page.goto(live_server.url + "/")
     page.get_by_role("link", name="Sign up").click()
@@ -24,6 +30,11 @@ def test_sign_up_sign_out_and_sign_in(
     page.get_by_label("E-mail").fill("bea@example.com")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("status")).to_contain_text("We sent a link to bea@example.com")
+    # Confirm-first: the e-mailed link's button signs in.
+    drain(mail_worker())
+    page.goto(live_server.url + path_of(links_to(smtp[0], "bea@example.com")[0]))
+    page.get_by_role("button", name="Confirm my address").click()
     expect(page.get_by_role("status")).to_contain_text("Welcome, browser_bea!")
 
     cookies = {cookie["name"]: cookie for cookie in page.context.cookies()}
