@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session
 
 from community.accounts import two_factor
 from community.core.clock import utcnow
-from community.core.models import Brand, Forum, Role, User
+from community.core.models import Brand, Forum, Role, Thread, User
 from community.core.secretbox import unseal
 from community.core.settings import Settings
 from community.core.workspace_models import BrandRole, StaffGrant
-from tests.conftest import PASSWORD, csrf_token
+from tests.conftest import PASSWORD, QA, csrf_token, fresh
 
 UserFactory = Callable[..., User]
 START = datetime(2031, 3, 4, 10, 0, 5).astimezone()
@@ -222,3 +222,25 @@ def test_api_tokens_pass_when_their_owner_has_a_second_factor(
     assert answer.status_code == 403 and answer.json()["error"]["code"] == "two_factor_required"
     # And the session itself no longer counts as passed either.
     assert passed.get("/b/acme/mod/pending").status_code == 403
+
+
+def test_moderating_a_thread_of_such_a_brand_needs_it_too(
+    make_client: Callable[[], TestClient],
+    db: Session,
+    make_user: UserFactory,
+    brands: tuple[Brand, Brand],
+    qa: QA,
+) -> None:
+    acme, _globex = brands
+    thread = qa.ask(make_user("asker"))
+    moderator = grant(db, make_user("milo"), acme, BrandRole.MODERATOR)
+    browser = make_client()
+    sign_in(browser, moderator)
+    token = csrf_token(browser, f"/t/{thread.id}")
+    response = browser.post(
+        f"/mod/threads/{thread.id}/lock", data={"csrf_token": token}, follow_redirects=False
+    )
+    assert response.status_code == 403 and "two-factor" in response.text
+    fresh(db)
+    locked = db.get(Thread, thread.id)
+    assert locked is not None and locked.locked_at is None
