@@ -22,7 +22,7 @@ from community.core.account_models import SsoProvider
 from community.core.audit import record_audit
 from community.core.brand_look import brand_base_url
 from community.core.clock import utcnow
-from community.core.errors import FormErrors
+from community.core.errors import AppError, FormErrors
 from community.core.i18n import gettext as _
 from community.core.models import Brand, User
 from community.core.policy import ensure_brand_admin
@@ -34,6 +34,22 @@ RULES = ("require_verified_email", "require_staff_two_factor", "password_sign_in
 
 
 # --- the settings ----------------------------------------------------------------------------
+
+
+class ClientSecretUnreadable(AppError):
+    """The client secret was sealed under another SECRET_KEY: the brand's admin enters it
+    again (a 502: the visitor did nothing wrong, and nothing else breaks meanwhile)."""
+
+    status_code = 502
+    code = "sso_secret_unreadable"
+
+    def __init__(self) -> None:
+        super().__init__(
+            _(
+                "Single sign-on is not available right now: the brand's admins must enter the "
+                "provider's client secret again."
+            )
+        )
 
 
 class ProviderIn(BaseModel):
@@ -102,11 +118,18 @@ def redirect_uri(settings: Settings, brand: Brand) -> str:
 
 def client_of(settings: Settings, brand: Brand, provider: SsoProvider) -> Client:
     """The brand's registration at its provider, the secret unsealed (for the token request)."""
-    secret = provider.client_secret
+    try:
+        secret = (
+            secretbox.unseal(settings.effective_secret_key, provider.client_secret)
+            if provider.client_secret
+            else ""
+        )
+    except secretbox.SecretUnreadable as exc:
+        raise ClientSecretUnreadable from exc
     return Client(
         issuer=provider.issuer,
         client_id=provider.client_id,
-        client_secret=secretbox.unseal(settings.effective_secret_key, secret) if secret else "",
+        client_secret=secret,
         redirect_uri=redirect_uri(settings, brand),
         allow_private=settings.sso_allow_private_issuers,
     )

@@ -31,14 +31,7 @@ from community.core.auth import ANONYMOUS, Viewer, client_ip
 from community.core.brand_look import BrandLook, brand_links, look_of, request_host
 from community.core.clock import utcnow
 from community.core.db import RETRY_AFTER_SECONDS, UNAVAILABLE_ERRORS, no_queries
-from community.core.errors import (
-    AppError,
-    FormErrors,
-    LoginRequired,
-    ThreadMerged,
-    TooManyRequests,
-    TwoFactorRequired,
-)
+from community.core.errors import AppError, FormErrors, LoginRequired, TooManyRequests
 from community.core.hosts import HOST_BRAND, brand_directory
 from community.core.i18n import gettext as _
 from community.core.labels import label, queue_label, sort_label
@@ -431,9 +424,9 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = None
         if isinstance(exc, TooManyRequests):
             headers = {"retry-after": str(exc.retry_after_seconds)}
-        details: Any = exc.errors if isinstance(exc, FormErrors) else None
-        if isinstance(exc, ThreadMerged | TwoFactorRequired):
-            details = exc.details
+        # Errors that tell the client more (a merged thread's target, a missing second
+        # factor) carry it as `details`.
+        details: Any = exc.errors if isinstance(exc, FormErrors) else getattr(exc, "details", None)
         if exc.code == "csrf_failed":
             message = _(
                 "This form has expired or did not come from this site. "

@@ -264,3 +264,20 @@ def test_start_never_sends_a_browser_to_an_unchecked_provider(
     answer = client.get("/b/acme/sso/start", follow_redirects=False)
     assert answer.status_code == 502 and "names the issuer" in answer.text
     assert httpx.URL(acme_sso.oidc.issuer).host == "127.0.0.1"
+
+
+def test_a_client_secret_sealed_under_another_secret_key_is_a_clear_page(
+    client: TestClient, db: Session, acme_sso: SsoSetup
+) -> None:
+    """After SECRET_KEY changes the stored client secret cannot be read: sign-in says the
+    brand's admins must enter it again (502), never a 500, and no attempt is left behind."""
+    from community.core import secretbox
+    from community.core.account_models import SsoAttempt
+
+    acme_sso.row.client_secret = secretbox.seal("an earlier secret key", "the client secret")
+    db.commit()
+    answer = client.get("/b/acme/sso/start", follow_redirects=False)
+    assert answer.status_code == 502
+    assert "client secret again" in answer.text
+    fresh(db)
+    assert db.scalar(select(func.count()).select_from(SsoAttempt)) == 0
