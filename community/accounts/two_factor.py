@@ -337,13 +337,31 @@ def disable(
         errors["code"] = _("That code is not right. Enter the current code.")
     if errors:
         raise FormErrors(errors)
-    db.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
-    db.execute(delete(TwoFactor).where(TwoFactor.user_id == user.id))
-    # No session of theirs counts as having passed a factor the account no longer has.
-    db.execute(update(UserSession).where(UserSession.user_id == user.id).values(two_factor_at=None))
+    _remove(db, user.id)
     record_audit(
         db, actor=user, action="two_factor.disabled", target_type="user", target_id=user.id, ip=ip
     )
+
+
+def reset_by_operator(db: Session, user: User) -> bool:
+    """The way back in for someone who lost both authenticator and recovery codes, or whose
+    seed no longer opens after SECRET_KEY changed: the operator (`community two-factor-reset`,
+    no account, audited without an actor) removes the factor; the member sets it up again.
+    False when there was none."""
+    if factor_of(db, user.id) is None:
+        return False
+    _remove(db, user.id)
+    record_audit(
+        db, actor=None, action="two_factor.reset", target_type="user", target_id=user.id, ip=None
+    )
+    return True
+
+
+def _remove(db: Session, user_id: int) -> None:
+    db.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+    db.execute(delete(TwoFactor).where(TwoFactor.user_id == user_id))
+    # No session of theirs counts as having passed a factor the account no longer has.
+    db.execute(update(UserSession).where(UserSession.user_id == user_id).values(two_factor_at=None))
 
 
 # --- the sign-in challenge ------------------------------------------------------------------

@@ -558,3 +558,35 @@ def test_setup_and_code_pages_refuse_bad_input_without_errors(
     assert client.post("/account/two-factor/setup").status_code == 403
     fresh(db)
     assert db.get(TwoFactor, member.id) is None
+
+
+def test_the_operator_turns_off_a_lost_second_factor_and_the_password_signs_in_again(
+    client: TestClient,
+    db: Session,
+    make_user: UserFactory,
+    settings: Settings,
+    cli_env: None,
+) -> None:
+    """The way back in when the authenticator and the recovery codes are lost (or SECRET_KEY
+    changed and the seed no longer opens): `community two-factor-reset <username>`."""
+    from typer.testing import CliRunner
+
+    from community.cli import app as cli
+
+    member = make_user("lostphone")
+    enrol(db, member, settings)
+    password_step(client, member)  # the code would be asked for
+    result = CliRunner().invoke(cli, ["two-factor-reset", "lostphone"])
+    assert result.exit_code == 0, result.output
+    assert "turned off for lostphone" in result.output
+    fresh(db)
+    assert two_factor.factor_of(db, member.id) is None
+    assert db.scalars(select(RecoveryCode).where(RecoveryCode.user_id == member.id)).all() == []
+    audit = db.scalars(select(AuditLog).where(AuditLog.action == "two_factor.reset")).one()
+    assert audit.target_id == str(member.id) and audit.actor_id is None
+    log_in_plain(client, member)
+    assert signed_in(client)
+    again = CliRunner().invoke(cli, ["two-factor-reset", "lostphone"])
+    assert again.exit_code == 0 and "unchanged" in again.output
+    unknown = CliRunner().invoke(cli, ["two-factor-reset", "nobody-here"])
+    assert unknown.exit_code == 1 and "no active member" in unknown.output
