@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from community import reputation
 from community.accounts import devices, registration, signin, sso_routes, two_factor
-from community.core import api_tokens, service
+from community.core import api_tokens, policy_identity, service
 from community.core.auth import (
     Admin,
     CurrentUser,
@@ -21,7 +21,7 @@ from community.core.auth import (
     revoke_user_sessions,
 )
 from community.core.db import SessionDep
-from community.core.errors import FormErrors, PermissionDenied, TooManyRequests
+from community.core.errors import FormErrors, TooManyRequests
 from community.core.forms import parse_form
 from community.core.i18n import SUPPORTED_LOCALES, active_locale
 from community.core.i18n import gettext as _
@@ -112,13 +112,10 @@ def profile_page(request: Request, db: SessionDep, viewer: ViewerDep, username: 
 # --- registration and login ------------------------------------------------------------------
 
 
-def _ensure_password_sign_up(request: Request, db: SessionDep) -> int | None:
-    """The brand the visitor signs up in (its id); a brand whose members sign in with its own
-    account (single sign-on only) takes no password sign-ups."""
+def _sign_up_brand(request: Request, db: SessionDep) -> int | None:
+    """The brand the visitor signs up in (its id), if it takes sign-ups with a password."""
     look = current_brand(request)
-    brand = db.get(Brand, look.id) if look else None
-    if brand is not None and not brand.password_sign_in:
-        raise PermissionDenied(_("Sign in with %(brand)s's account.") % {"brand": brand.name})
+    policy_identity.ensure_password_sign_up(db.get(Brand, look.id) if look else None)
     return look.id if look else None
 
 
@@ -126,7 +123,7 @@ def _ensure_password_sign_up(request: Request, db: SessionDep) -> int | None:
 def register_form(request: Request, db: SessionDep, viewer: ViewerDep) -> Response:
     if viewer.is_authenticated:
         return RedirectResponse("/", status_code=303)
-    _ensure_password_sign_up(request, db)
+    _sign_up_brand(request, db)
     return render(request, "community/register.html", {"form": {}, "errors": {}})
 
 
@@ -141,7 +138,7 @@ def register_submit(
 ) -> Response:
     """Confirm-first: the account waits for its address's link and nobody is signed in. The
     page is the same when the address already has an account (its owner gets an e-mail)."""
-    brand_id = _ensure_password_sign_up(request, db)
+    brand_id = _sign_up_brand(request, db)
     fields = {
         "username": username,
         "email": email,

@@ -20,7 +20,6 @@ from community import visibility
 from community.core import events, indexing, language, uploads
 from community.core.activity_models import ThreadWatch
 from community.core.clock import utcnow
-from community.core.confirmed_address import ensure_address_confirmed_for
 from community.core.db import insert_missing
 from community.core.errors import FormErrors, NotFound, PermissionDenied, ThreadMerged
 from community.core.i18n import gettext as _
@@ -44,6 +43,7 @@ from community.core.policy import (
     ensure_thread_visible,
     is_agent,
 )
+from community.core.policy_identity import ensure_address_confirmed_for
 from community.core.schemas import AnswerIn, AskIn
 from community.mentions import render_with_mentions
 

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from community.core import policy
 from community.core import service as community_service
-from community.core.auth import CurrentUser, Moderator, client_ip, ensure_staff_second_factor
+from community.core.auth import CurrentUser, Moderator, client_ip, require_staff_second_factor
 from community.core.db import SessionDep
 from community.core.errors import FormErrors, NotFound, PermissionDenied
 from community.core.forms import record_id, some_record_ids, whole_number
@@ -233,7 +233,7 @@ def thread_action(
     target: FormText = "",
 ) -> Response:
     thread = access_thread(db, user, thread_id)
-    ensure_staff_second_factor(request, db, user, brand_id=thread.brand_id)
+    require_staff_second_factor(request, db, user, brand_id=thread.brand_id)
     ip = client_ip(request)
     why = reason.strip()[:300] or None
     destination = f"/t/{thread.id}"

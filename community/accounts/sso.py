@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from community.accounts import oidc
 from community.accounts.oidc import ProviderError
 from community.accounts.sso_config import client_of
-from community.core import i18n, outbox
+from community.core import i18n, outbox, policy_identity
 from community.core.account_models import ExternalIdentity, SsoAttempt, SsoProvider
 from community.core.brand_look import brand_base_url
 from community.core.clock import utcnow
@@ -336,17 +336,6 @@ def _finish(db: Session, attempt: SsoAttempt) -> None:
         raise AttemptInvalid
 
 
-def ensure_may_sign_in(user: User) -> None:
-    """As at /login: a closed account cannot sign in, a suspended one not yet."""
-    if user.deactivated_at is not None:
-        raise SignInRefused(_("This account is closed."))
-    if user.suspended_until is not None and user.suspended_until > utcnow():
-        raise SignInRefused(
-            _("This account is suspended until %(until)s.")
-            % {"until": user.suspended_until.strftime("%Y-%m-%d %H:%M UTC")}
-        )
-
-
 # --- the member's choice ---------------------------------------------------------------------
 
 
@@ -440,7 +429,7 @@ def link_account(
     db: Session, provider: SsoProvider, attempt: SsoAttempt, identity: Identity, user: User
 ) -> None:
     """Link the identity to `user`, who has just proved their password."""
-    ensure_may_sign_in(user)
+    policy_identity.ensure_may_sign_in(user)
     already = db.scalar(
         select(ExternalIdentity.id).where(
             ExternalIdentity.provider_id == provider.id, ExternalIdentity.user_id == user.id

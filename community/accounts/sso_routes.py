@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from community.accounts import signin, sso, sso_config
 from community.accounts.sso_config import SignInSettingsIn, SignInSettingsOut
 from community.api import ERRORS
-from community.core import service
+from community.core import policy_identity, service
 from community.core.account_models import SsoProvider
 from community.core.auth import CurrentUser, ViewerDep, client_ip
 from community.core.db import SessionDep
@@ -80,7 +80,7 @@ def sso_callback(request: Request, db: SessionDep, viewer: ViewerDep, brand_slug
         identity = sso.call_back(db, request.app.state.settings, brand, provider, attempt, params)
         user = sso.resolve(db, provider, attempt, identity)
         if user is not None:
-            sso.ensure_may_sign_in(user)
+            policy_identity.ensure_may_sign_in(user)
     except Exception:
         db.rollback()
         raise

@@ -23,11 +23,10 @@ from sqlalchemy import BindParameter, ColumnElement, Select, and_, bindparam, or
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from community.core import policy
+from community.core import policy, policy_identity
 from community.core.clock import utcnow
 from community.core.db import SessionDep, begin_write
-from community.core.errors import LoginRequired, PermissionDenied, TwoFactorRequired
-from community.core.i18n import gettext as _
+from community.core.errors import LoginRequired, PermissionDenied
 from community.core.models import NO_GRANTS, Brand, Role, User, UserSession
 from community.core.notifications import unread_count_of
 from community.core.second_factor import has_second_factor, second_factor_required
@@ -367,38 +366,25 @@ def _signed_in_and(
         viewer: Viewer = getattr(request.state, "viewer", ANONYMOUS)
         if not viewer.two_factor:  # a session that passed one (nearly all staff) pays nothing
             await run_in_threadpool(
-                ensure_second_factor, db, user, slug if isinstance(slug, str) else None
+                require_second_factor, db, user, slug if isinstance(slug, str) else None
             )
         return user
 
     return guard
 
 
-def ensure_second_factor(
+def require_second_factor(
     db: Session, user: User, brand_slug: str | None = None, *, brand_id: int | None = None
 ) -> None:
-    """Refuse (TwoFactorRequired) a staff member whose brand (`brand_slug` or `brand_id`,
-    else any of theirs) requires a second factor; for a request whose viewer has not passed
-    one (the caller knows)."""
-    if not second_factor_required(db, user, brand_slug, brand_id=brand_id):
-        return
-    if has_second_factor(db, user.id):
-        raise TwoFactorRequired(
-            enrolled=True,
-            message=_(
-                "Staff pages here need a session that passed two-factor sign-in. "
-                "Confirm this session with a code from your authenticator."
-            ),
-        )
-    raise TwoFactorRequired(
-        enrolled=False,
-        message=_(
-            "Staff pages here need two-factor sign-in. Set it up for your account to continue."
-        ),
-    )
+    """The identity policy's answer for a staff member whose session has not passed a second
+    factor, with the facts it needs loaded: whether their brand (`brand_slug` or `brand_id`,
+    else any of theirs) requires one, and whether they have an authenticator."""
+    required = second_factor_required(db, user, brand_slug, brand_id=brand_id)
+    enrolled = required and has_second_factor(db, user.id)
+    policy_identity.ensure_second_factor(required=required, passed=False, enrolled=enrolled)
 
 
-def ensure_staff_second_factor(
+def require_staff_second_factor(
     request: Request, db: Session, user: User, *, brand_id: int | None
 ) -> None:
     """For staff actions outside the role dependencies (moderation buttons on a thread page):
@@ -407,7 +393,7 @@ def ensure_staff_second_factor(
     viewer: Viewer = getattr(request.state, "viewer", ANONYMOUS)
     if viewer.two_factor or not policy.is_staff(user, brand_id):
         return
-    ensure_second_factor(db, user, brand_id=brand_id)
+    require_second_factor(db, user, brand_id=brand_id)
 
 
 async def _staff_second_factor(request: Request, db: SessionDep) -> None:
@@ -416,7 +402,8 @@ async def _staff_second_factor(request: Request, db: SessionDep) -> None:
         return  # members, and staff who passed one, cost nothing
     user = await get_current_user(request, db)
     slug = request.path_params.get("brand_slug")
-    await run_in_threadpool(ensure_second_factor, db, user, slug if isinstance(slug, str) else None)
+    brand_slug = slug if isinstance(slug, str) else None
+    await run_in_threadpool(require_second_factor, db, user, brand_slug)
 
 
 # For routers whose every page is staff work checked by the service rather than by a role

@@ -135,7 +135,10 @@ def test_role_dependencies_matrix(name: str, state: str) -> None:
     assert user_type is User and isinstance(marker, Depends)
     guard = marker.dependency
     assert guard is not None
-    outside_brands = Request({"type": "http", "path_params": {}})
+    # A session that passed a second factor: the guard then asks no brand whether one is
+    # required (tests/community/accounts/test_two_factor_staff.py tests that part).
+    passed = Viewer(user_id=1, two_factor=True)
+    outside_brands = Request({"type": "http", "path_params": {}, "state": {"viewer": passed}})
     for role in Role:
         user = _account(role, state)
         if role in allowed:
@@ -264,7 +267,12 @@ def test_notification_exists_only_for_its_owner(
 # --- the guard: rules stay in the policy module -------------------------------------------------
 
 PACKAGES = ("community", "kb", "moderation", "crowdservice")
-POLICY = ROOT / "community" / "core" / "policy.py"
+# The guardian: the policy, and its rules about identity (sign-in, sign-up, confirmed
+# addresses, second factors), kept apart only because the policy is at its size limit.
+POLICY_MODULES = {
+    ROOT / "community" / "core" / "policy.py",
+    ROOT / "community" / "core" / "policy_identity.py",
+}
 # Named like checks, but they create or prepare things rather than decide who may act.
 NOT_PERMISSION_CHECKS = {
     ("community/importing/service.py", "ensure_forum"),
@@ -278,7 +286,7 @@ TEMPLATE_ROLE_TEST = re.compile(r"\.role(\.value)?\s*(==|!=|\bin\b|\bnot in\b)")
 def _python_modules() -> Iterator[tuple[str, ast.Module]]:
     for package in PACKAGES:
         for path in sorted((ROOT / package).rglob("*.py")):
-            if path != POLICY:
+            if path not in POLICY_MODULES:
                 yield path.relative_to(ROOT).as_posix(), ast.parse(path.read_text(), str(path))
 
 
