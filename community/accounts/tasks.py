@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from community.accounts import email_links
@@ -28,7 +28,7 @@ from community.accounts.registration import (
     address_in_use,
 )
 from community.core import i18n, outbox
-from community.core.account_models import LinkPurpose
+from community.core.account_models import EmailLink, LinkPurpose, SignInChallenge, SsoAttempt
 from community.core.brand_look import brand_base_url
 from community.core.clock import utcnow
 from community.core.db import no_queries
@@ -47,6 +47,9 @@ logger = logging.getLogger(__name__)
 # goes out at most this often per account.
 UNASKED_CONFIRMATION_INTERVAL = timedelta(minutes=10)
 MAIL_FOLDER = "mail"
+# Expired links, sign-in challenges and single sign-on trips are deleted this long after they
+# expire (kept a while so a late click still finds "expired", not "unknown": the same page).
+EXPIRED_KEPT_FOR = timedelta(days=1)
 
 
 def register(worker: Worker) -> None:
@@ -55,6 +58,15 @@ def register(worker: Worker) -> None:
     worker.register(SIGN_UP_JOB, mail.send_sign_up)
     worker.register(CONFIRM_JOB, mail.send_confirmation)
     worker.register(CHANGE_JOB, mail.send_change_link)
+    worker.every("expired sign-in records", timedelta(hours=1), forget_expired)
+
+
+def forget_expired(db: Session) -> None:
+    """Delete e-mailed links, sign-in challenges and single sign-on trips that expired a day
+    ago: they can never be used again, and each held a hash of a secret."""
+    before = utcnow() - EXPIRED_KEPT_FOR
+    for model in (EmailLink, SignInChallenge, SsoAttempt):
+        db.execute(delete(model).where(model.expires_at < before))
 
 
 def _active(user: User | None) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
+from community.accounts.registration import CHANGE_JOB, CONFIRM_JOB, RESET_JOB, SIGN_UP_JOB
+from community.accounts.sso import LINKED_EVENT
 from community.core import jobs
 from community.core.db import make_session_factory
 from community.core.indexing import (
@@ -40,6 +42,11 @@ def test_the_worker_process_has_every_packages_jobs(settings: Settings, engine: 
         FIXED_EVENT,
         LINK_THREAD,
         BADGE_EVENT,
+        RESET_JOB,
+        SIGN_UP_JOB,
+        CONFIRM_JOB,
+        CHANGE_JOB,
+        LINKED_EVENT,
     }
     assert set(worker.batch_handlers) == {
         THREAD_CHANGED,
@@ -56,4 +63,5 @@ def test_the_worker_process_has_every_packages_jobs(settings: Settings, engine: 
         "escalations",
         "weekly insights",
         "webhook deliveries",
+        "expired sign-in records",
     ]
