@@ -31,7 +31,7 @@ from community.core.policy import ensure_brand_admin
 # unreachable (tests/community/test_brand_admin_forums.py checks the list against the routes).
 RESERVED_FORUM_SLUGS: Final = frozenset(
     {"admin", "agent", "api", "ask", "conduct", "feed", "feeds", "insights", "kb",
-     "known-issues", "look", "mod", "search", "settings", "staff", "t", "tag", "tags", "u",
+     "known-issues", "look", "mod", "search", "settings", "sso", "staff", "t", "tag", "tags", "u",
      "uploads"}
 )  # fmt: skip
 FORUM_FIELDS: Final = ("name", "description", "access", "moderation_policy")
