@@ -177,6 +177,13 @@ def authenticate(
     if not passwords.verify(user.password_hash if user else None, data.password) or user is None:
         throttle.record_failure(key, ip)
         raise InvalidCredentials(wrong_credentials_message())
+    if user.email_verified_at is None:
+        # Counted as a failure, as a wrong password is: the two answers must stay alike to
+        # the end. Someone who signed up with another person's address and then signs in
+        # with the password they chose would otherwise learn, from the 429 that never came,
+        # that the address was free (their account exists) rather than taken (a wrong one).
+        throttle.record_failure(key, ip)
+        raise AddressNotConfirmed(wrong_credentials_message(), user)
     throttle.record_success(key, ip)
     if user.suspended_until is not None and user.suspended_until > utcnow():
         raise AccountSuspended(
@@ -186,8 +193,6 @@ def authenticate(
     assert user.password_hash is not None  # verify() is False for accounts without one
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash(data.password)
-    if user.email_verified_at is None:
-        raise AddressNotConfirmed(wrong_credentials_message(), user)
     return user
 
 

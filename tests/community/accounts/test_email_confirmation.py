@@ -68,6 +68,22 @@ def test_an_unconfirmed_account_is_answered_like_a_wrong_password_and_gets_a_new
         assert _log_in(client, "newbie").status_code == 303  # type: ignore[attr-defined]
 
 
+def test_the_right_password_of_an_unconfirmed_account_is_throttled_like_a_wrong_one(
+    db: Session, passwords: Passwords, client: TestClient, make_user: Callable[..., User]
+) -> None:
+    """Someone who signed up with another person's address knows the password they chose. If
+    signing in with it were never throttled while a wrong password is, the missing 429 would
+    tell them the address was free (their pending account exists) rather than taken."""
+    _unconfirmed(db, passwords)
+    make_user("priya")
+    pending = [_log_in(client, "newbie").status_code for _ in range(6)]  # type: ignore[attr-defined]
+    wrong = [
+        _log_in(client, "priya", "wrong-password-1").status_code  # type: ignore[attr-defined]
+        for _ in range(6)
+    ]
+    assert pending == wrong == [401] * 5 + [429]
+
+
 def test_a_confirmation_link_expires_after_48_hours(
     db: Session,
     passwords: Passwords,
