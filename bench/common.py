@@ -156,6 +156,9 @@ def bench_settings(
         "secret_key": "bench-" + uuid.uuid4().hex,
         "log_level": "WARNING",
         "embedded_worker": False,
+        # In-process benchmarks ask as Starlette's TestClient does (Host: testserver); other
+        # hosts get 400 (community/core/hosts.py).
+        "allowed_hosts": "testserver",
     }
     if timing_requests:
         values |= {
