@@ -1,8 +1,9 @@
 """The most common passwords, refused when a member chooses one (NIST 800-63B 5.1.1.2: "values
 obtained from previous breach corpuses").
 
-The bundled list (community/core/data/common-passwords.txt.gz, see its README) is the top
-100,000 of SecLists' "10 million password list", ordered by frequency. It is read on the first
+The bundled list (community/core/data/common-passwords.txt.gz, see its README) is the head of
+SecLists' "10 million password list", ordered by frequency, that holds 100,000 passwords
+distinct once case and surrounding spaces are ignored (the check ignores them). It is read on the first
 check, not on import, and kept as a sorted array of 8-byte BLAKE2b digests (~800 KB) searched
 by bisection: 100,000 Python strings would cost every web process several megabytes.
 """

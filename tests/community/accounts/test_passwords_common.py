@@ -24,8 +24,8 @@ def test_the_bundled_list_has_the_top_100000_passwords_and_refuses_every_one() -
     assert len(lines) >= 100_000
     assert lines[:4] == ["123456", "password", "12345678", "qwerty"]  # most frequent first
     assert all(common_passwords.is_common(line) for line in lines)
-    # Case-folded duplicates ("Password", "password") count once.
-    assert common_passwords.count() > 95_000
+    # Case-folded duplicates ("Password", "password") count once: still 100,000 and more.
+    assert common_passwords.count() >= 100_000
 
 
 @pytest.mark.parametrize(
