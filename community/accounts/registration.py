@@ -66,9 +66,9 @@ def reset_password(
     *,
     ip: str | None,
 ) -> None:
-    """Set the new password from a live reset link: the link and every other reset or
-    confirmation link is used up, every session and API token of the account ends, and the
-    address counts as confirmed (its owner read the link)."""
+    """Set the new password from a live reset link: the link and every other link of the
+    account (reset, confirmation, change of address) is used up, every session and API token
+    of the account ends, and the address counts as confirmed (its owner read the link)."""
     try:
         check_password_policy(new_password, user_inputs=[user.username, user.email or ""])
     except IdentityError as exc:
@@ -80,7 +80,9 @@ def reset_password(
     user.password_changed_at = now
     if user.email_verified_at is None:
         user.email_verified_at = now
-    email_links.use_up_all(db, user.id, [LinkPurpose.RESET_PASSWORD, LinkPurpose.CONFIRM_EMAIL])
+    # Every link ends, a pending change of address too: it may be an intruder's (the notice to
+    # the old address says a reset cancels it).
+    email_links.use_up_all(db, user.id, list(LinkPurpose))
     revoke_user_sessions(db, user.id)
     revoke_all_tokens(db, user.id)
     record_audit(

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from community.core.account_models import EmailLink, LinkPurpose
 from community.core.api_tokens import revoke_all_tokens
 from community.core.audit import record_audit
 from community.core.auth import (
@@ -252,6 +253,18 @@ def change_password(
     revoke_user_sessions(db, user.id)
     if data.revoke_api_tokens:
         revoke_all_tokens(db, user.id)
+    # A pending change of address (or reset) may be an intruder's, asked with the old password:
+    # taking the account back ends it, as the notice to the old address promises.
+    db.execute(
+        update(EmailLink)
+        .where(
+            EmailLink.user_id == user.id,
+            EmailLink.purpose.in_([LinkPurpose.CHANGE_EMAIL, LinkPurpose.RESET_PASSWORD]),
+            EmailLink.used_at.is_(None),
+        )
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
     return log_in(db, user, client, two_factor=two_factor)
 
 

@@ -215,3 +215,45 @@ def test_the_links_kind_is_checked(
     assert client.get(f"/email/confirm/{token}").status_code == 410
     fresh(db)
     assert db.scalars(select(EmailLink.purpose)).all() == [LinkPurpose.CHANGE_EMAIL]
+
+
+# --- a hijacked session's change of address is cancelled by the owner ------------------------
+
+
+@pytest.mark.parametrize("how", ["reset", "password change"])
+def test_the_owner_taking_the_account_back_cancels_a_pending_change_of_address(
+    db: Session,
+    client: TestClient,
+    make_client: Callable[[], TestClient],
+    make_user: Callable[..., User],
+    mail_worker: MailWorker,
+    smtp: tuple[Inbox, int],
+    how: str,
+) -> None:
+    """Someone with the member's session and password asks to move the account to their own
+    address. The notice to the old address says a password reset cancels that; a password
+    change by the owner must too. Otherwise the intruder opens the link afterwards, the
+    account's address becomes theirs, and a reset of their own takes the account."""
+    inbox, _port = smtp
+    member = make_user("priya")
+    intruder = make_client()
+    log_in(intruder, "priya")
+    assert _change(intruder, "thief@evil.example").status_code == 303  # type: ignore[attr-defined]
+    drain(mail_worker())
+    assert "cancels the change" in text_of(inbox.to("priya@example.com")[0])
+    stolen = path_of(links_to(inbox, "thief@evil.example")[0])
+
+    if how == "reset":
+        post_form(client, "/password/forgot", {"email": "priya@example.com"}, page="/account")
+        drain(mail_worker())
+        reset = path_of(links_to(inbox, "priya@example.com")[-1])
+        done = post_form(client, reset, {"password": NEW_PASSWORD}, page="/password/forgot")
+    else:
+        log_in(client, "priya")
+        fields = {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
+        done = post_form(client, "/account/password", fields, page="/account")
+    assert done.status_code == 303
+
+    assert intruder.get(stolen).status_code == 410
+    assert post_form(intruder, stolen, {}, page="/login").status_code == 410
+    assert _reload(db, member).email == "priya@example.com"
