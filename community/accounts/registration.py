@@ -30,6 +30,7 @@ RESET_JOB = "accounts.reset_password"
 SIGN_UP_JOB = "accounts.sign_up"
 CONFIRM_JOB = "accounts.confirm_email"
 CHANGE_JOB = "accounts.change_email"
+CHANGE_NOTICE_JOB = "accounts.change_email_notice"
 
 
 class LinkGone(AppError):
@@ -170,6 +171,14 @@ def request_email_change(
         errors["email_password"] = _("Your current password is not right.")
     if errors:
         raise FormErrors(errors)
+    # Two jobs: the old address's notice failing (a mailbox that no longer exists, often why
+    # the address changes) must not undo or repeat the new address's link. The notice names
+    # the address it goes to: by the time it is sent the change may have applied.
+    outbox.enqueue(
+        db,
+        CHANGE_NOTICE_JOB,
+        {"user_id": user.id, "old_email": user.email, "email": address, "brand_id": brand_id},
+    )
     outbox.enqueue(db, CHANGE_JOB, {"user_id": user.id, "email": address, "brand_id": brand_id})
     return address
 

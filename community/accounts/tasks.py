@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from community.accounts import email_links
 from community.accounts.registration import (
     CHANGE_JOB,
+    CHANGE_NOTICE_JOB,
     CONFIRM_JOB,
     RESET_JOB,
     SIGN_UP_JOB,
@@ -58,6 +59,7 @@ def register(worker: Worker) -> None:
     worker.register(SIGN_UP_JOB, mail.send_sign_up)
     worker.register(CONFIRM_JOB, mail.send_confirmation)
     worker.register(CHANGE_JOB, mail.send_change_link)
+    worker.register(CHANGE_NOTICE_JOB, mail.send_change_notice)
     worker.every("expired sign-in records", timedelta(hours=1), forget_expired)
 
 
@@ -197,17 +199,19 @@ class AccountMail:
                     link=f"{base}/email/change/{raw}",
                     link_label=_("Use this address"),
                 )
-        self._send_change_notice(user, brand, new_address)
 
-    # --- pieces --------------------------------------------------------------------------
-
-    def _send_change_notice(self, user: User, brand: Brand | None, new_address: str) -> None:
-        """The old address hears of the change (the same whether or not the new one is free)."""
-        if user.email is None:
+    def send_change_notice(self, db: Session, event: outbox.OutboxEvent) -> None:
+        """The old address hears of the change (the same whether or not the new one is free).
+        A job of its own: see registration.request_email_change."""
+        user = db.get(User, event.payload.get("user_id"))
+        old_address = str(event.payload.get("old_email") or "")
+        new_address = str(event.payload.get("email") or "")
+        if user is None or not _active(user) or not old_address or not new_address:
             return
+        brand = self._brand(db, event)
         with i18n.override(self._locale(user, brand)):
             self._send(
-                user.email,
+                old_address,
                 _("Your e-mail address is being changed"),
                 user=user,
                 brand=brand,

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from community.accounts.registration import CHANGE_JOB, CONFIRM_JOB, RESET_JOB, SIGN_UP_JOB
+from community.accounts.registration import (
+    CHANGE_JOB,
+    CHANGE_NOTICE_JOB,
+    CONFIRM_JOB,
+    RESET_JOB,
+    SIGN_UP_JOB,
+)
 from community.accounts.sso import LINKED_EVENT
 from community.core import jobs
 from community.core.db import make_session_factory
@@ -46,6 +52,7 @@ def test_the_worker_process_has_every_packages_jobs(settings: Settings, engine: 
         SIGN_UP_JOB,
         CONFIRM_JOB,
         CHANGE_JOB,
+        CHANGE_NOTICE_JOB,
         LINKED_EVENT,
     }
     assert set(worker.batch_handlers) == {

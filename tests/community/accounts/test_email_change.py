@@ -4,20 +4,31 @@ answer; a password change can revoke the API tokens too."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
 
 import pytest
+import time_machine
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope
+from aiosmtpd.smtp import Session as SmtpSession
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from community.core import api_tokens
 from community.core.account_models import EmailLink, LinkPurpose
 from community.core.audit import AuditLog
+from community.core.clock import utcnow
+from community.core.db import make_session_factory
+from community.core.meili import free_port
 from community.core.models import User
+from community.core.settings import Settings
 from community.worker import Worker
 from tests.community.accounts.helpers import links_to, path_of, post_form, text_of
-from tests.conftest import PASSWORD, Inbox, drain, fresh, log_in
+from tests.conftest import PASSWORD, Inbox, drain, fresh, log_in, mail_settings
 
 MailWorker = Callable[[], Worker]
 NEW_PASSWORD = "violet-tundra-mosaic-9"
@@ -257,3 +268,65 @@ def test_the_owner_taking_the_account_back_cancels_a_pending_change_of_address(
     assert intruder.get(stolen).status_code == 410
     assert post_form(intruder, stolen, {}, page="/login").status_code == 410
     assert _reload(db, member).email == "priya@example.com"
+
+
+# --- the worker: the link does not depend on the notice to the old address -------------------
+
+
+@dataclass
+class PickyInbox(Inbox):
+    """A real SMTP server that refuses some recipients for good (550), as one refuses an
+    address that no longer exists: often the very reason a member changes it."""
+
+    refused: set[str] = field(default_factory=set)
+
+    async def handle_RCPT(  # noqa: N802 - aiosmtpd's handler protocol
+        self,
+        server: SMTP,
+        session: SmtpSession,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if address in self.refused:
+            return "550 5.1.1 No such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+@pytest.fixture
+def picky_smtp() -> Iterator[tuple[PickyInbox, int]]:
+    inbox, port = PickyInbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+def test_a_dead_old_address_neither_blocks_the_change_nor_repeats_dead_links(
+    db: Session,
+    client: TestClient,
+    settings: Settings,
+    engine: Engine,
+    make_user: Callable[..., User],
+    picky_smtp: tuple[PickyInbox, int],
+) -> None:
+    """The notice to the old address failing (its mailbox is gone) used to roll back the whole
+    job after the new address's e-mail had gone out: its link was never stored (a dead link),
+    and every retry, for ever, sent the new address another dead one."""
+    inbox, port = picky_smtp
+    member = make_user("priya")
+    inbox.refused.add("priya@example.com")
+    worker = Worker(mail_settings(settings, port), make_session_factory(engine))
+    log_in(client, "priya")
+    assert _change(client, "priya@new.example").status_code == 303  # type: ignore[attr-defined]
+    drain(worker)
+    with time_machine.travel(utcnow() + timedelta(hours=7), tick=False):
+        drain(worker)  # the notice's retries
+    links = links_to(inbox, "priya@new.example")
+    assert len(links) == 1
+    applied = post_form(client, path_of(links[0]), {}, page="/account")
+    assert applied.status_code == 303
+    assert _reload(db, member).email == "priya@new.example"
