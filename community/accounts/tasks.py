@@ -108,7 +108,7 @@ class AccountMail:
                     ),
                     _("If you did not ask for this, ignore this e-mail: nothing changes."),
                 ],
-                link=f"{self._base(brand)}/password/reset/{raw}",
+                link=f"{self._base()}/password/reset/{raw}",
                 link_label=_("Choose a new password"),
             )
 
@@ -138,7 +138,7 @@ class AccountMail:
                         "reset it with the link below. If it was not you, ignore this e-mail."
                     ),
                 ],
-                link=f"{self._base(brand)}/password/forgot",
+                link=f"{self._base()}/password/forgot",
                 link_label=_("Reset my password"),
             )
 
@@ -161,7 +161,7 @@ class AccountMail:
         except IdentityError:
             return
         brand = self._brand(db, event)
-        base = self._base(brand)
+        base = self._base()
         owner = address_in_use(db, key, besides=user.id)
         if owner is not None and owner.email:
             with i18n.override(self._locale(owner, brand)):
@@ -226,7 +226,7 @@ class AccountMail:
                         "device and cancels the change."
                     ),
                 ],
-                link=f"{self._base(brand)}/password/forgot",
+                link=f"{self._base()}/password/forgot",
                 link_label=_("Reset my password"),
             )
 
@@ -243,7 +243,7 @@ class AccountMail:
                     _("Welcome! Open this link within 48 hours to confirm your address."),
                     _("If you did not sign up, ignore this e-mail: the account stays unused."),
                 ],
-                link=f"{self._base(brand)}/email/confirm/{raw}",
+                link=f"{self._base()}/email/confirm/{raw}",
                 link_label=_("Confirm my address"),
             )
 
@@ -255,9 +255,12 @@ class AccountMail:
             brand = default_brand(db, self.settings.default_brand)
         return brand
 
-    def _base(self, brand: Brand | None) -> str:
-        """Links go to the brand's own host name when it has one."""
-        return brand_base_url(self.settings.base_url, brand.host if brand else None)
+    def _base(self) -> str:
+        """Links go to the site's own address (BASE_URL), never to a brand's host: that is
+        whatever the brand's admins typed (or a name whose DNS lapsed), and these links carry
+        a secret for an account the requester may not own (the request chooses the brand by
+        its Host). The e-mail still speaks in the brand's name."""
+        return brand_base_url(self.settings.base_url, None)
 
     def _locale(self, user: User, brand: Brand | None) -> str:
         return recipient_locale(user, brand.default_locale if brand else None)
@@ -279,7 +282,7 @@ class AccountMail:
             "paragraphs": paragraphs,
             "link": link,
             "link_label": link_label,
-            "base_url": self._base(brand),
+            "base_url": self._base(),
         }
         with no_queries("email/account_message", strict=self.settings.strict_queries):
             text = self.emails.get_template("account_message.txt").render(**context)

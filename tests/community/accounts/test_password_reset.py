@@ -28,11 +28,12 @@ from community.core.account_models import EmailLink, LinkPurpose
 from community.core.audit import AuditLog
 from community.core.clock import utcnow
 from community.core.db import make_session_factory
-from community.core.models import Forum, User
+from community.core.models import Forum, Role, User
 from community.core.outbox import OutboxEvent
 from community.core.settings import Settings
 from community.worker import Worker
-from tests.community.accounts.helpers import links_to, path_of, post_form
+from tests.community.accounts.helpers import links_to, path_of, post_form, text_of
+from tests.community.test_brand_look import second_brand
 from tests.conftest import PASSWORD, Inbox, add_user, csrf_token, drain, fresh, log_in
 
 NEW_PASSWORD = "violet-tundra-mosaic-9"
@@ -306,7 +307,8 @@ def test_an_account_without_a_password_can_set_one(
     log_in(client, "imported", NEW_PASSWORD)
 
 
-def test_the_link_is_on_the_brands_own_host(
+def test_links_go_to_the_sites_own_address_never_a_brands_host(
+    app: FastAPI,
     db: Session,
     forum: Forum,
     client: TestClient,
@@ -314,13 +316,35 @@ def test_the_link_is_on_the_brands_own_host(
     mail_worker: MailWorker,
     smtp: tuple[Inbox, int],
 ) -> None:
+    """A brand's host is whatever its admins typed (or a name whose DNS lapsed). Account links
+    carry a secret for an account the requester may not own: a brand admin asking, on their
+    brand's host, for a reset of the site admin's password, or confirming an address they do
+    not own, used to get the e-mail's link pointed at that host (reset poisoning). Links go to
+    BASE_URL, whichever brand's host the request came on."""
+    inbox, _port = smtp
     forum.brand.host = "help.acme.test"
     db.commit()
-    member = make_user("priya")
-    _reset_link(client, mail_worker, smtp[0], member)
-    assert links_to(smtp[0], "priya@example.com")[0].startswith(
-        "https://help.acme.test/password/reset/"
-    )
+    second_brand(db, host="help.bravo.example")
+    make_user("marta", role=Role.ADMIN)  # the victim: the site's admin
+    on_bravo = TestClient(app, base_url="http://help.bravo.example")
+    asked = post_form(on_bravo, "/password/forgot", {"email": "marta@example.com"}, page="/login")
+    assert asked.status_code == 200
+    sign_up = {
+        "username": "squatter",
+        "email": "someone@victim.example",
+        "password": NEW_PASSWORD,
+        "csrf_token": csrf_token(on_bravo, "/register"),
+    }
+    assert on_bravo.post("/register", data=sign_up).status_code == 200
+    # And on the default brand's own host.
+    on_acme = TestClient(app, base_url="http://help.acme.test")
+    post_form(on_acme, "/password/forgot", {"email": "marta@example.com"}, page="/login")
+    drain(mail_worker())
+    links = links_to(inbox, "marta@example.com") + links_to(inbox, "someone@victim.example")
+    assert len(links) == 3
+    assert all(link.startswith("https://support.example/") for link in links), links
+    for message in inbox.messages:
+        assert "bravo.example" not in text_of(message) and "acme.test" not in text_of(message)
 
 
 def test_without_smtp_account_emails_are_written_to_the_instance_folder(
