@@ -79,6 +79,33 @@ class _RequestIdFilter(logging.Filter):
         return True
 
 
+# The addresses of e-mailed links carry their secret (community.accounts.email_links): an access
+# log line, or a warning naming the path, would hand a live reset or sign-in link to whoever
+# reads the logs. The token is replaced; "resend" is a page, not a token.
+_LINK_TOKEN = re.compile(
+    r"(/(?:password/reset|email/confirm|email/change)/)(?!resend\b)[^/?#\s\"']+"
+)
+HIDDEN_MARK = "[hidden]"
+
+
+def hide_link_tokens(text: str) -> str:
+    return _LINK_TOKEN.sub(rf"\g<1>{HIDDEN_MARK}", text)
+
+
+class _LinkTokenFilter(logging.Filter):
+    """Hides e-mailed links' tokens in a record's message and arguments (uvicorn's access log
+    passes the path as an argument)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = hide_link_tokens(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                hide_link_tokens(arg) if isinstance(arg, str) else arg for arg in record.args
+            )
+        return True
+
+
 class _CommunityHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Marks the handler this module installed, so configuring again replaces it."""
 
@@ -107,6 +134,7 @@ def make_handler(settings: Settings, stream: Any = None) -> logging.Handler:
     handler = _CommunityHandler(stream)
     handler.setFormatter(formatter_for(settings))
     handler.addFilter(_RequestIdFilter())
+    handler.addFilter(_LinkTokenFilter())
     return handler
 
 
@@ -121,6 +149,11 @@ def configure_logging(settings: Settings) -> None:
             root.removeHandler(handler)
     root.addHandler(make_handler(settings))
     root.setLevel(settings.log_level)
+    # uvicorn's access lines go to uvicorn's own handler with the text format: filtered at
+    # their logger (a logger's filters survive uvicorn's dictConfig).
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(each, _LinkTokenFilter) for each in access.filters):
+        access.addFilter(_LinkTokenFilter())
 
 
 def uvicorn_log_config(settings: Settings) -> dict[str, Any] | None:
