@@ -22,7 +22,7 @@ from community.accounts.sso_config import SignInSettingsIn, SignInSettingsOut
 from community.api import ERRORS
 from community.core import policy_identity, service
 from community.core.account_models import SsoProvider
-from community.core.auth import CurrentUser, ViewerDep, client_ip
+from community.core.auth import CurrentUser, StaffSecondFactor, ViewerDep, client_ip
 from community.core.db import SessionDep
 from community.core.errors import FormErrors, NotFound, TooManyRequests
 from community.core.forms import parse_form
@@ -296,7 +296,15 @@ def _form_of(brand: Brand, provider: SsoProvider | None) -> dict[str, Any]:
     return form
 
 
-@router.get("/admin/brands/{brand_slug}/sign-in", response_class=HTMLResponse, name="brand_sign_in")
+# The sign-in settings are staff work like the brand's other admin pages: a session that has not
+# passed a second factor where the brand requires one must not change them (turning the
+# requirement itself off, or pointing members at another provider).
+@router.get(
+    "/admin/brands/{brand_slug}/sign-in",
+    response_class=HTMLResponse,
+    name="brand_sign_in",
+    dependencies=[StaffSecondFactor],
+)
 def sign_in_settings_page(
     request: Request, db: SessionDep, user: CurrentUser, brand_slug: str
 ) -> Response:
@@ -306,7 +314,11 @@ def sign_in_settings_page(
     )
 
 
-@router.post("/admin/brands/{brand_slug}/sign-in", response_class=HTMLResponse)
+@router.post(
+    "/admin/brands/{brand_slug}/sign-in",
+    response_class=HTMLResponse,
+    dependencies=[StaffSecondFactor],
+)
 def save_sign_in_settings(
     request: Request,
     db: SessionDep,
@@ -362,7 +374,11 @@ def save_sign_in_settings(
     )
 
 
-@api.get("/brands/{brand_slug}/sign-in", response_model=SignInSettingsOut)
+@api.get(
+    "/brands/{brand_slug}/sign-in",
+    response_model=SignInSettingsOut,
+    dependencies=[StaffSecondFactor],
+)
 def api_sign_in_settings(
     request: Request, db: SessionDep, user: CurrentUser, brand_slug: str
 ) -> SignInSettingsOut:
@@ -373,7 +389,11 @@ def api_sign_in_settings(
     return sso_config.settings_out(request.app.state.settings, brand, provider)
 
 
-@api.put("/brands/{brand_slug}/sign-in", response_model=SignInSettingsOut)
+@api.put(
+    "/brands/{brand_slug}/sign-in",
+    response_model=SignInSettingsOut,
+    dependencies=[StaffSecondFactor],
+)
 def api_save_sign_in_settings(
     request: Request, db: SessionDep, user: CurrentUser, brand_slug: str, body: SignInSettingsIn
 ) -> SignInSettingsOut:
