@@ -28,7 +28,7 @@ from community.core.i18n import gettext as _
 from community.core.labels import label
 from community.core.models import Brand, EmailPreference, Role, User
 from community.core.policy import is_staff
-from community.core.ratelimit import limited
+from community.core.ratelimit import RateLimiter, limited
 from community.core.schemas import (
     LoginIn,
     PasswordChangeIn,
@@ -157,6 +157,10 @@ def register_submit(
             {"form": fields, "errors": exc.errors},
             status_code=422,
         )
+    # Per address too, whether or not it has an account (so the limit tells nothing): its
+    # owner gets at most a few "someone tried to sign up with your address" e-mails an hour.
+    limiter: RateLimiter = request.app.state.rate_limiter
+    limiter.hit("register_address", f"email:{address.casefold()}")
     db.commit()
     return render(request, "accounts/sign_up_sent.html", {"address": address})
 

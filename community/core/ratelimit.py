@@ -28,6 +28,7 @@ class Rule:
 
 RULES: dict[str, Rule] = {
     "register": Rule("10/hour"),
+    "register_address": Rule("3/hour"),
     "post": Rule("20/10 minutes", new_account="5/10 minutes"),
     # Pictures pasted into posts and articles (community/upload_routes.py): a few per post.
     "upload": Rule("40/10 minutes", new_account="10/10 minutes"),

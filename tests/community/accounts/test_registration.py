@@ -149,3 +149,28 @@ def test_accounts_the_operator_creates_are_confirmed(db: Session, passwords: Pas
         db, passwords, RegistrationIn(username="later", email="l@example.com", password=PASSWORD)
     )
     assert plain.email_verified_at is None
+
+
+def test_sign_ups_with_one_address_are_limited_alike_whether_or_not_it_has_an_account(
+    db: Session,
+    make_client: Callable[[], TestClient],
+    make_user: Callable[..., User],
+    mail_worker: MailWorker,
+    smtp: tuple[Inbox, int],
+) -> None:
+    """Three an hour per address: its owner gets at most three "someone tried to sign up with
+    your address" e-mails an hour, and the limit answers the same for a free address."""
+    inbox, _port = smtp
+    make_user("priya")
+    taken = [
+        _sign_up(make_client(), username=f"try{n}", email="priya@example.com").status_code  # type: ignore[attr-defined]
+        for n in range(4)
+    ]
+    free = [
+        _sign_up(make_client(), username=f"new{n}", email="free@example.com").status_code  # type: ignore[attr-defined]
+        for n in range(4)
+    ]
+    assert taken == free == [200, 200, 200, 429]
+    drain(mail_worker())
+    assert len(inbox.to("priya@example.com")) == 3
+    assert db.scalar(select(User).where(User.username_key == "new3")) is None
