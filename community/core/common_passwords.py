@@ -3,9 +3,9 @@ obtained from previous breach corpuses").
 
 The bundled list (community/core/data/common-passwords.txt.gz, see its README) is the head of
 SecLists' "10 million password list", ordered by frequency, that holds 100,000 passwords
-distinct once case and surrounding spaces are ignored (the check ignores them). It is read on the first
-check, not on import, and kept as a sorted array of 8-byte BLAKE2b digests (~800 KB) searched
-by bisection: 100,000 Python strings would cost every web process several megabytes.
+distinct once case and surrounding spaces are ignored (the check ignores them). It is read on
+the first check, not on import, and kept as a sorted array of 8-byte BLAKE2b digests (~800 KB)
+searched by bisection: 100,000 Python strings would cost every web process several megabytes.
 """
 
 from __future__ import annotations
