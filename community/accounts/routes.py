@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from community.accounts import email_links, registration, signin
+from community.accounts import email_links, registration
 from community.core.account_models import LinkPurpose
 from community.core.auth import CurrentUser, client_ip
 from community.core.db import SessionDep
@@ -167,12 +167,24 @@ def confirm_submit(request: Request, db: SessionDep, token: str) -> Response:
     except registration.LinkGone:
         db.rollback()
         return _gone(request, LinkPurpose.CONFIRM_EMAIL)
-    return signin.finish_sign_in(
+    db.commit()
+    # The link confirms; it does not sign in. Whoever holds a link for an account whose
+    # password they know (their own sign-up) could otherwise hand it to someone else and, one
+    # click later, have them working in that account (login CSRF).
+    viewer = request.state.viewer
+    if viewer.user_id == user.id:
+        return flash_redirect(request, "/", _("Your address is confirmed."))
+    if viewer.is_authenticated:
+        return flash_redirect(
+            request,
+            "/",
+            _("The address %(address)s is confirmed. You are still signed in as yourself.")
+            % {"address": user.email},
+        )
+    return flash_redirect(
         request,
-        db,
-        user,
-        next_url="/",
-        message=_("Your address is confirmed. Welcome, %(name)s!") % {"name": user.display_name},
+        "/login",
+        _("Your address is confirmed. Sign in to start, %(name)s.") % {"name": user.display_name},
     )
 
 

@@ -31,11 +31,16 @@ def test_sign_up_sign_out_and_sign_in(
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
     expect(page.get_by_role("status")).to_contain_text("We sent a link to bea@example.com")
-    # Confirm-first: the e-mailed link's button signs in.
+    # Confirm-first: the e-mailed link's button confirms the address, then the password signs
+    # in (a link handed to someone else must not sign them in to this account).
     drain(mail_worker())
     page.goto(live_server.url + path_of(links_to(smtp[0], "bea@example.com")[0]))
     page.get_by_role("button", name="Confirm my address").click()
-    expect(page.get_by_role("status")).to_contain_text("Welcome, browser_bea!")
+    expect(page.get_by_role("status")).to_contain_text("Your address is confirmed. Sign in")
+    page.get_by_label("Username or e-mail").fill("browser_bea")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("status")).to_contain_text("Signed in as browser_bea")
 
     cookies = {cookie["name"]: cookie for cookie in page.context.cookies()}
     session = cookies["community_session"]

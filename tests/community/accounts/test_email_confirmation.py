@@ -204,3 +204,34 @@ def test_confirmed_members_post_in_brands_that_require_it(
     sign_in_directly(client, db, make_user("confirmed"))
     assert 'id="answer-body"' in client.get(f"/t/{thread.id}").text
     assert _answer(client, thread).status_code == 303  # type: ignore[attr-defined]
+
+
+def test_a_confirmation_link_opened_by_someone_else_never_switches_their_account(
+    db: Session,
+    passwords: Passwords,
+    make_client: Callable[[], TestClient],
+    make_user: Callable[..., User],
+    mail_worker: MailWorker,
+    smtp: tuple[Inbox, int],
+) -> None:
+    """Login CSRF: someone signs up with an address of theirs, then hands its link to a
+    victim. Confirming must not put the victim in the sender's account, signed in or not."""
+    inbox, _port = smtp
+    _unconfirmed(db, passwords, "sender")
+    victim = make_user("victim")
+    sender_browser = make_client()
+    _log_in(sender_browser, "sender")  # answered like a wrong password; a fresh link goes out
+    drain(mail_worker())
+    path = path_of(links_to(inbox, "sender@example.com")[-1])
+
+    victim_browser = make_client()
+    sign_in_directly(victim_browser, db, victim)
+    confirmed = post_form(victim_browser, path, {})
+    assert confirmed.status_code == 303  # type: ignore[attr-defined]
+    assert victim_browser.get("/api/v1/me").json()["username"] == "victim"
+    anonymous = make_client()
+    assert post_form(anonymous, path, {}).status_code == 410  # used once, by the victim
+    assert anonymous.get("/api/v1/me").status_code == 401
+    fresh(db)
+    sender = db.scalar(select(User).where(User.username_key == "sender"))
+    assert sender is not None and sender.email_verified_at is not None

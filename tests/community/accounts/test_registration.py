@@ -38,7 +38,7 @@ def _users(db: Session) -> int:
     return db.scalar(select(func.count()).select_from(User)) or 0
 
 
-def test_sign_up_waits_for_the_link_and_the_link_signs_in(
+def test_sign_up_waits_for_the_link_which_confirms_and_the_password_signs_in(
     db: Session, client: TestClient, mail_worker: MailWorker, smtp: tuple[Inbox, int]
 ) -> None:
     inbox, _port = smtp
@@ -70,8 +70,15 @@ def test_sign_up_waits_for_the_link_and_the_link_signs_in(
 
     confirmed = post_form(client, path, {})
     assert confirmed.status_code == 303
+    assert confirmed.headers["location"] == "/login"  # type: ignore[attr-defined]
+    # It confirms, and does not sign in: a link handed to someone else must not put them in
+    # this account (login CSRF).
+    assert client.get("/api/v1/me").status_code == 401
+    assert "Your address is confirmed. Sign in to start, Jordan K." in client.get("/login").text
+    assert (
+        post_form(client, "/login", {"login": "jordan_k", "password": PASSWORD}).status_code == 303
+    )
     assert client.get("/api/v1/me").json()["username"] == "jordan_k"
-    assert "Your address is confirmed. Welcome, Jordan K!" in client.get("/").text
     fresh(db)
     assert db.get(User, user.id).email_verified_at is not None  # type: ignore[union-attr]
     # Once.
