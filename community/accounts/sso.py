@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from community.accounts import oidc
 from community.accounts.oidc import ProviderError
 from community.accounts.sso_config import client_of
-from community.core import i18n, outbox, policy_identity
+from community.core import i18n, outbox, policy, policy_identity
 from community.core.account_models import ExternalIdentity, SsoAttempt, SsoProvider
 from community.core.brand_look import brand_base_url
 from community.core.clock import utcnow
@@ -46,6 +46,7 @@ from community.core.jobs import Worker
 from community.core.mail import Mailer, email_templates, stable_message_id
 from community.core.models import Brand, User
 from community.core.settings import Settings
+from community.core.staff import load_brand_roles
 
 ATTEMPT_LIFETIME = timedelta(minutes=10)
 CHOICE_LIFETIME = timedelta(minutes=30)
@@ -295,13 +296,19 @@ def _confirmed_owner(db: Session, identity: Identity) -> User | None:
         _, key = normalise_email(identity.email)
     except IdentityError:
         return None
-    return db.scalar(
+    owner = db.scalar(
         select(User).where(
             User.email_key == key,
             User.email_verified_at.is_not(None),
             User.deactivated_at.is_(None),
         )
     )
+    # A brand's admins run its provider, so it vouches for whatever they make it say: linked by
+    # an address, a staff account (site admins, another brand's moderators) would be theirs.
+    # Staff link with their password, like any address the provider does not vouch for.
+    if owner is None or policy.is_staff(load_brand_roles(db, owner)):
+        return None
+    return owner
 
 
 def _signed_in(linked: ExternalIdentity, user: User, identity: Identity) -> None:

@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 
 from community.core.account_models import ExternalIdentity, SsoAttempt
 from community.core.jobs import Worker
-from community.core.models import User
+from community.core.models import Brand, Role, User
 from community.core.settings import Settings
+from community.core.workspace_models import BrandRole, StaffGrant
 from tests.conftest import PASSWORD, Inbox, csrf_token, drain, fresh, make_settings
 from tests.sso_provider import SsoSetup, sso_trip
 
@@ -194,3 +195,30 @@ def test_the_verified_customer_claim_sets_and_clears_the_mark_at_every_sign_in(
     assert sso_trip(client).status_code == 303
     fresh(db)
     assert db.get(User, member.id).verified_customer is False  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("role", ["site_admin", "other_brand_moderator"])
+def test_a_vouched_address_never_links_a_staff_account(
+    client: TestClient,
+    db: Session,
+    acme_sso: SsoSetup,
+    make_user: Callable[..., User],
+    role: str,
+) -> None:
+    """The brand's admins run its provider: an ID token vouching for a site admin's (or
+    another brand's moderator's) address signed their account in, a brand admin's way to the
+    whole site. Staff accounts now link only with their password: the visitor is asked."""
+    if role == "site_admin":
+        staff = make_user("rootbeer", role=Role.ADMIN)
+    else:
+        staff = make_user("moira")
+        other = Brand(slug="globex", name="Globex", description="", theme={}, default_locale="en")
+        db.add(other)
+        db.flush()
+        db.add(StaffGrant(user_id=staff.id, brand_id=other.id, role=BrandRole.MODERATOR))
+        db.commit()
+    acme_sso.oidc.sign_in_as(sub="evil-1", email=staff.email, email_verified=True)
+    back = sso_trip(client)
+    assert back.status_code == 303 and back.headers["location"] == "/b/acme/sso/choose"
+    assert signed_in_as(client) is None
+    assert identity_of(db, "evil-1") is None
