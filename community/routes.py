@@ -385,7 +385,7 @@ def account_create_token(
     try:
         data = parse_form(TokenIn, {"name": name})
         _token, raw = api_tokens.create_token(
-            db, user, data.name, session_two_factor=request.state.viewer.two_factor
+            db, user, data.name, session_two_factor=request.state.viewer.withheld is None
         )
     except FormErrors as exc:
         db.rollback()

@@ -149,7 +149,7 @@ def _settings_context(
         if enrolment
         else "",
         "codes_left": two_factor.recovery_codes_left(db, user) if enabled else 0,
-        "required": second_factor_required(db, user),
+        "required": request.state.viewer.withheld is not None or second_factor_required(db, user),
         "session_passed": viewer_two_factor,
         "errors": {},
     }

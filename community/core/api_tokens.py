@@ -15,13 +15,19 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from community.core.account_models import TwoFactor
-from community.core.auth import ANONYMOUS, Viewer, hash_token, may_sign_in, viewer_of
+from community.core.auth import (
+    ANONYMOUS,
+    Viewer,
+    acting_viewer,
+    hash_token,
+    may_sign_in,
+    viewer_of,
+)
 from community.core.clock import utcnow
 from community.core.db import begin_write
 from community.core.errors import FormErrors, NotFound
 from community.core.i18n import gettext as _
 from community.core.models import NO_GRANTS, ApiToken, User
-from community.core.second_factor import second_factor_required
 from community.core.staff import brand_roles_of, has_grants
 
 PREFIX = "cmt_"
@@ -33,13 +39,13 @@ _TOUCH_INTERVAL = timedelta(minutes=5)
 def create_token(
     db: Session, user: User, name: str, *, session_two_factor: bool = True
 ) -> tuple[ApiToken, str]:
-    """`session_two_factor`: the session asking passed a second factor. A token acts without
-    a browser session (see viewer_for_token), so staff whose brands require a second factor
-    make one only from a session that passed it."""
+    """`session_two_factor`: the session asking passed the second factor its brands require
+    (or they require none). A token acts without a browser session (see viewer_for_token), so
+    staff whose brands require a second factor make one only from a session that passed it."""
     label = " ".join(name.split())[:60]
     if not label:
         raise FormErrors({"name": _("Give the token a name.")})
-    if not session_two_factor and second_factor_required(db, user):
+    if not session_two_factor:
         raise FormErrors(
             {
                 "name": _(
@@ -106,10 +112,13 @@ def viewer_for_token(db: Session, raw: str) -> Viewer:
     if row is None:
         return ANONYMOUS
     token, user, granted, two_factor = row
-    viewer = viewer_of(
-        user,
-        brand_roles=brand_roles_of(db, user.id) if granted else NO_GRANTS,
-        two_factor=bool(two_factor),
+    viewer = acting_viewer(
+        db,
+        viewer_of(
+            user,
+            brand_roles=brand_roles_of(db, user.id) if granted else NO_GRANTS,
+            two_factor=bool(two_factor),
+        ),
     )
     now = utcnow()
     if token.last_used_at is None or now - token.last_used_at > _TOUCH_INTERVAL:

@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -22,6 +22,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import BindParameter, ColumnElement, Select, and_, bindparam, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from community.core import policy, policy_identity
 from community.core.clock import utcnow
@@ -29,7 +30,11 @@ from community.core.db import SessionDep, begin_write
 from community.core.errors import LoginRequired, PermissionDenied
 from community.core.models import NO_GRANTS, Brand, Role, User, UserSession
 from community.core.notifications import unread_count_of
-from community.core.second_factor import has_second_factor, second_factor_required
+from community.core.second_factor import (
+    WithheldStaff,
+    has_second_factor,
+    withhold_staff_roles,
+)
 from community.core.settings import Settings
 from community.core.staff import BrandRoles, brand_roles_of, has_grants, remember_brand_roles
 
@@ -113,6 +118,9 @@ class Viewer:
     # session passed a second factor at sign-in (brands may require it on staff pages).
     email_verified: bool = False
     two_factor: bool = False
+    # Staff roles this session holds back until it passes a second factor (brands require
+    # one): `role` and `brand_roles` above are what it acts with meanwhile.
+    withheld: WithheldStaff | None = None
     # Staff roles per brand (community.core.staff): the policy scopes every staff check by them.
     brand_roles: BrandRoles = field(default_factory=lambda: NO_GRANTS)
 
@@ -258,6 +266,17 @@ def _viewer_statement() -> Select[UserSession, User, int, bool]:
     )
 
 
+def acting_viewer(db: Session, viewer: Viewer) -> Viewer:
+    """The viewer as it acts: without the staff roles its brands want a second factor for,
+    when it has not passed one (community.core.second_factor.withhold_staff_roles)."""
+    if viewer.two_factor or viewer.user_id is None:
+        return viewer
+    role, roles, withheld = withhold_staff_roles(db, cast(Role, viewer.role), viewer.brand_roles)
+    if withheld is None:
+        return viewer
+    return replace(viewer, role=role, brand_roles=roles, withheld=withheld)
+
+
 def load_viewer(db: Session, token: str | None) -> Viewer:
     """The signed-in user behind a cookie token, or ANONYMOUS (unknown, expired, revoked)."""
     if not token or len(token) > 128 or is_anonymous_token(token):
@@ -270,11 +289,14 @@ def load_viewer(db: Session, token: str | None) -> Viewer:
     # Kept for RequestContextMiddleware, which hands the row on to the page (VIEWER_ROW).
     db.info[VIEWER_ROW] = user
     roles = brand_roles_of(db, user.id) if granted else NO_GRANTS
-    viewer = viewer_of(
-        user,
-        session_id=user_session.id,
-        brand_roles=roles,
-        two_factor=user_session.two_factor_at is not None,
+    viewer = acting_viewer(
+        db,
+        viewer_of(
+            user,
+            session_id=user_session.id,
+            brand_roles=roles,
+            two_factor=user_session.two_factor_at is not None,
+        ),
     )
     if now - user_session.last_seen_at > SESSION_TOUCH_INTERVAL:
         _touch(db, user_session.id, user.id, new_day=user.last_seen_at is None
@@ -338,6 +360,9 @@ async def get_optional_user(request: Request, db: SessionDep) -> User | None:
         user = await run_in_threadpool(db.get, User, viewer.user_id)
     if user is None or user.deactivated_at is not None:
         return None
+    if viewer.withheld is not None:
+        # The role it acts with for this request, as if loaded so: never written back.
+        set_committed_value(user, "role", viewer.role)
     return remember_brand_roles(user, viewer.brand_roles)
 
 
@@ -345,7 +370,7 @@ OptionalUser = Annotated[User | None, Depends(get_optional_user)]
 
 
 def _signed_in_and(
-    allowed: Callable[[User, int | None], bool],
+    allowed: Callable[[policy.HasRole, int | None], bool],
 ) -> Callable[[Request, Session, User], Awaitable[User]]:
     """A dependency that lets through the signed-in users the policy predicate allows (403 for
     the others, the login page for nobody). Under a `brand_slug` path the predicate is asked
@@ -353,57 +378,65 @@ def _signed_in_and(
     any brand, and the route's service checks the brand of what it acts on."""
 
     async def guard(request: Request, db: SessionDep, user: CurrentUser) -> User:
+        viewer: Viewer = getattr(request.state, "viewer", ANONYMOUS)
         slug = request.path_params.get("brand_slug")
         brand_id: int | None = None
-        if isinstance(slug, str) and user.brand_roles:
+        grants = viewer.withheld.brand_roles if viewer.withheld else user.brand_roles
+        if isinstance(slug, str) and grants:
             # Only people with grants per brand need the brand's id: for everyone else the
             # answer is the same in every brand (site-wide roles), so it costs no query.
             brand_id = await run_in_threadpool(
                 db.scalar, select(Brand.id).where(Brand.slug == slug)
             )
         if not allowed(user, brand_id):  # the policy's predicates never read the database
+            if viewer.withheld is not None and allowed(viewer.withheld, brand_id):
+                # Allowed with the roles the session holds back: ask for the second factor.
+                await run_in_threadpool(refuse_without_second_factor, db, user.id)
             raise PermissionDenied()
-        viewer: Viewer = getattr(request.state, "viewer", ANONYMOUS)
-        if not viewer.two_factor:  # a session that passed one (nearly all staff) pays nothing
-            await run_in_threadpool(
-                require_second_factor, db, user, slug if isinstance(slug, str) else None
-            )
         return user
 
     return guard
 
 
-def require_second_factor(
-    db: Session, user: User, brand_slug: str | None = None, *, brand_id: int | None = None
-) -> None:
-    """The identity policy's answer for a staff member whose session has not passed a second
-    factor, with the facts it needs loaded: whether their brand (`brand_slug` or `brand_id`,
-    else any of theirs) requires one, and whether they have an authenticator."""
-    required = second_factor_required(db, user, brand_slug, brand_id=brand_id)
-    enrolled = required and has_second_factor(db, user.id)
-    policy_identity.ensure_second_factor(required=required, passed=False, enrolled=enrolled)
+def refuse_without_second_factor(db: Session, user_id: int) -> None:
+    """The identity policy's refusal of staff work to a session without the second factor its
+    brand requires (it says whether to set one up or to confirm this session with a code)."""
+    enrolled = has_second_factor(db, user_id)
+    policy_identity.ensure_second_factor(required=True, passed=False, enrolled=enrolled)
+
+
+def withheld_staff_of(viewer: Viewer, brand_id: int | None) -> bool:
+    """The viewer would be staff of the brand (None: of some brand) with the roles its session
+    holds back, and is not with those it acts with."""
+    return (
+        viewer.withheld is not None
+        and policy.is_staff(viewer.withheld, brand_id)
+        and not policy.is_staff(viewer, brand_id)
+    )
 
 
 def require_staff_second_factor(
     request: Request, db: Session, user: User, *, brand_id: int | None
 ) -> None:
     """For staff actions outside the role dependencies (moderation buttons on a thread page):
-    the brand's staff need a passed second factor when it requires one; members acting as
-    members (a trusted member moving a thread) are not asked."""
+    the brand's staff are asked for the second factor their brand requires, rather than told
+    they are not staff; members acting as members (a trusted member moving a thread) are not
+    asked."""
     viewer: Viewer = getattr(request.state, "viewer", ANONYMOUS)
-    if viewer.two_factor or not policy.is_staff(user, brand_id):
-        return
-    require_second_factor(db, user, brand_id=brand_id)
+    if withheld_staff_of(viewer, brand_id):
+        refuse_without_second_factor(db, user.id)
 
 
 async def _staff_second_factor(request: Request, db: SessionDep) -> None:
     viewer: Viewer = getattr(request.state, "viewer", ANONYMOUS)
-    if viewer.two_factor or not viewer.is_authenticated or not policy.is_staff(viewer):
-        return  # members, and staff who passed one, cost nothing
-    user = await get_current_user(request, db)
+    if viewer.withheld is None or viewer.user_id is None:
+        return  # members, and staff whose session holds nothing back, cost nothing
     slug = request.path_params.get("brand_slug")
-    brand_slug = slug if isinstance(slug, str) else None
-    await run_in_threadpool(require_second_factor, db, user, brand_slug)
+    brand_id = None
+    if isinstance(slug, str):
+        brand_id = await run_in_threadpool(db.scalar, select(Brand.id).where(Brand.slug == slug))
+    if withheld_staff_of(viewer, brand_id):
+        await run_in_threadpool(refuse_without_second_factor, db, viewer.user_id)
 
 
 # For routers whose every page is staff work checked by the service rather than by a role

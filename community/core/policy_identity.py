@@ -6,10 +6,14 @@ work without a second factor. Like the policy, they read no database: callers lo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 from community.core.clock import utcnow
 from community.core.errors import PermissionDenied, TwoFactorRequired
 from community.core.i18n import gettext as _
-from community.core.models import Brand, Forum, User
+from community.core.models import Brand, Forum, Role, User
+from community.core.workspace_models import BrandRole
 
 
 class AddressUnconfirmed(PermissionDenied):
@@ -69,3 +73,17 @@ def ensure_second_factor(*, required: bool, passed: bool, enrolled: bool) -> Non
             "Staff pages here need two-factor sign-in. Set it up for your account to continue."
         ),
     )
+
+
+def acting_roles(
+    role: Role, brand_roles: Mapping[int, frozenset[BrandRole]], requiring: frozenset[int]
+) -> tuple[Role, Mapping[int, frozenset[BrandRole]]] | None:
+    """The roles a session without a passed second factor acts with, when `requiring` (the
+    brands that require one of their staff) takes some away; None when it takes none. Grants
+    in those brands are held back, and a site-wide staff role when any brand requires one
+    (site-wide staff are staff of every brand)."""
+    site_staff = role in Role.STAFF
+    kept = {brand: held for brand, held in brand_roles.items() if brand not in requiring}
+    if not requiring or (not site_staff and len(kept) == len(brand_roles)):
+        return None
+    return (Role.MEMBER if site_staff else role), MappingProxyType(kept)

@@ -9,12 +9,55 @@ query, and staff one small query (only when their session has not passed a secon
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from community.core import policy
+from community.core import policy, policy_identity
 from community.core.account_models import TwoFactor
-from community.core.models import Brand, User
+from community.core.models import Brand, Role, User
+from community.core.workspace_models import BrandRole
+
+BrandRoles = Mapping[int, frozenset[BrandRole]]
+
+
+@dataclass(frozen=True, slots=True)
+class WithheldStaff:
+    """The staff roles a session keeps back until it passes a second factor: the account's
+    site-wide role and all its grants (policy predicates can be asked of it: it has `role` and
+    `brand_roles`). Until then the session acts as what is left (see withhold_staff_roles)."""
+
+    role: Role
+    brand_roles: BrandRoles
+
+
+def brands_requiring(db: Session) -> frozenset[int]:
+    return frozenset(
+        db.scalars(
+            select(Brand.id).where(
+                Brand.require_staff_two_factor.is_(True), Brand.archived_at.is_(None)
+            )
+        )
+    )
+
+
+def withhold_staff_roles(
+    db: Session, role: Role, brand_roles: BrandRoles
+) -> tuple[Role, BrandRoles, WithheldStaff | None]:
+    """For a session that has not passed a second factor: the roles it acts with
+    (policy_identity.acting_roles says which are held back). Not only the staff pages refuse
+    such a session then: every staff power does (staff-only forums, others' posts, private
+    conversations, triage), because the policy never sees those roles. Members pay nothing;
+    staff one small query."""
+    held = WithheldStaff(role=role, brand_roles=brand_roles)
+    if not policy.is_staff(held):
+        return role, brand_roles, None
+    acting = policy_identity.acting_roles(role, brand_roles, brands_requiring(db))
+    if acting is None:
+        return role, brand_roles, None
+    return acting[0], acting[1], held
 
 
 def second_factor_required(
