@@ -30,6 +30,8 @@ SKIPPED_SSO = "/sso/"
 REFUSED = (401, 403, 404, 405, 410)
 # One's own things that a member of another account is refused (here: the token being walked).
 OWN = {"DELETE /api/v1/tokens/{token_id}"}
+
+
 def _skipped(route: APIRoute) -> bool:
     return route.path.startswith(SKIPPED) or (
         SKIPPED_SSO in route.path and "/admin/" not in route.path
