@@ -273,7 +273,7 @@ def resolve(
         _signed_in(linked, user, identity)
         _finish(db, attempt)
         return user
-    owner = _confirmed_owner(db, identity)
+    owner = _confirmed_owner(db, identity) if provider.link_by_email else None
     if owner is not None:
         _link(db, provider, owner, identity)
         _finish(db, attempt)

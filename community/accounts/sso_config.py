@@ -25,7 +25,7 @@ from community.core.clock import utcnow
 from community.core.errors import AppError, FormErrors
 from community.core.i18n import gettext as _
 from community.core.models import Brand, User
-from community.core.policy import ensure_brand_admin
+from community.core.policy import ensure_admin, ensure_brand_admin
 from community.core.settings import Settings
 
 _CLAIM_NAME = re.compile(r"^[A-Za-z0-9_.:/-]{1,100}$")
@@ -66,6 +66,11 @@ class ProviderIn(BaseModel):
     verified_customer_value: str = Field(default="", max_length=200)
     button_label: str = Field(default="", max_length=60)
     enabled: bool = True
+    link_by_email: bool | None = Field(
+        default=None,
+        description="Link a member's account when the provider vouches for its confirmed "
+        "address (site admins only; null or left out keeps it).",
+    )
 
 
 class SignInSettingsIn(BaseModel):
@@ -88,6 +93,7 @@ class ProviderOut(BaseModel):
     verified_customer_value: str
     button_label: str
     enabled: bool
+    link_by_email: bool
 
 
 class SignInSettingsOut(BaseModel):
@@ -150,6 +156,7 @@ def settings_out(
             verified_customer_value=provider.verified_customer_value,
             button_label=provider.button_label,
             enabled=provider.enabled,
+            link_by_email=provider.link_by_email,
         )
     return SignInSettingsOut(
         require_verified_email=brand.require_verified_email,
@@ -228,8 +235,10 @@ def _save_provider(
     if provider is None:
         provider = SsoProvider(brand_id=brand.id)
         db.add(provider)
-    for name in ProviderIn.model_fields.keys() - {"client_secret"}:
+    for name in ProviderIn.model_fields.keys() - {"client_secret", "link_by_email"}:
         setattr(provider, name, getattr(wanted, name))
+    if wanted.link_by_email is not None:
+        provider.link_by_email = wanted.link_by_email
     if wanted.client_secret:
         provider.client_secret = secretbox.seal(settings.effective_secret_key, wanted.client_secret)
     provider.updated_at = utcnow()
@@ -250,6 +259,11 @@ def do_save_sign_in(
     changed or switched on."""
     ensure_brand_admin(actor, brand.id)
     provider = provider_of(db, brand.id)
+    wanted_link = data.provider.link_by_email if data.provider else None
+    if wanted_link is not None and wanted_link != bool(provider and provider.link_by_email):
+        ensure_admin(
+            actor, _("Only site admins decide whether a provider's addresses link accounts.")
+        )
     errors = _errors(brand, provider, data)
     if errors:
         raise FormErrors(errors)

@@ -29,7 +29,7 @@ from community.core.forms import parse_form
 from community.core.hosts import forget_brands
 from community.core.i18n import gettext as _
 from community.core.models import Brand, User
-from community.core.policy import ensure_brand_admin, is_staff
+from community.core.policy import ensure_brand_admin, is_admin, is_staff
 from community.core.schemas import LoginIn
 from community.core.staff import load_brand_roles
 from community.core.web import current_brand, flash_redirect, render, safe_next
@@ -336,14 +336,17 @@ def save_sign_in_settings(
     verified_customer_value: FormText = "",
     button_label: FormText = "",
     enabled: FormText = "",
+    link_by_email: FormText = "",
 ) -> Response:
     brand = _managed_brand(db, user, brand_slug)
-    typed = {
+    typed: dict[str, object] = {
         "issuer": issuer, "client_id": client_id, "scopes": scopes,
         "display_name_claim": display_name_claim,
         "verified_customer_claim": verified_customer_claim,
         "verified_customer_value": verified_customer_value,
         "button_label": button_label, "enabled": bool(enabled),
+        # Only site admins see the box; a brand admin's form keeps what is set.
+        "link_by_email": bool(link_by_email) if is_admin(user) else None,
     }  # fmt: skip
     rules = {
         "require_verified_email": bool(require_verified_email),

@@ -146,6 +146,10 @@ class SsoProvider(Base):
     verified_customer_value: Mapped[str] = mapped_column(String(200), default="")
     button_label: Mapped[str] = mapped_column(String(60), default="")
     enabled: Mapped[bool] = mapped_column(default=True)
+    # Whether an address this provider vouches for (`email_verified`) links the member's
+    # account here without its password. Accounts are shared by every brand and a brand's
+    # admins run its provider, so only a site admin may turn this on.
+    link_by_email: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -109,6 +109,7 @@ def upgrade() -> None:
         sa.Column("verified_customer_value", sa.String(length=200), nullable=False),
         sa.Column("button_label", sa.String(length=60), nullable=False),
         sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("link_by_email", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(

@@ -136,6 +136,14 @@ def test_a_vouched_address_of_a_confirmed_account_links_it_and_tells_the_owner(
     mail_worker: Callable[[], Worker],
 ) -> None:
     owner = make_user("olga")  # olga@example.com, confirmed
+    # Off (the default): the vouched address links nothing; the visitor chooses.
+    acme_sso.oidc.sign_in_as(sub="acme-4004", email="OLGA@example.com", email_verified=True)
+    choose = sso_trip(client)
+    assert choose.status_code == 303 and choose.headers["location"] == "/b/acme/sso/choose"
+    assert signed_in_as(client) is None and identity_of(db, "acme-4004") is None
+    # A site admin trusts this provider's addresses with every brand's accounts.
+    acme_sso.row.link_by_email = True
+    db.commit()
     acme_sso.oidc.sign_in_as(sub="acme-4004", email="OLGA@example.com", email_verified=True)
     back = sso_trip(client)
     assert back.status_code == 303 and back.headers["location"] == "/"
@@ -181,6 +189,7 @@ def test_the_verified_customer_claim_sets_and_clears_the_mark_at_every_sign_in(
 ) -> None:
     acme_sso.row.verified_customer_claim = "plans"
     acme_sso.row.verified_customer_value = "premium"
+    acme_sso.row.link_by_email = True  # vera@example.com links vera
     db.commit()
     member = make_user("vera")
     acme_sso.oidc.sign_in_as(
@@ -216,7 +225,8 @@ def test_a_vouched_address_never_links_a_staff_account(
         db.add(other)
         db.flush()
         db.add(StaffGrant(user_id=staff.id, brand_id=other.id, role=BrandRole.MODERATOR))
-        db.commit()
+    acme_sso.row.link_by_email = True  # even a provider trusted with members' addresses
+    db.commit()
     acme_sso.oidc.sign_in_as(sub="evil-1", email=staff.email, email_verified=True)
     back = sso_trip(client)
     assert back.status_code == 303 and back.headers["location"] == "/b/acme/sso/choose"

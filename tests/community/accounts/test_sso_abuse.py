@@ -207,6 +207,7 @@ def test_a_suspended_account_is_refused(
 ) -> None:
     member = make_user("suspended")
     member.suspended_until = utcnow() + timedelta(days=3)
+    acme_sso.row.link_by_email = True  # the vouched address finds the suspended account
     db.commit()
     acme_sso.oidc.sign_in_as(sub="acme-9", email="suspended@example.com", email_verified=True)
     refused = sso_trip(client)

@@ -202,3 +202,63 @@ def test_members_never_see_the_secret_on_the_way_in(client: TestClient, acme_sso
         client.get("/b/acme/sso/choose").text,
     ]
     assert all(acme_sso.client.client_secret not in page for page in pages)
+
+
+def test_only_a_site_admin_lets_a_providers_addresses_link_accounts(
+    db: Session, forum: Forum, make_user: Callable[..., User],
+    make_client: Callable[[], TestClient], oidc: TestProvider,
+) -> None:  # fmt: skip
+    """Accounts are shared by every brand and a brand's admins run its provider: if they could
+    let its vouched addresses link accounts, they could sign in as any member whose address
+    they know. A brand admin's try is a 403 and changes nothing; their form keeps the setting;
+    a site admin turns it on."""
+    from community.core.models import Role
+
+    brand = acme(db, forum)
+    brand_browser = make_client()
+    brand_admin(db, make_user, brand_browser, brand.id, "acme_admin")
+    refused = brand_browser.put(
+        API.format("acme"),
+        json={"provider": provider_json(oidc, link_by_email=True)},
+        headers={"x-csrf-token": csrf_token(brand_browser, "/")},
+    )
+    assert refused.status_code == 403
+    fresh(db)
+    assert db.scalar(select(SsoProvider)) is None
+    made = brand_browser.put(
+        API.format("acme"),
+        json={"provider": provider_json(oidc)},
+        headers={"x-csrf-token": csrf_token(brand_browser, "/")},
+    )
+    assert made.status_code == 200 and made.json()["provider"]["link_by_email"] is False
+    assert (
+        "Addresses it vouches for link accounts" not in brand_browser.get(PAGE.format("acme")).text
+    )
+
+    site_browser = make_client()
+    make_user("root_admin", role=Role.ADMIN)
+    log_in(site_browser, "root_admin")
+    assert "Addresses it vouches for link accounts" in site_browser.get(PAGE.format("acme")).text
+    on = site_browser.put(
+        API.format("acme"),
+        json={"provider": provider_json(oidc, client_secret=None, link_by_email=True)},
+        headers={"x-csrf-token": csrf_token(site_browser, "/")},
+    )
+    assert on.status_code == 200 and on.json()["provider"]["link_by_email"] is True
+    # The brand admin's form (no such box) saves other fields and keeps it on.
+    page = brand_browser.get(PAGE.format("acme"))
+    token = csrf_token(brand_browser, PAGE.format("acme"))
+    saved = brand_browser.post(
+        PAGE.format("acme"),
+        data={
+            "password_sign_in": "1", "require_verified_email": "1", "issuer": oidc.issuer,
+            "client_id": "community", "scopes": "openid email profile",
+            "display_name_claim": "name", "button_label": "Acme account", "enabled": "1",
+            "csrf_token": token,
+        },
+        follow_redirects=False,
+    )  # fmt: skip
+    assert page.status_code == 200 and saved.status_code == 303, saved.text[:300]
+    fresh(db)
+    row = db.scalar(select(SsoProvider))
+    assert row is not None and row.link_by_email is True and row.button_label == "Acme account"
