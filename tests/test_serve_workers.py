@@ -391,7 +391,13 @@ def _readyz(served: Served) -> dict[str, str]:
 
 @pytest.mark.long
 def test_web_processes_share_one_model_server_that_comes_back(served: Served) -> None:
-    (first,) = _model_servers(served)
+    # The supervisor starts it on a thread of its own, beside the web processes: on a loaded
+    # machine it may not be running yet when they listen (or be in its 1 s restart pause).
+    deadline = time.monotonic() + START_SECONDS
+    while not (running := _model_servers(served)):
+        assert time.monotonic() < deadline, "no model server started"
+        time.sleep(0.2)
+    (first,) = running
     for pid in served.web_processes():
         environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         addresses = [item for item in environ if item.startswith(b"MODEL_SERVER=")]
